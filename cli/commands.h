@@ -1,0 +1,43 @@
+// The forkjournal commands. Each returns the process exit code:
+// 0 done; 1 refused or findings; 2 usage, environment or corruption error.
+// Output goes to stdout; errors go to stderr as one line.
+#pragma once
+
+#include "journal/journal.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace fj::cli {
+
+struct Options {
+  std::string journal;
+  SyncMode sync = SyncMode::full;
+  bool json = false;
+  std::string template_id;
+  std::string fork;
+  std::string source;
+  std::string name;
+  std::optional<std::uint64_t> as_of;
+  std::optional<std::uint64_t> from;
+  std::optional<std::uint64_t> to;
+  std::optional<std::string> template_filter;
+};
+
+int cmd_init(const Options& o);
+int cmd_register(const Options& o);
+int cmd_fork(const Options& o);
+int cmd_unfork(const Options& o);
+int cmd_retire(const Options& o);
+int cmd_counts(const Options& o);
+int cmd_log(const Options& o);
+int cmd_explain(const Options& o);
+int cmd_replay(const Options& o);
+int cmd_snapshot(const Options& o);
+int cmd_stats(const Options& o);
+
+// Prints "forkjournal: <message>" to stderr and returns the exit code for it.
+int report(const Error& e);
+
+}  // namespace fj::cli

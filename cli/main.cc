@@ -1,0 +1,114 @@
+// forkjournal: the replay, audit and operations tool for a fork journal.
+#include "cli/commands.h"
+#include "journal/format.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+
+#ifndef FJ_VERSION
+#define FJ_VERSION "unknown"
+#endif
+
+int main(int argc, char** argv) {
+  using fj::cli::Options;
+  Options o;
+  std::function<int(const Options&)> run;
+
+  CLI::App app{
+      "forkjournal: an event-sourced journal of VM template fork counts.\n"
+      "Records fork and unfork events in an LMDB log and rebuilds the counts by replay.\n"
+      "Exit codes: 0 done, 1 refused or findings, 2 usage, environment or corruption error.",
+      "forkjournal"};
+  app.set_version_flag("--version", std::string("forkjournal ") + FJ_VERSION +
+                                        " (journal format version " +
+                                        std::to_string(fj::kFormatVersion) + ")");
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.add_option("--journal", o.journal, "Journal directory")
+      ->envname("FORKJOURNAL_DIR")
+      ->required();
+  std::string sync = "full";
+  app.add_option("--sync", sync,
+                 "Durability of writes: full (fsync every commit, the default), nometa "
+                 "(skip the meta-page fsync), none (no fsync: benchmarks only)")
+      ->check(CLI::IsMember({"full", "nometa", "none"}));
+
+  const auto command = [&](const char* name, const char* help, int (*fn)(const Options&)) {
+    CLI::App* sub = app.add_subcommand(name, help);
+    sub->callback([&run, fn] { run = fn; });
+    return sub;
+  };
+  const auto json_flag = [&](CLI::App* sub) { sub->add_flag("--json", o.json, "Print JSON"); };
+
+  command("init", "Create a new, empty journal in the --journal directory", fj::cli::cmd_init);
+
+  CLI::App* reg = command("register", "Record that a standby instance became template T",
+                          fj::cli::cmd_register);
+  reg->add_option("template", o.template_id, "Template id")->required();
+  reg->add_option("--source", o.source, "Source instance id")->required();
+  reg->add_option("--name", o.name, "Human-readable name (UTF-8, up to 255 bytes)");
+
+  using Run = int (*)(const Options&);
+  for (auto [name, help, fn] :
+       {std::tuple<const char*, const char*, Run>{
+            "fork", "Record fork F of template T (before the fork is created)", fj::cli::cmd_fork},
+        std::tuple<const char*, const char*, Run>{
+            "unfork", "Record that fork F of template T is gone (after its data is removed)",
+            fj::cli::cmd_unfork}}) {
+    CLI::App* sub = command(name, help, fn);
+    sub->add_option("template", o.template_id, "Template id")->required();
+    sub->add_option("fork", o.fork, "Fork (instance) id")->required();
+  }
+
+  CLI::App* retire = command("retire", "Retire template T; refused (in_use) while forks live",
+                             fj::cli::cmd_retire);
+  retire->add_option("template", o.template_id, "Template id")->required();
+
+  CLI::App* counts =
+      command("counts", "Show the fork count of every template", fj::cli::cmd_counts);
+  counts->add_option("--as-of", o.as_of, "Show the counts as of this seq")
+      ->check(CLI::PositiveNumber);
+  json_flag(counts);
+
+  CLI::App* log = command("log", "Print events (NDJSON with --json)", fj::cli::cmd_log);
+  log->add_option("--from", o.from, "First seq (default 1)")->check(CLI::PositiveNumber);
+  log->add_option("--to", o.to, "Last seq (default: the head)")->check(CLI::PositiveNumber);
+  log->add_option("--template", o.template_filter, "Only events of this template");
+  json_flag(log);
+
+  CLI::App* explain = command("explain", "Show every event of template T and the count after each",
+                              fj::cli::cmd_explain);
+  explain->add_option("template", o.template_id, "Template id")->required();
+  json_flag(explain);
+
+  CLI::App* replay = command(
+      "replay", "Rebuild the counts from seq 1 (no snapshot) and compare with the snapshot path",
+      fj::cli::cmd_replay);
+  json_flag(replay);
+
+  command("snapshot", "Store a snapshot of the projection at the head", fj::cli::cmd_snapshot);
+
+  CLI::App* stats =
+      command("stats", "Show journal size, event counts and snapshots", fj::cli::cmd_stats);
+  json_flag(stats);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "forkjournal: " << e.what() << " (see 'forkjournal --help')\n";
+    return 2;
+  }
+  o.sync = sync == "none"     ? fj::SyncMode::none
+           : sync == "nometa" ? fj::SyncMode::nometa
+                              : fj::SyncMode::full;
+  return run(o);
+}

@@ -1,0 +1,29 @@
+// Text and JSON renderings shared by the forkjournal commands.
+#pragma once
+
+#include "journal/event.h"
+#include "projector/projection.h"
+
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace fj::cli {
+
+// RFC 3339 in UTC with nanoseconds: 2026-11-26T05:50:38.123456789Z
+std::string rfc3339(std::uint64_t unix_ns);
+
+// {"seq", "type", "time", "origin", and the type's fields by the design's names}
+boost::json::object event_json(std::uint64_t seq, const EventView& e);
+
+// The type's fields as "key=value" pairs for human output.
+std::string event_details(const EventView& e);
+
+boost::json::object anomaly_json(const Anomaly& a);
+std::string anomaly_text(const Anomaly& a);
+
+// {"template", "source", "name", "state", "forks"}
+boost::json::object template_json(const Template& t);
+
+}  // namespace fj::cli

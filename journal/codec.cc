@@ -1,0 +1,260 @@
+#include "journal/codec.h"
+
+#include "journal/crc32c.h"
+#include "journal/format.h"
+#include "journal/ids.h"
+
+#include <cstring>
+
+namespace fj {
+namespace {
+
+void put_u8(std::string& out, std::uint8_t v) {
+  out.push_back(static_cast<char>(v));
+}
+
+template <class T>
+void put_le(std::string& out, T v) {
+  char bytes[sizeof(T)];
+  for (std::size_t i = 0; i < sizeof(T); ++i) bytes[i] = static_cast<char>(v >> (8 * i));
+  out.append(bytes, sizeof(T));
+}
+
+void put_str8(std::string& out, std::string_view s) {
+  put_u8(out, static_cast<std::uint8_t>(s.size()));
+  out.append(s);
+}
+
+void put_str16(std::string& out, std::string_view s) {
+  put_le<std::uint16_t>(out, static_cast<std::uint16_t>(s.size()));
+  out.append(s);
+}
+
+template <class T>
+T load_le(const char* p) noexcept {
+  T v = 0;
+  for (std::size_t i = 0; i < sizeof(T); ++i) {
+    v |= static_cast<T>(static_cast<unsigned char>(p[i])) << (8 * i);
+  }
+  return v;
+}
+
+// Reads the payload; any read past the end or an impossible value sets ok=false.
+class PayloadReader {
+ public:
+  explicit PayloadReader(std::string_view bytes) : p_(bytes.data()), end_(p_ + bytes.size()) {}
+
+  std::uint8_t u8() { return take(1) ? static_cast<std::uint8_t>(p_[-1]) : 0; }
+  template <class T>
+  T le() {
+    return take(sizeof(T)) ? load_le<T>(p_ - sizeof(T)) : 0;
+  }
+  std::string_view id() {
+    const std::size_t n = u8();
+    if (n == 0 || n > kMaxIdSize) ok_ = false;
+    return str(n);
+  }
+  std::string_view str8() { return str(u8()); }
+  std::string_view str16(std::size_t max) {
+    const std::size_t n = le<std::uint16_t>();
+    if (n > max) ok_ = false;
+    return str(n);
+  }
+  bool done() const { return ok_ && p_ == end_; }
+
+ private:
+  bool take(std::size_t n) {
+    if (!ok_ || static_cast<std::size_t>(end_ - p_) < n) {
+      ok_ = false;
+      return false;
+    }
+    p_ += n;
+    return true;
+  }
+  std::string_view str(std::size_t n) {
+    const char* start = p_;
+    return take(n) ? std::string_view(start, n) : std::string_view();
+  }
+
+  const char* p_;
+  const char* end_;
+  bool ok_ = true;
+};
+
+bool reason_fits(EventType t, Reason r) {
+  switch (t) {
+    case EventType::template_retired:
+      return r == Reason::deleted || r == Reason::orphaned;
+    case EventType::fork_lost:
+      return r == Reason::instance_missing || r == Reason::metadata_disagrees;
+    case EventType::fork_recovered:
+      return r == Reason::untracked_fork || r == Reason::metadata_disagrees;
+    default:
+      return r == Reason::none;
+  }
+}
+
+Error corrupt(std::uint64_t seq, Errc code, const std::string& what) {
+  return make_error(code, "record at seq " + std::to_string(seq) + ": " + what, seq);
+}
+
+}  // namespace
+
+Result<void> validate(const EventView& e) {
+  const auto type = static_cast<std::uint8_t>(e.type);
+  if (type == 0 || type > kMaxEventType) {
+    return make_error(Errc::invalid_argument, "unknown event type " + std::to_string(type));
+  }
+  const auto origin = static_cast<std::uint8_t>(e.origin);
+  if (origin == 0 || origin > kMaxOrigin) {
+    return make_error(Errc::invalid_argument, "unknown origin " + std::to_string(origin));
+  }
+  if (!reason_fits(e.type, e.reason)) {
+    return make_error(Errc::invalid_argument, "reason '" + std::string(reason_name(e.reason)) +
+                                                  "' does not fit " +
+                                                  std::string(type_name(e.type)));
+  }
+  if (e.type == EventType::reconcile_run) return {};
+  if (auto r = check_id("template id", e.template_id); !r) return r;
+  if (has_fork(e.type)) {
+    if (auto r = check_id("fork id", e.fork); !r) return r;
+  }
+  if (e.type == EventType::template_registered) {
+    if (auto r = check_id("source id", e.source); !r) return r;
+    if (auto r = check_name(e.name); !r) return r;
+  }
+  if (e.evidence.size() > kMaxEvidenceSize) {
+    return make_error(Errc::invalid_argument,
+                      "evidence longer than " + std::to_string(kMaxEvidenceSize) + " bytes");
+  }
+  return {};
+}
+
+void encode(const EventView& e, std::string& out) {
+  const std::size_t start = out.size();
+  put_u8(out, kFormatVersion);
+  put_u8(out, static_cast<std::uint8_t>(e.type));
+  put_u8(out, static_cast<std::uint8_t>(e.origin));
+  put_u8(out, 0);  // flags, reserved
+  put_le<std::uint64_t>(out, e.time_ns);
+  switch (e.type) {
+    case EventType::template_registered:
+      put_str8(out, e.template_id);
+      put_str8(out, e.source);
+      put_str8(out, e.name);
+      break;
+    case EventType::fork_added:
+    case EventType::fork_removed:
+      put_str8(out, e.template_id);
+      put_str8(out, e.fork);
+      break;
+    case EventType::template_retired:
+      put_str8(out, e.template_id);
+      put_u8(out, static_cast<std::uint8_t>(e.reason));
+      break;
+    case EventType::fork_recovered:
+    case EventType::fork_lost:
+      put_str8(out, e.template_id);
+      put_str8(out, e.fork);
+      put_u8(out, static_cast<std::uint8_t>(e.reason));
+      put_str16(out, e.evidence);
+      break;
+    case EventType::reconcile_run:
+      put_le<std::uint64_t>(out, e.run.based_on_seq);
+      put_le<std::uint32_t>(out, e.run.scanned);
+      put_le<std::uint32_t>(out, e.run.unreadable);
+      put_le<std::uint32_t>(out, e.run.corrections);
+      put_le<std::uint32_t>(out, e.run.swept);
+      break;
+  }
+  put_le<std::uint32_t>(out, crc32c(out.data() + start, out.size() - start));
+}
+
+std::string encode(const EventView& e) {
+  std::string out;
+  out.reserve(64);
+  encode(e, out);
+  return out;
+}
+
+std::uint32_t stored_checksum(std::string_view record) noexcept {
+  if (record.size() < kRecordTrailerSize) return 0;
+  return load_le<std::uint32_t>(record.data() + record.size() - kRecordTrailerSize);
+}
+
+Result<EventView> decode(std::uint64_t seq, std::string_view record) {
+  if (record.size() < kMinRecordSize) {
+    return corrupt(seq, Errc::corrupt_record,
+                   "short record (" + std::to_string(record.size()) + " bytes)");
+  }
+  if (record.size() > kMaxRecordSize) {
+    return corrupt(seq, Errc::corrupt_record,
+                   "oversized record (" + std::to_string(record.size()) + " bytes)");
+  }
+  const std::size_t body = record.size() - kRecordTrailerSize;
+  if (crc32c(record.data(), body) != stored_checksum(record)) {
+    return corrupt(seq, Errc::checksum_mismatch, "checksum mismatch");
+  }
+  const auto version = static_cast<std::uint8_t>(record[0]);
+  if (version != kFormatVersion) {
+    return corrupt(seq, Errc::unknown_version,
+                   "record format version " + std::to_string(version) + ", this build reads " +
+                       std::to_string(kFormatVersion));
+  }
+  const auto type = static_cast<std::uint8_t>(record[1]);
+  if (type == 0 || type > kMaxEventType) {
+    return corrupt(seq, Errc::unknown_type, "unknown event type " + std::to_string(type));
+  }
+  const auto origin = static_cast<std::uint8_t>(record[2]);
+  if (origin == 0 || origin > kMaxOrigin || record[3] != 0) {
+    return corrupt(seq, Errc::corrupt_record, "invalid origin or flags");
+  }
+
+  EventView e;
+  e.type = static_cast<EventType>(type);
+  e.origin = static_cast<Origin>(origin);
+  e.time_ns = load_le<std::uint64_t>(record.data() + 4);
+  PayloadReader in(record.substr(kRecordHeaderSize, body - kRecordHeaderSize));
+  switch (e.type) {
+    case EventType::template_registered:
+      e.template_id = in.id();
+      e.source = in.id();
+      e.name = in.str8();
+      break;
+    case EventType::fork_added:
+    case EventType::fork_removed:
+      e.template_id = in.id();
+      e.fork = in.id();
+      break;
+    case EventType::template_retired:
+      e.template_id = in.id();
+      e.reason = static_cast<Reason>(in.u8());
+      break;
+    case EventType::fork_recovered:
+    case EventType::fork_lost:
+      e.template_id = in.id();
+      e.fork = in.id();
+      e.reason = static_cast<Reason>(in.u8());
+      e.evidence = in.str16(kMaxEvidenceSize);
+      break;
+    case EventType::reconcile_run:
+      e.run.based_on_seq = in.le<std::uint64_t>();
+      e.run.scanned = in.le<std::uint32_t>();
+      e.run.unreadable = in.le<std::uint32_t>();
+      e.run.corrections = in.le<std::uint32_t>();
+      e.run.swept = in.le<std::uint32_t>();
+      break;
+  }
+  if (!in.done()) {
+    return corrupt(seq, Errc::corrupt_record,
+                   "malformed " + std::string(type_name(e.type)) + " payload");
+  }
+  if (!reason_fits(e.type, e.reason)) {
+    return corrupt(seq, Errc::corrupt_record,
+                   "reason " + std::to_string(static_cast<int>(e.reason)) + " does not fit " +
+                       std::string(type_name(e.type)));
+  }
+  return e;
+}
+
+}  // namespace fj

@@ -1,0 +1,93 @@
+#include "journal/ids.h"
+
+#include <string>
+
+namespace fj {
+namespace {
+
+bool is_id_char(unsigned char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+// Length of the UTF-8 sequence starting at s[i], or 0 if it is not a valid,
+// shortest-form encoding of a scalar value.
+std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
+  const auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = at(i);
+  std::size_t n;
+  std::uint32_t cp;
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2, cp = c & 0x1F;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3, cp = c & 0x0F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4, cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((at(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (at(i + k) & 0x3F);
+  }
+  const bool overlong = (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000);
+  const bool surrogate = cp >= 0xD800 && cp <= 0xDFFF;
+  if (overlong || surrogate || cp > 0x10FFFF) return 0;
+  return n;
+}
+
+std::string printable(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s.substr(0, 80)) {
+    if (c >= 0x20 && c < 0x7F) {
+      out += static_cast<char>(c);
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  if (s.size() > 80) out += "...";
+  return out;
+}
+
+}  // namespace
+
+bool is_valid_id(std::string_view id) noexcept {
+  if (id.empty() || id.size() > kMaxIdSize || id == "." || id == "..") return false;
+  for (unsigned char c : id) {
+    if (!is_id_char(c)) return false;
+  }
+  return true;
+}
+
+bool is_valid_name(std::string_view name) noexcept {
+  if (name.size() > kMaxNameSize) return false;
+  for (std::size_t i = 0; i < name.size();) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    if (c < 0x20 || c == 0x7F) return false;
+    const std::size_t n = utf8_sequence(name, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+Result<void> check_id(std::string_view what, std::string_view id) {
+  if (is_valid_id(id)) return {};
+  return make_error(Errc::invalid_argument,
+                    "invalid " + std::string(what) + " '" + printable(id) +
+                        "': expected 1-64 characters of [A-Za-z0-9._-], not '.' or '..'");
+}
+
+Result<void> check_name(std::string_view name) {
+  if (is_valid_name(name)) return {};
+  return make_error(Errc::invalid_argument,
+                    "invalid name '" + printable(name) +
+                        "': expected at most 255 bytes of UTF-8 without control characters");
+}
+
+}  // namespace fj

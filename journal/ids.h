@@ -1,0 +1,26 @@
+// Validation of the identifiers and names that events carry. Every write path
+// checks its inputs with these before anything is written.
+//
+//   id:   1-64 bytes of [A-Za-z0-9._-], and not "." or ".."
+//   name: 0-255 bytes of valid UTF-8 with no control characters (so that one
+//         event always prints as one line)
+#pragma once
+
+#include "journal/error.h"
+
+#include <cstddef>
+#include <string_view>
+
+namespace fj {
+
+inline constexpr std::size_t kMaxIdSize = 64;
+inline constexpr std::size_t kMaxNameSize = 255;
+
+bool is_valid_id(std::string_view id) noexcept;
+bool is_valid_name(std::string_view name) noexcept;
+
+// invalid_argument naming `what` ("template id", "fork id") and the value.
+Result<void> check_id(std::string_view what, std::string_view id);
+Result<void> check_name(std::string_view name);
+
+}  // namespace fj

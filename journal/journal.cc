@@ -1,0 +1,388 @@
+#include "journal/journal.h"
+
+#include "journal/format.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <shared_mutex>
+
+namespace fj {
+namespace {
+
+namespace fs = std::filesystem;
+
+unsigned env_flags(const JournalOptions& o) {
+  unsigned flags = 0;
+  if (o.read_only) flags |= MDB_RDONLY;
+  if (o.sync == SyncMode::nometa) flags |= MDB_NOMETASYNC;
+  if (o.sync == SyncMode::none) flags |= MDB_NOSYNC;
+  return flags;
+}
+
+std::string random_id() {
+  std::random_device rd;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (int i = 0; i < 4; ++i) {
+    std::uint32_t word = rd();
+    for (int k = 0; k < 8; ++k, word >>= 4) id += kHex[word & 15];
+  }
+  return id;
+}
+
+std::uint64_t now_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+Result<void> put_meta(lmdb::Txn& txn, MDB_dbi meta, std::string_view key, std::string_view value) {
+  return txn.put(meta, lmdb::to_val(key), lmdb::to_val(value));
+}
+
+std::string u64_le(std::uint64_t v) {
+  std::string s(8, '\0');
+  for (int i = 0; i < 8; ++i) s[i] = static_cast<char>(v >> (8 * i));
+  return s;
+}
+
+}  // namespace
+
+struct Journal::State {
+  State(lmdb::Env e, const JournalOptions& o) : env(std::move(e)), options(o) {}
+
+  lmdb::Env env;
+  MDB_dbi events = 0;
+  MDB_dbi meta = 0;
+  MDB_dbi snapshots = 0;
+  JournalOptions options;
+  JournalInfo info;
+  // Shared by every transaction of this process; taken exclusively to resize
+  // the map, which LMDB allows only while this process has no transaction.
+  mutable std::shared_mutex resize;
+};
+
+// --- Reader / WriteTxn -------------------------------------------------------
+
+Error Reader::gap(std::uint64_t expected, std::uint64_t found) const {
+  if (found == 0) {
+    return make_error(Errc::seq_gap, "malformed key after seq " + std::to_string(expected - 1),
+                      expected);
+  }
+  return make_error(
+      Errc::seq_gap,
+      "seq " + std::to_string(expected) + " is missing (next is " + std::to_string(found) + ")",
+      expected);
+}
+
+Result<std::uint64_t> Reader::head() {
+  auto cursor = lmdb::Cursor::open(txn_, events_);
+  if (!cursor) return cursor.error();
+  MDB_val key{}, value{};
+  auto found = cursor->get(key, value, MDB_LAST);
+  if (!found) return found.error();
+  if (!*found) return std::uint64_t{0};
+  if (key.mv_size != sizeof(std::uint64_t)) {
+    return make_error(Errc::corrupt_record, "malformed key at the head of the events database");
+  }
+  std::uint64_t seq;
+  std::memcpy(&seq, key.mv_data, sizeof seq);
+  return seq;
+}
+
+Result<std::optional<std::string_view>> Reader::record(std::uint64_t seq) {
+  return txn_.get(events_, lmdb::seq_key(seq));
+}
+
+Result<std::optional<StoredSnapshot>> Reader::snapshot_at_most(std::uint64_t at_most) {
+  auto cursor = lmdb::Cursor::open(txn_, snapshots_);
+  if (!cursor) return cursor.error();
+  MDB_val key = lmdb::seq_key(at_most);
+  MDB_val value{};
+  auto found = cursor->get(key, value, MDB_SET_RANGE);
+  if (!found) return found.error();
+  std::uint64_t seq = 0;
+  if (*found && key.mv_size == sizeof seq) std::memcpy(&seq, key.mv_data, sizeof seq);
+  if (!*found || seq != at_most) {
+    found = cursor->get(key, value, *found ? MDB_PREV : MDB_LAST);
+    if (!found) return found.error();
+    if (!*found) return std::optional<StoredSnapshot>();
+    if (key.mv_size != sizeof seq) return std::optional<StoredSnapshot>();
+    std::memcpy(&seq, key.mv_data, sizeof seq);
+  }
+  return std::optional<StoredSnapshot>(StoredSnapshot{seq, std::string(lmdb::to_view(value))});
+}
+
+Result<std::vector<std::uint64_t>> Reader::snapshot_seqs() {
+  auto cursor = lmdb::Cursor::open(txn_, snapshots_);
+  if (!cursor) return cursor.error();
+  std::vector<std::uint64_t> seqs;
+  MDB_val key{}, value{};
+  for (auto found = cursor->get(key, value, MDB_FIRST);;
+       found = cursor->get(key, value, MDB_NEXT)) {
+    if (!found) return found.error();
+    if (!*found) break;
+    std::uint64_t seq = 0;
+    if (key.mv_size == sizeof seq) std::memcpy(&seq, key.mv_data, sizeof seq);
+    seqs.push_back(seq);
+  }
+  return seqs;
+}
+
+Result<std::uint64_t> WriteTxn::append(const EventView& e) {
+  if (auto ok = validate(e); !ok) return ok.error();
+  thread_local std::string buffer;
+  buffer.clear();
+  encode(e, buffer);
+  const std::uint64_t seq = head_ + 1;
+  if (auto ok = txn_.put(events_, lmdb::seq_key(seq), lmdb::to_val(buffer), MDB_APPEND); !ok) {
+    return ok.error();
+  }
+  head_ = seq;
+  return seq;
+}
+
+Result<void> WriteTxn::put_snapshot(std::uint64_t seq, std::string_view blob, std::size_t keep) {
+  if (auto ok = txn_.put(snapshots_, lmdb::seq_key(seq), lmdb::to_val(blob)); !ok) return ok;
+  auto seqs = snapshot_seqs();
+  if (!seqs) return seqs.error();
+  for (std::size_t i = 0; i + keep < seqs->size(); ++i) {
+    if (auto ok = txn_.del(snapshots_, lmdb::seq_key((*seqs)[i])); !ok) return ok.error();
+  }
+  return {};
+}
+
+// --- Journal -----------------------------------------------------------------
+
+Journal::Journal(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Journal::Journal(Journal&&) noexcept = default;
+Journal& Journal::operator=(Journal&&) noexcept = default;
+Journal::~Journal() = default;
+
+const JournalInfo& Journal::info() const noexcept {
+  return state_->info;
+}
+const JournalOptions& Journal::options() const noexcept {
+  return state_->options;
+}
+std::size_t Journal::map_size() const {
+  return state_->env.map_size();
+}
+
+Result<Journal> Journal::create(const std::string& dir, const JournalOptions& options) {
+  std::error_code ec;
+  if (fs::exists(fs::path(dir) / "data.mdb", ec)) {
+    return make_error(Errc::already_a_journal, dir + " already holds a journal");
+  }
+  if (fs::exists(dir, ec)) {
+    if (!fs::is_directory(dir, ec)) {
+      return make_error(Errc::invalid_argument, dir + " exists and is not a directory");
+    }
+    if (!fs::is_empty(dir, ec)) {
+      return make_error(Errc::invalid_argument,
+                        dir + " is not empty; a journal needs a directory of its own");
+    }
+  } else {
+    fs::create_directories(dir, ec);
+    if (ec) return errno_error("cannot create " + dir, ec.value());
+    fs::permissions(dir, fs::perms::owner_all, ec);
+  }
+  {
+    lmdb::EnvOptions env_options{.flags = env_flags(options), .map_size = options.initial_map_size};
+    auto env = lmdb::Env::open(dir, env_options);
+    if (!env) return env.error();
+    auto txn = lmdb::Txn::begin(*env, 0);
+    if (!txn) return txn.error();
+    auto events = txn->open_db(kEventsDb, MDB_CREATE | MDB_INTEGERKEY);
+    auto meta = txn->open_db(kMetaDb, MDB_CREATE);
+    auto snapshots = txn->open_db(kSnapshotsDb, MDB_CREATE | MDB_INTEGERKEY);
+    if (!events) return events.error();
+    if (!meta) return meta.error();
+    if (!snapshots) return snapshots.error();
+    const char version = static_cast<char>(kFormatVersion);
+    for (auto [key, value] : {std::pair<std::string_view, std::string>{kMetaMagic, kMagic},
+                              {kMetaFormat, std::string(1, version)},
+                              {kMetaJournalId, random_id()},
+                              {kMetaCreated, u64_le(now_ns())}}) {
+      if (auto ok = put_meta(*txn, *meta, key, value); !ok) return ok.error();
+    }
+    if (auto ok = txn->commit(); !ok) return ok.error();
+  }
+  return open(dir, options);
+}
+
+Result<Journal> Journal::open(const std::string& dir, const JournalOptions& options) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return make_error(Errc::not_a_journal, "no journal at " + dir + ": no such directory");
+  }
+  if (!fs::is_regular_file(fs::path(dir) / "data.mdb", ec)) {
+    return make_error(Errc::not_a_journal,
+                      "no journal at " + dir + " (create one with 'forkjournal init')");
+  }
+  lmdb::EnvOptions env_options{.flags = env_flags(options), .map_size = options.initial_map_size};
+  // Without a lock file no writer can be running; reading must not create one.
+  if (options.read_only && !fs::exists(fs::path(dir) / "lock.mdb", ec)) {
+    env_options.flags |= MDB_NOLOCK;
+  }
+  auto env = lmdb::Env::open(dir, env_options);
+  if (!env) return env.error();
+  if (!options.read_only) {
+    if (auto cleared = env->clear_stale_readers(); !cleared) return cleared.error();
+  }
+
+  auto state = std::make_unique<State>(std::move(*env), options);
+  state->info.path = dir;
+  auto txn = lmdb::Txn::begin(state->env, MDB_RDONLY);
+  if (!txn) return txn.error();
+  auto meta = txn->open_db(kMetaDb, 0);
+  if (!meta) {
+    return make_error(Errc::not_a_journal,
+                      dir + " is an LMDB environment but not a forkjournal journal");
+  }
+  auto get = [&](std::string_view key) -> Result<std::string_view> {
+    auto value = txn->get(*meta, lmdb::to_val(key));
+    if (!value) return value.error();
+    if (!*value) {
+      return make_error(Errc::corrupt_meta,
+                        "journal " + dir + ": meta key '" + std::string(key) + "' is missing");
+    }
+    return **value;
+  };
+  auto magic = get(kMetaMagic);
+  if (!magic || *magic != kMagic) {
+    return make_error(Errc::not_a_journal, dir + " is not a forkjournal journal (bad magic)");
+  }
+  auto format = get(kMetaFormat);
+  if (!format) return format.error();
+  if (format->size() != 1)
+    return make_error(Errc::corrupt_meta, "journal " + dir + ": bad format_version");
+  const auto version = static_cast<std::uint8_t>((*format)[0]);
+  if (version != kFormatVersion) {
+    return make_error(Errc::unknown_version,
+                      "journal " + dir + " has format version " + std::to_string(version) +
+                          "; this build reads version " + std::to_string(kFormatVersion));
+  }
+  auto id = get(kMetaJournalId);
+  auto created = get(kMetaCreated);
+  if (!id) return id.error();
+  if (!created) return created.error();
+  if (created->size() != 8)
+    return make_error(Errc::corrupt_meta, "journal " + dir + ": bad created_ns");
+  state->info.format_version = version;
+  state->info.journal_id = std::string(*id);
+  for (int i = 7; i >= 0; --i) {
+    state->info.created_ns =
+        (state->info.created_ns << 8) | static_cast<unsigned char>((*created)[i]);
+  }
+  auto events = txn->open_db(kEventsDb, MDB_INTEGERKEY);
+  auto snapshots = txn->open_db(kSnapshotsDb, MDB_INTEGERKEY);
+  if (!events) return events.error();
+  if (!snapshots) return snapshots.error();
+  state->meta = *meta;
+  state->events = *events;
+  state->snapshots = *snapshots;
+  // Committing the read transaction keeps the database handles open.
+  if (auto ok = txn->commit(); !ok) return ok.error();
+  return Journal(std::move(state));
+}
+
+Result<std::uint64_t> Journal::head() const {
+  return read([](Reader& r) { return r.head(); });
+}
+
+Result<std::uint64_t> Journal::file_size() const {
+  struct stat st {};
+  const std::string path = state_->info.path + "/data.mdb";
+  if (::stat(path.c_str(), &st) != 0) return errno_error("stat " + path, errno);
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+Result<void> Journal::read_impl(const std::function<Result<void>(Reader&)>& fn) const {
+  for (;;) {
+    std::shared_lock lock(state_->resize);
+    int rc = 0;
+    auto txn = lmdb::Txn::begin(state_->env, MDB_RDONLY, &rc);
+    if (rc == MDB_MAP_RESIZED) {
+      lock.unlock();
+      std::unique_lock grow(state_->resize);
+      if (auto ok = state_->env.set_map_size(0); !ok) return ok;
+      continue;
+    }
+    if (!txn) return txn.error();
+    Reader reader(*txn, state_->events, state_->snapshots);
+    return fn(reader);  // the read transaction ends with `txn`
+  }
+}
+
+Result<void> Journal::write_impl(const std::function<Result<void>(WriteTxn&)>& fn) {
+  if (state_->options.read_only) {
+    return make_error(Errc::invalid_argument,
+                      "journal " + state_->info.path + " is open read-only");
+  }
+  for (;;) {
+    std::shared_lock lock(state_->resize);
+    int rc = 0;
+    auto txn = lmdb::Txn::begin(state_->env, 0, &rc);
+    if (rc == MDB_MAP_RESIZED) {
+      lock.unlock();
+      std::unique_lock grow(state_->resize);
+      if (auto ok = state_->env.set_map_size(0); !ok) return ok;
+      continue;
+    }
+    if (!txn) return txn.error();
+    Result<void> result;
+    {
+      Reader reader(*txn, state_->events, state_->snapshots);
+      auto head = reader.head();
+      if (!head) return head.error();
+      WriteTxn w(*txn, state_->events, state_->snapshots, *head);
+      result = fn(w);
+    }
+    int commit_rc = 0;
+    if (result) result = txn->commit(&commit_rc);
+    if (result) return {};
+    const bool map_full = txn->failure_rc() == MDB_MAP_FULL || commit_rc == MDB_MAP_FULL;
+    txn->abort();
+    if (!map_full) return result;
+
+    lock.unlock();
+    std::unique_lock grow(state_->resize);
+    const std::size_t current = state_->env.map_size();
+    const std::size_t limit = state_->options.max_map_size;
+    if (limit != 0 && current >= limit) {
+      return make_error(Errc::journal_full, "journal " + state_->info.path +
+                                                " is full: the map reached its maximum of " +
+                                                std::to_string(limit) + " bytes");
+    }
+    const std::size_t next = limit != 0 ? std::min(current * 2, limit) : current * 2;
+    if (auto ok = state_->env.set_map_size(next); !ok) return ok;
+  }
+}
+
+Result<AppendResult> Journal::append(std::span<const EventView> events,
+                                     std::optional<std::uint64_t> expected_head) {
+  return write([&](WriteTxn& w) -> Result<AppendResult> {
+    auto head = w.head();
+    if (!head) return head.error();
+    if (expected_head && *expected_head != *head) {
+      return make_error(Errc::head_moved, "expected the journal head at seq " +
+                                              std::to_string(*expected_head) + ", it is at seq " +
+                                              std::to_string(*head));
+    }
+    AppendResult result;
+    for (const EventView& e : events) {
+      auto seq = w.append(e);
+      if (!seq) return seq.error();
+      if (result.first_seq == 0) result.first_seq = *seq;
+      result.last_seq = *seq;
+    }
+    return result;
+  });
+}
+
+}  // namespace fj

@@ -1,0 +1,219 @@
+// A journal: one LMDB environment (a directory) holding the append-only
+// event log, the meta database and stored snapshots. Generic: it stores and
+// checks records, and knows the event types only through the codec.
+//
+// Threads and processes: a Journal may be used from several threads; LMDB
+// serialises write transactions across threads and processes, so any number
+// of processes may append to one journal and the seqs stay gap-free. Do not
+// open the same directory twice in one process (an LMDB rule), and never
+// share a Journal across fork().
+//
+// Every read runs in its own short read transaction; a write runs in one
+// write transaction that commits only if the whole callback succeeded.
+#pragma once
+
+#include "journal/codec.h"
+#include "journal/error.h"
+#include "journal/event.h"
+#include "journal/lmdb.h"
+
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace fj {
+
+enum class SyncMode {
+  full,    // fsync data and meta pages on every commit (default): survives power loss
+  nometa,  // skip the meta-page fsync: a crash may lose the last commits, never consistency
+  none,    // no fsync at all: benchmarks only; an OS crash may corrupt the journal
+};
+
+struct JournalOptions {
+  SyncMode sync = SyncMode::full;
+  bool read_only = false;
+  std::size_t initial_map_size = std::size_t{64} << 20;
+  // The map doubles on MDB_MAP_FULL up to this size; past it appends fail with
+  // journal_full. 0 means no limit beyond the address space.
+  std::size_t max_map_size = 0;
+};
+
+struct JournalInfo {
+  std::string path;
+  std::string journal_id;  // 32 hex characters, random at init
+  std::uint64_t created_ns = 0;
+  std::uint8_t format_version = 0;
+};
+
+struct StoredSnapshot {
+  std::uint64_t seq = 0;
+  std::string blob;
+};
+
+// Reads inside a transaction (read or write). Obtained from Journal::read or
+// WriteTxn; valid only inside the callback that received it.
+class Reader {
+ public:
+  // The highest seq (0 for an empty journal).
+  Result<std::uint64_t> head();
+
+  // Calls visit(seq, record) for every record with from <= seq <= to, in
+  // order. `record` is valid only during the call. Stops at the first error
+  // the visitor returns. A missing seq in the range is a seq_gap error.
+  template <class Visit>
+  Result<void> for_each(std::uint64_t from, std::uint64_t to, Visit&& visit);
+
+  // The record at `seq`, valid until the transaction ends.
+  Result<std::optional<std::string_view>> record(std::uint64_t seq);
+
+  // The newest snapshot with seq <= at_most, or nullopt. Older ones are
+  // returned by calling again with a smaller bound.
+  Result<std::optional<StoredSnapshot>> snapshot_at_most(std::uint64_t at_most);
+  Result<std::vector<std::uint64_t>> snapshot_seqs();
+
+ protected:
+  Reader(lmdb::Txn& txn, MDB_dbi events, MDB_dbi snapshots)
+      : txn_(txn), events_(events), snapshots_(snapshots) {}
+  Error gap(std::uint64_t expected, std::uint64_t found) const;
+
+  lmdb::Txn& txn_;
+  MDB_dbi events_;
+  MDB_dbi snapshots_;
+
+  friend class Journal;
+};
+
+// A write transaction in progress. Appends are visible to this transaction's
+// reads at once and to everyone else after commit.
+class WriteTxn : public Reader {
+ public:
+  // Encodes and appends one event at head()+1 with MDB_APPEND and returns its
+  // seq. The event is validated first (invalid_argument, nothing written).
+  Result<std::uint64_t> append(const EventView& e);
+
+  // Stores a snapshot blob under seq, then deletes all but the newest `keep`.
+  Result<void> put_snapshot(std::uint64_t seq, std::string_view blob, std::size_t keep = 2);
+
+ private:
+  WriteTxn(lmdb::Txn& txn, MDB_dbi events, MDB_dbi snapshots, std::uint64_t head)
+      : Reader(txn, events, snapshots), head_(head) {}
+  std::uint64_t head_;
+  friend class Journal;
+};
+
+struct AppendResult {
+  std::uint64_t first_seq = 0;  // 0 when nothing was appended
+  std::uint64_t last_seq = 0;
+};
+
+class Journal {
+ public:
+  // Creates a new journal in `dir` (created 0700 if missing; must be empty).
+  // Errors: already_a_journal, invalid_argument (a non-empty directory),
+  // io_error, lmdb_error.
+  static Result<Journal> create(const std::string& dir, const JournalOptions& options = {});
+
+  // Opens an existing journal. Read-only opening never creates or changes a
+  // file and runs beside a live writer. Errors: not_a_journal (missing
+  // directory, no journal, another program's LMDB environment),
+  // unknown_version (another format version; both versions named),
+  // corrupt_meta, lmdb_error. Clears reader slots left by dead processes.
+  static Result<Journal> open(const std::string& dir, const JournalOptions& options = {});
+
+  Journal(Journal&&) noexcept;
+  Journal& operator=(Journal&&) noexcept;
+  ~Journal();
+
+  const JournalInfo& info() const noexcept;
+  const JournalOptions& options() const noexcept;
+  Result<std::uint64_t> head() const;
+
+  // Runs fn(Reader&) -> Result<T> in one short read transaction.
+  template <class Fn>
+  auto read(Fn&& fn) const -> decltype(fn(std::declval<Reader&>()));
+
+  // Runs fn(WriteTxn&) -> Result<T> in one write transaction, committing only
+  // when fn succeeds. If the map fills up, the transaction is aborted, the
+  // map grows (doubling, up to max_map_size) and fn runs again from scratch
+  // in a new transaction, so fn must not keep side effects of a failed run.
+  // Past max_map_size: journal_full, nothing written.
+  template <class Fn>
+  auto write(Fn&& fn) -> decltype(fn(std::declval<WriteTxn&>()));
+
+  // Appends `events` atomically in one transaction and returns their seqs.
+  // With expected_head, refuses (head_moved, nothing written) when the head is
+  // not that seq.
+  Result<AppendResult> append(std::span<const EventView> events,
+                              std::optional<std::uint64_t> expected_head = std::nullopt);
+
+  // Size in bytes of data.mdb and of the current map.
+  Result<std::uint64_t> file_size() const;
+  std::size_t map_size() const;
+
+ private:
+  struct State;
+  explicit Journal(std::unique_ptr<State> state);
+  Result<void> read_impl(const std::function<Result<void>(Reader&)>& fn) const;
+  Result<void> write_impl(const std::function<Result<void>(WriteTxn&)>& fn);
+
+  std::unique_ptr<State> state_;
+};
+
+// --- implementation of the templates ---------------------------------------
+
+template <class Visit>
+Result<void> Reader::for_each(std::uint64_t from, std::uint64_t to, Visit&& visit) {
+  if (from == 0) from = 1;
+  if (from > to) return {};
+  auto cursor = lmdb::Cursor::open(txn_, events_);
+  if (!cursor) return cursor.error();
+  MDB_val key = lmdb::seq_key(from);
+  MDB_val value{};
+  std::uint64_t expected = from;
+  for (auto found = cursor->get(key, value, MDB_SET_RANGE);;
+       found = cursor->get(key, value, MDB_NEXT)) {
+    if (!found) return found.error();
+    if (!*found) break;
+    if (key.mv_size != sizeof(std::uint64_t)) return gap(expected, 0);
+    std::uint64_t seq;
+    std::memcpy(&seq, key.mv_data, sizeof seq);
+    if (seq > to) break;
+    if (seq != expected) return gap(expected, seq);
+    if (auto r = visit(seq, lmdb::to_view(value)); !r) return r;
+    ++expected;
+  }
+  return {};
+}
+
+template <class Fn>
+auto Journal::read(Fn&& fn) const -> decltype(fn(std::declval<Reader&>())) {
+  using R = decltype(fn(std::declval<Reader&>()));
+  std::optional<R> out;
+  auto done = read_impl([&](Reader& r) -> Result<void> {
+    out.emplace(fn(r));
+    if (!*out) return out->error();
+    return {};
+  });
+  if (!done) return done.error();
+  return std::move(*out);
+}
+
+template <class Fn>
+auto Journal::write(Fn&& fn) -> decltype(fn(std::declval<WriteTxn&>())) {
+  using R = decltype(fn(std::declval<WriteTxn&>()));
+  std::optional<R> out;
+  auto done = write_impl([&](WriteTxn& w) -> Result<void> {
+    out.emplace(fn(w));
+    if (!*out) return out->error();
+    return {};
+  });
+  if (!done) return done.error();
+  return std::move(*out);
+}
+
+}  // namespace fj

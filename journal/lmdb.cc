@@ -1,0 +1,170 @@
+#include "journal/lmdb.h"
+
+#include <utility>
+
+namespace fj::lmdb {
+
+Error error(std::string_view what, int rc) {
+  const Errc code = rc == MDB_MAP_FULL ? Errc::journal_full : Errc::lmdb_error;
+  return make_error(code, std::string(what) + ": " + mdb_strerror(rc));
+}
+
+Result<Env> Env::open(const std::string& dir, const EnvOptions& options) {
+  MDB_env* raw = nullptr;
+  if (int rc = mdb_env_create(&raw); rc != 0) return error("mdb_env_create", rc);
+  Env env(raw);
+  if (int rc = mdb_env_set_maxdbs(raw, options.max_dbs); rc != 0) {
+    return error("mdb_env_set_maxdbs", rc);
+  }
+  if (options.map_size != 0) {
+    if (int rc = mdb_env_set_mapsize(raw, options.map_size); rc != 0) {
+      return error("mdb_env_set_mapsize", rc);
+    }
+  }
+  if (int rc = mdb_env_open(raw, dir.c_str(), options.flags | MDB_NOTLS, options.mode); rc != 0) {
+    return error("cannot open LMDB environment " + dir, rc);
+  }
+  return env;
+}
+
+Env& Env::operator=(Env&& other) noexcept {
+  if (this != &other) {
+    if (env_ != nullptr) mdb_env_close(env_);
+    env_ = std::exchange(other.env_, nullptr);
+  }
+  return *this;
+}
+
+Env::~Env() {
+  if (env_ != nullptr) mdb_env_close(env_);
+}
+
+std::size_t Env::map_size() const noexcept {
+  MDB_envinfo info{};
+  mdb_env_info(env_, &info);
+  return info.me_mapsize;
+}
+
+Result<void> Env::set_map_size(std::size_t size) {
+  if (int rc = mdb_env_set_mapsize(env_, size); rc != 0) return error("mdb_env_set_mapsize", rc);
+  return {};
+}
+
+Result<int> Env::clear_stale_readers() {
+  int dead = 0;
+  if (int rc = mdb_reader_check(env_, &dead); rc != 0) return error("mdb_reader_check", rc);
+  return dead;
+}
+
+Result<Txn> Txn::begin(const Env& env, unsigned flags, int* rc_out) {
+  MDB_txn* raw = nullptr;
+  const int rc = mdb_txn_begin(env.get(), nullptr, flags, &raw);
+  if (rc_out != nullptr) *rc_out = rc;
+  if (rc != 0) return error("mdb_txn_begin", rc);
+  return Txn(raw);
+}
+
+Txn::Txn(Txn&& other) noexcept
+    : txn_(std::exchange(other.txn_, nullptr)),
+      open_cursors_(std::exchange(other.open_cursors_, 0)),
+      failure_rc_(other.failure_rc_),
+      failed_(other.failed_) {}
+
+Txn& Txn::operator=(Txn&& other) noexcept {
+  if (this != &other) {
+    abort();
+    txn_ = std::exchange(other.txn_, nullptr);
+    open_cursors_ = std::exchange(other.open_cursors_, 0);
+    failure_rc_ = other.failure_rc_;
+    failed_ = other.failed_;
+  }
+  return *this;
+}
+
+void Txn::abort() noexcept {
+  if (txn_ != nullptr) mdb_txn_abort(std::exchange(txn_, nullptr));
+}
+
+Error Txn::fail(std::string_view what, int rc) {
+  if (!failed_) failure_rc_ = rc;
+  failed_ = true;
+  return error(what, rc);
+}
+
+Result<void> Txn::usable() const {
+  if (txn_ == nullptr) return make_error(Errc::lmdb_error, "transaction already ended");
+  if (failed_)
+    return make_error(Errc::lmdb_error, "transaction already failed; it must be aborted");
+  return {};
+}
+
+Result<MDB_dbi> Txn::open_db(const char* name, unsigned flags) {
+  if (auto ok = usable(); !ok) return ok.error();
+  MDB_dbi dbi = 0;
+  const int rc = mdb_dbi_open(txn_, name, flags, &dbi);
+  if (rc == MDB_NOTFOUND) {
+    // A read transaction keeps working after a missing database.
+    return make_error(Errc::not_a_journal, std::string("no '") + name + "' database");
+  }
+  if (rc != 0) return fail(std::string("open database ") + name, rc);
+  return dbi;
+}
+
+Result<std::optional<std::string_view>> Txn::get(MDB_dbi dbi, MDB_val key) {
+  if (auto ok = usable(); !ok) return ok.error();
+  MDB_val value{};
+  const int rc = mdb_get(txn_, dbi, &key, &value);
+  if (rc == MDB_NOTFOUND) return std::optional<std::string_view>();
+  if (rc != 0) return fail("mdb_get", rc);
+  return std::optional<std::string_view>(to_view(value));
+}
+
+Result<void> Txn::put(MDB_dbi dbi, MDB_val key, MDB_val value, unsigned flags) {
+  if (auto ok = usable(); !ok) return ok;
+  if (int rc = mdb_put(txn_, dbi, &key, &value, flags); rc != 0) return fail("mdb_put", rc);
+  return {};
+}
+
+Result<bool> Txn::del(MDB_dbi dbi, MDB_val key) {
+  if (auto ok = usable(); !ok) return ok.error();
+  const int rc = mdb_del(txn_, dbi, &key, nullptr);
+  if (rc == MDB_NOTFOUND) return false;
+  if (rc != 0) return fail("mdb_del", rc);
+  return true;
+}
+
+Result<void> Txn::commit(int* rc_out) {
+  if (rc_out != nullptr) *rc_out = 0;
+  if (auto ok = usable(); !ok) {
+    abort();
+    return ok;
+  }
+  if (open_cursors_ != 0) {
+    abort();
+    return make_error(Errc::lmdb_error, "commit with open cursors");
+  }
+  // mdb_txn_commit frees the handle whether or not it succeeds.
+  const int rc = mdb_txn_commit(std::exchange(txn_, nullptr));
+  if (rc_out != nullptr) *rc_out = rc;
+  if (rc != 0) return error("mdb_txn_commit", rc);
+  return {};
+}
+
+Result<Cursor> Cursor::open(Txn& txn, MDB_dbi dbi) {
+  if (auto ok = txn.usable(); !ok) return ok.error();
+  MDB_cursor* raw = nullptr;
+  if (int rc = mdb_cursor_open(txn.get(), dbi, &raw); rc != 0) {
+    return txn.fail("mdb_cursor_open", rc);
+  }
+  ++txn.open_cursors_;
+  return Cursor(&txn, raw);
+}
+
+Cursor::~Cursor() {
+  if (cursor_ != nullptr) {
+    mdb_cursor_close(cursor_);
+    --txn_->open_cursors_;
+  }
+}
+
+}  // namespace fj::lmdb

@@ -1,0 +1,33 @@
+// Snapshot encoding: the whole projection at one seq as a compact binary
+// blob, stored in the journal's snapshots database. A snapshot is a cache,
+// never a source of truth: it is tagged with the format versions and with the
+// CRC32C of the record at its seq, and a loader that finds any mismatch
+// ignores it and replays from an older snapshot or from seq 1.
+#pragma once
+
+#include "journal/error.h"
+#include "projector/projection.h"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace fj {
+
+inline constexpr std::uint8_t kSnapshotVersion = 1;
+
+struct DecodedSnapshot {
+  Projection projection;         // projection.seq() is the snapshot's seq
+  std::uint32_t record_crc = 0;  // stored checksum of the record at that seq
+};
+
+class SnapshotCodec {
+ public:
+  // `record_crc`: stored_checksum() of the record at state.seq().
+  static std::string encode(const Projection& state, std::uint32_t record_crc);
+  // corrupt_record (or unknown_version) naming what is wrong; never trusts a
+  // length before the blob's own checksum has been verified.
+  static Result<DecodedSnapshot> decode(std::string_view blob);
+};
+
+}  // namespace fj
