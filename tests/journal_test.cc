@@ -1,0 +1,326 @@
+#include "journal/journal.h"
+
+#include "event_samples.h"
+#include "journal/format.h"
+#include "temp_dir.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+
+namespace fj {
+namespace {
+
+using testing::added;
+using testing::TempDir;
+
+JournalOptions fast() {
+  return JournalOptions{.sync = SyncMode::none};
+}
+
+std::vector<std::pair<std::uint64_t, Event>> read_all(const Journal& j, std::uint64_t from = 1,
+                                                      std::uint64_t to = UINT64_MAX) {
+  std::vector<std::pair<std::uint64_t, Event>> out;
+  auto ok = j.read([&](Reader& r) {
+    return r.for_each(from, to, [&](std::uint64_t seq, std::string_view rec) -> Result<void> {
+      auto e = decode(seq, rec);
+      if (!e) return e.error();
+      out.emplace_back(seq, to_event(*e));
+      return {};
+    });
+  });
+  EXPECT_TRUE(ok) << (ok ? "" : ok.error().message);
+  return out;
+}
+
+Result<AppendResult> append_one(Journal& j, const Event& e,
+                                std::optional<std::uint64_t> expected = std::nullopt) {
+  const EventView v = view(e);
+  return j.append(std::span(&v, 1), expected);
+}
+
+TEST(Journal, CreateThenOpenKeepsIdAndFormat) {
+  TempDir dir;
+  std::string id;
+  {
+    auto j = Journal::create(dir.sub("j"), fast());
+    ASSERT_TRUE(j) << j.error().message;
+    id = j->info().journal_id;
+    EXPECT_EQ(id.size(), 32u);
+    EXPECT_EQ(j->info().format_version, kFormatVersion);
+    EXPECT_EQ(*j->head(), 0u);
+  }
+  auto j = Journal::open(dir.sub("j"), fast());
+  ASSERT_TRUE(j);
+  EXPECT_EQ(j->info().journal_id, id);
+  EXPECT_GT(j->info().created_ns, 0u);
+}
+
+TEST(Journal, CreateRefusesAnExistingJournalOrAForeignDirectory) {
+  TempDir dir;
+  ASSERT_TRUE(Journal::create(dir.sub("j"), fast()));
+  auto again = Journal::create(dir.sub("j"), fast());
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Errc::already_a_journal);
+
+  std::filesystem::create_directory(dir.sub("busy"));
+  std::filesystem::create_directory(dir.sub("busy/x"));
+  auto busy = Journal::create(dir.sub("busy"), fast());
+  ASSERT_FALSE(busy);
+  EXPECT_EQ(busy.error().code, Errc::invalid_argument);
+}
+
+TEST(Journal, JournalFilesAreOwnerOnly) {
+  TempDir dir;
+  ASSERT_TRUE(Journal::create(dir.sub("j"), fast()));
+  namespace fs = std::filesystem;
+  const auto others = fs::perms::group_all | fs::perms::others_all;
+  EXPECT_EQ(fs::status(dir.sub("j")).permissions() & others, fs::perms::none);
+  EXPECT_EQ(fs::status(dir.sub("j/data.mdb")).permissions() & others, fs::perms::none);
+}
+
+TEST(Journal, OpeningAMissingDirectoryCreatesNothing) {
+  TempDir dir;
+  for (bool read_only : {true, false}) {
+    auto j = Journal::open(dir.sub("missing"), JournalOptions{.read_only = read_only});
+    ASSERT_FALSE(j);
+    EXPECT_EQ(j.error().code, Errc::not_a_journal);
+    EXPECT_FALSE(std::filesystem::exists(dir.sub("missing")));
+  }
+  auto empty = Journal::open(dir.path(), JournalOptions{.read_only = true});
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().code, Errc::not_a_journal);
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
+TEST(Journal, AForeignLmdbEnvironmentIsNotAJournal) {
+  TempDir dir;
+  {
+    auto env = lmdb::Env::open(dir.path(), lmdb::EnvOptions{});
+    ASSERT_TRUE(env);
+    auto txn = lmdb::Txn::begin(*env, 0);
+    ASSERT_TRUE(txn->open_db(nullptr, 0));
+    ASSERT_TRUE(txn->put(1, lmdb::to_val("k"), lmdb::to_val("v")));
+    ASSERT_TRUE(txn->commit());
+  }
+  auto j = Journal::open(dir.path(), JournalOptions{.read_only = true});
+  ASSERT_FALSE(j);
+  EXPECT_EQ(j.error().code, Errc::not_a_journal);
+}
+
+TEST(Journal, AnotherFormatVersionIsRefusedNamingBoth) {
+  TempDir dir;
+  ASSERT_TRUE(Journal::create(dir.path(), fast()));
+  {
+    auto env = lmdb::Env::open(dir.path(), lmdb::EnvOptions{});
+    auto txn = lmdb::Txn::begin(*env, 0);
+    auto meta = txn->open_db(kMetaDb, 0);
+    ASSERT_TRUE(meta);
+    ASSERT_TRUE(txn->put(*meta, lmdb::to_val(kMetaFormat), lmdb::to_val("\x09")));
+    ASSERT_TRUE(txn->commit());
+  }
+  auto j = Journal::open(dir.path(), JournalOptions{.read_only = true});
+  ASSERT_FALSE(j);
+  EXPECT_EQ(j.error().code, Errc::unknown_version);
+  EXPECT_NE(j.error().message.find("version 9"), std::string::npos);
+  EXPECT_NE(j.error().message.find("version " + std::to_string(kFormatVersion)), std::string::npos);
+}
+
+TEST(Journal, AppendAssignsGapFreeSeqsAndReadsRanges) {
+  TempDir dir;
+  auto j = Journal::create(dir.path(), fast());
+  std::vector<Event> events;
+  for (int i = 0; i < 10; ++i) events.push_back(added("tpl", "f" + std::to_string(i)));
+  std::vector<EventView> views;
+  for (const Event& e : events) views.push_back(view(e));
+  auto first = j->append(std::span(views).first(4));
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->first_seq, 1u);
+  EXPECT_EQ(first->last_seq, 4u);
+  auto second = j->append(std::span(views).subspan(4));
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->first_seq, 5u);
+  EXPECT_EQ(second->last_seq, 10u);
+  EXPECT_EQ(*j->head(), 10u);
+
+  const auto all = read_all(*j);
+  ASSERT_EQ(all.size(), 10u);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].first, i + 1);
+    EXPECT_EQ(all[i].second, events[i]);
+  }
+  const auto middle = read_all(*j, 3, 5);
+  ASSERT_EQ(middle.size(), 3u);
+  EXPECT_EQ(middle.front().first, 3u);
+  EXPECT_EQ(middle.back().first, 5u);
+  EXPECT_TRUE(read_all(*j, 11, 20).empty());
+}
+
+TEST(Journal, AnInvalidEventInABatchAppendsNothing) {
+  TempDir dir;
+  auto j = Journal::create(dir.path(), fast());
+  const Event good = added("tpl", "f1");
+  const Event bad = added("tpl", "../escape");
+  const EventView batch[] = {view(good), view(bad)};
+  auto r = j->append(batch);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+  EXPECT_EQ(*j->head(), 0u);
+}
+
+TEST(Journal, ExpectedHeadRefusesABatchWhenSomeoneAppendedFirst) {
+  TempDir dir;
+  auto j = Journal::create(dir.path(), fast());
+  ASSERT_TRUE(append_one(*j, added("tpl", "a"), 0));
+  auto stale = append_one(*j, added("tpl", "b"), 0);
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, Errc::head_moved);
+  EXPECT_EQ(*j->head(), 1u);
+  auto fresh = append_one(*j, added("tpl", "b"), 1);
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(fresh->first_seq, 2u);
+}
+
+TEST(Journal, MapGrowsUnderATinyInitialMapAndLosesNothing) {
+  TempDir dir;
+  auto j = Journal::create(dir.path(),
+                           JournalOptions{.sync = SyncMode::none, .initial_map_size = 64 << 10});
+  ASSERT_TRUE(j);
+  const std::size_t initial = j->map_size();
+  std::vector<Event> events;
+  for (int i = 0; i < 5000; ++i)
+    events.push_back(added("tpl0web0000000000000001", "frk" + std::to_string(i)));
+  std::vector<EventView> views;
+  for (const Event& e : events) views.push_back(view(e));
+  auto r = j->append(views);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->last_seq, 5000u);
+  EXPECT_GT(j->map_size(), initial);
+  EXPECT_EQ(read_all(*j).size(), 5000u);
+}
+
+TEST(Journal, MaximumMapSizeFailsWithJournalFullAndKeepsWhatWasAcknowledged) {
+  TempDir dir;
+  auto j = Journal::create(dir.path(), JournalOptions{.sync = SyncMode::none,
+                                                      .initial_map_size = 64 << 10,
+                                                      .max_map_size = 256 << 10});
+  ASSERT_TRUE(j);
+  std::uint64_t acknowledged = 0;
+  Result<AppendResult> r;
+  for (int i = 0; i < 100000; ++i) {
+    r = append_one(*j, added("tpl0web0000000000000001", "frk" + std::to_string(i)));
+    if (!r) break;
+    acknowledged = r->last_seq;
+  }
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::journal_full);
+  EXPECT_GT(acknowledged, 100u);
+  EXPECT_EQ(*j->head(), acknowledged);
+  EXPECT_EQ(read_all(*j).size(), acknowledged);
+}
+
+TEST(Journal, ReadOnlyJournalRefusesWrites) {
+  TempDir dir;
+  ASSERT_TRUE(Journal::create(dir.path(), fast()));
+  auto j = Journal::open(dir.path(), JournalOptions{.read_only = true});
+  ASSERT_TRUE(j);
+  auto r = append_one(*j, added("tpl", "f"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+}
+
+TEST(Journal, ReadOnlyOpenSeesAWritersCommits) {
+  TempDir dir;
+  auto writer = Journal::create(dir.path(), fast());
+  auto reader = Journal::open(dir.path(), JournalOptions{.read_only = true});
+  ASSERT_TRUE(reader);
+  EXPECT_EQ(*reader->head(), 0u);
+  ASSERT_TRUE(append_one(*writer, added("tpl", "f")));
+  EXPECT_EQ(*reader->head(), 1u);
+}
+
+TEST(Journal, AMissingSeqIsReportedAsAGap) {
+  TempDir dir;
+  {
+    auto j = Journal::create(dir.path(), fast());
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(append_one(*j, added("tpl", "f" + std::to_string(i))));
+  }
+  {
+    auto env = lmdb::Env::open(dir.path(), lmdb::EnvOptions{});
+    auto txn = lmdb::Txn::begin(*env, 0);
+    auto events = txn->open_db(kEventsDb, MDB_INTEGERKEY);
+    std::uint64_t three = 3;
+    ASSERT_TRUE(txn->del(*events, lmdb::seq_key(three)));
+    ASSERT_TRUE(txn->commit());
+  }
+  auto j = Journal::open(dir.path(), JournalOptions{.read_only = true});
+  auto r = j->read([](Reader& reader) {
+    return reader.for_each(1, 5,
+                           [](std::uint64_t, std::string_view) -> Result<void> { return {}; });
+  });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::seq_gap);
+  EXPECT_EQ(r.error().seq, 3u);
+}
+
+TEST(Journal, SnapshotsKeepTheNewestTwo) {
+  TempDir dir;
+  auto j = Journal::create(dir.path(), fast());
+  for (std::uint64_t seq : {10u, 20u, 30u}) {
+    ASSERT_TRUE(
+        j->write([&](WriteTxn& w) { return w.put_snapshot(seq, "blob" + std::to_string(seq)); }));
+  }
+  auto seqs = j->read([](Reader& r) { return r.snapshot_seqs(); });
+  EXPECT_EQ(*seqs, (std::vector<std::uint64_t>{20, 30}));
+  auto at = [&](std::uint64_t bound) {
+    return j->read([&](Reader& r) { return r.snapshot_at_most(bound); });
+  };
+  EXPECT_EQ((*at(UINT64_MAX))->seq, 30u);
+  EXPECT_EQ((*at(30))->blob, "blob30");
+  EXPECT_EQ((*at(29))->seq, 20u);
+  EXPECT_FALSE(*at(19));
+}
+
+TEST(Journal, TwoProcessesAppendingAtOnceStayGapFree) {
+  TempDir dir;
+  ASSERT_TRUE(Journal::create(dir.path(), fast()));
+  constexpr int kPerProcess = 300;
+  std::vector<pid_t> children;
+  for (int p = 0; p < 2; ++p) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      // The child opens its own environment: LMDB handles never cross fork().
+      auto j = Journal::open(dir.path(), fast());
+      if (!j) ::_exit(3);
+      for (int i = 0; i < kPerProcess; ++i) {
+        if (!append_one(*j, added("p" + std::to_string(p), "f" + std::to_string(i)))) ::_exit(4);
+      }
+      ::_exit(0);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+  }
+  auto j = Journal::open(dir.path(), JournalOptions{.read_only = true});
+  const auto all = read_all(*j);
+  ASSERT_EQ(all.size(), 2u * kPerProcess);
+  std::set<std::pair<std::string, std::string>> seen;
+  std::map<std::string, int> next;  // each process's own events stay in order
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].first, i + 1);
+    const Event& e = all[i].second;
+    EXPECT_TRUE(seen.emplace(e.template_id, e.fork).second);
+    EXPECT_EQ(e.fork, "f" + std::to_string(next[e.template_id]++));
+  }
+}
+
+}  // namespace
+}  // namespace fj

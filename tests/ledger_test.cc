@@ -1,0 +1,252 @@
+#include "projector/ledger.h"
+
+#include "event_samples.h"
+#include "journal/format.h"
+#include "projector/snapshot.h"
+#include "temp_dir.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <random>
+
+namespace fj {
+namespace {
+
+using namespace fj::testing;
+
+class LedgerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto j = Journal::create(dir_.path(), JournalOptions{.sync = SyncMode::none});
+    ASSERT_TRUE(j);
+    journal_ = std::make_unique<Journal>(std::move(*j));
+    auto l = Ledger::open(*journal_, [this] { return ++clock_; });
+    ASSERT_TRUE(l);
+    ledger_ = std::make_unique<Ledger>(std::move(*l));
+  }
+
+  Outcome ok(const Command& c) {
+    auto r = ledger_->execute(c, Origin::api);
+    EXPECT_TRUE(r) << (r ? "" : r.error().message);
+    return r ? *r : Outcome{};
+  }
+
+  // A pseudo-random but valid history: templates come and go, forks churn.
+  void churn(int commands, unsigned seed) {
+    std::mt19937 rng(seed);
+    for (int i = 0; i < commands; ++i) {
+      const std::string tpl = "t" + std::to_string(rng() % 5);
+      const std::string fork = "f" + std::to_string(rng() % 40);
+      switch (rng() % 10) {
+        case 0:
+          (void)ledger_->execute(RegisterTemplate{tpl, "src-" + tpl, ""}, Origin::api);
+          break;
+        case 1:
+          (void)ledger_->execute(RetireTemplate{tpl}, Origin::api);
+          break;
+        case 2:
+        case 3:
+        case 4:
+        case 5:
+          (void)ledger_->execute(AddFork{tpl, fork}, Origin::api);
+          break;
+        default:
+          (void)ledger_->execute(RemoveFork{tpl, fork}, Origin::api);
+          break;
+      }
+    }
+  }
+
+  TempDir dir_;
+  std::uint64_t clock_ = 1000;
+  std::unique_ptr<Journal> journal_;
+  std::unique_ptr<Ledger> ledger_;
+};
+
+TEST_F(LedgerTest, ExecuteAppendsAndAdvancesTheProjection) {
+  EXPECT_EQ(ok(RegisterTemplate{"web", "src", "web"}).first_seq, 1u);
+  const Outcome fork = ok(AddFork{"web", "a"});
+  EXPECT_EQ(fork.first_seq, 2u);
+  EXPECT_EQ(fork.last_seq, 2u);
+  EXPECT_EQ(ledger_->projection().find("web")->forks, 1u);
+  EXPECT_EQ(ledger_->projection().seq(), 2u);
+  EXPECT_EQ(*journal_->head(), 2u);
+}
+
+TEST_F(LedgerTest, ARefusedCommandAppendsNothing) {
+  ok(RegisterTemplate{"web", "src", ""});
+  ok(AddFork{"web", "a"});
+  for (const Command& c : std::vector<Command>{RetireTemplate{"web"}, AddFork{"web", "a"},
+                                               RegisterTemplate{"web", "s", ""},
+                                               RemoveFork{"web", "b"}, AddFork{"web", "../b"}}) {
+    auto r = ledger_->execute(c, Origin::api);
+    EXPECT_FALSE(r);
+  }
+  EXPECT_EQ(*journal_->head(), 2u);
+  EXPECT_EQ(ledger_->projection().seq(), 2u);
+}
+
+TEST_F(LedgerTest, ReplayEqualsSnapshotPlusTailEqualsAsOf) {
+  churn(400, 7);
+  auto snap = ledger_->snapshot();
+  ASSERT_TRUE(snap);
+  const std::uint64_t snapshot_seq = *snap;
+  ASSERT_GT(snapshot_seq, 50u);
+  churn(200, 8);
+  const std::uint64_t head = *journal_->head();
+  ASSERT_GT(head, snapshot_seq);
+
+  auto full = replay(*journal_);
+  LoadReport report;
+  auto fast = load(*journal_, kHead, &report);
+  ASSERT_TRUE(full);
+  ASSERT_TRUE(fast);
+  EXPECT_EQ(report.snapshot_seq, snapshot_seq);
+  EXPECT_EQ(report.replayed, head - snapshot_seq);
+  EXPECT_TRUE(*fast == *full);
+  EXPECT_TRUE(ledger_->projection() == *full);
+
+  for (std::uint64_t at :
+       {std::uint64_t{1}, snapshot_seq - 1, snapshot_seq, snapshot_seq + 1, head}) {
+    LoadReport r;
+    auto as_of = load(*journal_, at, &r);
+    auto prefix = replay(*journal_, at);
+    ASSERT_TRUE(as_of);
+    ASSERT_TRUE(prefix);
+    EXPECT_EQ(as_of->seq(), at);
+    EXPECT_TRUE(*as_of == *prefix) << "as of " << at;
+    EXPECT_EQ(r.snapshot_seq, at >= snapshot_seq ? snapshot_seq : 0u);
+  }
+}
+
+TEST_F(LedgerTest, AsOfBeyondTheHeadIsInvalid) {
+  ok(RegisterTemplate{"web", "src", ""});
+  auto r = load(*journal_, 5);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+}
+
+TEST_F(LedgerTest, ASnapshotThatDoesNotMatchItsRecordIsIgnored) {
+  ok(RegisterTemplate{"web", "src", ""});
+  ok(AddFork{"web", "a"});
+  // A snapshot claiming seq 2 but tagged with another record's checksum.
+  Projection wrong;
+  wrong.apply(1, view(registered("web")));
+  wrong.apply(2, view(added("web", "zzz")));
+  ASSERT_TRUE(journal_->write(
+      [&](WriteTxn& w) { return w.put_snapshot(2, SnapshotCodec::encode(wrong, 0xDEADBEEF)); }));
+  LoadReport report;
+  auto p = load(*journal_, kHead, &report);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(report.snapshot_seq, 0u);
+  ASSERT_EQ(report.ignored.size(), 1u);
+  EXPECT_NE(report.ignored[0].find("seq 2"), std::string::npos);
+  EXPECT_EQ(p->owner("a")->id.view(), "web");
+  EXPECT_EQ(p->owner("zzz"), nullptr);
+}
+
+TEST_F(LedgerTest, AGarbageSnapshotFallsBackToAnOlderOne) {
+  ok(RegisterTemplate{"web", "src", ""});
+  ASSERT_EQ(*ledger_->snapshot(), 1u);
+  ok(AddFork{"web", "a"});
+  ASSERT_TRUE(journal_->write([&](WriteTxn& w) { return w.put_snapshot(2, "garbage"); }));
+  LoadReport report;
+  auto p = load(*journal_, kHead, &report);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(report.snapshot_seq, 1u);
+  EXPECT_EQ(report.ignored.size(), 1u);
+  EXPECT_EQ(p->find("web")->forks, 1u);
+}
+
+TEST_F(LedgerTest, ACorruptRecordStopsReplayNamingItsSeq) {
+  ok(RegisterTemplate{"web", "src", ""});
+  ok(AddFork{"web", "a"});
+  ok(AddFork{"web", "b"});
+  ledger_.reset();
+  journal_.reset();
+  {
+    auto env = lmdb::Env::open(dir_.path(), lmdb::EnvOptions{});
+    auto txn = lmdb::Txn::begin(*env, 0);
+    auto events = txn->open_db(kEventsDb, MDB_INTEGERKEY);
+    std::uint64_t two = 2;
+    auto rec = txn->get(*events, lmdb::seq_key(two));
+    std::string bytes(**rec);
+    bytes[bytes.size() / 2] ^= 0x01;
+    ASSERT_TRUE(txn->put(*events, lmdb::seq_key(two), lmdb::to_val(bytes)));
+    ASSERT_TRUE(txn->commit());
+  }
+  auto j = Journal::open(dir_.path(), JournalOptions{.read_only = true});
+  ASSERT_TRUE(j);
+  for (auto r : {replay(*j), load(*j)}) {
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::checksum_mismatch);
+    EXPECT_EQ(r.error().seq, 2u);
+  }
+  auto writer = Journal::open(dir_.path(), JournalOptions{.sync = SyncMode::none});
+  auto ledger = Ledger::open(*writer);
+  ASSERT_FALSE(ledger);
+  EXPECT_EQ(ledger.error().seq, 2u);
+}
+
+TEST_F(LedgerTest, AStaleWriterCatchesUpBeforeDeciding) {
+  ok(RegisterTemplate{"web", "src", ""});
+  auto other = Ledger::open(*journal_);
+  ASSERT_TRUE(other);
+  ok(AddFork{"web", "a"});  // `other` has not seen this
+  auto dup = other->execute(AddFork{"web", "a"}, Origin::api);
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().code, Errc::already_live);
+  auto retire = other->execute(RetireTemplate{"web"}, Origin::api);
+  ASSERT_FALSE(retire);
+  EXPECT_EQ(retire.error().code, Errc::in_use);
+  EXPECT_EQ(other->projection().seq(), 2u);
+}
+
+TEST_F(LedgerTest, UnforkAfterTheReconcilerLostTheForkAppendsNothing) {
+  ok(RegisterTemplate{"web", "src", ""});
+  ok(AddFork{"web", "a"});
+  const Event lost = correction(EventType::fork_lost, "web", "a", Reason::instance_missing);
+  const EventView v = view(lost);
+  ASSERT_TRUE(journal_->append(std::span(&v, 1)));
+  const Outcome o = ok(RemoveFork{"web", "a"});
+  EXPECT_EQ(o.first_seq, 0u);
+  EXPECT_EQ(o.already_at, 3u);
+  EXPECT_EQ(*journal_->head(), 3u);
+}
+
+TEST_F(LedgerTest, ProcessesRacingToForkOneInstanceLetExactlyOneWin) {
+  ok(RegisterTemplate{"web", "src", ""});
+  constexpr int kProcesses = 4;
+  std::vector<pid_t> children;
+  for (int p = 0; p < kProcesses; ++p) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto j = Journal::open(dir_.path(), JournalOptions{.sync = SyncMode::none});
+      if (!j) ::_exit(3);
+      auto l = Ledger::open(*j);
+      if (!l) ::_exit(3);
+      auto r = l->execute(AddFork{"web", "contested"}, Origin::api);
+      ::_exit(r ? 0 : r.error().code == Errc::already_live ? 1 : 4);
+    }
+    children.push_back(pid);
+  }
+  int winners = 0, losers = 0;
+  for (pid_t pid : children) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    winners += WEXITSTATUS(status) == 0;
+    losers += WEXITSTATUS(status) == 1;
+  }
+  EXPECT_EQ(winners, 1);
+  EXPECT_EQ(losers, kProcesses - 1);
+  EXPECT_EQ(*journal_->head(), 2u);
+  ASSERT_TRUE(ledger_->catch_up());
+  EXPECT_EQ(ledger_->projection().find("web")->forks, 1u);
+}
+
+}  // namespace
+}  // namespace fj

@@ -1,0 +1,58 @@
+#include "projector/snapshot.h"
+
+#include "event_samples.h"
+
+#include <gtest/gtest.h>
+
+namespace fj {
+namespace {
+
+using namespace fj::testing;
+
+Projection sample() {
+  Projection p;
+  std::uint64_t seq = 0;
+  for (const Event& e :
+       {registered("web", "src", "web ✓"), registered("db"), added("web", "a"), added("web", "b"),
+        added("db", "c"), correction(EventType::fork_lost, "web", "a", Reason::instance_missing),
+        removed("web", "ghost"), retired("db")}) {
+    p.apply(++seq, view(e));
+  }
+  return p;
+}
+
+TEST(Snapshot, RoundTripsTheWholeProjection) {
+  const Projection p = sample();
+  ASSERT_EQ(p.anomalies().size(), 2u);
+  auto d = SnapshotCodec::decode(SnapshotCodec::encode(p, 0xABCD1234));
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->record_crc, 0xABCD1234u);
+  EXPECT_TRUE(d->projection == p);
+  EXPECT_EQ(d->projection.find("web")->forks, 1u);
+  EXPECT_TRUE(d->projection.lost("a"));
+}
+
+TEST(Snapshot, EveryTruncationIsRefused) {
+  const std::string blob = SnapshotCodec::encode(sample(), 1);
+  for (std::size_t n = 0; n < blob.size(); ++n) {
+    EXPECT_FALSE(SnapshotCodec::decode(blob.substr(0, n))) << n;
+  }
+}
+
+TEST(Snapshot, AnyFlippedByteIsRefused) {
+  const std::string blob = SnapshotCodec::encode(sample(), 1);
+  for (std::size_t i = 0; i < blob.size(); ++i) {
+    std::string bad = blob;
+    bad[i] = static_cast<char>(bad[i] ^ 0x40);
+    EXPECT_FALSE(SnapshotCodec::decode(bad)) << i;
+  }
+}
+
+TEST(Snapshot, EmptyProjectionRoundTrips) {
+  auto d = SnapshotCodec::decode(SnapshotCodec::encode(Projection{}, 0));
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(d->projection == Projection{});
+}
+
+}  // namespace
+}  // namespace fj
