@@ -61,14 +61,17 @@ Result<Txn> Txn::begin(const Env& env, unsigned flags, int* rc_out) {
   const int rc = mdb_txn_begin(env.get(), nullptr, flags, &raw);
   if (rc_out != nullptr) *rc_out = rc;
   if (rc != 0) return error("mdb_txn_begin", rc);
-  return Txn(raw);
+  Txn txn(raw);
+  txn.write_ = (flags & MDB_RDONLY) == 0;
+  return txn;
 }
 
 Txn::Txn(Txn&& other) noexcept
     : txn_(std::exchange(other.txn_, nullptr)),
       open_cursors_(std::exchange(other.open_cursors_, 0)),
       failure_rc_(other.failure_rc_),
-      failed_(other.failed_) {}
+      failed_(other.failed_),
+      write_(other.write_) {}
 
 Txn& Txn::operator=(Txn&& other) noexcept {
   if (this != &other) {
@@ -77,6 +80,7 @@ Txn& Txn::operator=(Txn&& other) noexcept {
     open_cursors_ = std::exchange(other.open_cursors_, 0);
     failure_rc_ = other.failure_rc_;
     failed_ = other.failed_;
+    write_ = other.write_;
   }
   return *this;
 }
@@ -135,13 +139,16 @@ Result<bool> Txn::del(MDB_dbi dbi, MDB_val key) {
 
 Result<void> Txn::commit(int* rc_out) {
   if (rc_out != nullptr) *rc_out = 0;
+  if (open_cursors_ != 0) {
+    // Left to the destructors (cursors first, then this transaction's abort):
+    // aborting now would free the cursors under their owners.
+    failed_ = true;
+    return make_error(Errc::lmdb_error,
+                      "commit with open cursors; the transaction must be aborted");
+  }
   if (auto ok = usable(); !ok) {
     abort();
     return ok;
-  }
-  if (open_cursors_ != 0) {
-    abort();
-    return make_error(Errc::lmdb_error, "commit with open cursors");
   }
   // mdb_txn_commit frees the handle whether or not it succeeds.
   const int rc = mdb_txn_commit(std::exchange(txn_, nullptr));
@@ -161,10 +168,10 @@ Result<Cursor> Cursor::open(Txn& txn, MDB_dbi dbi) {
 }
 
 Cursor::~Cursor() {
-  if (cursor_ != nullptr) {
-    mdb_cursor_close(cursor_);
-    --txn_->open_cursors_;
-  }
+  if (cursor_ == nullptr) return;
+  // LMDB frees a write transaction's cursors when the transaction ends.
+  if (txn_->txn_ != nullptr || !txn_->write_) mdb_cursor_close(cursor_);
+  --txn_->open_cursors_;
 }
 
 }  // namespace fj::lmdb

@@ -8,8 +8,8 @@
 //   operation on a Txn fails, the Txn is poisoned: every later operation
 //   returns an error and commit() refuses, so a failed write transaction can
 //   only be aborted, never reused or half-committed.
-// - A Cursor must be destroyed before its Txn commits or aborts; commit()
-//   refuses while cursors are open.
+// - A Cursor must be destroyed before its Txn object, and before commit():
+//   commit() refuses (and poisons the Txn) while cursors are open.
 // - Txns are created with MDB_NOTLS environments, so a read Txn may move
 //   between threads, but a Txn must never be used by two threads at once.
 // - Keep read Txns short: a long-lived reader pins pages and makes the file
@@ -112,6 +112,7 @@ class Txn {
   int open_cursors_ = 0;
   int failure_rc_ = 0;
   bool failed_ = false;
+  bool write_ = false;
 };
 
 class Cursor {

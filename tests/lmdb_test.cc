@@ -74,8 +74,13 @@ TEST_F(Lmdb, CommitRefusesWhileACursorIsOpen) {
   auto txn = Txn::begin(*env_, 0);
   std::uint64_t k = 1;
   ASSERT_TRUE(txn->put(dbi_, seq_key(k), to_val("v")));
-  auto cursor = Cursor::open(*txn, dbi_);
-  ASSERT_TRUE(cursor);
+  {
+    auto cursor = Cursor::open(*txn, dbi_);
+    ASSERT_TRUE(cursor);
+    EXPECT_FALSE(txn->commit());
+    EXPECT_TRUE(txn->poisoned());
+  }
+  // Even with the cursor gone, the refused transaction cannot commit.
   EXPECT_FALSE(txn->commit());
   EXPECT_EQ(read(*env_, dbi_, 1), std::nullopt);
 }
