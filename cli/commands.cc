@@ -3,6 +3,7 @@
 #include "cli/render.h"
 #include "journal/codec.h"
 #include "journal/format.h"
+#include "journal/ids.h"
 #include "projector/ledger.h"
 
 #include <boost/json/serialize.hpp>
@@ -144,6 +145,9 @@ int cmd_counts(const Options& o) {
 }
 
 int cmd_log(const Options& o) {
+  if (o.template_filter) {
+    if (auto ok = check_id("template id", *o.template_filter); !ok) return report(ok.error());
+  }
   const std::uint64_t from = o.from.value_or(1);
   const std::uint64_t to = o.to.value_or(kHead);
   if (from > to) {
@@ -175,6 +179,7 @@ int cmd_log(const Options& o) {
 }
 
 int cmd_explain(const Options& o) {
+  if (auto ok = check_id("template id", o.template_id); !ok) return report(ok.error());
   auto journal = open_read(o);
   if (!journal) return report(journal.error());
   // Replay from seq 1, recording every event that touched the template and

@@ -41,6 +41,16 @@ int main(int argc, char** argv) {
     sub->callback([&run, fn] { run = fn; });
     return sub;
   };
+  // Seqs are decimal, from 1 up to 19 digits (so no value reaches the
+  // "head" sentinel, and no hex or float spelling is accepted).
+  const CLI::Validator seq_check(
+      [](std::string& v) -> std::string {
+        const bool digits = !v.empty() && v.size() <= 19 &&
+                            v.find_first_not_of("0123456789") == std::string::npos &&
+                            v.find_first_not_of('0') != std::string::npos;
+        return digits ? std::string() : "'" + v + "' is not a seq (a decimal integer from 1)";
+      },
+      "SEQ");
   const auto json_flag = [&](CLI::App* sub) { sub->add_flag("--json", o.json, "Print JSON"); };
 
   command("init", "Create a new, empty journal in the --journal directory", fj::cli::cmd_init);
@@ -69,13 +79,12 @@ int main(int argc, char** argv) {
 
   CLI::App* counts =
       command("counts", "Show the fork count of every template", fj::cli::cmd_counts);
-  counts->add_option("--as-of", o.as_of, "Show the counts as of this seq")
-      ->check(CLI::PositiveNumber);
+  counts->add_option("--as-of", o.as_of, "Show the counts as of this seq")->check(seq_check);
   json_flag(counts);
 
   CLI::App* log = command("log", "Print events (NDJSON with --json)", fj::cli::cmd_log);
-  log->add_option("--from", o.from, "First seq (default 1)")->check(CLI::PositiveNumber);
-  log->add_option("--to", o.to, "Last seq (default: the head)")->check(CLI::PositiveNumber);
+  log->add_option("--from", o.from, "First seq (default 1)")->check(seq_check);
+  log->add_option("--to", o.to, "Last seq (default: the head)")->check(seq_check);
   log->add_option("--template", o.template_filter, "Only events of this template");
   json_flag(log);
 

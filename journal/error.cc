@@ -61,6 +61,8 @@ std::string_view code_name(Errc e) noexcept {
       return "already_live";
     case Errc::in_use:
       return "in_use";
+    case Errc::not_empty:
+      return "not_empty";
   }
   return "unknown_error";
 }

@@ -39,6 +39,7 @@ enum class Errc : int {
   retired = 42,
   already_live = 43,
   in_use = 44,
+  not_empty = 45,  // import into a journal that already holds events
 };
 
 const boost::system::error_category& category() noexcept;

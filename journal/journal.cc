@@ -216,6 +216,19 @@ Result<Journal> Journal::create(const std::string& dir, const JournalOptions& op
 }
 
 Result<Journal> Journal::open(const std::string& dir, const JournalOptions& options) {
+  // LMDB creates lock.mdb before it reads data.mdb; if this open fails, remove
+  // a lock file it created so that a refused open leaves nothing behind.
+  std::error_code ec;
+  const fs::path lock = fs::path(dir) / "lock.mdb";
+  const bool had_lock = fs::exists(lock, ec);
+  auto opened = open_existing(dir, options);
+  // Only for a directory that is not a journal: no journal user can be
+  // sharing that lock file.
+  if (!opened && !had_lock && opened.error().code == Errc::not_a_journal) fs::remove(lock, ec);
+  return opened;
+}
+
+Result<Journal> Journal::open_existing(const std::string& dir, const JournalOptions& options) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     return make_error(Errc::not_a_journal, "no journal at " + dir + ": no such directory");
@@ -229,7 +242,12 @@ Result<Journal> Journal::open(const std::string& dir, const JournalOptions& opti
   if (options.read_only && !fs::exists(fs::path(dir) / "lock.mdb", ec)) {
     env_options.flags |= MDB_NOLOCK;
   }
-  auto env = lmdb::Env::open(dir, env_options);
+  int rc = 0;
+  auto env = lmdb::Env::open(dir, env_options, &rc);
+  if (rc == MDB_INVALID) {
+    return make_error(Errc::not_a_journal,
+                      "no journal at " + dir + ": data.mdb is not an LMDB file");
+  }
   if (!env) return env.error();
   if (!options.read_only) {
     if (auto cleared = env->clear_stale_readers(); !cleared) return cleared.error();

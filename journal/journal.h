@@ -158,6 +158,7 @@ class Journal {
  private:
   struct State;
   explicit Journal(std::unique_ptr<State> state);
+  static Result<Journal> open_existing(const std::string& dir, const JournalOptions& options);
   Result<void> read_impl(const std::function<Result<void>(Reader&)>& fn) const;
   Result<void> write_impl(const std::function<Result<void>(WriteTxn&)>& fn);
 

@@ -9,7 +9,7 @@ Error error(std::string_view what, int rc) {
   return make_error(code, std::string(what) + ": " + mdb_strerror(rc));
 }
 
-Result<Env> Env::open(const std::string& dir, const EnvOptions& options) {
+Result<Env> Env::open(const std::string& dir, const EnvOptions& options, int* rc_out) {
   MDB_env* raw = nullptr;
   if (int rc = mdb_env_create(&raw); rc != 0) return error("mdb_env_create", rc);
   Env env(raw);
@@ -22,6 +22,7 @@ Result<Env> Env::open(const std::string& dir, const EnvOptions& options) {
     }
   }
   if (int rc = mdb_env_open(raw, dir.c_str(), options.flags | MDB_NOTLS, options.mode); rc != 0) {
+    if (rc_out != nullptr) *rc_out = rc;
     return error("cannot open LMDB environment " + dir, rc);
   }
   return env;

@@ -46,7 +46,8 @@ struct EnvOptions {
 
 class Env {
  public:
-  static Result<Env> open(const std::string& dir, const EnvOptions& options);
+  // rc_out, when given, receives the raw LMDB code of a failed mdb_env_open.
+  static Result<Env> open(const std::string& dir, const EnvOptions& options, int* rc_out = nullptr);
 
   Env(Env&& other) noexcept : env_(std::exchange(other.env_, nullptr)) {}
   Env& operator=(Env&& other) noexcept;

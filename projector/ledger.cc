@@ -112,6 +112,11 @@ Result<void> Ledger::catch_up() {
 }
 
 Result<Outcome> Ledger::execute(const Command& command, Origin origin) {
+  return transact(
+      [&](const Projection& state, Reader&) { return decide(state, command, origin, clock_()); });
+}
+
+Result<Outcome> Ledger::transact(const DecideFn& fn) {
   Decision decision;
   auto outcome = journal_->write([&](WriteTxn& w) -> Result<Outcome> {
     auto head = w.head();
@@ -126,7 +131,7 @@ Result<Outcome> Ledger::execute(const Command& command, Origin origin) {
     // Events other writers committed are durable: applying them is right even
     // if this transaction later aborts.
     if (auto ok = apply_range(w, state_, *head); !ok) return ok.error();
-    auto decided = decide(state_, command, origin, clock_());
+    auto decided = fn(state_, w);
     if (!decided) return decided.error();
     decision = std::move(*decided);
     Outcome out;

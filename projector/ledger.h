@@ -57,6 +57,8 @@ class Ledger {
 
   const Projection& projection() const noexcept { return state_; }
   const LoadReport& load_report() const noexcept { return report_; }
+  // The clock this ledger stamps events with (unix nanoseconds).
+  std::uint64_t now() const { return clock_(); }
 
   // Applies events appended by others since the last call.
   Result<void> catch_up();
@@ -64,6 +66,15 @@ class Ledger {
   // Validates and appends one command. Refusals (already_exists, not_found,
   // retired, already_live, in_use) and invalid_argument append nothing.
   Result<Outcome> execute(const Command& command, Origin origin);
+
+  // The general write path execute() is built on: in one write transaction,
+  // catches up to the head, calls fn(projection at the head, reader) and
+  // appends the events it decides on. An error from fn appends nothing. fn
+  // may run more than once (after the map grows) and must not keep side
+  // effects of an earlier run. The reader sees the journal as of this
+  // transaction (e.g. to inspect events appended after an earlier seq).
+  using DecideFn = std::function<Result<Decision>(const Projection&, Reader&)>;
+  Result<Outcome> transact(const DecideFn& fn);
 
   // Stores a snapshot of the projection at the journal's head; returns its seq
   // (0 for an empty journal, where nothing is stored).

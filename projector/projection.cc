@@ -70,6 +70,14 @@ std::vector<std::string> Projection::live_forks(std::string_view template_id) co
   return out;
 }
 
+std::vector<std::pair<std::string_view, const Template*>> Projection::all_live_forks() const {
+  std::vector<std::pair<std::string_view, const Template*>> out;
+  out.reserve(forks_.size());
+  for (const auto& [fork, index] : forks_) out.emplace_back(fork.view(), &templates_[index]);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 void Projection::anomaly(std::uint64_t seq, AnomalyKind kind, const EventView& e) {
   anomalies_.push_back(Anomaly{seq, kind, std::string(e.template_id), std::string(e.fork)});
 }

@@ -120,6 +120,8 @@ class Projection {
   std::vector<const Template*> templates() const;
   // Live forks of one template, sorted.
   std::vector<std::string> live_forks(std::string_view template_id) const;
+  // Every live fork with its template, sorted by fork id.
+  std::vector<std::pair<std::string_view, const Template*>> all_live_forks() const;
   std::size_t template_count() const noexcept { return templates_.size(); }
   std::size_t live_fork_count() const noexcept { return forks_.size(); }
   const std::vector<Anomaly>& anomalies() const noexcept { return anomalies_; }
