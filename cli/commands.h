@@ -23,6 +23,8 @@ struct Options {
   std::optional<std::uint64_t> from;
   std::optional<std::uint64_t> to;
   std::optional<std::string> template_filter;
+  std::string data_root;
+  bool dry_run = false;
 };
 
 int cmd_init(const Options& o);
@@ -36,6 +38,8 @@ int cmd_explain(const Options& o);
 int cmd_replay(const Options& o);
 int cmd_snapshot(const Options& o);
 int cmd_stats(const Options& o);
+int cmd_reconcile(const Options& o);
+int cmd_import(const Options& o);
 
 // Prints "forkjournal: <message>" to stderr and returns the exit code for it.
 int report(const Error& e);

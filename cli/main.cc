@@ -104,6 +104,23 @@ int main(int argc, char** argv) {
       command("stats", "Show journal size, event counts and snapshots", fj::cli::cmd_stats);
   json_flag(stats);
 
+  CLI::App* reconcile = command(
+      "reconcile",
+      "Compare the counts with the instances in a VM manager's data root and append corrections",
+      fj::cli::cmd_reconcile);
+  reconcile
+      ->add_option("--data-root", o.data_root, "The VM manager's data root (guests/, templates/)")
+      ->required();
+  reconcile->add_flag("--dry-run", o.dry_run, "Print the plan; write nothing at all");
+  json_flag(reconcile);
+
+  CLI::App* import = command(
+      "import", "Bootstrap an empty journal from a data root's templates and provable forks",
+      fj::cli::cmd_import);
+  import->add_option("--data-root", o.data_root, "The VM manager's data root (guests/, templates/)")
+      ->required();
+  json_flag(import);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

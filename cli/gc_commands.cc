@@ -1,0 +1,205 @@
+// forkjournal reconcile and import: the commands that read a VM manager's
+// data root.
+#include "cli/commands.h"
+#include "cli/render.h"
+#include "gc/importer.h"
+#include "gc/reconciler.h"
+
+#include <boost/json/serialize.hpp>
+
+#include <iostream>
+
+namespace fj::cli {
+namespace {
+
+namespace json = boost::json;
+
+json::array unreadable_json(const std::vector<gc::UnreadableFile>& files) {
+  json::array out;
+  for (const auto& u : files) {
+    out.push_back(json::object{
+        {"instance", u.id}, {"reason", gc::unreadable_name(u.reason)}, {"detail", u.detail}});
+  }
+  return out;
+}
+
+json::array dangling_json(const std::vector<gc::DanglingFork>& forks) {
+  json::array out;
+  for (const auto& d : forks) {
+    out.push_back(
+        json::object{{"instance", d.instance}, {"template", d.template_id}, {"reason", d.why}});
+  }
+  return out;
+}
+
+json::object correction_json(const Event& e) {
+  json::object o{{"type", type_name(e.type)}, {"template", e.template_id}};
+  if (has_fork(e.type)) o["fork"] = e.fork;
+  o["reason"] = reason_name(e.reason);
+  if (!e.evidence.empty()) o["evidence"] = e.evidence;
+  return o;
+}
+
+void print_unreadable(const std::vector<gc::UnreadableFile>& files, const char* what) {
+  for (const auto& u : files) {
+    std::cout << "  " << what << ' ' << u.id << ": " << gc::unreadable_name(u.reason) << " ("
+              << u.detail << ")\n";
+  }
+}
+
+void print_dangling(const std::vector<gc::DanglingFork>& forks) {
+  for (const auto& d : forks) {
+    std::cout << "  dangling fork " << d.instance << ": ForkOfTemplate names " << d.why << " "
+              << d.template_id << " (no event)\n";
+  }
+}
+
+}  // namespace
+
+int cmd_reconcile(const Options& o) {
+  auto journal = Journal::open(o.journal, JournalOptions{.sync = o.sync, .read_only = o.dry_run});
+  if (!journal) return report(journal.error());
+  auto ledger = Ledger::open(*journal);
+  if (!ledger) return report(ledger.error());
+  gc::ReconcileOptions options;
+  options.dry_run = o.dry_run;
+  auto run = gc::reconcile(*ledger, o.data_root, options);
+  if (!run) return report(run.error());
+  const gc::ReconcilePlan& plan = run->plan;
+  const std::vector<Event>& corrections_and_sweeps =
+      o.dry_run ? [&] {
+        std::vector<Event> all = plan.corrections;
+        all.insert(all.end(), plan.sweeps.begin(), plan.sweeps.end());
+        return all;
+      }()
+                : run->appended;
+  const int code = plan.needs_attention() ? 1 : 0;
+
+  if (o.json) {
+    json::array corrections, swept, kept, kept_forks, left_alone, retired_files;
+    for (const Event& e : corrections_and_sweeps) {
+      if (e.type == EventType::template_retired) {
+        swept.push_back(json::string(e.template_id));
+      } else {
+        corrections.push_back(correction_json(e));
+      }
+    }
+    for (const auto& k : plan.kept) {
+      kept.push_back(json::object{{"template", k.template_id},
+                                  {"source", k.source},
+                                  {"forks", k.forks},
+                                  {"reason", k.reason}});
+    }
+    for (const auto& k : plan.kept_forks) {
+      kept_forks.push_back(
+          json::object{{"fork", k.fork}, {"template", k.template_id}, {"reason", k.why}});
+    }
+    for (const auto& s : run->left_alone) left_alone.push_back(json::string(s));
+    for (const auto& s : plan.retired_with_files) retired_files.push_back(json::string(s));
+    json::object out{
+        {"data_root", o.data_root},
+        {"based_on_seq", plan.based_on_seq},
+        {"scanned", plan.scanned},
+        {"dry_run", o.dry_run},
+        {"corrections", std::move(corrections)},
+        {"swept", std::move(swept)},
+        {"kept", std::move(kept)},
+        {"kept_forks", std::move(kept_forks)},
+        {"unreadable", unreadable_json(plan.unreadable)},
+        {"dangling", dangling_json(plan.dangling)},
+        {"sweep_blocked",
+         plan.sweep_blocked.empty() ? json::value(nullptr) : json::value(plan.sweep_blocked)},
+        {"left_alone", std::move(left_alone)},
+        {"retired_with_files", std::move(retired_files)},
+        {"committed", run->committed},
+        {"first_seq", run->first_seq},
+        {"last_seq", run->last_seq},
+        {"needs_attention", plan.needs_attention()}};
+    std::cout << json::serialize(out) << '\n';
+    return code;
+  }
+
+  std::cout << (o.dry_run ? "dry run: " : "") << "reconciled " << o.data_root << " against seq "
+            << plan.based_on_seq << ": " << plan.scanned << " guests entries, "
+            << plan.unreadable.size() << " unreadable\n";
+  for (const Event& e : corrections_and_sweeps) {
+    std::cout << "  " << (o.dry_run ? "would append " : "") << type_name(e.type) << ' '
+              << event_details(view(e)) << '\n';
+  }
+  for (const auto& k : plan.kept_forks) {
+    std::cout << "  kept live fork " << k.fork << " of " << k.template_id << ": metadata " << k.why
+              << " (an unreadable fork is still a fork)\n";
+  }
+  for (const auto& k : plan.kept)
+    std::cout << "  kept template " << k.template_id << ": " << k.reason << '\n';
+  print_unreadable(plan.unreadable, "unreadable instance");
+  print_dangling(plan.dangling);
+  if (!plan.sweep_blocked.empty()) std::cout << "  sweep skipped: " << plan.sweep_blocked << '\n';
+  for (const auto& s : run->left_alone) std::cout << "  left alone: " << s << '\n';
+  for (const auto& s : plan.retired_with_files) {
+    std::cout << "  retired template " << s << " still has files under templates/\n";
+  }
+  if (o.dry_run) {
+    std::cout << "nothing written (dry run)\n";
+  } else if (run->committed) {
+    std::cout << "appended seqs " << run->first_seq << "-" << run->last_seq
+              << " (reconcile_run marker at seq " << run->last_seq << ")\n";
+  } else {
+    std::cout << "the journal already agrees with the disk: nothing appended\n";
+  }
+  if (code != 0)
+    std::cout << "needs attention: see the unreadable, dangling or kept entries above\n";
+  return code;
+}
+
+int cmd_import(const Options& o) {
+  auto journal = Journal::open(o.journal, JournalOptions{.sync = o.sync});
+  if (!journal) return report(journal.error());
+  auto ledger = Ledger::open(*journal);
+  if (!ledger) return report(ledger.error());
+  auto run = gc::import_data_root(*ledger, o.data_root);
+  if (!run) return report(run.error());
+  const int code = run->needs_attention() ? 1 : 0;
+  std::uint32_t templates = 0, forks = 0;
+  for (const Event& e : run->events) (e.type == EventType::fork_added ? forks : templates) += 1;
+  if (o.json) {
+    json::array mismatches;
+    for (const auto& m : run->mismatches) {
+      mismatches.push_back(json::object{{"template", m.template_id},
+                                        {"recorded_fork_count", m.recorded},
+                                        {"proven_forks", m.proven}});
+    }
+    json::object out{{"data_root", o.data_root},
+                     {"scanned", run->scanned},
+                     {"templates", templates},
+                     {"forks", forks},
+                     {"first_seq", run->first_seq},
+                     {"last_seq", run->last_seq},
+                     {"unreadable", unreadable_json(run->unreadable)},
+                     {"unreadable_templates", unreadable_json(run->unreadable_templates)},
+                     {"dangling", dangling_json(run->dangling)},
+                     {"fork_count_mismatches", std::move(mismatches)},
+                     {"needs_attention", run->needs_attention()}};
+    std::cout << json::serialize(out) << '\n';
+    return code;
+  }
+  std::cout << "imported " << templates << " template" << (templates == 1 ? "" : "s") << " and "
+            << forks << " provable fork" << (forks == 1 ? "" : "s") << " from " << o.data_root;
+  if (run->first_seq != 0) std::cout << " (seqs " << run->first_seq << "-" << run->last_seq << ")";
+  std::cout << '\n';
+  for (const auto& m : run->mismatches) {
+    std::cout << "  template " << m.template_id << ": template.json says fork_count " << m.recorded
+              << ", " << m.proven << " fork" << (m.proven == 1 ? "" : "s")
+              << " proven on disk (the journal records what was proven)\n";
+  }
+  print_unreadable(run->unreadable, "unreadable instance");
+  print_unreadable(run->unreadable_templates, "unreadable template");
+  print_dangling(run->dangling);
+  if (code != 0) {
+    std::cout << "needs attention: unreadable instances may be forks; fix their metadata, then run "
+                 "'forkjournal reconcile'\n";
+  }
+  return code;
+}
+
+}  // namespace fj::cli

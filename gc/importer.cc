@@ -1,0 +1,69 @@
+#include "gc/importer.h"
+
+#include <algorithm>
+#include <map>
+
+namespace fj::gc {
+
+ImportReport plan_import(const ScanResult& scan, std::uint64_t time_ns) {
+  ImportReport report;
+  report.scanned = static_cast<std::uint32_t>(scan.scanned());
+  report.unreadable = scan.unreadable;
+  report.unreadable_templates = scan.unreadable_templates;
+
+  std::map<std::string, std::uint32_t, std::less<>> proven;
+  for (const TemplateRecord& t : scan.templates) {
+    Event e;
+    e.type = EventType::template_registered;
+    e.origin = Origin::import;
+    e.time_ns = time_ns;
+    e.template_id = t.id;
+    e.source = t.source;
+    e.name = t.name;
+    report.events.push_back(std::move(e));
+    proven[t.id] = 0;
+  }
+  for (const Instance& in : scan.instances) {
+    if (in.fork_of.empty()) continue;
+    const auto it = proven.find(in.fork_of);
+    if (it == proven.end()) {
+      report.dangling.push_back(DanglingFork{in.id, in.fork_of, "unknown template"});
+      continue;
+    }
+    ++it->second;
+    Event e;
+    e.type = EventType::fork_added;
+    e.origin = Origin::import;
+    e.time_ns = time_ns;
+    e.template_id = in.fork_of;
+    e.fork = in.id;
+    report.events.push_back(std::move(e));
+  }
+  for (const TemplateRecord& t : scan.templates) {
+    const std::uint32_t found = proven[t.id];
+    if (t.fork_count && *t.fork_count != static_cast<std::int64_t>(found)) {
+      report.mismatches.push_back(CountMismatch{t.id, *t.fork_count, found});
+    }
+  }
+  return report;
+}
+
+Result<ImportReport> import_data_root(Ledger& ledger, const std::string& data_root,
+                                      const ScanOptions& options) {
+  auto scanned = scan(data_root, options);
+  if (!scanned) return scanned.error();
+  ImportReport report = plan_import(*scanned, ledger.now());
+  auto outcome = ledger.transact([&](const Projection& head, Reader&) -> Result<Decision> {
+    if (head.seq() != 0) {
+      return make_error(Errc::not_empty, "the journal already holds " + std::to_string(head.seq()) +
+                                             " events; import only bootstraps an empty journal");
+    }
+    return Decision{report.events, 0};
+  });
+  if (!outcome) return outcome.error();
+  report.first_seq = outcome->first_seq;
+  report.last_seq = outcome->last_seq;
+  return report;
+}
+
+}  // namespace fj::gc

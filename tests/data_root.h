@@ -1,0 +1,51 @@
+// Builds a VM manager data root (hypeman layout) inside a temp directory.
+#pragma once
+
+#include "temp_dir.h"
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace fj::testing {
+
+class DataRoot {
+ public:
+  DataRoot() {
+    std::filesystem::create_directories(path() + "/guests");
+    std::filesystem::create_directories(path() + "/templates");
+  }
+  // A copy of a checked-in fixture (tests/fixtures/NAME).
+  explicit DataRoot(const std::string& fixture) {
+    std::filesystem::copy(std::string(FJ_FIXTURES) + "/" + fixture, path(),
+                          std::filesystem::copy_options::recursive);
+  }
+
+  const std::string& path() const { return dir_.path(); }
+
+  void instance(const std::string& id, const std::string& fork_of = "", bool is_template = false,
+                const std::string& template_id = "") {
+    raw(id, "{\"Id\": \"" + id + "\", \"Name\": \"n\", \"IsTemplate\": " +
+                (is_template ? "true" : "false") + ", \"TemplateID\": \"" + template_id +
+                "\", \"ForkOfTemplate\": \"" + fork_of + "\", \"Extra\": {\"x\": [1, 2]}}");
+  }
+  void raw(const std::string& id, const std::string& bytes) {
+    std::filesystem::create_directories(path() + "/guests/" + id);
+    std::ofstream(path() + "/guests/" + id + "/metadata.json", std::ios::trunc) << bytes;
+  }
+  void remove(const std::string& id) { std::filesystem::remove_all(path() + "/guests/" + id); }
+  void template_dir(const std::string& id, const std::string& source, int fork_count = 0) {
+    std::filesystem::create_directories(path() + "/templates/" + id);
+    std::ofstream(path() + "/templates/" + id + "/template.json", std::ios::trunc)
+        << "{\"id\": \"" << id << "\", \"name\": \"" << id << "\", \"source_instance_id\": \""
+        << source << "\", \"fork_count\": " << fork_count << "}";
+  }
+  bool has_template_dir(const std::string& id) const {
+    return std::filesystem::exists(path() + "/templates/" + id);
+  }
+
+ private:
+  TempDir dir_;
+};
+
+}  // namespace fj::testing

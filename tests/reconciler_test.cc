@@ -1,0 +1,390 @@
+#include "gc/reconciler.h"
+
+#include "data_root.h"
+#include "gc/importer.h"
+#include "temp_dir.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace fj::gc {
+namespace {
+
+using fj::testing::DataRoot;
+using fj::testing::TempDir;
+
+class ReconcilerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto j = Journal::create(journal_dir_.path(), JournalOptions{.sync = SyncMode::none});
+    ASSERT_TRUE(j);
+    journal_ = std::make_unique<Journal>(std::move(*j));
+    auto l = Ledger::open(*journal_);
+    ASSERT_TRUE(l);
+    ledger_ = std::make_unique<Ledger>(std::move(*l));
+  }
+
+  void ok(const Command& c) {
+    auto r = ledger_->execute(c, Origin::api);
+    ASSERT_TRUE(r) << r.error().message;
+  }
+  // A template whose source instance exists on disk, with forks live in the
+  // journal and present on disk.
+  void web_with_forks(std::initializer_list<const char*> forks) {
+    root_.instance("src-web", "", true, "web");
+    ok(RegisterTemplate{"web", "src-web", "web"});
+    for (const char* f : forks) {
+      ok(AddFork{"web", f});
+      root_.instance(f, "web");
+    }
+  }
+  ReconcileReport run(bool dry_run = false) {
+    ReconcileOptions options;
+    options.dry_run = dry_run;
+    auto r = reconcile(*ledger_, root_.path(), options);
+    EXPECT_TRUE(r) << (r ? "" : r.error().message);
+    return r ? *r : ReconcileReport{};
+  }
+  std::uint32_t forks(const std::string& tpl) { return ledger_->projection().find(tpl)->forks; }
+  bool live(const std::string& fork) { return ledger_->projection().owner(fork) != nullptr; }
+  std::uint64_t head() { return *journal_->head(); }
+
+  TempDir journal_dir_;
+  DataRoot root_;
+  std::unique_ptr<Journal> journal_;
+  std::unique_ptr<Ledger> ledger_;
+};
+
+TEST_F(ReconcilerTest, AgreeingDiskAppendsNothing) {
+  web_with_forks({"a", "b"});
+  const auto before = head();
+  const auto r = run();
+  EXPECT_FALSE(r.committed);
+  EXPECT_TRUE(r.plan.corrections.empty());
+  EXPECT_FALSE(r.plan.needs_attention());
+  EXPECT_EQ(head(), before);
+}
+
+TEST_F(ReconcilerTest, ForkDirectoryGoneIsLost) {
+  web_with_forks({"a", "b"});
+  root_.remove("a");
+  const auto r = run();
+  ASSERT_EQ(r.appended.size(), 1u);
+  const Event& e = r.appended[0];
+  EXPECT_EQ(e.type, EventType::fork_lost);
+  EXPECT_EQ(e.fork, "a");
+  EXPECT_EQ(e.reason, Reason::instance_missing);
+  EXPECT_EQ(e.origin, Origin::reconcile);
+  EXPECT_NE(e.evidence.find("guests/a"), std::string::npos);
+  EXPECT_FALSE(live("a"));
+  EXPECT_EQ(forks("web"), 1u);
+}
+
+TEST_F(ReconcilerTest, UnreadableForkStaysLive) {
+  web_with_forks({"a"});
+  root_.raw("a", "{\"Id\": \"a\", \"Fork");  // torn mid-write
+  const auto r = run();
+  EXPECT_FALSE(r.committed);
+  EXPECT_TRUE(live("a"));
+  ASSERT_EQ(r.plan.kept_forks.size(), 1u);
+  EXPECT_EQ(r.plan.kept_forks[0].fork, "a");
+  EXPECT_EQ(r.plan.kept_forks[0].why, "truncated");
+  ASSERT_EQ(r.plan.unreadable.size(), 1u);
+  EXPECT_TRUE(r.plan.needs_attention());
+}
+
+TEST_F(ReconcilerTest, ForkEntryThatIsNotAnInstanceStaysLive) {
+  web_with_forks({"a"});
+  root_.remove("a");
+  std::ofstream(root_.path() + "/guests/a") << "not a directory";
+  run();
+  EXPECT_TRUE(live("a"));
+}
+
+TEST_F(ReconcilerTest, ForkWhoseMetadataNamesAnotherTemplateMovesThere) {
+  web_with_forks({"a"});
+  root_.instance("src-db", "", true, "db");
+  ok(RegisterTemplate{"db", "src-db", "db"});
+  root_.instance("a", "db");
+  const auto r = run();
+  ASSERT_EQ(r.appended.size(), 2u);
+  EXPECT_EQ(r.appended[0].type, EventType::fork_lost);
+  EXPECT_EQ(r.appended[0].template_id, "web");
+  EXPECT_EQ(r.appended[0].reason, Reason::metadata_disagrees);
+  EXPECT_EQ(r.appended[1].type, EventType::fork_recovered);
+  EXPECT_EQ(r.appended[1].template_id, "db");
+  EXPECT_EQ(r.appended[1].reason, Reason::metadata_disagrees);
+  EXPECT_NE(r.appended[1].evidence.find("ForkOfTemplate=\"db\""), std::string::npos);
+  EXPECT_EQ(ledger_->projection().owner("a")->id.view(), "db");
+}
+
+TEST_F(ReconcilerTest, ForkWhoseMetadataNamesNoTemplateIsLost) {
+  web_with_forks({"a"});
+  root_.instance("a", "");
+  const auto r = run();
+  ASSERT_EQ(r.appended.size(), 1u);
+  EXPECT_EQ(r.appended[0].reason, Reason::metadata_disagrees);
+  EXPECT_FALSE(live("a"));
+}
+
+TEST_F(ReconcilerTest, ForkWhoseMetadataNamesARetiredTemplateIsLostAndDangling) {
+  web_with_forks({"a"});
+  ok(RegisterTemplate{"old", "src-old", ""});
+  ok(RetireTemplate{"old"});
+  root_.instance("a", "old");
+  const auto r = run();
+  ASSERT_EQ(r.appended.size(), 1u);
+  EXPECT_EQ(r.appended[0].type, EventType::fork_lost);
+  ASSERT_EQ(r.plan.dangling.size(), 1u);
+  EXPECT_EQ(r.plan.dangling[0].why, "retired template");
+}
+
+TEST_F(ReconcilerTest, UntrackedForkIsRecovered) {
+  web_with_forks({});
+  root_.instance("b", "web");
+  const auto r = run();
+  ASSERT_EQ(r.appended.size(), 1u);
+  EXPECT_EQ(r.appended[0].type, EventType::fork_recovered);
+  EXPECT_EQ(r.appended[0].reason, Reason::untracked_fork);
+  EXPECT_EQ(forks("web"), 1u);
+}
+
+TEST_F(ReconcilerTest, ForkOfAnUnknownTemplateIsDanglingWithoutEvent) {
+  web_with_forks({});
+  root_.instance("b", "nobody");
+  const auto r = run();
+  EXPECT_FALSE(r.committed);
+  ASSERT_EQ(r.plan.dangling.size(), 1u);
+  EXPECT_EQ(r.plan.dangling[0].instance, "b");
+  EXPECT_EQ(r.plan.dangling[0].why, "unknown template");
+  EXPECT_TRUE(r.plan.needs_attention());
+}
+
+TEST_F(ReconcilerTest, OrphanTemplateIsSwept) {
+  ok(RegisterTemplate{"db", "src-db", "db"});  // no guests/src-db
+  const auto r = run();
+  ASSERT_EQ(r.appended.size(), 1u);
+  EXPECT_EQ(r.appended[0].type, EventType::template_retired);
+  EXPECT_EQ(r.appended[0].reason, Reason::orphaned);
+  EXPECT_EQ(r.appended[0].origin, Origin::sweep);
+  EXPECT_EQ(ledger_->projection().find("db")->state, TemplateState::retired);
+}
+
+TEST_F(ReconcilerTest, SourceFlagClearedIsNotOrphan) {
+  ok(RegisterTemplate{"db", "src-db", "db"});
+  root_.instance("src-db", "", false, "");  // IsTemplate cleared, directory still there
+  const auto r = run();
+  EXPECT_FALSE(r.committed);
+  EXPECT_EQ(ledger_->projection().find("db")->state, TemplateState::active);
+}
+
+TEST_F(ReconcilerTest, TemplateWithLiveForksAndNoSourceIsKept) {
+  ok(RegisterTemplate{"ci", "src-ci", "ci"});
+  ok(AddFork{"ci", "runner"});
+  root_.instance("runner", "ci");
+  const auto r = run();
+  EXPECT_FALSE(r.committed);
+  ASSERT_EQ(r.plan.kept.size(), 1u);
+  EXPECT_EQ(r.plan.kept[0].template_id, "ci");
+  EXPECT_EQ(r.plan.kept[0].forks, 1u);
+  EXPECT_TRUE(r.plan.needs_attention());
+}
+
+TEST_F(ReconcilerTest, NothingSweptWhileAnyInstanceUnreadable) {
+  ok(RegisterTemplate{"db", "src-db", "db"});
+  root_.raw("stranger", "");
+  const auto r = run();
+  EXPECT_FALSE(r.committed);
+  EXPECT_EQ(ledger_->projection().find("db")->state, TemplateState::active);
+  EXPECT_NE(r.plan.sweep_blocked.find("unreadable"), std::string::npos);
+  root_.instance("stranger");
+  const auto again = run();
+  ASSERT_EQ(again.appended.size(), 1u);
+  EXPECT_EQ(again.appended[0].type, EventType::template_retired);
+}
+
+TEST_F(ReconcilerTest, ATemplateWhoseLastForkIsLostIsSweptInTheSameRun) {
+  ok(RegisterTemplate{"db", "src-db", "db"});
+  ok(AddFork{"db", "a"});  // neither the source nor the fork on disk
+  const auto r = run();
+  ASSERT_EQ(r.appended.size(), 2u);
+  EXPECT_EQ(r.appended[0].type, EventType::fork_lost);
+  EXPECT_EQ(r.appended[1].type, EventType::template_retired);
+}
+
+TEST_F(ReconcilerTest, CorrectionsSweepsAndMarkerCommitTogether) {
+  web_with_forks({"a", "b"});
+  ok(RegisterTemplate{"db", "src-db", ""});
+  root_.remove("a");
+  root_.instance("c", "web");
+  const std::uint64_t before = head();
+  const auto r = run();
+  ASSERT_TRUE(r.committed);
+  EXPECT_EQ(r.first_seq, before + 1);
+  EXPECT_EQ(r.last_seq, before + 4);  // lost a, recovered c, retired db, marker
+  auto marker = journal_->read([&](Reader& reader) -> Result<Event> {
+    auto rec = reader.record(r.last_seq);
+    if (!rec || !*rec) return make_error(Errc::lmdb_error, "missing");
+    auto e = decode(r.last_seq, **rec);
+    if (!e) return e.error();
+    return to_event(*e);
+  });
+  ASSERT_TRUE(marker);
+  EXPECT_EQ(marker->type, EventType::reconcile_run);
+  EXPECT_EQ(marker->run.based_on_seq, before);
+  EXPECT_EQ(marker->run.corrections, 2u);
+  EXPECT_EQ(marker->run.swept, 1u);
+  EXPECT_EQ(marker->run.scanned, 3u);  // src-web, b, c
+}
+
+TEST_F(ReconcilerTest, ASecondRunInARowIsANoOp) {
+  web_with_forks({"a", "b"});
+  ok(RegisterTemplate{"db", "src-db", ""});
+  root_.remove("a");
+  root_.instance("c", "web");
+  ASSERT_TRUE(run().committed);
+  const std::uint64_t after_first = head();
+  const auto second = run();
+  EXPECT_FALSE(second.committed);
+  EXPECT_TRUE(second.plan.corrections.empty());
+  EXPECT_TRUE(second.plan.sweeps.empty());
+  EXPECT_EQ(head(), after_first);
+}
+
+TEST_F(ReconcilerTest, DryRunWritesNothing) {
+  web_with_forks({"a"});
+  root_.remove("a");
+  const std::uint64_t before = head();
+  const auto r = run(/*dry_run=*/true);
+  EXPECT_EQ(r.plan.corrections.size(), 1u);
+  EXPECT_FALSE(r.committed);
+  EXPECT_EQ(head(), before);
+  EXPECT_TRUE(live("a"));
+}
+
+TEST_F(ReconcilerTest, ConcurrentForkDuringReconcileIsKept) {
+  ok(RegisterTemplate{"db", "src-db", ""});  // an orphan the plan will sweep
+  web_with_forks({"a"});
+  root_.remove("a");  // the plan will lose "a"
+  ASSERT_TRUE(ledger_->catch_up());
+  auto scanned = scan(root_.path());
+  ASSERT_TRUE(scanned);
+  ReconcilePlan plan = plan_reconcile(ledger_->projection(), *scanned, 1);
+  ASSERT_EQ(plan.corrections.size(), 1u);
+  ASSERT_EQ(plan.sweeps.size(), 1u);
+
+  // Meanwhile another writer forks from db and unforks a, then re-forks a.
+  auto other = Ledger::open(*journal_);
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(other->execute(AddFork{"db", "fresh"}, Origin::api));
+  ASSERT_TRUE(other->execute(RemoveFork{"web", "a"}, Origin::api));
+  ASSERT_TRUE(other->execute(AddFork{"web", "a"}, Origin::api));
+
+  auto r = apply_plan(*ledger_, plan, *scanned);
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->committed);
+  EXPECT_EQ(r->left_alone.size(), 2u);
+  EXPECT_EQ(ledger_->projection().find("db")->state, TemplateState::active);
+  EXPECT_EQ(forks("db"), 1u);
+  EXPECT_TRUE(live("a"));
+}
+
+TEST_F(ReconcilerTest, RemoveFilesCallbackRunsAfterTheSweepAndAgainAfterACrash) {
+  ok(RegisterTemplate{"db", "src-db", ""});
+  root_.template_dir("db", "src-db");
+  int calls = 0;
+  ReconcileOptions options;
+  options.remove_template_files = [&](const std::string& id) -> Result<void> {
+    ++calls;
+    // The retire event must be durable before files go.
+    auto state = load(*journal_);
+    if (!state || state->find(id)->state != TemplateState::retired) {
+      ADD_FAILURE() << "files removed before the retire event was committed";
+    }
+    if (calls == 1) return make_error(Errc::io_error, "simulated crash before removal");
+    std::filesystem::remove_all(root_.path() + "/templates/" + id);
+    return {};
+  };
+  auto first = reconcile(*ledger_, root_.path(), options);
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->committed);
+  EXPECT_EQ(first->file_errors.size(), 1u);
+  EXPECT_TRUE(root_.has_template_dir("db"));
+
+  auto second = reconcile(*ledger_, root_.path(), options);
+  ASSERT_TRUE(second);
+  EXPECT_FALSE(second->committed);
+  EXPECT_EQ(second->files_removed, std::vector<std::string>{"db"});
+  EXPECT_FALSE(root_.has_template_dir("db"));
+  EXPECT_EQ(calls, 2);
+
+  auto third = reconcile(*ledger_, root_.path(), options);
+  ASSERT_TRUE(third);
+  EXPECT_TRUE(third->files_removed.empty());
+  EXPECT_EQ(calls, 2);
+}
+
+TEST_F(ReconcilerTest, MissingDataRootIsAnErrorAndAppendsNothing) {
+  auto r = reconcile(*ledger_, journal_dir_.sub("nope"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::io_error);
+  EXPECT_EQ(head(), 0u);
+}
+
+// The conclusions tests/fixtures/README.md states for the shared fixture.
+TEST_F(ReconcilerTest, SharedFixtureConclusions) {
+  DataRoot fixture("hypeman-sample");
+  const std::string web = "tpl0web0000000000000001", db = "tpl0db00000000000000001",
+                    ci = "tpl0ci00000000000000001";
+  ok(RegisterTemplate{web, "src0web0000000000000001", "web"});
+  ok(RegisterTemplate{db, "src0db00000000000000001", "db"});
+  ok(RegisterTemplate{ci, "src0ci00000000000000001", "ci"});
+  for (const char* f :
+       {"frk0web0000000000000001", "frk0web0000000000000002", "frk0web0000000000000003"}) {
+    ok(AddFork{web, f});
+  }
+  ok(AddFork{ci, "frk0ci00000000000000001"});
+  auto r = reconcile(*ledger_, fixture.path());
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->committed);  // nothing provably wrong
+  EXPECT_EQ(forks(web), 3u);   // the torn frk0web…3 stays live
+  ASSERT_EQ(r->plan.kept_forks.size(), 1u);
+  EXPECT_EQ(r->plan.kept_forks[0].fork, "frk0web0000000000000003");
+  EXPECT_EQ(ledger_->projection().find(db)->state, TemplateState::active);  // sweep blocked
+  EXPECT_FALSE(r->plan.sweep_blocked.empty());
+  ASSERT_EQ(r->plan.kept.size(), 1u);  // ci: live fork, no source
+  EXPECT_EQ(r->plan.kept[0].template_id, ci);
+  EXPECT_EQ(r->plan.unreadable.size(), 2u);  // frk0web…3 and ins0empty…1
+  EXPECT_TRUE(r->plan.needs_attention());
+}
+
+TEST_F(ReconcilerTest, ImportOnTheSharedFixture) {
+  DataRoot fixture("hypeman-sample");
+  auto r = import_data_root(*ledger_, fixture.path());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->first_seq, 1u);
+  EXPECT_EQ(r->last_seq, 6u);  // 3 templates + 3 provable forks
+  for (const Event& e : r->events) EXPECT_EQ(e.origin, Origin::import);
+  EXPECT_EQ(forks("tpl0web0000000000000001"), 2u);
+  EXPECT_EQ(forks("tpl0ci00000000000000001"), 1u);
+  EXPECT_EQ(forks("tpl0db00000000000000001"), 0u);
+  EXPECT_EQ(r->unreadable.size(), 2u);
+  ASSERT_EQ(r->mismatches.size(), 3u);  // fork_count 0/1/4 vs proven 1/0/2
+  EXPECT_EQ(r->mismatches[2].template_id, "tpl0web0000000000000001");
+  EXPECT_EQ(r->mismatches[2].recorded, 4);
+  EXPECT_EQ(r->mismatches[2].proven, 2u);
+  EXPECT_TRUE(r->needs_attention());
+}
+
+TEST_F(ReconcilerTest, ImportIsRefusedOnANonEmptyJournal) {
+  ok(RegisterTemplate{"web", "src", ""});
+  DataRoot fixture("hypeman-sample");
+  auto r = import_data_root(*ledger_, fixture.path());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::not_empty);
+  EXPECT_EQ(head(), 1u);
+}
+
+}  // namespace
+}  // namespace fj::gc
