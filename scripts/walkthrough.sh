@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The README's first command: sets everything up, builds, and walks through
-# forkjournal on a fresh journal under the build tree (recreated each run).
+# forkjournal on a fresh journal under the build tree (recreated each run) and
+# a copy of the sample VM-manager data root in tests/fixtures/hypeman-sample.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 
 bin=$PWD/build/bin
-export FORKJOURNAL_DIR=$PWD/build/walkthrough/journal
-rm -rf "$PWD/build/walkthrough"
-mkdir -p "$PWD/build/walkthrough"
+work=$PWD/build/walkthrough
+export FORKJOURNAL_DIR=$work/journal
+root=$work/data-root
+rm -rf "$work"
+mkdir -p "$work"
 
 bold=$(tput bold 2>/dev/null || true)
 plain=$(tput sgr0 2>/dev/null || true)
@@ -23,30 +26,50 @@ run() {
 
 web=tpl0web0000000000000001
 db=tpl0db00000000000000001
+ci=tpl0ci00000000000000001
 say "A journal is an LMDB directory: $FORKJOURNAL_DIR"
 run init
-say "A VM manager promotes two standby instances to templates..."
+say "A VM manager promotes standby instances to templates..."
 run register $web --source src0web0000000000000001 --name web
 run register $db --source src0db00000000000000001 --name db
-say "...and records each fork before creating it, each unfork after deleting it."
+run register $ci --source src0ci00000000000000001 --name ci
+say "...records each fork before creating it, and each unfork after deleting it."
 run fork $web frk0web0000000000000001
 run fork $web frk0web0000000000000002
 run fork $web frk0web0000000000000003
+run fork $ci frk0ci00000000000000001
 run fork $db frk0db00000000000000001
-run unfork $web frk0web0000000000000002
-say "Commands are validated against the replayed state: nothing is appended when refused."
+say "Commands are checked against the replayed state; a refused one appends nothing."
 run fork $web frk0web0000000000000001
 run retire $db
 run unfork $db frk0db00000000000000001
-run retire $db
-say "The counts are a projection rebuilt from the events:"
+say "The counts are a projection rebuilt from the events; explain shows why, event by event."
 run counts
-run log
-say "explain shows why a count is what it is, event by event:"
 run explain $web
-say "A snapshot lets the next boot replay only the tail; replay checks it against a full replay."
+say "A snapshot lets the next start replay only the tail; replay checks it against seq 1."
 run snapshot
 run fork $web frk0web0000000000000004
+run unfork $web frk0web0000000000000004
 run replay
-say "Any earlier state can be asked for, here as JSON:"
-run counts --as-of 5 --json
+run counts --as-of 6 --json
+
+say "Drift: the data root (a copy of tests/fixtures/hypeman-sample) disagrees with the journal."
+cp -r tests/fixtures/hypeman-sample "$root"
+rm -r "$root/guests/frk0web0000000000000002"
+echo "  guests/frk0web...2 was deleted by hand; frk0web...3/metadata.json is torn mid-write;"
+echo "  ins0empty.../metadata.json is empty; the sources of db and ci are gone, ci still has a fork."
+say "reconcile appends corrections and never edits state; an unreadable fork stays live, and
+# nothing is swept while any instance is unreadable:"
+run reconcile --data-root "$root"
+say "The VM manager rewrites the torn metadata and removes the empty instance; db is now sweepable:"
+sed 's/frk0web0000000000000001/frk0web0000000000000003/g; s/"web-1"/"web-3"/' \
+  "$root/guests/frk0web0000000000000001/metadata.json" >"$root/guests/frk0web0000000000000003/metadata.json"
+rm -r "$root/guests/ins0empty00000000000001"
+run reconcile --data-root "$root"
+say "A second run finds nothing left to correct (ci is kept: its live fork needs it):"
+run reconcile --data-root "$root" --json
+run explain $web
+say "A running deployment without a journal bootstraps one with import:"
+run --journal "$work/imported" init
+run --journal "$work/imported" import --data-root "$root"
+run --journal "$work/imported" counts

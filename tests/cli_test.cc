@@ -1099,7 +1099,7 @@ TEST_F(PopulatedCliTest, InvalidIdOnReadCommandsIsUsageError) {
 }
 
 // A write command on a directory whose data.mdb is not an LMDB file fails
-// (exit 2) but leaves a new lock.mdb in that directory.
+// (exit 2) and leaves no lock.mdb behind.
 TEST(CliNotAJournal, WriteCommandOnAForeignDataFileCreatesNoFile) {
   TempDir tmp;
   const std::string dir = tmp.sub("garbage");
@@ -1114,6 +1114,107 @@ TEST(CliNotAJournal, WriteCommandOnAForeignDataFileCreatesNoFile) {
     EXPECT_EQ(listing(dir), std::set<std::string>{"data.mdb"}) << args[0];
     fs::remove(dir + "/lock.mdb");
   }
+}
+
+// --- reconcile and import ---------------------------------------------------
+
+class CliDataRootTest : public CliTest {
+ protected:
+  void SetUp() override {
+    fs::copy(std::string(FJ_FIXTURES) + "/hypeman-sample", root_.path() + "/root",
+             fs::copy_options::recursive);
+    init();
+  }
+  std::string root() const { return root_.path() + "/root"; }
+  void journal_like_the_fixture() {
+    ok({"register", kWeb, "--source", "src0web0000000000000001", "--name", "web"});
+    ok({"register", kDb, "--source", "src0db00000000000000001", "--name", "db"});
+    ok({"register", kCi, "--source", "src0ci00000000000000001", "--name", "ci"});
+    for (const char* f :
+         {"frk0web0000000000000001", "frk0web0000000000000002", "frk0web0000000000000003"}) {
+      ok({"fork", kWeb, f});
+    }
+    ok({"fork", kCi, "frk0ci00000000000000001"});
+  }
+
+  static constexpr const char* kWeb = "tpl0web0000000000000001";
+  static constexpr const char* kDb = "tpl0db00000000000000001";
+  static constexpr const char* kCi = "tpl0ci00000000000000001";
+  TempDir root_;
+};
+
+TEST_F(CliDataRootTest, ReconcileJsonReportsCorrectionsAndWhatNeedsAPerson) {
+  journal_like_the_fixture();
+  fs::remove_all(root() + "/guests/frk0web0000000000000002");
+  const std::int64_t before = head();
+  const Outcome r = fj({"reconcile", "--data-root", root(), "--json"});
+  EXPECT_EQ(r.exit_code, 1) << r;  // unreadable instances and a kept template
+  const json::object out = parse_json(r.out).as_object();
+  for (const char* key : {"based_on_seq", "corrections", "swept", "kept", "unreadable", "dangling",
+                          "committed", "sweep_blocked"}) {
+    EXPECT_TRUE(out.contains(key)) << key;
+  }
+  EXPECT_EQ(num(out.at("based_on_seq")), before);
+  ASSERT_EQ(out.at("corrections").as_array().size(), 1u);
+  const json::object& c = out.at("corrections").as_array()[0].as_object();
+  EXPECT_EQ(str(c.at("type")), "fork_lost");
+  EXPECT_EQ(str(c.at("fork")), "frk0web0000000000000002");
+  EXPECT_EQ(str(c.at("reason")), "instance_missing");
+  EXPECT_TRUE(contains(str(c.at("evidence")), "guests/frk0web0000000000000002"));
+  EXPECT_TRUE(out.at("swept").as_array().empty());  // an instance is unreadable
+  EXPECT_EQ(str(out.at("kept").as_array()[0].at("template")), kCi);
+  EXPECT_EQ(out.at("unreadable").as_array().size(), 2u);
+  EXPECT_TRUE(out.at("committed").as_bool());
+  EXPECT_EQ(head(), before + 2);                        // fork_lost + reconcile_run
+  EXPECT_EQ(num(template_entry(kWeb).at("forks")), 2);  // the torn frk0web…3 stays live
+}
+
+TEST_F(CliDataRootTest, ReconcileDryRunWritesNothing) {
+  journal_like_the_fixture();
+  fs::remove_all(root() + "/guests/frk0web0000000000000002");
+  const std::string bytes = file_bytes(dir_ + "/data.mdb");
+  const Outcome r = fj({"reconcile", "--data-root", root(), "--dry-run"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_TRUE(contains(r.out, "would append fork_lost")) << r;
+  EXPECT_TRUE(contains(r.out, "nothing written")) << r;
+  EXPECT_EQ(file_bytes(dir_ + "/data.mdb"), bytes);
+}
+
+TEST_F(CliDataRootTest, ReconcileOfAnAgreeingDataRootExitsZeroAndAppendsNothing) {
+  fs::remove_all(root() + "/guests/frk0web0000000000000003");
+  fs::remove_all(root() + "/guests/ins0empty00000000000001");
+  fs::remove_all(root() + "/guests/frk0ci00000000000000001");
+  ok({"register", kWeb, "--source", "src0web0000000000000001"});
+  ok({"fork", kWeb, "frk0web0000000000000001"});
+  ok({"fork", kWeb, "frk0web0000000000000002"});
+  const Outcome r = fj({"reconcile", "--data-root", root()});
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_TRUE(contains(r.out, "nothing appended")) << r;
+  EXPECT_EQ(head(), 3);
+}
+
+TEST_F(CliDataRootTest, ReconcileNeedsAReadableDataRoot) {
+  expect_usage_error({"reconcile"}, "--data-root");
+  expect_usage_error({"reconcile", "--data-root", root() + "/missing"}, "missing");
+  EXPECT_EQ(head(), 0);
+}
+
+TEST_F(CliDataRootTest, ImportBootstrapsAnEmptyJournalFromTheFixture) {
+  const Outcome r = fj({"import", "--data-root", root(), "--json"});
+  EXPECT_EQ(r.exit_code, 1) << r;  // two unreadable instances need a person
+  const json::object out = parse_json(r.out).as_object();
+  EXPECT_EQ(num(out.at("templates")), 3);
+  EXPECT_EQ(num(out.at("forks")), 3);
+  EXPECT_EQ(out.at("fork_count_mismatches").as_array().size(), 3u);
+  EXPECT_EQ(out.at("unreadable").as_array().size(), 2u);
+  EXPECT_EQ(head(), 6);
+  EXPECT_EQ(num(template_entry(kWeb).at("forks")), 2);
+  for (const json::object& e : log_json()) EXPECT_EQ(str(e.at("origin")), "import");
+}
+
+TEST_F(CliDataRootTest, ImportIntoANonEmptyJournalIsRefused) {
+  ok({"register", "t1", "--source", "s1"});
+  expect_refused({"import", "--data-root", root()}, "not_empty");
 }
 
 }  // namespace
