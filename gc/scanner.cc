@@ -65,13 +65,19 @@ std::variant<std::string, UnreadableFile> read_file(int dir_fd, const char* name
                       std::string(name) + " is " + std::to_string(st.st_size) + " bytes (cap " +
                           std::to_string(max) + ")");
   }
-  std::string bytes(max + 1, '\0');
+  // Sized from fstat, but read to EOF: the file may be growing under us.
+  std::string bytes(static_cast<std::size_t>(st.st_size) + 1, '\0');
   std::size_t size = 0;
-  while (size < bytes.size()) {
+  for (;;) {
+    if (size == bytes.size()) {
+      if (size > max) break;
+      bytes.resize(std::min(max + 1, bytes.size() * 2));
+    }
     const ssize_t n = ::read(fd.get(), bytes.data() + size, bytes.size() - size);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0)
+    if (n < 0) {
       return unreadable(id, errno_reason(errno), std::string(name) + ": " + std::strerror(errno));
+    }
     if (n == 0) break;
     size += static_cast<std::size_t>(n);
   }
