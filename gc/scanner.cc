@@ -97,7 +97,8 @@ std::variant<json::object, UnreadableFile> parse_object(std::string_view id, std
     return unreadable(id, Unreadable::empty, "the file is empty");
   }
   json::parse_options parse_options;
-  parse_options.max_depth = options.max_depth;
+  // Boost.JSON recurses per level: a cap keeps hostile nesting off the stack.
+  parse_options.max_depth = std::min(options.max_depth, kMaxDepthCap);
   json::error_code ec;
   json::value v = json::parse(bytes, ec, {}, parse_options);
   if (ec == json::error::incomplete) {
@@ -106,7 +107,7 @@ std::variant<json::object, UnreadableFile> parse_object(std::string_view id, std
   }
   if (ec == json::error::too_deep) {
     return unreadable(id, Unreadable::too_deep,
-                      "nested deeper than " + std::to_string(options.max_depth) + " levels");
+                      "nested deeper than " + std::to_string(parse_options.max_depth) + " levels");
   }
   if (ec) return unreadable(id, Unreadable::invalid_json, ec.message());
   if (!v.is_object()) return unreadable(id, Unreadable::not_an_object, "the JSON is not an object");
@@ -124,7 +125,7 @@ bool string_field(const json::object& o, std::string_view key, std::string& out)
 
 // A directory stream for parent/name, or nullptr with errno set.
 DIR* open_dir(int parent, const char* name) {
-  Fd fd(::openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  Fd fd(::openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) return nullptr;
   DIR* dir = ::fdopendir(fd.get());
   if (dir != nullptr) fd.release();  // now owned by `dir`
@@ -148,9 +149,12 @@ void each_entry(DIR* dir, std::vector<Skipped>& skipped, std::vector<std::string
     Fd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) {
       const int err = errno;
-      if (err == ELOOP || err == ENOTDIR) {
-        skipped.push_back(
-            Skipped{name, err == ELOOP ? "a symbolic link (not followed)" : "not a directory"});
+      // Linux reports a symlink opened with O_DIRECTORY | O_NOFOLLOW as ENOTDIR.
+      struct stat st {};
+      if ((err == ELOOP || err == ENOTDIR) &&
+          ::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        skipped.push_back(Skipped{
+            name, S_ISLNK(st.st_mode) ? "a symbolic link (not followed)" : "not a directory"});
       } else {
         visit(name, -1, err);
       }

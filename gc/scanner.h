@@ -40,9 +40,13 @@ enum class Unreadable : std::uint8_t {
 };
 std::string_view unreadable_name(Unreadable r) noexcept;
 
+// JSON nesting beyond this is refused whatever ScanOptions says: the parser
+// recurses per level, and the stack is finite.
+inline constexpr unsigned kMaxDepthCap = 1000;
+
 struct ScanOptions {
   std::size_t max_file_size = std::size_t{1} << 20;
-  unsigned max_depth = 32;
+  unsigned max_depth = 32;  // at most kMaxDepthCap
 };
 
 struct Instance {
@@ -88,8 +92,9 @@ struct ScanResult {
   std::size_t scanned() const { return present.size(); }
 };
 
-// Errors: io_error / invalid_argument when the root or its guests/ directory
-// cannot be opened. A missing templates/ directory is not an error.
+// Errors: io_error when the root or its guests/ directory cannot be opened
+// (guests/ and templates/ must be directories, not symlinks). A missing
+// templates/ directory is not an error.
 Result<ScanResult> scan(const std::string& data_root, const ScanOptions& options = {});
 
 // Classifies the bytes of one guests/<id>/metadata.json.

@@ -1,6 +1,7 @@
 #include "journal/codec.h"
 
 #include "journal/crc32c.h"
+#include "journal/endian.h"
 #include "journal/format.h"
 #include "journal/ids.h"
 
@@ -13,13 +14,6 @@ void put_u8(std::string& out, std::uint8_t v) {
   out.push_back(static_cast<char>(v));
 }
 
-template <class T>
-void put_le(std::string& out, T v) {
-  char bytes[sizeof(T)];
-  for (std::size_t i = 0; i < sizeof(T); ++i) bytes[i] = static_cast<char>(v >> (8 * i));
-  out.append(bytes, sizeof(T));
-}
-
 void put_str8(std::string& out, std::string_view s) {
   put_u8(out, static_cast<std::uint8_t>(s.size()));
   out.append(s);
@@ -28,15 +22,6 @@ void put_str8(std::string& out, std::string_view s) {
 void put_str16(std::string& out, std::string_view s) {
   put_le<std::uint16_t>(out, static_cast<std::uint16_t>(s.size()));
   out.append(s);
-}
-
-template <class T>
-T load_le(const char* p) noexcept {
-  T v = 0;
-  for (std::size_t i = 0; i < sizeof(T); ++i) {
-    v |= static_cast<T>(static_cast<unsigned char>(p[i])) << (8 * i);
-  }
-  return v;
 }
 
 // Reads the payload; any read past the end or an impossible value sets ok=false.

@@ -27,6 +27,12 @@ inline constexpr std::size_t kMaxRecordSize =
 inline constexpr const char* kEventsDb = "events";        // u64 seq -> record
 inline constexpr const char* kMetaDb = "meta";            // key string -> value
 inline constexpr const char* kSnapshotsDb = "snapshots";  // u64 seq -> snapshot blob
+inline constexpr const char* kRequestsDb = "requests";    // request id -> RequestRecord
+
+// RequestRecord value: [u8 version = 1][u64 first_seq][u64 last_seq]
+//                      [u64 already_at][u32 fingerprint], little-endian.
+inline constexpr std::size_t kRequestRecordSize = 1 + 8 + 8 + 8 + 4;
+inline constexpr std::size_t kMaxRequestIdSize = 128;
 
 // Meta keys.
 inline constexpr std::string_view kMetaMagic = "magic";            // "forkjournal"

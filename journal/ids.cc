@@ -76,6 +76,14 @@ bool is_valid_name(std::string_view name) noexcept {
   return true;
 }
 
+bool is_valid_request_id(std::string_view id) noexcept {
+  if (id.empty() || id.size() > 128) return false;
+  for (unsigned char c : id) {
+    if (c < 0x20 || c >= 0x7F) return false;
+  }
+  return true;
+}
+
 Result<void> check_id(std::string_view what, std::string_view id) {
   if (is_valid_id(id)) return {};
   return make_error(Errc::invalid_argument,

@@ -18,6 +18,8 @@ inline constexpr std::size_t kMaxNameSize = 255;
 
 bool is_valid_id(std::string_view id) noexcept;
 bool is_valid_name(std::string_view name) noexcept;
+// A client request id: 1-128 bytes of printable ASCII.
+bool is_valid_request_id(std::string_view id) noexcept;
 
 // invalid_argument naming `what` ("template id", "fork id") and the value.
 Result<void> check_id(std::string_view what, std::string_view id);

@@ -1,6 +1,8 @@
 #include "journal/journal.h"
 
+#include "journal/endian.h"
 #include "journal/format.h"
+#include "journal/ids.h"
 
 #include <sys/stat.h>
 
@@ -45,8 +47,8 @@ Result<void> put_meta(lmdb::Txn& txn, MDB_dbi meta, std::string_view key, std::s
 }
 
 std::string u64_le(std::uint64_t v) {
-  std::string s(8, '\0');
-  for (int i = 0; i < 8; ++i) s[i] = static_cast<char>(v >> (8 * i));
+  std::string s;
+  put_le(s, v);
   return s;
 }
 
@@ -56,9 +58,7 @@ struct Journal::State {
   State(lmdb::Env e, const JournalOptions& o) : env(std::move(e)), options(o) {}
 
   lmdb::Env env;
-  MDB_dbi events = 0;
-  MDB_dbi meta = 0;
-  MDB_dbi snapshots = 0;
+  JournalDbs dbs;
   JournalOptions options;
   JournalInfo info;
   // Shared by every transaction of this process; taken exclusively to resize
@@ -133,6 +133,36 @@ Result<std::vector<std::uint64_t>> Reader::snapshot_seqs() {
   return seqs;
 }
 
+Result<std::optional<RequestRecord>> Reader::request(std::string_view request_id) {
+  auto value = txn_.get(requests_, lmdb::to_val(request_id));
+  if (!value) return value.error();
+  if (!*value) return std::optional<RequestRecord>();
+  const std::string_view v = **value;
+  if (v.size() != kRequestRecordSize || v[0] != 1) {
+    return make_error(Errc::corrupt_meta, "malformed record for request id '" +
+                                              std::string(request_id.substr(0, 64)) + "'");
+  }
+  RequestRecord r;
+  r.first_seq = load_le<std::uint64_t>(v.data() + 1);
+  r.last_seq = load_le<std::uint64_t>(v.data() + 9);
+  r.already_at = load_le<std::uint64_t>(v.data() + 17);
+  r.fingerprint = load_le<std::uint32_t>(v.data() + 25);
+  return std::optional<RequestRecord>(r);
+}
+
+Result<void> WriteTxn::put_request(std::string_view request_id, const RequestRecord& r) {
+  if (!is_valid_request_id(request_id)) {
+    return make_error(Errc::invalid_argument,
+                      "invalid request_id: expected 1-128 bytes of printable ASCII");
+  }
+  std::string v(1, '\x01');
+  put_le(v, r.first_seq);
+  put_le(v, r.last_seq);
+  put_le(v, r.already_at);
+  put_le(v, r.fingerprint);
+  return txn_.put(requests_, lmdb::to_val(request_id), lmdb::to_val(v));
+}
+
 Result<std::uint64_t> WriteTxn::append(const EventView& e) {
   if (auto ok = validate(e); !ok) return ok.error();
   thread_local std::string buffer;
@@ -200,9 +230,11 @@ Result<Journal> Journal::create(const std::string& dir, const JournalOptions& op
     auto events = txn->open_db(kEventsDb, MDB_CREATE | MDB_INTEGERKEY);
     auto meta = txn->open_db(kMetaDb, MDB_CREATE);
     auto snapshots = txn->open_db(kSnapshotsDb, MDB_CREATE | MDB_INTEGERKEY);
+    auto requests = txn->open_db(kRequestsDb, MDB_CREATE);
     if (!events) return events.error();
     if (!meta) return meta.error();
     if (!snapshots) return snapshots.error();
+    if (!requests) return requests.error();
     const char version = static_cast<char>(kFormatVersion);
     for (auto [key, value] : {std::pair<std::string_view, std::string>{kMetaMagic, kMagic},
                               {kMetaFormat, std::string(1, version)},
@@ -293,17 +325,14 @@ Result<Journal> Journal::open_existing(const std::string& dir, const JournalOpti
     return make_error(Errc::corrupt_meta, "journal " + dir + ": bad created_ns");
   state->info.format_version = version;
   state->info.journal_id = std::string(*id);
-  for (int i = 7; i >= 0; --i) {
-    state->info.created_ns =
-        (state->info.created_ns << 8) | static_cast<unsigned char>((*created)[i]);
-  }
+  state->info.created_ns = load_le<std::uint64_t>(created->data());
   auto events = txn->open_db(kEventsDb, MDB_INTEGERKEY);
   auto snapshots = txn->open_db(kSnapshotsDb, MDB_INTEGERKEY);
+  auto requests = txn->open_db(kRequestsDb, 0);
   if (!events) return events.error();
   if (!snapshots) return snapshots.error();
-  state->meta = *meta;
-  state->events = *events;
-  state->snapshots = *snapshots;
+  if (!requests) return requests.error();
+  state->dbs = JournalDbs{*events, *meta, *snapshots, *requests};
   // Committing the read transaction keeps the database handles open.
   if (auto ok = txn->commit(); !ok) return ok.error();
   return Journal(std::move(state));
@@ -332,7 +361,7 @@ Result<void> Journal::read_impl(const std::function<Result<void>(Reader&)>& fn) 
       continue;
     }
     if (!txn) return txn.error();
-    Reader reader(*txn, state_->events, state_->snapshots);
+    Reader reader(*txn, state_->dbs);
     return fn(reader);  // the read transaction ends with `txn`
   }
 }
@@ -355,10 +384,10 @@ Result<void> Journal::write_impl(const std::function<Result<void>(WriteTxn&)>& f
     if (!txn) return txn.error();
     Result<void> result;
     {
-      Reader reader(*txn, state_->events, state_->snapshots);
+      Reader reader(*txn, state_->dbs);
       auto head = reader.head();
       if (!head) return head.error();
-      WriteTxn w(*txn, state_->events, state_->snapshots, *head);
+      WriteTxn w(*txn, state_->dbs, *head);
       result = fn(w);
     }
     int commit_rc = 0;

@@ -55,6 +55,25 @@ struct StoredSnapshot {
   std::string blob;
 };
 
+// What a request id maps to: the outcome of the request that first used it,
+// stored in the transaction that appended its events.
+struct RequestRecord {
+  std::uint64_t first_seq = 0;  // 0: the request appended nothing (a no-op)
+  std::uint64_t last_seq = 0;
+  std::uint64_t already_at = 0;
+  std::uint32_t fingerprint = 0;  // of the request's content, to detect reuse
+
+  friend bool operator==(const RequestRecord&, const RequestRecord&) = default;
+};
+
+// The LMDB databases of one journal.
+struct JournalDbs {
+  MDB_dbi events = 0;
+  MDB_dbi meta = 0;
+  MDB_dbi snapshots = 0;
+  MDB_dbi requests = 0;
+};
+
 // Reads inside a transaction (read or write). Obtained from Journal::read or
 // WriteTxn; valid only inside the callback that received it.
 class Reader {
@@ -76,14 +95,18 @@ class Reader {
   Result<std::optional<StoredSnapshot>> snapshot_at_most(std::uint64_t at_most);
   Result<std::vector<std::uint64_t>> snapshot_seqs();
 
+  // The record stored for a client request id, if any.
+  Result<std::optional<RequestRecord>> request(std::string_view request_id);
+
  protected:
-  Reader(lmdb::Txn& txn, MDB_dbi events, MDB_dbi snapshots)
-      : txn_(txn), events_(events), snapshots_(snapshots) {}
+  Reader(lmdb::Txn& txn, const JournalDbs& dbs)
+      : txn_(txn), events_(dbs.events), snapshots_(dbs.snapshots), requests_(dbs.requests) {}
   Error gap(std::uint64_t expected, std::uint64_t found) const;
 
   lmdb::Txn& txn_;
   MDB_dbi events_;
   MDB_dbi snapshots_;
+  MDB_dbi requests_;
 
   friend class Journal;
 };
@@ -99,9 +122,13 @@ class WriteTxn : public Reader {
   // Stores a snapshot blob under seq, then deletes all but the newest `keep`.
   Result<void> put_snapshot(std::uint64_t seq, std::string_view blob, std::size_t keep = 2);
 
+  // Stores the outcome of a client request under its id (see
+  // is_valid_request_id; invalid_argument otherwise).
+  Result<void> put_request(std::string_view request_id, const RequestRecord& record);
+
  private:
-  WriteTxn(lmdb::Txn& txn, MDB_dbi events, MDB_dbi snapshots, std::uint64_t head)
-      : Reader(txn, events, snapshots), head_(head) {}
+  WriteTxn(lmdb::Txn& txn, const JournalDbs& dbs, std::uint64_t head)
+      : Reader(txn, dbs), head_(head) {}
   std::uint64_t head_;
   friend class Journal;
 };
