@@ -34,6 +34,20 @@ struct RetireTemplate {
 
 using Command = std::variant<RegisterTemplate, AddFork, RemoveFork, RetireTemplate>;
 
+// The fields of a command, in declaration order (for fingerprints and logs).
+inline std::vector<const std::string*> fields(const RegisterTemplate& c) {
+  return {&c.template_id, &c.source, &c.name};
+}
+inline std::vector<const std::string*> fields(const AddFork& c) {
+  return {&c.template_id, &c.fork};
+}
+inline std::vector<const std::string*> fields(const RemoveFork& c) {
+  return {&c.template_id, &c.fork};
+}
+inline std::vector<const std::string*> fields(const RetireTemplate& c) {
+  return {&c.template_id};
+}
+
 struct Decision {
   std::vector<Event> events;  // to append, in order; empty for an idempotent no-op
   // For a no-op: the seq of the event that already made the command true

@@ -1,9 +1,12 @@
 #include "projector/ledger.h"
 
 #include "journal/codec.h"
+#include "journal/crc32c.h"
+#include "journal/ids.h"
 #include "projector/snapshot.h"
 
 #include <chrono>
+#include <unordered_map>
 
 namespace fj {
 
@@ -81,18 +84,20 @@ Result<Projection> replay(const Journal& journal, std::uint64_t to) {
   });
 }
 
+Result<Projection> load_from(Reader& reader, std::uint64_t to, LoadReport& report) {
+  report = LoadReport{};
+  auto end = clamp_to_head(reader, to);
+  if (!end) return end.error();
+  auto base = newest_snapshot(reader, *end, report);
+  if (!base) return base.error();
+  report.replayed = *end - base->seq();
+  return replay_from(reader, std::move(*base), *end);
+}
+
 Result<Projection> load(const Journal& journal, std::uint64_t to, LoadReport* report) {
   LoadReport local;
-  LoadReport& rep = report != nullptr ? *report : local;
-  rep = LoadReport{};
-  return journal.read([&](Reader& r) -> Result<Projection> {
-    auto end = clamp_to_head(r, to);
-    if (!end) return end.error();
-    auto base = newest_snapshot(r, *end, rep);
-    if (!base) return base.error();
-    rep.replayed = *end - base->seq();
-    return replay_from(r, std::move(*base), *end);
-  });
+  return journal.read(
+      [&](Reader& r) { return load_from(r, to, report != nullptr ? *report : local); });
 }
 
 Result<Ledger> Ledger::open(Journal& journal, Clock clock) {
@@ -104,11 +109,58 @@ Result<Ledger> Ledger::open(Journal& journal, Clock clock) {
 }
 
 Result<void> Ledger::catch_up() {
-  return journal_->read([&](Reader& r) -> Result<void> {
-    auto head = r.head();
-    if (!head) return head.error();
-    return apply_range(r, state_, *head);
+  return journal_->read([&](Reader& r) { return catch_up_in(r); });
+}
+
+std::uint32_t fingerprint(const Command& command) {
+  std::string canonical(1, static_cast<char>(command.index()));
+  std::visit(
+      [&](const auto& c) {
+        for (const std::string* field : fields(c)) {
+          canonical += *field;
+          canonical += '\0';
+        }
+      },
+      command);
+  return crc32c(canonical.data(), canonical.size());
+}
+
+template <class Fn>
+auto Ledger::write(Fn&& fn) -> decltype(fn(std::declval<WriteTxn&>())) {
+  auto result = journal_->write([&](WriteTxn& w) -> decltype(fn(w)) {
+    if (auto ok = catch_up_in(w); !ok) return ok.error();
+    return fn(w);
   });
+  // Committed: the projection matches the journal. Otherwise, if fn appended
+  // anything, dirty_ stays set and the next transaction reloads.
+  if (result) dirty_ = false;
+  return result;
+}
+
+Result<void> Ledger::catch_up_in(Reader& reader) {
+  auto head = reader.head();
+  if (!head) return head.error();
+  if (dirty_ || *head < state_.seq()) {
+    auto reloaded = load_from(reader, *head, report_);
+    if (!reloaded) return reloaded.error();
+    state_ = std::move(*reloaded);
+    dirty_ = false;
+  }
+  return apply_range(reader, state_, *head);
+}
+
+Result<Outcome> Ledger::append_decided(WriteTxn& w, const Decision& decision) {
+  Outcome out;
+  out.already_at = decision.already_at;
+  for (const Event& e : decision.events) {
+    auto seq = w.append(view(e));
+    if (!seq) return seq.error();
+    dirty_ = true;
+    state_.apply(*seq, view(e));
+    if (out.first_seq == 0) out.first_seq = *seq;
+    out.last_seq = *seq;
+  }
+  return out;
 }
 
 Result<Outcome> Ledger::execute(const Command& command, Origin origin) {
@@ -117,53 +169,83 @@ Result<Outcome> Ledger::execute(const Command& command, Origin origin) {
 }
 
 Result<Outcome> Ledger::transact(const DecideFn& fn) {
-  Decision decision;
-  auto outcome = journal_->write([&](WriteTxn& w) -> Result<Outcome> {
-    auto head = w.head();
-    if (!head) return head.error();
-    if (*head < state_.seq()) {
-      return make_error(Errc::seq_gap,
-                        "the journal's head (seq " + std::to_string(*head) +
-                            ") is behind what was already read (seq " +
-                            std::to_string(state_.seq()) + ")",
-                        *head + 1);
-    }
-    // Events other writers committed are durable: applying them is right even
-    // if this transaction later aborts.
-    if (auto ok = apply_range(w, state_, *head); !ok) return ok.error();
+  return write([&](WriteTxn& w) -> Result<Outcome> {
     auto decided = fn(state_, w);
     if (!decided) return decided.error();
-    decision = std::move(*decided);
-    Outcome out;
-    out.already_at = decision.already_at;
-    for (const Event& e : decision.events) {
-      auto seq = w.append(view(e));
-      if (!seq) return seq.error();
-      if (out.first_seq == 0) out.first_seq = *seq;
-      out.last_seq = *seq;
-    }
-    return out;
+    return append_decided(w, *decided);
   });
-  if (!outcome) return outcome;
-  for (std::size_t i = 0; i < decision.events.size(); ++i) {
-    state_.apply(outcome->first_seq + i, view(decision.events[i]));
-  }
-  return outcome;
+}
+
+Result<std::vector<Result<Outcome>>> Ledger::execute_batch(std::span<const Request> batch,
+                                                           Origin origin) {
+  std::vector<Result<Outcome>> results;
+  auto done = write([&](WriteTxn& w) -> Result<void> {
+    results.clear();
+    const std::uint64_t time_ns = clock_();
+    std::unordered_map<std::string_view, RequestRecord> in_batch;
+    for (const Request& request : batch) {
+      const std::string& id = request.request_id;
+      const std::uint32_t print = id.empty() ? 0 : fingerprint(request.command);
+      if (!id.empty()) {
+        if (!is_valid_request_id(id)) {
+          results.emplace_back(
+              make_error(Errc::invalid_argument,
+                         "invalid request_id: expected 1-128 bytes of printable ASCII"));
+          continue;
+        }
+        std::optional<RequestRecord> stored;
+        if (const auto it = in_batch.find(id); it != in_batch.end()) {
+          stored = it->second;
+        } else {
+          auto found = w.request(id);
+          if (!found) return found.error();
+          stored = *found;
+        }
+        if (stored) {
+          if (stored->fingerprint != print) {
+            results.emplace_back(
+                make_error(Errc::invalid_argument,
+                           "request_id '" + id + "' was already used for a different request"));
+          } else {
+            results.emplace_back(
+                Outcome{stored->first_seq, stored->last_seq, stored->already_at, true});
+          }
+          continue;
+        }
+      }
+      auto decided = decide(state_, request.command, origin, time_ns);
+      if (!decided) {
+        results.emplace_back(decided.error());
+        continue;
+      }
+      auto outcome = append_decided(w, *decided);
+      if (!outcome) return outcome.error();
+      if (!id.empty()) {
+        const RequestRecord record{outcome->first_seq, outcome->last_seq, outcome->already_at,
+                                   print};
+        if (auto ok = w.put_request(id, record); !ok) return ok.error();
+        in_batch.emplace(id, record);
+      }
+      results.emplace_back(*outcome);
+    }
+    return {};
+  });
+  if (!done) return done.error();
+  return results;
 }
 
 Result<std::uint64_t> Ledger::snapshot() {
-  return journal_->write([&](WriteTxn& w) -> Result<std::uint64_t> {
-    auto head = w.head();
-    if (!head) return head.error();
-    if (auto ok = apply_range(w, state_, *head); !ok) return ok.error();
-    if (*head == 0) return std::uint64_t{0};
-    auto record = w.record(*head);
+  return write([&](WriteTxn& w) -> Result<std::uint64_t> {
+    const std::uint64_t head = state_.seq();
+    if (head == 0) return std::uint64_t{0};
+    auto record = w.record(head);
     if (!record) return record.error();
-    if (!*record)
-      return make_error(Errc::seq_gap, "seq " + std::to_string(*head) + " is missing", *head);
+    if (!*record) {
+      return make_error(Errc::seq_gap, "seq " + std::to_string(head) + " is missing", head);
+    }
     const std::string blob = SnapshotCodec::encode(state_, stored_checksum(**record));
-    if (auto ok = w.put_snapshot(*head, blob); !ok) return ok.error();
-    return *head;
+    if (auto ok = w.put_snapshot(head, blob); !ok) return ok.error();
+    return head;
   });
 }
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -37,17 +38,30 @@ struct LoadReport {
 // ignored (and listed in the report), never trusted.
 Result<Projection> load(const Journal& journal, std::uint64_t to = kHead,
                         LoadReport* report = nullptr);
+// The same inside an existing transaction.
+Result<Projection> load_from(Reader& reader, std::uint64_t to, LoadReport& report);
 
 struct Outcome {
   std::uint64_t first_seq = 0;  // 0 when the command was an idempotent no-op
   std::uint64_t last_seq = 0;
   std::uint64_t already_at = 0;  // for a no-op: the seq that already made it true
+  bool replayed = false;         // a retried request id: the original outcome
 };
 
-// A journal writer with its live projection. Each execute() runs in one write
+// One client request of a batch.
+struct Request {
+  Command command;
+  std::string request_id;  // empty: none; else see is_valid_request_id()
+};
+
+// A fingerprint of a command's content, stored with its request id so that an
+// id reused for a different command is refused rather than answered wrongly.
+std::uint32_t fingerprint(const Command& command);
+
+// A journal writer with its live projection. Each write runs in one write
 // transaction: catch up on events other processes appended, decide against
-// the projection at the head, append, commit; only then is the projection
-// advanced. Not thread-safe: use one Ledger per thread (or serialise calls).
+// the projection at the head, append, commit. Not thread-safe: use one Ledger
+// per thread (or serialise calls).
 class Ledger {
  public:
   using Clock = std::function<std::uint64_t()>;  // unix nanoseconds
@@ -67,7 +81,16 @@ class Ledger {
   // retired, already_live, in_use) and invalid_argument append nothing.
   Result<Outcome> execute(const Command& command, Origin origin);
 
-  // The general write path execute() is built on: in one write transaction,
+  // Group commit: decides every request in order against the projection
+  // including the requests before it, and appends all their events in one
+  // write transaction. A refused request gets its error and does not affect
+  // the others. A request whose request_id is already stored gets the stored
+  // outcome (replayed) and appends nothing; an id stored for a different
+  // command is refused with invalid_argument. The outer error (nothing
+  // appended for anyone) is a journal failure.
+  Result<std::vector<Result<Outcome>>> execute_batch(std::span<const Request> batch, Origin origin);
+
+  // The general write path used by the reconciler and import: in one write transaction,
   // catches up to the head, calls fn(projection at the head, reader) and
   // appends the events it decides on. An error from fn appends nothing. fn
   // may run more than once (after the map grows) and must not keep side
@@ -83,10 +106,20 @@ class Ledger {
  private:
   Ledger(Journal& journal, Clock clock) : journal_(&journal), clock_(std::move(clock)) {}
 
+  // Catches up inside a write transaction; reloads first if an aborted
+  // transaction left uncommitted events in the projection.
+  Result<void> catch_up_in(Reader& reader);
+  // Appends the events and applies them to the projection at once (marking it
+  // dirty until the transaction commits).
+  Result<Outcome> append_decided(WriteTxn& w, const Decision& decision);
+  template <class Fn>
+  auto write(Fn&& fn) -> decltype(fn(std::declval<WriteTxn&>()));
+
   Journal* journal_;
   Clock clock_;
   Projection state_;
   LoadReport report_;
+  bool dirty_ = false;  // state_ holds events of a transaction that did not commit
 };
 
 std::uint64_t wall_clock_ns();

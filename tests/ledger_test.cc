@@ -248,5 +248,101 @@ TEST_F(LedgerTest, ProcessesRacingToForkOneInstanceLetExactlyOneWin) {
   EXPECT_EQ(ledger_->projection().find("web")->forks, 1u);
 }
 
+TEST_F(LedgerTest, ABatchDecidesEachRequestAgainstTheOnesBeforeIt) {
+  const std::vector<Request> batch{{RegisterTemplate{"web", "src", ""}, ""},
+                                   {AddFork{"web", "a"}, ""},
+                                   {AddFork{"web", "a"}, ""},
+                                   {RetireTemplate{"web"}, ""},
+                                   {AddFork{"web", "b"}, ""}};
+  auto results = ledger_->execute_batch(batch, Origin::api);
+  ASSERT_TRUE(results);
+  ASSERT_EQ(results->size(), 5u);
+  EXPECT_EQ((*results)[0]->first_seq, 1u);
+  EXPECT_EQ((*results)[1]->first_seq, 2u);
+  EXPECT_EQ((*results)[2].error().code, Errc::already_live);
+  EXPECT_EQ((*results)[3].error().code, Errc::in_use);
+  EXPECT_EQ((*results)[4]->first_seq, 3u);
+  EXPECT_EQ(*journal_->head(), 3u);
+  auto full = replay(*journal_);
+  ASSERT_TRUE(full);
+  EXPECT_TRUE(*full == ledger_->projection());
+}
+
+TEST_F(LedgerTest, ARetriedRequestIdReturnsTheOriginalSeqAlsoAfterReopening) {
+  ok(RegisterTemplate{"web", "src", ""});
+  const std::vector<Request> fork{{AddFork{"web", "a"}, "req-1"}};
+  auto first = ledger_->execute_batch(fork, Origin::api);
+  ASSERT_TRUE(first);
+  ASSERT_TRUE((*first)[0]);
+  EXPECT_EQ((*first)[0]->first_seq, 2u);
+  EXPECT_FALSE((*first)[0]->replayed);
+
+  auto again = ledger_->execute_batch(fork, Origin::api);
+  ASSERT_TRUE(again);
+  ASSERT_TRUE((*again)[0]) << (*again)[0].error().message;
+  EXPECT_TRUE((*again)[0]->replayed);
+  EXPECT_EQ((*again)[0]->first_seq, 2u);
+
+  ledger_.reset();
+  auto reopened = Ledger::open(*journal_);
+  ASSERT_TRUE(reopened);
+  auto after = reopened->execute_batch(fork, Origin::api);
+  ASSERT_TRUE(after);
+  ASSERT_TRUE((*after)[0]);
+  EXPECT_TRUE((*after)[0]->replayed);
+  EXPECT_EQ((*after)[0]->first_seq, 2u);
+  EXPECT_EQ(*journal_->head(), 2u);
+}
+
+TEST_F(LedgerTest, ARequestIdReusedForAnotherCommandIsRefused) {
+  ok(RegisterTemplate{"web", "src", ""});
+  ASSERT_TRUE(
+      ledger_->execute_batch(std::vector<Request>{{AddFork{"web", "a"}, "r"}}, Origin::api));
+  auto other =
+      ledger_->execute_batch(std::vector<Request>{{AddFork{"web", "b"}, "r"}}, Origin::api);
+  ASSERT_TRUE(other);
+  ASSERT_FALSE((*other)[0]);
+  EXPECT_EQ((*other)[0].error().code, Errc::invalid_argument);
+  EXPECT_EQ(*journal_->head(), 2u);
+}
+
+TEST_F(LedgerTest, ARequestIdRepeatedInOneBatchAppendsOnce) {
+  ok(RegisterTemplate{"web", "src", ""});
+  const std::vector<Request> batch{{AddFork{"web", "a"}, "r"}, {AddFork{"web", "a"}, "r"}};
+  auto results = ledger_->execute_batch(batch, Origin::api);
+  ASSERT_TRUE(results);
+  ASSERT_TRUE((*results)[1]);
+  EXPECT_TRUE((*results)[1]->replayed);
+  EXPECT_EQ((*results)[1]->first_seq, (*results)[0]->first_seq);
+  EXPECT_EQ(*journal_->head(), 2u);
+}
+
+TEST(LedgerFull, AFailedBatchLeavesTheProjectionEqualToTheJournal) {
+  TempDir dir;
+  auto journal = Journal::create(dir.path(), JournalOptions{.sync = SyncMode::none,
+                                                            .initial_map_size = 64 << 10,
+                                                            .max_map_size = 256 << 10});
+  ASSERT_TRUE(journal);
+  auto ledger = Ledger::open(*journal);
+  ASSERT_TRUE(ledger->execute(RegisterTemplate{"web", "src", ""}, Origin::api));
+  Result<std::vector<Result<Outcome>>> r;
+  for (int i = 0; i < 100000; ++i) {
+    std::vector<Request> batch;
+    for (int k = 0; k < 50; ++k) {
+      batch.push_back({AddFork{"web", "f" + std::to_string(i * 50 + k)}, ""});
+    }
+    r = ledger->execute_batch(batch, Origin::api);
+    if (!r) break;
+  }
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::journal_full);
+  // The failed batch's events were applied in memory but never committed.
+  ASSERT_TRUE(ledger->catch_up());
+  auto full = replay(*journal);
+  ASSERT_TRUE(full);
+  EXPECT_TRUE(ledger->projection() == *full);
+  EXPECT_EQ(ledger->projection().seq(), *journal->head());
+}
+
 }  // namespace
 }  // namespace fj
