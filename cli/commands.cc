@@ -1,10 +1,10 @@
 #include "cli/commands.h"
 
-#include "cli/render.h"
 #include "journal/codec.h"
 #include "journal/format.h"
 #include "journal/ids.h"
 #include "projector/ledger.h"
+#include "projector/render.h"
 
 #include <boost/json/serialize.hpp>
 
@@ -14,6 +14,7 @@
 #include <iostream>
 
 namespace fj::cli {
+using namespace fj::render;
 namespace {
 
 namespace json = boost::json;

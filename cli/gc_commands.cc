@@ -1,44 +1,20 @@
 // forkjournal reconcile and import: the commands that read a VM manager's
 // data root.
 #include "cli/commands.h"
-#include "cli/render.h"
 #include "gc/importer.h"
 #include "gc/reconciler.h"
+#include "gc/report_json.h"
+#include "projector/render.h"
 
 #include <boost/json/serialize.hpp>
 
 #include <iostream>
 
 namespace fj::cli {
+using namespace fj::render;
 namespace {
 
 namespace json = boost::json;
-
-json::array unreadable_json(const std::vector<gc::UnreadableFile>& files) {
-  json::array out;
-  for (const auto& u : files) {
-    out.push_back(json::object{
-        {"instance", u.id}, {"reason", gc::unreadable_name(u.reason)}, {"detail", u.detail}});
-  }
-  return out;
-}
-
-json::array dangling_json(const std::vector<gc::DanglingFork>& forks) {
-  json::array out;
-  for (const auto& d : forks) {
-    out.push_back(
-        json::object{{"instance", d.instance}, {"template", d.template_id}, {"reason", d.why}});
-  }
-  return out;
-}
-
-json::object correction_json(const Event& e) {
-  json::object o{{"type", type_name(e.type)}, {"template", e.template_id}};
-  if (has_fork(e.type)) o["fork"] = e.fork;
-  o["reason"] = reason_name(e.reason);
-  if (!e.evidence.empty()) o["evidence"] = e.evidence;
-  return o;
-}
 
 void print_unreadable(const std::vector<gc::UnreadableFile>& files, const char* what) {
   for (const auto& u : files) {
@@ -66,55 +42,11 @@ int cmd_reconcile(const Options& o) {
   auto run = gc::reconcile(*ledger, o.data_root, options);
   if (!run) return report(run.error());
   const gc::ReconcilePlan& plan = run->plan;
-  const std::vector<Event>& corrections_and_sweeps =
-      o.dry_run ? [&] {
-        std::vector<Event> all = plan.corrections;
-        all.insert(all.end(), plan.sweeps.begin(), plan.sweeps.end());
-        return all;
-      }()
-                : run->appended;
+  const std::vector<Event> corrections_and_sweeps = run->events();
   const int code = plan.needs_attention() ? 1 : 0;
-
   if (o.json) {
-    json::array corrections, swept, kept, kept_forks, left_alone, retired_files;
-    for (const Event& e : corrections_and_sweeps) {
-      if (e.type == EventType::template_retired) {
-        swept.push_back(json::string(e.template_id));
-      } else {
-        corrections.push_back(correction_json(e));
-      }
-    }
-    for (const auto& k : plan.kept) {
-      kept.push_back(json::object{{"template", k.template_id},
-                                  {"source", k.source},
-                                  {"forks", k.forks},
-                                  {"reason", k.reason}});
-    }
-    for (const auto& k : plan.kept_forks) {
-      kept_forks.push_back(
-          json::object{{"fork", k.fork}, {"template", k.template_id}, {"reason", k.why}});
-    }
-    for (const auto& s : run->left_alone) left_alone.push_back(json::string(s));
-    for (const auto& s : plan.retired_with_files) retired_files.push_back(json::string(s));
-    json::object out{
-        {"data_root", o.data_root},
-        {"based_on_seq", plan.based_on_seq},
-        {"scanned", plan.scanned},
-        {"dry_run", o.dry_run},
-        {"corrections", std::move(corrections)},
-        {"swept", std::move(swept)},
-        {"kept", std::move(kept)},
-        {"kept_forks", std::move(kept_forks)},
-        {"unreadable", unreadable_json(plan.unreadable)},
-        {"dangling", dangling_json(plan.dangling)},
-        {"sweep_blocked",
-         plan.sweep_blocked.empty() ? json::value(nullptr) : json::value(plan.sweep_blocked)},
-        {"left_alone", std::move(left_alone)},
-        {"retired_with_files", std::move(retired_files)},
-        {"committed", run->committed},
-        {"first_seq", run->first_seq},
-        {"last_seq", run->last_seq},
-        {"needs_attention", plan.needs_attention()}};
+    json::object out = gc::to_json(*run);
+    out.emplace("data_root", o.data_root);
     std::cout << json::serialize(out) << '\n';
     return code;
   }
@@ -175,9 +107,9 @@ int cmd_import(const Options& o) {
                      {"forks", forks},
                      {"first_seq", run->first_seq},
                      {"last_seq", run->last_seq},
-                     {"unreadable", unreadable_json(run->unreadable)},
-                     {"unreadable_templates", unreadable_json(run->unreadable_templates)},
-                     {"dangling", dangling_json(run->dangling)},
+                     {"unreadable", gc::to_json(run->unreadable)},
+                     {"unreadable_templates", gc::to_json(run->unreadable_templates)},
+                     {"dangling", gc::to_json(run->dangling)},
                      {"fork_count_mismatches", std::move(mismatches)},
                      {"needs_attention", run->needs_attention()}};
     std::cout << json::serialize(out) << '\n';

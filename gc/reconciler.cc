@@ -203,6 +203,13 @@ Result<Decision> recheck(const ReconcilePlan& plan, const Projection& head, Read
 
 }  // namespace
 
+std::vector<Event> ReconcileReport::events() const {
+  if (!dry_run) return appended;
+  std::vector<Event> all = plan.corrections;
+  all.insert(all.end(), plan.sweeps.begin(), plan.sweeps.end());
+  return all;
+}
+
 Result<ReconcileReport> reconcile(Ledger& ledger, const std::string& data_root,
                                   const ReconcileOptions& options) {
   if (auto ok = ledger.catch_up(); !ok) return ok.error();
@@ -216,6 +223,7 @@ Result<ReconcileReport> apply_plan(Ledger& ledger, ReconcilePlan plan, const Sca
                                    const ReconcileOptions& options) {
   ReconcileReport report;
   report.plan = std::move(plan);
+  report.dry_run = options.dry_run;
   if (options.dry_run) return report;
 
   const std::uint64_t time_ns = ledger.now();

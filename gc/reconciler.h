@@ -85,6 +85,7 @@ struct ReconcileOptions {
 
 struct ReconcileReport {
   ReconcilePlan plan;
+  bool dry_run = false;
   bool committed = false;  // events were appended
   std::uint64_t first_seq = 0;
   std::uint64_t last_seq = 0;           // the reconcile_run marker
@@ -92,6 +93,10 @@ struct ReconcileReport {
   std::vector<std::string> left_alone;  // planned but dropped at commit, with why
   std::vector<std::string> files_removed;
   std::vector<std::string> file_errors;
+
+  // The corrections and sweeps this run stands for: as planned for a dry
+  // run, as committed otherwise.
+  std::vector<Event> events() const;
 };
 
 // Runs the whole algorithm against ledger's journal: catch up, scan, plan,

@@ -8,6 +8,7 @@ packages=(
   liblmdb-dev lmdb-utils
   libboost1.81-dev libboost-json1.81-dev
   libssl-dev libcli11-dev libgtest-dev
+  libsystemd-dev
 )
 
 missing=()

@@ -1,4 +1,5 @@
-// Text and JSON renderings shared by the forkjournal commands.
+// Text and JSON renderings of events and templates, shared by forkjournal and
+// forkjournald.
 #pragma once
 
 #include "journal/event.h"
@@ -9,7 +10,7 @@
 #include <cstdint>
 #include <string>
 
-namespace fj::cli {
+namespace fj::render {
 
 // RFC 3339 in UTC with nanoseconds: 2026-11-26T05:50:38.123456789Z
 std::string rfc3339(std::uint64_t unix_ns);
@@ -26,4 +27,4 @@ std::string anomaly_text(const Anomaly& a);
 // {"template", "source", "name", "state", "forks"}
 boost::json::object template_json(const Template& t);
 
-}  // namespace fj::cli
+}  // namespace fj::render

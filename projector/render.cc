@@ -1,8 +1,8 @@
-#include "cli/render.h"
+#include "projector/render.h"
 
 #include <ctime>
 
-namespace fj::cli {
+namespace fj::render {
 
 std::string rfc3339(std::uint64_t unix_ns) {
   const auto secs = static_cast<std::time_t>(unix_ns / 1'000'000'000);
@@ -88,4 +88,4 @@ boost::json::object template_json(const Template& t) {
   return o;
 }
 
-}  // namespace fj::cli
+}  // namespace fj::render

@@ -1,0 +1,170 @@
+#include "daemon/protocol.h"
+
+#include "journal/ids.h"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <array>
+#include <utility>
+
+namespace fj::protocol {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::array<std::pair<std::string_view, Op>, 10> kOps{{
+    {"ping", Op::ping},
+    {"register", Op::register_template},
+    {"fork", Op::fork},
+    {"unfork", Op::unfork},
+    {"retire", Op::retire},
+    {"counts", Op::counts},
+    {"template", Op::template_info},
+    {"reconcile", Op::reconcile},
+    {"snapshot", Op::snapshot},
+    {"stats", Op::stats},
+}};
+
+// Reads a required string field; an error names the field.
+std::variant<std::string, ProtocolError> field(const json::object& o, std::string_view key,
+                                               const json::value& id, bool is_id) {
+  const auto it = o.find(key);
+  if (it == o.end() || !it->value().is_string()) {
+    return ProtocolError{id, "bad_request",
+                         "field \"" + std::string(key) + "\" is missing or not a string"};
+  }
+  std::string value(it->value().get_string());
+  if (is_id && !is_valid_id(value)) {
+    return ProtocolError{
+        id, "invalid_id",
+        "field \"" + std::string(key) +
+            "\" is not a valid id (1-64 characters of [A-Za-z0-9._-], not . or ..)"};
+  }
+  return value;
+}
+
+}  // namespace
+
+std::variant<ParsedRequest, ProtocolError> parse_request(std::string_view line) {
+  if (line.size() > kMaxLine) {
+    return ProtocolError{nullptr, "too_large",
+                         "request line longer than " + std::to_string(kMaxLine) + " bytes"};
+  }
+  json::parse_options options;
+  options.max_depth = 16;
+  json::error_code ec;
+  json::value v = json::parse(line, ec, {}, options);
+  if (ec) return ProtocolError{nullptr, "bad_request", "malformed JSON: " + ec.message()};
+  if (!v.is_object()) return ProtocolError{nullptr, "bad_request", "a request is a JSON object"};
+  const json::object& o = v.as_object();
+  ParsedRequest out;
+  if (const auto it = o.find("id"); it != o.end()) out.id = it->value();
+  const auto op = o.find("op");
+  if (op == o.end() || !op->value().is_string()) {
+    return ProtocolError{out.id, "bad_request", "field \"op\" is missing or not a string"};
+  }
+  const auto known = std::find_if(
+      kOps.begin(), kOps.end(), [&](const auto& p) { return p.first == op->value().get_string(); });
+  if (known == kOps.end()) {
+    return ProtocolError{
+        out.id, "unknown_op",
+        "unknown op \"" + std::string(op->value().get_string()).substr(0, 64) + "\""};
+  }
+  out.op = known->second;
+
+  if (const auto rid = o.find("request_id"); rid != o.end() && !rid->value().is_null()) {
+    if (!rid->value().is_string() || !is_valid_request_id(rid->value().get_string())) {
+      return ProtocolError{out.id, "bad_request",
+                           "field \"request_id\" must be 1-128 bytes of printable ASCII"};
+    }
+    out.request.request_id = std::string(rid->value().get_string());
+  }
+
+  // Reads the listed fields in order, or returns the first error.
+  std::vector<std::string> values;
+  const auto read = [&](std::initializer_list<std::pair<std::string_view, bool>> keys)
+      -> std::optional<ProtocolError> {
+    for (const auto& [key, is_id] : keys) {
+      auto value = field(o, key, out.id, is_id);
+      if (auto* e = std::get_if<ProtocolError>(&value)) return std::move(*e);
+      values.push_back(std::move(std::get<std::string>(value)));
+    }
+    return std::nullopt;
+  };
+  std::optional<ProtocolError> error;
+  switch (out.op) {
+    case Op::register_template: {
+      error = read({{"template", true}, {"source", true}});
+      if (error) return *error;
+      std::string name;
+      if (const auto it = o.find("name"); it != o.end() && !it->value().is_null()) {
+        if (!it->value().is_string() || !is_valid_name(it->value().get_string())) {
+          return ProtocolError{out.id, "bad_request",
+                               "field \"name\" must be at most 255 bytes of UTF-8 without control "
+                               "characters"};
+        }
+        name = std::string(it->value().get_string());
+      }
+      out.request.command = RegisterTemplate{values[0], values[1], std::move(name)};
+      break;
+    }
+    case Op::fork:
+    case Op::unfork:
+      error = read({{"template", true}, {"fork", true}});
+      if (error) return *error;
+      if (out.op == Op::fork) {
+        out.request.command = AddFork{values[0], values[1]};
+      } else {
+        out.request.command = RemoveFork{values[0], values[1]};
+      }
+      break;
+    case Op::retire:
+      error = read({{"template", true}});
+      if (error) return *error;
+      out.request.command = RetireTemplate{values[0]};
+      break;
+    case Op::template_info:
+      error = read({{"template", true}});
+      if (error) return *error;
+      out.template_id = values[0];
+      break;
+    case Op::reconcile:
+      if (const auto it = o.find("dry_run"); it != o.end() && !it->value().is_null()) {
+        if (!it->value().is_bool()) {
+          return ProtocolError{out.id, "bad_request", "field \"dry_run\" must be a boolean"};
+        }
+        out.dry_run = it->value().get_bool();
+      }
+      break;
+    case Op::ping:
+    case Op::counts:
+    case Op::snapshot:
+    case Op::stats:
+      break;
+  }
+  return out;
+}
+
+std::string error_response(const json::value& id, std::string_view code, std::string_view message) {
+  return json::serialize(json::object{
+      {"id", id},
+      {"ok", false},
+      {"error", json::object{{"code", code}, {"message", message}}},
+  });
+}
+
+std::string ok_response(const json::value& id, json::object fields) {
+  json::object out{{"id", id}, {"ok", true}};
+  for (auto& kv : fields) out[kv.key()] = std::move(kv.value());
+  return json::serialize(out);
+}
+
+std::string_view error_code(const Error& e) {
+  if (e.refusal()) return code_name(e.code);
+  if (e.code == Errc::invalid_argument) return "bad_request";
+  if (e.code == Errc::journal_full) return "journal_full";
+  return "internal";
+}
+
+}  // namespace fj::protocol

@@ -1,0 +1,59 @@
+// The forkjournald wire protocol (docs/protocol.md): newline-delimited JSON
+// over a Unix stream socket. Parsing and formatting are pure functions, so
+// they are tested and fuzzed without a socket.
+#pragma once
+
+#include "projector/ledger.h"
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace fj::protocol {
+
+inline constexpr std::size_t kMaxLine = 64 * 1024;  // bytes, without the newline
+
+enum class Op {
+  ping,
+  register_template,
+  fork,
+  unfork,
+  retire,
+  counts,
+  template_info,
+  reconcile,
+  snapshot,
+  stats
+};
+
+struct ParsedRequest {
+  boost::json::value id;  // echoed back; null when absent
+  Op op{};
+  Request request;          // for register, fork, unfork, retire
+  std::string template_id;  // for template
+  bool dry_run = false;     // for reconcile
+};
+
+struct ProtocolError {
+  boost::json::value id;
+  std::string code;  // bad_request, unknown_op, invalid_id, too_large
+  std::string message;
+};
+
+// Parses one request line (without its newline). Never throws.
+std::variant<ParsedRequest, ProtocolError> parse_request(std::string_view line);
+
+// {"id": id, "ok": false, "error": {"code": code, "message": message}}
+std::string error_response(const boost::json::value& id, std::string_view code,
+                           std::string_view message);
+// {"id": id, "ok": true, ...fields}
+std::string ok_response(const boost::json::value& id, boost::json::object fields);
+// The protocol code for a library error (refusal codes by name, bad_request,
+// journal_full, internal).
+std::string_view error_code(const Error& e);
+
+}  // namespace fj::protocol

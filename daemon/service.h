@@ -1,0 +1,180 @@
+// The embeddable forkjournal service: one writer thread that owns the Ledger,
+// fed by asynchronous calls with Asio completion tokens (callbacks,
+// std::futures via use_future, coroutines via use_awaitable).
+//
+// Group commit: the writer drains every queued request, decides each against
+// the live projection, writes all their events in one LMDB transaction,
+// commits (fsync in the default full-sync mode) and only then completes every
+// waiter. A refused request completes with its error and does not abort the
+// others. Reads run on the writer thread between batches, from the in-memory
+// projection, without touching LMDB. The writer catches up on events other
+// processes appended (e.g. `forkjournal fork`) before every batch, and when
+// idle for a second.
+//
+// Boot (start): open the journal (creating it when the directory is missing
+// or empty), load the newest valid snapshot and replay the tail, reconcile
+// against the data root if one is configured, write a snapshot.
+//
+// Completions are posted to the handler's associated executor (or the
+// executor given to start). Thread-safety: every member may be called from
+// any thread. stop() (also run by the destructor) finishes all queued work,
+// writes a snapshot and joins the writer; calls after stop() complete with
+// an error.
+#pragma once
+
+#include "gc/reconciler.h"
+#include "projector/ledger.h"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace fj::service {
+
+struct ServiceOptions {
+  std::string journal;
+  SyncMode sync = SyncMode::full;
+  std::string data_root;                           // empty: no reconciling
+  std::chrono::milliseconds reconcile_every{0};    // 0: at boot and on demand only
+  std::uint64_t snapshot_every = 100'000;          // events between snapshots; 0: never
+  std::chrono::milliseconds snapshot_interval{0};  // also snapshot this often; 0: never
+  std::size_t max_batch = 4096;                    // requests per transaction
+  // One line per lifecycle event and per reconcile (no trailing newline).
+  std::function<void(const std::string&)> log;
+};
+
+struct ServiceStats {
+  std::uint64_t head_seq = 0;
+  std::uint64_t requests = 0;  // write requests completed
+  std::uint64_t appended = 0;  // events appended by this service
+  std::uint64_t commits = 0;   // write transactions committed
+  std::uint64_t snapshots = 0;
+  std::uint64_t reconciles = 0;
+  double average_batch = 0;  // write requests per commit
+  double uptime_seconds = 0;
+};
+
+struct BootReport {
+  LoadReport load;
+  bool created = false;  // the journal was created at boot
+  std::optional<gc::ReconcileReport> reconcile;
+  std::uint64_t snapshot_seq = 0;
+};
+
+class Service {
+ public:
+  // Boots the service. Errors: the journal's and the reconciler's (a data
+  // root that cannot be read). Completions go to `executor` by default.
+  static Result<std::unique_ptr<Service>> start(boost::asio::any_io_executor executor,
+                                                ServiceOptions options);
+  ~Service();
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  const BootReport& boot_report() const;
+  ServiceStats stats() const;
+
+  // Completion signature void(fj::Result<fj::Outcome>); completes once the
+  // request's events are durable (or it was refused).
+  template <class Token>
+  auto async_execute(Request request, Token&& token);
+
+  // Runs fn(const Projection&) on the writer thread; completion
+  // void(fj::Result<T>) where T is fn's result (an error only once stopped).
+  // fn must not keep references to the projection.
+  template <class Fn, class Token>
+  auto async_read(Fn fn, Token&& token);
+
+  // Completion void(fj::Result<fj::gc::ReconcileReport>).
+  template <class Token>
+  auto async_reconcile(bool dry_run, Token&& token);
+
+  // Completion void(fj::Result<std::uint64_t>): the snapshot's seq.
+  template <class Token>
+  auto async_snapshot(Token&& token);
+
+  // Finishes queued work, writes a snapshot and joins the writer. Idempotent.
+  void stop();
+
+ private:
+  struct Impl;
+  explicit Service(std::unique_ptr<Impl> impl);
+
+  // A job runs on the writer thread with the ledger; `refuse` runs instead
+  // when the service has stopped.
+  using Job = std::function<void(Ledger&)>;
+  void enqueue_write(Request request, std::function<void(Result<Outcome>)> done);
+  void enqueue_job(Job job, std::function<void(Error)> refuse);
+  void enqueue_reconcile(bool dry_run, std::function<void(Result<gc::ReconcileReport>)> done);
+  void enqueue_snapshot(std::function<void(Result<std::uint64_t>)> done);
+
+  // Wraps a completion handler into a copyable callable that posts the call
+  // to the handler's executor and keeps that executor busy until then.
+  template <class Handler>
+  auto completion(Handler&& handler) {
+    auto ex = boost::asio::get_associated_executor(handler, executor_);
+    auto state = std::make_shared<
+        std::pair<std::decay_t<Handler>, boost::asio::executor_work_guard<decltype(ex)>>>(
+        std::forward<Handler>(handler), boost::asio::make_work_guard(ex));
+    return [state, ex](auto result) {
+      boost::asio::post(ex, [state, result = std::move(result)]() mutable {
+        auto handler = std::move(state->first);
+        state->second.reset();
+        handler(std::move(result));
+      });
+    };
+  }
+
+  static Error stopped_error();
+
+  boost::asio::any_io_executor executor_;
+  std::unique_ptr<Impl> impl_;
+};
+
+template <class Token>
+auto Service::async_execute(Request request, Token&& token) {
+  return boost::asio::async_initiate<Token, void(Result<Outcome>)>(
+      [this](auto handler, Request request) {
+        enqueue_write(std::move(request), completion(std::move(handler)));
+      },
+      token, std::move(request));
+}
+
+template <class Fn, class Token>
+auto Service::async_read(Fn fn, Token&& token) {
+  using T = std::invoke_result_t<Fn&, const Projection&>;
+  return boost::asio::async_initiate<Token, void(Result<T>)>(
+      [this](auto handler, Fn fn) {
+        auto done = completion(std::move(handler));
+        enqueue_job([fn = std::move(fn),
+                     done](Ledger& ledger) mutable { done(Result<T>(fn(ledger.projection()))); },
+                    [done](Error e) mutable { done(Result<T>(std::move(e))); });
+      },
+      token, std::move(fn));
+}
+
+template <class Token>
+auto Service::async_reconcile(bool dry_run, Token&& token) {
+  return boost::asio::async_initiate<Token, void(Result<gc::ReconcileReport>)>(
+      [this](auto handler, bool dry_run) {
+        enqueue_reconcile(dry_run, completion(std::move(handler)));
+      },
+      token, dry_run);
+}
+
+template <class Token>
+auto Service::async_snapshot(Token&& token) {
+  return boost::asio::async_initiate<Token, void(Result<std::uint64_t>)>(
+      [this](auto handler) { enqueue_snapshot(completion(std::move(handler))); }, token);
+}
+
+}  // namespace fj::service

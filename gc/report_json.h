@@ -1,0 +1,24 @@
+// JSON renderings of reconciler and scanner reports, shared by
+// `forkjournal reconcile --json` and forkjournald's reconcile op.
+#pragma once
+
+#include "gc/reconciler.h"
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include <vector>
+
+namespace fj::gc {
+
+// [{"instance", "reason", "detail"}]
+boost::json::array to_json(const std::vector<UnreadableFile>& files);
+// [{"instance", "template", "reason"}]
+boost::json::array to_json(const std::vector<DanglingFork>& forks);
+// based_on_seq, scanned, dry_run, corrections [{type, template, fork, reason,
+// evidence}], swept, kept, kept_forks, unreadable, dangling, sweep_blocked,
+// left_alone, retired_with_files, committed, first_seq, last_seq,
+// needs_attention.
+boost::json::object to_json(const ReconcileReport& report);
+
+}  // namespace fj::gc
