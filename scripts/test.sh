@@ -10,6 +10,15 @@ scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 echo "== tests (RelWithDebInfo) =="
 ctest --test-dir build --output-on-failure -j2
 
+echo "== embed example against an installed copy =="
+rm -rf build/install build/embed
+cmake --install build --prefix "$PWD/build/install" >/dev/null
+cmake -S examples/embed -B build/embed -G Ninja -DCMAKE_PREFIX_PATH="$PWD/build/install" >/dev/null
+cmake --build build/embed -j2
+build/embed/embed build/embed/journal 2>/dev/null | tee build/embed/out.txt
+grep -q "delete refused while forks live" build/embed/out.txt
+echo "embed example: passed"
+
 echo "== build (ASan+UBSan) =="
 scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DFJ_SANITIZE=ON
 echo "== tests (ASan+UBSan) =="

@@ -1,0 +1,32 @@
+# `cmake --install` puts the libraries, headers, binaries, the systemd unit and
+# a CMake package in place, so an embedder writes find_package(forkjournal)
+# and links forkjournal::service (or ::journal, ::projector, ::gc).
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+set(FJ_LIBRARIES fj_journal fj_projector fj_gc fj_service)
+set_target_properties(fj_journal PROPERTIES EXPORT_NAME journal)
+set_target_properties(fj_projector PROPERTIES EXPORT_NAME projector)
+set_target_properties(fj_gc PROPERTIES EXPORT_NAME gc)
+set_target_properties(fj_service PROPERTIES EXPORT_NAME service)
+
+install(TARGETS ${FJ_LIBRARIES} EXPORT forkjournalTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(TARGETS forkjournal forkjournald RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+foreach(dir journal projector gc daemon)
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/forkjournal/${dir}
+          FILES_MATCHING PATTERN "*.h")
+endforeach()
+install(FILES ${PROJECT_SOURCE_DIR}/packaging/forkjournald.service
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/systemd/system)
+
+set(FJ_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/forkjournal)
+install(EXPORT forkjournalTargets NAMESPACE forkjournal:: DESTINATION ${FJ_CMAKE_DIR})
+configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/forkjournalConfig.cmake.in
+                              ${CMAKE_BINARY_DIR}/forkjournalConfig.cmake
+                              INSTALL_DESTINATION ${FJ_CMAKE_DIR})
+write_basic_package_version_file(${CMAKE_BINARY_DIR}/forkjournalConfigVersion.cmake
+                                 COMPATIBILITY SameMinorVersion)
+install(FILES ${CMAKE_BINARY_DIR}/forkjournalConfig.cmake
+              ${CMAKE_BINARY_DIR}/forkjournalConfigVersion.cmake
+        DESTINATION ${FJ_CMAKE_DIR})
