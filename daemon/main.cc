@@ -355,6 +355,9 @@ int main(int argc, char** argv) {
   take_writer_role(options.journal);
 
   asio::io_context io;
+  // Registered before the socket exists: a signal during boot is queued and
+  // handled once serving starts, never the default (abrupt) termination.
+  asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
   auto acceptor = open_socket(io, socket_path, mode);
   auto service = fj::service::Service::start(io.get_executor(), options);
   if (!service) {
@@ -364,7 +367,6 @@ int main(int argc, char** argv) {
   Server server(io, **service, std::move(acceptor));
   asio::co_spawn(io, server.accept_loop(), asio::detached);
 
-  asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int signo) {
         if (ec) return;
