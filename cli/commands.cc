@@ -3,6 +3,7 @@
 #include "journal/codec.h"
 #include "journal/format.h"
 #include "journal/ids.h"
+#include "projector/audit.h"
 #include "projector/ledger.h"
 #include "projector/render.h"
 
@@ -12,6 +13,8 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+
+#include <unistd.h>
 
 namespace fj::cli {
 using namespace fj::render;
@@ -391,6 +394,65 @@ int cmd_stats(const Options& o) {
   std::cout << '\n'
             << "file size      " << *file << " bytes (map " << journal->map_size() << " bytes)\n";
   return 0;
+}
+
+}  // namespace fj::cli
+
+namespace fj::cli {
+
+int cmd_audit(const Options& o) {
+  AuditOptions options;
+  if (!o.expect_head.empty()) {
+    const auto colon = o.expect_head.find(':');
+    const std::string seq = o.expect_head.substr(0, colon);
+    const auto hash =
+        colon == std::string::npos ? std::nullopt : chain_from_hex(o.expect_head.substr(colon + 1));
+    if (seq.empty() || seq.size() > 19 ||
+        seq.find_first_not_of("0123456789") != std::string::npos || !hash) {
+      return report(make_error(Errc::invalid_argument,
+                               "--expect-head '" + o.expect_head +
+                                   "': expected SEQ:HEX, as printed by an earlier audit"));
+    }
+    options.expect_head = ChainPoint{std::stoull(seq), *hash};
+  }
+  auto journal = open_read(o);
+  if (!journal) return report(journal.error());
+  const bool show_progress = ::isatty(2) != 0;
+  if (show_progress) {
+    options.progress = [](std::uint64_t done, std::uint64_t total) {
+      if (total < 1'000'000) return;
+      std::cerr << "\raudit: " << (100 * done / total) << "% (seq " << done << " of " << total
+                << ")" << std::flush;
+    };
+  }
+  auto result = audit(*journal, options);
+  if (show_progress && result && result->head_seq >= 1'000'000) std::cerr << "\r\033[K";
+  if (!result) return report(result.error());
+  if (o.json) {
+    json::array findings;
+    for (const AuditFinding& f : result->findings) {
+      findings.push_back(json::object{{"seq", f.seq}, {"kind", f.kind}, {"detail", f.detail}});
+    }
+    print_json(json::object{{"ok", result->ok()},
+                            {"head_seq", result->head_seq},
+                            {"chain_head", to_hex(result->chain_head)},
+                            {"records", result->records},
+                            {"findings", std::move(findings)}});
+  } else {
+    std::cout << "audited " << result->records << " records of " << o.journal << "\n"
+              << "head seq " << result->head_seq << ", chain head " << to_hex(result->chain_head)
+              << "\n(keep \"" << result->head_seq << ":" << to_hex(result->chain_head)
+              << "\" and pass it to a later audit as --expect-head)\n";
+    if (result->ok()) {
+      std::cout << "ok: checksums, seqs, hash chain, replay and snapshot all check out\n";
+    } else {
+      std::cout << plural(result->findings.size(), "finding") << ":\n";
+      for (const AuditFinding& f : result->findings) {
+        std::cout << "  seq " << f.seq << "  " << f.kind << ": " << f.detail << '\n';
+      }
+    }
+  }
+  return result->ok() ? 0 : 1;
 }
 
 }  // namespace fj::cli

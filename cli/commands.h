@@ -25,6 +25,7 @@ struct Options {
   std::optional<std::string> template_filter;
   std::string data_root;
   bool dry_run = false;
+  std::string expect_head;  // SEQ:HEX
 };
 
 int cmd_init(const Options& o);
@@ -40,6 +41,7 @@ int cmd_snapshot(const Options& o);
 int cmd_stats(const Options& o);
 int cmd_reconcile(const Options& o);
 int cmd_import(const Options& o);
+int cmd_audit(const Options& o);
 
 // Prints "forkjournal: <message>" to stderr and returns the exit code for it.
 int report(const Error& e);

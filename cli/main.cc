@@ -121,6 +121,13 @@ int main(int argc, char** argv) {
       ->required();
   json_flag(import);
 
+  CLI::App* audit =
+      command("audit", "Verify checksums, seqs, the hash chain, replay anomalies and the snapshot",
+              fj::cli::cmd_audit);
+  audit->add_option("--expect-head", o.expect_head,
+                    "SEQ:HEX from an earlier audit: prove that history is still there, unchanged");
+  json_flag(audit);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -28,6 +28,8 @@ inline constexpr const char* kEventsDb = "events";        // u64 seq -> record
 inline constexpr const char* kMetaDb = "meta";            // key string -> value
 inline constexpr const char* kSnapshotsDb = "snapshots";  // u64 seq -> snapshot blob
 inline constexpr const char* kRequestsDb = "requests";    // request id -> RequestRecord
+inline constexpr const char* kChainDb =
+    "chain";  // u64 seq (multiple of 4096) -> 32-byte chain value
 
 // RequestRecord value: [u8 version = 1][u64 first_seq][u64 last_seq]
 //                      [u64 already_at][u32 fingerprint], little-endian.
@@ -39,6 +41,7 @@ inline constexpr std::string_view kMetaMagic = "magic";            // "forkjourn
 inline constexpr std::string_view kMetaFormat = "format_version";  // u8
 inline constexpr std::string_view kMetaJournalId = "journal_id";   // 32 hex characters
 inline constexpr std::string_view kMetaCreated = "created_ns";     // u64 LE
+inline constexpr std::string_view kMetaChainHead = "chain_head";  // u64 LE seq + 32-byte value
 inline constexpr std::string_view kMagic = "forkjournal";
 
 }  // namespace fj

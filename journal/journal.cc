@@ -163,16 +163,69 @@ Result<void> WriteTxn::put_request(std::string_view request_id, const RequestRec
   return txn_.put(requests_, lmdb::to_val(request_id), lmdb::to_val(v));
 }
 
+Result<ChainPoint> Reader::chain_head() {
+  auto value = txn_.get(dbs_.meta, lmdb::to_val(kMetaChainHead));
+  if (!value) return value.error();
+  if (!*value || (*value)->size() != 8 + 32) {
+    return make_error(Errc::corrupt_meta, "meta key 'chain_head' is missing or malformed");
+  }
+  ChainPoint point;
+  point.seq = load_le<std::uint64_t>((*value)->data());
+  std::memcpy(point.value.data(), (*value)->data() + 8, 32);
+  return point;
+}
+
+Result<std::optional<ChainHash>> Reader::chain_checkpoint(std::uint64_t seq) {
+  auto value = txn_.get(dbs_.chain, lmdb::seq_key(seq));
+  if (!value) return value.error();
+  if (!*value) return std::optional<ChainHash>();
+  if ((*value)->size() != 32) {
+    return make_error(Errc::corrupt_meta,
+                      "chain checkpoint at seq " + std::to_string(seq) + " is malformed", seq);
+  }
+  ChainHash h;
+  std::memcpy(h.data(), (*value)->data(), 32);
+  return std::optional<ChainHash>(h);
+}
+
+Result<void> WriteTxn::start() {
+  auto head = chain_head();
+  if (!head) return head.error();
+  if (head->seq != head_) {
+    return make_error(Errc::corrupt_meta,
+                      "the stored chain head is at seq " + std::to_string(head->seq) +
+                          " but the journal's head is seq " + std::to_string(head_),
+                      head_);
+  }
+  chain_ = head->value;
+  return {};
+}
+
+Result<void> WriteTxn::finish() {
+  if (!appended_) return {};
+  std::string value;
+  put_le(value, head_);
+  value.append(reinterpret_cast<const char*>(chain_.data()), chain_.size());
+  return txn_.put(dbs_.meta, lmdb::to_val(kMetaChainHead), lmdb::to_val(value));
+}
+
 Result<std::uint64_t> WriteTxn::append(const EventView& e) {
   if (auto ok = validate(e); !ok) return ok.error();
-  thread_local std::string buffer;
-  buffer.clear();
-  encode(e, buffer);
+  buffer_.clear();
+  encode(e, buffer_);
   const std::uint64_t seq = head_ + 1;
-  if (auto ok = txn_.put(events_, lmdb::seq_key(seq), lmdb::to_val(buffer), MDB_APPEND); !ok) {
+  if (auto ok = txn_.put(events_, lmdb::seq_key(seq), lmdb::to_val(buffer_), MDB_APPEND); !ok) {
     return ok.error();
   }
+  chain_ = chain_next(chain_, seq, buffer_);
+  if (seq % kChainCheckpointEvery == 0) {
+    const std::string_view value(reinterpret_cast<const char*>(chain_.data()), chain_.size());
+    if (auto ok = txn_.put(dbs_.chain, lmdb::seq_key(seq), lmdb::to_val(value)); !ok) {
+      return ok.error();
+    }
+  }
   head_ = seq;
+  appended_ = true;
   return seq;
 }
 
@@ -231,15 +284,22 @@ Result<Journal> Journal::create(const std::string& dir, const JournalOptions& op
     auto meta = txn->open_db(kMetaDb, MDB_CREATE);
     auto snapshots = txn->open_db(kSnapshotsDb, MDB_CREATE | MDB_INTEGERKEY);
     auto requests = txn->open_db(kRequestsDb, MDB_CREATE);
+    auto chain = txn->open_db(kChainDb, MDB_CREATE | MDB_INTEGERKEY);
     if (!events) return events.error();
     if (!meta) return meta.error();
     if (!snapshots) return snapshots.error();
     if (!requests) return requests.error();
+    if (!chain) return chain.error();
     const char version = static_cast<char>(kFormatVersion);
+    const std::string journal_id = random_id();
+    const ChainHash seed = chain_seed(journal_id);
+    const std::string chain_head =
+        u64_le(0) + std::string(reinterpret_cast<const char*>(seed.data()), seed.size());
     for (auto [key, value] : {std::pair<std::string_view, std::string>{kMetaMagic, kMagic},
                               {kMetaFormat, std::string(1, version)},
-                              {kMetaJournalId, random_id()},
-                              {kMetaCreated, u64_le(now_ns())}}) {
+                              {kMetaJournalId, journal_id},
+                              {kMetaCreated, u64_le(now_ns())},
+                              {kMetaChainHead, chain_head}}) {
       if (auto ok = put_meta(*txn, *meta, key, value); !ok) return ok.error();
     }
     if (auto ok = txn->commit(); !ok) return ok.error();
@@ -329,10 +389,12 @@ Result<Journal> Journal::open_existing(const std::string& dir, const JournalOpti
   auto events = txn->open_db(kEventsDb, MDB_INTEGERKEY);
   auto snapshots = txn->open_db(kSnapshotsDb, MDB_INTEGERKEY);
   auto requests = txn->open_db(kRequestsDb, 0);
+  auto chain = txn->open_db(kChainDb, MDB_INTEGERKEY);
   if (!events) return events.error();
   if (!snapshots) return snapshots.error();
   if (!requests) return requests.error();
-  state->dbs = JournalDbs{*events, *meta, *snapshots, *requests};
+  if (!chain) return chain.error();
+  state->dbs = JournalDbs{*events, *meta, *snapshots, *requests, *chain};
   // Committing the read transaction keeps the database handles open.
   if (auto ok = txn->commit(); !ok) return ok.error();
   return Journal(std::move(state));
@@ -388,7 +450,9 @@ Result<void> Journal::write_impl(const std::function<Result<void>(WriteTxn&)>& f
       auto head = reader.head();
       if (!head) return head.error();
       WriteTxn w(*txn, state_->dbs, *head);
-      result = fn(w);
+      result = w.start();
+      if (result) result = fn(w);
+      if (result) result = w.finish();
     }
     int commit_rc = 0;
     if (result) result = txn->commit(&commit_rc);

@@ -12,6 +12,7 @@
 // write transaction that commits only if the whole callback succeeded.
 #pragma once
 
+#include "journal/chain.h"
 #include "journal/codec.h"
 #include "journal/error.h"
 #include "journal/event.h"
@@ -72,6 +73,13 @@ struct JournalDbs {
   MDB_dbi meta = 0;
   MDB_dbi snapshots = 0;
   MDB_dbi requests = 0;
+  MDB_dbi chain = 0;
+};
+
+// The hash chain's value after `seq` (see journal/chain.h).
+struct ChainPoint {
+  std::uint64_t seq = 0;
+  ChainHash value{};
 };
 
 // Reads inside a transaction (read or write). Obtained from Journal::read or
@@ -98,15 +106,30 @@ class Reader {
   // The record stored for a client request id, if any.
   Result<std::optional<RequestRecord>> request(std::string_view request_id);
 
+  // The chain value stored with the last commit (corrupt_meta if malformed).
+  Result<ChainPoint> chain_head();
+  // The stored checkpoint at a multiple of kChainCheckpointEvery, if any.
+  Result<std::optional<ChainHash>> chain_checkpoint(std::uint64_t seq);
+
+  // Raw access for tools that walk records themselves without stopping at a
+  // gap (the audit). Valid only inside the callback.
+  lmdb::Txn& txn() const noexcept { return txn_; }
+  MDB_dbi events_dbi() const noexcept { return events_; }
+
  protected:
   Reader(lmdb::Txn& txn, const JournalDbs& dbs)
-      : txn_(txn), events_(dbs.events), snapshots_(dbs.snapshots), requests_(dbs.requests) {}
+      : txn_(txn),
+        events_(dbs.events),
+        snapshots_(dbs.snapshots),
+        requests_(dbs.requests),
+        dbs_(dbs) {}
   Error gap(std::uint64_t expected, std::uint64_t found) const;
 
   lmdb::Txn& txn_;
   MDB_dbi events_;
   MDB_dbi snapshots_;
   MDB_dbi requests_;
+  JournalDbs dbs_;
 
   friend class Journal;
 };
@@ -115,8 +138,10 @@ class Reader {
 // reads at once and to everyone else after commit.
 class WriteTxn : public Reader {
  public:
-  // Encodes and appends one event at head()+1 with MDB_APPEND and returns its
-  // seq. The event is validated first (invalid_argument, nothing written).
+  // Encodes and appends one event at head()+1 with MDB_APPEND, extends the
+  // hash chain (storing a checkpoint every kChainCheckpointEvery seqs) and
+  // returns its seq. The event is validated first (invalid_argument, nothing
+  // written).
   Result<std::uint64_t> append(const EventView& e);
 
   // Stores a snapshot blob under seq, then deletes all but the newest `keep`.
@@ -129,7 +154,15 @@ class WriteTxn : public Reader {
  private:
   WriteTxn(lmdb::Txn& txn, const JournalDbs& dbs, std::uint64_t head)
       : Reader(txn, dbs), head_(head) {}
+  // Loads the chain head; it must be at head_ (corrupt_meta otherwise).
+  Result<void> start();
+  // Stores the chain head if anything was appended.
+  Result<void> finish();
+
   std::uint64_t head_;
+  ChainHash chain_{};
+  bool appended_ = false;
+  std::string buffer_;
   friend class Journal;
 };
 
