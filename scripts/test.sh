@@ -20,7 +20,16 @@ grep -q "delete refused while forks live" build/embed/out.txt
 echo "embed example: passed"
 
 echo "== build (ASan+UBSan) =="
-scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DFJ_SANITIZE=ON
+scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DFJ_SANITIZE=address -DFJ_BUILD_BENCH=OFF
 echo "== tests (ASan+UBSan) =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j2
+
+# The service and the daemon are the multi-threaded parts: their tests run
+# again under ThreadSanitizer (the daemon binary itself is instrumented).
+echo "== build (TSan: service, daemon, scheduler) =="
+scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFJ_SANITIZE=thread \
+  -DFJ_BUILD_BENCH=OFF --target daemon_test gc_test forkjournald forkjournal
+echo "== tests (TSan) =="
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j2 \
+  -R 'DaemonTest|ReconcileScheduler'
