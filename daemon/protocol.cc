@@ -6,6 +6,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <array>
+#include <cmath>
 #include <utility>
 
 namespace fj::protocol {
@@ -44,6 +45,25 @@ std::variant<std::string, ProtocolError> field(const json::object& o, std::strin
   return value;
 }
 
+bool has_non_finite(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::double_:
+      return !std::isfinite(v.get_double());
+    case json::kind::array:
+      for (const auto& item : v.get_array()) {
+        if (has_non_finite(item)) return true;
+      }
+      return false;
+    case json::kind::object:
+      for (const auto& kv : v.get_object()) {
+        if (has_non_finite(kv.value())) return true;
+      }
+      return false;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 std::variant<ParsedRequest, ProtocolError> parse_request(std::string_view line) {
@@ -57,6 +77,10 @@ std::variant<ParsedRequest, ProtocolError> parse_request(std::string_view line) 
   json::value v = json::parse(line, ec, {}, options);
   if (ec) return ProtocolError{nullptr, "bad_request", "malformed JSON: " + ec.message()};
   if (!v.is_object()) return ProtocolError{nullptr, "bad_request", "a request is a JSON object"};
+  if (has_non_finite(v)) {
+    // 1e400 parses as infinity, which JSON cannot carry back in a response.
+    return ProtocolError{nullptr, "bad_request", "a number is out of range"};
+  }
   const json::object& o = v.as_object();
   ParsedRequest out;
   if (const auto it = o.find("id"); it != o.end()) out.id = it->value();
@@ -67,9 +91,8 @@ std::variant<ParsedRequest, ProtocolError> parse_request(std::string_view line) 
   const auto known = std::find_if(
       kOps.begin(), kOps.end(), [&](const auto& p) { return p.first == op->value().get_string(); });
   if (known == kOps.end()) {
-    return ProtocolError{
-        out.id, "unknown_op",
-        "unknown op \"" + std::string(op->value().get_string()).substr(0, 64) + "\""};
+    return ProtocolError{out.id, "unknown_op",
+                         "unknown op \"" + printable(op->value().get_string(), 64) + "\""};
   }
   out.op = known->second;
 

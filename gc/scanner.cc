@@ -211,7 +211,7 @@ std::variant<Instance, UnreadableFile> parse_instance(std::string_view id, std::
     return unreadable(id, Unreadable::wrong_type, "\"Id\" is not a string");
   if (in.id != id) {
     return unreadable(id, Unreadable::id_mismatch,
-                      in.id.empty() ? "no \"Id\"" : "\"Id\" is \"" + in.id.substr(0, 80) + "\"");
+                      in.id.empty() ? "no \"Id\"" : "\"Id\" is \"" + printable(in.id) + "\"");
   }
   if (const auto it = o.find("IsTemplate"); it != o.end() && !it->value().is_null()) {
     if (!it->value().is_bool())
@@ -242,7 +242,7 @@ std::variant<TemplateRecord, UnreadableFile> parse_template(std::string_view id,
     return unreadable(id, Unreadable::wrong_type, "\"id\" is not a string");
   if (t.id != id) {
     return unreadable(id, Unreadable::id_mismatch,
-                      t.id.empty() ? "no \"id\"" : "\"id\" is \"" + t.id.substr(0, 80) + "\"");
+                      t.id.empty() ? "no \"id\"" : "\"id\" is \"" + printable(t.id) + "\"");
   }
   if (!string_field(o, "name", t.name) || !is_valid_name(t.name)) {
     return unreadable(id, Unreadable::wrong_type, "\"name\" is not a valid name");

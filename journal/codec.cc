@@ -35,11 +35,15 @@ class PayloadReader {
     return take(sizeof(T)) ? load_le<T>(p_ - sizeof(T)) : 0;
   }
   std::string_view id() {
-    const std::size_t n = u8();
-    if (n == 0 || n > kMaxIdSize) ok_ = false;
-    return str(n);
+    const std::string_view s = str(u8());
+    if (!is_valid_id(s)) ok_ = false;
+    return s;
   }
-  std::string_view str8() { return str(u8()); }
+  std::string_view name() {
+    const std::string_view s = str(u8());
+    if (!is_valid_name(s)) ok_ = false;
+    return s;
+  }
   std::string_view str16(std::size_t max) {
     const std::size_t n = le<std::uint16_t>();
     if (n > max) ok_ = false;
@@ -204,7 +208,7 @@ Result<EventView> decode(std::uint64_t seq, std::string_view record) {
     case EventType::template_registered:
       e.template_id = in.id();
       e.source = in.id();
-      e.name = in.str8();
+      e.name = in.name();
       break;
     case EventType::fork_added:
     case EventType::fork_removed:

@@ -22,8 +22,10 @@ std::string encode(const EventView& e);
 
 // Decodes the record stored under `seq`. The returned view borrows from
 // `record`. Errors (each naming seq): corrupt_record for a short, oversized or
-// impossible record, checksum_mismatch, unknown_version, unknown_type. The
-// checksum is verified before any length inside the record is trusted.
+// impossible record (including an invalid id or name: a CRC is no signature,
+// so a record that passes it is still checked like input), checksum_mismatch,
+// unknown_version, unknown_type. The checksum is verified before any length
+// inside the record is trusted.
 Result<EventView> decode(std::uint64_t seq, std::string_view record);
 
 // The CRC32C stored in a record's trailer (no validation).

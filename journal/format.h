@@ -41,7 +41,7 @@ inline constexpr std::string_view kMetaMagic = "magic";            // "forkjourn
 inline constexpr std::string_view kMetaFormat = "format_version";  // u8
 inline constexpr std::string_view kMetaJournalId = "journal_id";   // 32 hex characters
 inline constexpr std::string_view kMetaCreated = "created_ns";     // u64 LE
-inline constexpr std::string_view kMetaChainHead = "chain_head";  // u64 LE seq + 32-byte value
+inline constexpr std::string_view kMetaChainHead = "chain_head";   // u64 LE seq + 32-byte value
 inline constexpr std::string_view kMagic = "forkjournal";
 
 }  // namespace fj

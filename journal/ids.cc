@@ -5,9 +5,22 @@
 namespace fj {
 namespace {
 
+// Decoding checks every id on the replay path: a table keeps that cheap.
+struct IdAlphabet {
+  bool allowed[256] = {};
+  constexpr IdAlphabet() {
+    for (int c = 'a'; c <= 'z'; ++c) allowed[c] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) allowed[c] = true;
+    for (int c = '0'; c <= '9'; ++c) allowed[c] = true;
+    allowed[static_cast<unsigned char>('.')] = true;
+    allowed[static_cast<unsigned char>('_')] = true;
+    allowed[static_cast<unsigned char>('-')] = true;
+  }
+};
+constexpr IdAlphabet kIdAlphabet;
+
 bool is_id_char(unsigned char c) noexcept {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '_' || c == '-';
+  return kIdAlphabet.allowed[c];
 }
 
 // Length of the UTF-8 sequence starting at s[i], or 0 if it is not a valid,
@@ -38,9 +51,11 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
   return n;
 }
 
-std::string printable(std::string_view s) {
+}  // namespace
+
+std::string printable(std::string_view s, std::size_t max) {
   std::string out;
-  for (unsigned char c : s.substr(0, 80)) {
+  for (unsigned char c : s.substr(0, max)) {
     if (c >= 0x20 && c < 0x7F) {
       out += static_cast<char>(c);
     } else {
@@ -50,14 +65,13 @@ std::string printable(std::string_view s) {
       out += kHex[c & 15];
     }
   }
-  if (s.size() > 80) out += "...";
+  if (s.size() > max) out += "...";
   return out;
 }
 
-}  // namespace
-
 bool is_valid_id(std::string_view id) noexcept {
-  if (id.empty() || id.size() > kMaxIdSize || id == "." || id == "..") return false;
+  if (id.empty() || id.size() > kMaxIdSize) return false;
+  if (id[0] == '.' && (id.size() == 1 || (id.size() == 2 && id[1] == '.'))) return false;
   for (unsigned char c : id) {
     if (!is_id_char(c)) return false;
   }

@@ -9,6 +9,7 @@
 #include "journal/error.h"
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace fj {
@@ -20,6 +21,10 @@ bool is_valid_id(std::string_view id) noexcept;
 bool is_valid_name(std::string_view name) noexcept;
 // A client request id: 1-128 bytes of printable ASCII.
 bool is_valid_request_id(std::string_view id) noexcept;
+
+// `s` cut to `max` bytes with every byte outside printable ASCII written as
+// \xNN: safe to put in a one-line message, a log or JSON.
+std::string printable(std::string_view s, std::size_t max = 80);
 
 // invalid_argument naming `what` ("template id", "fork id") and the value.
 Result<void> check_id(std::string_view what, std::string_view id);

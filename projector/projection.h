@@ -28,7 +28,7 @@ class Id {
   Id() = default;
   // Precondition: s.size() <= kMaxIdSize (the codec and validation ensure it).
   explicit Id(std::string_view s) noexcept : size_(static_cast<std::uint8_t>(s.size())) {
-    std::memcpy(data_, s.data(), size_);
+    if (size_ != 0) std::memcpy(data_, s.data(), size_);
   }
   std::string_view view() const noexcept { return {data_, size_}; }
   std::string str() const { return std::string(view()); }

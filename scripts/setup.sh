@@ -9,6 +9,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev
   libssl-dev libcli11-dev libgtest-dev
   libsystemd-dev
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

@@ -33,3 +33,8 @@ scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFJ_SANITIZE=thre
 echo "== tests (TSan) =="
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j2 \
   -R 'DaemonTest|ReconcileScheduler'
+
+# Each libFuzzer target for a short fixed time (FUZZ_SECONDS each); the
+# regressions it ever found also run in every build above.
+echo "== fuzz (libFuzzer, ${FUZZ_SECONDS:=10} s per target) =="
+FUZZ_SECONDS=$FUZZ_SECONDS fuzz/run.sh
