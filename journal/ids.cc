@@ -5,24 +5,6 @@
 namespace fj {
 namespace {
 
-// Decoding checks every id on the replay path: a table keeps that cheap.
-struct IdAlphabet {
-  bool allowed[256] = {};
-  constexpr IdAlphabet() {
-    for (int c = 'a'; c <= 'z'; ++c) allowed[c] = true;
-    for (int c = 'A'; c <= 'Z'; ++c) allowed[c] = true;
-    for (int c = '0'; c <= '9'; ++c) allowed[c] = true;
-    allowed[static_cast<unsigned char>('.')] = true;
-    allowed[static_cast<unsigned char>('_')] = true;
-    allowed[static_cast<unsigned char>('-')] = true;
-  }
-};
-constexpr IdAlphabet kIdAlphabet;
-
-bool is_id_char(unsigned char c) noexcept {
-  return kIdAlphabet.allowed[c];
-}
-
 // Length of the UTF-8 sequence starting at s[i], or 0 if it is not a valid,
 // shortest-form encoding of a scalar value.
 std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
@@ -72,10 +54,14 @@ std::string printable(std::string_view s, std::size_t max) {
 bool is_valid_id(std::string_view id) noexcept {
   if (id.empty() || id.size() > kMaxIdSize) return false;
   if (id[0] == '.' && (id.size() == 1 || (id.size() == 2 && id[1] == '.'))) return false;
+  // Branch-free over the bytes: decode runs this on every replayed id.
+  bool ok = true;
   for (unsigned char c : id) {
-    if (!is_id_char(c)) return false;
+    const auto lower = static_cast<unsigned char>(c | 0x20);
+    ok &= (static_cast<unsigned char>(lower - 'a') < 26) |
+          (static_cast<unsigned char>(c - '0') < 10) | (c == '.') | (c == '_') | (c == '-');
   }
-  return true;
+  return ok;
 }
 
 bool is_valid_name(std::string_view name) noexcept {

@@ -39,10 +39,34 @@ class Id {
   char data_[kMaxIdSize];
 };
 
+// A multiply-mix over 8-byte words with a murmur3 finaliser: ids are short
+// (at most 64 bytes), and std::hash's byte loop was a third of the cost of
+// applying an event. Declared avalanching so the map adds no second mix.
 struct IdHash {
   using is_transparent = void;
+  using is_avalanching = void;
   std::size_t operator()(std::string_view s) const noexcept {
-    return std::hash<std::string_view>{}(s);
+    constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ull;
+    std::uint64_t h = s.size() * kMul;
+    const char* p = s.data();
+    std::size_t n = s.size();
+    for (; n >= 8; n -= 8, p += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p, 8);
+      h = (h ^ w) * kMul;
+      h ^= h >> 29;
+    }
+    if (n != 0) {
+      std::uint64_t w = 0;
+      std::memcpy(&w, p, n);
+      h = (h ^ w) * kMul;
+    }
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDull;
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53ull;
+    h ^= h >> 33;
+    return static_cast<std::size_t>(h);
   }
   std::size_t operator()(const Id& id) const noexcept { return (*this)(id.view()); }
 };
