@@ -345,7 +345,8 @@ int main(int argc, char** argv) {
   {
     std::error_code ec;
     if (!std::filesystem::exists(options.journal, ec) ||
-        std::filesystem::is_empty(options.journal, ec)) {
+        std::filesystem::is_empty(options.journal, ec) ||
+        fj::Journal::interrupted_init(options.journal)) {
       auto created = fj::Journal::create(options.journal, fj::JournalOptions{.sync = options.sync});
       if (!created && created.error().code != fj::Errc::already_a_journal)
         fail(created.error().message);

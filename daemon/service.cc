@@ -73,7 +73,8 @@ Result<void> Service::Impl::boot_up() {
   std::error_code ec;
   const bool fresh = !std::filesystem::exists(options.journal, ec) ||
                      (std::filesystem::is_directory(options.journal, ec) &&
-                      std::filesystem::is_empty(options.journal, ec));
+                      std::filesystem::is_empty(options.journal, ec)) ||
+                     Journal::interrupted_init(options.journal);
   auto opened = fresh ? Journal::create(options.journal, JournalOptions{.sync = options.sync})
                       : Journal::open(options.journal, JournalOptions{.sync = options.sync});
   if (!opened) return opened.error();

@@ -256,12 +256,36 @@ std::size_t Journal::map_size() const {
   return state_->env.map_size();
 }
 
+bool Journal::interrupted_init(const std::string& dir) {
+  std::error_code ec;
+  const fs::path data = fs::path(dir) / "data.mdb";
+  if (!fs::is_regular_file(data, ec)) return false;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const auto name = entry.path().filename();
+    if (name != "data.mdb" && name != "lock.mdb") return false;
+  }
+  if (fs::file_size(data, ec) == 0 && !ec) return true;  // killed before LMDB wrote a page
+  auto env = lmdb::Env::open(dir, lmdb::EnvOptions{.flags = MDB_RDONLY});
+  if (!env) return false;
+  auto txn = lmdb::Txn::begin(*env, MDB_RDONLY);
+  if (!txn) return false;
+  MDB_stat stat{};
+  // The init transaction creates the named databases and the meta keys at
+  // once: an environment with an empty main database never committed it.
+  return mdb_stat(txn->get(), 1 /* MAIN_DBI */, &stat) == 0 && stat.ms_entries == 0;
+}
+
 Result<Journal> Journal::create(const std::string& dir, const JournalOptions& options) {
   std::error_code ec;
-  if (fs::exists(fs::path(dir) / "data.mdb", ec)) {
+  const bool resume = interrupted_init(dir);
+  if (!resume && fs::exists(fs::path(dir) / "data.mdb", ec)) {
     return make_error(Errc::already_a_journal, dir + " already holds a journal");
   }
-  if (fs::exists(dir, ec)) {
+  if (resume) {
+    // A create killed before its first commit left an empty environment.
+    fs::remove(fs::path(dir) / "data.mdb", ec);
+    fs::remove(fs::path(dir) / "lock.mdb", ec);
+  } else if (fs::exists(dir, ec)) {
     if (!fs::is_directory(dir, ec)) {
       return make_error(Errc::invalid_argument, dir + " exists and is not a directory");
     }
@@ -343,6 +367,20 @@ Result<Journal> Journal::open_existing(const std::string& dir, const JournalOpti
   if (!env) return env.error();
   if (!options.read_only) {
     if (auto cleared = env->clear_stale_readers(); !cleared) return cleared.error();
+  }
+  // LMDB maps the file and would fault (SIGBUS) on a page past its end.
+  {
+    MDB_envinfo info{};
+    MDB_stat stat{};
+    mdb_env_info(env->get(), &info);
+    mdb_env_stat(env->get(), &stat);
+    const auto needed = (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * stat.ms_psize;
+    const auto size = fs::file_size(fs::path(dir) / "data.mdb", ec);
+    if (!ec && size < needed) {
+      return make_error(Errc::corrupt_meta,
+                        "journal " + dir + ": data.mdb is truncated (" + std::to_string(size) +
+                            " bytes, the last page in use ends at " + std::to_string(needed) + ")");
+    }
   }
 
   auto state = std::make_unique<State>(std::move(*env), options);

@@ -185,6 +185,10 @@ class Journal {
   // corrupt_meta, lmdb_error. Clears reader slots left by dead processes.
   static Result<Journal> open(const std::string& dir, const JournalOptions& options = {});
 
+  // True when `dir` holds only what a create() killed before its first commit
+  // leaves behind (create() then starts over instead of refusing).
+  static bool interrupted_init(const std::string& dir);
+
   Journal(Journal&&) noexcept;
   Journal& operator=(Journal&&) noexcept;
   ~Journal();

@@ -1,0 +1,972 @@
+// Fault injection on copies of a real journal (LevelDB's corruption_test in
+// spirit): storage-level damage to data.mdb (a flipped byte, truncation, a
+// zeroed page, a rolled-back meta page) and record-level damage through raw
+// LMDB handles (a deleted record, a record copied over another). For each,
+// the journal must give a typed error, an audit finding, or an earlier
+// consistent state; a projection that differs from the original's at the same
+// seq must never be served without one of the first two. Each probe runs in a
+// child process, so a crash (SIGBUS on a truncated map) is reported as a
+// failure instead of ending the test run.
+//
+// Also: a maximum map size (journal_full) and a full disk (RLIMIT_FSIZE),
+// neither of which may lose an acknowledged event or stop reads; a crash
+// inside Journal::create; and a reader killed inside a read transaction,
+// whose slot a writer's open must clear so the file stops growing.
+#include "event_samples.h"
+#include "journal/codec.h"
+#include "journal/format.h"
+#include "journal/journal.h"
+#include "projector/audit.h"
+#include "projector/ledger.h"
+#include "temp_dir.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+
+namespace fj {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+// --- the original journal ---------------------------------------------------
+
+// Events in the original: crosses a chain checkpoint (4096) and holds several
+// snapshots, the newest two kept.
+constexpr std::uint64_t kOriginalEvents = 5000;
+// The last write transaction of the original appends this many events, so a
+// rolled-back meta page shows the head this many seqs earlier.
+constexpr std::uint64_t kLastBatch = 5;
+
+struct Original {
+  TempDir dir;
+  std::uint64_t head = 0;
+  std::vector<std::uint64_t> snapshots;
+};
+
+// A realistic history: templates come and go, forks churn, snapshots every
+// 700 commands, then one batch of kLastBatch forks in one transaction.
+void build_original(Original& o) {
+  auto j = Journal::create(o.dir.path(), JournalOptions{.sync = SyncMode::none});
+  ASSERT_TRUE(j) << j.error().message;
+  std::uint64_t clock = 1'700'000'000'000'000'000ull;
+  auto ledger = Ledger::open(*j, [&clock] { return ++clock; });
+  ASSERT_TRUE(ledger);
+  std::mt19937 rng(42);
+  std::vector<std::pair<std::string, std::string>> live;
+  int commands = 0;
+  while (*j->head() < kOriginalEvents - kLastBatch) {
+    const std::string tpl = "tpl" + std::to_string(rng() % 12);
+    Command c;
+    const unsigned roll = rng() % 20;
+    if (roll == 0) {
+      c = RegisterTemplate{tpl + "g" + std::to_string(commands / 500), "src-" + tpl, "web"};
+    } else if (roll == 1) {
+      c = RetireTemplate{tpl + "g" + std::to_string(rng() % 10)};
+    } else if (roll < 12 || live.empty()) {
+      c = AddFork{tpl + "g" + std::to_string(commands / 500), "frk" + std::to_string(commands)};
+    } else {
+      const std::size_t pick = rng() % live.size();
+      c = RemoveFork{live[pick].first, live[pick].second};
+    }
+    auto out = ledger->execute(c, Origin::api);
+    if (out && std::holds_alternative<AddFork>(c)) {
+      live.emplace_back(std::get<AddFork>(c).template_id, std::get<AddFork>(c).fork);
+    } else if (out && std::holds_alternative<RemoveFork>(c)) {
+      std::erase(live,
+                 std::pair{std::get<RemoveFork>(c).template_id, std::get<RemoveFork>(c).fork});
+    }
+    if (++commands % 700 == 0) {
+      ASSERT_TRUE(ledger->snapshot());
+    }
+  }
+  std::vector<Request> batch;
+  for (std::uint64_t i = 0; i < kLastBatch; ++i) {
+    batch.push_back(Request{AddFork{live.front().first, "last" + std::to_string(i)}, ""});
+  }
+  auto done = ledger->execute_batch(batch, Origin::api);
+  ASSERT_TRUE(done);
+  for (const auto& r : *done) ASSERT_TRUE(r);
+  o.head = *j->head();
+  ASSERT_EQ(o.head, kOriginalEvents);
+  o.snapshots = *j->read([](Reader& r) { return r.snapshot_seqs(); });
+  ASSERT_EQ(o.snapshots.size(), 2u);
+  auto clean = audit(*j);
+  ASSERT_TRUE(clean);
+  ASSERT_TRUE(clean->ok());
+}
+
+// --- probing a damaged copy in a child process ------------------------------
+
+// What a damaged journal did, gathered in a child process.
+struct Probe {
+  int signal = 0;          // the child died of this signal (0: it did not)
+  std::string open_error;  // code name when Journal::open failed
+  std::string audit_error;
+  std::vector<std::string> findings;  // "kind@seq"
+  std::uint64_t audit_head = 0;
+  std::map<std::string, std::string> reads;  // "replay"/"load" -> "ok <seq> <same|DIFFERENT>"
+                                             // or "error <code> <seq>"
+  std::vector<std::string> untyped;          // errors with a code not expected for damage
+  std::string raw;                           // everything the child said
+  std::string stage;                         // the last step started (where a crash happened)
+
+  bool typed_error() const {
+    if (!open_error.empty() || !audit_error.empty()) return true;
+    for (const auto& [what, r] : reads) {
+      if (r.starts_with("error")) return true;
+    }
+    return false;
+  }
+  bool detected() const { return !findings.empty(); }
+  // Every projection served equals the original's at its seq, and the audit
+  // is clean: an earlier (or the same) consistent state.
+  bool consistent_prefix() const {
+    if (!open_error.empty() || !audit_error.empty() || !findings.empty()) return false;
+    if (reads.size() != 2) return false;
+    for (const auto& [what, r] : reads) {
+      if (!r.starts_with("ok") || !r.ends_with("same")) return false;
+    }
+    return true;
+  }
+  bool served_a_different_projection() const {
+    for (const auto& [what, r] : reads) {
+      if (r.ends_with("DIFFERENT")) return true;
+    }
+    return false;
+  }
+  std::string read(const std::string& what) const {
+    const auto it = reads.find(what);
+    return it == reads.end() ? "" : it->second;
+  }
+};
+
+bool expected_damage_code(Errc c) {
+  return is_corruption(c) || c == Errc::not_a_journal || c == Errc::lmdb_error ||
+         c == Errc::io_error;
+}
+
+// The child's side: never returns.
+[[noreturn]] void probe_child(const std::string& copy, const std::string& original, int fd) {
+  // Die of the signal itself, even under a sanitizer that would catch it.
+  ::signal(SIGBUS, SIG_DFL);
+  ::signal(SIGSEGV, SIG_DFL);
+  std::ostringstream out;
+  const auto flush = [&] {
+    const std::string s = out.str();
+    out.str("");
+    for (std::size_t done = 0; done < s.size();) {
+      const ssize_t n = ::write(fd, s.data() + done, s.size() - done);
+      if (n <= 0) ::_exit(3);
+      done += static_cast<std::size_t>(n);
+    }
+  };
+  const auto error_line = [&](const char* what, const Error& e) {
+    out << what << " error " << code_name(e.code) << " " << e.seq << "\n";
+    if (!expected_damage_code(e.code) || e.message.empty()) {
+      out << "untyped " << what << " " << code_name(e.code) << ": " << e.message << "\n";
+    }
+    out << "message " << what << ": " << e.message << "\n";
+  };
+  auto orig = Journal::open(original, JournalOptions{.read_only = true});
+  if (!orig) ::_exit(4);
+  out << "stage open\n";
+  flush();
+  auto j = Journal::open(copy);
+  if (!j) {
+    error_line("open", j.error());
+    flush();
+    ::_exit(0);
+  }
+  out << "stage audit\n";
+  flush();
+  auto a = audit(*j);
+  if (!a) {
+    error_line("audit", a.error());
+  } else {
+    out << "audit_head " << a->head_seq << "\n";
+    for (const auto& f : a->findings) out << "finding " << f.kind << "@" << f.seq << "\n";
+  }
+  flush();
+  const auto judge = [&](const char* what, const Result<Projection>& p) {
+    if (!p) {
+      error_line(what, p.error());
+      return;
+    }
+    bool same = false;
+    if (p->seq() <= kOriginalEvents) {
+      auto expected = replay(*orig, p->seq());
+      same = expected && *expected == *p;
+    }
+    out << what << " ok " << p->seq() << " " << (same ? "same" : "DIFFERENT") << "\n";
+  };
+  out << "stage replay\n";
+  flush();
+  judge("replay", replay(*j));
+  out << "stage load\n";
+  flush();
+  judge("load", load(*j));
+  flush();
+  ::_exit(0);
+}
+
+Probe probe(const std::string& copy, const std::string& original) {
+  Probe result;
+  int fds[2];
+  if (::pipe(fds) != 0) {
+    ADD_FAILURE() << "pipe failed";
+    return result;
+  }
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    probe_child(copy, original, fds[1]);
+  }
+  ::close(fds[1]);
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) {
+    result.raw.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
+  if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+    ADD_FAILURE() << "the probe could not run (exit " << WEXITSTATUS(status) << ")";
+  }
+  std::istringstream lines(result.raw);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream in(line);
+    std::string tag, kind;
+    in >> tag;
+    if (tag == "open" || tag == "audit" || tag == "replay" || tag == "load") {
+      in >> kind;
+      std::string code, seq;
+      in >> code >> seq;
+      if (tag == "open") result.open_error = code;
+      if (tag == "audit") result.audit_error = code;
+      if (tag == "replay" || tag == "load") result.reads[tag] = kind + " " + code + " " + seq;
+    } else if (tag == "audit_head") {
+      in >> result.audit_head;
+    } else if (tag == "finding") {
+      in >> kind;
+      result.findings.push_back(kind);
+    } else if (tag == "stage") {
+      in >> result.stage;
+    } else if (tag == "untyped") {
+      result.untyped.push_back(line);
+    }
+  }
+  return result;
+}
+
+// The property every kind of damage must satisfy: a typed error, an audit
+// finding, or an earlier consistent state; and never a projection that
+// differs from the original's without an error or a finding.
+void expect_no_silent_damage(const Probe& p, const std::string& what) {
+  SCOPED_TRACE(what + "; the probe said:\n" + p.raw);
+  EXPECT_EQ(p.signal, 0) << "the journal crashed the process (signal " << p.signal << ", "
+                         << strsignal(p.signal) << ") during " << p.stage
+                         << " instead of failing with a typed error";
+  EXPECT_TRUE(p.untyped.empty()) << p.untyped.front();
+  if (p.signal != 0) return;
+  EXPECT_TRUE(p.typed_error() || p.detected() || p.consistent_prefix())
+      << "neither an error, nor an audit finding, nor an earlier consistent state";
+  if (p.served_a_different_projection()) {
+    EXPECT_TRUE(p.typed_error() || p.detected())
+        << "a projection that differs from the original's was served silently";
+  }
+}
+
+// The weaker property that holds today for damage inside LMDB's own pages:
+// the process may stop (LMDB aborts on a page it cannot parse; a truncated
+// map raises SIGBUS), but whatever it serves before that is right.
+void expect_fail_stop(const Probe& p, const std::string& what) {
+  SCOPED_TRACE(what + "; the probe said:\n" + p.raw);
+  EXPECT_TRUE(p.signal == 0 || p.signal == SIGABRT || p.signal == SIGBUS)
+      << "signal " << p.signal << " during " << p.stage;
+  EXPECT_TRUE(p.untyped.empty()) << p.untyped.front();
+  EXPECT_FALSE(p.served_a_different_projection() && !p.typed_error() && !p.detected())
+      << "a projection that differs from the original's was served silently";
+  if (p.signal == 0) {
+    EXPECT_TRUE(p.typed_error() || p.detected() || p.consistent_prefix())
+        << "neither an error, nor an audit finding, nor an earlier consistent state";
+  }
+}
+
+// --- byte-level helpers -------------------------------------------------------
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// LMDB's meta page layout on a 64-bit build (lmdb 0.9): a 16-byte page header,
+// then MDB_meta: magic u32, version u32, address, mapsize, two 48-byte MDB_db
+// (the first one's md_pad is the page size), last_pg, txnid.
+constexpr std::size_t kPageHeader = 16;
+constexpr std::size_t kMetaPageSizeAt = kPageHeader + 24;
+constexpr std::size_t kMetaTxnidAt = kPageHeader + 128;
+constexpr std::size_t kMetaSize = 136;
+constexpr std::uint32_t kLmdbMagic = 0xBEEFC0DE;
+
+template <class T>
+T load_at(const std::string& bytes, std::size_t at) {
+  T v;
+  std::memcpy(&v, bytes.data() + at, sizeof v);
+  return v;
+}
+
+class CorruptionTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    original_ = new Original;
+    build_original(*original_);
+  }
+  static void TearDownTestSuite() {
+    delete original_;
+    original_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(original_, nullptr);
+    ASSERT_EQ(original_->head, kOriginalEvents) << "building the original failed";
+  }
+
+  static const std::string& original() { return original_->dir.path(); }
+
+  // A copy of the original's data.mdb in a directory of its own.
+  std::string copy(const std::string& name) {
+    const std::string dir = scratch_.sub(name);
+    fs::create_directories(dir);
+    fs::copy_file(original() + "/data.mdb", dir + "/data.mdb");
+    return dir;
+  }
+
+  static std::size_t page_size(const std::string& data) {
+    EXPECT_EQ(load_at<std::uint32_t>(data, kPageHeader), kLmdbMagic);
+    return load_at<std::uint32_t>(data, kMetaPageSizeAt);
+  }
+
+  // The offset in data.mdb of the record stored at `seq`: LMDB hands out a
+  // pointer into its map, whose pages are aligned to the page size and start
+  // with their page number.
+  static std::size_t record_offset(const std::string& dir, std::uint64_t seq,
+                                   std::size_t* size = nullptr) {
+    auto env = lmdb::Env::open(dir, lmdb::EnvOptions{.flags = MDB_RDONLY});
+    EXPECT_TRUE(env);
+    MDB_stat stat{};
+    mdb_env_stat(env->get(), &stat);
+    auto txn = lmdb::Txn::begin(*env, MDB_RDONLY);
+    auto events = txn->open_db(kEventsDb, MDB_INTEGERKEY);
+    EXPECT_TRUE(events);
+    auto value = txn->get(*events, lmdb::seq_key(seq));
+    EXPECT_TRUE(value && *value);
+    const std::string_view record = **value;
+    if (size != nullptr) *size = record.size();
+    const auto address = reinterpret_cast<std::uintptr_t>(record.data());
+    const std::uintptr_t page_start = address & ~std::uintptr_t{stat.ms_psize - 1};
+    std::uint64_t pgno = 0;
+    std::memcpy(&pgno, reinterpret_cast<const void*>(page_start), sizeof pgno);
+    const std::size_t offset = pgno * stat.ms_psize + (address - page_start);
+    // The bytes there must be the record's.
+    EXPECT_EQ(read_file(dir + "/data.mdb").substr(offset, record.size()), record);
+    return offset;
+  }
+
+  // Runs fn(txn, events dbi) in a raw write transaction on a closed copy.
+  static void edit(const std::string& dir, const std::function<void(lmdb::Txn&, MDB_dbi)>& fn) {
+    auto env = lmdb::Env::open(dir, lmdb::EnvOptions{});
+    ASSERT_TRUE(env);
+    auto txn = lmdb::Txn::begin(*env, 0);
+    ASSERT_TRUE(txn);
+    auto events = txn->open_db(kEventsDb, MDB_INTEGERKEY);
+    ASSERT_TRUE(events);
+    fn(*txn, *events);
+    ASSERT_TRUE(txn->commit());
+  }
+
+  static bool has_finding(const Probe& p, const std::string& kind) {
+    for (const auto& f : p.findings) {
+      if (f.starts_with(kind + "@")) return true;
+    }
+    return false;
+  }
+
+  static Original* original_;
+  TempDir scratch_;
+};
+
+Original* CorruptionTest::original_ = nullptr;
+
+TEST_F(CorruptionTest, AnUndamagedCopyIsTheOriginal) {
+  const Probe p = probe(copy("same"), original());
+  EXPECT_TRUE(p.consistent_prefix()) << p.raw;
+  EXPECT_EQ(p.audit_head, kOriginalEvents);
+  EXPECT_EQ(p.read("replay"), "ok " + std::to_string(kOriginalEvents) + " same");
+  EXPECT_EQ(p.read("load"), "ok " + std::to_string(kOriginalEvents) + " same");
+}
+
+TEST_F(CorruptionTest, AFlippedByteInAnEventValueIsAChecksumMismatchAtItsSeq) {
+  // After the newest snapshot, so that load must read it too.
+  const std::uint64_t seq = original_->snapshots.back() + 1;
+  ASSERT_LT(seq, kOriginalEvents);
+  for (std::size_t at : {std::size_t{0}, std::size_t{1}, std::size_t{13}, std::size_t{20}}) {
+    const std::string dir = copy("flip" + std::to_string(at));
+    std::size_t size = 0;
+    const std::size_t offset = record_offset(dir, seq, &size);
+    ASSERT_LT(at, size);
+    std::string data = read_file(dir + "/data.mdb");
+    data[offset + at] = static_cast<char>(data[offset + at] ^ 0x10);
+    write_file(dir + "/data.mdb", data);
+
+    const Probe p = probe(dir, original());
+    expect_no_silent_damage(p, "byte " + std::to_string(at) + " of seq " + std::to_string(seq));
+    EXPECT_EQ(p.read("replay"), "error checksum_mismatch " + std::to_string(seq)) << p.raw;
+    EXPECT_EQ(p.read("load"), "error checksum_mismatch " + std::to_string(seq)) << p.raw;
+    EXPECT_TRUE(has_finding(p, "checksum_mismatch")) << p.raw;
+  }
+}
+
+TEST_F(CorruptionTest, AFlippedByteBeforeTheNewestSnapshotFailsReplayAndAudit) {
+  const std::uint64_t seq = original_->snapshots.front() / 2;
+  const std::string dir = copy("flip-old");
+  const std::size_t offset = record_offset(dir, seq);
+  std::string data = read_file(dir + "/data.mdb");
+  data[offset + 14] = static_cast<char>(data[offset + 14] ^ 0x01);
+  write_file(dir + "/data.mdb", data);
+
+  const Probe p = probe(dir, original());
+  expect_no_silent_damage(p, "seq " + std::to_string(seq));
+  EXPECT_EQ(p.read("replay"), "error checksum_mismatch " + std::to_string(seq));
+  // load starts from the snapshot, which never read the damaged record: it
+  // serves the original's projection, and the audit names the seq.
+  EXPECT_EQ(p.read("load"), "ok " + std::to_string(kOriginalEvents) + " same");
+  EXPECT_TRUE(has_finding(p, "checksum_mismatch"));
+}
+
+void truncate_to(const std::string& dir, std::size_t size) {
+  fs::resize_file(dir + "/data.mdb", size);
+}
+
+// The cuts: to half the file (mid-page), to half at a page boundary, and
+// the last page lost.
+std::vector<std::size_t> cuts(const std::string& data, std::size_t page) {
+  return {data.size() / 2 + 123, data.size() / 2 / page * page, data.size() - page};
+}
+
+TEST_F(CorruptionTest, ADataFileCutShortNeverServesAWrongProjection) {
+  const std::string data = read_file(original() + "/data.mdb");
+  for (std::size_t cut : cuts(data, page_size(data))) {
+    const std::string dir = copy("cut" + std::to_string(cut));
+    truncate_to(dir, cut);
+    expect_fail_stop(probe(dir, original()), "data.mdb cut to " + std::to_string(cut) + " of " +
+                                                 std::to_string(data.size()) + " bytes");
+  }
+}
+
+// Project bug (reported, not fixed here): Journal::open does not compare
+// data.mdb's size with the last page LMDB's meta page says is in use
+// (mdb_env_info's me_last_pgno), so a truncated data file maps pages past the
+// end of the file and the first read of one (the meta database's "magic", in
+// Journal::open itself) raises SIGBUS: `forkjournal counts` dies with "Bus
+// error" and the daemon cannot boot, instead of a typed error naming the file.
+TEST_F(CorruptionTest, ADataFileCutShortIsATypedErrorNotACrash) {
+  const std::string data = read_file(original() + "/data.mdb");
+  for (std::size_t cut : cuts(data, page_size(data))) {
+    const std::string dir = copy("cut" + std::to_string(cut));
+    truncate_to(dir, cut);
+    expect_no_silent_damage(probe(dir, original()), "data.mdb cut to " + std::to_string(cut));
+  }
+}
+
+// Copies of the original with one page zeroed: every third page after the
+// two meta pages (branch, leaf and overflow pages of every database, and
+// free pages).
+std::vector<std::size_t> pages_to_zero(const std::string& data, std::size_t page) {
+  std::vector<std::size_t> pages;
+  for (std::size_t n = 2; n < data.size() / page; n += 3) pages.push_back(n);
+  return pages;
+}
+
+TEST_F(CorruptionTest, AZeroedPageNeverServesAWrongProjection) {
+  const std::string data = read_file(original() + "/data.mdb");
+  const std::size_t page = page_size(data);
+  const auto pages = pages_to_zero(data, page);
+  ASSERT_GE(pages.size(), 16u);
+  std::map<std::string, int> outcomes;
+  for (std::size_t n : pages) {
+    const std::string dir = copy("zero" + std::to_string(n));
+    std::string damaged = data;
+    std::memset(damaged.data() + n * page, 0, page);
+    write_file(dir + "/data.mdb", damaged);
+    const Probe p = probe(dir, original());
+    expect_fail_stop(
+        p, "page " + std::to_string(n) + " of " + std::to_string(data.size() / page) + " zeroed");
+    ++outcomes[p.signal != 0           ? "crashed in " + p.stage
+               : p.typed_error()       ? "typed error"
+               : p.detected()          ? "audit finding"
+               : p.consistent_prefix() ? "harmless"
+                                       : "other"];
+  }
+  std::string summary;
+  for (const auto& [what, count] : outcomes) summary += what + ": " + std::to_string(count) + "; ";
+  RecordProperty("zeroed_page_outcomes", summary);
+}
+
+// LMDB limitation (reported): LMDB does not checksum its pages; a zeroed
+// branch or leaf page trips an LMDB assertion (mdb.c "IS_LEAF(mp)" in
+// mdb_cursor_next) that calls abort(). mdb_env_set_assert can only log
+// before the abort, so no forkjournal read path can turn this into a typed
+// error without validating pages itself.
+TEST_F(CorruptionTest, DISABLED_AZeroedPageIsATypedErrorNotACrash) {
+  const std::string data = read_file(original() + "/data.mdb");
+  const std::size_t page = page_size(data);
+  for (std::size_t n : pages_to_zero(data, page)) {
+    const std::string dir = copy("zero" + std::to_string(n));
+    std::string damaged = data;
+    std::memset(damaged.data() + n * page, 0, page);
+    write_file(dir + "/data.mdb", damaged);
+    expect_no_silent_damage(probe(dir, original()), "page " + std::to_string(n) + " zeroed");
+  }
+}
+
+TEST_F(CorruptionTest, ARolledBackMetaPageIsTheStateBeforeTheLastCommit) {
+  const std::string dir = copy("rollback");
+  std::string data = read_file(dir + "/data.mdb");
+  const std::size_t page = page_size(data);
+  const auto txnid = [&](int m) { return load_at<std::uint64_t>(data, m * page + kMetaTxnidAt); };
+  const int newer = txnid(1) > txnid(0) ? 1 : 0;
+  const int older = 1 - newer;
+  ASSERT_EQ(txnid(newer), txnid(older) + 1);
+  // Overwrite the newer meta with the older one (page headers stay).
+  std::memcpy(data.data() + newer * page + kPageHeader, data.data() + older * page + kPageHeader,
+              kMetaSize);
+  write_file(dir + "/data.mdb", data);
+
+  const Probe p = probe(dir, original());
+  expect_no_silent_damage(p, "meta page rolled back");
+  // LMDB never reuses the pages of the previous commit, so the older meta
+  // is a whole, consistent journal: the one before the last batch.
+  const std::string before = std::to_string(kOriginalEvents - kLastBatch);
+  EXPECT_TRUE(p.consistent_prefix()) << p.raw;
+  EXPECT_EQ(p.audit_head, kOriginalEvents - kLastBatch);
+  EXPECT_EQ(p.read("replay"), "ok " + before + " same");
+  EXPECT_EQ(p.read("load"), "ok " + before + " same");
+}
+
+TEST_F(CorruptionTest, ADeletedRecordIsAGapNamingItsSeq) {
+  for (std::uint64_t seq : {std::uint64_t{1}, std::uint64_t{2500}, kOriginalEvents - 1}) {
+    const std::string dir = copy("deleted" + std::to_string(seq));
+    edit(dir, [&](lmdb::Txn& txn, MDB_dbi events) {
+      auto deleted = txn.del(events, lmdb::seq_key(seq));
+      ASSERT_TRUE(deleted && *deleted);
+    });
+    const Probe p = probe(dir, original());
+    expect_no_silent_damage(p, "seq " + std::to_string(seq) + " deleted");
+    EXPECT_EQ(p.read("replay"), "error seq_gap " + std::to_string(seq)) << p.raw;
+    EXPECT_TRUE(has_finding(p, "seq_gap")) << p.raw;
+  }
+}
+
+TEST_F(CorruptionTest, TheDeletedHeadRecordIsCaughtByTheStoredChainHead) {
+  const std::string dir = copy("deleted-head");
+  edit(dir, [&](lmdb::Txn& txn, MDB_dbi events) {
+    ASSERT_TRUE(txn.del(events, lmdb::seq_key(kOriginalEvents)));
+  });
+  const Probe p = probe(dir, original());
+  expect_no_silent_damage(p, "the head record deleted");
+  // What is left is a consistent prefix to read, but the audit knows the
+  // head was cut.
+  EXPECT_EQ(p.read("replay"), "ok " + std::to_string(kOriginalEvents - 1) + " same");
+  EXPECT_TRUE(has_finding(p, "chain_head")) << p.raw;
+}
+
+TEST_F(CorruptionTest, ARecordCopiedOverAnotherIsCaughtByTheAudit) {
+  // A valid record (its CRC32C matches its bytes) at the wrong seq: only the
+  // hash chain, which covers the seq, can tell.
+  for (auto [from, to] : {std::pair<std::uint64_t, std::uint64_t>{100, 3000},
+                          {kOriginalEvents - 2, kOriginalEvents - 1},
+                          {4000, 4096}}) {
+    const std::string dir = copy("copied" + std::to_string(to));
+    edit(dir, [&](lmdb::Txn& txn, MDB_dbi events) {
+      auto record = txn.get(events, lmdb::seq_key(from));
+      ASSERT_TRUE(record && *record);
+      const std::string bytes(**record);
+      ASSERT_TRUE(txn.put(events, lmdb::seq_key(to), lmdb::to_val(bytes)));
+    });
+    const Probe p = probe(dir, original());
+    expect_no_silent_damage(p,
+                            "seq " + std::to_string(from) + " copied over " + std::to_string(to));
+    EXPECT_TRUE(has_finding(p, "chain_mismatch")) << p.raw;
+  }
+}
+
+// A kill inside Journal::create after LMDB wrote data.mdb but before the
+// first commit (the meta database) leaves a directory that every entry point
+// refuses: open says not_a_journal, create says already_a_journal, and the
+// service's boot (which creates a missing journal) fails the same way, so a
+// VM manager killed during its first boot cannot start again until someone
+// deletes the directory. forkjournal-crashtest --child-creates hits this.
+// : project bug, reported; not fixed here.
+TEST(CreateCrash, AJournalKilledInsideCreateCanBeCreatedAgain) {
+  TempDir dir;
+  // The state a kill leaves: an LMDB environment with no committed
+  // transaction (what mdb_env_open writes before Journal::create commits).
+  { ASSERT_TRUE(lmdb::Env::open(dir.path(), lmdb::EnvOptions{})); }
+  ASSERT_TRUE(fs::exists(dir.sub("data.mdb")));
+  auto created = Journal::create(dir.path());
+  auto opened = created ? std::move(created) : Journal::open(dir.path());
+  ASSERT_TRUE(opened) << "create: " << created.error().message
+                      << "; open: " << opened.error().message;
+  EXPECT_EQ(*opened->head(), 0u);
+  EXPECT_TRUE(opened->append(std::vector<EventView>{view(testing::registered("web"))}));
+}
+
+TEST(CreateCrash, AKillInsideCreateLeavesAnEmptyEnvironmentThatIsRefusedByName) {
+  // Until the bug above is fixed, the refusal is at least typed and says why.
+  TempDir dir;
+  { ASSERT_TRUE(lmdb::Env::open(dir.path(), lmdb::EnvOptions{})); }
+  auto opened = Journal::open(dir.path());
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.error().code, Errc::not_a_journal);
+  EXPECT_NE(opened.error().message.find(dir.path()), std::string::npos);
+}
+
+// --- map full and disk full ---------------------------------------------------
+
+std::vector<std::pair<std::uint64_t, Event>> read_all(const Journal& j) {
+  std::vector<std::pair<std::uint64_t, Event>> out;
+  auto ok = j.read([&](Reader& r) {
+    return r.for_each(1, kHead, [&](std::uint64_t seq, std::string_view rec) -> Result<void> {
+      auto e = decode(seq, rec);
+      if (!e) return e.error();
+      out.emplace_back(seq, to_event(*e));
+      return {};
+    });
+  });
+  EXPECT_TRUE(ok) << (ok ? "" : ok.error().message);
+  return out;
+}
+
+// Appends batches of forks through a Ledger until a batch fails; returns the
+// acknowledged (seq, fork) pairs and the error that stopped it.
+struct Filled {
+  std::map<std::uint64_t, std::string> acknowledged;
+  std::optional<Error> error;
+};
+Filled fill(Ledger& ledger, const std::string& prefix, int max_batches) {
+  Filled f;
+  for (int b = 0; b < max_batches; ++b) {
+    std::vector<Request> batch;
+    for (int i = 0; i < 7; ++i) {
+      batch.push_back(Request{AddFork{"web", prefix + std::to_string(b) + "-" + std::to_string(i)},
+                              prefix + std::to_string(b) + "." + std::to_string(i)});
+    }
+    auto done = ledger.execute_batch(batch, Origin::api);
+    if (!done) {
+      f.error = done.error();
+      return f;
+    }
+    for (std::size_t i = 0; i < done->size(); ++i) {
+      EXPECT_TRUE((*done)[i]);
+      if ((*done)[i])
+        f.acknowledged[(*done)[i]->first_seq] = std::get<AddFork>(batch[i].command).fork;
+    }
+  }
+  return f;
+}
+
+void expect_all_present(const Journal& j, const std::map<std::uint64_t, std::string>& acked) {
+  std::map<std::uint64_t, std::string> forks;
+  for (const auto& [seq, e] : read_all(j)) forks[seq] = e.fork;
+  for (const auto& [seq, fork] : acked) {
+    ASSERT_TRUE(forks.contains(seq)) << "acknowledged seq " << seq << " is gone";
+    EXPECT_EQ(forks[seq], fork) << "seq " << seq;
+  }
+}
+
+TEST(MapFull, AppendsFailWithJournalFullLoseNothingKeepReadingAndResumeWithMoreRoom) {
+  TempDir dir;
+  std::map<std::uint64_t, std::string> acknowledged;
+  std::uint64_t head_when_full = 0;
+  {
+    auto j = Journal::create(dir.path(), JournalOptions{.sync = SyncMode::none,
+                                                        .initial_map_size = 64 << 10,
+                                                        .max_map_size = 256 << 10});
+    ASSERT_TRUE(j);
+    auto ledger = Ledger::open(*j);
+    ASSERT_TRUE(ledger);
+    ASSERT_TRUE(ledger->execute(RegisterTemplate{"web", "src", ""}, Origin::api));
+    Filled f = fill(*ledger, "a", 100000);
+    ASSERT_TRUE(f.error) << "the map never filled up";
+    EXPECT_EQ(f.error->code, Errc::journal_full) << f.error->message;
+    EXPECT_NE(f.error->message.find(dir.path()), std::string::npos) << f.error->message;
+    ASSERT_GT(f.acknowledged.size(), 500u);
+    acknowledged = f.acknowledged;
+    EXPECT_EQ(*j->head(), acknowledged.rbegin()->first) << "the failed batch left events";
+
+    // Single events may still fit where a batch did not; then nothing does.
+    std::optional<Error> full;
+    for (int i = 0; i < 10000 && !full; ++i) {
+      auto one = ledger->execute(AddFork{"web", "single" + std::to_string(i)}, Origin::api);
+      if (one) {
+        acknowledged[one->first_seq] = "single" + std::to_string(i);
+      } else {
+        full = one.error();
+      }
+    }
+    ASSERT_TRUE(full);
+    EXPECT_EQ(full->code, Errc::journal_full) << full->message;
+    head_when_full = *j->head();
+    EXPECT_EQ(head_when_full, acknowledged.rbegin()->first);
+    auto again = ledger->execute(AddFork{"web", "one-more"}, Origin::api);
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().code, Errc::journal_full);
+    EXPECT_EQ(*j->head(), head_when_full) << "a refused append left an event";
+
+    // Reads keep working: everything acknowledged is there, replay and
+    // audit agree, and the writer's projection is the replay.
+    expect_all_present(*j, acknowledged);
+    auto replayed = replay(*j);
+    ASSERT_TRUE(replayed);
+    EXPECT_EQ(replayed->find("web")->forks, acknowledged.size());
+    auto report = audit(*j);
+    ASSERT_TRUE(report);
+    EXPECT_TRUE(report->ok());
+    ASSERT_TRUE(ledger->catch_up());
+    EXPECT_TRUE(ledger->projection() == *replayed);
+  }
+  // Room is made: a larger maximum. Appends resume where they stopped.
+  auto j = Journal::open(dir.path(), JournalOptions{.sync = SyncMode::none,
+                                                    .initial_map_size = 64 << 10,
+                                                    .max_map_size = 4 << 20});
+  ASSERT_TRUE(j);
+  auto ledger = Ledger::open(*j);
+  ASSERT_TRUE(ledger);
+  auto resumed = ledger->execute(AddFork{"web", "one-more"}, Origin::api);
+  ASSERT_TRUE(resumed) << resumed.error().message;
+  EXPECT_EQ(resumed->first_seq, head_when_full + 1);
+  Filled more = fill(*ledger, "b", 50);
+  EXPECT_FALSE(more.error) << more.error->message;
+  expect_all_present(*j, acknowledged);
+  expect_all_present(*j, more.acknowledged);
+  auto report = audit(*j);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->ok());
+  // A retried request id from before the map filled still returns its seq.
+  auto retried =
+      ledger->execute_batch(std::vector<Request>{{AddFork{"web", "a0-0"}, "a0.0"}}, Origin::api);
+  ASSERT_TRUE(retried);
+  ASSERT_TRUE((*retried)[0]);
+  EXPECT_TRUE((*retried)[0]->replayed);
+  EXPECT_EQ((*retried)[0]->first_seq, acknowledged.begin()->first);
+}
+
+// A full disk, simulated with RLIMIT_FSIZE (writes past the limit fail with
+// EFBIG, like ENOSPC): appends fail with a typed error, nothing acknowledged
+// is lost, reads keep working, and appends resume once there is room.
+TEST(DiskFull, AppendsFailTypedLoseNothingAndResumeWhenThereIsRoom) {
+  TempDir dir;
+  auto j = Journal::create(dir.path(), JournalOptions{.sync = SyncMode::full});
+  ASSERT_TRUE(j);
+  auto ledger = Ledger::open(*j);
+  ASSERT_TRUE(ledger);
+  ASSERT_TRUE(ledger->execute(RegisterTemplate{"web", "src", ""}, Origin::api));
+  Filled before = fill(*ledger, "a", 20);
+  ASSERT_FALSE(before.error);
+
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  const auto previous = ::signal(SIGXFSZ, SIG_IGN);
+  rlimit limited = saved;
+  limited.rlim_cur = *j->file_size() + (16 << 10);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limited), 0);
+  Filled during = fill(*ledger, "b", 5000);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &saved), 0);
+  ::signal(SIGXFSZ, previous);
+
+  ASSERT_TRUE(during.error) << "the disk never filled up";
+  EXPECT_TRUE(during.error->code == Errc::lmdb_error || during.error->code == Errc::io_error)
+      << code_name(during.error->code) << ": " << during.error->message;
+  EXPECT_FALSE(during.error->message.empty());
+  const std::uint64_t head = *j->head();
+  if (!during.acknowledged.empty()) {
+    EXPECT_EQ(head, during.acknowledged.rbegin()->first);
+  }
+  expect_all_present(*j, before.acknowledged);
+  expect_all_present(*j, during.acknowledged);
+  auto replayed = replay(*j);
+  ASSERT_TRUE(replayed) << replayed.error().message;
+  EXPECT_EQ(replayed->seq(), head);
+
+  // Room again: the same journal handle appends on.
+  Filled after = fill(*ledger, "c", 20);
+  ASSERT_FALSE(after.error) << after.error->message;
+  EXPECT_EQ(after.acknowledged.begin()->first, head + 1);
+  auto report = audit(*j);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->ok());
+  auto reopened_head = head + after.acknowledged.size();
+  EXPECT_EQ(*j->head(), reopened_head);
+}
+
+// --- a reader killed inside a read transaction ------------------------------
+
+// A child that opens the journal and waits; with `hold_txn` it first starts a
+// read transaction and keeps it. It writes one byte when ready.
+pid_t spawn_reader(const std::string& dir, bool hold_txn) {
+  int fds[2];
+  if (::pipe(fds) != 0) return -1;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    auto j = Journal::open(dir, JournalOptions{.read_only = true});
+    if (!j) ::_exit(3);
+    const auto ready = [&] {
+      if (::write(fds[1], "r", 1) != 1) ::_exit(4);
+      for (;;) ::pause();
+    };
+    if (hold_txn) {
+      (void)j->read([&](Reader& r) -> Result<void> {
+        (void)r.head();
+        ready();
+        return {};
+      });
+    }
+    ready();
+  }
+  ::close(fds[1]);
+  char c = 0;
+  const bool ok = ::read(fds[0], &c, 1) == 1;
+  ::close(fds[0]);
+  if (!ok) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return -1;
+  }
+  return pid;
+}
+
+void kill_and_reap(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+}
+
+// Rounds of churn that rewrite pages (snapshots of a large projection, forks
+// added and removed); returns how much data.mdb grew.
+std::uint64_t churn(Journal& j, int rounds, int& counter) {
+  const std::uint64_t before = *j.file_size();
+  auto ledger = Ledger::open(j);
+  EXPECT_TRUE(ledger);
+  for (int r = 0; r < rounds; ++r) {
+    for (int i = 0; i < 10; ++i) {
+      const std::string fork = "churn" + std::to_string(counter++);
+      EXPECT_TRUE(ledger->execute(AddFork{"web", fork}, Origin::api));
+      EXPECT_TRUE(ledger->execute(RemoveFork{"web", fork}, Origin::api));
+    }
+    EXPECT_TRUE(ledger->snapshot());
+  }
+  return *j.file_size() - before;
+}
+
+TEST(StaleReader, AReaderKilledInsideATransactionIsClearedByTheNextWriterAndTheFileStopsGrowing) {
+  TempDir dir;
+  {
+    auto j = Journal::create(dir.path(), JournalOptions{.sync = SyncMode::none});
+    ASSERT_TRUE(j);
+    auto ledger = Ledger::open(*j);
+    ASSERT_TRUE(ledger->execute(RegisterTemplate{"web", "src", ""}, Origin::api));
+    // A large projection: every snapshot takes many pages.
+    std::vector<Request> batch;
+    for (int i = 0; i < 3000; ++i)
+      batch.push_back(Request{AddFork{"web", "base" + std::to_string(i)}, ""});
+    ASSERT_TRUE(ledger->execute_batch(batch, Origin::api));
+    ASSERT_TRUE(ledger->snapshot());
+  }
+  // A live process keeps the environment open throughout, so no open below
+  // is the first one (which would reset the whole reader table and hide
+  // whether stale slots are cleared one by one).
+  const pid_t holder = spawn_reader(dir.path(), false);
+  ASSERT_GT(holder, 0);
+  const pid_t reader = spawn_reader(dir.path(), true);
+  ASSERT_GT(reader, 0);
+
+  int counter = 0;
+  std::uint64_t pinned = 0, warm = 0, cleared = 0;
+  {
+    // Opened while the reader lives: nothing to clear yet.
+    auto j = Journal::open(dir.path(), JournalOptions{.sync = SyncMode::none});
+    ASSERT_TRUE(j);
+    kill_and_reap(reader);
+    // The dead reader's slot still pins the pages of its snapshot: every
+    // page the churn frees stays unusable and the file grows.
+    pinned = churn(*j, 30, counter);
+  }
+  {
+    // A writer's open clears the dead reader's slot (mdb_reader_check).
+    auto j = Journal::open(dir.path(), JournalOptions{.sync = SyncMode::none});
+    ASSERT_TRUE(j);
+    warm = churn(*j, 10, counter);  // reuses the pages the dead reader pinned
+    cleared = churn(*j, 30, counter);
+  }
+  kill_and_reap(holder);
+
+  RecordProperty("growth_pinned", std::to_string(pinned));
+  RecordProperty("growth_warm_up", std::to_string(warm));
+  RecordProperty("growth_cleared", std::to_string(cleared));
+  const std::uint64_t page = 4096;
+  EXPECT_GT(pinned, 30 * page) << "the stale reader did not pin anything: the test proves nothing";
+  EXPECT_LT(cleared * 4, pinned) << "pinned growth " << pinned << " bytes, after clearing "
+                                 << cleared << " bytes (warm-up " << warm << ")";
+}
+
+TEST(StaleReader, WithoutAWriterOpenTheDeadReaderKeepsPinningPages) {
+  // The control for the test above: the same churn through a journal opened
+  // before the kill keeps growing in a second phase too, so the difference
+  // above comes from clearing the slot.
+  TempDir dir;
+  {
+    auto j = Journal::create(dir.path(), JournalOptions{.sync = SyncMode::none});
+    ASSERT_TRUE(j);
+    auto ledger = Ledger::open(*j);
+    ASSERT_TRUE(ledger->execute(RegisterTemplate{"web", "src", ""}, Origin::api));
+    std::vector<Request> batch;
+    for (int i = 0; i < 3000; ++i)
+      batch.push_back(Request{AddFork{"web", "base" + std::to_string(i)}, ""});
+    ASSERT_TRUE(ledger->execute_batch(batch, Origin::api));
+    ASSERT_TRUE(ledger->snapshot());
+  }
+  const pid_t holder = spawn_reader(dir.path(), false);
+  ASSERT_GT(holder, 0);
+  const pid_t reader = spawn_reader(dir.path(), true);
+  ASSERT_GT(reader, 0);
+  int counter = 0;
+  std::uint64_t first = 0, second = 0;
+  {
+    auto j = Journal::open(dir.path(), JournalOptions{.sync = SyncMode::none});
+    ASSERT_TRUE(j);
+    kill_and_reap(reader);
+    first = churn(*j, 30, counter);
+    second = churn(*j, 30, counter);
+  }
+  kill_and_reap(holder);
+  EXPECT_GT(first, 30 * 4096u);
+  EXPECT_GT(second * 2, first) << "first " << first << " bytes, second " << second;
+}
+
+}  // namespace
+}  // namespace fj
