@@ -10,6 +10,7 @@ packages=(
   libssl-dev libcli11-dev libgtest-dev
   libsystemd-dev
   clang-14 libclang-rt-14-dev
+  libbenchmark-dev libsqlite3-dev gnuplot-nox
 )
 
 missing=()

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# bench_smoke_test.sh BENCH MICROBENCH: runs every forkjournal-bench command
+# and the micro-benchmarks at a tiny size, so the harness cannot rot. Checks
+# that each JSON report has the expected figures with positive values, that
+# the table output works, that a missing gnuplot is a clear error, and that
+# nothing is left behind in $TMPDIR. Timings are not checked: the bars are
+# judged on real runs (bench/README.md), never in a test.
+set -euo pipefail
+bench=$1
+micro=$2
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/bench_smoke.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mkdir "$work/tmp"
+export TMPDIR="$work/tmp"
+
+fail() {
+  echo "bench_smoke_test: $*" >&2
+  exit 1
+}
+
+# check_json FILE KEY... : every figure KEY has positive median/min/max.
+check_json() {
+  python3 - "$@" <<'EOF'
+import json, sys
+path, keys = sys.argv[1], sys.argv[2:]
+report = json.load(open(path))
+def check_figures(figures, where):
+    for key in keys:
+        if key not in figures:
+            sys.exit(f"{where}: figure {key} missing")
+        f = figures[key]
+        for part in ("median", "min", "max"):
+            if not (isinstance(f.get(part), (int, float)) and f[part] > 0):
+                sys.exit(f"{where}: {key}.{part} is not a positive number: {f.get(part)}")
+        if f.get("repetitions", 0) < 1:
+            sys.exit(f"{where}: {key} has no repetitions")
+for member in ("command", "machine", "parameters", "figures", "ratios", "bars"):
+    if member not in report:
+        sys.exit(f"{path}: member {member} missing")
+if report["command"] == "scaling":
+    points = report["points"]
+    if len(points) != 3:
+        sys.exit(f"{path}: {len(points)} points, want 3")
+    for p in points:
+        check_figures(p["figures"], f"{path} point {p['events']}")
+else:
+    check_figures(report["figures"], path)
+for bar in report["bars"]:
+    if not isinstance(bar.get("pass"), bool):
+        sys.exit(f"{path}: bar {bar.get('name')} has no verdict")
+if report["command"] == "append" and "group_commit_eps" not in report.get("pending", {}):
+    sys.exit(f"{path}: group_commit_eps is neither measured nor marked pending")
+EOF
+}
+
+sizes=(--templates 5 --live-forks 50)
+
+echo "== replay"
+"$bench" replay --events 2000 "${sizes[@]}" --json >"$work/replay.json" 2>"$work/replay.err" ||
+  fail "replay failed: $(cat "$work/replay.err")"
+check_json "$work/replay.json" lmdb_scan_eps replay_eps sqlite_replay_eps replay_cold_eps \
+  full_replay_seconds snapshot_boot_seconds rss_anon_mb bytes_per_event
+"$bench" replay --events 500 "${sizes[@]}" >"$work/replay.txt" 2>/dev/null
+grep -q "replay_eps" "$work/replay.txt" || fail "replay table lacks replay_eps"
+
+echo "== append"
+"$bench" append --events 2000 --durable-events 20 "${sizes[@]}" --json >"$work/append.json" \
+  2>"$work/append.err" || fail "append failed: $(cat "$work/append.err")"
+check_json "$work/append.json" batch_append_eps durable_single_eps registry_file_eps
+"$bench" append --events 500 --durable-events 5 "${sizes[@]}" >"$work/append.txt" 2>/dev/null
+grep -q "group_commit_eps.*pending" "$work/append.txt" || fail "append table lacks the pending note"
+
+echo "== scaling"
+if command -v gnuplot >/dev/null; then
+  "$bench" scaling --max-events 3000 "${sizes[@]}" --plot "$work/scaling.png" --json \
+    >"$work/scaling.json" 2>"$work/scaling.err" || fail "scaling failed: $(cat "$work/scaling.err")"
+  head -c 8 "$work/scaling.png" | od -An -tx1 | grep -q "89 50 4e 47" || fail "no PNG written"
+else
+  echo "gnuplot not installed: scaling runs without --plot"
+  "$bench" scaling --max-events 3000 "${sizes[@]}" --json >"$work/scaling.json" 2>/dev/null
+fi
+check_json "$work/scaling.json" forkjournal_seconds sqlite_seconds lmdb_scan_seconds rss_anon_mb
+"$bench" scaling --max-events 300 "${sizes[@]}" >"$work/scaling.txt" 2>/dev/null
+grep -q "lmdb_scan" "$work/scaling.txt" || fail "scaling table lacks lmdb_scan"
+
+echo "== scaling --plot without gnuplot is a clear error"
+mkdir "$work/empty-path"
+status=0
+PATH="$work/empty-path" "$bench" scaling --max-events 300 --plot "$work/x.png" \
+  >/dev/null 2>"$work/nognuplot.err" || status=$?
+[ "$status" = 2 ] || fail "scaling --plot without gnuplot exited $status, want 2"
+grep -q "needs gnuplot" "$work/nognuplot.err" || fail "unclear error: $(cat "$work/nognuplot.err")"
+
+echo "== usage errors"
+status=0
+"$bench" replay --events 10 >/dev/null 2>&1 || status=$?
+[ "$status" = 2 ] || fail "replay --events 10 exited $status, want 2"
+
+echo "== temporary directories are removed"
+leftover=$(find "$TMPDIR" -mindepth 1 -maxdepth 1 | head -5)
+[ -z "$leftover" ] || fail "left behind: $leftover"
+
+echo "== micro-benchmarks"
+"$micro" --benchmark_min_time=0.001 --benchmark_format=json >"$work/micro.json" 2>/dev/null ||
+  fail "micro-benchmarks failed"
+python3 - "$work/micro.json" <<'EOF'
+import json, sys
+names = {b["name"].split("/")[0] for b in json.load(open(sys.argv[1]))["benchmarks"]}
+want = {"BM_Encode", "BM_DecodeChecksum", "BM_Evolve", "BM_DecideFork", "BM_DecideUnfork"}
+missing = want - names
+if missing:
+    sys.exit(f"micro-benchmarks missing: {sorted(missing)}")
+EOF
+echo "bench_smoke_test: ok"

@@ -1,0 +1,45 @@
+// The forkjournal-bench commands. Each builds what it measures in temporary
+// directories (removed when it returns, also on error), prints progress on
+// stderr, and returns a Report; errors name the step that failed.
+#pragma once
+
+#include "bench/report.h"
+#include "journal/error.h"
+
+#include <cstdint>
+#include <string>
+
+namespace fj::bench {
+
+struct CommonArgs {
+  std::uint32_t templates = 100;
+  std::uint32_t live_forks = 10'000;
+  int repetitions = 5;
+};
+
+struct ReplayArgs {
+  CommonArgs common;
+  std::uint64_t events = 0;
+};
+
+struct AppendArgs {
+  CommonArgs common;
+  std::uint64_t events = 0;
+  std::uint32_t clients = 64;  // for group_commit_eps, which is pending the service
+  std::uint64_t durable_events = 2'000;
+};
+
+struct ScalingArgs {
+  CommonArgs common;
+  std::uint64_t max_events = 0;
+  std::string plot;  // PNG path; empty: no plot
+};
+
+// Events per transaction for batch_append_eps.
+inline constexpr std::size_t kAppendBatch = 10'000;
+
+Result<Report> run_replay(const ReplayArgs& args);
+Result<Report> run_append(const AppendArgs& args);
+Result<Report> run_scaling(const ScalingArgs& args);
+
+}  // namespace fj::bench

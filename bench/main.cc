@@ -1,0 +1,98 @@
+// forkjournal-bench: replay and append speed of a fork journal, measured side
+// by side with a bare LMDB scan, SQLite and a mutable-counter file registry.
+#include "bench/commands.h"
+#include "bench/replay_measures.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <functional>
+#include <iostream>
+
+int main(int argc, char** argv) {
+  using namespace fj::bench;
+  CLI::App app{
+      "forkjournal-bench: replay and append speed of a fork journal, side by side with a bare\n"
+      "LMDB scan, SQLite and a mutable-counter file registry. Prints a table (or JSON with\n"
+      "--json) on stdout and progress on stderr; works in temporary directories under $TMPDIR\n"
+      "and removes them. Exit codes: 0 done, 2 usage or environment error.",
+      "forkjournal-bench"};
+  app.require_subcommand(1);
+
+  ReplayArgs replay;
+  AppendArgs append;
+  ScalingArgs scaling;
+  std::string probe_journal;
+  bool json = false;
+  std::function<fj::Result<Report>()> run;
+
+  const auto common = [&](CLI::App* sub, CommonArgs& c) {
+    sub->add_option("--templates", c.templates, "Active templates (default 100)")
+        ->check(CLI::Range(1u, 1'000'000u));
+    sub->add_option("--live-forks", c.live_forks,
+                    "Live forks the fork/unfork mix keeps (default 10000)")
+        ->check(CLI::Range(0u, 100'000'000u));
+    sub->add_option("--repetitions", c.repetitions,
+                    "Repetitions per figure after one warm-up, at least 5 (default 5)")
+        ->check(CLI::Range(5, 1000));
+    sub->add_flag("--json", json, "Print JSON instead of a table");
+  };
+
+  CLI::App* r = app.add_subcommand(
+      "replay",
+      "Replay speed: bare LMDB scan, fj::replay (warm and cold), SQLite, snapshot boot, memory");
+  r->add_option("--events", replay.events, "Events in the journal (at least 100)")
+      ->required()
+      ->check(CLI::Range(std::uint64_t{100}, std::uint64_t{1'000'000'000}));
+  common(r, replay.common);
+  r->callback([&] { run = [&] { return run_replay(replay); }; });
+
+  CLI::App* a = app.add_subcommand(
+      "append", "Append speed: batches, durable single commits, the file registry");
+  a->add_option("--events", append.events, "Events for batch_append_eps (at least 100)")
+      ->required()
+      ->check(CLI::Range(std::uint64_t{100}, std::uint64_t{1'000'000'000}));
+  a->add_option("--clients", append.clients,
+                "Concurrent clients for group_commit_eps (default 64; pending the service)")
+      ->check(CLI::Range(1u, 100'000u));
+  a->add_option("--durable-events", append.durable_events,
+                "Events for durable_single_eps and registry_file_eps (default 2000; each "
+                "costs an fsync)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10'000'000}));
+  common(a, append.common);
+  a->callback([&] { run = [&] { return run_append(append); }; });
+
+  CLI::App* s = app.add_subcommand(
+      "scaling", "Replay time at N/100, N/10 and N: forkjournal, SQLite, bare LMDB scan");
+  s->add_option("--max-events", scaling.max_events, "N, the largest journal (at least 100)")
+      ->required()
+      ->check(CLI::Range(std::uint64_t{100}, std::uint64_t{1'000'000'000}));
+  s->add_option("--plot", scaling.plot, "Also write a PNG plot here (needs gnuplot)");
+  common(s, scaling.common);
+  s->callback([&] { run = [&] { return run_scaling(scaling); }; });
+
+  // Internal: the child process measure_replay_memory() runs (not listed in --help).
+  CLI::App* probe = app.add_subcommand("rss-probe", "Replay a journal and print its memory use");
+  probe->group("");
+  probe->add_option("--journal", probe_journal, "Journal directory")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  if (probe->parsed()) return run_rss_probe(probe_journal);
+
+  auto report = run();
+  if (!report) {
+    std::fprintf(stderr, "forkjournal-bench: %s\n", report.error().message.c_str());
+    return 2;
+  }
+  if (json) {
+    print_json(*report, std::cout);
+  } else {
+    print_table(*report, std::cout);
+  }
+  return 0;
+}

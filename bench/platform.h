@@ -1,0 +1,63 @@
+// The operating-system side of the harness: temporary directories, the page
+// cache, process memory, and running helper programs. Linux only.
+#pragma once
+
+#include "journal/error.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace fj::bench {
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it
+// when the TempDir is destroyed. Move-only.
+class TempDir {
+ public:
+  static Result<TempDir> create(const std::string& label);
+  TempDir(TempDir&& other) noexcept : path_(std::move(other.path_)) { other.path_.clear(); }
+  TempDir& operator=(TempDir&&) = delete;
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir();
+
+  const std::string& path() const noexcept { return path_; }
+  std::string sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  explicit TempDir(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+// Flushes `file` to disk (dirty pages cannot be dropped), then asks the kernel
+// to drop its pages from the page cache (posix_fadvise POSIX_FADV_DONTNEED).
+// No process may have the file mapped for the drop to take effect. Returns
+// the fraction of the file's pages still resident afterwards (mincore).
+Result<double> drop_from_page_cache(const std::string& file);
+
+// Size of a file in bytes.
+Result<std::uint64_t> file_size(const std::string& file);
+
+// The process's anonymous resident memory (RssAnon in /proc/self/status), in
+// kB; 0 if it cannot be read.
+std::uint64_t rss_anon_kb();
+
+// Runs `argv` (argv[0] a path) and returns its stdout; its stderr stays ours.
+// A non-zero exit status or a signal is an io_error.
+Result<std::string> run_program(const std::vector<std::string>& argv);
+
+// A path that executes the running program (/proc/self/exe).
+std::string self_path();
+
+// Searches $PATH for `program`; empty when absent.
+std::string find_in_path(const std::string& program);
+
+struct MachineInfo {
+  std::string cpu;
+  unsigned cores = 0;
+  std::string os;
+  std::string kernel;
+};
+MachineInfo machine_info();
+
+}  // namespace fj::bench

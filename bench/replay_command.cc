@@ -1,0 +1,121 @@
+// forkjournal-bench replay: how fast a journal rebuilds its counts, side by
+// side with the bare LMDB scan (the floor) and SQLite (the peer).
+#include "bench/commands.h"
+#include "bench/replay_measures.h"
+
+#include <cstdio>
+
+namespace fj::bench {
+namespace {
+
+boost::json::object parameters(const CommonArgs& a, std::uint64_t events) {
+  return {{"events", events},
+          {"templates", a.templates},
+          {"live_forks", a.live_forks},
+          {"repetitions", a.repetitions}};
+}
+
+std::string percent(double fraction) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.1f%%", fraction * 100);
+  return buffer;
+}
+
+}  // namespace
+
+Result<Report> run_replay(const ReplayArgs& args) {
+  const CommonArgs& a = args.common;
+  const std::uint64_t n = args.events;
+  const int reps = a.repetitions;
+  Progress progress;
+
+  CorpusOptions options;
+  options.spec = WorkloadSpec{n, a.templates, a.live_forks};
+  options.snapshot_seq = n * 99 / 100;  // a 1% tail
+  auto corpus = build_corpus(options, progress);
+  if (!corpus) return corpus.error();
+  const Corpus& c = *corpus;
+
+  Report r;
+  r.command = "replay";
+  r.title = "forkjournal-bench replay: " + grouped(n) + " events, " + std::to_string(a.templates) +
+            " templates, about " + grouped(a.live_forks) + " live forks";
+  r.parameters = parameters(a, n);
+  r.parameters["snapshot_seq"] = c.snapshot_seq;
+
+  progress.note("warm, interleaved: bare LMDB scan, fj::replay, SQLite replay, SQLite scan");
+  auto warm = time_warm(c, reps);
+  if (!warm) return warm.error();
+  progress.note("fj::replay, cold page cache");
+  auto cold = time_cold_replay(c, reps);
+  if (!cold) return cold.error();
+  progress.note("boot: open + full replay, open + snapshot + tail");
+  auto full = time_boot(c, reps, false);
+  if (!full) return full.error();
+  auto boot = time_boot(c, reps, true);
+  if (!boot) return boot.error();
+  progress.note("replay memory (rss-probe processes)");
+  auto memory = measure_replay_memory(c, reps);
+  if (!memory) return memory.error();
+  auto journal_bytes = file_size(c.journal_dir + "/data.mdb");
+  if (!journal_bytes) return journal_bytes.error();
+  auto sqlite_bytes = file_size(c.sqlite_path);
+  if (!sqlite_bytes) return sqlite_bytes.error();
+
+  const auto per_event = [&](std::uint64_t bytes) {
+    return std::vector<double>{static_cast<double>(bytes) / static_cast<double>(n)};
+  };
+  r.figures = {
+      figure("lmdb_scan_eps", "events/s", rates(n, warm->lmdb_scan),
+             "bare LMDB cursor scan reading every key and value byte (the floor)"),
+      figure("replay_eps", "events/s", rates(n, warm->replay),
+             "fj::replay from seq 1: decode, CRC32C, evolve; warm page cache"),
+      figure("sqlite_replay_eps", "events/s", rates(n, warm->sqlite_replay),
+             "same records in SQLite (WAL), same decode + evolve"),
+      figure("sqlite_scan_eps", "events/s", rates(n, warm->sqlite_scan),
+             "bare SQLite scan reading every seq and record byte"),
+      figure("replay_cold_eps", "events/s", rates(n, cold->seconds),
+             "fj::replay after POSIX_FADV_DONTNEED on data.mdb"),
+      figure("full_replay_seconds", "s", *full, "open + fj::replay from seq 1"),
+      figure("snapshot_boot_seconds", "s", *boot,
+             "open + fj::load: snapshot at seq " + grouped(c.snapshot_seq) + " + " +
+                 grouped(n - c.snapshot_seq) + "-event tail"),
+      figure("rss_anon_mb", "MB", memory->peak_mb,
+             "peak RssAnon of a process that only replays (baseline " +
+                 number(memory->baseline_mb) + " MB)"),
+      figure("rss_anon_end_mb", "MB", memory->end_mb,
+             "its RssAnon at the end of the replay, the projection alive"),
+      figure("bytes_per_event", "bytes", per_event(*journal_bytes), "data.mdb size / events"),
+      figure("sqlite_bytes_per_event", "bytes", per_event(*sqlite_bytes),
+             "SQLite file size / events"),
+  };
+
+  const auto median = [&](const char* name) { return r.find(name)->value.median; };
+  const double replay_eps = median("replay_eps");
+  const double boot_share = median("snapshot_boot_seconds") / median("full_replay_seconds");
+  r.ratios = {
+      {"replay_eps / lmdb_scan_eps", replay_eps / median("lmdb_scan_eps")},
+      {"replay_eps / sqlite_replay_eps", replay_eps / median("sqlite_replay_eps")},
+      {"sqlite_scan_eps / lmdb_scan_eps", median("sqlite_scan_eps") / median("lmdb_scan_eps")},
+      {"replay_cold_eps / replay_eps", median("replay_cold_eps") / replay_eps},
+      {"snapshot_boot_seconds / full_replay_seconds", boot_share},
+  };
+  r.bars = {
+      {"replay_eps >= 1/3 lmdb_scan_eps (aim 1/2)", replay_eps / median("lmdb_scan_eps"), 1.0 / 3,
+       true},
+      {"replay_eps >= 10 M events/s", replay_eps, 10e6, true},
+      {"replay_eps >= 3x sqlite_replay_eps (aim 5x)", replay_eps / median("sqlite_replay_eps"), 3,
+       true},
+      {"snapshot_boot_seconds <= 5% full_replay_seconds", boot_share, 0.05, false},
+  };
+  r.extra["rss_anon_baseline_mb"] = memory->baseline_mb;
+  r.extra["cold_cache_max_resident_fraction"] = cold->max_resident;
+  if (cold->max_resident > 0.05) {
+    r.notes.push_back("after the page-cache drop up to " + percent(cold->max_resident) +
+                      " of data.mdb was still resident, so replay_cold_eps is partly warm");
+  }
+  progress.note("done");
+  return r;
+}
+
+}  // namespace fj::bench
