@@ -25,7 +25,7 @@ struct ReplayArgs {
 struct AppendArgs {
   CommonArgs common;
   std::uint64_t events = 0;
-  std::uint32_t clients = 64;  // for group_commit_eps, which is pending the service
+  std::uint32_t clients = 64;  // for group_commit_eps (through the embeddable service)
   std::uint64_t durable_events = 2'000;
 };
 

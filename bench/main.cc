@@ -52,8 +52,7 @@ int main(int argc, char** argv) {
   a->add_option("--events", append.events, "Events for batch_append_eps (at least 100)")
       ->required()
       ->check(CLI::Range(std::uint64_t{100}, std::uint64_t{1'000'000'000}));
-  a->add_option("--clients", append.clients,
-                "Concurrent clients for group_commit_eps (default 64; pending the service)")
+  a->add_option("--clients", append.clients, "Concurrent clients for group_commit_eps (default 64)")
       ->check(CLI::Range(1u, 100'000u));
   a->add_option("--durable-events", append.durable_events,
                 "Events for durable_single_eps and registry_file_eps (default 2000; each "

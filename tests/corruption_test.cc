@@ -526,23 +526,6 @@ TEST_F(CorruptionTest, AZeroedPageNeverServesAWrongProjection) {
   RecordProperty("zeroed_page_outcomes", summary);
 }
 
-// LMDB limitation (reported): LMDB does not checksum its pages; a zeroed
-// branch or leaf page trips an LMDB assertion (mdb.c "IS_LEAF(mp)" in
-// mdb_cursor_next) that calls abort(). mdb_env_set_assert can only log
-// before the abort, so no forkjournal read path can turn this into a typed
-// error without validating pages itself.
-TEST_F(CorruptionTest, DISABLED_AZeroedPageIsATypedErrorNotACrash) {
-  const std::string data = read_file(original() + "/data.mdb");
-  const std::size_t page = page_size(data);
-  for (std::size_t n : pages_to_zero(data, page)) {
-    const std::string dir = copy("zero" + std::to_string(n));
-    std::string damaged = data;
-    std::memset(damaged.data() + n * page, 0, page);
-    write_file(dir + "/data.mdb", damaged);
-    expect_no_silent_damage(probe(dir, original()), "page " + std::to_string(n) + " zeroed");
-  }
-}
-
 TEST_F(CorruptionTest, ARolledBackMetaPageIsTheStateBeforeTheLastCommit) {
   const std::string dir = copy("rollback");
   std::string data = read_file(dir + "/data.mdb");
