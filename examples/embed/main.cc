@@ -64,7 +64,8 @@ int main(int argc, char** argv) {
         // Named, not a temporary inside co_await: GCC 12 may destroy such
         // temporaries twice (see daemon/service.h).
         fj::Request retire_request{fj::RetireTemplate{"tpl0web"}, ""};
-        auto retire = co_await journal.async_execute(std::move(retire_request), asio::use_awaitable);
+        auto retire =
+            co_await journal.async_execute(std::move(retire_request), asio::use_awaitable);
         if (!retire && retire.error().code == fj::Errc::in_use) {
           std::cout << "delete refused while forks live: " << retire.error().message << '\n';
           done.set_value(0);
