@@ -1,7 +1,9 @@
 // Little-endian integer encoding for everything the journal writes to disk.
 #pragma once
 
+#include <bit>
 #include <cstddef>
+#include <cstring>
 #include <string>
 
 namespace fj {
@@ -15,6 +17,11 @@ void put_le(std::string& out, T v) {
 
 template <class T>
 T load_le(const char* p) noexcept {
+  if constexpr (std::endian::native == std::endian::little) {
+    T v;  // one unaligned load: decode reads two of these per record
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
   T v = 0;
   for (std::size_t i = 0; i < sizeof(T); ++i) {
     v |= static_cast<T>(static_cast<unsigned char>(p[i])) << (8 * i);
