@@ -2,10 +2,13 @@
 
 #include "journal/ids.h"
 
-#include <boost/json/parse.hpp>
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/error.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/json/value_stack.hpp>
 
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <utility>
 
@@ -26,6 +29,82 @@ constexpr std::array<std::pair<std::string_view, Op>, 10> kOps{{
     {"snapshot", Op::snapshot},
     {"stats", Op::stats},
 }};
+
+// A basic_parser handler that builds a value on a value_stack, as
+// boost::json::parser does, but converts fractional numbers from their text.
+struct PreciseHandler {
+  static constexpr std::size_t max_object_size = json::object::max_size();
+  static constexpr std::size_t max_array_size = json::array::max_size();
+  static constexpr std::size_t max_key_size = json::string::max_size();
+  static constexpr std::size_t max_string_size = json::string::max_size();
+
+  json::value_stack stack;
+  std::string number;  // the text of a number split across on_number_part calls
+
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_array_begin(json::error_code&) { return true; }
+  bool on_array_end(std::size_t n, json::error_code&) {
+    stack.push_array(n);
+    return true;
+  }
+  bool on_object_begin(json::error_code&) { return true; }
+  bool on_object_end(std::size_t n, json::error_code&) {
+    stack.push_object(n);
+    return true;
+  }
+  bool on_string_part(json::string_view s, std::size_t, json::error_code&) {
+    stack.push_chars(s);
+    return true;
+  }
+  bool on_string(json::string_view s, std::size_t, json::error_code&) {
+    stack.push_string(s);
+    return true;
+  }
+  bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
+    stack.push_chars(s);
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, json::error_code&) {
+    stack.push_key(s);
+    return true;
+  }
+  bool on_number_part(json::string_view s, json::error_code&) {
+    number.append(s.data(), s.size());
+    return true;
+  }
+  bool on_int64(std::int64_t i, json::string_view, json::error_code&) {
+    number.clear();
+    stack.push_int64(i);
+    return true;
+  }
+  bool on_uint64(std::uint64_t u, json::string_view, json::error_code&) {
+    number.clear();
+    stack.push_uint64(u);
+    return true;
+  }
+  bool on_double(double d, json::string_view s, json::error_code&) {
+    number.append(s.data(), s.size());
+    double exact = 0;
+    const auto [end, err] = std::from_chars(number.data(), number.data() + number.size(), exact);
+    // Out of range (1e400, 1e-400): keep the parser's value; infinities are
+    // refused by the caller.
+    if (err == std::errc{} && end == number.data() + number.size()) d = exact;
+    number.clear();
+    stack.push_double(d);
+    return true;
+  }
+  bool on_bool(bool b, json::error_code&) {
+    stack.push_bool(b);
+    return true;
+  }
+  bool on_null(json::error_code&) {
+    stack.push_null();
+    return true;
+  }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }
+  bool on_comment(json::string_view, json::error_code&) { return true; }
+};
 
 // Reads a required string field; an error names the field.
 std::variant<std::string, ProtocolError> field(const json::object& o, std::string_view key,
@@ -66,15 +145,24 @@ bool has_non_finite(const json::value& v) {
 
 }  // namespace
 
+json::value parse_json(std::string_view text, json::error_code& ec, std::size_t max_depth) {
+  json::parse_options options;
+  options.max_depth = max_depth;
+  json::basic_parser<PreciseHandler> parser(options);
+  parser.handler().stack.reset();
+  const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
+  if (!ec && used < text.size()) ec = json::error::extra_data;
+  if (ec) return nullptr;
+  return parser.handler().stack.release();
+}
+
 std::variant<ParsedRequest, ProtocolError> parse_request(std::string_view line) {
   if (line.size() > kMaxLine) {
     return ProtocolError{nullptr, "too_large",
                          "request line longer than " + std::to_string(kMaxLine) + " bytes"};
   }
-  json::parse_options options;
-  options.max_depth = 16;
   json::error_code ec;
-  json::value v = json::parse(line, ec, {}, options);
+  json::value v = parse_json(line, ec, 16);
   if (ec) return ProtocolError{nullptr, "bad_request", "malformed JSON: " + ec.message()};
   if (!v.is_object()) return ProtocolError{nullptr, "bad_request", "a request is a JSON object"};
   if (has_non_finite(v)) {

@@ -44,6 +44,13 @@ struct ProtocolError {
   std::string message;
 };
 
+// Parses JSON text like boost::json::parse, except that every number with a
+// fraction or an exponent is the double nearest to its text (std::from_chars).
+// Boost.JSON 1.81's own conversion can be one unit in the last place off, so
+// an id like -4.5e-37 would come back as -4.4999999999999996e-37.
+boost::json::value parse_json(std::string_view text, boost::json::error_code& ec,
+                              std::size_t max_depth);
+
 // Parses one request line (without its newline). Never throws.
 std::variant<ParsedRequest, ProtocolError> parse_request(std::string_view line);
 

@@ -7,6 +7,7 @@
 //
 // Every wait is bounded: connects, reads and writes have deadlines, and the
 // fixture kills any daemon still running when a test ends.
+#include "daemon/protocol.h"
 #include "journal/codec.h"
 #include "journal/journal.h"
 #include "projector/ledger.h"
@@ -931,6 +932,18 @@ TEST_F(DaemonTest, ResponsesEchoIdsOfEveryJsonType) {
     EXPECT_TRUE(is_error(call(c, {{"op", "fork"}, {"id", id}}), "bad_request"));
     EXPECT_TRUE(
         is_error(call(c, {{"op", "template"}, {"template", "t9"}, {"id", id}}), "not_found"));
+  }
+  // A fractional id comes back as the same number: Boost.JSON 1.81's own
+  // parser is one unit in the last place off for -4.5e-37 (a fuzzer finding).
+  for (const std::string_view id : {"-4.5e-37", "{\"k\":[0.1,1e-300]}"}) {
+    SCOPED_TRACE(id);
+    ASSERT_TRUE(c.send(R"({"op":"ping","id":)" + std::string(id) + "}\n")) << c.error();
+    const auto line = c.read_line(kIoTimeout);
+    ASSERT_TRUE(line) << c.error();
+    json::error_code ec;
+    const json::value echoed = fj::protocol::parse_json(*line, ec, 64);
+    ASSERT_FALSE(ec) << *line;
+    EXPECT_EQ(echoed.at("id"), fj::protocol::parse_json(id, ec, 64)) << *line;
   }
   // Without an id the response carries "id": null.
   const json::object r = call(c, {{"op", "ping"}});
