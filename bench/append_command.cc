@@ -86,12 +86,13 @@ Result<GroupCommitRun> time_group_commit(std::uint64_t count, std::uint32_t clie
                       [&](Result<Outcome> r) { done.set_value(std::move(r)); });
     return done.get_future().get();
   };
-  Result<void> failed;
-  if (auto r = execute(RegisterTemplate{"tpl0bench", "src0bench", "bench"}); !r) failed = r.error();
+  Result<void> registered;  // the template all clients fork from
+  if (auto r = execute(RegisterTemplate{"tpl0bench", "src0bench", "bench"}); !r)
+    registered = r.error();
   std::atomic<bool> ok{true};
   Stopwatch clock;
   std::vector<std::thread> threads;
-  for (std::uint32_t c = 0; c < clients && failed; ++c) {
+  for (std::uint32_t c = 0; c < clients && registered; ++c) {
     threads.emplace_back([&, c] {
       for (std::uint64_t i = c; i < count && ok; i += clients) {
         if (!execute(AddFork{"tpl0bench", "frk" + std::to_string(i)})) ok = false;
@@ -107,7 +108,7 @@ Result<GroupCommitRun> time_group_commit(std::uint64_t count, std::uint32_t clie
   svc.stop();
   work.reset();
   runner.join();
-  if (!failed) return failed.error();
+  if (!registered) return registered.error();
   if (!ok) return make_error(Errc::io_error, "a group-commit append failed");
   return run;
 }
