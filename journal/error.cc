@@ -51,6 +51,8 @@ std::string_view code_name(Errc e) noexcept {
       return "seq_gap";
     case Errc::corrupt_meta:
       return "corrupt_meta";
+    case Errc::corrupt_page:
+      return "corrupt_page";
     case Errc::already_exists:
       return "already_exists";
     case Errc::not_found:

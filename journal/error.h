@@ -33,6 +33,7 @@ enum class Errc : int {
   unknown_type = 23,       // an event type number this build does not know
   seq_gap = 24,            // the events database skips or repeats a seq
   corrupt_meta = 25,       // the meta database is damaged
+  corrupt_page = 26,       // an LMDB page is damaged (seq: the first record it held)
   // Refusals by decide() (exit code 1).
   already_exists = 40,
   not_found = 41,

@@ -3,6 +3,7 @@
 #include "journal/endian.h"
 #include "journal/format.h"
 #include "journal/ids.h"
+#include "journal/pages.h"
 
 #include <sys/stat.h>
 
@@ -79,6 +80,30 @@ Error Reader::gap(std::uint64_t expected, std::uint64_t found) const {
       expected);
 }
 
+namespace {
+
+// Checks one integer-keyed database's pages for a scan from `from`; read
+// transactions only (see pages.h).
+Result<void> check_database(lmdb::Txn& txn, const char* name, MDB_dbi dbi, std::uint64_t from) {
+  if (txn.writable()) return {};
+  auto damage = lmdb::check_tree(txn, name, dbi, from);
+  if (!damage) return damage.error();
+  if (!*damage) return {};
+  const std::uint64_t seq = std::max(from, (*damage)->first_key.value_or(1));
+  const auto end = (*damage)->end_key;
+  return make_error(Errc::corrupt_page,
+                    std::string("the ") + name + " database is damaged: " + (*damage)->what +
+                        "; records " + std::to_string(seq) + "-" +
+                        (end ? std::to_string(*end - 1) : std::string("end")) + " cannot be read",
+                    seq);
+}
+
+}  // namespace
+
+Result<void> Reader::check_pages(std::uint64_t from) {
+  return check_database(txn_, kEventsDb, events_, from);
+}
+
 Result<std::uint64_t> Reader::head() {
   auto cursor = lmdb::Cursor::open(txn_, events_);
   if (!cursor) return cursor.error();
@@ -99,6 +124,7 @@ Result<std::optional<std::string_view>> Reader::record(std::uint64_t seq) {
 }
 
 Result<std::optional<StoredSnapshot>> Reader::snapshot_at_most(std::uint64_t at_most) {
+  if (auto sound = check_database(txn_, kSnapshotsDb, snapshots_, 0); !sound) return sound.error();
   auto cursor = lmdb::Cursor::open(txn_, snapshots_);
   if (!cursor) return cursor.error();
   MDB_val key = lmdb::seq_key(at_most);
@@ -118,6 +144,7 @@ Result<std::optional<StoredSnapshot>> Reader::snapshot_at_most(std::uint64_t at_
 }
 
 Result<std::vector<std::uint64_t>> Reader::snapshot_seqs() {
+  if (auto sound = check_database(txn_, kSnapshotsDb, snapshots_, 0); !sound) return sound.error();
   auto cursor = lmdb::Cursor::open(txn_, snapshots_);
   if (!cursor) return cursor.error();
   std::vector<std::uint64_t> seqs;
@@ -433,6 +460,16 @@ Result<Journal> Journal::open_existing(const std::string& dir, const JournalOpti
   if (!requests) return requests.error();
   if (!chain) return chain.error();
   state->dbs = JournalDbs{*events, *meta, *snapshots, *requests, *chain};
+  if (!options.read_only) {
+    // A writer walks the free list with a cursor when it allocates pages.
+    auto damage = lmdb::check_free_list(*txn, kEventsDb);
+    if (!damage) return damage.error();
+    if (*damage) {
+      return make_error(Errc::corrupt_page,
+                        "journal " + dir + ": LMDB's free-page list is damaged (" +
+                            (*damage)->what + "); it can still be read (opened read-only)");
+    }
+  }
   // Committing the read transaction keeps the database handles open.
   if (auto ok = txn->commit(); !ok) return ok.error();
   return Journal(std::move(state));

@@ -98,6 +98,12 @@ class Reader {
   // The record at `seq`, valid until the transaction ends.
   Result<std::optional<std::string_view>> record(std::uint64_t seq);
 
+  // Checks the pages of the events database that a scan from `from` steps
+  // onto (journal/pages.h), so that a damaged page is a corrupt_page error
+  // naming the first seq it held, not an assertion in LMDB. for_each does
+  // this itself; a no-op in a write transaction.
+  Result<void> check_pages(std::uint64_t from);
+
   // The newest snapshot with seq <= at_most, or nullopt. Older ones are
   // returned by calling again with a smaller bound.
   Result<std::optional<StoredSnapshot>> snapshot_at_most(std::uint64_t at_most);
@@ -235,6 +241,7 @@ template <class Visit>
 Result<void> Reader::for_each(std::uint64_t from, std::uint64_t to, Visit&& visit) {
   if (from == 0) from = 1;
   if (from > to) return {};
+  if (auto sound = check_pages(from); !sound) return sound;
   auto cursor = lmdb::Cursor::open(txn_, events_);
   if (!cursor) return cursor.error();
   MDB_val key = lmdb::seq_key(from);

@@ -97,6 +97,7 @@ class Txn {
   void abort() noexcept;
 
   bool poisoned() const noexcept { return failed_; }
+  bool writable() const noexcept { return write_; }
   // The LMDB code of the first failure (0 when none), e.g. MDB_MAP_FULL.
   int failure_rc() const noexcept { return failure_rc_; }
   MDB_txn* get() const noexcept { return txn_; }

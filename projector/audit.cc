@@ -48,6 +48,8 @@ Result<AuditReport> audit(const Journal& journal, const AuditOptions& options) {
     bool replay_trusted = true;
     Projection state;
     std::uint64_t expected = 1;
+    // A damaged page cannot be read past: corrupt_page, naming its first seq.
+    if (auto sound = r.check_pages(1); !sound) return sound.error();
     auto cursor = lmdb::Cursor::open(r.txn(), r.events_dbi());
     if (!cursor) return cursor.error();
     MDB_val key{}, value{};

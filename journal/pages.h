@@ -1,0 +1,47 @@
+// A check of LMDB's B-tree pages before a cursor walks them.
+//
+// LMDB checksums no pages. A lookup from the root (mdb_get, MDB_SET_RANGE,
+// MDB_LAST) notices a page that is not a branch or leaf page and returns
+// MDB_CORRUPTED, but a cursor stepping from one leaf to its sibling (MDB_NEXT,
+// MDB_PREV) asserts in mdb.c and aborts the process, and so does a writer
+// walking a damaged free list. check_tree walks one database's tree from its
+// root the way such a scan would and checks the header of every page the scan
+// would step onto, so the scan that follows meets no page LMDB cannot parse
+// and a zeroed page becomes a typed error instead of a crash.
+//
+// It reads LMDB 0.9's on-disk layout (MDB_page, MDB_node and MDB_db in
+// mdb.c; stable since 0.9.0, the format of every Debian release) through
+// LMDB's own read-only map, and cross-checks what it reads with mdb_stat.
+// Read transactions only: a write transaction's own pages are not in the map.
+#pragma once
+
+#include "journal/lmdb.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace fj::lmdb {
+
+struct PageDamage {
+  std::uint64_t pgno = 0;
+  // The keys the damaged page can hold, [first_key, end_key), when known.
+  std::optional<std::uint64_t> first_key;
+  std::optional<std::uint64_t> end_key;
+  std::string what;  // "page 37 holds page number 0 (zeroed or misplaced)"
+};
+
+// Checks the pages of database `dbi` (named `name`; integer keys) that a
+// cursor scan from key `from` to the last key visits; every page when
+// `from` is 0. nullopt when they are sound.
+Result<std::optional<PageDamage>> check_tree(Txn& txn, const char* name, MDB_dbi dbi,
+                                             std::uint64_t from = 0);
+
+// Checks every page of LMDB's free-page list, which a writer walks with a
+// cursor when it allocates pages. `any_database`: the name of any named
+// database (its record locates LMDB's map). Skipped (nullopt) when writers
+// in other processes commit twice during the check: the free list's root is
+// in a meta page that LMDB does not keep for readers.
+Result<std::optional<PageDamage>> check_free_list(Txn& txn, const char* any_database);
+
+}  // namespace fj::lmdb
