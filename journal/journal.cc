@@ -84,9 +84,10 @@ namespace {
 
 // Checks one integer-keyed database's pages for a scan from `from`; read
 // transactions only (see pages.h).
-Result<void> check_database(lmdb::Txn& txn, const char* name, MDB_dbi dbi, std::uint64_t from) {
+Result<void> check_database(lmdb::Txn& txn, const char* name, MDB_dbi dbi, std::uint64_t from,
+                            std::uint64_t through = lmdb::kAllKeys) {
   if (txn.writable()) return {};
-  auto damage = lmdb::check_tree(txn, name, dbi, from);
+  auto damage = lmdb::check_tree(txn, name, dbi, from, through);
   if (!damage) return damage.error();
   if (!*damage) return {};
   const std::uint64_t seq = std::max(from, (*damage)->first_key.value_or(1));
@@ -100,8 +101,8 @@ Result<void> check_database(lmdb::Txn& txn, const char* name, MDB_dbi dbi, std::
 
 }  // namespace
 
-Result<void> Reader::check_pages(std::uint64_t from) {
-  return check_database(txn_, kEventsDb, events_, from);
+Result<void> Reader::check_pages(std::uint64_t from, std::uint64_t through) {
+  return check_database(txn_, kEventsDb, events_, from, through);
 }
 
 Result<std::uint64_t> Reader::head() {

@@ -17,6 +17,7 @@
 #include "journal/error.h"
 #include "journal/event.h"
 #include "journal/lmdb.h"
+#include "journal/pages.h"
 
 #include <cstdint>
 #include <cstring>
@@ -98,11 +99,12 @@ class Reader {
   // The record at `seq`, valid until the transaction ends.
   Result<std::optional<std::string_view>> record(std::uint64_t seq);
 
-  // Checks the pages of the events database that a scan from `from` steps
-  // onto (journal/pages.h), so that a damaged page is a corrupt_page error
-  // naming the first seq it held, not an assertion in LMDB. for_each does
-  // this itself; a no-op in a write transaction.
-  Result<void> check_pages(std::uint64_t from);
+  // Checks the pages of the events database that a scan over the seqs
+  // [from, through] steps onto (journal/pages.h), so that a damaged page is a
+  // corrupt_page error naming the seqs it held, not an assertion in LMDB.
+  // for_each does this itself, a chunk ahead of its cursor; a no-op in a
+  // write transaction.
+  Result<void> check_pages(std::uint64_t from, std::uint64_t through = lmdb::kAllKeys);
 
   // The newest snapshot with seq <= at_most, or nullopt. Older ones are
   // returned by calling again with a smaller bound.
@@ -241,7 +243,15 @@ template <class Visit>
 Result<void> Reader::for_each(std::uint64_t from, std::uint64_t to, Visit&& visit) {
   if (from == 0) from = 1;
   if (from > to) return {};
-  if (auto sound = check_pages(from); !sound) return sound;
+  // The cursor only steps onto checked pages: a chunk of seqs at a time.
+  constexpr std::uint64_t kCheckChunk = 4096;
+  std::uint64_t checked_through = 0;
+  const auto check_ahead = [&](std::uint64_t next) -> Result<void> {
+    if (next <= checked_through) return {};
+    checked_through = next > lmdb::kAllKeys - kCheckChunk ? lmdb::kAllKeys : next + kCheckChunk;
+    return check_pages(next, checked_through);
+  };
+  if (auto sound = check_ahead(from); !sound) return sound;
   auto cursor = lmdb::Cursor::open(txn_, events_);
   if (!cursor) return cursor.error();
   MDB_val key = lmdb::seq_key(from);
@@ -258,6 +268,7 @@ Result<void> Reader::for_each(std::uint64_t from, std::uint64_t to, Visit&& visi
     if (seq != expected) return gap(expected, seq);
     if (auto r = visit(seq, lmdb::to_view(value)); !r) return r;
     ++expected;
+    if (auto sound = check_ahead(seq + 1); !sound) return sound;
   }
   return {};
 }

@@ -92,7 +92,8 @@ Result<Map> locate_map(Txn& txn, MDB_dbi main_dbi, const char* name, std::size_t
 // A depth-first walk over the pages a scan from `from` visits.
 class Walk {
  public:
-  Walk(const Map& map, std::uint64_t from) : map_(map), from_(from) {}
+  Walk(const Map& map, std::uint64_t from, std::uint64_t through)
+      : map_(map), from_(from), through_(through) {}
 
   // False when a page is damaged (damage() says which).
   // low and high bound the keys the page holds: [low, high).
@@ -122,7 +123,11 @@ class Walk {
       return damaged("has impossible bounds (lower " + std::to_string(lower) + ", upper " +
                      std::to_string(upper) + ")");
     }
-    if (levels == 1) return true;
+    if (levels == 1) {
+      // The first leaf past `through` is the last one a scan can step onto.
+      if (low && *low > through_) done_ = true;
+      return true;
+    }
     const std::size_t nodes = (lower - kPageHeader) / 2;
     if (nodes == 0) return damaged("is a branch page without children");
     // Node i leads to the keys in [key(i), key(i + 1)); key(0) is the parent's.
@@ -138,6 +143,23 @@ class Walk {
       }
       return load<std::uint64_t>(n + kNodeHeader);
     };
+    const auto child_of = [](const unsigned char* n) {
+      return std::uint64_t{load<std::uint16_t>(n)} |
+             std::uint64_t{load<std::uint16_t>(n + 2)} << 16 |
+             std::uint64_t{load<std::uint16_t>(n + 4)} << 32;
+    };
+    // Ask for the children's headers all at once: one at a time, each is a
+    // cache miss the walk waits for (most of its cost on a large journal).
+    for (std::size_t i = 0; i < nodes; ++i) {
+      const unsigned char* n = node(i);
+      const unsigned char* next = i + 1 < nodes ? node(i + 1) : nullptr;
+      if (n == nullptr) break;
+      if (const auto bound = next ? key(next) : std::nullopt; bound && *bound <= from_) continue;
+      if (const auto child = child_of(n); child < map_.pages) {
+        __builtin_prefetch(map_.base + child * map_.page_size);
+      }
+      if (const auto first = i != 0 ? key(n) : low; first && *first > through_) break;
+    }
     for (std::size_t i = 0; i < nodes; ++i) {
       const unsigned char* n = node(i);
       if (n == nullptr) return damaged("has a node outside the page");
@@ -154,10 +176,8 @@ class Walk {
         if (!bound) return damaged("has a branch key that is not a 64-bit integer");
         if (*bound <= from_) continue;  // wholly before the scan
       }
-      const std::uint64_t child = std::uint64_t{load<std::uint16_t>(n)} |
-                                  std::uint64_t{load<std::uint16_t>(n + 2)} << 16 |
-                                  std::uint64_t{load<std::uint16_t>(n + 4)} << 32;
-      if (!visit(child, levels - 1, first, bound)) return false;
+      if (!visit(child_of(n), levels - 1, first, bound)) return false;
+      if (done_) break;
     }
     return true;
   }
@@ -167,13 +187,15 @@ class Walk {
  private:
   const Map& map_;
   std::uint64_t from_;
+  std::uint64_t through_;
+  bool done_ = false;
   std::uint64_t visited_ = 0;
   std::optional<PageDamage> damage_;
 };
 
 Result<std::optional<PageDamage>> walk(const Map& map, const unsigned char* record,
                                        const MDB_stat& stat, std::uint64_t from,
-                                       const std::string& name) {
+                                       std::uint64_t through, const std::string& name) {
   const auto depth = load<std::uint16_t>(record + kDbDepthAt);
   const auto root = load<std::uint64_t>(record + kDbRootAt);
   if (depth != stat.ms_depth || load<std::uint64_t>(record + kDbEntriesAt) != stat.ms_entries) {
@@ -186,7 +208,7 @@ Result<std::optional<PageDamage>> walk(const Map& map, const unsigned char* reco
         PageDamage{root, std::nullopt, std::nullopt,
                    name + " has an impossible depth " + std::to_string(depth)});
   }
-  Walk w(map, from);
+  Walk w(map, from, through);
   w.visit(root, depth, std::nullopt, std::nullopt);
   return w.damage();
 }
@@ -202,7 +224,7 @@ Result<MDB_dbi> main_dbi(Txn& txn) {
 }  // namespace
 
 Result<std::optional<PageDamage>> check_tree(Txn& txn, const char* name, MDB_dbi dbi,
-                                             std::uint64_t from) {
+                                             std::uint64_t from, std::uint64_t through) {
   if (auto ok = txn.usable(); !ok) return ok.error();
   MDB_stat stat{};
   if (const int rc = mdb_stat(txn.get(), dbi, &stat); rc != 0) return error("mdb_stat", rc);
@@ -216,7 +238,7 @@ Result<std::optional<PageDamage>> check_tree(Txn& txn, const char* name, MDB_dbi
   if (const int rc = mdb_get(txn.get(), *main, &key, &record); rc != 0) {
     return error(std::string("look up database ") + name, rc);
   }
-  return walk(*map, static_cast<const unsigned char*>(record.mv_data), stat, from,
+  return walk(*map, static_cast<const unsigned char*>(record.mv_data), stat, from, through,
               std::string(name));
 }
 
@@ -243,7 +265,7 @@ Result<std::optional<PageDamage>> check_free_list(Txn& txn, const char* any_data
     std::memcpy(record, page + kMetaFreeDbAt, sizeof record);
     std::atomic_thread_fence(std::memory_order_acquire);
     if (*stamp != txnid) break;
-    return walk(*map, record, stat, 0, "the free list");
+    return walk(*map, record, stat, 0, kAllKeys, "the free list");
   }
   return std::optional<PageDamage>();
 }

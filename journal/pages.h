@@ -31,11 +31,17 @@ struct PageDamage {
   std::string what;  // "page 37 holds page number 0 (zeroed or misplaced)"
 };
 
+inline constexpr std::uint64_t kAllKeys = ~std::uint64_t{0};
+
 // Checks the pages of database `dbi` (named `name`; integer keys) that a
-// cursor scan from key `from` to the last key visits; every page when
-// `from` is 0. nullopt when they are sound.
+// cursor scan over the keys [from, through] steps onto: the pages holding
+// those keys and the first leaf after them (where a cursor lands when it
+// steps past `through`). nullopt when they are sound. A long scan checks a
+// chunk at a time, just before it reads it: the page headers are then still
+// in the TLB and caches when the scan arrives.
 Result<std::optional<PageDamage>> check_tree(Txn& txn, const char* name, MDB_dbi dbi,
-                                             std::uint64_t from = 0);
+                                             std::uint64_t from = 0,
+                                             std::uint64_t through = kAllKeys);
 
 // Checks every page of LMDB's free-page list, which a writer walks with a
 // cursor when it allocates pages. `any_database`: the name of any named
