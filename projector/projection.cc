@@ -95,17 +95,18 @@ void Projection::add_fork(std::uint64_t seq, const EventView& e) {
 }
 
 void Projection::remove_fork(std::uint64_t seq, const EventView& e) {
+  // One lookup in the common case: the fork's owner is the named template.
   const auto it = forks_.find(e.fork);
-  const auto t = template_index_.find(e.template_id);
-  if (t == template_index_.end()) return anomaly(seq, AnomalyKind::unknown_template, e);
-  if (it == forks_.end() || it->second != t->second) {
-    return anomaly(seq, AnomalyKind::not_a_member, e);
+  if (it == forks_.end() || !IdEqual::same(templates_[it->second].id.view(), e.template_id)) {
+    const bool known = template_index_.contains(e.template_id);
+    return anomaly(seq, known ? AnomalyKind::not_a_member : AnomalyKind::unknown_template, e);
   }
+  const std::uint32_t index = it->second;
   forks_.erase(it);
-  Template& tpl = templates_[t->second];
+  Template& tpl = templates_[index];
   --tpl.forks;
   tpl.last_seq = seq;
-  if (e.type == EventType::fork_lost) lost_.insert_or_assign(Id(e.fork), LostFork{t->second, seq});
+  if (e.type == EventType::fork_lost) lost_.insert_or_assign(Id(e.fork), LostFork{index, seq});
 }
 
 void Projection::apply(std::uint64_t seq, const EventView& e) {

@@ -71,13 +71,31 @@ struct IdHash {
   std::size_t operator()(const Id& id) const noexcept { return (*this)(id.view()); }
 };
 
+// Compares in 8-byte words, inline: a call to memcmp for a 24-byte id cost
+// more than the comparison.
 struct IdEqual {
   using is_transparent = void;
   static std::string_view v(std::string_view s) noexcept { return s; }
   static std::string_view v(const Id& id) noexcept { return id.view(); }
+  static bool same(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    const char* p = a.data();
+    const char* q = b.data();
+    std::size_t n = a.size();
+    for (; n >= 8; n -= 8, p += 8, q += 8) {
+      std::uint64_t x, y;
+      std::memcpy(&x, p, 8);
+      std::memcpy(&y, q, 8);
+      if (x != y) return false;
+    }
+    for (; n != 0; --n, ++p, ++q) {
+      if (*p != *q) return false;
+    }
+    return true;
+  }
   template <class A, class B>
   bool operator()(const A& a, const B& b) const noexcept {
-    return v(a) == v(b);
+    return same(v(a), v(b));
   }
 };
 
