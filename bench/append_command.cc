@@ -10,9 +10,11 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include <algorithm>
 #include <future>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -61,9 +63,12 @@ struct GroupCommitRun {
   double events_per_commit = 0;
 };
 
-// `clients` threads each record forks through the embeddable service in
-// full-sync mode, one request at a time (as a VM manager's handlers would),
-// `count` acknowledged forks in all.
+// `clients` concurrent clients record forks through the embeddable service in
+// full-sync mode, `count` acknowledged forks in all. Each client is a chain of
+// asynchronous calls on one io_context thread, as in an Asio daemon (and in
+// forkjournald, whose connections are such chains): a client issues its next
+// fork from the completion of the previous one, so it has one request in
+// flight at a time.
 Result<GroupCommitRun> time_group_commit(std::uint64_t count, std::uint32_t clients) {
   auto dir = TempDir::create("group");
   if (!dir) return dir.error();
@@ -80,26 +85,45 @@ Result<GroupCommitRun> time_group_commit(std::uint64_t count, std::uint32_t clie
     return started.error();
   }
   service::Service& svc = **started;
-  const auto execute = [&](Command command) {
-    std::promise<Result<Outcome>> done;
-    svc.async_execute(Request{std::move(command), ""},
-                      [&](Result<Outcome> r) { done.set_value(std::move(r)); });
-    return done.get_future().get();
-  };
-  Result<void> registered;  // the template all clients fork from
-  if (auto r = execute(RegisterTemplate{"tpl0bench", "src0bench", "bench"}); !r)
-    registered = r.error();
-  std::atomic<bool> ok{true};
-  Stopwatch clock;
-  std::vector<std::thread> threads;
-  for (std::uint32_t c = 0; c < clients && registered; ++c) {
-    threads.emplace_back([&, c] {
-      for (std::uint64_t i = c; i < count && ok; i += clients) {
-        if (!execute(AddFork{"tpl0bench", "frk" + std::to_string(i)})) ok = false;
+  std::promise<Result<Outcome>> registered;
+  svc.async_execute(Request{RegisterTemplate{"tpl0bench", "src0bench", "bench"}, ""},
+                    [&](Result<Outcome> r) { registered.set_value(std::move(r)); });
+  const auto registration = registered.get_future().get();
+
+  // Touched only on the io_context thread, except `all_done`.
+  std::uint32_t finished = 0;
+  bool ok = true;
+  std::promise<void> all_done;
+  struct Client {
+    service::Service* svc;
+    std::uint64_t next;  // this client's next fork number
+    std::uint64_t count;
+    std::uint32_t clients;  // also the stride between one client's forks
+    std::uint32_t* finished;
+    bool* ok;
+    std::promise<void>* all_done;
+
+    void operator()() {
+      if (next >= count || !*ok) {
+        if (++*finished == clients) all_done->set_value();
+        return;
       }
-    });
+      const std::uint64_t i = next;
+      next += clients;
+      svc->async_execute(Request{AddFork{"tpl0bench", "frk" + std::to_string(i)}, ""},
+                         [self = *this](Result<Outcome> r) mutable {
+                           if (!r) *self.ok = false;
+                           self();
+                         });
+    }
+  };
+  Stopwatch clock;
+  if (registration) {
+    for (std::uint32_t c = 0; c < clients; ++c) {
+      boost::asio::post(io, Client{&svc, c, count, clients, &finished, &ok, &all_done});
+    }
+    all_done.get_future().wait();
   }
-  for (auto& t : threads) t.join();
   GroupCommitRun run{clock.seconds(), 0};
   const auto stats = svc.stats();
   run.events_per_commit = stats.commits > 1 ? static_cast<double>(stats.requests - 1) /
@@ -108,7 +132,7 @@ Result<GroupCommitRun> time_group_commit(std::uint64_t count, std::uint32_t clie
   svc.stop();
   work.reset();
   runner.join();
-  if (!registered) return registered.error();
+  if (!registration) return registration.error();
   if (!ok) return make_error(Errc::io_error, "a group-commit append failed");
   return run;
 }
