@@ -27,6 +27,29 @@ TEST(Ids, RefusesEverythingElse) {
   }
 }
 
+// is_valid_id checks 16 bytes at a time (SSE2) for ids of 16 bytes and more
+// and through a table below that: every byte value, at every position of ids
+// of every length, must get the answer of the plain definition.
+TEST(Ids, EveryByteAtEveryPositionOfEveryLengthMatchesTheDefinition) {
+  const auto allowed = [](unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  };
+  int checked = 0;
+  for (std::size_t size = 3; size <= kMaxIdSize; ++size) {
+    for (std::size_t at = 0; at < size; ++at) {
+      for (int byte = 0; byte < 256; ++byte) {
+        std::string id(size, 'k');
+        id[at] = static_cast<char>(byte);
+        ASSERT_EQ(is_valid_id(id), allowed(static_cast<unsigned char>(byte)))
+            << "size " << size << ", byte 0x" << std::hex << byte << " at " << std::dec << at;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 256 * (64 * 65 / 2 - 3));
+}
+
 TEST(Ids, NamesAreUtf8WithoutControlCharacters) {
   EXPECT_TRUE(is_valid_name(""));
   EXPECT_TRUE(is_valid_name("web ✓ 日本"));
