@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -81,7 +82,11 @@ Result<Map> locate_map(Txn& txn, MDB_dbi main_dbi, const char* name, std::size_t
   const auto pgno = load<std::uint64_t>(reinterpret_cast<const unsigned char*>(page));
   Map map;
   map.page_size = page_size;
-  map.pages = static_cast<std::uint64_t>(st.st_size) / page_size;
+  // Pages past the file's end or past this process's map would fault.
+  MDB_envinfo info{};
+  mdb_env_info(mdb_txn_env(txn.get()), &info);
+  map.pages =
+      std::min<std::uint64_t>(static_cast<std::uint64_t>(st.st_size), info.me_mapsize) / page_size;
   if (pgno >= map.pages || pgno * page_size > page) {
     return make_error(Errc::lmdb_error, "cannot locate LMDB's map of data.mdb");
   }
