@@ -531,6 +531,44 @@ TEST_F(CorruptionTest, AZeroedEventPageNamesItsSeqsAndLaterSeqsStayReadable) {
   EXPECT_EQ(*tail, kOriginalEvents - seq - 199);
 }
 
+// A branch page whose child pointer names a page far past the end of the
+// file: the page check must not read there (it would fault).
+TEST_F(CorruptionTest, ABranchPointingPastTheFileIsATypedErrorNotACrash) {
+  const std::string dir = copy("wild-branch");
+  std::string data = read_file(dir + "/data.mdb");
+  const std::size_t page = page_size(data);
+  // The events tree's root, from its record in LMDB's main database.
+  std::uint64_t root = 0;
+  {
+    auto env = lmdb::Env::open(dir, lmdb::EnvOptions{.flags = MDB_RDONLY});
+    ASSERT_TRUE(env);
+    auto txn = lmdb::Txn::begin(*env, MDB_RDONLY);
+    ASSERT_TRUE(txn);
+    MDB_dbi main = 0;
+    ASSERT_EQ(mdb_dbi_open(txn->get(), nullptr, 0, &main), 0);
+    auto record = txn->get(main, lmdb::to_val(kEventsDb));
+    ASSERT_TRUE(record && *record && (*record)->size() == 48);
+    std::memcpy(&root, (*record)->data() + 40, sizeof root);
+  }
+  const std::size_t at = root * page;
+  ASSERT_EQ(load_at<std::uint16_t>(data, at + 10) & 0x01, 0x01) << "the root is not a branch";
+  // Node 1 (the second child): its page number in the first 6 bytes.
+  const auto node = load_at<std::uint16_t>(data, at + kPageHeader + 2);
+  std::memset(data.data() + at + node, 0x7f, 6);
+  write_file(dir + "/data.mdb", data);
+
+  const Probe p = probe(dir, original());
+  expect_no_silent_damage(p, "a child pointer of the events root set to 0x7f7f7f7f7f7f");
+  EXPECT_TRUE(p.typed_error()) << p.raw;
+  auto j = Journal::open(dir, JournalOptions{.read_only = true});
+  ASSERT_TRUE(j) << j.error().message;
+  auto full = replay(*j);
+  ASSERT_FALSE(full);
+  EXPECT_EQ(full.error().code, Errc::corrupt_page) << full.error().message;
+  EXPECT_NE(full.error().message.find("is not a page of data.mdb"), std::string::npos)
+      << full.error().message;
+}
+
 TEST_F(CorruptionTest, ARolledBackMetaPageIsTheStateBeforeTheLastCommit) {
   const std::string dir = copy("rollback");
   std::string data = read_file(dir + "/data.mdb");
