@@ -153,18 +153,6 @@ class Walk {
              std::uint64_t{load<std::uint16_t>(n + 2)} << 16 |
              std::uint64_t{load<std::uint16_t>(n + 4)} << 32;
     };
-    // Ask for the children's headers all at once: one at a time, each is a
-    // cache miss the walk waits for (most of its cost on a large journal).
-    for (std::size_t i = 0; i < nodes; ++i) {
-      const unsigned char* n = node(i);
-      const unsigned char* next = i + 1 < nodes ? node(i + 1) : nullptr;
-      if (n == nullptr) break;
-      if (const auto bound = next ? key(next) : std::nullopt; bound && *bound <= from_) continue;
-      if (const auto child = child_of(n); child < map_.pages) {
-        __builtin_prefetch(map_.base + child * map_.page_size);
-      }
-      if (const auto first = i != 0 ? key(n) : low; first && *first > through_) break;
-    }
     for (std::size_t i = 0; i < nodes; ++i) {
       const unsigned char* n = node(i);
       if (n == nullptr) return damaged("has a node outside the page");

@@ -37,8 +37,7 @@ inline constexpr std::uint64_t kAllKeys = ~std::uint64_t{0};
 // cursor scan over the keys [from, through] steps onto: the pages holding
 // those keys and the first leaf after them (where a cursor lands when it
 // steps past `through`). nullopt when they are sound. A long scan checks a
-// chunk at a time, just before it reads it: the page headers are then still
-// in the TLB and caches when the scan arrives.
+// chunk at a time, just before it reads it.
 Result<std::optional<PageDamage>> check_tree(Txn& txn, const char* name, MDB_dbi dbi,
                                              std::uint64_t from = 0,
                                              std::uint64_t through = kAllKeys);
