@@ -12,6 +12,7 @@ using namespace fj::testing;
 class ProjectionTest : public ::testing::Test {
  protected:
   void apply(const Event& e) { state_.apply(state_.seq() + 1, view(e)); }
+  std::size_t forks_of(const std::string& tpl) const { return forks(tpl); }
   std::uint32_t forks(const std::string& tpl) const {
     const Template* t = state_.find(tpl);
     return t == nullptr ? 0 : t->forks;
@@ -20,6 +21,61 @@ class ProjectionTest : public ::testing::Test {
 
   Projection state_;
 };
+
+// Id keeps up to 31 bytes inline and longer ids on the heap: every length,
+// copied, moved, assigned and compared, must keep its bytes.
+TEST(IdStorage, EveryLengthSurvivesCopiesAndMoves) {
+  for (std::size_t size = 0; size <= kMaxIdSize; ++size) {
+    std::string text(size, 'x');
+    for (std::size_t i = 0; i < size; ++i) text[i] = static_cast<char>('a' + i % 26);
+    SCOPED_TRACE(size);
+    const Id original(text);
+    EXPECT_EQ(original.view(), text);
+    EXPECT_EQ(original.size(), size);
+    Id copy(original);
+    EXPECT_EQ(copy.view(), text);
+    EXPECT_TRUE(copy == original);
+    Id moved(std::move(copy));
+    EXPECT_EQ(moved.view(), text);
+    EXPECT_EQ(copy.view(), "");  // NOLINT(bugprone-use-after-move): defined as empty
+    Id assigned(std::string_view("short"));
+    assigned = original;
+    EXPECT_EQ(assigned.view(), text);
+    Id long_one(std::string(kMaxIdSize, 'z'));
+    long_one = std::move(assigned);
+    EXPECT_EQ(long_one.view(), text);
+    const Id& same = long_one;
+    long_one = same;  // self-assignment keeps the id
+    EXPECT_EQ(long_one.view(), text);
+  }
+}
+
+// Ids around the inline limit (31 bytes) as templates and forks: counts,
+// owners, lost forks and a copy of the projection all see the same ids.
+TEST_F(ProjectionTest, IdsOfEveryLengthWorkAsTemplatesAndForks) {
+  const std::string tpl(kMaxIdSize, 't');
+  apply(registered(tpl));
+  std::vector<std::string> forks;
+  for (std::size_t size = 1; size <= kMaxIdSize; ++size) {
+    forks.push_back(std::string(size - 1, 'f') + static_cast<char>('a' + size % 26));
+    apply(added(tpl, forks.back()));
+  }
+  for (std::size_t i = 0; i < forks.size(); i += 2) apply(removed(tpl, forks[i]));
+  apply(correction(EventType::fork_lost, tpl, forks[1], Reason::instance_missing));
+  EXPECT_TRUE(state_.anomalies().empty());
+  EXPECT_EQ(forks_of(tpl), kMaxIdSize / 2 - 1);
+  for (std::size_t i = 0; i < forks.size(); ++i) {
+    const bool live = i % 2 == 1 && i != 1;
+    EXPECT_EQ(state_.owner(forks[i]) != nullptr, live) << forks[i].size();
+    if (live) {
+      EXPECT_EQ(state_.owner(forks[i])->id.view(), tpl);
+    }
+  }
+  EXPECT_TRUE(state_.lost(forks[1]));
+  const Projection copy = state_;
+  EXPECT_TRUE(copy == state_);
+  EXPECT_EQ(copy.all_live_forks().size(), kMaxIdSize / 2 - 1);
+}
 
 TEST_F(ProjectionTest, ForksAndUnforksMoveTheCount) {
   apply(registered("web"));

@@ -32,6 +32,25 @@ TEST(Snapshot, RoundTripsTheWholeProjection) {
   EXPECT_TRUE(d->projection.lost("a"));
 }
 
+// Ids longer than the 31 bytes Id keeps inline round-trip too.
+TEST(Snapshot, RoundTripsIdsOfEveryLength) {
+  Projection p;
+  std::uint64_t seq = 0;
+  const std::string tpl(kMaxIdSize, 'T');
+  p.apply(++seq, view(registered(tpl, std::string(40, 's'))));
+  for (std::size_t size = 1; size <= kMaxIdSize; ++size) {
+    p.apply(++seq, view(added(tpl, std::string(size, 'f'))));
+  }
+  p.apply(++seq, view(correction(EventType::fork_lost, tpl, std::string(33, 'f'),
+                                 Reason::instance_missing)));
+  auto d = SnapshotCodec::decode(SnapshotCodec::encode(p, 7));
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_TRUE(d->projection == p);
+  EXPECT_EQ(d->projection.find(tpl)->forks, kMaxIdSize - 1);
+  EXPECT_EQ(d->projection.find(tpl)->source.view(), std::string(40, 's'));
+  EXPECT_TRUE(d->projection.lost(std::string(33, 'f')));
+}
+
 TEST(Snapshot, EveryTruncationIsRefused) {
   const std::string blob = SnapshotCodec::encode(sample(), 1);
   for (std::size_t n = 0; n < blob.size(); ++n) {
