@@ -909,20 +909,22 @@ std::uint64_t churn(Journal& j, int rounds, int& counter) {
   return *j.file_size() - before;
 }
 
+// A journal with a large projection, so that every snapshot takes many pages.
+void create_large_journal(const std::string& dir) {
+  auto j = Journal::create(dir, JournalOptions{.sync = SyncMode::none});
+  ASSERT_TRUE(j);
+  auto ledger = Ledger::open(*j);
+  ASSERT_TRUE(ledger->execute(RegisterTemplate{"web", "src", ""}, Origin::api));
+  std::vector<Request> batch;
+  for (int i = 0; i < 3000; ++i)
+    batch.push_back(Request{AddFork{"web", "base" + std::to_string(i)}, ""});
+  ASSERT_TRUE(ledger->execute_batch(batch, Origin::api));
+  ASSERT_TRUE(ledger->snapshot());
+}
+
 TEST(StaleReader, AReaderKilledInsideATransactionIsClearedByTheNextWriterAndTheFileStopsGrowing) {
   TempDir dir;
-  {
-    auto j = Journal::create(dir.path(), JournalOptions{.sync = SyncMode::none});
-    ASSERT_TRUE(j);
-    auto ledger = Ledger::open(*j);
-    ASSERT_TRUE(ledger->execute(RegisterTemplate{"web", "src", ""}, Origin::api));
-    // A large projection: every snapshot takes many pages.
-    std::vector<Request> batch;
-    for (int i = 0; i < 3000; ++i)
-      batch.push_back(Request{AddFork{"web", "base" + std::to_string(i)}, ""});
-    ASSERT_TRUE(ledger->execute_batch(batch, Origin::api));
-    ASSERT_TRUE(ledger->snapshot());
-  }
+  ASSERT_NO_FATAL_FAILURE(create_large_journal(dir.path()));
   // A live process keeps the environment open throughout, so no open below
   // is the first one (which would reset the whole reader table and hide
   // whether stale slots are cleared one by one).
@@ -965,17 +967,7 @@ TEST(StaleReader, WithoutAWriterOpenTheDeadReaderKeepsPinningPages) {
   // before the kill keeps growing in a second phase too, so the difference
   // above comes from clearing the slot.
   TempDir dir;
-  {
-    auto j = Journal::create(dir.path(), JournalOptions{.sync = SyncMode::none});
-    ASSERT_TRUE(j);
-    auto ledger = Ledger::open(*j);
-    ASSERT_TRUE(ledger->execute(RegisterTemplate{"web", "src", ""}, Origin::api));
-    std::vector<Request> batch;
-    for (int i = 0; i < 3000; ++i)
-      batch.push_back(Request{AddFork{"web", "base" + std::to_string(i)}, ""});
-    ASSERT_TRUE(ledger->execute_batch(batch, Origin::api));
-    ASSERT_TRUE(ledger->snapshot());
-  }
+  ASSERT_NO_FATAL_FAILURE(create_large_journal(dir.path()));
   const pid_t holder = spawn_reader(dir.path(), false);
   ASSERT_GT(holder, 0);
   const pid_t reader = spawn_reader(dir.path(), true);
