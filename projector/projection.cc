@@ -87,8 +87,7 @@ void Projection::add_fork(std::uint64_t seq, const EventView& e) {
   if (t == template_index_.end()) return anomaly(seq, AnomalyKind::unknown_template, e);
   Template& tpl = templates_[t->second];
   if (tpl.state != TemplateState::active) return anomaly(seq, AnomalyKind::retired_template, e);
-  const auto [it, inserted] = forks_.try_emplace(Id(e.fork), t->second);
-  if (!inserted) return anomaly(seq, AnomalyKind::fork_already_live, e);
+  if (!forks_.insert(e.fork, t->second)) return anomaly(seq, AnomalyKind::fork_already_live, e);
   ++tpl.forks;
   tpl.last_seq = seq;
   if (!lost_.empty()) lost_.erase(e.fork);

@@ -147,6 +147,45 @@ struct IdEqual {
 template <class V>
 using IdMap = boost::unordered_flat_map<Id, V, IdHash, IdEqual>;
 
+// Live forks: fork id -> index of its template, the map a replay touches on
+// nearly every event. A boost::unordered_flat_map kept at most a third full.
+//
+// At the map's own load limit (7/8), a replay's endless fork/unfork churn
+// made it rebuild itself at the same size every few tens of thousands of
+// events: each erasure from a group of slots that once overflowed lowers the
+// limit (the map's guard against probe lengths drifting up) until it is
+// reached, and a rebuild holds two tables at once. At a third full a group
+// of 15 slots almost never overflows, so the rebuilds stop; the table grows
+// only with the number of live forks, and a replay's peak memory no longer
+// depends on the journal's length. The price is a table three times larger
+// (about 115 bytes per live fork); the lower load also shortens lookups.
+class ForkTable {
+ public:
+  using Map = IdMap<std::uint32_t>;
+
+  Map::const_iterator find(std::string_view fork) const { return map_.find(fork); }
+  bool contains(std::string_view fork) const { return map_.contains(fork); }
+  Map::const_iterator begin() const noexcept { return map_.begin(); }
+  Map::const_iterator end() const noexcept { return map_.end(); }
+  std::size_t size() const noexcept { return map_.size(); }
+  bool empty() const noexcept { return map_.empty(); }
+  std::size_t bucket_count() const noexcept { return map_.bucket_count(); }
+
+  // Adds fork -> index; false (and no change) if the fork is present.
+  bool insert(std::string_view fork, std::uint32_t index) {
+    reserve(map_.size() + 1);
+    return map_.try_emplace(Id(fork), index).second;
+  }
+  void erase(Map::const_iterator it) { map_.erase(it); }
+  // Room for n forks at a load of at most a third.
+  void reserve(std::size_t n) {
+    if (3 * n > map_.bucket_count()) map_.reserve(3 * n);
+  }
+
+ private:
+  Map map_;
+};
+
 enum class TemplateState : std::uint8_t { active = 1, retired = 2 };
 std::string_view state_name(TemplateState s) noexcept;
 
@@ -232,7 +271,7 @@ class Projection {
   std::uint64_t seq_ = 0;
   std::vector<Template> templates_;      // in registration order
   IdMap<std::uint32_t> template_index_;  // id -> index into templates_
-  IdMap<std::uint32_t> forks_;           // live fork -> template index
+  ForkTable forks_;                      // live fork -> template index
   IdMap<LostFork> lost_;                 // forks removed by fork_lost
   std::vector<Anomaly> anomalies_;
 };

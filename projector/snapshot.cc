@@ -161,7 +161,7 @@ Result<DecodedSnapshot> SnapshotCodec::decode(std::string_view blob) {
     const Id fork(r.id());
     const auto index = r.le<std::uint32_t>();
     if (index >= p.templates_.size()) return bad("fork of an unknown template");
-    if (!p.forks_.try_emplace(fork, index).second) return bad("duplicate fork");
+    if (!p.forks_.insert(fork.view(), index)) return bad("duplicate fork");
     ++p.templates_[index].forks;
   }
   const std::uint32_t lost = r.count(2 + 4 + 8);
@@ -170,7 +170,7 @@ Result<DecodedSnapshot> SnapshotCodec::decode(std::string_view blob) {
     const auto index = r.le<std::uint32_t>();
     const auto seq = r.le<std::uint64_t>();
     if (index >= p.templates_.size()) return bad("lost fork of an unknown template");
-    if (p.forks_.contains(fork)) return bad("a fork both live and lost");
+    if (p.forks_.contains(fork.view())) return bad("a fork both live and lost");
     p.lost_.insert_or_assign(fork, LostFork{index, seq});
   }
   const std::uint32_t anomalies = r.count(8 + 1 + 1 + 1);
