@@ -75,7 +75,7 @@ namespace {
 // Whether all 16 bytes are in the id alphabet: letters (c | 0x20 in a..z),
 // '-', '.' and digits (0x2D..0x39 without '/'), and '_'. The compares are
 // signed, so bytes from 0x80 up fail every range.
-bool id_chars_16(const char* p) noexcept {
+[[gnu::always_inline]] inline bool id_chars_16(const char* p) noexcept {
   const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   const auto in = [](__m128i v, char lo, char hi) {
     return _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(static_cast<char>(lo - 1))),
