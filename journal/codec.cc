@@ -172,6 +172,12 @@ std::uint32_t stored_checksum(std::string_view record) noexcept {
 }
 
 Result<EventView> decode(std::uint64_t seq, std::string_view record) {
+  EventView e;
+  if (auto ok = decode_into(seq, record, e); !ok) return ok.error();
+  return e;
+}
+
+Result<void> decode_into(std::uint64_t seq, std::string_view record, EventView& e) {
   if (record.size() < kMinRecordSize) {
     return corrupt(seq, Errc::corrupt_record,
                    "short record (" + std::to_string(record.size()) + " bytes)");
@@ -199,7 +205,6 @@ Result<EventView> decode(std::uint64_t seq, std::string_view record) {
     return corrupt(seq, Errc::corrupt_record, "invalid origin or flags");
   }
 
-  EventView e;
   e.type = static_cast<EventType>(type);
   e.origin = static_cast<Origin>(origin);
   e.time_ns = load_le<std::uint64_t>(record.data() + 4);
@@ -243,7 +248,7 @@ Result<EventView> decode(std::uint64_t seq, std::string_view record) {
                    "reason " + std::to_string(static_cast<int>(e.reason)) + " does not fit " +
                        std::string(type_name(e.type)));
   }
-  return e;
+  return {};
 }
 
 }  // namespace fj

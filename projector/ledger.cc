@@ -19,9 +19,9 @@ std::uint64_t wall_clock_ns() {
 Result<void> apply_range(Reader& reader, Projection& state, std::uint64_t to) {
   return reader.for_each(state.seq() + 1, to,
                          [&](std::uint64_t seq, std::string_view record) -> Result<void> {
-                           auto e = decode(seq, record);
-                           if (!e) return e.error();
-                           state.apply(seq, *e);
+                           EventView e;
+                           if (auto ok = decode_into(seq, record, e); !ok) return ok;
+                           state.apply(seq, e);
                            return {};
                          });
 }
