@@ -158,10 +158,10 @@ Result<DecodedSnapshot> SnapshotCodec::decode(std::string_view blob) {
   const std::uint32_t forks = r.count(2 + 4);
   p.forks_.reserve(forks);
   for (std::uint32_t i = 0; i < forks && r.ok(); ++i) {
-    const Id fork(r.id());
+    const std::string_view fork = r.id();
     const auto index = r.le<std::uint32_t>();
     if (index >= p.templates_.size()) return bad("fork of an unknown template");
-    if (!p.forks_.insert(fork.view(), index)) return bad("duplicate fork");
+    if (!p.forks_.insert(fork, index)) return bad("duplicate fork");
     ++p.templates_[index].forks;
   }
   const std::uint32_t lost = r.count(2 + 4 + 8);
