@@ -54,6 +54,28 @@ TEST(IdStorage, EveryLengthSurvivesCopiesAndMoves) {
   }
 }
 
+// IdHash reads ids in overlapping words and short ids in pieces: at every
+// length, changing any one byte must change the hash, and an Id must hash
+// like its bytes (the maps look ids up by string_view).
+TEST(IdHash, EveryByteOfEveryLengthCounts) {
+  const IdHash hash;
+  for (std::size_t size = 1; size <= kMaxIdSize; ++size) {
+    std::string id(size, 'a');
+    for (std::size_t i = 0; i < size; ++i) id[i] = static_cast<char>('a' + (i * 7) % 26);
+    SCOPED_TRACE(id);
+    const std::size_t original = hash(id);
+    EXPECT_EQ(hash(Id(id)), original);
+    EXPECT_NE(hash(id.substr(0, size - 1)), original);
+    for (std::size_t i = 0; i < size; ++i) {
+      for (const char other : {'0', 'Z', '_'}) {
+        std::string changed = id;
+        changed[i] = other;
+        EXPECT_NE(hash(changed), original) << "byte " << i << " -> " << other;
+      }
+    }
+  }
+}
+
 // Ids around the inline limit (31 bytes) as templates and forks: counts,
 // owners, lost forks and a copy of the projection all see the same ids.
 TEST(ForkTable, InsertFindEraseKeepTheIndex) {
