@@ -177,37 +177,41 @@ Result<EventView> decode(std::uint64_t seq, std::string_view record) {
   return e;
 }
 
-Result<void> decode_into(std::uint64_t seq, std::string_view record, EventView& e) {
-  if (record.size() < kMinRecordSize) {
-    return corrupt(seq, Errc::corrupt_record,
-                   "short record (" + std::to_string(record.size()) + " bytes)");
-  }
-  if (record.size() > kMaxRecordSize) {
-    return corrupt(seq, Errc::corrupt_record,
-                   "oversized record (" + std::to_string(record.size()) + " bytes)");
-  }
+namespace {
+
+// Why a record is refused. The checks run without building a message, so
+// the hot path of a replay stays small; the message is built in
+// refusal() below, off that path.
+enum class Fault : std::uint8_t {
+  none,
+  short_record,
+  oversized_record,
+  checksum_mismatch,
+  unknown_version,
+  unknown_type,
+  bad_origin_or_flags,
+  malformed_payload,
+  reason_misfit,
+};
+
+// Checks `record` and decodes it into `e`, every field of which it writes.
+Fault parse(std::string_view record, EventView& e) noexcept {
+  if (record.size() < kMinRecordSize) return Fault::short_record;
+  if (record.size() > kMaxRecordSize) return Fault::oversized_record;
   const std::size_t body = record.size() - kRecordTrailerSize;
-  if (crc32c(record.data(), body) != stored_checksum(record)) {
-    return corrupt(seq, Errc::checksum_mismatch, "checksum mismatch");
-  }
-  const auto version = static_cast<std::uint8_t>(record[0]);
-  if (version != kFormatVersion) {
-    return corrupt(seq, Errc::unknown_version,
-                   "record format version " + std::to_string(version) + ", this build reads " +
-                       std::to_string(kFormatVersion));
-  }
+  if (crc32c(record.data(), body) != stored_checksum(record)) return Fault::checksum_mismatch;
+  if (static_cast<std::uint8_t>(record[0]) != kFormatVersion) return Fault::unknown_version;
   const auto type = static_cast<std::uint8_t>(record[1]);
-  if (type == 0 || type > kMaxEventType) {
-    return corrupt(seq, Errc::unknown_type, "unknown event type " + std::to_string(type));
-  }
+  if (type == 0 || type > kMaxEventType) return Fault::unknown_type;
   const auto origin = static_cast<std::uint8_t>(record[2]);
-  if (origin == 0 || origin > kMaxOrigin || record[3] != 0) {
-    return corrupt(seq, Errc::corrupt_record, "invalid origin or flags");
-  }
+  if (origin == 0 || origin > kMaxOrigin || record[3] != 0) return Fault::bad_origin_or_flags;
 
   e.type = static_cast<EventType>(type);
   e.origin = static_cast<Origin>(origin);
   e.time_ns = load_le<std::uint64_t>(record.data() + 4);
+  e.template_id = e.fork = e.source = e.name = e.evidence = {};
+  e.reason = Reason::none;
+  e.run = {};
   PayloadReader in(record.substr(kRecordHeaderSize, body - kRecordHeaderSize));
   switch (e.type) {
     case EventType::template_registered:
@@ -239,16 +243,53 @@ Result<void> decode_into(std::uint64_t seq, std::string_view record, EventView& 
       e.run.swept = in.le<std::uint32_t>();
       break;
   }
-  if (!in.done()) {
-    return corrupt(seq, Errc::corrupt_record,
-                   "malformed " + std::string(type_name(e.type)) + " payload");
+  if (!in.done()) return Fault::malformed_payload;
+  if (!reason_fits(e.type, e.reason)) return Fault::reason_misfit;
+  return Fault::none;
+}
+
+[[gnu::cold, gnu::noinline]] Error refusal(std::uint64_t seq, Fault fault, std::string_view record,
+                                           const EventView& e) {
+  const auto byte = [&](std::size_t i) {
+    return std::to_string(static_cast<std::uint8_t>(record[i]));
+  };
+  switch (fault) {
+    case Fault::short_record:
+      return corrupt(seq, Errc::corrupt_record,
+                     "short record (" + std::to_string(record.size()) + " bytes)");
+    case Fault::oversized_record:
+      return corrupt(seq, Errc::corrupt_record,
+                     "oversized record (" + std::to_string(record.size()) + " bytes)");
+    case Fault::checksum_mismatch:
+      return corrupt(seq, Errc::checksum_mismatch, "checksum mismatch");
+    case Fault::unknown_version:
+      return corrupt(seq, Errc::unknown_version,
+                     "record format version " + byte(0) + ", this build reads " +
+                         std::to_string(kFormatVersion));
+    case Fault::unknown_type:
+      return corrupt(seq, Errc::unknown_type, "unknown event type " + byte(1));
+    case Fault::bad_origin_or_flags:
+      return corrupt(seq, Errc::corrupt_record, "invalid origin or flags");
+    case Fault::malformed_payload:
+      return corrupt(seq, Errc::corrupt_record,
+                     "malformed " + std::string(type_name(e.type)) + " payload");
+    case Fault::reason_misfit:
+    case Fault::none:
+      break;
   }
-  if (!reason_fits(e.type, e.reason)) {
-    return corrupt(seq, Errc::corrupt_record,
-                   "reason " + std::to_string(static_cast<int>(e.reason)) + " does not fit " +
-                       std::string(type_name(e.type)));
+  return corrupt(seq, Errc::corrupt_record,
+                 "reason " + std::to_string(static_cast<int>(e.reason)) + " does not fit " +
+                     std::string(type_name(e.type)));
+}
+
+}  // namespace
+
+Result<void> decode_into(std::uint64_t seq, std::string_view record, EventView& e) {
+  const Fault fault = parse(record, e);
+  if (fault == Fault::none) [[likely]] {
+    return {};
   }
-  return {};
+  return refusal(seq, fault, record, e);
 }
 
 }  // namespace fj

@@ -27,8 +27,9 @@ std::string encode(const EventView& e);
 // unknown_version, unknown_type. The checksum is verified before any length
 // inside the record is trusted.
 Result<EventView> decode(std::uint64_t seq, std::string_view record);
-// The same into `out` (a default-constructed view), for a replay's hot loop:
-// it saves copying the view into a Result. On error `out` is unspecified.
+// The same into `out`, every field of which it writes: a replay's hot loop
+// reuses one view for all its events and copies nothing out of a Result. On
+// error `out` is unspecified.
 Result<void> decode_into(std::uint64_t seq, std::string_view record, EventView& out);
 
 // The CRC32C stored in a record's trailer (no validation).

@@ -17,9 +17,11 @@ std::uint64_t wall_clock_ns() {
 }
 
 Result<void> apply_range(Reader& reader, Projection& state, std::uint64_t to) {
+  // One view for every event: zeroing a fresh one per event (a `rep stosq`
+  // of 128 bytes) took 4 % of a replay.
+  EventView e;
   return reader.for_each(state.seq() + 1, to,
                          [&](std::uint64_t seq, std::string_view record) -> Result<void> {
-                           EventView e;
                            if (auto ok = decode_into(seq, record, e); !ok) return ok;
                            state.apply(seq, e);
                            return {};
