@@ -209,7 +209,13 @@ Fault parse(std::string_view record, EventView& e) noexcept {
   e.type = static_cast<EventType>(type);
   e.origin = static_cast<Origin>(origin);
   e.time_ns = load_le<std::uint64_t>(record.data() + 4);
-  e.template_id = e.fork = e.source = e.name = e.evidence = {};
+  // One by one: a chained assignment reloads each view from the last store
+  // (a 16-byte load of two 8-byte stores, which stalls store forwarding).
+  e.template_id = {};
+  e.fork = {};
+  e.source = {};
+  e.name = {};
+  e.evidence = {};
   e.reason = Reason::none;
   e.run = {};
   PayloadReader in(record.substr(kRecordHeaderSize, body - kRecordHeaderSize));
