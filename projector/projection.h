@@ -90,10 +90,14 @@ static_assert(sizeof(Id) == 32);
 // do not wait on each other. A 24-byte id then waits on one multiply instead
 // of the five in a row of the word-by-word multiply-xorshift this replaced,
 // and a replay hashes two or three ids an event: 8 % more events/s, paired
-// runs (bench/README.md). Every constant has a byte >= 0x80, so a word of id
-// characters (ASCII) xor a constant is never zero and never wipes out the
-// other input of its fold. Declared avalanching so the map adds no second
-// mix.
+// runs (bench/README.md). Both inputs of every fold are a word of the id xor
+// a constant with a byte >= 0x80, so no word of id characters (ASCII) can
+// zero a fold and wipe out its other word; the length and the 32-byte blocks
+// before the last 1-32 bytes (ids over 32) enter through `h`, xored in and
+// folded with a constant, never as a fold's input beside a word. (With `h`
+// as that input, a 64-byte id whose bytes 40..47 equal `h` made bytes 32..39
+// count for nothing: 2^48 ids with one hash.) Declared avalanching so the
+// map adds no second mix.
 struct IdHash {
   using is_transparent = void;
   using is_avalanching = void;
@@ -114,7 +118,9 @@ struct IdHash {
     std::uint64_t h = k0 ^ n;
     // Whole 32-byte blocks while more than 32 bytes remain (ids over 32).
     for (; n > 32; n -= 32, p += 32) {
-      h = fold(word(p) ^ k1, word(p + 8) ^ h) ^ fold(word(p + 16) ^ k2, word(p + 24) ^ k3);
+      const std::uint64_t block =
+          fold(word(p) ^ k1, word(p + 8) ^ k2) ^ fold(word(p + 16) ^ k3, word(p + 24) ^ k0);
+      h = fold(h ^ block, k1);
     }
     // The last 0-32 bytes as up to four words that overlap rather than read
     // past the end; under 8 bytes, one word from 4-byte or single-byte loads.
@@ -136,8 +142,7 @@ struct IdHash {
     } else {
       a = 0;
     }
-    h = fold(a ^ k1, b ^ h) ^ fold(c ^ k2, d ^ k3);
-    return static_cast<std::size_t>(h);
+    return static_cast<std::size_t>(h ^ fold(a ^ k1, b ^ k2) ^ fold(c ^ k3, d ^ k0));
   }
   std::size_t operator()(const Id& id) const noexcept { return (*this)(id.view()); }
 };

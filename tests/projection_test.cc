@@ -76,6 +76,17 @@ TEST(IdHash, EveryByteOfEveryLengthCounts) {
   }
 }
 
+// Two 64-byte ids that differ only in bytes 32..39, with bytes 40..47 equal
+// to the hash of their first 32 bytes under an earlier version of IdHash,
+// which folded that hash with bytes 40..47 and so got zero for both: every
+// id of that shape hashed alike (found in review).
+TEST(IdHash, BytesAfterTheFirstBlockAlwaysCount) {
+  const IdHash hash;
+  const std::string a = "wB4Q.WnEwbpG79J3LomcWMfr6IOqa7v5Pir.qjm9YcBfP_NTxxxxxxxxxxxxxxxx";
+  const std::string b = "wB4Q.WnEwbpG79J3LomcWMfr6IOqa7v5JDY41d36YcBfP_NTxxxxxxxxxxxxxxxx";
+  EXPECT_NE(hash(a), hash(b));
+}
+
 // Ids around the inline limit (31 bytes) as templates and forks: counts,
 // owners, lost forks and a copy of the projection all see the same ids.
 TEST(ForkTable, InsertFindEraseKeepTheIndex) {
