@@ -87,8 +87,6 @@ TEST(IdHash, BytesAfterTheFirstBlockAlwaysCount) {
   EXPECT_NE(hash(a), hash(b));
 }
 
-// Ids around the inline limit (31 bytes) as templates and forks: counts,
-// owners, lost forks and a copy of the projection all see the same ids.
 TEST(ForkTable, InsertFindEraseKeepTheIndex) {
   ForkTable t;
   EXPECT_TRUE(t.insert("frk-a", 7));
@@ -141,6 +139,8 @@ TEST(ForkTable, SteadyChurnNeverRebuildsTheTable) {
   for (const std::string& id : live) ASSERT_TRUE(t.contains(id)) << id;
 }
 
+// Ids around the inline limit (31 bytes) as templates and forks: counts,
+// owners, lost forks and a copy of the projection all see the same ids.
 TEST_F(ProjectionTest, IdsOfEveryLengthWorkAsTemplatesAndForks) {
   const std::string tpl(kMaxIdSize, 't');
   apply(registered(tpl));
