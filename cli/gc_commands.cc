@@ -59,14 +59,47 @@ int cmd_reconcile(const Options& o) {
               << event_details(view(e)) << '\n';
   }
   for (const auto& k : plan.kept_forks) {
-    std::cout << "  kept live fork " << k.fork << " of " << k.template_id << ": metadata " << k.why
-              << " (an unreadable fork is still a fork)\n";
+    std::cout << "  kept live fork " << k.fork << " of " << k.template_id << ": " << k.why
+              << (k.proven_by.empty() ? " (an unreadable fork is still a fork)"
+                                      : "; proven by its memory link: " + k.proven_by)
+              << '\n';
+  }
+  for (const auto& m : plan.link_mismatches) {
+    std::cout << "  " << (m.live ? "kept live fork " : "instance ") << m.instance
+              << ": its memory links template " << m.linked << " but ForkOfTemplate names "
+              << (m.metadata.empty() ? "none" : m.metadata) << " (" << m.evidence << ")\n";
   }
   for (const auto& k : plan.kept)
     std::cout << "  kept template " << k.template_id << ": " << k.reason << '\n';
   print_unreadable(plan.unreadable, "unreadable instance");
+  for (const auto& l : plan.leftovers) {
+    std::cout << "  leftover guests/" << l
+              << ": no metadata.json (a delete that did not finish?); remove it by hand\n";
+  }
+  for (const auto& h : plan.half_made) {
+    std::cout << "  half-made fork guests/" << h.entry.id << ": its metadata.json is "
+              << h.entry.names << "'s (a fork that died before writing its own)";
+    if (!h.templates.empty()) std::cout << "; it may need template " << h.templates.front();
+    std::cout << '\n';
+  }
+  for (const auto& f : plan.stuck_flags) {
+    std::cout << "  stuck template flag on " << f.instance << ": IsTemplate names " << f.why << ' '
+              << f.template_id << " (the VM manager will not start or restore it)\n";
+  }
+  for (const auto& c : plan.link_counts) {
+    std::cout << "  template " << c.template_id << ": source memory has " << c.links
+              << " other link" << (c.links == 1 ? "" : "s") << ", " << c.found
+              << " found under guests/ (links outside the data root, or forks missing)\n";
+  }
   print_dangling(plan.dangling);
-  if (!plan.sweep_blocked.empty()) std::cout << "  sweep skipped: " << plan.sweep_blocked << '\n';
+  for (const auto& h : plan.held) {
+    std::cout << "  not swept: orphan " << h.template_id << " may share memory with";
+    for (std::size_t i = 0; i < h.holders.size(); ++i) {
+      std::cout << (i == 0 ? " " : ", ") << h.holders[i].instance << " (" << h.holders[i].why
+                << ")";
+    }
+    std::cout << '\n';
+  }
   for (const auto& s : run->left_alone) std::cout << "  left alone: " << s << '\n';
   for (const auto& s : plan.retired_with_files) {
     std::cout << "  retired template " << s << " still has files under templates/\n";
@@ -79,8 +112,11 @@ int cmd_reconcile(const Options& o) {
   } else {
     std::cout << "the journal already agrees with the disk: nothing appended\n";
   }
-  if (code != 0)
-    std::cout << "needs attention: see the unreadable, dangling or kept entries above\n";
+  if (code != 0) {
+    std::cout
+        << "needs attention: see the unreadable, leftover, half-made, dangling, stuck or kept "
+           "entries above\n";
+  }
   return code;
 }
 
@@ -95,7 +131,15 @@ int cmd_import(const Options& o) {
   std::uint32_t templates = 0, forks = 0;
   for (const Event& e : run->events) (e.type == EventType::fork_added ? forks : templates) += 1;
   if (o.json) {
-    json::array mismatches;
+    json::array mismatches, linked, leftovers, half_made;
+    for (const auto& l : run->linked) {
+      linked.push_back(json::object{
+          {"instance", l.instance}, {"template", l.template_id}, {"evidence", l.evidence}});
+    }
+    for (const auto& l : run->leftovers) leftovers.push_back(json::string(l));
+    for (const auto& h : run->half_made) {
+      half_made.push_back(json::object{{"instance", h.id}, {"names", h.names}});
+    }
     for (const auto& m : run->mismatches) {
       mismatches.push_back(json::object{{"template", m.template_id},
                                         {"recorded_fork_count", m.recorded},
@@ -108,6 +152,9 @@ int cmd_import(const Options& o) {
                      {"first_seq", run->first_seq},
                      {"last_seq", run->last_seq},
                      {"unreadable", gc::to_json(run->unreadable)},
+                     {"linked", std::move(linked)},
+                     {"leftovers", std::move(leftovers)},
+                     {"half_made", std::move(half_made)},
                      {"unreadable_templates", gc::to_json(run->unreadable_templates)},
                      {"dangling", gc::to_json(run->dangling)},
                      {"fork_count_mismatches", std::move(mismatches)},
@@ -124,12 +171,23 @@ int cmd_import(const Options& o) {
               << ", " << m.proven << " fork" << (m.proven == 1 ? "" : "s")
               << " proven on disk (the journal records what was proven)\n";
   }
+  for (const auto& l : run->linked) {
+    std::cout << "  imported " << l.instance << " as a fork of " << l.template_id
+              << " on its memory link alone (its metadata is unreadable): " << l.evidence << '\n';
+  }
   print_unreadable(run->unreadable, "unreadable instance");
+  for (const auto& l : run->leftovers) {
+    std::cout << "  leftover guests/" << l << ": no metadata.json; not imported\n";
+  }
+  for (const auto& h : run->half_made) {
+    std::cout << "  half-made fork guests/" << h.id << ": its metadata.json is " << h.names
+              << "'s; not imported\n";
+  }
   print_unreadable(run->unreadable_templates, "unreadable template");
   print_dangling(run->dangling);
   if (code != 0) {
-    std::cout << "needs attention: unreadable instances may be forks; fix their metadata, then run "
-                 "'forkjournal reconcile'\n";
+    std::cout << "needs attention: unreadable, leftover or half-made instances may be forks; fix "
+                 "their metadata, then run 'forkjournal reconcile'\n";
   }
   return code;
 }

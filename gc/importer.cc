@@ -1,5 +1,7 @@
 #include "gc/importer.h"
 
+#include "gc/evidence.h"
+
 #include <algorithm>
 #include <map>
 
@@ -8,7 +10,7 @@ namespace fj::gc {
 ImportReport plan_import(const ScanResult& scan, std::uint64_t time_ns) {
   ImportReport report;
   report.scanned = static_cast<std::uint32_t>(scan.scanned());
-  report.unreadable = scan.unreadable;
+  report.half_made = scan.half_made;
   report.unreadable_templates = scan.unreadable_templates;
 
   std::map<std::string, std::uint32_t, std::less<>> proven;
@@ -37,6 +39,31 @@ ImportReport plan_import(const ScanResult& scan, std::uint64_t time_ns) {
     e.time_ns = time_ns;
     e.template_id = in.fork_of;
     e.fork = in.id;
+    report.events.push_back(std::move(e));
+  }
+  // The same evidence as the reconciler's, against what is imported so far.
+  Projection imported;
+  std::uint64_t seq = 0;
+  for (const Event& e : report.events) imported.apply(++seq, view(e));
+  const MemoryIndex links(imported, scan);
+  for (const UnreadableFile& u : scan.unreadable) {
+    if (u.reason == Unreadable::missing) {
+      report.leftovers.push_back(u.id);
+      continue;
+    }
+    const Attribution a = links.attribute(u.id);
+    if (links.source_of(u.id) != nullptr || a.templates.size() != 1) {
+      report.unreadable.push_back(u);
+      continue;
+    }
+    report.linked.push_back(LinkedImport{u.id, a.templates[0], a.evidence});
+    ++proven[a.templates[0]];
+    Event e;
+    e.type = EventType::fork_added;
+    e.origin = Origin::import;
+    e.time_ns = time_ns;
+    e.template_id = a.templates[0];
+    e.fork = u.id;
     report.events.push_back(std::move(e));
   }
   for (const TemplateRecord& t : scan.templates) {

@@ -3,9 +3,11 @@
 // provable fork (a parsed instance whose ForkOfTemplate names an imported
 // template), all with origin `import`, in one write transaction.
 //
-// Unreadable instances cannot be proved either way, so they are reported,
-// never guessed: fix their metadata and run the reconciler, which recovers
-// them as untracked forks.
+// An instance whose metadata cannot be read is imported as a fork only when
+// its memory file links exactly one imported template's (gc/evidence.h), and
+// reported as proven by link; otherwise it is reported, never guessed: fix its
+// metadata and run the reconciler, which recovers it as an untracked fork.
+// Leftovers (no metadata.json) and half-made forks are reported, not imported.
 #pragma once
 
 #include "gc/reconciler.h"
@@ -24,18 +26,28 @@ struct CountMismatch {
   std::uint32_t proven = 0;   // forks found on disk
 };
 
+struct LinkedImport {
+  std::string instance;
+  std::string template_id;
+  std::string evidence;  // the memory link
+};
+
 struct ImportReport {
   std::vector<Event> events;  // as appended (or planned, when refused)
   std::uint64_t first_seq = 0;
   std::uint64_t last_seq = 0;
   std::uint32_t scanned = 0;
-  std::vector<UnreadableFile> unreadable;            // guests/*
+  std::vector<UnreadableFile> unreadable;  // guests/* not imported: metadata unreadable, no link
+  std::vector<LinkedImport> linked;        // guests/* imported on their memory link alone
+  std::vector<std::string> leftovers;      // guests/* without metadata.json
+  std::vector<HalfMadeFork> half_made;
   std::vector<UnreadableFile> unreadable_templates;  // templates/*
   std::vector<DanglingFork> dangling;                // forks of templates not imported
   std::vector<CountMismatch> mismatches;
 
   bool needs_attention() const {
-    return !unreadable.empty() || !unreadable_templates.empty() || !dangling.empty();
+    return !unreadable.empty() || !linked.empty() || !leftovers.empty() || !half_made.empty() ||
+           !unreadable_templates.empty() || !dangling.empty();
   }
 };
 

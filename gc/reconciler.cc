@@ -1,5 +1,8 @@
 #include "gc/reconciler.h"
 
+#include "gc/evidence.h"
+
+#include <boost/container_hash/hash.hpp>
 #include <boost/unordered/unordered_flat_set.hpp>
 
 #include <algorithm>
@@ -35,6 +38,61 @@ void dangle(ReconcilePlan& plan, const Projection& state, const Instance& in) {
       DanglingFork{in.id, in.fork_of, t == nullptr ? "unknown template" : "retired template"});
 }
 
+std::string plural(std::size_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+// The templates a half-made fork's copied metadata names: its TemplateID, its
+// ForkOfTemplate, and the template whose source is the instance it names.
+std::vector<std::string> named_templates(const HalfMadeFork& h, const Projection& state,
+                                         const MemoryIndex& links) {
+  std::vector<std::string> out;
+  for (const std::string* id : {&h.template_id, &h.fork_of}) {
+    if (!id->empty() && state.find(*id) != nullptr) out.push_back(*id);
+  }
+  if (const Template* t = links.source_of(h.names)) out.push_back(t->id.str());
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+// What a doubtful entry holds back: every orphan, or some templates.
+struct Hold {
+  Holder holder;
+  bool every = false;
+  std::vector<std::string> templates;
+};
+
+// Scoped fail-closed: an entry holds only what its memory may link.
+// `named` are the templates its own metadata names (a half-made fork's).
+Hold hold_for(std::string id, std::string what, const Attribution& a, bool leftover,
+              std::vector<std::string> named) {
+  Hold h{Holder{std::move(id), std::move(what)}, false, std::move(named)};
+  switch (a.kind) {
+    case Attribution::Kind::linked:
+      h.templates.insert(h.templates.end(), a.templates.begin(), a.templates.end());
+      break;
+    case Attribution::Kind::private_file:
+      break;
+    case Attribution::Kind::unattributed:
+      h.every = true;
+      break;
+    case Attribution::Kind::absent:
+      // A fork's memory may be removed after it started; only a leftover
+      // (deleted) or a half-made fork (its metadata names its template) says
+      // which templates it could need.
+      h.every = !leftover && h.templates.empty();
+      break;
+  }
+  h.holder.why += "; " + a.evidence;
+  return h;
+}
+
+// The ids of every guests/ entry that is the source of some template.
+bool is_source(const MemoryIndex& links, std::string_view id) {
+  return links.source_of(id) != nullptr;
+}
+
 }  // namespace
 
 ReconcilePlan plan_reconcile(const Projection& state, const ScanResult& scan,
@@ -42,9 +100,20 @@ ReconcilePlan plan_reconcile(const Projection& state, const ScanResult& scan,
   ReconcilePlan plan;
   plan.based_on_seq = state.seq();
   plan.scanned = static_cast<std::uint32_t>(scan.scanned());
-  plan.unreadable = scan.unreadable;
+  const MemoryIndex links(state, scan);
+  for (const UnreadableFile& u : scan.unreadable) {
+    if (u.reason == Unreadable::missing) {
+      plan.leftovers.push_back(u.id);
+    } else {
+      plan.unreadable.push_back(u);
+    }
+  }
+  for (const HalfMadeFork& h : scan.half_made) {
+    plan.half_made.push_back(HalfMade{h, named_templates(h, state, links)});
+  }
   // Net change per template from the corrections (for the sweep).
   boost::unordered_flat_map<std::string, std::int64_t> delta;
+  std::vector<Hold> holds;
 
   // Rule 2: every live fork.
   for (const auto& [fork_view, tpl] : state.all_live_forks()) {
@@ -58,18 +127,28 @@ ReconcilePlan plan_reconcile(const Projection& state, const ScanResult& scan,
       continue;
     }
     const Instance* in = scan.find(fork);
-    if (in == nullptr) {  // present but unreadable or not an instance: fail closed
-      const UnreadableFile* u = scan.find_unreadable(fork);
-      std::string why = u != nullptr ? std::string(unreadable_name(u->reason)) : "not an instance";
-      if (u == nullptr) {
+    if (in == nullptr) {  // present but not readable as an instance: fail closed
+      std::string why = "not an instance";
+      if (const UnreadableFile* u = scan.find_unreadable(fork)) {
+        why = u->reason == Unreadable::missing
+                  ? "a leftover (no metadata.json)"
+                  : "metadata " + std::string(unreadable_name(u->reason));
+      } else if (const HalfMadeFork* h = scan.find_half_made(fork)) {
+        why = "half-made (its metadata.json names " + h->names + ")";
+      } else {
         for (const Skipped& s : scan.skipped) {
           if (s.name == fork) why = s.why;
         }
       }
-      plan.kept_forks.push_back(KeptFork{fork, tid, why});
+      const Attribution a = links.attribute(fork);
+      plan.kept_forks.push_back(KeptFork{fork, tid, why, a.references(tid) ? a.evidence : ""});
       continue;
     }
     if (in->fork_of == tid) continue;
+    if (const Attribution a = links.attribute(fork); a.references(tid)) {
+      plan.link_mismatches.push_back(LinkMismatch{fork, tid, in->fork_of, a.evidence, true});
+      continue;
+    }
     const std::string evidence = metadata_evidence(fork, in->fork_of);
     plan.corrections.push_back(
         correction(EventType::fork_lost, tid, fork, Reason::metadata_disagrees, evidence, time_ns));
@@ -84,9 +163,28 @@ ReconcilePlan plan_reconcile(const Projection& state, const ScanResult& scan,
     }
   }
 
-  // Rule 3: forks on disk the projection lacks.
+  // Rule 3: forks on disk the projection lacks, by metadata...
   for (const Instance& in : scan.instances) {
-    if (in.fork_of.empty() || state.owner(in.id) != nullptr) continue;
+    if (in.is_template && !in.template_id.empty()) {
+      const Template* t = state.find(in.template_id);
+      if (t == nullptr || t->state == TemplateState::retired) {
+        plan.stuck_flags.push_back(StuckFlag{
+            in.id, in.template_id, t == nullptr ? "unknown template" : "retired template"});
+      }
+    }
+    if (state.owner(in.id) != nullptr || is_source(links, in.id)) continue;
+    const Attribution a = links.attribute(in.id);
+    const auto linked = std::find_if(a.templates.begin(), a.templates.end(), [&](const auto& t) {
+      return t != in.fork_of && active(state, t) != nullptr;
+    });
+    if (linked != a.templates.end()) {
+      plan.link_mismatches.push_back(LinkMismatch{in.id, *linked, in.fork_of, a.evidence, false});
+      holds.push_back(Hold{
+          Holder{in.id, "its memory links " + *linked + " but its metadata names " +
+                            (in.fork_of.empty() ? "no template" : in.fork_of) + "; " + a.evidence},
+          false, a.templates});
+    }
+    if (in.fork_of.empty()) continue;
     if (active(state, in.fork_of) == nullptr) {
       dangle(plan, state, in);
       continue;
@@ -95,6 +193,48 @@ ReconcilePlan plan_reconcile(const Projection& state, const ScanResult& scan,
                                           Reason::untracked_fork,
                                           metadata_evidence(in.id, in.fork_of), time_ns));
     ++delta[in.fork_of];
+  }
+
+  // ...and by memory link, for entries whose metadata cannot be read.
+  for (const UnreadableFile& u : plan.unreadable) {
+    const Attribution a = links.attribute(u.id);
+    holds.push_back(
+        hold_for(u.id, "metadata " + std::string(unreadable_name(u.reason)), a, false, {}));
+    if (state.owner(u.id) != nullptr || is_source(links, u.id)) continue;
+    std::vector<std::string> live;
+    for (const std::string& t : a.templates) {
+      if (active(state, t) != nullptr) live.push_back(t);
+    }
+    if (live.size() != 1) continue;
+    plan.corrections.push_back(correction(EventType::fork_recovered, live[0], u.id,
+                                          Reason::memory_link, a.evidence, time_ns));
+    ++delta[live[0]];
+  }
+  for (const std::string& id : plan.leftovers) {
+    holds.push_back(hold_for(id, "a leftover (no metadata.json)", links.attribute(id), true, {}));
+  }
+  for (const HalfMade& h : plan.half_made) {
+    holds.push_back(hold_for(h.entry.id,
+                             "half-made (its metadata.json names " + h.entry.names + ")",
+                             links.attribute(h.entry.id), false, h.templates));
+  }
+
+  // Rule 7: hardlinks of each template's source memory.
+  boost::unordered_flat_map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t,
+                            boost::hash<std::pair<std::uint64_t, std::uint64_t>>>
+      sharing;
+  for (const MemoryRecord& r : scan.memory) {
+    if (r.memory.kind == MemoryKind::shared_file) ++sharing[{r.memory.device, r.memory.inode}];
+  }
+  for (const Template* t : state.templates()) {
+    const Memory* m = scan.memory_of(t->source.view());
+    if (t->state != TemplateState::active || m == nullptr || m->kind != MemoryKind::shared_file) {
+      continue;
+    }
+    const std::uint64_t found = sharing[{m->device, m->inode}] - 1;
+    if (found != m->links - 1) {
+      plan.link_counts.push_back(LinkCount{t->id.str(), t->source.str(), m->links - 1, found});
+    }
   }
 
   // Rule 4: the sweep.
@@ -111,22 +251,24 @@ ReconcilePlan plan_reconcile(const Projection& state, const ScanResult& scan,
     if (forks > 0) {
       plan.kept.push_back(KeptTemplate{
           t->id.str(), t->source.str(), static_cast<std::uint32_t>(forks),
-          "source instance " + t->source.str() + " is gone but " + std::to_string(forks) +
-              " live fork" + (forks == 1 ? " needs" : "s need") + " the template"});
-    } else {
-      orphans.push_back(t);
+          "source instance " + t->source.str() + " is gone but " +
+              plural(static_cast<std::size_t>(forks), "live fork needs", "live forks need") +
+              " the template"});
+      continue;
     }
-  }
-  if (!orphans.empty() && !scan.unreadable.empty()) {
-    plan.sweep_blocked = std::to_string(scan.unreadable.size()) + " unreadable instance" +
-                         (scan.unreadable.size() == 1 ? "" : "s") +
-                         ": nothing is swept while any "
-                         "instance is unreadable (" +
-                         std::to_string(orphans.size()) + " orphan" +
-                         (orphans.size() == 1 ? "" : "s") + " waiting)";
-    orphans.clear();
-  }
-  for (const Template* t : orphans) {
+    HeldTemplate held{t->id.str(), {}};
+    for (const Hold& h : holds) {
+      if (h.every || std::find(h.templates.begin(), h.templates.end(), held.template_id) !=
+                         h.templates.end()) {
+        held.holders.push_back(h.holder);
+      }
+    }
+    if (!held.holders.empty()) {
+      std::sort(held.holders.begin(), held.holders.end(),
+                [](const Holder& a, const Holder& b) { return a.instance < b.instance; });
+      plan.held.push_back(std::move(held));
+      continue;
+    }
     Event e;
     e.type = EventType::template_retired;
     e.origin = Origin::sweep;
@@ -134,6 +276,12 @@ ReconcilePlan plan_reconcile(const Projection& state, const ScanResult& scan,
     e.template_id = t->id.str();
     e.reason = Reason::orphaned;
     plan.sweeps.push_back(std::move(e));
+  }
+  if (!plan.held.empty()) {
+    plan.sweep_blocked =
+        plural(plan.held.size(), "orphan", "orphans") +
+        " not swept: held back by unreadable, leftover or half-made entries that may share its "
+        "memory";
   }
   return plan;
 }
@@ -196,7 +344,9 @@ Result<Decision> recheck(const ReconcilePlan& plan, const Projection& head, Read
   marker.time_ns = time_ns;
   marker.run =
       ReconcileStats{plan.based_on_seq, plan.scanned,
-                     static_cast<std::uint32_t>(plan.unreadable.size()), corrections, swept};
+                     static_cast<std::uint32_t>(plan.unreadable.size() + plan.leftovers.size() +
+                                                plan.half_made.size()),
+                     corrections, swept};
   decision.events.push_back(std::move(marker));
   return decision;
 }
@@ -243,6 +393,9 @@ Result<ReconcileReport> apply_plan(Ledger& ledger, ReconcilePlan plan, const Sca
       }
     }
     for (const std::string& id : targets) {
+      // Whatever planned it, files go only with a retired, unused template.
+      const Template* t = ledger.projection().find(id);
+      if (t == nullptr || t->state != TemplateState::retired || t->forks != 0) continue;
       if (auto ok = options.remove_template_files(id); ok) {
         report.files_removed.push_back(id);
       } else {

@@ -3,25 +3,42 @@
 // and heals every disagreement by appending correction events; it never
 // edits state in place and never makes a live fork disappear on doubt.
 //
-// Algorithm (the rules of the design, in order):
-//  1. Take the head seq H (the ledger's projection), then scan the data root.
+// Evidence comes from metadata.json and, stronger, from each entry's memory
+// file (gc/evidence.h): a fork's memory links its template's. Algorithm:
+//  1. Take the head seq H (the ledger's projection), then scan the data root;
+//     a listing that fails part-way ends the run with nothing appended.
 //  2. For each live fork F of template T at H:
 //       no guests/F entry                       -> fork_lost(T, F, instance_missing)
-//       parsed, ForkOfTemplate != T             -> fork_lost(T, F, metadata_disagrees),
+//       parsed, ForkOfTemplate != T, and F's memory does not link T
+//                                               -> fork_lost(T, F, metadata_disagrees),
 //         and if it names another active template U -> fork_recovered(U, F, metadata_disagrees)
-//       unreadable, or not an instance          -> kept live and reported (fail closed)
+//       parsed, ForkOfTemplate != T, memory links T -> kept, reported (the link outranks)
+//       unreadable, half-made, a leftover, or not an instance
+//                                               -> kept live and reported (fail closed),
+//                                                  with the link as proof when it names T
 //  3. For each parsed instance whose ForkOfTemplate names an active template
 //     but which is not live                     -> fork_recovered(untracked_fork);
 //     naming an unknown or retired template     -> reported as dangling, no event.
+//     An entry with unreadable metadata, not live, no template's source, whose
+//     memory links exactly one active template T -> fork_recovered(T, memory_link).
 //  4. Sweep: an active template with no live forks after the corrections and
-//     no guests/<source> entry                  -> template_retired(orphaned);
-//     nothing is swept while any instance is unreadable; a template with
-//     live forks and no source is kept and reported.
+//     no guests/<source> entry is an orphan    -> template_retired(orphaned),
+//     unless a doubtful entry (unreadable metadata, a leftover, a half-made
+//     fork, an instance whose link and metadata disagree) may reference it:
+//       memory links known templates            -> holds those
+//       private memory                          -> holds none (a half-made
+//                                                  fork: what its metadata names)
+//       shared or symlinked memory no known template's, or not examinable
+//                                               -> holds every orphan
+//       no memory file: a leftover holds none, a half-made fork the template
+//       its copied metadata names, unreadable metadata every orphan.
+//     A template with live forks and no source is kept and reported.
 //  5. Commit corrections, sweeps and one reconcile_run marker in one write
 //     transaction, after re-checking each against the events appended after H:
 //     a fork or template touched meanwhile is left alone. A run with nothing
 //     to append appends nothing at all (no marker), so a second run in a row
-//     is a no-op.
+//     is a no-op. Template files are then removed only for templates the head
+//     holds retired with no live fork.
 #pragma once
 
 #include "gc/scanner.h"
@@ -51,7 +68,53 @@ struct DanglingFork {
 struct KeptFork {
   std::string fork;
   std::string template_id;
-  std::string why;  // the unreadable reason, or why the entry is not an instance
+  std::string why;        // the unreadable reason, or why the entry is not an instance
+  std::string proven_by;  // the memory link naming template_id, or empty
+};
+
+// A doubtful entry that may reference a template, and why.
+struct Holder {
+  std::string instance;
+  std::string why;
+};
+
+// An orphan whose sweep was held back, and every entry that holds it.
+struct HeldTemplate {
+  std::string template_id;
+  std::vector<Holder> holders;
+};
+
+// An instance whose readable metadata and memory link name different
+// templates: the link wins (no fork_lost, no recovery elsewhere).
+struct LinkMismatch {
+  std::string instance;
+  std::string linked;    // the template its memory references
+  std::string metadata;  // what its ForkOfTemplate names (may be empty)
+  std::string evidence;  // the memory link
+  bool live = false;     // the journal holds it live under `linked`
+};
+
+// A template whose source memory has more (or fewer) hardlinks than the
+// entries found sharing it: links outside the data root, or forks missing.
+struct LinkCount {
+  std::string template_id;
+  std::string source;
+  std::uint64_t links = 0;  // the source memory's link count minus one
+  std::uint64_t found = 0;  // other guests/ entries sharing its inode
+};
+
+// A source whose metadata still says IsTemplate for a template the journal
+// holds retired, or does not know.
+struct StuckFlag {
+  std::string instance;
+  std::string template_id;
+  std::string why;  // "retired template" | "unknown template"
+};
+
+// A half-made fork, with the templates its copied metadata names.
+struct HalfMade {
+  HalfMadeFork entry;
+  std::vector<std::string> templates;
 };
 
 // What a run concludes. A pure function of (projection at H, scan).
@@ -61,13 +124,25 @@ struct ReconcilePlan {
   std::vector<Event> corrections;    // fork_lost / fork_recovered, origin reconcile
   std::vector<Event> sweeps;         // template_retired (orphaned), origin sweep
   std::vector<KeptTemplate> kept;    // live forks but no source
-  std::vector<KeptFork> kept_forks;  // live forks kept because unreadable
+  std::vector<KeptFork> kept_forks;  // live forks kept because not readable as instances
   std::vector<DanglingFork> dangling;
-  std::vector<UnreadableFile> unreadable;       // every unreadable guests/* entry
-  std::string sweep_blocked;                    // why nothing was swept, or empty
+  std::vector<UnreadableFile> unreadable;  // guests/* whose metadata.json cannot be read
+  std::vector<std::string> leftovers;      // guests/* without metadata.json
+  std::vector<HalfMade> half_made;
+  std::vector<HeldTemplate> held;  // orphans not swept, with who holds them
+  std::vector<LinkMismatch> link_mismatches;
+  std::vector<LinkCount> link_counts;
+  std::vector<StuckFlag> stuck_flags;
+  std::string sweep_blocked;                    // a summary of `held`, or empty
   std::vector<std::string> retired_with_files;  // retired templates whose files remain
 
-  bool needs_attention() const { return !unreadable.empty() || !dangling.empty() || !kept.empty(); }
+  // A person is needed: something on disk is unreadable, half-made, left over
+  // or contradictory. Proofs by link, held sweeps and link counts are
+  // reported but do not by themselves need anyone.
+  bool needs_attention() const {
+    return !unreadable.empty() || !leftovers.empty() || !half_made.empty() || !dangling.empty() ||
+           !kept.empty() || !link_mismatches.empty() || !stuck_flags.empty();
+  }
 };
 
 ReconcilePlan plan_reconcile(const Projection& state, const ScanResult& scan,
@@ -78,8 +153,9 @@ struct ReconcileOptions {
   ScanOptions scan;
   // Removes a retired template's files. Called after the retire event is
   // durable, for templates this run swept and for retired templates whose
-  // files are still on disk (so a crash in between heals next run): it must
-  // be idempotent. Unset: files are left alone (and listed in the plan).
+  // files are still on disk (so a crash in between heals next run), and only
+  // for a template the head holds retired with no live fork: it must be
+  // idempotent. Unset: files are left alone (and listed in the plan).
   std::function<Result<void>(const std::string& template_id)> remove_template_files;
 };
 

@@ -43,8 +43,41 @@ json::object to_json(const ReconcileReport& report) {
                                 {"reason", k.reason}});
   }
   for (const auto& k : plan.kept_forks) {
-    kept_forks.push_back(
-        json::object{{"fork", k.fork}, {"template", k.template_id}, {"reason", k.why}});
+    kept_forks.push_back(json::object{
+        {"fork", k.fork},
+        {"template", k.template_id},
+        {"reason", k.why},
+        {"proven_by", k.proven_by.empty() ? json::value(nullptr) : json::value(k.proven_by)}});
+  }
+  json::array leftovers, half_made, held, mismatches, link_counts, stuck;
+  for (const auto& l : plan.leftovers) leftovers.push_back(json::string(l));
+  for (const auto& h : plan.half_made) {
+    json::array templates;
+    for (const auto& t : h.templates) templates.push_back(json::string(t));
+    half_made.push_back(json::object{
+        {"instance", h.entry.id}, {"names", h.entry.names}, {"templates", std::move(templates)}});
+  }
+  for (const auto& h : plan.held) {
+    json::array holders;
+    for (const auto& x : h.holders) {
+      holders.push_back(json::object{{"instance", x.instance}, {"reason", x.why}});
+    }
+    held.push_back(json::object{{"template", h.template_id}, {"holders", std::move(holders)}});
+  }
+  for (const auto& m : plan.link_mismatches) {
+    mismatches.push_back(json::object{{"instance", m.instance},
+                                      {"linked", m.linked},
+                                      {"metadata", m.metadata},
+                                      {"evidence", m.evidence},
+                                      {"live", m.live}});
+  }
+  for (const auto& c : plan.link_counts) {
+    link_counts.push_back(json::object{
+        {"template", c.template_id}, {"source", c.source}, {"links", c.links}, {"found", c.found}});
+  }
+  for (const auto& f : plan.stuck_flags) {
+    stuck.push_back(
+        json::object{{"instance", f.instance}, {"template", f.template_id}, {"reason", f.why}});
   }
   for (const auto& s : report.left_alone) left_alone.push_back(json::string(s));
   for (const auto& s : plan.retired_with_files) retired_files.push_back(json::string(s));
@@ -58,6 +91,12 @@ json::object to_json(const ReconcileReport& report) {
       {"kept_forks", std::move(kept_forks)},
       {"unreadable", to_json(plan.unreadable)},
       {"dangling", to_json(plan.dangling)},
+      {"leftovers", std::move(leftovers)},
+      {"half_made", std::move(half_made)},
+      {"held", std::move(held)},
+      {"link_mismatches", std::move(mismatches)},
+      {"link_counts", std::move(link_counts)},
+      {"stuck_flags", std::move(stuck)},
       {"sweep_blocked",
        plan.sweep_blocked.empty() ? json::value(nullptr) : json::value(plan.sweep_blocked)},
       {"left_alone", std::move(left_alone)},

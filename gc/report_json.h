@@ -16,9 +16,13 @@ boost::json::array to_json(const std::vector<UnreadableFile>& files);
 // [{"instance", "template", "reason"}]
 boost::json::array to_json(const std::vector<DanglingFork>& forks);
 // based_on_seq, scanned, dry_run, corrections [{type, template, fork, reason,
-// evidence}], swept, kept, kept_forks, unreadable, dangling, sweep_blocked,
-// left_alone, retired_with_files, committed, first_seq, last_seq,
-// needs_attention.
+// evidence}], swept, kept, kept_forks [{fork, template, reason, proven_by}],
+// unreadable, dangling, leftovers [id], half_made [{instance, names,
+// templates}], held [{template, holders [{instance, reason}]}],
+// link_mismatches [{instance, linked, metadata, evidence, live}], link_counts
+// [{template, source, links, found}], stuck_flags [{instance, template,
+// reason}], sweep_blocked, left_alone, retired_with_files, committed,
+// first_seq, last_seq, needs_attention.
 boost::json::object to_json(const ReconcileReport& report);
 
 }  // namespace fj::gc

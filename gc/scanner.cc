@@ -12,12 +12,17 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <memory>
 
 namespace fj::gc {
 namespace {
 
 namespace json = boost::json;
+namespace fs = std::filesystem;
 
 // Owns a file descriptor.
 class Fd {
@@ -133,12 +138,16 @@ DIR* open_dir(int parent, const char* name) {
 }
 
 // Calls visit(name, fd of the entry's directory or -1 with a reason) for each
-// entry of dir, skipping "." and "..".
+// entry of dir, skipping "." and "..". Returns 0, or the errno of a readdir
+// that failed part-way: the listing is then incomplete and must not be used.
 template <class Visit>
-void each_entry(DIR* dir, std::vector<Skipped>& skipped, std::vector<std::string>& present,
-                Visit&& visit) {
+int each_entry(DIR* dir, std::vector<Skipped>& skipped, std::vector<std::string>& present,
+               Visit&& visit) {
   const int dir_fd = ::dirfd(dir);
-  while (dirent* entry = ::readdir(dir)) {
+  for (;;) {
+    errno = 0;
+    const dirent* entry = ::readdir(dir);
+    if (entry == nullptr) return errno;
     const std::string name = entry->d_name;
     if (name == "." || name == "..") continue;
     if (!is_valid_id(name)) {
@@ -162,6 +171,102 @@ void each_entry(DIR* dir, std::vector<Skipped>& skipped, std::vector<std::string
     }
     visit(name, fd.get(), 0);
   }
+}
+
+// The data root as a symlink target may name it: its absolute path as given,
+// and its real path.
+struct RootPaths {
+  fs::path lexical;
+  fs::path real;
+};
+
+fs::path without_trailing_slash(fs::path p) {
+  p = p.lexically_normal();
+  return p.has_filename() || p == p.root_path() ? p : p.parent_path();
+}
+
+// `p` relative to `base` when p lies inside it (both normal, absolute).
+std::optional<fs::path> inside(const fs::path& p, const fs::path& base) {
+  if (base.empty()) return std::nullopt;
+  const auto [b, q] = std::mismatch(base.begin(), base.end(), p.begin(), p.end());
+  if (b != base.end()) return std::nullopt;
+  return p.lexically_relative(base);
+}
+
+// A symlink target resolved lexically (no component is looked up), relative
+// to the root; empty when it leaves the root.
+std::string resolve_target(const std::string& target, std::string_view id, const RootPaths& root) {
+  const fs::path t(target);
+  if (t.is_absolute()) {
+    const fs::path p = without_trailing_slash(t);
+    for (const fs::path* base : {&root.lexical, &root.real}) {
+      if (auto rel = inside(p, *base)) return rel->string();
+    }
+    return {};
+  }
+  const fs::path p = without_trailing_slash(fs::path("guests") / std::string(id) /
+                                            "snapshots/snapshot-latest" / t);
+  if (p.empty() || *p.begin() == "..") return {};
+  return p.string();
+}
+
+Memory unknown_memory(std::string detail) {
+  Memory m;
+  m.kind = MemoryKind::unknown;
+  m.detail = std::move(detail);
+  return m;
+}
+
+// Opens parent/name as a directory without following a link; on failure
+// `memory` says what that means for the memory file.
+Fd open_snapshot_dir(int parent, const char* name, Memory& memory) {
+  Fd fd(::openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd) return fd;
+  const int err = errno;
+  struct stat st {};
+  if (err == ENOENT) {
+    memory = Memory{};  // absent
+  } else if ((err == ELOOP || err == ENOTDIR) &&
+             ::fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+    memory = unknown_memory(std::string(name) + " is a symbolic link (not followed)");
+  } else {
+    memory = unknown_memory(std::string(name) + ": " + std::strerror(err));
+  }
+  return fd;
+}
+
+// What guests/<id>/snapshots/snapshot-latest/memory is, from the entry's
+// directory descriptor.
+Memory read_memory(int entry_fd, std::string_view id, const RootPaths& root) {
+  Memory m;
+  const Fd snapshots = open_snapshot_dir(entry_fd, "snapshots", m);
+  if (!snapshots) return m;
+  const Fd latest = open_snapshot_dir(snapshots.get(), "snapshot-latest", m);
+  if (!latest) return m;
+  struct stat st {};
+  if (::fstatat(latest.get(), "memory", &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return errno == ENOENT ? Memory{}
+                           : unknown_memory(std::string("memory: ") + std::strerror(errno));
+  }
+  if (S_ISREG(st.st_mode)) {
+    m.kind = st.st_nlink > 1 ? MemoryKind::shared_file : MemoryKind::private_file;
+    m.device = st.st_dev;
+    m.inode = st.st_ino;
+    m.links = st.st_nlink;
+    return m;
+  }
+  if (!S_ISLNK(st.st_mode)) return unknown_memory("memory is not a regular file or a symlink");
+  std::string target(PATH_MAX, '\0');
+  const ssize_t n = ::readlinkat(latest.get(), "memory", target.data(), target.size());
+  if (n < 0) return unknown_memory(std::string("memory: ") + std::strerror(errno));
+  if (static_cast<std::size_t>(n) == target.size()) {
+    return unknown_memory("memory is a symlink longer than PATH_MAX");
+  }
+  target.resize(static_cast<std::size_t>(n));
+  m.kind = MemoryKind::symlink;
+  m.resolved = resolve_target(target, id, root);
+  m.target = std::move(target);
+  return m;
 }
 
 template <class T>
@@ -201,15 +306,36 @@ std::string_view unreadable_name(Unreadable r) noexcept {
   return "unknown";
 }
 
-std::variant<Instance, UnreadableFile> parse_instance(std::string_view id, std::string_view bytes,
-                                                      const ScanOptions& options) {
+std::string_view memory_kind_name(MemoryKind k) noexcept {
+  switch (k) {
+    case MemoryKind::absent:
+      return "absent";
+    case MemoryKind::private_file:
+      return "private";
+    case MemoryKind::shared_file:
+      return "shared";
+    case MemoryKind::symlink:
+      return "symlink";
+    case MemoryKind::unknown:
+      return "unknown";
+  }
+  return "unknown";
+}
+
+std::string memory_path(std::string_view id) {
+  return "guests/" + std::string(id) + "/snapshots/snapshot-latest/memory";
+}
+
+std::variant<Instance, HalfMadeFork, UnreadableFile> parse_metadata(std::string_view id,
+                                                                    std::string_view bytes,
+                                                                    const ScanOptions& options) {
   auto parsed = parse_object(id, bytes, options);
   if (auto* bad = std::get_if<UnreadableFile>(&parsed)) return std::move(*bad);
   const json::object& o = std::get<json::object>(parsed);
   Instance in;
   if (!string_field(o, "Id", in.id))
     return unreadable(id, Unreadable::wrong_type, "\"Id\" is not a string");
-  if (in.id != id) {
+  if (in.id != id && !is_valid_id(in.id)) {
     return unreadable(id, Unreadable::id_mismatch,
                       in.id.empty() ? "no \"Id\"" : "\"Id\" is \"" + printable(in.id) + "\"");
   }
@@ -228,7 +354,20 @@ std::variant<Instance, UnreadableFile> parse_instance(std::string_view id, std::
                         std::string("\"") + key + "\" is not a valid id");
     }
   }
+  if (in.id != id) {
+    return HalfMadeFork{std::string(id), std::move(in.id), in.is_template,
+                        std::move(in.template_id), std::move(in.fork_of)};
+  }
   return in;
+}
+
+std::variant<Instance, UnreadableFile> parse_instance(std::string_view id, std::string_view bytes,
+                                                      const ScanOptions& options) {
+  auto parsed = parse_metadata(id, bytes, options);
+  if (auto* in = std::get_if<Instance>(&parsed)) return std::move(*in);
+  if (auto* bad = std::get_if<UnreadableFile>(&parsed)) return std::move(*bad);
+  return unreadable(id, Unreadable::id_mismatch,
+                    "\"Id\" is \"" + std::get<HalfMadeFork>(parsed).names + "\"");
 }
 
 std::variant<TemplateRecord, UnreadableFile> parse_template(std::string_view id,
@@ -273,6 +412,20 @@ const Instance* ScanResult::find(std::string_view id) const {
   return it != instances.end() && it->id == id ? &*it : nullptr;
 }
 
+const HalfMadeFork* ScanResult::find_half_made(std::string_view id) const {
+  const auto it =
+      std::lower_bound(half_made.begin(), half_made.end(), id,
+                       [](const HalfMadeFork& h, std::string_view v) { return h.id < v; });
+  return it != half_made.end() && it->id == id ? &*it : nullptr;
+}
+
+const Memory* ScanResult::memory_of(std::string_view id) const {
+  const auto it =
+      std::lower_bound(memory.begin(), memory.end(), id,
+                       [](const MemoryRecord& m, std::string_view v) { return m.id < v; });
+  return it != memory.end() && it->id == id ? &it->memory : nullptr;
+}
+
 const UnreadableFile* ScanResult::find_unreadable(std::string_view id) const {
   const auto it =
       std::lower_bound(unreadable.begin(), unreadable.end(), id,
@@ -285,29 +438,46 @@ Result<ScanResult> scan(const std::string& data_root, const ScanOptions& options
   out.root = data_root;
   Fd root(::open(data_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root) return errno_error("cannot open data root " + data_root, errno);
+  RootPaths paths;
+  std::error_code ec;
+  paths.lexical = without_trailing_slash(fs::absolute(data_root, ec));
+  if (const std::unique_ptr<char, decltype(&std::free)> real(::realpath(data_root.c_str(), nullptr),
+                                                             &std::free);
+      real) {
+    paths.real = fs::path(real.get());
+  }
 
   DIR* guests_dir = open_dir(root.get(), "guests");
   if (guests_dir == nullptr) {
     return errno_error("data root " + data_root + " has no readable guests/ directory", errno);
   }
-  each_entry(guests_dir, out.skipped, out.present, [&](const std::string& name, int fd, int err) {
-    if (fd < 0) {
-      out.unreadable.push_back(unreadable(name, errno_reason(err), std::strerror(err)));
-      return;
-    }
-    auto bytes = read_file(fd, "metadata.json", name, options.max_file_size);
-    if (auto* bad = std::get_if<UnreadableFile>(&bytes)) {
-      out.unreadable.push_back(std::move(*bad));
-      return;
-    }
-    auto parsed = parse_instance(name, std::get<std::string>(bytes), options);
-    if (auto* bad = std::get_if<UnreadableFile>(&parsed)) {
-      out.unreadable.push_back(std::move(*bad));
-    } else {
-      out.instances.push_back(std::move(std::get<Instance>(parsed)));
-    }
-  });
+  const int guests_err = each_entry(
+      guests_dir, out.skipped, out.present, [&](const std::string& name, int fd, int err) {
+        if (fd < 0) {
+          out.unreadable.push_back(unreadable(name, errno_reason(err), std::strerror(err)));
+          out.memory.push_back(MemoryRecord{
+              name, unknown_memory(std::string("the directory: ") + std::strerror(err))});
+          return;
+        }
+        out.memory.push_back(MemoryRecord{name, read_memory(fd, name, paths)});
+        auto bytes = read_file(fd, "metadata.json", name, options.max_file_size);
+        if (auto* bad = std::get_if<UnreadableFile>(&bytes)) {
+          out.unreadable.push_back(std::move(*bad));
+          return;
+        }
+        auto parsed = parse_metadata(name, std::get<std::string>(bytes), options);
+        if (auto* bad = std::get_if<UnreadableFile>(&parsed)) {
+          out.unreadable.push_back(std::move(*bad));
+        } else if (auto* half = std::get_if<HalfMadeFork>(&parsed)) {
+          out.half_made.push_back(std::move(*half));
+        } else {
+          out.instances.push_back(std::move(std::get<Instance>(parsed)));
+        }
+      });
   ::closedir(guests_dir);
+  if (guests_err != 0) {
+    return errno_error("listing " + data_root + "/guests failed part-way", guests_err);
+  }
 
   DIR* templates_dir = open_dir(root.get(), "templates");
   if (templates_dir == nullptr && errno != ENOENT) {
@@ -315,32 +485,38 @@ Result<ScanResult> scan(const std::string& data_root, const ScanOptions& options
   }
   if (templates_dir != nullptr) {
     std::vector<Skipped> ignored;
-    each_entry(templates_dir, ignored, out.template_dirs,
-               [&](const std::string& name, int fd, int err) {
-                 if (fd < 0) {
-                   out.unreadable_templates.push_back(
-                       unreadable(name, errno_reason(err), std::strerror(err)));
-                   return;
-                 }
-                 auto bytes = read_file(fd, "template.json", name, options.max_file_size);
-                 if (auto* bad = std::get_if<UnreadableFile>(&bytes)) {
-                   out.unreadable_templates.push_back(std::move(*bad));
-                   return;
-                 }
-                 auto parsed = parse_template(name, std::get<std::string>(bytes), options);
-                 if (auto* bad = std::get_if<UnreadableFile>(&parsed)) {
-                   out.unreadable_templates.push_back(std::move(*bad));
-                 } else {
-                   out.templates.push_back(std::move(std::get<TemplateRecord>(parsed)));
-                 }
-               });
+    const int templates_err = each_entry(
+        templates_dir, ignored, out.template_dirs, [&](const std::string& name, int fd, int err) {
+          if (fd < 0) {
+            out.unreadable_templates.push_back(
+                unreadable(name, errno_reason(err), std::strerror(err)));
+            return;
+          }
+          auto bytes = read_file(fd, "template.json", name, options.max_file_size);
+          if (auto* bad = std::get_if<UnreadableFile>(&bytes)) {
+            out.unreadable_templates.push_back(std::move(*bad));
+            return;
+          }
+          auto parsed = parse_template(name, std::get<std::string>(bytes), options);
+          if (auto* bad = std::get_if<UnreadableFile>(&parsed)) {
+            out.unreadable_templates.push_back(std::move(*bad));
+          } else {
+            out.templates.push_back(std::move(std::get<TemplateRecord>(parsed)));
+          }
+        });
     ::closedir(templates_dir);
+    if (templates_err != 0) {
+      return errno_error("listing " + data_root + "/templates failed part-way", templates_err);
+    }
   }
 
   sort_by_id(out.instances);
   sort_by_id(out.unreadable);
+  sort_by_id(out.half_made);
   sort_by_id(out.templates);
   sort_by_id(out.unreadable_templates);
+  std::sort(out.memory.begin(), out.memory.end(),
+            [](const MemoryRecord& a, const MemoryRecord& b) { return a.id < b.id; });
   std::sort(out.present.begin(), out.present.end());
   std::sort(out.template_dirs.begin(), out.template_dirs.end());
   std::sort(out.skipped.begin(), out.skipped.end(),

@@ -77,7 +77,8 @@ bool reason_fits(EventType t, Reason r) {
     case EventType::fork_lost:
       return r == Reason::instance_missing || r == Reason::metadata_disagrees;
     case EventType::fork_recovered:
-      return r == Reason::untracked_fork || r == Reason::metadata_disagrees;
+      return r == Reason::untracked_fork || r == Reason::metadata_disagrees ||
+             r == Reason::memory_link;
     default:
       return r == Reason::none;
   }

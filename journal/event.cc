@@ -16,7 +16,8 @@ constexpr std::array<std::string_view, kMaxEventType + 1> kTypeNames = {"",
 constexpr std::array<std::string_view, kMaxOrigin + 1> kOriginNames = {
     "", "api", "reconcile", "sweep", "import", "cli"};
 constexpr std::array<std::string_view, kMaxReason + 1> kReasonNames = {
-    "", "deleted", "orphaned", "instance_missing", "metadata_disagrees", "untracked_fork"};
+    "",           "deleted", "orphaned", "instance_missing", "metadata_disagrees", "untracked_fork",
+    "memory_link"};
 
 template <std::size_t N>
 std::size_t find_name(const std::array<std::string_view, N>& names, std::string_view name) {

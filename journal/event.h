@@ -31,8 +31,9 @@ enum class Reason : std::uint8_t {
   instance_missing = 3,    // fork_lost
   metadata_disagrees = 4,  // fork_lost, fork_recovered
   untracked_fork = 5,      // fork_recovered
+  memory_link = 6,         // fork_recovered: its memory file links the template's
 };
-inline constexpr std::uint8_t kMaxReason = 5;
+inline constexpr std::uint8_t kMaxReason = 6;
 
 struct ReconcileStats {
   std::uint64_t based_on_seq = 0;

@@ -89,7 +89,7 @@ TEST_F(ReconcilerTest, UnreadableForkStaysLive) {
   EXPECT_TRUE(live("a"));
   ASSERT_EQ(r.plan.kept_forks.size(), 1u);
   EXPECT_EQ(r.plan.kept_forks[0].fork, "a");
-  EXPECT_EQ(r.plan.kept_forks[0].why, "truncated");
+  EXPECT_EQ(r.plan.kept_forks[0].why, "metadata truncated");
   ASSERT_EQ(r.plan.unreadable.size(), 1u);
   EXPECT_TRUE(r.plan.needs_attention());
 }

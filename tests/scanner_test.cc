@@ -223,6 +223,10 @@ class ScannerTest : public ::testing::Test {
       EXPECT_EQ(r.find_unreadable(id), nullptr);
       return "parsed";
     }
+    if (r.find_half_made(id) != nullptr) {
+      EXPECT_EQ(r.find_unreadable(id), nullptr);
+      return "half_made";
+    }
     const UnreadableFile* u = r.find_unreadable(id);
     if (u == nullptr) return "absent";
     EXPECT_FALSE(u->detail.empty());
@@ -436,10 +440,21 @@ TEST_F(ScannerTest, AnIdOfTheWrongTypeIsWrongType) {
   EXPECT_EQ(classify("ins0", "{\"Id\":5}"), "wrong_type");
 }
 
-TEST_F(ScannerTest, AnIdThatDiffersFromTheDirectoryIsIdMismatch) {
-  EXPECT_EQ(classify("ins0", meta("ins1")), "id_mismatch");
-  EXPECT_NE(last_detail_.find("ins1"), std::string::npos) << last_detail_;
-  EXPECT_EQ(classify("ins2", meta("INS2")), "id_mismatch");  // case matters
+TEST_F(ScannerTest, AnIdNamingAnotherInstanceIsAHalfMadeFork) {
+  EXPECT_EQ(classify("ins0", meta("ins1")), "half_made");
+  EXPECT_EQ(classify("ins2", meta("INS2")), "half_made");  // case matters
+}
+
+TEST_F(ScannerTest, AnIdThatIsNoValidIdIsIdMismatch) {
+  EXPECT_EQ(classify("ins0", meta("ins 1")), "id_mismatch");
+  EXPECT_NE(last_detail_.find("ins 1"), std::string::npos) << last_detail_;
+}
+
+TEST_F(ScannerTest, ParseInstanceReportsAHalfMadeForkAsIdMismatch) {
+  const auto r = parse_instance("ins0", meta("ins1"));
+  ASSERT_TRUE(std::holds_alternative<UnreadableFile>(r));
+  EXPECT_EQ(std::get<UnreadableFile>(r).reason, Unreadable::id_mismatch);
+  EXPECT_NE(std::get<UnreadableFile>(r).detail.find("ins1"), std::string::npos);
 }
 
 TEST_F(ScannerTest, AMissingIdIsIdMismatch) {
@@ -580,7 +595,7 @@ TEST_F(ScannerTest, OneScanClassifiesEveryReasonSideBySideSortedById) {
   make_dir(data_.guest_dir("r09-io_error") + "/metadata.json");
   data_.guest("r07-too_deep", nested_meta("r07-too_deep", 9));
   data_.guest("r06-too_large", meta_of_size("r06-too_large", 4097));
-  data_.guest("r05-id_mismatch", meta("someone-else"));
+  data_.guest("r05-id_mismatch", meta("not an id"));
   data_.guest("r04-wrong_type", meta("r04-wrong_type", "../x"));
   data_.guest("r03-not_an_object", "[]");
   data_.guest("r02-invalid_json", "{]");

@@ -1,0 +1,83 @@
+// Physical evidence: which templates a guests/ entry's memory file links.
+// A fork's snapshots/snapshot-latest/memory is a symlink to its template
+// source's memory, or a hardlink of it; that link is the dependency a fork
+// count protects, and it survives a torn or missing metadata.json.
+//
+// An entry physically references template T when its memory is
+//   - a symlink whose target (resolved lexically) is the memory path of T's
+//     source instance or of a fork the projection holds live under T; a
+//     symlink to another entry's memory is followed through the scan result
+//     (a few hops, never on disk);
+//   - a regular file with the same device and inode as T's source memory or
+//     as the memory of a fork live under T (this still names T once its
+//     source directory is gone). An entry never proves itself: its own
+//     contribution to the index is ignored when it is attributed.
+//
+// Pure: built from values (a projection and a scan result), no filesystem.
+// Lifetime: borrows both; they must outlive the index. Not thread-safe to
+// build; const use is.
+#pragma once
+
+#include "gc/scanner.h"
+#include "projector/projection.h"
+
+#include <boost/unordered/unordered_flat_map.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace fj::gc {
+
+struct Attribution {
+  enum class Kind : std::uint8_t {
+    absent,        // no memory file
+    private_file,  // a regular file nobody else links: no template's
+    linked,        // references `templates`
+    unattributed,  // shared, a symlink, or unknown, and no known template's:
+                   // it may be any template's
+  };
+  Kind kind = Kind::absent;
+  std::vector<std::string> templates;  // sorted and unique when linked
+  std::string evidence;                // one line: the path and what it is
+
+  bool references(std::string_view template_id) const;
+};
+
+class MemoryIndex {
+ public:
+  // Indexes the memory of every template's source (active or retired) and of
+  // every live fork.
+  MemoryIndex(const Projection& state, const ScanResult& scan);
+
+  // What guests/<id>'s memory references.
+  Attribution attribute(std::string_view id) const;
+
+  // The template whose source instance is `id`, or null.
+  const Template* source_of(std::string_view id) const;
+
+ private:
+  struct Owner {
+    std::string template_id;
+    std::string instance;  // the source or live fork whose memory this is
+    const char* role;      // "source" | "live fork"
+  };
+  struct InodeHash {
+    std::size_t operator()(const std::pair<std::uint64_t, std::uint64_t>& k) const noexcept {
+      return std::hash<std::uint64_t>{}(k.first * 0x9e3779b97f4a7c15ULL ^ k.second);
+    }
+  };
+  void add(std::string_view instance, const Template& t, const char* role);
+  Attribution follow(std::string_view id, std::string_view from, int hops) const;
+  static void describe(Attribution& a, const std::vector<Owner>& owners, std::string_view self);
+
+  const ScanResult& scan_;
+  boost::unordered_flat_map<std::string, std::vector<Owner>> by_instance_;
+  boost::unordered_flat_map<std::pair<std::uint64_t, std::uint64_t>, std::vector<Owner>, InodeHash>
+      by_inode_;
+  boost::unordered_flat_map<std::string, const Template*> sources_;
+};
+
+}  // namespace fj::gc

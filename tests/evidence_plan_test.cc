@@ -1,0 +1,497 @@
+// The reconciler's rules on physical evidence, planned in memory: a
+// projection built from events and a scan result built by hand, no disk.
+#include "event_samples.h"
+#include "gc/evidence.h"
+#include "gc/importer.h"
+#include "gc/reconciler.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace fj::gc {
+namespace {
+
+using fj::testing::added;
+using fj::testing::registered;
+using fj::testing::retired;
+
+Memory symlink_to(const std::string& instance) {
+  Memory m;
+  m.kind = MemoryKind::symlink;
+  m.target = "/var/lib/vmm/" + memory_path(instance);
+  m.resolved = memory_path(instance);
+  return m;
+}
+Memory symlink_outside() {
+  Memory m;
+  m.kind = MemoryKind::symlink;
+  m.target = "/elsewhere/memory";
+  return m;
+}
+Memory regular(std::uint64_t inode, std::uint64_t links) {
+  Memory m;
+  m.kind = links > 1 ? MemoryKind::shared_file : MemoryKind::private_file;
+  m.device = 7;
+  m.inode = inode;
+  m.links = links;
+  return m;
+}
+
+class EvidencePlanTest : public ::testing::Test {
+ protected:
+  void apply(const Event& e) { state_.apply(++seq_, view(e)); }
+  // An active template; its source is on disk unless `source_on_disk` is false.
+  void tpl(const std::string& id, bool source_on_disk = true, Memory memory = regular(100, 1)) {
+    apply(registered(id, "src-" + id, id));
+    if (source_on_disk) instance("src-" + id, "", true, id, std::move(memory));
+  }
+  void fork(const std::string& t, const std::string& f, Memory memory = regular(0, 1)) {
+    apply(added(t, f));
+    instance(f, t, false, "", std::move(memory));
+  }
+  void instance(const std::string& id, const std::string& fork_of = "", bool is_template = false,
+                const std::string& template_id = "", Memory memory = {}) {
+    scan_.instances.push_back(Instance{id, is_template, template_id, fork_of});
+    entry(id, std::move(memory));
+  }
+  void unreadable(const std::string& id, Memory memory, Unreadable reason = Unreadable::truncated) {
+    drop(id);
+    scan_.unreadable.push_back(UnreadableFile{id, reason, "test"});
+    entry(id, std::move(memory));
+  }
+  void leftover(const std::string& id, Memory memory = {}) {
+    unreadable(id, std::move(memory), Unreadable::missing);
+  }
+  void half_made(const std::string& id, const std::string& names, const std::string& template_id,
+                 Memory memory = {}) {
+    drop(id);
+    scan_.half_made.push_back(HalfMadeFork{id, names, true, template_id, ""});
+    entry(id, std::move(memory));
+  }
+  // Removes an entry from the scan (its directory is gone).
+  void drop(const std::string& id) {
+    std::erase_if(scan_.instances, [&](const Instance& i) { return i.id == id; });
+    std::erase_if(scan_.memory, [&](const MemoryRecord& m) { return m.id == id; });
+    std::erase(scan_.present, id);
+  }
+  ReconcilePlan plan() {
+    const auto by_id = [](const auto& a, const auto& b) { return a.id < b.id; };
+    std::sort(scan_.instances.begin(), scan_.instances.end(), by_id);
+    std::sort(scan_.unreadable.begin(), scan_.unreadable.end(), by_id);
+    std::sort(scan_.half_made.begin(), scan_.half_made.end(), by_id);
+    std::sort(scan_.memory.begin(), scan_.memory.end(), by_id);
+    std::sort(scan_.present.begin(), scan_.present.end());
+    return plan_reconcile(state_, scan_, 1);
+  }
+  static std::vector<std::string> swept(const ReconcilePlan& p) {
+    std::vector<std::string> out;
+    for (const Event& e : p.sweeps) out.push_back(e.template_id);
+    return out;
+  }
+  static std::vector<std::string> held(const ReconcilePlan& p) {
+    std::vector<std::string> out;
+    for (const HeldTemplate& h : p.held) out.push_back(h.template_id);
+    return out;
+  }
+
+  Projection state_;
+  std::uint64_t seq_ = 0;
+  ScanResult scan_;
+
+ private:
+  void entry(const std::string& id, Memory memory) {
+    scan_.present.push_back(id);
+    scan_.memory.push_back(MemoryRecord{id, std::move(memory)});
+  }
+};
+
+using Strings = std::vector<std::string>;
+
+// Rule 1: scoped fail-closed.
+
+TEST_F(EvidencePlanTest, Rule1_UnreadableLinkingOneTemplateKeepsOnlyThatTemplate) {
+  tpl("web", false);
+  tpl("db", false);
+  unreadable("torn", symlink_to("src-web"));
+  const ReconcilePlan p = plan();
+  EXPECT_EQ(swept(p), Strings{"db"});
+  ASSERT_EQ(p.corrections.size(), 1u);  // and rule 6 makes it web's fork
+  EXPECT_EQ(p.corrections[0].template_id, "web");
+  ASSERT_EQ(p.kept.size(), 1u);
+  EXPECT_EQ(p.kept[0].template_id, "web");
+}
+
+TEST_F(EvidencePlanTest, Rule1_UnreadableLinkingTwoTemplatesHoldsThoseTwoOnly) {
+  // Two templates made from one source: a link to it names both.
+  apply(registered("web", "src-x", "web"));
+  apply(registered("db", "src-x", "db"));
+  tpl("ci", false);
+  unreadable("torn", symlink_to("src-x"));
+  const ReconcilePlan p = plan();
+  EXPECT_EQ(held(p), (Strings{"db", "web"}));
+  EXPECT_EQ(swept(p), Strings{"ci"});
+  EXPECT_TRUE(p.corrections.empty());  // which one it forked is not known
+  ASSERT_EQ(p.held[0].holders.size(), 1u);
+  EXPECT_EQ(p.held[0].holders[0].instance, "torn");
+  EXPECT_NE(p.held[0].holders[0].why.find("src-x"), std::string::npos);
+  EXPECT_FALSE(p.sweep_blocked.empty());
+}
+
+TEST_F(EvidencePlanTest, Rule1_UnreadableWithPrivateMemoryHoldsNothing) {
+  tpl("web", false);
+  unreadable("torn", regular(55, 1));
+  const ReconcilePlan p = plan();
+  EXPECT_EQ(swept(p), Strings{"web"});
+  EXPECT_TRUE(p.held.empty());
+  EXPECT_TRUE(p.needs_attention());  // the torn metadata still needs a person
+}
+
+TEST_F(EvidencePlanTest, Rule1_SharedMemoryOfNoKnownTemplateHoldsEveryOrphan) {
+  tpl("web", false);
+  tpl("db", false);
+  unreadable("torn", regular(55, 3));
+  const ReconcilePlan p = plan();
+  EXPECT_EQ(held(p), (Strings{"db", "web"}));
+  EXPECT_TRUE(p.sweeps.empty());
+}
+
+TEST_F(EvidencePlanTest, Rule1_SymlinkOutsideTheRootHoldsEveryOrphan) {
+  tpl("web", false);
+  tpl("db", false);
+  unreadable("torn", symlink_outside());
+  EXPECT_EQ(held(plan()), (Strings{"db", "web"}));
+}
+
+TEST_F(EvidencePlanTest, Rule1_SymlinkToAPlainInstanceHoldsEveryOrphan) {
+  tpl("web", false);
+  instance("plain", "", false, "", regular(9, 1));
+  unreadable("torn", symlink_to("plain"));
+  EXPECT_EQ(held(plan()), Strings{"web"});
+}
+
+TEST_F(EvidencePlanTest, Rule1_UnreadableWithoutMemoryHoldsEveryOrphan) {
+  tpl("web", false);
+  tpl("db", false);
+  unreadable("torn", Memory{});
+  EXPECT_EQ(held(plan()), (Strings{"db", "web"}));
+}
+
+TEST_F(EvidencePlanTest, Rule1_UnexaminableMemoryHoldsEveryOrphan) {
+  tpl("web", false);
+  Memory m;
+  m.kind = MemoryKind::unknown;
+  m.detail = "snapshots: Permission denied";
+  unreadable("torn", m, Unreadable::permission);
+  const ReconcilePlan p = plan();
+  EXPECT_EQ(held(p), Strings{"web"});
+  EXPECT_NE(p.held[0].holders[0].why.find("Permission denied"), std::string::npos);
+}
+
+TEST_F(EvidencePlanTest, Rule1_EachHeldTemplateNamesEveryHolder) {
+  tpl("web", false);
+  tpl("db", false);
+  leftover("a-left", symlink_to("src-web"));
+  unreadable("b-torn", Memory{});
+  const ReconcilePlan p = plan();
+  ASSERT_EQ(held(p), (Strings{"db", "web"}));
+  const auto holders = [&](const std::string& t) {
+    Strings out;
+    for (const auto& h : p.held)
+      if (h.template_id == t)
+        for (const auto& x : h.holders) out.push_back(x.instance);
+    return out;
+  };
+  EXPECT_EQ(holders("web"), (Strings{"a-left", "b-torn"}));
+  EXPECT_EQ(holders("db"), Strings{"b-torn"});
+}
+
+// Rule 2: half-made forks.
+
+TEST_F(EvidencePlanTest, Rule2_HalfMadeForkIsNeitherTheInstanceItNamesNorASource) {
+  tpl("web", false);  // src-web is gone: the copy must not stand in for it
+  tpl("db", false);
+  half_made("frk-new", "src-web", "web");
+  const ReconcilePlan p = plan();
+  EXPECT_TRUE(p.corrections.empty());  // never counted as a fork or as src-web
+  EXPECT_EQ(held(p), Strings{"web"});
+  EXPECT_EQ(swept(p), Strings{"db"});
+  ASSERT_EQ(p.half_made.size(), 1u);
+  EXPECT_EQ(p.half_made[0].entry.names, "src-web");
+  EXPECT_EQ(p.half_made[0].templates, Strings{"web"});
+  EXPECT_TRUE(p.needs_attention());
+}
+
+TEST_F(EvidencePlanTest, Rule2_HalfMadeForkNamesTheTemplateWhoseSourceItCopied) {
+  tpl("web", false);
+  tpl("db", false);
+  half_made("frk-new", "src-db", "", regular(3, 1));  // no TemplateID in the copy
+  const ReconcilePlan p = plan();
+  EXPECT_EQ(held(p), Strings{"db"});  // private memory adds nothing
+  EXPECT_EQ(swept(p), Strings{"web"});
+}
+
+TEST_F(EvidencePlanTest, Rule2_HalfMadeForkWhoseMemoryCannotBeAttributedHoldsEveryOrphan) {
+  tpl("web", false);
+  tpl("db", false);
+  half_made("frk-new", "src-web", "web", symlink_outside());
+  EXPECT_EQ(held(plan()), (Strings{"db", "web"}));
+}
+
+TEST_F(EvidencePlanTest, Rule2_LiveHalfMadeForkStaysLive) {
+  tpl("web");
+  fork("web", "frk-a");
+  half_made("frk-a", "src-web", "web");
+  const ReconcilePlan p = plan();
+  EXPECT_TRUE(p.corrections.empty());
+  ASSERT_EQ(p.kept_forks.size(), 1u);
+  EXPECT_NE(p.kept_forks[0].why.find("half-made"), std::string::npos);
+}
+
+// Rule 3: leftovers.
+
+TEST_F(EvidencePlanTest, Rule3_LeftoverWithoutMemoryHoldsNothing) {
+  tpl("web", false);
+  leftover("LEAK");
+  const ReconcilePlan p = plan();
+  EXPECT_EQ(swept(p), Strings{"web"});
+  EXPECT_EQ(p.leftovers, Strings{"LEAK"});
+  EXPECT_TRUE(p.unreadable.empty());
+  EXPECT_TRUE(p.needs_attention());  // a person removes it
+}
+
+TEST_F(EvidencePlanTest, Rule3_LeftoverHoldsWhatItsMemoryLinks) {
+  tpl("web", false);
+  tpl("db", false);
+  leftover("LEAK", symlink_to("src-db"));
+  const ReconcilePlan p = plan();
+  EXPECT_EQ(held(p), Strings{"db"});
+  EXPECT_EQ(swept(p), Strings{"web"});
+  EXPECT_TRUE(p.corrections.empty());  // a leftover is never recovered
+}
+
+TEST_F(EvidencePlanTest, Rule3_LiveLeftoverStaysLive) {
+  tpl("web");
+  fork("web", "frk-a");
+  leftover("frk-a");
+  const ReconcilePlan p = plan();
+  EXPECT_TRUE(p.corrections.empty());
+  ASSERT_EQ(p.kept_forks.size(), 1u);
+  EXPECT_NE(p.kept_forks[0].why.find("leftover"), std::string::npos);
+}
+
+// Rule 4: proof for kept forks.
+
+TEST_F(EvidencePlanTest, Rule4_TornForkIsProvenBySymlink) {
+  tpl("web");
+  fork("web", "frk-a");
+  unreadable("frk-a", symlink_to("src-web"));
+  const ReconcilePlan p = plan();
+  EXPECT_TRUE(p.corrections.empty());
+  ASSERT_EQ(p.kept_forks.size(), 1u);
+  EXPECT_NE(p.kept_forks[0].proven_by.find("-> /var/lib/vmm/guests/src-web"), std::string::npos);
+}
+
+TEST_F(EvidencePlanTest, Rule4_TornForkIsProvenByHardlink) {
+  tpl("web", true, regular(100, 3));
+  fork("web", "frk-a", regular(100, 3));
+  unreadable("frk-a", regular(100, 3));
+  const ReconcilePlan p = plan();
+  ASSERT_EQ(p.kept_forks.size(), 1u);
+  EXPECT_NE(p.kept_forks[0].proven_by.find("7:100"), std::string::npos);
+  EXPECT_NE(p.kept_forks[0].proven_by.find("src-web"), std::string::npos);
+}
+
+TEST_F(EvidencePlanTest, Rule4_AForkNeverProvesItself) {
+  tpl("web", true, regular(100, 1));
+  fork("web", "frk-a", regular(200, 2));  // shares its inode with nobody it knows
+  unreadable("frk-a", regular(200, 2));
+  const ReconcilePlan p = plan();
+  ASSERT_EQ(p.kept_forks.size(), 1u);
+  EXPECT_EQ(p.kept_forks[0].proven_by, "");
+}
+
+// Rule 5: the link outranks the metadata.
+
+TEST_F(EvidencePlanTest, Rule5_LinkedForkWhoseMetadataNamesAnotherTemplateIsNotLost) {
+  tpl("web");
+  tpl("db");
+  fork("web", "frk-a", symlink_to("src-web"));
+  drop("frk-a");
+  instance("frk-a", "db", false, "", symlink_to("src-web"));
+  const ReconcilePlan p = plan();
+  EXPECT_TRUE(p.corrections.empty());  // not lost from web, not recovered under db
+  ASSERT_EQ(p.link_mismatches.size(), 1u);
+  EXPECT_EQ(p.link_mismatches[0].linked, "web");
+  EXPECT_EQ(p.link_mismatches[0].metadata, "db");
+  EXPECT_TRUE(p.link_mismatches[0].live);
+  EXPECT_TRUE(p.needs_attention());
+}
+
+TEST_F(EvidencePlanTest, Rule5_ForkWhoseMetadataNamesNoneButLinksItsTemplateIsNotLost) {
+  tpl("web", true, regular(100, 2));
+  fork("web", "frk-a");
+  drop("frk-a");
+  instance("frk-a", "", false, "", regular(100, 2));
+  const ReconcilePlan p = plan();
+  EXPECT_TRUE(p.corrections.empty());
+  ASSERT_EQ(p.link_mismatches.size(), 1u);
+}
+
+TEST_F(EvidencePlanTest, Rule5_MetadataDisagreesWithoutTheLinkIsLost) {
+  tpl("web");
+  tpl("db");
+  fork("web", "frk-a");
+  drop("frk-a");
+  instance("frk-a", "db", false, "", regular(5, 1));
+  const ReconcilePlan p = plan();
+  ASSERT_EQ(p.corrections.size(), 2u);
+  EXPECT_EQ(p.corrections[0].type, EventType::fork_lost);
+  EXPECT_EQ(p.corrections[0].reason, Reason::metadata_disagrees);
+  EXPECT_EQ(p.corrections[1].type, EventType::fork_recovered);
+  EXPECT_EQ(p.corrections[1].template_id, "db");
+}
+
+TEST_F(EvidencePlanTest, Rule5_ForkOfAForkCountsUnderTheTemplateItLinks) {
+  tpl("web");
+  fork("web", "frk-a", symlink_to("src-web"));
+  instance("frk-b", "web", false, "", symlink_to("src-web"));  // forked from frk-a
+  const ReconcilePlan p = plan();
+  ASSERT_EQ(p.corrections.size(), 1u);
+  EXPECT_EQ(p.corrections[0].fork, "frk-b");
+  EXPECT_EQ(p.corrections[0].template_id, "web");
+  EXPECT_TRUE(p.link_mismatches.empty());
+}
+
+// Rule 6: recovery by link.
+
+TEST_F(EvidencePlanTest, Rule6_UnreadableInstanceLinkingATemplateIsRecovered) {
+  tpl("web");
+  unreadable("frk-x", symlink_to("src-web"));
+  const ReconcilePlan p = plan();
+  ASSERT_EQ(p.corrections.size(), 1u);
+  const Event& e = p.corrections[0];
+  EXPECT_EQ(e.type, EventType::fork_recovered);
+  EXPECT_EQ(e.reason, Reason::memory_link);
+  EXPECT_EQ(e.template_id, "web");
+  EXPECT_EQ(e.fork, "frk-x");
+  EXPECT_NE(e.evidence.find(memory_path("frk-x") + " -> /var/lib/vmm/" + memory_path("src-web")),
+            std::string::npos);
+}
+
+TEST_F(EvidencePlanTest, Rule6_RecoveryByInodeAfterTheSourceIsGone) {
+  tpl("web", false);
+  fork("web", "frk-a", regular(300, 3));
+  unreadable("frk-x", regular(300, 3));
+  const ReconcilePlan p = plan();
+  ASSERT_EQ(p.corrections.size(), 1u);
+  EXPECT_EQ(p.corrections[0].template_id, "web");
+  EXPECT_NE(p.corrections[0].evidence.find("7:300"), std::string::npos);
+  EXPECT_NE(p.corrections[0].evidence.find("frk-a"), std::string::npos);
+  ASSERT_EQ(p.kept.size(), 1u);  // two live forks now need web
+  EXPECT_EQ(p.kept[0].forks, 2u);
+}
+
+TEST_F(EvidencePlanTest, Rule6_ATemplateSourceIsNeverRecoveredAsAFork) {
+  tpl("web", true, regular(100, 2));
+  fork("web", "frk-a", regular(100, 2));
+  unreadable("src-web", regular(100, 2));
+  EXPECT_TRUE(plan().corrections.empty());
+}
+
+TEST_F(EvidencePlanTest, Rule6_NoRecoveryUnderARetiredTemplate) {
+  tpl("web");
+  apply(retired("web"));
+  unreadable("frk-x", symlink_to("src-web"));
+  const ReconcilePlan p = plan();
+  EXPECT_TRUE(p.corrections.empty());
+}
+
+// Rule 7: link counts.
+
+TEST_F(EvidencePlanTest, Rule7_LinkCountDifferenceIsReportedNotAnEvent) {
+  tpl("web", true, regular(100, 4));  // three other links
+  fork("web", "frk-a", regular(100, 4));
+  fork("web", "frk-b", regular(100, 4));
+  const ReconcilePlan p = plan();
+  EXPECT_TRUE(p.corrections.empty());
+  ASSERT_EQ(p.link_counts.size(), 1u);
+  EXPECT_EQ(p.link_counts[0].template_id, "web");
+  EXPECT_EQ(p.link_counts[0].links, 3u);
+  EXPECT_EQ(p.link_counts[0].found, 2u);
+  EXPECT_FALSE(p.needs_attention());
+}
+
+TEST_F(EvidencePlanTest, Rule7_MatchingLinkCountIsNotReported) {
+  tpl("web", true, regular(100, 3));
+  fork("web", "frk-a", regular(100, 3));
+  fork("web", "frk-b", regular(100, 3));
+  EXPECT_TRUE(plan().link_counts.empty());
+}
+
+// Rule 8: stuck source flags.
+
+TEST_F(EvidencePlanTest, Rule8_SourceFlagNamingARetiredOrUnknownTemplateIsReported) {
+  tpl("web");
+  apply(retired("web"));
+  instance("src-old", "", true, "gone");
+  const ReconcilePlan p = plan();
+  EXPECT_TRUE(p.corrections.empty());
+  EXPECT_TRUE(p.sweeps.empty());
+  ASSERT_EQ(p.stuck_flags.size(), 2u);
+  EXPECT_EQ(p.stuck_flags[0].instance, "src-old");
+  EXPECT_EQ(p.stuck_flags[0].why, "unknown template");
+  EXPECT_EQ(p.stuck_flags[1].instance, "src-web");
+  EXPECT_EQ(p.stuck_flags[1].why, "retired template");
+  EXPECT_TRUE(p.needs_attention());
+}
+
+TEST_F(EvidencePlanTest, Rule8_ActiveTemplateSourceIsNotStuck) {
+  tpl("web");
+  EXPECT_TRUE(plan().stuck_flags.empty());
+}
+
+// The scenario that stopped every sweep: one leftover, orphans beside it.
+TEST_F(EvidencePlanTest, LeftoversHalfMadeForksAndStuckFlagsStillLetGenuineOrphansGo) {
+  tpl("web");
+  fork("web", "frk-a", symlink_to("src-web"));
+  tpl("db", false);
+  tpl("ci", false);
+  tpl("old");
+  apply(retired("old"));
+  leftover("LEAK1");
+  leftover("LEAK2", regular(1, 1));
+  half_made("frk-half", "src-web", "web", symlink_to("src-web"));
+  unreadable("frk-torn", symlink_to("src-web"));
+  const ReconcilePlan p = plan();
+  EXPECT_EQ(swept(p), (Strings{"ci", "db"}));
+  EXPECT_TRUE(p.held.empty());
+  ASSERT_EQ(p.corrections.size(), 1u);  // frk-torn, recovered by its link
+  EXPECT_EQ(p.corrections[0].fork, "frk-torn");
+}
+
+// import reads the same evidence.
+TEST_F(EvidencePlanTest, ImportTakesAnUnreadableForkOnItsLink) {
+  scan_.templates.push_back(TemplateRecord{"web", "web", "src-web", 0});
+  instance("src-web", "", true, "web", regular(100, 2));
+  unreadable("frk-x", regular(100, 2));
+  unreadable("frk-y", regular(9, 1));
+  leftover("LEAK");
+  half_made("frk-half", "src-web", "web");
+  plan();  // sorts the scan
+  const ImportReport r = plan_import(scan_, 1);
+  ASSERT_EQ(r.linked.size(), 1u);
+  EXPECT_EQ(r.linked[0].instance, "frk-x");
+  EXPECT_EQ(r.linked[0].template_id, "web");
+  ASSERT_EQ(r.events.size(), 2u);
+  EXPECT_EQ(r.events[1].type, EventType::fork_added);
+  EXPECT_EQ(r.events[1].fork, "frk-x");
+  ASSERT_EQ(r.unreadable.size(), 1u);
+  EXPECT_EQ(r.unreadable[0].id, "frk-y");
+  EXPECT_EQ(r.leftovers, Strings{"LEAK"});
+  ASSERT_EQ(r.half_made.size(), 1u);
+  EXPECT_TRUE(r.needs_attention());
+}
+
+}  // namespace
+}  // namespace fj::gc
