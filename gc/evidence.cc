@@ -1,5 +1,7 @@
 #include "gc/evidence.h"
 
+#include "journal/ids.h"
+
 #include <algorithm>
 #include <optional>
 
@@ -8,6 +10,9 @@ namespace {
 
 // Symlinks to symlinks are followed this far through the scan result.
 constexpr int kMaxHops = 8;
+// Bytes of a symlink target quoted in evidence (a target may be PATH_MAX long
+// and hold any byte; it is escaped, and a record's evidence is capped).
+constexpr std::size_t kMaxTargetShown = 512;
 
 // X when `path` is guests/X/snapshots/snapshot-latest/memory.
 std::optional<std::string_view> instance_of(std::string_view path) {
@@ -109,7 +114,7 @@ Attribution MemoryIndex::attribute(std::string_view id) const {
         return a;
       }
       case MemoryKind::symlink: {
-        a.evidence += " -> " + m->target;
+        a.evidence += " -> " + printable(m->target, kMaxTargetShown);
         if (m->resolved.empty()) {
           a.evidence += " (outside the data root)";
           return a;

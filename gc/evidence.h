@@ -41,7 +41,7 @@ struct Attribution {
   };
   Kind kind = Kind::absent;
   std::vector<std::string> templates;  // sorted and unique when linked
-  std::string evidence;                // one line: the path and what it is
+  std::string evidence;  // one line, printable ASCII: the path and what it is
 
   bool references(std::string_view template_id) const;
 };

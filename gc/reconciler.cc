@@ -1,6 +1,7 @@
 #include "gc/reconciler.h"
 
 #include "gc/evidence.h"
+#include "journal/format.h"
 
 #include <boost/container_hash/hash.hpp>
 #include <boost/unordered/unordered_flat_set.hpp>
@@ -24,6 +25,10 @@ Event correction(EventType type, std::string tpl, std::string fork, Reason reaso
   e.fork = std::move(fork);
   e.reason = reason;
   e.evidence = std::move(evidence);
+  if (e.evidence.size() > kMaxEvidenceSize) {  // a record's cap: keep the start
+    e.evidence.resize(kMaxEvidenceSize - 3);
+    e.evidence += "...";
+  }
   return e;
 }
 

@@ -59,7 +59,7 @@ rm -r "$root/guests/frk0web0000000000000002"
 echo "  guests/frk0web...2 was deleted by hand; frk0web...3/metadata.json is torn mid-write;"
 echo "  ins0empty.../metadata.json is empty; the sources of db and ci are gone, ci still has a fork."
 say "reconcile appends corrections and never edits state; an unreadable fork stays live, and
-# nothing is swept while any instance is unreadable:"
+# while unreadable entries with no memory file may be any template's fork, no orphan is swept:"
 run reconcile --data-root "$root"
 say "The VM manager rewrites the torn metadata and removes the empty instance; db is now sweepable:"
 sed 's/frk0web0000000000000001/frk0web0000000000000003/g; s/"web-1"/"web-3"/' \
@@ -69,6 +69,36 @@ run reconcile --data-root "$root"
 say "A second run finds nothing left to correct (ci is kept: its live fork needs it):"
 run reconcile --data-root "$root" --json
 run explain $web
+
+say "The memory file is the stronger evidence: a fork's snapshots/snapshot-latest/memory
+# links its template source's (a symlink, or a hardlink in the newer layout)."
+mem() { echo "$root/guests/$1/snapshots/snapshot-latest"; }
+mkdir -p "$(mem src0web0000000000000001)" "$(mem frk0web0000000000000001)" "$(mem frk0web0000000000000003)"
+head -c 4096 /dev/zero >"$(mem src0web0000000000000001)/memory"
+ln -s "$(mem src0web0000000000000001)/memory" "$(mem frk0web0000000000000001)/memory"
+ln -s "$(mem src0web0000000000000001)/memory" "$(mem frk0web0000000000000003)/memory"
+printf '{"Id": "frk0web0000000000000003", "Fork' >"$root/guests/frk0web0000000000000003/metadata.json"
+echo "  frk0web...1 and frk0web...3 now symlink src0web...1's memory; frk0web...3/metadata.json is torn again."
+say "A torn fork is kept, and its memory link proves it is web's:"
+run reconcile --data-root "$root"
+
+leak=ins0leak00000000000001
+qa=tpl0qa00000000000000001
+run register $qa --source src0qa00000000000000001 --name qa
+mkdir -p "$root/guests/$leak/snapshots"
+echo "  guests/$leak has no metadata.json (a delete that died part-way); qa's source is gone."
+say "A leftover directory no longer stops the sweep: qa is retired, the leftover is reported:"
+run reconcile --data-root "$root"
+
+torn=ins0torn00000000000001
+mkdir -p "$(mem $torn)"
+printf '{' >"$root/guests/$torn/metadata.json"
+ln "$(mem src0web0000000000000001)/memory" "$(mem $torn)/memory"
+echo "  guests/$torn: metadata torn, memory a hardlink of src0web...1's; the journal never heard of it."
+say "An instance the journal lacks, whose metadata is torn, is recovered by its link:"
+run reconcile --data-root "$root"
+run counts
+
 say "A running deployment without a journal bootstraps one with import:"
 run --journal "$work/imported" init
 run --journal "$work/imported" import --data-root "$root"

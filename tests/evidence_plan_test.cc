@@ -4,6 +4,7 @@
 #include "gc/evidence.h"
 #include "gc/importer.h"
 #include "gc/reconciler.h"
+#include "journal/format.h"
 
 #include <gtest/gtest.h>
 
@@ -377,6 +378,31 @@ TEST_F(EvidencePlanTest, Rule6_UnreadableInstanceLinkingATemplateIsRecovered) {
   EXPECT_EQ(e.fork, "frk-x");
   EXPECT_NE(e.evidence.find(memory_path("frk-x") + " -> /var/lib/vmm/" + memory_path("src-web")),
             std::string::npos);
+}
+
+TEST_F(EvidencePlanTest, Rule6_EvidenceOfALongOddSymlinkChainFitsARecord) {
+  tpl("web");
+  // Nine hops through entries nobody knows, each target padded with
+  // non-ASCII bytes: the chain gives up, so build one that ends at src-web.
+  const std::string pad = "/" + std::string(3000, '\xff') + "/../../../../";
+  std::string next = "src-web";
+  for (int i = 0; i < 6; ++i) {
+    const std::string id = "hop" + std::to_string(i);
+    Memory m = symlink_to(next);
+    m.target = pad + m.target;
+    instance(id, "", false, "", m);
+    next = id;
+  }
+  Memory m = symlink_to(next);
+  m.target = pad + m.target;
+  unreadable("frk-x", m);
+  const ReconcilePlan p = plan();
+  ASSERT_EQ(p.corrections.size(), 1u);
+  const std::string& evidence = p.corrections[0].evidence;
+  EXPECT_LE(evidence.size(), kMaxEvidenceSize);
+  EXPECT_TRUE(
+      std::all_of(evidence.begin(), evidence.end(), [](char c) { return c >= 0x20 && c < 0x7f; }));
+  EXPECT_NE(evidence.find("\\xff"), std::string::npos);
 }
 
 TEST_F(EvidencePlanTest, Rule6_RecoveryByInodeAfterTheSourceIsGone) {
