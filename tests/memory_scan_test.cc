@@ -25,18 +25,18 @@ ScanResult scan_ok(const std::string& root) {
   return r ? *r : ScanResult{};
 }
 
-const Memory& memory(const ScanResult& r, const std::string& id) {
-  static const Memory none{MemoryKind::unknown, 0, 0, 0, "", "", "no record"};
+// A copy: the scan result is often a temporary.
+Memory memory(const ScanResult& r, const std::string& id) {
   const Memory* m = r.memory_of(id);
   EXPECT_NE(m, nullptr) << id;
-  return m != nullptr ? *m : none;
+  return m != nullptr ? *m : Memory{MemoryKind::unknown, 0, 0, 0, "", "", "no record"};
 }
 
 TEST(MemoryScan, PrivateFileHasLinkCountOne) {
   DataRoot root;
   root.instance("a");
   root.memory("a");
-  const Memory& m = memory(scan_ok(root.path()), "a");
+  const Memory m = memory(scan_ok(root.path()), "a");
   EXPECT_EQ(m.kind, MemoryKind::private_file);
   EXPECT_EQ(m.links, 1u);
 }
@@ -48,8 +48,8 @@ TEST(MemoryScan, HardlinksShareDeviceAndInode) {
   root.instance("fork");
   root.memory_hardlink("fork", "src");
   const ScanResult r = scan_ok(root.path());
-  const Memory& s = memory(r, "src");
-  const Memory& f = memory(r, "fork");
+  const Memory s = memory(r, "src");
+  const Memory f = memory(r, "fork");
   EXPECT_EQ(s.kind, MemoryKind::shared_file);
   EXPECT_EQ(f.kind, MemoryKind::shared_file);
   EXPECT_EQ(s.links, 2u);
@@ -64,7 +64,7 @@ TEST(MemoryScan, AbsoluteSymlinkIntoTheRootIsResolvedNotFollowed) {
   DataRoot root;
   root.instance("fork");
   root.memory_symlink("fork", "src");  // src has no memory file: a dangling link
-  const Memory& m = memory(scan_ok(root.path()), "fork");
+  const Memory m = memory(scan_ok(root.path()), "fork");
   EXPECT_EQ(m.kind, MemoryKind::symlink);
   EXPECT_EQ(m.target, root.path() + "/guests/src/snapshots/snapshot-latest/memory");
   EXPECT_EQ(m.resolved, memory_path("src"));
@@ -119,7 +119,7 @@ TEST(MemoryScan, SymlinkedSnapshotDirectoryIsNotFollowed) {
   fs::create_directories(root.path() + "/guests/a/snapshots");
   fs::create_directory_symlink(elsewhere.path(),
                                root.path() + "/guests/a/snapshots/snapshot-latest");
-  const Memory& m = memory(scan_ok(root.path()), "a");
+  const Memory m = memory(scan_ok(root.path()), "a");
   EXPECT_EQ(m.kind, MemoryKind::unknown);
   EXPECT_NE(m.detail.find("symbolic link"), std::string::npos) << m.detail;
 }
