@@ -25,9 +25,12 @@ std::string summary(const gc::ReconcileReport& r) {
   for (const Event& e : r.appended) swept += e.type == EventType::template_retired;
   return "reconcile against seq " + std::to_string(r.plan.based_on_seq) + ": " +
          std::to_string(r.plan.scanned) + " scanned, " + std::to_string(r.plan.unreadable.size()) +
-         " unreadable, " + std::to_string(r.appended.size() - swept) + " corrections, " +
-         std::to_string(swept) + " swept, " + std::to_string(r.plan.dangling.size()) +
-         " dangling, " + std::to_string(r.plan.kept.size()) + " kept" +
+         " unreadable, " + std::to_string(r.plan.leftovers.size()) + " leftover, " +
+         std::to_string(r.plan.half_made.size()) + " half-made, " +
+         std::to_string(r.appended.size() - swept) + " corrections, " + std::to_string(swept) +
+         " swept, " + std::to_string(r.plan.held.size()) + " held, " +
+         std::to_string(r.plan.dangling.size()) + " dangling, " +
+         std::to_string(r.plan.kept.size()) + " kept" +
          (r.committed
               ? ", appended seqs " + std::to_string(r.first_seq) + "-" + std::to_string(r.last_seq)
               : ", nothing appended");

@@ -1193,6 +1193,35 @@ TEST_F(CliDataRootTest, ReconcileOfAnAgreeingDataRootExitsZeroAndAppendsNothing)
   EXPECT_EQ(head(), 3);
 }
 
+TEST_F(CliDataRootTest, ReconcileSweepsPastALeftoverAndProvesATornForkByItsLink) {
+  journal_like_the_fixture();
+  fs::remove_all(root() + "/guests/ins0empty00000000000001");
+  fs::create_directories(root() + "/guests/ins0leak00000000000001/snapshots");  // a leftover
+  const std::string src = root() + "/guests/src0web0000000000000001/snapshots/snapshot-latest";
+  const std::string frk = root() + "/guests/frk0web0000000000000003/snapshots/snapshot-latest";
+  fs::create_directories(src);
+  fs::create_directories(frk);
+  std::ofstream(src + "/memory") << "memory";
+  fs::create_symlink(src + "/memory", frk + "/memory");  // frk0web…3's metadata is torn
+  const Outcome r = fj({"reconcile", "--data-root", root()});
+  EXPECT_EQ(r.exit_code, 1) << r;  // the leftover and the torn metadata need a person
+  EXPECT_TRUE(contains(r.out, "template_retired template=" + std::string(kDb))) << r;
+  EXPECT_TRUE(contains(r.out, "leftover guests/ins0leak00000000000001")) << r;
+  EXPECT_TRUE(contains(r.out, "proven by its memory link")) << r;
+  EXPECT_EQ(str(template_entry(kDb).at("state")), "retired");
+  EXPECT_EQ(num(template_entry(kWeb).at("forks")), 3);
+
+  const Outcome again = fj({"reconcile", "--data-root", root(), "--json"});
+  EXPECT_EQ(again.exit_code, 1) << again;
+  const json::object out = parse_json(again.out).as_object();
+  EXPECT_EQ(out.at("leftovers").as_array().size(), 1u);
+  EXPECT_TRUE(out.at("held").as_array().empty());
+  const json::object& kept = out.at("kept_forks").as_array()[0].as_object();
+  EXPECT_EQ(str(kept.at("fork")), "frk0web0000000000000003");
+  EXPECT_TRUE(contains(str(kept.at("proven_by")), "src0web0000000000000001")) << again;
+  EXPECT_FALSE(out.at("committed").as_bool());
+}
+
 TEST_F(CliDataRootTest, ReconcileNeedsAReadableDataRoot) {
   expect_usage_error({"reconcile"}, "--data-root");
   expect_usage_error({"reconcile", "--data-root", root() + "/missing"}, "missing");
