@@ -92,10 +92,54 @@ PATH="$work/empty-path" "$bench" scaling --max-events 300 --plot "$work/x.png" \
 [ "$status" = 2 ] || fail "scaling --plot without gnuplot exited $status, want 2"
 grep -q "needs gnuplot" "$work/nognuplot.err" || fail "unclear error: $(cat "$work/nognuplot.err")"
 
+echo "== scan"
+"$bench" scan --instances 2000 --templates 5 --repetitions 5 --json >"$work/scan.json" \
+  2>"$work/scan.err" || fail "scan failed: $(cat "$work/scan.err")"
+check_json "$work/scan.json" scan_warm_s scan_warm_instances_per_s build_root_s
+python3 - "$work/scan.json" <<'EOF'
+import json, sys
+path = sys.argv[1]
+report = json.load(open(path))
+def fail(message):
+    sys.exit(f"{path}: {message}")
+p, found, cold = report["parameters"], report["scan"], report["cold_cache"]
+if p["instances"] != 2000 or p["templates"] != 5 or p["links"] != "symlink":
+    fail(f"parameters {p}")
+if p["forks"] + p["plain"] + p["templates"] != p["instances"] or p["plain"] == 0:
+    fail(f"forks, plain and templates do not add up: {p}")
+want = {"present": 2000, "instances": 2000, "unreadable": 0, "templates": 5,
+        "forks": p["forks"], "template_sources": 5}
+for key, value in want.items():
+    if found.get(key) != value:
+        fail(f"scan found {key} = {found.get(key)}, want {value}")
+figures, ratio = report["figures"], report["ratios"]["scan_cold_s / scan_warm_s"]
+for key in ("scan_cold_s", "scan_cold_instances_per_s"):
+    if key not in figures:
+        fail(f"figure {key} missing")
+    f = figures[key]
+    if cold["available"]:
+        if not (isinstance(f, dict) and f["median"] > 0 and f["repetitions"] == 5):
+            fail(f"{key} is {f} with the cold cache available")
+    elif f is not None:
+        fail(f"{key} is {f}, want null without drop_caches ({cold['error']})")
+if cold["available"] != isinstance(ratio, (int, float)):
+    fail(f"cold/warm ratio {ratio} with cold available = {cold['available']}")
+EOF
+"$bench" scan --instances 300 --templates 3 --links hardlink --repetitions 5 >"$work/scan.txt" \
+  2>/dev/null || fail "scan --links hardlink failed"
+grep -Eq "^scan_warm_s +[0-9]" "$work/scan.txt" || fail "scan table lacks scan_warm_s"
+grep -Eq "^scan_cold_s +([0-9]|n/a \(needs root\))" "$work/scan.txt" ||
+  fail "scan table lacks scan_cold_s"
+grep -q "every scan found 300 entries under guests/, 300 instances" "$work/scan.txt" ||
+  fail "scan table: $(grep "every scan" "$work/scan.txt")"
+
 echo "== usage errors"
 status=0
 "$bench" replay --events 10 >/dev/null 2>&1 || status=$?
 [ "$status" = 2 ] || fail "replay --events 10 exited $status, want 2"
+status=0
+"$bench" scan --instances 10 --templates 20 >/dev/null 2>&1 || status=$?
+[ "$status" = 2 ] || fail "scan --instances 10 --templates 20 exited $status, want 2"
 
 echo "== temporary directories are removed"
 leftover=$(find "$TMPDIR" -mindepth 1 -maxdepth 1 | head -5)

@@ -35,11 +35,19 @@ struct ScalingArgs {
   std::string plot;  // PNG path; empty: no plot
 };
 
+struct ScanArgs {
+  std::uint64_t instances = 100'000;
+  std::uint32_t templates = 100;
+  std::string links = "symlink";  // the forks' memory files: "symlink" or "hardlink"
+  int repetitions = 5;
+};
+
 // Events per transaction for batch_append_eps.
 inline constexpr std::size_t kAppendBatch = 10'000;
 
 Result<Report> run_replay(const ReplayArgs& args);
 Result<Report> run_append(const AppendArgs& args);
 Result<Report> run_scaling(const ScalingArgs& args);
+Result<Report> run_scan(const ScanArgs& args);
 
 }  // namespace fj::bench

@@ -1,5 +1,6 @@
 // forkjournal-bench: replay and append speed of a fork journal, measured side
-// by side with a bare LMDB scan, SQLite and a mutable-counter file registry.
+// by side with a bare LMDB scan, SQLite and a mutable-counter file registry;
+// and the speed of the hypeman metadata scanner (fj::gc::scan).
 #include "bench/commands.h"
 #include "bench/replay_measures.h"
 
@@ -13,15 +14,17 @@ int main(int argc, char** argv) {
   using namespace fj::bench;
   CLI::App app{
       "forkjournal-bench: replay and append speed of a fork journal, side by side with a bare\n"
-      "LMDB scan, SQLite and a mutable-counter file registry. Prints a table (or JSON with\n"
-      "--json) on stdout and progress on stderr; works in temporary directories under $TMPDIR\n"
-      "and removes them. Exit codes: 0 done, 2 usage or environment error.",
+      "LMDB scan, SQLite and a mutable-counter file registry; and fj::gc::scan over a VM-manager\n"
+      "data root. Prints a table (or JSON with --json) on stdout and progress on stderr; works\n"
+      "in temporary directories under $TMPDIR and removes them. Exit codes: 0 done, 2 usage or "
+      "environment error.",
       "forkjournal-bench"};
   app.require_subcommand(1);
 
   ReplayArgs replay;
   AppendArgs append;
   ScalingArgs scaling;
+  ScanArgs scan;
   std::string probe_journal;
   bool json = false;
   std::function<fj::Result<Report>()> run;
@@ -69,6 +72,24 @@ int main(int argc, char** argv) {
   s->add_option("--plot", scaling.plot, "Also write a PNG plot here (needs gnuplot)");
   common(s, scaling.common);
   s->callback([&] { run = [&] { return run_scaling(scaling); }; });
+
+  CLI::App* g = app.add_subcommand(
+      "scan", "fj::gc::scan over a generated VM-manager data root: warm, cold (needs root)");
+  g->add_option("--instances", scan.instances,
+                "Entries under guests/, template sources included (default 100000)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}));
+  g->add_option("--templates", scan.templates,
+                "Templates, each with a source instance (default 100)")
+      ->check(CLI::Range(1u, 1'000'000u));
+  g->add_option("--links", scan.links,
+                "The forks' memory files: symlink (to the source's absolute path) or hardlink "
+                "(default symlink)")
+      ->check(CLI::IsMember({"symlink", "hardlink"}));
+  g->add_option("--repetitions", scan.repetitions,
+                "Warm runs after one warm-up, and cold runs; at least 5 (default 5)")
+      ->check(CLI::Range(5, 1000));
+  g->add_flag("--json", json, "Print JSON instead of a table");
+  g->callback([&] { run = [&] { return run_scan(scan); }; });
 
   // Internal: the child process measure_replay_memory() runs (not listed in --help).
   CLI::App* probe = app.add_subcommand("rss-probe", "Replay a journal and print its memory use");

@@ -1,9 +1,11 @@
 #include "bench/platform.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,6 +86,21 @@ Result<double> drop_from_page_cache(const std::string& file) {
   std::size_t in_core = 0;
   for (unsigned char r : resident) in_core += r & 1;
   return static_cast<double>(in_core) / static_cast<double>(resident.size());
+}
+
+Result<void> drop_system_caches() {
+  ::sync();
+  const char* const file = "/proc/sys/vm/drop_caches";
+  Fd f{::open(file, O_WRONLY | O_CLOEXEC)};
+  if (f.fd < 0) return errno_error(std::string("cannot open ") + file + " for writing", errno);
+  if (::write(f.fd, "3", 1) != 1) return errno_error(std::string("cannot write ") + file, errno);
+  return {};
+}
+
+bool on_memory_file_system(const std::string& path) {
+  struct statfs st {};
+  if (::statfs(path.c_str(), &st) != 0) return false;
+  return st.f_type == TMPFS_MAGIC || st.f_type == RAMFS_MAGIC;
 }
 
 Result<std::uint64_t> file_size(const std::string& file) {

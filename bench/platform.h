@@ -35,6 +35,15 @@ class TempDir {
 // the fraction of the file's pages still resident afterwards (mincore).
 Result<double> drop_from_page_cache(const std::string& file);
 
+// Drops the whole system's clean page cache, dentries and inodes: sync(2),
+// then "3" into /proc/sys/vm/drop_caches. Needs root (CAP_SYS_ADMIN) and a
+// writable /proc/sys; io_error naming the errno otherwise.
+Result<void> drop_system_caches();
+
+// The file system holding `path` is tmpfs (or ramfs), whose files, dentries
+// and inodes drop_system_caches() cannot evict.
+bool on_memory_file_system(const std::string& path);
+
 // Size of a file in bytes.
 Result<std::uint64_t> file_size(const std::string& file);
 

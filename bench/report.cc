@@ -22,8 +22,12 @@ std::string pad(std::string s, std::size_t width, bool right) {
 
 Figure figure(std::string name, std::string unit, const std::vector<double>& values,
               std::string note) {
-  return Figure{std::move(name), std::move(unit), summarize(values), values.size(),
-                std::move(note)};
+  const Summary value = summarize(values);
+  return Figure{std::move(name), std::move(unit), value, values.size(), std::move(note), ""};
+}
+
+Figure unavailable_figure(std::string name, std::string unit, std::string why, std::string note) {
+  return Figure{std::move(name), std::move(unit), {}, 0, std::move(note), std::move(why)};
 }
 
 boost::json::object to_json(const Figure& f) {
@@ -48,10 +52,22 @@ void print_json(const Report& report, std::ostream& out) {
   root["machine"] = {{"cpu", m.cpu}, {"cores", m.cores}, {"os", m.os}, {"kernel", m.kernel}};
   root["parameters"] = report.parameters;
   boost::json::object figures;
-  for (const Figure& f : report.figures) figures[f.name] = to_json(f);
+  for (const Figure& f : report.figures) {
+    if (f.unavailable.empty()) {
+      figures[f.name] = to_json(f);
+    } else {
+      figures[f.name] = nullptr;
+    }
+  }
   root["figures"] = std::move(figures);
   boost::json::object ratios;
-  for (const auto& [name, value] : report.ratios) ratios[name] = value;
+  for (const auto& [name, value] : report.ratios) {
+    if (std::isfinite(value)) {
+      ratios[name] = value;
+    } else {
+      ratios[name] = nullptr;
+    }
+  }
   root["ratios"] = std::move(ratios);
   boost::json::array bars;
   for (const Bar& b : report.bars) {
@@ -77,14 +93,24 @@ void print_table(const Report& report, std::ostream& out) {
     out << "each figure: median of " << report.figures.front().repetitions
         << " repetitions after a warm-up, [min - max]\n\n";
     std::size_t name_width = 6;
-    for (const Figure& f : report.figures) name_width = std::max(name_width, f.name.size());
-    out << pad("figure", name_width, false) << "  " << pad("median", 14, true) << "  "
-        << pad("min", 12, true) << "  " << pad("max", 12, true) << "  " << pad("unit", 9, false)
-        << "  what\n";
+    std::size_t unit_width = 9;
     for (const Figure& f : report.figures) {
+      name_width = std::max(name_width, f.name.size());
+      unit_width = std::max(unit_width, f.unit.size());
+    }
+    out << pad("figure", name_width, false) << "  " << pad("median", 14, true) << "  "
+        << pad("min", 12, true) << "  " << pad("max", 12, true) << "  "
+        << pad("unit", unit_width, false) << "  what\n";
+    for (const Figure& f : report.figures) {
+      if (!f.unavailable.empty()) {
+        out << pad(f.name, name_width, false) << "  "
+            << pad(pad("n/a (" + f.unavailable + ")", 14, true), 42, false) << "  "
+            << pad(f.unit, unit_width, false) << "  " << f.note << "\n";
+        continue;
+      }
       out << pad(f.name, name_width, false) << "  " << pad(number(f.value.median), 14, true) << "  "
           << pad(number(f.value.min), 12, true) << "  " << pad(number(f.value.max), 12, true)
-          << "  " << pad(f.unit, 9, false) << "  " << f.note << "\n";
+          << "  " << pad(f.unit, unit_width, false) << "  " << f.note << "\n";
     }
   }
   if (!report.extra_text.empty()) out << "\n" << report.extra_text;

@@ -3,7 +3,8 @@
 // JSON shape (every command):
 //   {"command": ..., "machine": {...}, "parameters": {...},
 //    "figures": {NAME: {"median": x, "min": x, "max": x, "unit": ..., "repetitions": n}, ...},
-//    "ratios": {NAME: x, ...},
+//               (NAME: null when the figure could not be measured here)
+//    "ratios": {NAME: x, ...},  (x: null when not finite, e.g. from such a figure)
 //    "bars": [{"name": ..., "value": x, "limit": x, "at_least": bool, "pass": bool}, ...],
 //    ...command-specific members (extra)}
 #pragma once
@@ -24,10 +25,16 @@ struct Figure {
   Summary value;
   std::size_t repetitions = 0;
   std::string note;  // what it measures, for the table
+  // Non-empty: not measured here, and why in a few words ("needs root"); the
+  // figure is null in JSON and "n/a (why)" in the table.
+  std::string unavailable;
 };
 
 Figure figure(std::string name, std::string unit, const std::vector<double>& values,
               std::string note);
+
+// A figure that could not be measured here (see Figure::unavailable).
+Figure unavailable_figure(std::string name, std::string unit, std::string why, std::string note);
 
 // {"median": x, "min": x, "max": x, "unit": ..., "repetitions": n}
 boost::json::object to_json(const Figure& f);
