@@ -8,6 +8,7 @@
 
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
 #include <iostream>
 
 namespace fj::cli {
@@ -79,7 +80,9 @@ int cmd_reconcile(const Options& o) {
   for (const auto& h : plan.half_made) {
     std::cout << "  half-made fork guests/" << h.entry.id << ": its metadata.json is "
               << h.entry.names << "'s (a fork that died before writing its own)";
-    if (!h.templates.empty()) std::cout << "; it may need template " << h.templates.front();
+    for (std::size_t i = 0; i < h.templates.size(); ++i) {
+      std::cout << (i == 0 ? "; it may need template " : ", ") << h.templates[i];
+    }
     std::cout << '\n';
   }
   for (const auto& f : plan.stuck_flags) {
@@ -92,13 +95,29 @@ int cmd_reconcile(const Options& o) {
               << " found under guests/ (links outside the data root, or forks missing)\n";
   }
   print_dangling(plan.dangling);
+  const bool any_every = std::any_of(plan.holders.begin(), plan.holders.end(),
+                                     [](const gc::Holder& h) { return h.every; });
   for (const auto& h : plan.held) {
-    std::cout << "  not swept: orphan " << h.template_id << " may share memory with";
+    std::cout << "  " << (h.retired ? "files kept: retired template " : "not swept: orphan ")
+              << h.template_id << " may share memory with ";
     for (std::size_t i = 0; i < h.holders.size(); ++i) {
-      std::cout << (i == 0 ? " " : ", ") << h.holders[i].instance << " (" << h.holders[i].why
-                << ")";
+      std::cout << (i == 0 ? "" : ", ") << h.holders[i];
+    }
+    if (any_every) {
+      std::cout << (h.holders.empty() ? "" : ", or with ") << "the entries holding every template";
     }
     std::cout << '\n';
+  }
+  for (const auto& h : plan.holders) {
+    std::cout << "  " << h.instance << " holds back ";
+    if (h.every) {
+      std::cout << "every template";
+    } else {
+      for (std::size_t i = 0; i < h.templates.size(); ++i) {
+        std::cout << (i == 0 ? "" : ", ") << h.templates[i];
+      }
+    }
+    std::cout << ": " << h.why << '\n';
   }
   for (const auto& s : run->left_alone) std::cout << "  left alone: " << s << '\n';
   for (const auto& s : plan.retired_with_files) {
@@ -131,7 +150,13 @@ int cmd_import(const Options& o) {
   std::uint32_t templates = 0, forks = 0;
   for (const Event& e : run->events) (e.type == EventType::fork_added ? forks : templates) += 1;
   if (o.json) {
-    json::array mismatches, linked, leftovers, half_made;
+    json::array mismatches, linked, leftovers, half_made, link_mismatches;
+    for (const auto& m : run->link_mismatches) {
+      link_mismatches.push_back(json::object{{"instance", m.instance},
+                                             {"linked", m.linked},
+                                             {"metadata", m.metadata},
+                                             {"evidence", m.evidence}});
+    }
     for (const auto& l : run->linked) {
       linked.push_back(json::object{
           {"instance", l.instance}, {"template", l.template_id}, {"evidence", l.evidence}});
@@ -155,6 +180,7 @@ int cmd_import(const Options& o) {
                      {"linked", std::move(linked)},
                      {"leftovers", std::move(leftovers)},
                      {"half_made", std::move(half_made)},
+                     {"link_mismatches", std::move(link_mismatches)},
                      {"unreadable_templates", gc::to_json(run->unreadable_templates)},
                      {"dangling", gc::to_json(run->dangling)},
                      {"fork_count_mismatches", std::move(mismatches)},
@@ -182,6 +208,11 @@ int cmd_import(const Options& o) {
   for (const auto& h : run->half_made) {
     std::cout << "  half-made fork guests/" << h.id << ": its metadata.json is " << h.names
               << "'s; not imported\n";
+  }
+  for (const auto& m : run->link_mismatches) {
+    std::cout << "  instance " << m.instance << ": its memory links template " << m.linked
+              << " but ForkOfTemplate names " << (m.metadata.empty() ? "none" : m.metadata) << " ("
+              << m.evidence << ")\n";
   }
   print_unreadable(run->unreadable_templates, "unreadable template");
   print_dangling(run->dangling);

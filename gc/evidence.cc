@@ -41,34 +41,52 @@ bool Attribution::references(std::string_view template_id) const {
 
 MemoryIndex::MemoryIndex(const Projection& state, const ScanResult& scan) : scan_(scan) {
   for (const Template* t : state.templates()) {
-    sources_.emplace(t->source.str(), t);
+    sources_[t->source.str()].push_back(t);
     add(t->source.view(), *t, "source");
   }
   for (const auto& [fork, t] : state.all_live_forks()) add(fork, *t, "live fork");
 }
 
-void MemoryIndex::add(std::string_view instance, const Template& t, const char* role) {
-  Owner owner{t.id.str(), std::string(instance), role};
-  const Memory* m = scan_.memory_of(instance);
-  if (m != nullptr && (m->kind == MemoryKind::private_file || m->kind == MemoryKind::shared_file)) {
-    by_inode_[{m->device, m->inode}].push_back(owner);
+void MemoryIndex::add_owner(std::vector<Owner>& owners, const std::string& template_id,
+                            std::string_view instance, const char* role) {
+  for (Owner& o : owners) {
+    if (o.template_id != template_id) continue;
+    if (o.second.empty() && o.first != instance) {
+      o.second = std::string(instance);
+      o.second_role = role;
+    }
+    return;
   }
-  by_instance_[owner.instance].push_back(std::move(owner));
+  owners.push_back(Owner{template_id, std::string(instance), {}, role});
 }
 
-const Template* MemoryIndex::source_of(std::string_view id) const {
+void MemoryIndex::add(std::string_view instance, const Template& t, const char* role) {
+  const std::string tid = t.id.str();
+  const Memory* m = scan_.memory_of(instance);
+  if (m != nullptr && (m->kind == MemoryKind::private_file || m->kind == MemoryKind::shared_file)) {
+    add_owner(by_inode_[{m->device, m->inode}], tid, instance, role);
+  }
+  add_owner(by_instance_[std::string(instance)], tid, instance, role);
+}
+
+const std::vector<const Template*>& MemoryIndex::templates_of_source(std::string_view id) const {
+  static const std::vector<const Template*> none;
   const auto it = sources_.find(std::string(id));
-  return it == sources_.end() ? nullptr : it->second;
+  return it == sources_.end() ? none : it->second;
 }
 
 void MemoryIndex::describe(Attribution& a, const std::vector<Owner>& owners,
                            std::string_view self) {
   std::size_t named = 0;
   for (const Owner& o : owners) {
-    if (o.instance == self) continue;  // an entry never proves itself
+    // An entry never proves itself: name another instance, or skip.
+    const bool first_is_self = o.first == self;
+    if (first_is_self && o.second.empty()) continue;
+    const std::string& instance = first_is_self ? o.second : o.first;
+    const char* role = first_is_self ? o.second_role : o.role;
     a.templates.push_back(o.template_id);
     if (named++ == 0) {
-      a.evidence += "guests/" + o.instance + ", " + o.role + " of template " + o.template_id;
+      a.evidence += "guests/" + instance + ", " + role + " of template " + o.template_id;
     }
   }
   if (named > 1) a.evidence += " and " + std::to_string(named - 1) + " more";

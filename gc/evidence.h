@@ -12,6 +12,7 @@
 //     as the memory of a fork live under T (this still names T once its
 //     source directory is gone). An entry never proves itself: its own
 //     contribution to the index is ignored when it is attributed.
+// A lookup costs O(templates sharing the key), not O(forks sharing it).
 //
 // Pure: built from values (a projection and a scan result), no filesystem.
 // Lifetime: borrows both; they must outlive the index. Not thread-safe to
@@ -41,7 +42,7 @@ struct Attribution {
   };
   Kind kind = Kind::absent;
   std::vector<std::string> templates;  // sorted and unique when linked
-  std::string evidence;  // one line, printable ASCII: the path and what it is
+  std::string evidence;                // one line, printable ASCII: the path and what it is
 
   bool references(std::string_view template_id) const;
 };
@@ -55,14 +56,20 @@ class MemoryIndex {
   // What guests/<id>'s memory references.
   Attribution attribute(std::string_view id) const;
 
-  // The template whose source instance is `id`, or null.
-  const Template* source_of(std::string_view id) const;
+  // The templates (active or retired) whose source instance is `id`.
+  const std::vector<const Template*>& templates_of_source(std::string_view id) const;
+  bool is_source(std::string_view id) const { return !templates_of_source(id).empty(); }
 
  private:
+  // One template whose memory a key (an inode, or an instance's memory path)
+  // is, with the first two instances that make it so: enough to name another
+  // one than the entry being attributed, in O(templates) per lookup.
   struct Owner {
     std::string template_id;
-    std::string instance;  // the source or live fork whose memory this is
-    const char* role;      // "source" | "live fork"
+    std::string first;   // the source or live fork whose memory this is
+    std::string second;  // another one, or empty
+    const char* role;    // of `first`: "source" | "live fork"
+    const char* second_role = nullptr;
   };
   struct InodeHash {
     std::size_t operator()(const std::pair<std::uint64_t, std::uint64_t>& k) const noexcept {
@@ -70,14 +77,15 @@ class MemoryIndex {
     }
   };
   void add(std::string_view instance, const Template& t, const char* role);
-  Attribution follow(std::string_view id, std::string_view from, int hops) const;
+  static void add_owner(std::vector<Owner>& owners, const std::string& template_id,
+                        std::string_view instance, const char* role);
   static void describe(Attribution& a, const std::vector<Owner>& owners, std::string_view self);
 
   const ScanResult& scan_;
   boost::unordered_flat_map<std::string, std::vector<Owner>> by_instance_;
   boost::unordered_flat_map<std::pair<std::uint64_t, std::uint64_t>, std::vector<Owner>, InodeHash>
       by_inode_;
-  boost::unordered_flat_map<std::string, const Template*> sources_;
+  boost::unordered_flat_map<std::string, std::vector<const Template*>> sources_;
 };
 
 }  // namespace fj::gc

@@ -52,7 +52,7 @@ ImportReport plan_import(const ScanResult& scan, std::uint64_t time_ns) {
       continue;
     }
     const Attribution a = links.attribute(u.id);
-    if (links.source_of(u.id) != nullptr || a.templates.size() != 1) {
+    if (links.is_source(u.id) || a.templates.size() != 1) {
       report.unreadable.push_back(u);
       continue;
     }
@@ -65,6 +65,20 @@ ImportReport plan_import(const ScanResult& scan, std::uint64_t time_ns) {
     e.template_id = a.templates[0];
     e.fork = u.id;
     report.events.push_back(std::move(e));
+  }
+  // Readable forks whose memory links another template than they name.
+  for (const Instance& in : scan.instances) {
+    const Attribution a = links.attribute(in.id);
+    for (const std::string& linked : a.templates) {
+      const auto& own = links.templates_of_source(in.id);
+      if (linked == in.fork_of || std::any_of(own.begin(), own.end(), [&](const Template* t) {
+            return t->id.view() == linked;
+          })) {
+        continue;
+      }
+      report.link_mismatches.push_back(
+          LinkMismatch{in.id, linked, in.fork_of, a.evidence, imported.owner(in.id) != nullptr});
+    }
   }
   for (const TemplateRecord& t : scan.templates) {
     const std::uint32_t found = proven[t.id];

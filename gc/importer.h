@@ -41,13 +41,14 @@ struct ImportReport {
   std::vector<LinkedImport> linked;        // guests/* imported on their memory link alone
   std::vector<std::string> leftovers;      // guests/* without metadata.json
   std::vector<HalfMadeFork> half_made;
+  std::vector<LinkMismatch> link_mismatches;  // memory links a template the metadata does not name
   std::vector<UnreadableFile> unreadable_templates;  // templates/*
   std::vector<DanglingFork> dangling;                // forks of templates not imported
   std::vector<CountMismatch> mismatches;
 
   bool needs_attention() const {
     return !unreadable.empty() || !linked.empty() || !leftovers.empty() || !half_made.empty() ||
-           !unreadable_templates.empty() || !dangling.empty();
+           !link_mismatches.empty() || !unreadable_templates.empty() || !dangling.empty();
   }
 };
 

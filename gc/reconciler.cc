@@ -48,31 +48,24 @@ std::string plural(std::size_t n, const char* one, const char* many) {
 }
 
 // The templates a half-made fork's copied metadata names: its TemplateID, its
-// ForkOfTemplate, and the template whose source is the instance it names.
+// ForkOfTemplate, and every template whose source is the instance it names.
 std::vector<std::string> named_templates(const HalfMadeFork& h, const Projection& state,
                                          const MemoryIndex& links) {
   std::vector<std::string> out;
   for (const std::string* id : {&h.template_id, &h.fork_of}) {
     if (!id->empty() && state.find(*id) != nullptr) out.push_back(*id);
   }
-  if (const Template* t = links.source_of(h.names)) out.push_back(t->id.str());
+  for (const Template* t : links.templates_of_source(h.names)) out.push_back(t->id.str());
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 
-// What a doubtful entry holds back: every orphan, or some templates.
-struct Hold {
-  Holder holder;
-  bool every = false;
-  std::vector<std::string> templates;
-};
-
-// Scoped fail-closed: an entry holds only what its memory may link.
+// Scoped fail-closed: what a doubtful entry holds back, from its memory.
 // `named` are the templates its own metadata names (a half-made fork's).
-Hold hold_for(std::string id, std::string what, const Attribution& a, bool leftover,
-              std::vector<std::string> named) {
-  Hold h{Holder{std::move(id), std::move(what)}, false, std::move(named)};
+Holder hold_for(std::string id, std::string what, const Attribution& a, bool leftover,
+                std::vector<std::string> named) {
+  Holder h{std::move(id), std::move(what) + "; " + a.evidence, false, std::move(named)};
   switch (a.kind) {
     case Attribution::Kind::linked:
       h.templates.insert(h.templates.end(), a.templates.begin(), a.templates.end());
@@ -89,206 +82,265 @@ Hold hold_for(std::string id, std::string what, const Attribution& a, bool lefto
       h.every = !leftover && h.templates.empty();
       break;
   }
-  h.holder.why += "; " + a.evidence;
+  std::sort(h.templates.begin(), h.templates.end());
+  h.templates.erase(std::unique(h.templates.begin(), h.templates.end()), h.templates.end());
   return h;
 }
 
-// The ids of every guests/ entry that is the source of some template.
-bool is_source(const MemoryIndex& links, std::string_view id) {
-  return links.source_of(id) != nullptr;
-}
+// One run's planning, rule by rule (see reconciler.h). Borrows its inputs.
+class Planner {
+ public:
+  Planner(const Projection& state, const ScanResult& scan, std::uint64_t time_ns)
+      : state_(state), scan_(scan), links_(state, scan), time_ns_(time_ns) {
+    plan_.based_on_seq = state.seq();
+    plan_.scanned = static_cast<std::uint32_t>(scan.scanned());
+    for (const UnreadableFile& u : scan.unreadable) {
+      if (u.reason == Unreadable::missing) {
+        plan_.leftovers.push_back(u.id);
+      } else {
+        plan_.unreadable.push_back(u);
+      }
+    }
+    for (const HalfMadeFork& h : scan.half_made) {
+      plan_.half_made.push_back(HalfMade{h, named_templates(h, state, links_)});
+    }
+  }
+
+  ReconcilePlan run() && {
+    live_forks();
+    instances();
+    doubtful_entries();
+    link_counts();
+    sweep();
+    return std::move(plan_);
+  }
+
+ private:
+  void add(EventType type, const std::string& tpl, const std::string& fork, Reason reason,
+           std::string evidence) {
+    plan_.corrections.push_back(correction(type, tpl, fork, reason, std::move(evidence), time_ns_));
+    delta_[tpl] += type == EventType::fork_recovered ? 1 : -1;
+  }
+  void hold(Holder h) {
+    if (h.every || !h.templates.empty()) plan_.holders.push_back(std::move(h));
+  }
+
+  // Why a guests/ entry is not an instance.
+  std::string not_an_instance(const std::string& id) const {
+    if (const UnreadableFile* u = scan_.find_unreadable(id)) {
+      return u->reason == Unreadable::missing
+                 ? "a leftover (no metadata.json)"
+                 : "metadata " + std::string(unreadable_name(u->reason));
+    }
+    if (const HalfMadeFork* h = scan_.find_half_made(id)) {
+      return "half-made (its metadata.json names " + h->names + ")";
+    }
+    if (const Skipped* s = scan_.find_skipped(id)) return s->why;
+    return "not an instance";
+  }
+
+  // Rule 2: every live fork.
+  void live_forks() {
+    for (const auto& [fork_view, tpl] : state_.all_live_forks()) {
+      const std::string fork(fork_view);
+      const std::string tid = tpl->id.str();
+      if (!scan_.has_entry(fork)) {
+        add(EventType::fork_lost, tid, fork, Reason::instance_missing,
+            "guests/" + fork + ": no such directory");
+        continue;
+      }
+      const Instance* in = scan_.find(fork);
+      const Attribution a = links_.attribute(fork);
+      if (in == nullptr) {  // present but not readable as an instance: fail closed
+        plan_.kept_forks.push_back(
+            KeptFork{fork, tid, not_an_instance(fork), a.references(tid) ? a.evidence : ""});
+        continue;
+      }
+      if (in->fork_of == tid) continue;
+      if (a.references(tid)) {  // the link outranks the metadata
+        plan_.link_mismatches.push_back(LinkMismatch{fork, tid, in->fork_of, a.evidence, true});
+        continue;
+      }
+      if (a.kind == Attribution::Kind::unattributed) {  // the memory may still be tid's
+        plan_.kept_forks.push_back(
+            KeptFork{fork, tid,
+                     "ForkOfTemplate names " + (in->fork_of.empty() ? "none" : in->fork_of) +
+                         ", but its memory may still be this template's (" + a.evidence + ")",
+                     ""});
+        continue;
+      }
+      const std::string evidence = metadata_evidence(fork, in->fork_of);
+      add(EventType::fork_lost, tid, fork, Reason::metadata_disagrees, evidence);
+      if (in->fork_of.empty()) continue;
+      if (active(state_, in->fork_of) != nullptr) {
+        add(EventType::fork_recovered, in->fork_of, fork, Reason::metadata_disagrees, evidence);
+      } else {
+        dangle(plan_, state_, *in);
+      }
+    }
+  }
+
+  // Rule 3: forks on disk the projection lacks, by metadata; stuck source
+  // flags; and links to templates an instance is not counted under.
+  void instances() {
+    for (const Instance& in : scan_.instances) {
+      if (in.is_template && !in.template_id.empty()) {
+        const Template* t = state_.find(in.template_id);
+        if (t == nullptr || t->state == TemplateState::retired) {
+          plan_.stuck_flags.push_back(StuckFlag{
+              in.id, in.template_id, t == nullptr ? "unknown template" : "retired template"});
+        }
+      }
+      const Template* owner = state_.owner(in.id);
+      // A template's source may itself be a fork (of the template it links).
+      const bool recovering =
+          owner == nullptr && !in.fork_of.empty() && active(state_, in.fork_of) != nullptr;
+      const Attribution a = links_.attribute(in.id);
+      for (const std::string& linked : a.templates) {
+        if (active(state_, linked) == nullptr || (owner != nullptr && owner->id.view() == linked) ||
+            (recovering && linked == in.fork_of)) {
+          continue;
+        }
+        const bool own_source = std::any_of(
+            links_.templates_of_source(in.id).begin(), links_.templates_of_source(in.id).end(),
+            [&](const Template* t) { return t->id.view() == linked; });
+        if (own_source) continue;
+        hold(Holder{
+            in.id, "its memory links template " + linked + "; " + a.evidence, false, {linked}});
+        if (linked != in.fork_of) {
+          plan_.link_mismatches.push_back(
+              LinkMismatch{in.id, linked, in.fork_of, a.evidence, owner != nullptr});
+        }
+      }
+      if (owner != nullptr || in.fork_of.empty()) continue;
+      if (!recovering) {
+        dangle(plan_, state_, in);
+        continue;
+      }
+      add(EventType::fork_recovered, in.fork_of, in.id, Reason::untracked_fork,
+          metadata_evidence(in.id, in.fork_of));
+    }
+  }
+
+  // Rule 6 and the doubtful entries' holds.
+  void doubtful_entries() {
+    for (const UnreadableFile& u : plan_.unreadable) {
+      const Attribution a = links_.attribute(u.id);
+      hold(hold_for(u.id, "metadata " + std::string(unreadable_name(u.reason)), a, false, {}));
+      if (state_.owner(u.id) != nullptr || links_.is_source(u.id)) continue;
+      std::vector<std::string> live;
+      for (const std::string& t : a.templates) {
+        if (active(state_, t) != nullptr) live.push_back(t);
+      }
+      if (live.size() == 1)
+        add(EventType::fork_recovered, live[0], u.id, Reason::memory_link, a.evidence);
+    }
+    for (const std::string& id : plan_.leftovers) {
+      hold(hold_for(id, "a leftover (no metadata.json)", links_.attribute(id), true, {}));
+    }
+    for (const HalfMade& h : plan_.half_made) {
+      hold(hold_for(h.entry.id, "half-made (its metadata.json names " + h.entry.names + ")",
+                    links_.attribute(h.entry.id), false, h.templates));
+    }
+    // A symlinked guests/ entry is never followed: it may be any fork.
+    for (const Skipped& s : scan_.skipped) {
+      if (s.symlink) hold(Holder{s.name, s.why, true, {}});
+    }
+  }
+
+  // Rule 7: hardlinks of each template's source memory.
+  void link_counts() {
+    boost::unordered_flat_map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t,
+                              boost::hash<std::pair<std::uint64_t, std::uint64_t>>>
+        sharing;
+    for (const MemoryRecord& r : scan_.memory) {
+      if (r.memory.kind == MemoryKind::shared_file) ++sharing[{r.memory.device, r.memory.inode}];
+    }
+    for (const Template* t : state_.templates()) {
+      const Memory* m = scan_.memory_of(t->source.view());
+      if (t->state != TemplateState::active || m == nullptr || m->kind != MemoryKind::shared_file) {
+        continue;
+      }
+      const std::uint64_t found = sharing[{m->device, m->inode}] - 1;
+      if (found != m->links - 1) {
+        plan_.link_counts.push_back(LinkCount{t->id.str(), t->source.str(), m->links - 1, found});
+      }
+    }
+  }
+
+  // Rule 4: the sweep, and which retired templates' files may go.
+  void sweep() {
+    boost::unordered_flat_map<std::string, std::vector<std::string>> scoped;
+    bool any_every = false;
+    for (const Holder& h : plan_.holders) {
+      any_every = any_every || h.every;
+      for (const std::string& t : h.templates) scoped[t].push_back(h.instance);
+    }
+    // True (and recorded) when an entry may share t's memory.
+    const auto held = [&](const Template& t) {
+      const auto it = scoped.find(t.id.str());
+      if (it == scoped.end() && !any_every) return false;
+      HeldTemplate h{t.id.str(), t.state == TemplateState::retired, {}};
+      if (it != scoped.end()) h.holders = std::move(it->second);
+      std::sort(h.holders.begin(), h.holders.end());
+      h.holders.erase(std::unique(h.holders.begin(), h.holders.end()), h.holders.end());
+      plan_.held.push_back(std::move(h));
+      return true;
+    };
+    std::size_t orphans_held = 0;
+    for (const Template* t : state_.templates()) {
+      if (t->state == TemplateState::retired) {
+        if (scan_.has_template_dir(t->id.view()) && !held(*t)) {
+          plan_.retired_with_files.push_back(t->id.str());
+        }
+        continue;
+      }
+      if (scan_.has_entry(t->source.view())) continue;
+      const auto it = delta_.find(t->id.str());
+      const std::int64_t forks =
+          static_cast<std::int64_t>(t->forks) + (it == delta_.end() ? 0 : it->second);
+      if (forks > 0) {
+        plan_.kept.push_back(KeptTemplate{
+            t->id.str(), t->source.str(), static_cast<std::uint32_t>(forks),
+            "source instance " + t->source.str() + " is gone but " +
+                plural(static_cast<std::size_t>(forks), "live fork needs", "live forks need") +
+                " the template"});
+        continue;
+      }
+      if (held(*t)) {
+        ++orphans_held;
+        continue;
+      }
+      Event e;
+      e.type = EventType::template_retired;
+      e.origin = Origin::sweep;
+      e.time_ns = time_ns_;
+      e.template_id = t->id.str();
+      e.reason = Reason::orphaned;
+      plan_.sweeps.push_back(std::move(e));
+    }
+    if (orphans_held > 0) {
+      plan_.sweep_blocked =
+          plural(orphans_held, "orphan", "orphans") +
+          " not swept: held back by unreadable, leftover, half-made or linked entries that "
+          "may share its memory";
+    }
+  }
+
+  const Projection& state_;
+  const ScanResult& scan_;
+  const MemoryIndex links_;
+  const std::uint64_t time_ns_;
+  ReconcilePlan plan_;
+  // Net change per template from the corrections (for the sweep).
+  boost::unordered_flat_map<std::string, std::int64_t> delta_;
+};
 
 }  // namespace
 
 ReconcilePlan plan_reconcile(const Projection& state, const ScanResult& scan,
                              std::uint64_t time_ns) {
-  ReconcilePlan plan;
-  plan.based_on_seq = state.seq();
-  plan.scanned = static_cast<std::uint32_t>(scan.scanned());
-  const MemoryIndex links(state, scan);
-  for (const UnreadableFile& u : scan.unreadable) {
-    if (u.reason == Unreadable::missing) {
-      plan.leftovers.push_back(u.id);
-    } else {
-      plan.unreadable.push_back(u);
-    }
-  }
-  for (const HalfMadeFork& h : scan.half_made) {
-    plan.half_made.push_back(HalfMade{h, named_templates(h, state, links)});
-  }
-  // Net change per template from the corrections (for the sweep).
-  boost::unordered_flat_map<std::string, std::int64_t> delta;
-  std::vector<Hold> holds;
-
-  // Rule 2: every live fork.
-  for (const auto& [fork_view, tpl] : state.all_live_forks()) {
-    const std::string fork(fork_view);
-    const std::string tid = tpl->id.str();
-    if (!scan.has_entry(fork)) {
-      plan.corrections.push_back(correction(EventType::fork_lost, tid, fork,
-                                            Reason::instance_missing,
-                                            "guests/" + fork + ": no such directory", time_ns));
-      --delta[tid];
-      continue;
-    }
-    const Instance* in = scan.find(fork);
-    if (in == nullptr) {  // present but not readable as an instance: fail closed
-      std::string why = "not an instance";
-      if (const UnreadableFile* u = scan.find_unreadable(fork)) {
-        why = u->reason == Unreadable::missing
-                  ? "a leftover (no metadata.json)"
-                  : "metadata " + std::string(unreadable_name(u->reason));
-      } else if (const HalfMadeFork* h = scan.find_half_made(fork)) {
-        why = "half-made (its metadata.json names " + h->names + ")";
-      } else {
-        for (const Skipped& s : scan.skipped) {
-          if (s.name == fork) why = s.why;
-        }
-      }
-      const Attribution a = links.attribute(fork);
-      plan.kept_forks.push_back(KeptFork{fork, tid, why, a.references(tid) ? a.evidence : ""});
-      continue;
-    }
-    if (in->fork_of == tid) continue;
-    if (const Attribution a = links.attribute(fork); a.references(tid)) {
-      plan.link_mismatches.push_back(LinkMismatch{fork, tid, in->fork_of, a.evidence, true});
-      continue;
-    }
-    const std::string evidence = metadata_evidence(fork, in->fork_of);
-    plan.corrections.push_back(
-        correction(EventType::fork_lost, tid, fork, Reason::metadata_disagrees, evidence, time_ns));
-    --delta[tid];
-    if (in->fork_of.empty()) continue;
-    if (active(state, in->fork_of) != nullptr) {
-      plan.corrections.push_back(correction(EventType::fork_recovered, in->fork_of, fork,
-                                            Reason::metadata_disagrees, evidence, time_ns));
-      ++delta[in->fork_of];
-    } else {
-      dangle(plan, state, *in);
-    }
-  }
-
-  // Rule 3: forks on disk the projection lacks, by metadata...
-  for (const Instance& in : scan.instances) {
-    if (in.is_template && !in.template_id.empty()) {
-      const Template* t = state.find(in.template_id);
-      if (t == nullptr || t->state == TemplateState::retired) {
-        plan.stuck_flags.push_back(StuckFlag{
-            in.id, in.template_id, t == nullptr ? "unknown template" : "retired template"});
-      }
-    }
-    if (state.owner(in.id) != nullptr || is_source(links, in.id)) continue;
-    const Attribution a = links.attribute(in.id);
-    const auto linked = std::find_if(a.templates.begin(), a.templates.end(), [&](const auto& t) {
-      return t != in.fork_of && active(state, t) != nullptr;
-    });
-    if (linked != a.templates.end()) {
-      plan.link_mismatches.push_back(LinkMismatch{in.id, *linked, in.fork_of, a.evidence, false});
-      holds.push_back(Hold{
-          Holder{in.id, "its memory links " + *linked + " but its metadata names " +
-                            (in.fork_of.empty() ? "no template" : in.fork_of) + "; " + a.evidence},
-          false, a.templates});
-    }
-    if (in.fork_of.empty()) continue;
-    if (active(state, in.fork_of) == nullptr) {
-      dangle(plan, state, in);
-      continue;
-    }
-    plan.corrections.push_back(correction(EventType::fork_recovered, in.fork_of, in.id,
-                                          Reason::untracked_fork,
-                                          metadata_evidence(in.id, in.fork_of), time_ns));
-    ++delta[in.fork_of];
-  }
-
-  // ...and by memory link, for entries whose metadata cannot be read.
-  for (const UnreadableFile& u : plan.unreadable) {
-    const Attribution a = links.attribute(u.id);
-    holds.push_back(
-        hold_for(u.id, "metadata " + std::string(unreadable_name(u.reason)), a, false, {}));
-    if (state.owner(u.id) != nullptr || is_source(links, u.id)) continue;
-    std::vector<std::string> live;
-    for (const std::string& t : a.templates) {
-      if (active(state, t) != nullptr) live.push_back(t);
-    }
-    if (live.size() != 1) continue;
-    plan.corrections.push_back(correction(EventType::fork_recovered, live[0], u.id,
-                                          Reason::memory_link, a.evidence, time_ns));
-    ++delta[live[0]];
-  }
-  for (const std::string& id : plan.leftovers) {
-    holds.push_back(hold_for(id, "a leftover (no metadata.json)", links.attribute(id), true, {}));
-  }
-  for (const HalfMade& h : plan.half_made) {
-    holds.push_back(hold_for(h.entry.id,
-                             "half-made (its metadata.json names " + h.entry.names + ")",
-                             links.attribute(h.entry.id), false, h.templates));
-  }
-
-  // Rule 7: hardlinks of each template's source memory.
-  boost::unordered_flat_map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t,
-                            boost::hash<std::pair<std::uint64_t, std::uint64_t>>>
-      sharing;
-  for (const MemoryRecord& r : scan.memory) {
-    if (r.memory.kind == MemoryKind::shared_file) ++sharing[{r.memory.device, r.memory.inode}];
-  }
-  for (const Template* t : state.templates()) {
-    const Memory* m = scan.memory_of(t->source.view());
-    if (t->state != TemplateState::active || m == nullptr || m->kind != MemoryKind::shared_file) {
-      continue;
-    }
-    const std::uint64_t found = sharing[{m->device, m->inode}] - 1;
-    if (found != m->links - 1) {
-      plan.link_counts.push_back(LinkCount{t->id.str(), t->source.str(), m->links - 1, found});
-    }
-  }
-
-  // Rule 4: the sweep.
-  std::vector<const Template*> orphans;
-  for (const Template* t : state.templates()) {
-    if (t->state == TemplateState::retired) {
-      if (scan.has_template_dir(t->id.view())) plan.retired_with_files.push_back(t->id.str());
-      continue;
-    }
-    if (scan.has_entry(t->source.view())) continue;
-    const auto it = delta.find(t->id.str());
-    const std::int64_t forks =
-        static_cast<std::int64_t>(t->forks) + (it == delta.end() ? 0 : it->second);
-    if (forks > 0) {
-      plan.kept.push_back(KeptTemplate{
-          t->id.str(), t->source.str(), static_cast<std::uint32_t>(forks),
-          "source instance " + t->source.str() + " is gone but " +
-              plural(static_cast<std::size_t>(forks), "live fork needs", "live forks need") +
-              " the template"});
-      continue;
-    }
-    HeldTemplate held{t->id.str(), {}};
-    for (const Hold& h : holds) {
-      if (h.every || std::find(h.templates.begin(), h.templates.end(), held.template_id) !=
-                         h.templates.end()) {
-        held.holders.push_back(h.holder);
-      }
-    }
-    if (!held.holders.empty()) {
-      std::sort(held.holders.begin(), held.holders.end(),
-                [](const Holder& a, const Holder& b) { return a.instance < b.instance; });
-      plan.held.push_back(std::move(held));
-      continue;
-    }
-    Event e;
-    e.type = EventType::template_retired;
-    e.origin = Origin::sweep;
-    e.time_ns = time_ns;
-    e.template_id = t->id.str();
-    e.reason = Reason::orphaned;
-    plan.sweeps.push_back(std::move(e));
-  }
-  if (!plan.held.empty()) {
-    plan.sweep_blocked =
-        plural(plan.held.size(), "orphan", "orphans") +
-        " not swept: held back by unreadable, leftover or half-made entries that may share its "
-        "memory";
-  }
-  return plan;
+  return Planner(state, scan, time_ns).run();
 }
 
 namespace {

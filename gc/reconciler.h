@@ -13,6 +13,8 @@
 //                                               -> fork_lost(T, F, metadata_disagrees),
 //         and if it names another active template U -> fork_recovered(U, F, metadata_disagrees)
 //       parsed, ForkOfTemplate != T, memory links T -> kept, reported (the link outranks)
+//       parsed, ForkOfTemplate != T, memory not examinable or shared with no
+//       known template's                        -> kept, reported (it may be T's)
 //       unreadable, half-made, a leftover, or not an instance
 //                                               -> kept live and reported (fail closed),
 //                                                  with the link as proof when it names T
@@ -23,8 +25,10 @@
 //     memory links exactly one active template T -> fork_recovered(T, memory_link).
 //  4. Sweep: an active template with no live forks after the corrections and
 //     no guests/<source> entry is an orphan    -> template_retired(orphaned),
-//     unless a doubtful entry (unreadable metadata, a leftover, a half-made
-//     fork, an instance whose link and metadata disagree) may reference it:
+//     unless an entry may share its memory: any instance whose memory links
+//     it while the journal counts it elsewhere, a guests/ entry that is a
+//     symlink (never followed: it may be anything), or a doubtful entry
+//     (unreadable metadata, a leftover, a half-made fork) whose
 //       memory links known templates            -> holds those
 //       private memory                          -> holds none (a half-made
 //                                                  fork: what its metadata names)
@@ -32,7 +36,8 @@
 //                                               -> holds every orphan
 //       no memory file: a leftover holds none, a half-made fork the template
 //       its copied metadata names, unreadable metadata every orphan.
-//     A template with live forks and no source is kept and reported.
+//     A template with live forks and no source is kept and reported. The
+//     same holds keep a retired template's files (remove_template_files).
 //  5. Commit corrections, sweeps and one reconcile_run marker in one write
 //     transaction, after re-checking each against the events appended after H:
 //     a fork or template touched meanwhile is left alone. A run with nothing
@@ -72,16 +77,21 @@ struct KeptFork {
   std::string proven_by;  // the memory link naming template_id, or empty
 };
 
-// A doubtful entry that may reference a template, and why.
+// A guests/ entry that may share memory with templates it is not counted
+// under: it holds back their sweep, and the removal of their files.
 struct Holder {
   std::string instance;
   std::string why;
+  bool every = false;                  // it may be any template's
+  std::vector<std::string> templates;  // otherwise: these, sorted
 };
 
-// An orphan whose sweep was held back, and every entry that holds it.
+// A template the sweep (or, retired, the removal of its files) left alone.
+// It is held by the instances named here and by every holder with `every`.
 struct HeldTemplate {
   std::string template_id;
-  std::vector<Holder> holders;
+  bool retired = false;
+  std::vector<std::string> holders;  // scoped holders naming it, sorted
 };
 
 // An instance whose readable metadata and memory link name different
@@ -129,19 +139,21 @@ struct ReconcilePlan {
   std::vector<UnreadableFile> unreadable;  // guests/* whose metadata.json cannot be read
   std::vector<std::string> leftovers;      // guests/* without metadata.json
   std::vector<HalfMade> half_made;
-  std::vector<HeldTemplate> held;  // orphans not swept, with who holds them
+  std::vector<Holder> holders;     // every entry that holds anything back
+  std::vector<HeldTemplate> held;  // templates held back
   std::vector<LinkMismatch> link_mismatches;
   std::vector<LinkCount> link_counts;
   std::vector<StuckFlag> stuck_flags;
   std::string sweep_blocked;                    // a summary of `held`, or empty
-  std::vector<std::string> retired_with_files;  // retired templates whose files remain
+  std::vector<std::string> retired_with_files;  // retired templates whose files remain, unheld
 
   // A person is needed: something on disk is unreadable, half-made, left over
-  // or contradictory. Proofs by link, held sweeps and link counts are
-  // reported but do not by themselves need anyone.
+  // or contradictory, a live fork is kept on doubt, or a template is held
+  // back. Proofs by link and link counts are reported but need no one.
   bool needs_attention() const {
     return !unreadable.empty() || !leftovers.empty() || !half_made.empty() || !dangling.empty() ||
-           !kept.empty() || !link_mismatches.empty() || !stuck_flags.empty();
+           !kept.empty() || !kept_forks.empty() || !link_mismatches.empty() ||
+           !stuck_flags.empty() || !held.empty();
   }
 };
 

@@ -49,7 +49,7 @@ json::object to_json(const ReconcileReport& report) {
         {"reason", k.why},
         {"proven_by", k.proven_by.empty() ? json::value(nullptr) : json::value(k.proven_by)}});
   }
-  json::array leftovers, half_made, held, mismatches, link_counts, stuck;
+  json::array leftovers, half_made, holders, held, mismatches, link_counts, stuck;
   for (const auto& l : plan.leftovers) leftovers.push_back(json::string(l));
   for (const auto& h : plan.half_made) {
     json::array templates;
@@ -57,12 +57,19 @@ json::object to_json(const ReconcileReport& report) {
     half_made.push_back(json::object{
         {"instance", h.entry.id}, {"names", h.entry.names}, {"templates", std::move(templates)}});
   }
+  for (const auto& h : plan.holders) {
+    json::array templates;
+    for (const auto& t : h.templates) templates.push_back(json::string(t));
+    holders.push_back(json::object{{"instance", h.instance},
+                                   {"reason", h.why},
+                                   {"every_template", h.every},
+                                   {"templates", std::move(templates)}});
+  }
   for (const auto& h : plan.held) {
-    json::array holders;
-    for (const auto& x : h.holders) {
-      holders.push_back(json::object{{"instance", x.instance}, {"reason", x.why}});
-    }
-    held.push_back(json::object{{"template", h.template_id}, {"holders", std::move(holders)}});
+    json::array by;
+    for (const auto& x : h.holders) by.push_back(json::string(x));
+    held.push_back(json::object{
+        {"template", h.template_id}, {"retired", h.retired}, {"holders", std::move(by)}});
   }
   for (const auto& m : plan.link_mismatches) {
     mismatches.push_back(json::object{{"instance", m.instance},
@@ -93,6 +100,7 @@ json::object to_json(const ReconcileReport& report) {
       {"dangling", to_json(plan.dangling)},
       {"leftovers", std::move(leftovers)},
       {"half_made", std::move(half_made)},
+      {"holders", std::move(holders)},
       {"held", std::move(held)},
       {"link_mismatches", std::move(mismatches)},
       {"link_counts", std::move(link_counts)},

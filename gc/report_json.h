@@ -18,7 +18,9 @@ boost::json::array to_json(const std::vector<DanglingFork>& forks);
 // based_on_seq, scanned, dry_run, corrections [{type, template, fork, reason,
 // evidence}], swept, kept, kept_forks [{fork, template, reason, proven_by}],
 // unreadable, dangling, leftovers [id], half_made [{instance, names,
-// templates}], held [{template, holders [{instance, reason}]}],
+// templates}], holders [{instance, reason, every_template,
+// templates}], held [{template, retired, holders [instance]}] (each held
+// template is also held by every holder with every_template),
 // link_mismatches [{instance, linked, metadata, evidence, live}], link_counts
 // [{template, source, links, found}], stuck_flags [{instance, template,
 // reason}], sweep_blocked, left_alone, retired_with_files, committed,

@@ -52,15 +52,19 @@ Unreadable errno_reason(int err) {
   return Unreadable::io_error;
 }
 
+// `err` is taken by value before anything else can change errno.
+UnreadableFile errno_unreadable(std::string_view id, const char* name, int err) {
+  return unreadable(id, errno_reason(err), std::string(name) + ": " + std::strerror(err));
+}
+
 // Reads dir_fd/name (not following a link) up to max+1 bytes.
 std::variant<std::string, UnreadableFile> read_file(int dir_fd, const char* name,
                                                     std::string_view id, std::size_t max) {
   Fd fd(::openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-  if (!fd)
-    return unreadable(id, errno_reason(errno), std::string(name) + ": " + std::strerror(errno));
+  if (!fd) return errno_unreadable(id, name, errno);
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) {
-    return unreadable(id, errno_reason(errno), std::string(name) + ": " + std::strerror(errno));
+    return errno_unreadable(id, name, errno);
   }
   if (!S_ISREG(st.st_mode)) {
     return unreadable(id, Unreadable::io_error, std::string(name) + " is not a regular file");
@@ -81,7 +85,7 @@ std::variant<std::string, UnreadableFile> read_file(int dir_fd, const char* name
     const ssize_t n = ::read(fd.get(), bytes.data() + size, bytes.size() - size);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      return unreadable(id, errno_reason(errno), std::string(name) + ": " + std::strerror(errno));
+      return errno_unreadable(id, name, errno);
     }
     if (n == 0) break;
     size += static_cast<std::size_t>(n);
@@ -162,8 +166,9 @@ int each_entry(DIR* dir, std::vector<Skipped>& skipped, std::vector<std::string>
       struct stat st {};
       if ((err == ELOOP || err == ENOTDIR) &&
           ::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-        skipped.push_back(Skipped{
-            name, S_ISLNK(st.st_mode) ? "a symbolic link (not followed)" : "not a directory"});
+        const bool link = S_ISLNK(st.st_mode);
+        skipped.push_back(
+            Skipped{name, link ? "a symbolic link (not followed)" : "not a directory", link});
       } else {
         visit(name, -1, err);
       }
@@ -245,8 +250,8 @@ Memory read_memory(int entry_fd, std::string_view id, const RootPaths& root) {
   if (!latest) return m;
   struct stat st {};
   if (::fstatat(latest.get(), "memory", &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    return errno == ENOENT ? Memory{}
-                           : unknown_memory(std::string("memory: ") + std::strerror(errno));
+    const int err = errno;
+    return err == ENOENT ? Memory{} : unknown_memory(std::string("memory: ") + std::strerror(err));
   }
   if (S_ISREG(st.st_mode)) {
     m.kind = st.st_nlink > 1 ? MemoryKind::shared_file : MemoryKind::private_file;
@@ -258,7 +263,10 @@ Memory read_memory(int entry_fd, std::string_view id, const RootPaths& root) {
   if (!S_ISLNK(st.st_mode)) return unknown_memory("memory is not a regular file or a symlink");
   std::string target(PATH_MAX, '\0');
   const ssize_t n = ::readlinkat(latest.get(), "memory", target.data(), target.size());
-  if (n < 0) return unknown_memory(std::string("memory: ") + std::strerror(errno));
+  if (n < 0) {
+    const int err = errno;
+    return unknown_memory(std::string("memory: ") + std::strerror(err));
+  }
   if (static_cast<std::size_t>(n) == target.size()) {
     return unknown_memory("memory is a symlink longer than PATH_MAX");
   }
@@ -419,6 +427,12 @@ const HalfMadeFork* ScanResult::find_half_made(std::string_view id) const {
   return it != half_made.end() && it->id == id ? &*it : nullptr;
 }
 
+const Skipped* ScanResult::find_skipped(std::string_view name) const {
+  const auto it = std::lower_bound(skipped.begin(), skipped.end(), name,
+                                   [](const Skipped& s, std::string_view v) { return s.name < v; });
+  return it != skipped.end() && it->name == name ? &*it : nullptr;
+}
+
 const Memory* ScanResult::memory_of(std::string_view id) const {
   const auto it =
       std::lower_bound(memory.begin(), memory.end(), id,
@@ -437,7 +451,10 @@ Result<ScanResult> scan(const std::string& data_root, const ScanOptions& options
   ScanResult out;
   out.root = data_root;
   Fd root(::open(data_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!root) return errno_error("cannot open data root " + data_root, errno);
+  if (!root) {
+    const int err = errno;
+    return errno_error("cannot open data root " + data_root, err);
+  }
   RootPaths paths;
   std::error_code ec;
   paths.lexical = without_trailing_slash(fs::absolute(data_root, ec));
@@ -449,7 +466,8 @@ Result<ScanResult> scan(const std::string& data_root, const ScanOptions& options
 
   DIR* guests_dir = open_dir(root.get(), "guests");
   if (guests_dir == nullptr) {
-    return errno_error("data root " + data_root + " has no readable guests/ directory", errno);
+    const int err = errno;
+    return errno_error("data root " + data_root + " has no readable guests/ directory", err);
   }
   const int guests_err = each_entry(
       guests_dir, out.skipped, out.present, [&](const std::string& name, int fd, int err) {
@@ -480,8 +498,8 @@ Result<ScanResult> scan(const std::string& data_root, const ScanOptions& options
   }
 
   DIR* templates_dir = open_dir(root.get(), "templates");
-  if (templates_dir == nullptr && errno != ENOENT) {
-    return errno_error("cannot read " + data_root + "/templates", errno);
+  if (const int err = errno; templates_dir == nullptr && err != ENOENT) {
+    return errno_error("cannot read " + data_root + "/templates", err);
   }
   if (templates_dir != nullptr) {
     std::vector<Skipped> ignored;

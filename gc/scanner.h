@@ -122,6 +122,7 @@ struct TemplateRecord {
 struct Skipped {
   std::string name;  // the entry under guests/ or templates/
   std::string why;
+  bool symlink = false;  // a symbolic link with a valid id: it may hide anything
 };
 
 struct ScanResult {
@@ -142,6 +143,7 @@ struct ScanResult {
   const Instance* find(std::string_view id) const;
   const UnreadableFile* find_unreadable(std::string_view id) const;
   const HalfMadeFork* find_half_made(std::string_view id) const;
+  const Skipped* find_skipped(std::string_view name) const;
   // Null for an entry that is not a directory.
   const Memory* memory_of(std::string_view id) const;
   bool has_template_dir(std::string_view id) const;

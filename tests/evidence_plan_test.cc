@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <optional>
 
 namespace fj::gc {
 namespace {
@@ -43,13 +44,14 @@ class EvidencePlanTest : public ::testing::Test {
  protected:
   void apply(const Event& e) { state_.apply(++seq_, view(e)); }
   // An active template; its source is on disk unless `source_on_disk` is false.
-  void tpl(const std::string& id, bool source_on_disk = true, Memory memory = regular(100, 1)) {
+  // Memory given as a default is a private file of its own.
+  void tpl(const std::string& id, bool source_on_disk = true, std::optional<Memory> memory = {}) {
     apply(registered(id, "src-" + id, id));
-    if (source_on_disk) instance("src-" + id, "", true, id, std::move(memory));
+    if (source_on_disk) instance("src-" + id, "", true, id, memory.value_or(regular(++inode_, 1)));
   }
-  void fork(const std::string& t, const std::string& f, Memory memory = regular(0, 1)) {
+  void fork(const std::string& t, const std::string& f, std::optional<Memory> memory = {}) {
     apply(added(t, f));
-    instance(f, t, false, "", std::move(memory));
+    instance(f, t, false, "", memory.value_or(regular(++inode_, 1)));
   }
   void instance(const std::string& id, const std::string& fork_of = "", bool is_template = false,
                 const std::string& template_id = "", Memory memory = {}) {
@@ -95,9 +97,30 @@ class EvidencePlanTest : public ::testing::Test {
     for (const HeldTemplate& h : p.held) out.push_back(h.template_id);
     return out;
   }
+  // Every instance holding template t back: the ones naming it and the ones
+  // that may be any template's.
+  static std::vector<std::string> holders_of(const ReconcilePlan& p, const std::string& t) {
+    std::vector<std::string> out;
+    for (const HeldTemplate& h : p.held) {
+      if (h.template_id == t) out = h.holders;
+    }
+    for (const Holder& h : p.holders) {
+      if (h.every) out.push_back(h.instance);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  static Holder holder(const ReconcilePlan& p, const std::string& instance) {
+    for (const Holder& h : p.holders) {
+      if (h.instance == instance) return h;
+    }
+    ADD_FAILURE() << instance << " holds nothing";
+    return {};
+  }
 
   Projection state_;
   std::uint64_t seq_ = 0;
+  std::uint64_t inode_ = 1000;
   ScanResult scan_;
 
  private:
@@ -133,9 +156,10 @@ TEST_F(EvidencePlanTest, Rule1_UnreadableLinkingTwoTemplatesHoldsThoseTwoOnly) {
   EXPECT_EQ(held(p), (Strings{"db", "web"}));
   EXPECT_EQ(swept(p), Strings{"ci"});
   EXPECT_TRUE(p.corrections.empty());  // which one it forked is not known
-  ASSERT_EQ(p.held[0].holders.size(), 1u);
-  EXPECT_EQ(p.held[0].holders[0].instance, "torn");
-  EXPECT_NE(p.held[0].holders[0].why.find("src-x"), std::string::npos);
+  EXPECT_EQ(holders_of(p, "web"), Strings{"torn"});
+  EXPECT_EQ(holders_of(p, "db"), Strings{"torn"});
+  EXPECT_NE(holder(p, "torn").why.find("src-x"), std::string::npos);
+  EXPECT_FALSE(holder(p, "torn").every);
   EXPECT_FALSE(p.sweep_blocked.empty());
 }
 
@@ -186,7 +210,8 @@ TEST_F(EvidencePlanTest, Rule1_UnexaminableMemoryHoldsEveryOrphan) {
   unreadable("torn", m, Unreadable::permission);
   const ReconcilePlan p = plan();
   EXPECT_EQ(held(p), Strings{"web"});
-  EXPECT_NE(p.held[0].holders[0].why.find("Permission denied"), std::string::npos);
+  EXPECT_NE(holder(p, "torn").why.find("Permission denied"), std::string::npos);
+  EXPECT_TRUE(holder(p, "torn").every);
 }
 
 TEST_F(EvidencePlanTest, Rule1_EachHeldTemplateNamesEveryHolder) {
@@ -196,15 +221,8 @@ TEST_F(EvidencePlanTest, Rule1_EachHeldTemplateNamesEveryHolder) {
   unreadable("b-torn", Memory{});
   const ReconcilePlan p = plan();
   ASSERT_EQ(held(p), (Strings{"db", "web"}));
-  const auto holders = [&](const std::string& t) {
-    Strings out;
-    for (const auto& h : p.held)
-      if (h.template_id == t)
-        for (const auto& x : h.holders) out.push_back(x.instance);
-    return out;
-  };
-  EXPECT_EQ(holders("web"), (Strings{"a-left", "b-torn"}));
-  EXPECT_EQ(holders("db"), Strings{"b-torn"});
+  EXPECT_EQ(holders_of(p, "web"), (Strings{"a-left", "b-torn"}));
+  EXPECT_EQ(holders_of(p, "db"), Strings{"b-torn"});
 }
 
 // Rule 2: half-made forks.
@@ -382,8 +400,8 @@ TEST_F(EvidencePlanTest, Rule6_UnreadableInstanceLinkingATemplateIsRecovered) {
 
 TEST_F(EvidencePlanTest, Rule6_EvidenceOfALongOddSymlinkChainFitsARecord) {
   tpl("web");
-  // Nine hops through entries nobody knows, each target padded with
-  // non-ASCII bytes: the chain gives up, so build one that ends at src-web.
+  // Seven hops through entries nobody knows, each target padded with 3000
+  // non-ASCII bytes, ending at src-web's memory.
   const std::string pad = "/" + std::string(3000, '\xff') + "/../../../../";
   std::string next = "src-web";
   for (int i = 0; i < 6; ++i) {
@@ -477,6 +495,101 @@ TEST_F(EvidencePlanTest, Rule8_ActiveTemplateSourceIsNotStuck) {
   EXPECT_TRUE(plan().stuck_flags.empty());
 }
 
+// Links to templates an instance is not counted under hold them on every run,
+// not only until the reconciler's own recovery makes the instance live.
+
+TEST_F(EvidencePlanTest, LinkToAnotherTemplateHoldsItBeforeRecovery) {
+  tpl("web", false);
+  tpl("db");
+  instance("frk-g", "db", false, "", symlink_to("src-web"));
+  const ReconcilePlan p = plan();
+  ASSERT_EQ(p.corrections.size(), 1u);  // recovered under db, as its metadata says
+  EXPECT_EQ(p.corrections[0].template_id, "db");
+  EXPECT_EQ(held(p), Strings{"web"});
+  ASSERT_EQ(p.link_mismatches.size(), 1u);
+  EXPECT_FALSE(p.link_mismatches[0].live);
+}
+
+TEST_F(EvidencePlanTest, LinkToAnotherTemplateHoldsItAfterRecovery) {
+  tpl("web", false);
+  tpl("db");
+  fork("db", "frk-g", symlink_to("src-web"));  // the second run: live under db
+  const ReconcilePlan p = plan();
+  EXPECT_TRUE(p.corrections.empty());
+  EXPECT_EQ(held(p), Strings{"web"});
+  EXPECT_TRUE(p.sweeps.empty());
+  ASSERT_EQ(p.link_mismatches.size(), 1u);
+  EXPECT_TRUE(p.link_mismatches[0].live);
+  EXPECT_TRUE(p.needs_attention());
+}
+
+TEST_F(EvidencePlanTest, ImportReportsAForkLinkingAnotherTemplate) {
+  scan_.templates.push_back(TemplateRecord{"web", "web", "src-web", 0});
+  scan_.templates.push_back(TemplateRecord{"db", "db", "src-db", 0});
+  instance("src-db", "", true, "db", regular(5, 1));
+  instance("frk-g", "db", false, "", symlink_to("src-web"));
+  plan();  // sorts the scan
+  const ImportReport r = plan_import(scan_, 1);
+  ASSERT_EQ(r.link_mismatches.size(), 1u);
+  EXPECT_EQ(r.link_mismatches[0].instance, "frk-g");
+  EXPECT_EQ(r.link_mismatches[0].linked, "web");
+  EXPECT_TRUE(r.needs_attention());
+}
+
+TEST_F(EvidencePlanTest, Rule2_HalfMadeForkOfASharedSourceHoldsEveryTemplateOfIt) {
+  apply(registered("aa", "src-x", "aa"));
+  apply(registered("bb", "src-x", "bb"));
+  tpl("ci", false);
+  half_made("frk-new", "src-x", "");
+  const ReconcilePlan p = plan();
+  EXPECT_EQ(held(p), (Strings{"aa", "bb"}));
+  EXPECT_EQ(swept(p), Strings{"ci"});
+}
+
+TEST_F(EvidencePlanTest, Rule2_HalfMadeForkOfAReusedSourceHoldsTheActiveTemplate) {
+  apply(registered("aa", "src-x", "aa"));
+  apply(retired("aa"));
+  apply(registered("bb", "src-x", "bb"));
+  half_made("frk-new", "src-x", "");
+  EXPECT_EQ(held(plan()), Strings{"bb"});
+}
+
+TEST_F(EvidencePlanTest, SymlinkedGuestsEntryHoldsEveryOrphan) {
+  tpl("web", false);
+  scan_.present.push_back("frk-s");
+  scan_.skipped.push_back(Skipped{"frk-s", "a symbolic link (not followed)", true});
+  const ReconcilePlan p = plan();
+  EXPECT_EQ(held(p), Strings{"web"});
+  EXPECT_TRUE(holder(p, "frk-s").every);
+}
+
+TEST_F(EvidencePlanTest, Rule5_ForkWhoseMemoryCannotBeExaminedIsNotLost) {
+  tpl("web", false);
+  Memory m;
+  m.kind = MemoryKind::unknown;
+  m.detail = "snapshots: Permission denied";
+  fork("web", "frk-a", m);
+  drop("frk-a");
+  instance("frk-a", "", false, "", m);  // metadata names no template
+  const ReconcilePlan p = plan();
+  EXPECT_TRUE(p.corrections.empty());
+  EXPECT_TRUE(p.sweeps.empty());
+  ASSERT_EQ(p.kept_forks.size(), 1u);
+  EXPECT_NE(p.kept_forks[0].why.find("may still be"), std::string::npos);
+  EXPECT_TRUE(p.needs_attention());
+}
+
+TEST_F(EvidencePlanTest, Rule5_LastForkSharingAGoneSourcesInodeIsNotLost) {
+  tpl("web", false);
+  fork("web", "frk-a", regular(300, 2));  // the other link was the source's
+  drop("frk-a");
+  instance("frk-a", "", false, "", regular(300, 2));
+  const ReconcilePlan p = plan();
+  EXPECT_TRUE(p.corrections.empty());
+  EXPECT_TRUE(p.sweeps.empty());
+  ASSERT_EQ(p.kept_forks.size(), 1u);
+}
+
 // The scenario that stopped every sweep: one leftover, orphans beside it.
 TEST_F(EvidencePlanTest, LeftoversHalfMadeForksAndStuckFlagsStillLetGenuineOrphansGo) {
   tpl("web");
@@ -492,7 +605,8 @@ TEST_F(EvidencePlanTest, LeftoversHalfMadeForksAndStuckFlagsStillLetGenuineOrpha
   const ReconcilePlan p = plan();
   EXPECT_EQ(swept(p), (Strings{"ci", "db"}));
   EXPECT_TRUE(p.held.empty());
-  ASSERT_EQ(p.corrections.size(), 1u);  // frk-torn, recovered by its link
+  EXPECT_EQ(holder(p, "frk-half").templates, Strings{"web"});  // scoped, not nothing
+  ASSERT_EQ(p.corrections.size(), 1u);                         // frk-torn, recovered by its link
   EXPECT_EQ(p.corrections[0].fork, "frk-torn");
 }
 

@@ -234,6 +234,45 @@ TEST_F(MemoryReconcileTest, LeftoverLinkingATemplatesMemoryHoldsOnlyItsSweep) {
   EXPECT_EQ(tpl("db")->state, TemplateState::retired);
 }
 
+TEST_F(MemoryReconcileTest, SymlinkedGuestsEntryHoldsTheSweep) {
+  ok(RegisterTemplate{"web", "src-web", "web"});  // its source is gone: an orphan
+  TempDir elsewhere;
+  fs::create_directory_symlink(elsewhere.path(), root_.path() + "/guests/frk-s");
+  const auto r = run();
+  EXPECT_FALSE(r.committed);
+  EXPECT_EQ(tpl("web")->state, TemplateState::active);
+  ASSERT_EQ(r.plan.held.size(), 1u);
+  ASSERT_EQ(r.plan.holders.size(), 1u);
+  EXPECT_EQ(r.plan.holders[0].instance, "frk-s");
+}
+
+TEST_F(MemoryReconcileTest, RetiredTemplatesFilesStayWhileAnEntryMayShareItsMemory) {
+  root_.instance("src-web", "", true, "web");
+  root_.memory("src-web");
+  ok(RegisterTemplate{"web", "src-web", "web"});
+  ok(RetireTemplate{"web"});
+  root_.template_dir("web", "src-web");
+  root_.raw("frk-t", "{");
+  root_.memory_symlink("frk-t", "src-web");
+  std::vector<std::string> removed;
+  ReconcileOptions options;
+  options.remove_template_files = [&](const std::string& id) -> Result<void> {
+    removed.push_back(id);
+    return {};
+  };
+  auto r = reconcile(*ledger_, root_.path(), options);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(removed.empty());
+  ASSERT_EQ(r->plan.held.size(), 1u);
+  EXPECT_TRUE(r->plan.held[0].retired);
+  EXPECT_TRUE(r->plan.retired_with_files.empty());
+
+  root_.remove("frk-t");  // the doubt is gone: the files may go
+  r = reconcile(*ledger_, root_.path(), options);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(removed, std::vector<std::string>{"web"});
+}
+
 TEST_F(MemoryReconcileTest, FilesAreRemovedOnlyForRetiredTemplatesWithoutForks) {
   root_.instance("src-web", "", true, "web");
   ok(RegisterTemplate{"web", "src-web", "web"});
