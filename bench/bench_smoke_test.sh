@@ -95,7 +95,8 @@ grep -q "needs gnuplot" "$work/nognuplot.err" || fail "unclear error: $(cat "$wo
 echo "== scan"
 "$bench" scan --instances 2000 --templates 5 --repetitions 5 --json >"$work/scan.json" \
   2>"$work/scan.err" || fail "scan failed: $(cat "$work/scan.err")"
-check_json "$work/scan.json" scan_warm_s scan_warm_instances_per_s build_root_s
+check_json "$work/scan.json" scan_warm_s scan_warm_instances_per_s scan_warm_1_thread_s plan_s \
+  build_root_s
 python3 - "$work/scan.json" <<'EOF'
 import json, sys
 path = sys.argv[1]
@@ -103,7 +104,7 @@ report = json.load(open(path))
 def fail(message):
     sys.exit(f"{path}: {message}")
 p, found, cold = report["parameters"], report["scan"], report["cold_cache"]
-if p["instances"] != 2000 or p["templates"] != 5 or p["links"] != "symlink":
+if p["instances"] != 2000 or p["templates"] != 5 or p["links"] != "symlink" or p["threads"] < 2:
     fail(f"parameters {p}")
 if p["forks"] + p["plain"] + p["templates"] != p["instances"] or p["plain"] == 0:
     fail(f"forks, plain and templates do not add up: {p}")
@@ -113,7 +114,9 @@ for key, value in want.items():
     if found.get(key) != value:
         fail(f"scan found {key} = {found.get(key)}, want {value}")
 figures, ratio = report["figures"], report["ratios"]["scan_cold_s / scan_warm_s"]
-for key in ("scan_cold_s", "scan_cold_instances_per_s"):
+if not report["ratios"]["scan_warm_1_thread_s / scan_warm_s"] > 0:
+    fail(f"ratios {report['ratios']}")
+for key in ("scan_cold_s", "scan_cold_instances_per_s", "scan_cold_1_thread_s"):
     if key not in figures:
         fail(f"figure {key} missing")
     f = figures[key]

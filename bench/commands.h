@@ -4,6 +4,7 @@
 #pragma once
 
 #include "bench/report.h"
+#include "gc/scanner.h"
 #include "journal/error.h"
 
 #include <cstdint>
@@ -40,6 +41,7 @@ struct ScanArgs {
   std::uint32_t templates = 100;
   std::string links = "symlink";  // the forks' memory files: "symlink" or "hardlink"
   int repetitions = 5;
+  unsigned threads = gc::ScanOptions{}.threads;  // measured beside 1 thread
 };
 
 // Events per transaction for batch_append_eps.

@@ -85,6 +85,11 @@ int main(int argc, char** argv) {
                 "The forks' memory files: symlink (to the source's absolute path) or hardlink "
                 "(default symlink)")
       ->check(CLI::IsMember({"symlink", "hardlink"}));
+  g->add_option("--threads", scan.threads,
+                "Threads of the scan measured beside a one-thread scan (default: the "
+                "library's, " +
+                    std::to_string(scan.threads) + ")")
+      ->check(CLI::Range(2u, 256u));
   g->add_option("--repetitions", scan.repetitions,
                 "Warm runs after one warm-up, and cold runs; at least 5 (default 5)")
       ->check(CLI::Range(5, 1000));

@@ -4,6 +4,7 @@
 #include "bench/commands.h"
 #include "bench/data_root.h"
 #include "bench/platform.h"
+#include "gc/reconciler.h"
 #include "gc/scanner.h"
 
 #include <unistd.h>
@@ -57,15 +58,53 @@ Result<Found> check(const gc::ScanResult& s, const DataRootCounts& want) {
   return make_error(Errc::invalid_argument, message);
 }
 
-// One timed fj::gc::scan; the check runs after the clock stops.
-Result<double> time_scan(const std::string& root, const DataRootCounts& want, Found& found) {
+// One timed fj::gc::scan on `threads` threads; the check runs after the
+// clock stops.
+Result<double> time_scan(const std::string& root, unsigned threads, const DataRootCounts& want,
+                         Found& found) {
+  gc::ScanOptions options;
+  options.threads = threads;
   Stopwatch clock;
-  auto result = gc::scan(root);
+  auto result = gc::scan(root, options);
   const double seconds = clock.seconds();
   if (!result) return result.error();
   auto checked = check(*result, want);
   if (!checked) return checked.error();
   found = *checked;
+  return seconds;
+}
+
+// One timed plan_reconcile of `scan` against a journal that agrees with it
+// (every template registered, every fork live): what a daemon's periodic
+// reconcile costs once the scan is done. It must find nothing to correct.
+Result<double> time_plan(const gc::ScanResult& scan) {
+  Projection state;
+  std::uint64_t seq = 0;
+  for (const gc::TemplateRecord& t : scan.templates) {
+    Event e;
+    e.type = EventType::template_registered;
+    e.template_id = t.id;
+    e.source = t.source;
+    e.name = t.name;
+    state.apply(++seq, view(e));
+  }
+  for (const gc::Instance& in : scan.instances) {
+    if (in.fork_of.empty()) continue;
+    Event e;
+    e.type = EventType::fork_added;
+    e.template_id = in.fork_of;
+    e.fork = in.id;
+    state.apply(++seq, view(e));
+  }
+  Stopwatch clock;
+  const gc::ReconcilePlan plan = gc::plan_reconcile(state, scan, 1);
+  const double seconds = clock.seconds();
+  if (!plan.corrections.empty() || !plan.sweeps.empty() || plan.needs_attention()) {
+    return make_error(Errc::invalid_argument,
+                      "plan_reconcile over the generated root found " +
+                          grouped(plan.corrections.size()) + " corrections and " +
+                          grouped(plan.sweeps.size()) + " sweeps; want none");
+  }
   return seconds;
 }
 
@@ -106,24 +145,39 @@ Result<Report> run_scan(const ScanArgs& args) {
   const double build_seconds = build_clock.seconds();
 
   Found found;
-  progress.note("fj::gc::scan, warm: 1 warm-up + " + std::to_string(reps) + " runs");
-  auto warm = repeat(reps, [&] { return time_scan(root, *counts, found); });
+  const unsigned threads = args.threads;
+  const std::string on_threads = " on " + std::to_string(threads) + " threads";
+  progress.note("fj::gc::scan, warm, on 1 and" + on_threads + ": 1 warm-up + " +
+                std::to_string(reps) + " runs each");
+  auto warm = repeat(reps, [&] { return time_scan(root, threads, *counts, found); });
   if (!warm) return warm.error();
+  auto warm_1 = repeat(reps, [&] { return time_scan(root, 1, *counts, found); });
+  if (!warm_1) return warm_1.error();
 
-  std::vector<double> cold;
+  progress.note("plan_reconcile of the scan against an agreeing journal: 1 warm-up + " +
+                std::to_string(reps) + " runs");
+  auto scanned = gc::scan(root);
+  if (!scanned) return scanned.error();
+  auto planning = repeat(reps, [&] { return time_plan(*scanned); });
+  if (!planning) return planning.error();
+  scanned->instances.clear();  // the cold runs below want the memory back
+  scanned->memory.clear();
+
+  std::vector<double> cold, cold_1;
   std::string cold_error;
   progress.note("fj::gc::scan, cold: sync + drop_caches before each of " + std::to_string(reps) +
-                " runs");
-  for (int i = 0; i < reps; ++i) {
+                " runs, alternating 1 thread and" + on_threads);
+  for (int i = 0; i < 2 * reps; ++i) {
     if (auto dropped = drop_system_caches(); !dropped) {
       if (i > 0) return dropped.error();
       cold_error = dropped.error().message;
       progress.note("cold runs skipped: " + cold_error);
       break;
     }
-    auto seconds = time_scan(root, *counts, found);
+    const bool one = i % 2 == 0;
+    auto seconds = time_scan(root, one ? 1 : threads, *counts, found);
     if (!seconds) return seconds.error();
-    cold.push_back(*seconds);
+    (one ? cold_1 : cold).push_back(*seconds);
   }
 
   const std::uint64_t n = counts->instances;
@@ -132,26 +186,40 @@ Result<Report> run_scan(const ScanArgs& args) {
   r.title = "forkjournal-bench scan: fj::gc::scan over " + grouped(n) + " instances (" +
             grouped(counts->templates) + " templates, " + grouped(counts->forks) + " forks with " +
             args.links + "ed memory, " + grouped(counts->plain) + " plain)";
-  r.parameters = {{"instances", n},         {"templates", counts->templates},
-                  {"links", args.links},    {"repetitions", reps},
-                  {"forks", counts->forks}, {"plain", counts->plain}};
-  r.figures.push_back(
-      figure("scan_warm_s", "s", *warm, "fj::gc::scan of the whole root, caches warm"));
+  r.parameters = {{"instances", n},      {"templates", counts->templates}, {"links", args.links},
+                  {"repetitions", reps}, {"forks", counts->forks},         {"plain", counts->plain},
+                  {"threads", threads}};
+  r.figures.push_back(figure("scan_warm_s", "s", *warm,
+                             "fj::gc::scan of the whole root" + on_threads + ", caches warm"));
   r.figures.push_back(figure("scan_warm_instances_per_s", "instances/s", rates(n, *warm),
                              "instances / scan_warm_s"));
+  r.figures.push_back(figure("scan_warm_1_thread_s", "s", *warm_1, "the same on 1 thread"));
+  r.figures.push_back(figure("plan_s", "s", *planning,
+                             "plan_reconcile of one scan against a journal that agrees with it"));
   const std::string cold_note =
-      "the same, each run (no warm-up) after sync + echo 3 > /proc/sys/vm/drop_caches";
+      "each run (no warm-up) after sync + echo 3 > /proc/sys/vm/drop_caches";
+  const auto nan = std::numeric_limits<double>::quiet_NaN();
+  const auto median = [&](const char* name) { return r.find(name)->value.median; };
+  r.ratios.push_back({"scan_warm_1_thread_s / scan_warm_s",
+                      median("scan_warm_1_thread_s") / median("scan_warm_s")});
   if (cold_error.empty()) {
-    r.figures.push_back(figure("scan_cold_s", "s", cold, cold_note));
+    r.figures.push_back(figure("scan_cold_s", "s", cold, "scan_warm_s, " + cold_note));
     r.figures.push_back(figure("scan_cold_instances_per_s", "instances/s", rates(n, cold),
                                "instances / scan_cold_s"));
-    r.ratios.push_back({"scan_cold_s / scan_warm_s",
-                        r.find("scan_cold_s")->value.median / r.find("scan_warm_s")->value.median});
+    r.figures.push_back(
+        figure("scan_cold_1_thread_s", "s", cold_1, "scan_warm_1_thread_s, " + cold_note));
+    r.ratios.push_back(
+        {"scan_cold_s / scan_warm_s", median("scan_cold_s") / median("scan_warm_s")});
+    r.ratios.push_back({"scan_cold_1_thread_s / scan_cold_s",
+                        median("scan_cold_1_thread_s") / median("scan_cold_s")});
   } else {
-    r.figures.push_back(unavailable_figure("scan_cold_s", "s", "needs root", cold_note));
+    for (const char* name : {"scan_cold_s", "scan_cold_1_thread_s"}) {
+      r.figures.push_back(unavailable_figure(name, "s", "needs root", cold_note));
+    }
     r.figures.push_back(unavailable_figure("scan_cold_instances_per_s", "instances/s", "needs root",
                                            "instances / scan_cold_s"));
-    r.ratios.push_back({"scan_cold_s / scan_warm_s", std::numeric_limits<double>::quiet_NaN()});
+    r.ratios.push_back({"scan_cold_s / scan_warm_s", nan});
+    r.ratios.push_back({"scan_cold_1_thread_s / scan_cold_s", nan});
     r.notes.push_back("no cold figures: " + cold_error);
   }
   r.figures.push_back(figure("build_root_s", "s", {build_seconds},

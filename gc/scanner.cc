@@ -1,5 +1,7 @@
 #include "gc/scanner.h"
 
+#include "gc/fd.h"
+#include "gc/memory_file.h"
 #include "journal/ids.h"
 
 #include <boost/json/parse.hpp>
@@ -11,35 +13,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
-#include <climits>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <memory>
+#include <optional>
+#include <thread>
 
 namespace fj::gc {
 namespace {
 
 namespace json = boost::json;
-namespace fs = std::filesystem;
-
-// Owns a file descriptor.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-  explicit operator bool() const { return fd_ >= 0; }
-
- private:
-  int fd_;
-};
 
 UnreadableFile unreadable(std::string_view id, Unreadable reason, std::string detail) {
   return UnreadableFile{std::string(id), reason, std::move(detail)};
@@ -141,145 +125,115 @@ DIR* open_dir(int parent, const char* name) {
   return dir;
 }
 
-// Calls visit(name, fd of the entry's directory or -1 with a reason) for each
-// entry of dir, skipping "." and "..". Returns 0, or the errno of a readdir
-// that failed part-way: the listing is then incomplete and must not be used.
-template <class Visit>
-int each_entry(DIR* dir, std::vector<Skipped>& skipped, std::vector<std::string>& present,
-               Visit&& visit) {
-  const int dir_fd = ::dirfd(dir);
+// The names in dir but "." and "..": valid ids in `names`, the rest skipped.
+// Returns 0, or the errno of a readdir that failed part-way: the listing is
+// then incomplete and must not be used.
+int list_dir(DIR* dir, std::vector<std::string>& names, std::vector<Skipped>& skipped) {
   for (;;) {
     errno = 0;
     const dirent* entry = ::readdir(dir);
     if (entry == nullptr) return errno;
-    const std::string name = entry->d_name;
+    std::string name = entry->d_name;
     if (name == "." || name == "..") continue;
-    if (!is_valid_id(name)) {
-      skipped.push_back(Skipped{name, "the name is not a valid id"});
-      continue;
+    if (is_valid_id(name)) {
+      names.push_back(std::move(name));
+    } else {
+      skipped.push_back(Skipped{std::move(name), "the name is not a valid id"});
     }
-    present.push_back(name);
-    Fd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd) {
-      const int err = errno;
-      // Linux reports a symlink opened with O_DIRECTORY | O_NOFOLLOW as ENOTDIR.
-      struct stat st {};
-      if ((err == ELOOP || err == ENOTDIR) &&
-          ::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-        const bool link = S_ISLNK(st.st_mode);
-        skipped.push_back(
-            Skipped{name, link ? "a symbolic link (not followed)" : "not a directory", link});
-      } else {
-        visit(name, -1, err);
-      }
-      continue;
-    }
-    visit(name, fd.get(), 0);
   }
 }
 
-// The data root as a symlink target may name it: its absolute path as given,
-// and its real path.
-struct RootPaths {
-  fs::path lexical;
-  fs::path real;
+// A listed entry's directory, opened without following a link; or why not:
+// skipped (a symlink, or not a directory), or an errno.
+struct OpenedEntry {
+  Fd fd;
+  std::optional<Skipped> skipped;
+  int err = 0;
 };
 
-fs::path without_trailing_slash(fs::path p) {
-  p = p.lexically_normal();
-  return p.has_filename() || p == p.root_path() ? p : p.parent_path();
-}
-
-// `p` relative to `base` when p lies inside it (both normal, absolute).
-std::optional<fs::path> inside(const fs::path& p, const fs::path& base) {
-  if (base.empty()) return std::nullopt;
-  const auto [b, q] = std::mismatch(base.begin(), base.end(), p.begin(), p.end());
-  if (b != base.end()) return std::nullopt;
-  return p.lexically_relative(base);
-}
-
-// A symlink target resolved lexically (no component is looked up), relative
-// to the root; empty when it leaves the root.
-std::string resolve_target(const std::string& target, std::string_view id, const RootPaths& root) {
-  const fs::path t(target);
-  if (t.is_absolute()) {
-    const fs::path p = without_trailing_slash(t);
-    for (const fs::path* base : {&root.lexical, &root.real}) {
-      if (auto rel = inside(p, *base)) return rel->string();
-    }
-    return {};
-  }
-  const fs::path p = without_trailing_slash(fs::path("guests") / std::string(id) /
-                                            "snapshots/snapshot-latest" / t);
-  if (p.empty() || *p.begin() == "..") return {};
-  return p.string();
-}
-
-Memory unknown_memory(std::string detail) {
-  Memory m;
-  m.kind = MemoryKind::unknown;
-  m.detail = std::move(detail);
-  return m;
-}
-
-// Opens parent/name as a directory without following a link; on failure
-// `memory` says what that means for the memory file.
-Fd open_snapshot_dir(int parent, const char* name, Memory& memory) {
-  Fd fd(::openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (fd) return fd;
-  const int err = errno;
+OpenedEntry open_entry(int dir_fd, const std::string& name) {
+  OpenedEntry e{Fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)),
+                std::nullopt, 0};
+  if (e.fd) return e;
+  e.err = errno;
+  // Linux reports a symlink opened with O_DIRECTORY | O_NOFOLLOW as ENOTDIR.
   struct stat st {};
-  if (err == ENOENT) {
-    memory = Memory{};  // absent
-  } else if ((err == ELOOP || err == ENOTDIR) &&
-             ::fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
-    memory = unknown_memory(std::string(name) + " is a symbolic link (not followed)");
-  } else {
-    memory = unknown_memory(std::string(name) + ": " + std::strerror(err));
+  if ((e.err == ELOOP || e.err == ENOTDIR) &&
+      ::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    const bool link = S_ISLNK(st.st_mode);
+    e.skipped = Skipped{name, link ? "a symbolic link (not followed)" : "not a directory", link};
   }
-  return fd;
+  return e;
 }
 
-// What guests/<id>/snapshots/snapshot-latest/memory is, from the entry's
-// directory descriptor.
-Memory read_memory(int entry_fd, std::string_view id, const RootPaths& root) {
-  Memory m;
-  const Fd snapshots = open_snapshot_dir(entry_fd, "snapshots", m);
-  if (!snapshots) return m;
-  const Fd latest = open_snapshot_dir(snapshots.get(), "snapshot-latest", m);
-  if (!latest) return m;
-  struct stat st {};
-  if (::fstatat(latest.get(), "memory", &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    const int err = errno;
-    return err == ENOENT ? Memory{} : unknown_memory(std::string("memory: ") + std::strerror(err));
+// What one guests/ entry is.
+struct GuestEntry {
+  std::variant<Instance, HalfMadeFork, UnreadableFile, Skipped> what;
+  Memory memory;  // unset when skipped
+};
+
+GuestEntry read_guest(int guests_fd, const std::string& name, const ScanOptions& options,
+                      const RootPaths& root) {
+  OpenedEntry e = open_entry(guests_fd, name);
+  if (e.skipped) return {std::move(*e.skipped), {}};
+  if (!e.fd) {
+    return {unreadable(name, errno_reason(e.err), std::strerror(e.err)),
+            unknown_memory(std::string("the directory: ") + std::strerror(e.err))};
   }
-  if (S_ISREG(st.st_mode)) {
-    m.kind = st.st_nlink > 1 ? MemoryKind::shared_file : MemoryKind::private_file;
-    m.device = st.st_dev;
-    m.inode = st.st_ino;
-    m.links = st.st_nlink;
-    return m;
+  GuestEntry out{Instance{}, read_memory(e.fd.get(), name, root)};
+  auto bytes = read_file(e.fd.get(), "metadata.json", name, options.max_file_size);
+  if (auto* bad = std::get_if<UnreadableFile>(&bytes)) {
+    out.what = std::move(*bad);
+    return out;
   }
-  if (!S_ISLNK(st.st_mode)) return unknown_memory("memory is not a regular file or a symlink");
-  std::string target(PATH_MAX, '\0');
-  const ssize_t n = ::readlinkat(latest.get(), "memory", target.data(), target.size());
-  if (n < 0) {
-    const int err = errno;
-    return unknown_memory(std::string("memory: ") + std::strerror(err));
-  }
-  if (static_cast<std::size_t>(n) == target.size()) {
-    return unknown_memory("memory is a symlink longer than PATH_MAX");
-  }
-  target.resize(static_cast<std::size_t>(n));
-  m.kind = MemoryKind::symlink;
-  m.resolved = resolve_target(target, id, root);
-  m.target = std::move(target);
-  return m;
+  std::visit([&](auto&& v) { out.what = std::move(v); },
+             parse_metadata(name, std::get<std::string>(bytes), options));
+  return out;
 }
 
-template <class T>
-void sort_by_id(std::vector<T>& v) {
-  std::sort(v.begin(), v.end(), [](const T& a, const T& b) { return a.id < b.id; });
+// What one templates/ entry is.
+std::variant<TemplateRecord, UnreadableFile, Skipped> read_template(int templates_fd,
+                                                                    const std::string& name,
+                                                                    const ScanOptions& options) {
+  OpenedEntry e = open_entry(templates_fd, name);
+  if (e.skipped) return std::move(*e.skipped);
+  if (!e.fd) return unreadable(name, errno_reason(e.err), std::strerror(e.err));
+  auto bytes = read_file(e.fd.get(), "template.json", name, options.max_file_size);
+  if (auto* bad = std::get_if<UnreadableFile>(&bytes)) return std::move(*bad);
+  auto parsed = parse_template(name, std::get<std::string>(bytes), options);
+  if (auto* bad = std::get_if<UnreadableFile>(&parsed)) return std::move(*bad);
+  return std::move(std::get<TemplateRecord>(parsed));
+}
+
+// Runs work(i) once for every i in [0, n) on up to `threads` threads, the
+// caller's included. Entries are independent; a cold cache is bound by the
+// disk's latency, which concurrent lookups overlap.
+template <class Work>
+void parallel_for(std::size_t n, unsigned threads, const Work& work) {
+  std::atomic<std::size_t> next{0};
+  const auto drain = [&] {
+    for (std::size_t i = next++; i < n; i = next++) work(i);
+  };
+  std::vector<std::jthread> pool;  // joined on destruction
+  const std::size_t helpers = std::min<std::size_t>(std::max(threads, 1u), n);
+  for (std::size_t t = 1; t < helpers; ++t) pool.emplace_back(drain);
+  drain();
+}
+
+struct CloseDir {
+  void operator()(DIR* d) const { ::closedir(d); }
+};
+using Dir = std::unique_ptr<DIR, CloseDir>;
+
+// The valid-id names in dir, sorted; `what` names it in an error.
+Result<std::vector<std::string>> list(DIR* dir, const std::string& what,
+                                      std::vector<Skipped>& skipped) {
+  std::vector<std::string> names;
+  if (const int err = list_dir(dir, names, skipped); err != 0) {
+    return errno_error("listing " + what + " failed part-way", err);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 }  // namespace
@@ -450,93 +404,68 @@ const UnreadableFile* ScanResult::find_unreadable(std::string_view id) const {
 Result<ScanResult> scan(const std::string& data_root, const ScanOptions& options) {
   ScanResult out;
   out.root = data_root;
-  Fd root(::open(data_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  const Fd root(::open(data_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root) {
     const int err = errno;
     return errno_error("cannot open data root " + data_root, err);
   }
-  RootPaths paths;
-  std::error_code ec;
-  paths.lexical = without_trailing_slash(fs::absolute(data_root, ec));
-  if (const std::unique_ptr<char, decltype(&std::free)> real(::realpath(data_root.c_str(), nullptr),
-                                                             &std::free);
-      real) {
-    paths.real = fs::path(real.get());
-  }
+  const RootPaths paths = root_paths(data_root);
 
-  DIR* guests_dir = open_dir(root.get(), "guests");
-  if (guests_dir == nullptr) {
+  const Dir guests_dir(open_dir(root.get(), "guests"));
+  if (!guests_dir) {
     const int err = errno;
     return errno_error("data root " + data_root + " has no readable guests/ directory", err);
   }
-  const int guests_err = each_entry(
-      guests_dir, out.skipped, out.present, [&](const std::string& name, int fd, int err) {
-        if (fd < 0) {
-          out.unreadable.push_back(unreadable(name, errno_reason(err), std::strerror(err)));
-          out.memory.push_back(MemoryRecord{
-              name, unknown_memory(std::string("the directory: ") + std::strerror(err))});
-          return;
-        }
-        out.memory.push_back(MemoryRecord{name, read_memory(fd, name, paths)});
-        auto bytes = read_file(fd, "metadata.json", name, options.max_file_size);
-        if (auto* bad = std::get_if<UnreadableFile>(&bytes)) {
-          out.unreadable.push_back(std::move(*bad));
-          return;
-        }
-        auto parsed = parse_metadata(name, std::get<std::string>(bytes), options);
-        if (auto* bad = std::get_if<UnreadableFile>(&parsed)) {
-          out.unreadable.push_back(std::move(*bad));
-        } else if (auto* half = std::get_if<HalfMadeFork>(&parsed)) {
-          out.half_made.push_back(std::move(*half));
-        } else {
-          out.instances.push_back(std::move(std::get<Instance>(parsed)));
-        }
-      });
-  ::closedir(guests_dir);
-  if (guests_err != 0) {
-    return errno_error("listing " + data_root + "/guests failed part-way", guests_err);
-  }
-
-  DIR* templates_dir = open_dir(root.get(), "templates");
-  if (const int err = errno; templates_dir == nullptr && err != ENOENT) {
-    return errno_error("cannot read " + data_root + "/templates", err);
-  }
-  if (templates_dir != nullptr) {
-    std::vector<Skipped> ignored;
-    const int templates_err = each_entry(
-        templates_dir, ignored, out.template_dirs, [&](const std::string& name, int fd, int err) {
-          if (fd < 0) {
-            out.unreadable_templates.push_back(
-                unreadable(name, errno_reason(err), std::strerror(err)));
-            return;
-          }
-          auto bytes = read_file(fd, "template.json", name, options.max_file_size);
-          if (auto* bad = std::get_if<UnreadableFile>(&bytes)) {
-            out.unreadable_templates.push_back(std::move(*bad));
-            return;
-          }
-          auto parsed = parse_template(name, std::get<std::string>(bytes), options);
-          if (auto* bad = std::get_if<UnreadableFile>(&parsed)) {
-            out.unreadable_templates.push_back(std::move(*bad));
-          } else {
-            out.templates.push_back(std::move(std::get<TemplateRecord>(parsed)));
-          }
-        });
-    ::closedir(templates_dir);
-    if (templates_err != 0) {
-      return errno_error("listing " + data_root + "/templates failed part-way", templates_err);
+  auto guests = list(guests_dir.get(), data_root + "/guests", out.skipped);
+  if (!guests) return guests.error();
+  std::vector<GuestEntry> entries(guests->size());
+  const int guests_fd = ::dirfd(guests_dir.get());
+  parallel_for(entries.size(), options.threads, [&](std::size_t i) {
+    entries[i] = read_guest(guests_fd, (*guests)[i], options, paths);
+  });
+  out.present = std::move(*guests);
+  out.memory.reserve(entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    GuestEntry& e = entries[i];
+    if (auto* skipped = std::get_if<Skipped>(&e.what)) {
+      out.skipped.push_back(std::move(*skipped));
+      continue;
+    }
+    out.memory.push_back(MemoryRecord{out.present[i], std::move(e.memory)});
+    if (auto* in = std::get_if<Instance>(&e.what)) {
+      out.instances.push_back(std::move(*in));
+    } else if (auto* half = std::get_if<HalfMadeFork>(&e.what)) {
+      out.half_made.push_back(std::move(*half));
+    } else {
+      out.unreadable.push_back(std::move(std::get<UnreadableFile>(e.what)));
     }
   }
 
-  sort_by_id(out.instances);
-  sort_by_id(out.unreadable);
-  sort_by_id(out.half_made);
-  sort_by_id(out.templates);
-  sort_by_id(out.unreadable_templates);
-  std::sort(out.memory.begin(), out.memory.end(),
-            [](const MemoryRecord& a, const MemoryRecord& b) { return a.id < b.id; });
-  std::sort(out.present.begin(), out.present.end());
-  std::sort(out.template_dirs.begin(), out.template_dirs.end());
+  const Dir templates_dir(open_dir(root.get(), "templates"));
+  if (!templates_dir) {
+    const int err = errno;
+    if (err != ENOENT) return errno_error("cannot read " + data_root + "/templates", err);
+  } else {
+    std::vector<Skipped> ignored;
+    auto names = list(templates_dir.get(), data_root + "/templates", ignored);
+    if (!names) return names.error();
+    std::vector<std::variant<TemplateRecord, UnreadableFile, Skipped>> read(names->size());
+    const int templates_fd = ::dirfd(templates_dir.get());
+    parallel_for(read.size(), options.threads, [&](std::size_t i) {
+      read[i] = read_template(templates_fd, (*names)[i], options);
+    });
+    out.template_dirs = std::move(*names);
+    for (auto& r : read) {
+      if (auto* t = std::get_if<TemplateRecord>(&r)) {
+        out.templates.push_back(std::move(*t));
+      } else if (auto* bad = std::get_if<UnreadableFile>(&r)) {
+        out.unreadable_templates.push_back(std::move(*bad));
+      }
+    }
+  }
+
+  // present, memory, instances, half_made, unreadable, template_dirs and
+  // templates follow the sorted listings; skipped mixes two sources.
   std::sort(out.skipped.begin(), out.skipped.end(),
             [](const Skipped& a, const Skipped& b) { return a.name < b.name; });
   return out;

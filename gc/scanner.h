@@ -18,7 +18,8 @@
 //
 // Bounded: each file is read through openat(O_NOFOLLOW | O_NONBLOCK) under
 // the root with a size cap, and parsed with a nesting-depth cap; directory
-// names must be valid ids. Thread-safe (no shared state).
+// names must be valid ids. Thread-safe (no shared state); a scan reads its
+// entries on ScanOptions::threads threads of its own and joins them.
 #pragma once
 
 #include "journal/error.h"
@@ -57,6 +58,10 @@ inline constexpr unsigned kMaxDepthCap = 1000;
 struct ScanOptions {
   std::size_t max_file_size = std::size_t{1} << 20;
   unsigned max_depth = 32;  // at most kMaxDepthCap
+  // Entries read at once (0 counts as 1). A scan with a cold cache waits on
+  // the disk for every directory and file; concurrent lookups overlap those
+  // waits.
+  unsigned threads = 32;
 };
 
 struct Instance {
