@@ -47,6 +47,7 @@ class ReconcilerTest : public ::testing::Test {
     return r ? *r : ReconcileReport{};
   }
   std::uint32_t forks(const std::string& tpl) { return ledger_->projection().find(tpl)->forks; }
+  const Template& tpl(const std::string& id) { return *ledger_->projection().find(id); }
   bool live(const std::string& fork) { return ledger_->projection().owner(fork) != nullptr; }
   std::uint64_t head() { return *journal_->head(); }
 
@@ -384,6 +385,118 @@ TEST_F(ReconcilerTest, ImportIsRefusedOnANonEmptyJournal) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::not_empty);
   EXPECT_EQ(head(), 1u);
+}
+
+// The reconciler on real memory links (the rules themselves: evidence_plan_test.cc).
+
+TEST_F(ReconcilerTest, LeftoverDirectoryNoLongerStopsTheSweep) {
+  ok(RegisterTemplate{"db", "src-db", "db"});  // its source is gone: an orphan
+  root_.leftover("LEAK");
+  const auto r = run();
+  ASSERT_EQ(r.appended.size(), 1u);
+  EXPECT_EQ(r.appended[0].type, EventType::template_retired);
+  EXPECT_EQ(tpl("db").state, TemplateState::retired);
+  EXPECT_EQ(r.plan.leftovers, std::vector<std::string>{"LEAK"});
+  EXPECT_TRUE(r.plan.needs_attention());
+}
+
+TEST_F(ReconcilerTest, TornForkIsKeptAndProvenByItsSymlink) {
+  root_.instance("src-web", "", true, "web");
+  root_.memory("src-web");
+  ok(RegisterTemplate{"web", "src-web", "web"});
+  ok(AddFork{"web", "frk-a"});
+  root_.raw("frk-a", R"({"Id": "frk-a", "ForkOf)");  // torn mid-write
+  root_.memory_symlink("frk-a", "src-web");
+  const auto r = run();
+  EXPECT_FALSE(r.committed);
+  EXPECT_EQ(tpl("web").forks, 1u);
+  ASSERT_EQ(r.plan.kept_forks.size(), 1u);
+  EXPECT_NE(r.plan.kept_forks[0].proven_by.find(memory_path("src-web")), std::string::npos);
+}
+
+TEST_F(ReconcilerTest, TornUntrackedForkIsRecoveredByItsHardlink) {
+  root_.instance("src-web", "", true, "web");
+  root_.memory("src-web");
+  ok(RegisterTemplate{"web", "src-web", "web"});
+  root_.raw("frk-x", "");
+  root_.memory_hardlink("frk-x", "src-web");
+  const auto r = run();
+  ASSERT_EQ(r.appended.size(), 1u);
+  EXPECT_EQ(r.appended[0].type, EventType::fork_recovered);
+  EXPECT_EQ(r.appended[0].reason, Reason::memory_link);
+  EXPECT_EQ(r.appended[0].fork, "frk-x");
+  EXPECT_EQ(tpl("web").forks, 1u);
+}
+
+TEST_F(ReconcilerTest, LeftoverLinkingATemplatesMemoryHoldsOnlyItsSweep) {
+  ok(RegisterTemplate{"web", "src-web", "web"});  // both sources gone
+  ok(RegisterTemplate{"db", "src-db", "db"});
+  root_.leftover("LEAK");
+  root_.memory_symlink("LEAK", "src-web");  // the path web's source memory had
+  const auto r = run();
+  ASSERT_EQ(r.plan.held.size(), 1u);
+  EXPECT_EQ(r.plan.held[0].template_id, "web");
+  EXPECT_EQ(tpl("web").state, TemplateState::active);
+  EXPECT_EQ(tpl("db").state, TemplateState::retired);
+}
+
+TEST_F(ReconcilerTest, SymlinkedGuestsEntryHoldsTheSweep) {
+  ok(RegisterTemplate{"web", "src-web", "web"});  // its source is gone: an orphan
+  TempDir elsewhere;
+  std::filesystem::create_directory_symlink(elsewhere.path(), root_.path() + "/guests/frk-s");
+  const auto r = run();
+  EXPECT_FALSE(r.committed);
+  EXPECT_EQ(tpl("web").state, TemplateState::active);
+  ASSERT_EQ(r.plan.held.size(), 1u);
+  ASSERT_EQ(r.plan.holders.size(), 1u);
+  EXPECT_EQ(r.plan.holders[0].instance, "frk-s");
+}
+
+TEST_F(ReconcilerTest, RetiredTemplatesFilesStayWhileAnEntryMayShareItsMemory) {
+  root_.instance("src-web", "", true, "web");
+  root_.memory("src-web");
+  ok(RegisterTemplate{"web", "src-web", "web"});
+  ok(RetireTemplate{"web"});
+  root_.template_dir("web", "src-web");
+  root_.raw("frk-t", "{");
+  root_.memory_symlink("frk-t", "src-web");
+  std::vector<std::string> removed;
+  ReconcileOptions options;
+  options.remove_template_files = [&](const std::string& id) -> Result<void> {
+    removed.push_back(id);
+    return {};
+  };
+  auto r = reconcile(*ledger_, root_.path(), options);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(removed.empty());
+  ASSERT_EQ(r->plan.held.size(), 1u);
+  EXPECT_TRUE(r->plan.held[0].retired);
+  EXPECT_TRUE(r->plan.retired_with_files.empty());
+
+  root_.remove("frk-t");  // the doubt is gone: the files may go
+  r = reconcile(*ledger_, root_.path(), options);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(removed, std::vector<std::string>{"web"});
+}
+
+TEST_F(ReconcilerTest, FilesAreRemovedOnlyForRetiredTemplatesWithoutForks) {
+  root_.instance("src-web", "", true, "web");
+  ok(RegisterTemplate{"web", "src-web", "web"});
+  root_.template_dir("web", "src-web");
+  auto scanned = scan(root_.path());
+  ASSERT_TRUE(scanned);
+  ReconcilePlan plan = plan_reconcile(ledger_->projection(), *scanned, 1);
+  plan.retired_with_files.push_back("web");  // a wrong plan: web is active
+  std::vector<std::string> removed;
+  ReconcileOptions options;
+  options.remove_template_files = [&](const std::string& id) -> Result<void> {
+    removed.push_back(id);
+    return {};
+  };
+  auto r = apply_plan(*ledger_, plan, *scanned, options);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(removed.empty());
+  EXPECT_TRUE(root_.has_template_dir("web"));
 }
 
 }  // namespace
