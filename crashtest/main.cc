@@ -23,10 +23,10 @@
 //    match it, and every acknowledged run is in the log as acknowledged;
 //  - a snapshot can be written at the head and loaded back.
 //
-// The parent creates a missing journal before the first child: a kill
-// inside Journal::create, before its first commit, leaves a directory that
-// neither Journal::open nor Journal::create (nor the service's boot) accepts
-// any more. --child-creates lets the first child create it, to reproduce that.
+// The parent creates a missing journal before the first child, unless
+// --child-creates lets the first child create it: then a kill can land inside
+// Journal::create, before its first commit, and the next child's boot must
+// create the journal over what it left.
 //
 // The kill moments and every client's command stream derive from --seed, so
 // a failing seed replays the same schedule (the exact interleaving still
@@ -529,9 +529,8 @@ class Parent {
     // audited once.
     std::error_code ec;
     if (!cfg_.child_creates && !fs::exists(fs::path(cfg_.journal) / "data.mdb", ec)) {
-      // Created here, not by the first child: a kill inside Journal::create
-      // (before its first commit) leaves a directory that neither open nor
-      // create accepts; --child-creates exercises that window.
+      // Created here, not by the first child (--child-creates exercises a
+      // kill inside Journal::create instead).
       must(fj::Journal::create(cfg_.journal), "creating the journal");
     }
     if (fs::exists(fs::path(cfg_.journal) / "data.mdb", ec)) {

@@ -46,7 +46,7 @@ if [ ! -f "$build/build.ninja" ]; then
   # tests and benchmarks are not needed here.
   cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DFJ_SANITIZE=address -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link \
-    -DFJ_BUILD_TESTS=OFF -DFJ_BUILD_BENCH=OFF >/dev/null
+    -DFJ_BUILD_TESTS=OFF -DFJ_BUILD_BENCH=OFF -DFJ_WERROR=ON >/dev/null
 fi
 if ! cmake --build "$build" --target help | grep '^fuzz_targets:' >/dev/null; then
   echo "fuzz/run.sh: $build has no fuzz targets: the root CMakeLists.txt must" \

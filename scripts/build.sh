@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# build.sh DIR [cmake -D options...] [--target T...]: configures (once) and
-# builds into DIR (all targets, or only the ones named after --target).
+# build.sh DIR [cmake -D options...] [--target T...]: configures DIR with the
+# options (again each time, so that options given later take effect; cmake
+# keeps the rest of its cache) and builds into it (all targets, or only the
+# ones named after --target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$1
@@ -10,7 +12,5 @@ while (($#)) && [ "$1" != "--target" ]; do
   options+=("$1")
   shift
 done
-if [ ! -f "$dir/build.ninja" ]; then
-  cmake -S . -B "$dir" -G Ninja "${options[@]}" >/dev/null
-fi
+cmake -S . -B "$dir" -G Ninja "${options[@]}" >/dev/null
 cmake --build "$dir" -j2 "$@"

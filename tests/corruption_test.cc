@@ -641,12 +641,10 @@ TEST_F(CorruptionTest, ARecordCopiedOverAnotherIsCaughtByTheAudit) {
 }
 
 // A kill inside Journal::create after LMDB wrote data.mdb but before the
-// first commit (the meta database) leaves a directory that every entry point
-// refuses: open says not_a_journal, create says already_a_journal, and the
-// service's boot (which creates a missing journal) fails the same way, so a
-// VM manager killed during its first boot cannot start again until someone
-// deletes the directory. forkjournal-crashtest --child-creates hits this.
-// : project bug, reported; not fixed here.
+// first commit (the meta database) leaves an environment with no committed
+// transaction. create takes it as empty and makes the journal there, so a VM
+// manager killed during its first boot (the service's boot creates a missing
+// journal) starts again; forkjournal-crashtest --child-creates exercises it.
 TEST(CreateCrash, AJournalKilledInsideCreateCanBeCreatedAgain) {
   TempDir dir;
   // The state a kill leaves: an LMDB environment with no committed
@@ -662,7 +660,7 @@ TEST(CreateCrash, AJournalKilledInsideCreateCanBeCreatedAgain) {
 }
 
 TEST(CreateCrash, AKillInsideCreateLeavesAnEmptyEnvironmentThatIsRefusedByName) {
-  // Until the bug above is fixed, the refusal is at least typed and says why.
+  // open, unlike create, refuses it: typed, and naming the directory.
   TempDir dir;
   { ASSERT_TRUE(lmdb::Env::open(dir.path(), lmdb::EnvOptions{})); }
   auto opened = Journal::open(dir.path());

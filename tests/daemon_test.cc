@@ -793,12 +793,10 @@ TEST_F(DaemonDataRootTest, ReconcileDryRunWritesNothingAndARealRunHeals) {
   EXPECT_GE(u64(stats(c), "reconciles"), 3u);
 }
 
-// BUG (reported, not fixed here): forkjournald listens on its socket before it
-// boots the service (load, boot reconcile, boot snapshot) and before it
-// installs its SIGTERM/SIGINT handlers, so a SIGTERM that arrives once the
-// socket accepts connections but before boot ends kills it with the default
-// action: killed by signal 15 instead of exit 0, and the socket file is left
-// behind. A boot reconcile against a data root widens the window.
+// forkjournald accepts connections before its boot (load, boot reconcile,
+// boot snapshot) ends: a SIGTERM that arrives as soon as the socket accepts
+// must still drain and exit 0, removing the socket file. A boot reconcile
+// against a data root widens the window.
 TEST_F(DaemonDataRootTest, SigtermAsSoonAsTheSocketAcceptsExitsCleanly) {
   Daemon& d = launch({"--data-root", root_});
   const auto deadline = Clock::now() + kStartTimeout;

@@ -663,9 +663,9 @@ TEST_F(ScannerTest, ASymlinkedInstanceDirectoryIsSkippedNotFollowedButPresent) {
   EXPECT_EQ(r.scanned(), 3u);
 }
 
-// BUG: openat(O_DIRECTORY | O_NOFOLLOW) on a symlink fails with ENOTDIR, not
-// ELOOP, so a symlinked instance directory is reported as "not a directory"
-// and the "a symbolic link (not followed)" explanation is never produced.
+// openat(O_DIRECTORY | O_NOFOLLOW) on a symlink fails with ENOTDIR, not ELOOP:
+// the scanner looks again with fstatat so that the entry is explained as "a
+// symbolic link (not followed)", not "not a directory".
 TEST_F(ScannerTest, ASymlinkedInstanceDirectoryIsExplainedAsASymbolicLink) {
   const std::string target = data_.outside() + "/ins0";
   make_dir(target);
