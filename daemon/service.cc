@@ -60,7 +60,6 @@ struct Service::Impl {
 
   // Writer-thread state.
   std::uint64_t since_snapshot = 0;
-  Clock::time_point last_snapshot = Clock::now();
   Clock::time_point next_reconcile = Clock::time_point::max();
 
   Result<void> boot_up();
@@ -117,7 +116,6 @@ Result<std::uint64_t> Service::Impl::snapshot(const char* why) {
   }
   ++snapshots;
   since_snapshot = 0;
-  last_snapshot = Clock::now();
   options.log(std::string(why) + " snapshot at seq " + std::to_string(*seq));
   return seq;
 }
@@ -141,11 +139,7 @@ Result<gc::ReconcileReport> Service::Impl::reconcile(bool dry_run, const char* w
 
 Clock::time_point Service::Impl::next_deadline() const {
   Clock::time_point deadline = Clock::now() + std::chrono::seconds(1);  // idle catch-up
-  deadline = std::min(deadline, next_reconcile);
-  if (options.snapshot_interval.count() > 0) {
-    deadline = std::min(deadline, last_snapshot + options.snapshot_interval);
-  }
-  return deadline;
+  return std::min(deadline, next_reconcile);
 }
 
 void Service::Impl::write_batch(std::vector<Item>& items) {
@@ -184,10 +178,9 @@ void Service::Impl::housekeeping(bool idle) {
     (void)reconcile(false, "periodic");
     next_reconcile = Clock::now() + options.reconcile_every;
   }
-  const bool by_count = options.snapshot_every != 0 && since_snapshot >= options.snapshot_every;
-  const bool by_time = options.snapshot_interval.count() > 0 && since_snapshot != 0 &&
-                       now - last_snapshot >= options.snapshot_interval;
-  if (by_count || by_time) (void)snapshot("periodic");
+  if (options.snapshot_every != 0 && since_snapshot >= options.snapshot_every) {
+    (void)snapshot("periodic");
+  }
 }
 
 void Service::Impl::run() {

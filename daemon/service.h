@@ -47,11 +47,10 @@ namespace fj::service {
 struct ServiceOptions {
   std::string journal;
   SyncMode sync = SyncMode::full;
-  std::string data_root;                           // empty: no reconciling
-  std::chrono::milliseconds reconcile_every{0};    // 0: at boot and on demand only
-  std::uint64_t snapshot_every = 100'000;          // events between snapshots; 0: never
-  std::chrono::milliseconds snapshot_interval{0};  // also snapshot this often; 0: never
-  std::size_t max_batch = 4096;                    // requests per transaction
+  std::string data_root;                         // empty: no reconciling
+  std::chrono::milliseconds reconcile_every{0};  // 0: at boot and on demand only
+  std::uint64_t snapshot_every = 100'000;        // events between snapshots; 0: never
+  std::size_t max_batch = 4096;                  // requests per transaction
   // One line per lifecycle event and per reconcile (no trailing newline).
   std::function<void(const std::string&)> log;
 };

@@ -19,14 +19,6 @@ constexpr std::array<std::string_view, kMaxReason + 1> kReasonNames = {
     "",           "deleted", "orphaned", "instance_missing", "metadata_disagrees", "untracked_fork",
     "memory_link"};
 
-template <std::size_t N>
-std::size_t find_name(const std::array<std::string_view, N>& names, std::string_view name) {
-  for (std::size_t i = 1; i < N; ++i) {
-    if (names[i] == name) return i;
-  }
-  return 0;
-}
-
 }  // namespace
 
 EventView view(const Event& e) noexcept {
@@ -60,16 +52,6 @@ std::string_view origin_name(Origin o) noexcept {
 std::string_view reason_name(Reason r) noexcept {
   const auto i = static_cast<std::size_t>(r);
   return i < kReasonNames.size() ? kReasonNames[i] : "unknown";
-}
-
-std::optional<EventType> parse_type(std::string_view name) noexcept {
-  if (const auto i = find_name(kTypeNames, name)) return static_cast<EventType>(i);
-  return std::nullopt;
-}
-
-std::optional<Origin> parse_origin(std::string_view name) noexcept {
-  if (const auto i = find_name(kOriginNames, name)) return static_cast<Origin>(i);
-  return std::nullopt;
 }
 
 bool has_fork(EventType t) noexcept {

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -73,9 +72,6 @@ Event to_event(const EventView& e);
 std::string_view type_name(EventType t) noexcept;
 std::string_view origin_name(Origin o) noexcept;
 std::string_view reason_name(Reason r) noexcept;
-
-std::optional<EventType> parse_type(std::string_view name) noexcept;
-std::optional<Origin> parse_origin(std::string_view name) noexcept;
 
 // Whether a type carries a fork id (fork_added, fork_removed, fork_recovered,
 // fork_lost).
