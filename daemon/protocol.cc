@@ -275,6 +275,7 @@ std::string_view error_code(const Error& e) {
   if (e.refusal()) return code_name(e.code);
   if (e.code == Errc::invalid_argument) return "bad_request";
   if (e.code == Errc::journal_full) return "journal_full";
+  if (e.code == Errc::stopping) return "stopping";
   return "internal";
 }
 

@@ -264,7 +264,9 @@ ServiceStats Service::stats() const {
 }
 
 Error Service::stopped_error() {
-  return make_error(Errc::invalid_argument, "the service is stopping");
+  return make_error(
+      Errc::stopping,
+      "the service is stopping: the request was not applied; send it to the next one");
 }
 
 void Service::enqueue_write(Request request, std::function<void(Result<Outcome>)> done) {

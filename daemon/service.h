@@ -23,7 +23,8 @@
 // the temporary is part of a co_await expression. Build the argument as a
 // named local first and std::move it in (examples/embed, daemon/main.cc). Thread-safety: every
 // member may be called from any thread. stop() (also run by the destructor) finishes all queued
-// work, writes a snapshot and joins the writer; calls after stop() complete with an error.
+// work, writes a snapshot and joins the writer; calls after stop() complete with Errc::stopping
+// (nothing applied).
 #pragma once
 
 #include "gc/reconciler.h"

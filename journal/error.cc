@@ -37,6 +37,8 @@ std::string_view code_name(Errc e) noexcept {
       return "lmdb_error";
     case Errc::journal_full:
       return "journal_full";
+    case Errc::stopping:
+      return "stopping";
     case Errc::head_moved:
       return "head_moved";
     case Errc::corrupt_record:
