@@ -24,6 +24,14 @@ void print_unreadable(const std::vector<gc::UnreadableFile>& files, const char* 
   }
 }
 
+void print_link_mismatches(const std::vector<gc::LinkMismatch>& mismatches) {
+  for (const auto& m : mismatches) {
+    std::cout << "  " << (m.live ? "live fork " : "instance ") << m.instance
+              << ": its memory links template " << m.linked << " but ForkOfTemplate names "
+              << (m.metadata.empty() ? "none" : m.metadata) << " (" << m.evidence << ")\n";
+  }
+}
+
 void print_dangling(const std::vector<gc::DanglingFork>& forks) {
   for (const auto& d : forks) {
     std::cout << "  dangling fork " << d.instance << ": ForkOfTemplate names " << d.why << " "
@@ -65,11 +73,7 @@ int cmd_reconcile(const Options& o) {
                                       : "; proven by its memory link: " + k.proven_by)
               << '\n';
   }
-  for (const auto& m : plan.link_mismatches) {
-    std::cout << "  " << (m.live ? "kept live fork " : "instance ") << m.instance
-              << ": its memory links template " << m.linked << " but ForkOfTemplate names "
-              << (m.metadata.empty() ? "none" : m.metadata) << " (" << m.evidence << ")\n";
-  }
+  print_link_mismatches(plan.link_mismatches);
   for (const auto& k : plan.kept)
     std::cout << "  kept template " << k.template_id << ": " << k.reason << '\n';
   print_unreadable(plan.unreadable, "unreadable instance");
@@ -150,13 +154,7 @@ int cmd_import(const Options& o) {
   std::uint32_t templates = 0, forks = 0;
   for (const Event& e : run->events) (e.type == EventType::fork_added ? forks : templates) += 1;
   if (o.json) {
-    json::array mismatches, linked, leftovers, half_made, link_mismatches;
-    for (const auto& m : run->link_mismatches) {
-      link_mismatches.push_back(json::object{{"instance", m.instance},
-                                             {"linked", m.linked},
-                                             {"metadata", m.metadata},
-                                             {"evidence", m.evidence}});
-    }
+    json::array mismatches, linked, leftovers, half_made;
     for (const auto& l : run->linked) {
       linked.push_back(json::object{
           {"instance", l.instance}, {"template", l.template_id}, {"evidence", l.evidence}});
@@ -180,7 +178,7 @@ int cmd_import(const Options& o) {
                      {"linked", std::move(linked)},
                      {"leftovers", std::move(leftovers)},
                      {"half_made", std::move(half_made)},
-                     {"link_mismatches", std::move(link_mismatches)},
+                     {"link_mismatches", gc::to_json(run->link_mismatches)},
                      {"unreadable_templates", gc::to_json(run->unreadable_templates)},
                      {"dangling", gc::to_json(run->dangling)},
                      {"fork_count_mismatches", std::move(mismatches)},
@@ -209,11 +207,7 @@ int cmd_import(const Options& o) {
     std::cout << "  half-made fork guests/" << h.id << ": its metadata.json is " << h.names
               << "'s; not imported\n";
   }
-  for (const auto& m : run->link_mismatches) {
-    std::cout << "  instance " << m.instance << ": its memory links template " << m.linked
-              << " but ForkOfTemplate names " << (m.metadata.empty() ? "none" : m.metadata) << " ("
-              << m.evidence << ")\n";
-  }
+  print_link_mismatches(run->link_mismatches);
   print_unreadable(run->unreadable_templates, "unreadable template");
   print_dangling(run->dangling);
   if (code != 0) {

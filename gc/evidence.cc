@@ -71,8 +71,14 @@ void MemoryIndex::add(std::string_view instance, const Template& t, const char* 
 
 const std::vector<const Template*>& MemoryIndex::templates_of_source(std::string_view id) const {
   static const std::vector<const Template*> none;
-  const auto it = sources_.find(std::string(id));
+  const auto it = sources_.find(id);
   return it == sources_.end() ? none : it->second;
+}
+
+bool MemoryIndex::is_source_of(std::string_view id, std::string_view template_id) const {
+  const auto& templates = templates_of_source(id);
+  return std::any_of(templates.begin(), templates.end(),
+                     [&](const Template* t) { return t->id.view() == template_id; });
 }
 
 void MemoryIndex::describe(Attribution& a, const std::vector<Owner>& owners,
@@ -142,7 +148,7 @@ Attribution MemoryIndex::attribute(std::string_view id) const {
           a.evidence += " (not an instance's memory file)";
           return a;
         }
-        if (const auto it = by_instance_.find(std::string(*target)); it != by_instance_.end()) {
+        if (const auto it = by_instance_.find(*target); it != by_instance_.end()) {
           Attribution found;
           found.evidence = a.evidence + " (the memory of ";
           describe(found, it->second, id);

@@ -22,6 +22,7 @@
 #include "gc/scanner.h"
 #include "projector/projection.h"
 
+#include <boost/container_hash/hash.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include <cstdint>
@@ -59,6 +60,9 @@ class MemoryIndex {
   // The templates (active or retired) whose source instance is `id`.
   const std::vector<const Template*>& templates_of_source(std::string_view id) const;
   bool is_source(std::string_view id) const { return !templates_of_source(id).empty(); }
+  // Whether `id` is the source of template `template_id`: its memory is that
+  // template's own, not a link to it.
+  bool is_source_of(std::string_view id, std::string_view template_id) const;
 
  private:
   // One template whose memory a key (an inode, or an instance's memory path)
@@ -71,21 +75,19 @@ class MemoryIndex {
     const char* role;    // of `first`: "source" | "live fork"
     const char* second_role = nullptr;
   };
-  struct InodeHash {
-    std::size_t operator()(const std::pair<std::uint64_t, std::uint64_t>& k) const noexcept {
-      return std::hash<std::uint64_t>{}(k.first * 0x9e3779b97f4a7c15ULL ^ k.second);
-    }
-  };
   void add(std::string_view instance, const Template& t, const char* role);
   static void add_owner(std::vector<Owner>& owners, const std::string& template_id,
                         std::string_view instance, const char* role);
   static void describe(Attribution& a, const std::vector<Owner>& owners, std::string_view self);
 
   const ScanResult& scan_;
-  boost::unordered_flat_map<std::string, std::vector<Owner>> by_instance_;
-  boost::unordered_flat_map<std::pair<std::uint64_t, std::uint64_t>, std::vector<Owner>, InodeHash>
-      by_inode_;
-  boost::unordered_flat_map<std::string, std::vector<const Template*>> sources_;
+  // Keyed by instance id, looked up by string_view without a copy.
+  template <class V>
+  using ById = boost::unordered_flat_map<std::string, V, IdHash, std::equal_to<>>;
+  ById<std::vector<Owner>> by_instance_;
+  using Inode = std::pair<std::uint64_t, std::uint64_t>;  // device, inode
+  boost::unordered_flat_map<Inode, std::vector<Owner>, boost::hash<Inode>> by_inode_;
+  ById<std::vector<const Template*>> sources_;
 };
 
 }  // namespace fj::gc

@@ -2,7 +2,6 @@
 
 #include "gc/evidence.h"
 
-#include <algorithm>
 #include <map>
 
 namespace fj::gc {
@@ -70,12 +69,7 @@ ImportReport plan_import(const ScanResult& scan, std::uint64_t time_ns) {
   for (const Instance& in : scan.instances) {
     const Attribution a = links.attribute(in.id);
     for (const std::string& linked : a.templates) {
-      const auto& own = links.templates_of_source(in.id);
-      if (linked == in.fork_of || std::any_of(own.begin(), own.end(), [&](const Template* t) {
-            return t->id.view() == linked;
-          })) {
-        continue;
-      }
+      if (linked == in.fork_of || links.is_source_of(in.id, linked)) continue;
       report.link_mismatches.push_back(
           LinkMismatch{in.id, linked, in.fork_of, a.evidence, imported.owner(in.id) != nullptr});
     }

@@ -35,19 +35,16 @@ std::optional<fs::path> inside(const fs::path& p, const fs::path& base) {
 // Opens parent/name as a directory without following a link; on failure
 // `memory` says what that means for the memory file.
 Fd open_snapshot_dir(int parent, const char* name, Memory& memory) {
-  Fd fd(::openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (fd) return fd;
-  const int err = errno;
-  struct stat st {};
-  if (err == ENOENT) {
+  NoFollowDir d = open_dir_nofollow(parent, name);
+  if (d.fd) return std::move(d.fd);
+  if (d.err == ENOENT) {
     memory = Memory{};  // absent
-  } else if ((err == ELOOP || err == ENOTDIR) &&
-             ::fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+  } else if (d.kind == NoFollowDir::Kind::symlink) {
     memory = unknown_memory(std::string(name) + " is a symbolic link (not followed)");
   } else {
-    memory = unknown_memory(std::string(name) + ": " + std::strerror(err));
+    memory = unknown_memory(std::string(name) + ": " + std::strerror(d.err));
   }
-  return fd;
+  return std::move(d.fd);
 }
 
 }  // namespace

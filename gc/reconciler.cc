@@ -150,13 +150,13 @@ class Planner {
         continue;
       }
       const Instance* in = scan_.find(fork);
+      if (in != nullptr && in->fork_of == tid) continue;  // the common case: nothing to weigh
       const Attribution a = links_.attribute(fork);
       if (in == nullptr) {  // present but not readable as an instance: fail closed
         plan_.kept_forks.push_back(
             KeptFork{fork, tid, not_an_instance(fork), a.references(tid) ? a.evidence : ""});
         continue;
       }
-      if (in->fork_of == tid) continue;
       if (a.references(tid)) {  // the link outranks the metadata
         plan_.link_mismatches.push_back(LinkMismatch{fork, tid, in->fork_of, a.evidence, true});
         continue;
@@ -198,13 +198,9 @@ class Planner {
       const Attribution a = links_.attribute(in.id);
       for (const std::string& linked : a.templates) {
         if (active(state_, linked) == nullptr || (owner != nullptr && owner->id.view() == linked) ||
-            (recovering && linked == in.fork_of)) {
+            (recovering && linked == in.fork_of) || links_.is_source_of(in.id, linked)) {
           continue;
         }
-        const bool own_source = std::any_of(
-            links_.templates_of_source(in.id).begin(), links_.templates_of_source(in.id).end(),
-            [&](const Template* t) { return t->id.view() == linked; });
-        if (own_source) continue;
         hold(Holder{
             in.id, "its memory links template " + linked + "; " + a.evidence, false, {linked}});
         if (linked != in.fork_of) {

@@ -22,6 +22,18 @@ json::array to_json(const std::vector<DanglingFork>& forks) {
   return out;
 }
 
+json::array to_json(const std::vector<LinkMismatch>& mismatches) {
+  json::array out;
+  for (const auto& m : mismatches) {
+    out.push_back(json::object{{"instance", m.instance},
+                               {"linked", m.linked},
+                               {"metadata", m.metadata},
+                               {"evidence", m.evidence},
+                               {"live", m.live}});
+  }
+  return out;
+}
+
 json::object to_json(const ReconcileReport& report) {
   const ReconcilePlan& plan = report.plan;
   json::array corrections, swept, kept, kept_forks, left_alone, retired_files;
@@ -49,7 +61,7 @@ json::object to_json(const ReconcileReport& report) {
         {"reason", k.why},
         {"proven_by", k.proven_by.empty() ? json::value(nullptr) : json::value(k.proven_by)}});
   }
-  json::array leftovers, half_made, holders, held, mismatches, link_counts, stuck;
+  json::array leftovers, half_made, holders, held, link_counts, stuck;
   for (const auto& l : plan.leftovers) leftovers.push_back(json::string(l));
   for (const auto& h : plan.half_made) {
     json::array templates;
@@ -70,13 +82,6 @@ json::object to_json(const ReconcileReport& report) {
     for (const auto& x : h.holders) by.push_back(json::string(x));
     held.push_back(json::object{
         {"template", h.template_id}, {"retired", h.retired}, {"holders", std::move(by)}});
-  }
-  for (const auto& m : plan.link_mismatches) {
-    mismatches.push_back(json::object{{"instance", m.instance},
-                                      {"linked", m.linked},
-                                      {"metadata", m.metadata},
-                                      {"evidence", m.evidence},
-                                      {"live", m.live}});
   }
   for (const auto& c : plan.link_counts) {
     link_counts.push_back(json::object{
@@ -102,7 +107,7 @@ json::object to_json(const ReconcileReport& report) {
       {"half_made", std::move(half_made)},
       {"holders", std::move(holders)},
       {"held", std::move(held)},
-      {"link_mismatches", std::move(mismatches)},
+      {"link_mismatches", to_json(plan.link_mismatches)},
       {"link_counts", std::move(link_counts)},
       {"stuck_flags", std::move(stuck)},
       {"sweep_blocked",

@@ -15,6 +15,8 @@ namespace fj::gc {
 boost::json::array to_json(const std::vector<UnreadableFile>& files);
 // [{"instance", "template", "reason"}]
 boost::json::array to_json(const std::vector<DanglingFork>& forks);
+// [{"instance", "linked", "metadata", "evidence", "live"}]
+boost::json::array to_json(const std::vector<LinkMismatch>& mismatches);
 // based_on_seq, scanned, dry_run, corrections [{type, template, fork, reason,
 // evidence}], swept, kept, kept_forks [{fork, template, reason, proven_by}],
 // unreadable, dangling, leftovers [id], half_made [{instance, names,

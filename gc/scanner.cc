@@ -152,15 +152,10 @@ struct OpenedEntry {
 };
 
 OpenedEntry open_entry(int dir_fd, const std::string& name) {
-  OpenedEntry e{Fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)),
-                std::nullopt, 0};
-  if (e.fd) return e;
-  e.err = errno;
-  // Linux reports a symlink opened with O_DIRECTORY | O_NOFOLLOW as ENOTDIR.
-  struct stat st {};
-  if ((e.err == ELOOP || e.err == ENOTDIR) &&
-      ::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-    const bool link = S_ISLNK(st.st_mode);
+  NoFollowDir d = open_dir_nofollow(dir_fd, name.c_str());
+  OpenedEntry e{std::move(d.fd), std::nullopt, d.err};
+  if (d.kind != NoFollowDir::Kind::unknown) {
+    const bool link = d.kind == NoFollowDir::Kind::symlink;
     e.skipped = Skipped{name, link ? "a symbolic link (not followed)" : "not a directory", link};
   }
   return e;
@@ -268,22 +263,6 @@ std::string_view unreadable_name(Unreadable r) noexcept {
   return "unknown";
 }
 
-std::string_view memory_kind_name(MemoryKind k) noexcept {
-  switch (k) {
-    case MemoryKind::absent:
-      return "absent";
-    case MemoryKind::private_file:
-      return "private";
-    case MemoryKind::shared_file:
-      return "shared";
-    case MemoryKind::symlink:
-      return "symlink";
-    case MemoryKind::unknown:
-      return "unknown";
-  }
-  return "unknown";
-}
-
 std::string memory_path(std::string_view id) {
   return "guests/" + std::string(id) + "/snapshots/snapshot-latest/memory";
 }
@@ -360,6 +339,19 @@ std::variant<TemplateRecord, UnreadableFile> parse_template(std::string_view id,
   return t;
 }
 
+namespace {
+
+// The element of `v` (sorted by key) whose key is `key`, or null.
+template <class T, class Key>
+const T* find_sorted(const std::vector<T>& v, std::string_view key, Key key_of) {
+  const auto it = std::lower_bound(v.begin(), v.end(), key, [&](const T& e, std::string_view k) {
+    return std::string_view(key_of(e)) < k;
+  });
+  return it != v.end() && key_of(*it) == key ? &*it : nullptr;
+}
+
+}  // namespace
+
 bool ScanResult::has_entry(std::string_view id) const {
   return std::binary_search(present.begin(), present.end(), id);
 }
@@ -369,36 +361,27 @@ bool ScanResult::has_template_dir(std::string_view id) const {
 }
 
 const Instance* ScanResult::find(std::string_view id) const {
-  const auto it = std::lower_bound(instances.begin(), instances.end(), id,
-                                   [](const Instance& i, std::string_view v) { return i.id < v; });
-  return it != instances.end() && it->id == id ? &*it : nullptr;
+  return find_sorted(instances, id, [](const Instance& i) -> const std::string& { return i.id; });
 }
 
 const HalfMadeFork* ScanResult::find_half_made(std::string_view id) const {
-  const auto it =
-      std::lower_bound(half_made.begin(), half_made.end(), id,
-                       [](const HalfMadeFork& h, std::string_view v) { return h.id < v; });
-  return it != half_made.end() && it->id == id ? &*it : nullptr;
+  return find_sorted(half_made, id,
+                     [](const HalfMadeFork& h) -> const std::string& { return h.id; });
 }
 
 const Skipped* ScanResult::find_skipped(std::string_view name) const {
-  const auto it = std::lower_bound(skipped.begin(), skipped.end(), name,
-                                   [](const Skipped& s, std::string_view v) { return s.name < v; });
-  return it != skipped.end() && it->name == name ? &*it : nullptr;
+  return find_sorted(skipped, name, [](const Skipped& s) -> const std::string& { return s.name; });
 }
 
 const Memory* ScanResult::memory_of(std::string_view id) const {
-  const auto it =
-      std::lower_bound(memory.begin(), memory.end(), id,
-                       [](const MemoryRecord& m, std::string_view v) { return m.id < v; });
-  return it != memory.end() && it->id == id ? &it->memory : nullptr;
+  const MemoryRecord* r =
+      find_sorted(memory, id, [](const MemoryRecord& m) -> const std::string& { return m.id; });
+  return r != nullptr ? &r->memory : nullptr;
 }
 
 const UnreadableFile* ScanResult::find_unreadable(std::string_view id) const {
-  const auto it =
-      std::lower_bound(unreadable.begin(), unreadable.end(), id,
-                       [](const UnreadableFile& u, std::string_view v) { return u.id < v; });
-  return it != unreadable.end() && it->id == id ? &*it : nullptr;
+  return find_sorted(unreadable, id,
+                     [](const UnreadableFile& u) -> const std::string& { return u.id; });
 }
 
 Result<ScanResult> scan(const std::string& data_root, const ScanOptions& options) {

@@ -80,7 +80,6 @@ enum class MemoryKind : std::uint8_t {
   symlink,       // a symbolic link (never followed)
   unknown,       // could not be examined, or something else: see detail
 };
-std::string_view memory_kind_name(MemoryKind k) noexcept;
 
 struct Memory {
   MemoryKind kind = MemoryKind::absent;
