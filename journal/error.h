@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 namespace fj {
 
@@ -68,8 +69,18 @@ struct Error {
 // Used by result<T, Error>::value() when it has no value.
 [[noreturn]] void throw_exception_from_error(const Error& e, const boost::source_location& loc);
 
+// A Result dropped on the floor does not compile: every fallible call's
+// outcome is either handled or explicitly discarded with a cast to void and a
+// comment saying why. A thin subclass because an alias cannot carry
+// [[nodiscard]]; it adds no state and converts both ways.
 template <class T>
-using Result = boost::system::result<T, Error>;
+class [[nodiscard]] Result : public boost::system::result<T, Error> {
+  using Base = boost::system::result<T, Error>;
+
+ public:
+  using Base::Base;
+  Result(Base base) noexcept(std::is_nothrow_move_constructible_v<Base>) : Base(std::move(base)) {}
+};
 
 inline Error make_error(Errc code, std::string message, std::uint64_t seq = 0) {
   return Error{code, std::move(message), seq};
