@@ -5,7 +5,7 @@
 #include "journal/ids.h"
 #include "projector/audit.h"
 #include "projector/ledger.h"
-#include "projector/render.h"
+#include "present/render.h"
 
 #include <boost/json/serialize.hpp>
 

@@ -4,10 +4,11 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(FJ_LIBRARIES fj_journal fj_projector fj_gc fj_service)
+set(FJ_LIBRARIES fj_journal fj_projector fj_gc fj_present fj_service)
 set_target_properties(fj_journal PROPERTIES EXPORT_NAME journal)
 set_target_properties(fj_projector PROPERTIES EXPORT_NAME projector)
 set_target_properties(fj_gc PROPERTIES EXPORT_NAME gc)
+set_target_properties(fj_present PROPERTIES EXPORT_NAME present)
 set_target_properties(fj_service PROPERTIES EXPORT_NAME service)
 
 install(TARGETS ${FJ_LIBRARIES} EXPORT forkjournalTargets

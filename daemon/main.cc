@@ -2,9 +2,9 @@
 // (newline-delimited JSON, docs/protocol.md), with group commit.
 #include "daemon/protocol.h"
 #include "daemon/service.h"
-#include "gc/report_json.h"
+#include "present/report_json.h"
 #include "journal/format.h"
-#include "projector/render.h"
+#include "present/render.h"
 
 #include <fcntl.h>
 #include <sys/file.h>

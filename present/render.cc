@@ -1,4 +1,4 @@
-#include "projector/render.h"
+#include "present/render.h"
 
 #include <ctime>
 

@@ -1,4 +1,4 @@
-#include "gc/report_json.h"
+#include "present/report_json.h"
 
 namespace fj::gc {
 

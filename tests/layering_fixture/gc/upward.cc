@@ -1,0 +1,1 @@
+#include "daemon/service.h"  // upward: gc/ sits below daemon/
