@@ -4,7 +4,6 @@
 // clients hang up mid-request.
 #include "crashtest/invariants.h"
 #include "journal/journal.h"
-#include "projector/ledger.h"
 #include "support/daemon_fixture.h"
 #include "support/journal_reader.h"
 #include "support/text.h"
@@ -30,7 +29,6 @@
 
 namespace {
 
-namespace fs = std::filesystem;
 namespace json = boost::json;
 using namespace fj::testing;
 using Clock = std::chrono::steady_clock;

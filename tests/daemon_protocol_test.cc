@@ -15,7 +15,6 @@
 
 #include <sys/stat.h>
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -30,9 +29,8 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 using namespace fj::testing;
-using Clock = std::chrono::steady_clock;
-using namespace std::chrono_literals;
 
+// The protocol's line limit, written out so that changing it fails a test.
 constexpr std::size_t kMaxLine = 64 * 1024;
 
 // --- every op ------------------------------------------------------------------------
