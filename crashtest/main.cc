@@ -6,7 +6,7 @@
 // acknowledged request to a pipe with the seq it got. With --with-reconcile
 // the child also runs reconciles against a data root the parent fills with
 // drift. The parent SIGKILLs the child at a random moment, reopens the
-// journal and checks:
+// journal and checks (invariants.h holds the checks the tests share):
 //
 //  - the audit finds nothing: checksums, versions and types, seqs 1..head
 //    with no gap, the hash chain against its checkpoints and the stored head,
