@@ -6,7 +6,7 @@
 // acknowledged request to a pipe with the seq it got. With --with-reconcile
 // the child also runs reconciles against a data root the parent fills with
 // drift. The parent SIGKILLs the child at a random moment, reopens the
-// journal and checks:
+// journal and checks (invariants.h holds the checks the tests share):
 //
 //  - the audit finds nothing: checksums, versions and types, seqs 1..head
 //    with no gap, the hash chain against its checkpoints and the stored head,
@@ -32,8 +32,8 @@
 // a failing seed replays the same schedule (the exact interleaving still
 // depends on timing). Exit 0 when every check passed, 1 on the first
 // violation (with the seed and iteration), 2 on a usage or setup error.
+#include "crashtest/invariants.h"
 #include "daemon/service.h"
-#include "journal/codec.h"
 #include "journal/format.h"
 #include "projector/audit.h"
 #include "projector/ledger.h"
@@ -58,11 +58,9 @@
 #include <functional>
 #include <future>
 #include <iostream>
-#include <map>
 #include <memory>
 #include <optional>
 #include <random>
-#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -128,13 +126,7 @@ struct Ack {
   std::string request_id;
 };
 
-// A committed reconcile run: events first..last-1 and the marker at last.
-struct RunAck {
-  std::uint64_t first = 0;
-  std::uint64_t last = 0;
-  std::uint32_t corrections = 0;
-  std::uint32_t swept = 0;
-};
+using RunAck = fj::invariants::AckedRun;
 
 // A request id acknowledged earlier, retried by the next child.
 struct Retry {
@@ -480,8 +472,15 @@ T must(fj::Result<T> r, const std::string& what) {
   if (!r) throw Violation(what + ": " + describe(r.error()));
   return std::move(*r);
 }
-void must(fj::Result<void> r, const std::string& what) {
-  if (!r) throw Violation(what + ": " + describe(r.error()));
+
+// A broken invariant ends the run like any other violation.
+template <class T>
+T hold(fj::invariants::Checked<T> c) {
+  if (!c) throw Violation(c.error().what);
+  return std::move(*c);
+}
+void hold(fj::invariants::Checked<> c) {
+  if (!c) throw Violation(c.error().what);
 }
 
 class Parent {
@@ -693,51 +692,17 @@ class Parent {
     // 1. The audit, anchored at the history verified last time.
     fj::AuditOptions audit_options;
     if (before > 0) audit_options.expect_head = verified_;
-    auto audited = must(fj::audit(journal, audit_options), "audit");
-    if (!audited.ok()) {
-      std::string all;
-      for (std::size_t i = 0; i < audited.findings.size() && i < 5; ++i) {
-        const auto& f = audited.findings[i];
-        all += "\n    seq " + std::to_string(f.seq) + " " + f.kind + ": " + f.detail;
-      }
-      throw Violation("audit found " + std::to_string(audited.findings.size()) +
-                      " problem(s):" + all);
-    }
+    const auto audited = hold(fj::invariants::clean_audit(journal, audit_options));
     const std::uint64_t head = audited.head_seq;
-    if (head < before) {
-      throw Violation("the head went back from seq " + std::to_string(before) + " to " +
-                      std::to_string(head));
-    }
 
     // 2. Every acknowledged event, where it was acknowledged, claimed once.
-    std::set<std::uint64_t> claimed;
-    must(journal.read([&](fj::Reader& r) -> fj::Result<void> {
-      for (const Ack& a : report.acks) {
-        const std::string who =
-            "request " + a.request_id + " (acknowledged at seq " + std::to_string(a.seq) + ")";
-        if (a.seq <= before || a.seq > head) {
-          throw Violation(who + " lies outside the seqs this child appended (" +
-                          std::to_string(before + 1) + "-" + std::to_string(head) + ")");
-        }
-        if (!claimed.insert(a.seq).second) {
-          throw Violation(who + ": another request was acknowledged with the same seq");
-        }
-        auto record = r.record(a.seq);
-        if (!record) return record.error();
-        if (!*record) throw Violation(who + ": the seq is missing");
-        auto e = fj::decode(a.seq, **record);
-        if (!e) throw Violation(who + ": " + describe(e.error()));
-        if (e->type != a.type || e->origin != fj::Origin::api || e->template_id != a.template_id ||
-            e->fork != a.fork || e->source != a.source) {
-          throw Violation(who + " holds " + std::string(fj::type_name(e->type)) + " " +
-                          std::string(e->template_id) + " " + std::string(e->fork) +
-                          ", not the acknowledged " + std::string(fj::type_name(a.type)) + " " +
-                          a.template_id + " " + a.fork);
-        }
-      }
-      return {};
-    }),
-         "reading acknowledged seqs");
+    std::vector<fj::invariants::AckedEvent> acked;
+    acked.reserve(report.acks.size());
+    for (const Ack& a : report.acks) {
+      acked.push_back({a.seq, a.type, a.template_id, a.fork, a.source, "request " + a.request_id});
+    }
+    hold(fj::invariants::acknowledged_present(
+        journal, acked, {.after = before, .head = head, .name = "the seqs this child appended"}));
     totals_.acknowledged += report.acks.size();
 
     // 3. Retried request ids return their original seqs.
@@ -761,41 +726,17 @@ class Parent {
     }
 
     // 4. Reconcile runs: all of one or nothing.
-    check_runs(journal, report, before, head);
+    const auto runs =
+        hold(fj::invariants::reconcile_runs_whole(journal, before, head, report.runs));
+    totals_.runs_acknowledged += report.runs.size();
+    totals_.runs_in_log += runs.runs;
+    totals_.corrections_in_log += runs.corrections;
 
     // 5. Snapshot + tail == full replay; no stored snapshot ignored.
-    fj::LoadReport load_report;
-    auto loaded = must(fj::load(journal, fj::kHead, &load_report), "load (snapshot + tail)");
-    auto replayed = must(fj::replay(journal), "full replay");
-    if (!load_report.ignored.empty()) {
-      throw Violation("load ignored a stored snapshot: " + load_report.ignored.front());
-    }
-    if (!(loaded == replayed) || replayed.seq() != head) {
-      throw Violation("load (snapshot at seq " + std::to_string(load_report.snapshot_seq) +
-                      " + tail) differs from a full replay to seq " + std::to_string(head));
-    }
-    if (!replayed.anomalies().empty()) {
-      throw Violation("the replay has anomalies, first at seq " +
-                      std::to_string(replayed.anomalies().front().seq));
-    }
+    const auto loaded = hold(fj::invariants::load_matches_replay(journal, head));
 
     // 6. A usable snapshot: written at the head and loaded back.
-    {
-      auto ledger = must(fj::Ledger::open(journal), "Ledger::open");
-      const auto at = must(ledger.snapshot(), "writing a snapshot");
-      if (at != head) {
-        throw Violation("a snapshot was stored at seq " + std::to_string(at) + ", not the head " +
-                        std::to_string(head));
-      }
-      fj::LoadReport again;
-      auto reloaded = must(fj::load(journal, fj::kHead, &again), "loading the new snapshot");
-      if (head > 0 && again.snapshot_seq != head) {
-        throw Violation(
-            "the snapshot written at seq " + std::to_string(head) + " was not used by load (" +
-            (again.ignored.empty() ? std::string("no reason") : again.ignored.front()) + ")");
-      }
-      if (!(reloaded == replayed)) throw Violation("the reloaded snapshot differs from the replay");
-    }
+    hold(fj::invariants::snapshot_round_trip(journal, head, loaded.replayed));
 
     verified_ = fj::ChainPoint{head, audited.chain_head};
     totals_.head = head;
@@ -806,84 +747,6 @@ class Parent {
          i -= std::min<std::size_t>(i, 7)) {
       retries_.push_back(Retry{report.acks[i - 1]});
     }
-  }
-
-  void check_runs(const fj::Journal& journal, const ChildReport& report, std::uint64_t before,
-                  std::uint64_t head) {
-    struct Marker {
-      fj::ReconcileStats run;
-      std::uint64_t first = 0;  // first event of its block
-    };
-    std::map<std::uint64_t, Marker> markers;
-    must(journal.read([&](fj::Reader& r) {
-      std::uint64_t block_first = 0;
-      std::uint32_t corrections = 0, swept = 0;
-      auto walked = r.for_each(
-          before + 1, head, [&](std::uint64_t seq, std::string_view rec) -> fj::Result<void> {
-            auto e = fj::decode(seq, rec);
-            if (!e) return e.error();
-            const bool correction =
-                e->origin == fj::Origin::reconcile &&
-                (e->type == fj::EventType::fork_lost || e->type == fj::EventType::fork_recovered);
-            const bool sweep =
-                e->origin == fj::Origin::sweep && e->type == fj::EventType::template_retired;
-            if (correction || sweep) {
-              if (block_first == 0) block_first = seq;
-              (correction ? corrections : swept) += 1;
-              return {};
-            }
-            if (e->type == fj::EventType::reconcile_run) {
-              if (block_first == 0) {
-                throw Violation("reconcile_run at seq " + std::to_string(seq) +
-                                " follows no correction or sweep");
-              }
-              if (e->run.corrections != corrections || e->run.swept != swept) {
-                throw Violation("reconcile_run at seq " + std::to_string(seq) + " counts " +
-                                std::to_string(e->run.corrections) + " corrections and " +
-                                std::to_string(e->run.swept) + " sweeps, but seqs " +
-                                std::to_string(block_first) + "-" + std::to_string(seq - 1) +
-                                " hold " + std::to_string(corrections) + " and " +
-                                std::to_string(swept));
-              }
-              if (e->run.based_on_seq >= block_first) {
-                throw Violation("reconcile_run at seq " + std::to_string(seq) +
-                                " is based on seq " + std::to_string(e->run.based_on_seq) +
-                                ", not before its corrections");
-              }
-              markers[seq] = Marker{e->run, block_first};
-              block_first = 0;
-              corrections = swept = 0;
-              return {};
-            }
-            if (block_first != 0) {
-              throw Violation("corrections at seqs " + std::to_string(block_first) + "-" +
-                              std::to_string(seq - 1) + " have no reconcile_run marker (seq " +
-                              std::to_string(seq) + " is a " + std::string(fj::type_name(e->type)) +
-                              ")");
-            }
-            return {};
-          });
-      if (!walked) return walked;
-      if (block_first != 0) {
-        throw Violation("corrections at seqs " + std::to_string(block_first) + "-" +
-                        std::to_string(head) + " at the head have no reconcile_run marker");
-      }
-      return fj::Result<void>();
-    }),
-         "walking the new events");
-    for (const RunAck& run : report.runs) {
-      const auto it = markers.find(run.last);
-      if (it == markers.end() || it->second.first != run.first ||
-          it->second.run.corrections != run.corrections || it->second.run.swept != run.swept) {
-        throw Violation("the reconcile run acknowledged at seqs " + std::to_string(run.first) +
-                        "-" + std::to_string(run.last) + " (" + std::to_string(run.corrections) +
-                        " corrections, " + std::to_string(run.swept) +
-                        " sweeps) is not in the log as acknowledged");
-      }
-    }
-    totals_.runs_acknowledged += report.runs.size();
-    totals_.runs_in_log += markers.size();
-    for (const auto& [seq, m] : markers) totals_.corrections_in_log += seq - m.first;
   }
 
   void final_check() {

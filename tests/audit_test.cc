@@ -1,11 +1,11 @@
 #include "projector/audit.h"
 
-#include "event_samples.h"
 #include "journal/endian.h"
 #include "journal/format.h"
 #include "projector/ledger.h"
 #include "projector/snapshot.h"
-#include "temp_dir.h"
+#include "support/event_samples.h"
+#include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
 

@@ -1,25 +1,18 @@
 // End-to-end tests of the `forkjournal` command-line tool: every test runs the
 // built binary (FORKJOURNAL_BIN) in a child process and checks its stdout,
 // stderr and exit code against the contract in DESIGN.md ("Interfaces").
-#include "temp_dir.h"
+#include "support/process.h"
+#include "support/temp_dir.h"
+#include "support/text.h"
 
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <optional>
 #include <regex>
 #include <set>
@@ -27,121 +20,22 @@
 #include <string>
 #include <vector>
 
-extern char** environ;
-
 namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
-using fj::testing::TempDir;
+using namespace fj::testing;
 
 #ifndef FORKJOURNAL_BIN
 #error "FORKJOURNAL_BIN must name the forkjournal binary"
 #endif
 
-struct Outcome {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Prints an Outcome in assertion messages.
-std::ostream& operator<<(std::ostream& os, const Outcome& r) {
-  return os << "exit " << r.exit_code << "\n--- stdout ---\n"
-            << r.out << "--- stderr ---\n"
-            << r.err;
-}
-
-// Runs FORKJOURNAL_BIN with `args`. FORKJOURNAL_DIR is removed from the
-// inherited environment and set to `env_dir` when one is given. stdin is
-// /dev/null; stdout and stderr are captured separately.
-Outcome run_binary(const std::vector<std::string>& args,
-                   const std::optional<std::string>& env_dir = std::nullopt) {
-  Outcome result;
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "FORKJOURNAL_DIR=", 16) != 0) env_strings.emplace_back(*e);
-  }
-  if (env_dir) env_strings.push_back("FORKJOURNAL_DIR=" + *env_dir);
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-
-  std::vector<std::string> argv_strings{FORKJOURNAL_BIN};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& s : argv_strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
-
-  int out_pipe[2];
-  int err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    ADD_FAILURE() << "pipe2: " << std::strerror(errno);
-    return result;
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-  pid_t pid = 0;
-  const int spawned = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  if (spawned != 0) {
-    ::close(out_pipe[0]);
-    ::close(err_pipe[0]);
-    ADD_FAILURE() << "posix_spawn " << argv[0] << ": " << std::strerror(spawned);
-    return result;
-  }
-
-  // Drain both pipes together so that neither can fill up and block the child.
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&result.out, &result.err};
-  int open_fds = 2;
-  char buf[4096];
-  while (open_fds > 0) {
-    if (::poll(fds, 2, 10'000) <= 0) {
-      if (errno == EINTR) continue;
-      ADD_FAILURE() << "poll failed or the child hung";
-      break;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      const ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        sinks[i]->append(buf, static_cast<std::size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  for (auto& p : fds) {
-    if (p.fd >= 0) ::close(p.fd);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) {
-    result.exit_code = WEXITSTATUS(status);
-  } else {
-    ADD_FAILURE() << "forkjournal did not exit normally (status " << status << ")";
-  }
-  return result;
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
+// Runs FORKJOURNAL_BIN with `args`, with FORKJOURNAL_DIR set to `env_dir`
+// when one is given.
+Exited run_binary(std::vector<std::string> args,
+                  const std::optional<std::string>& env_dir = std::nullopt) {
+  args.insert(args.begin(), FORKJOURNAL_BIN);
+  return run(args, {.journal_env = env_dir});
 }
 
 json::value parse_json(const std::string& text) {
@@ -184,11 +78,6 @@ std::set<std::string> listing(const std::string& dir) {
   return names;
 }
 
-std::string file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 const std::regex& rfc3339_utc() {
   static const std::regex re(R"(^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$)");
   return re;
@@ -197,14 +86,14 @@ const std::regex& rfc3339_utc() {
 class CliTest : public ::testing::Test {
  protected:
   // Runs forkjournal --journal <journal()> args...
-  Outcome fj(std::vector<std::string> args) const {
+  Exited fj(std::vector<std::string> args) const {
     args.insert(args.begin(), {"--journal", dir_});
     return run_binary(args);
   }
 
   // Runs a command that must succeed and returns its stdout.
   std::string ok(const std::vector<std::string>& args) const {
-    const Outcome r = fj(args);
+    const Exited r = fj(args);
     EXPECT_EQ(r.exit_code, 0) << "forkjournal " << ::testing::PrintToString(args) << "\n" << r;
     EXPECT_EQ(r.err, "") << ::testing::PrintToString(args);
     return r.out;
@@ -247,7 +136,7 @@ class CliTest : public ::testing::Test {
                       const std::string& also_in_message = "") {
     SCOPED_TRACE("forkjournal " + ::testing::PrintToString(args));
     const std::int64_t before = head();
-    const Outcome r = fj(args);
+    const Exited r = fj(args);
     EXPECT_EQ(r.exit_code, 1) << r;
     EXPECT_EQ(r.out, "") << r;
     ASSERT_EQ(lines_of(r.err).size(), 1u) << r;
@@ -265,7 +154,7 @@ class CliTest : public ::testing::Test {
   void expect_usage_error(const std::vector<std::string>& args,
                           const std::string& also_in_message = "") {
     SCOPED_TRACE("forkjournal " + ::testing::PrintToString(args));
-    const Outcome r = fj(args);
+    const Exited r = fj(args);
     EXPECT_EQ(r.exit_code, 2) << r;
     EXPECT_EQ(r.out, "") << r;
     EXPECT_EQ(lines_of(r.err).size(), 1u) << r;
@@ -292,7 +181,7 @@ class CliTest : public ::testing::Test {
              {"retire", "t2"}}) {
       std::vector<std::string> full{"--journal", dir};
       full.insert(full.end(), args.begin(), args.end());
-      const Outcome r = run_binary(full);
+      const Exited r = run_binary(full);
       ASSERT_EQ(r.exit_code, 0) << ::testing::PrintToString(args) << "\n" << r;
     }
   }
@@ -331,7 +220,7 @@ class PopulatedCliTest : public CliTest {
 // --- help and version ---------------------------------------------------------
 
 TEST(CliHelp, TopLevelHelpExitsZeroAndListsEveryCommand) {
-  const Outcome r = run_binary({"--help"});
+  const Exited r = run_binary({"--help"});
   EXPECT_EQ(r.exit_code, 0) << r;
   EXPECT_EQ(r.err, "");
   EXPECT_TRUE(contains(r.out, "Usage: forkjournal")) << r;
@@ -359,20 +248,20 @@ TEST(CliHelp, TopLevelHelpExitsZeroAndListsEveryCommand) {
 }
 
 TEST(CliHelp, SubcommandHelpExitsZeroAndDescribesItsOptions) {
-  const Outcome reg = run_binary({"register", "--help"});
+  const Exited reg = run_binary({"register", "--help"});
   EXPECT_EQ(reg.exit_code, 0) << reg;
   EXPECT_TRUE(contains(reg.out, "--source")) << reg;
   EXPECT_TRUE(contains(reg.out, "--name")) << reg;
   EXPECT_FALSE(contains(reg.out, "--as-of")) << reg;
 
-  const Outcome counts = run_binary({"counts", "--help"});
+  const Exited counts = run_binary({"counts", "--help"});
   EXPECT_EQ(counts.exit_code, 0) << counts;
   EXPECT_TRUE(contains(counts.out, "--as-of")) << counts;
   EXPECT_TRUE(contains(counts.out, "--json")) << counts;
 }
 
 TEST(CliHelp, VersionExitsZeroAndNamesTheFormatVersion) {
-  const Outcome r = run_binary({"--version"});
+  const Exited r = run_binary({"--version"});
   EXPECT_EQ(r.exit_code, 0) << r;
   EXPECT_TRUE(
       std::regex_search(r.out, std::regex(R"(^forkjournal \S+ \(journal format version 1\)\n$)")))
@@ -382,7 +271,7 @@ TEST(CliHelp, VersionExitsZeroAndNamesTheFormatVersion) {
 // --- choosing the journal -------------------------------------------------------
 
 TEST(CliJournalDir, WithoutJournalOptionOrEnvironmentIsUsageError) {
-  const Outcome r = run_binary({"counts"});
+  const Exited r = run_binary({"counts"});
   EXPECT_EQ(r.exit_code, 2) << r;
   EXPECT_EQ(r.out, "");
   EXPECT_TRUE(contains(r.err, "--journal")) << r;
@@ -392,12 +281,12 @@ TEST(CliJournalDir, WithoutJournalOptionOrEnvironmentIsUsageError) {
 TEST(CliJournalDir, EnvironmentVariableSelectsTheJournal) {
   TempDir tmp;
   const std::string dir = tmp.sub("env-journal");
-  const Outcome init = run_binary({"init"}, dir);
+  const Exited init = run_binary({"init"}, dir);
   ASSERT_EQ(init.exit_code, 0) << init;
   EXPECT_TRUE(fs::is_regular_file(dir + "/data.mdb"));
-  const Outcome reg = run_binary({"register", "tpl", "--source", "src"}, dir);
+  const Exited reg = run_binary({"register", "tpl", "--source", "src"}, dir);
   ASSERT_EQ(reg.exit_code, 0) << reg;
-  const Outcome counts = run_binary({"counts", "--json"}, dir);
+  const Exited counts = run_binary({"counts", "--json"}, dir);
   ASSERT_EQ(counts.exit_code, 0) << counts;
   const json::value v = parse_json(counts.out);
   EXPECT_EQ(num(v.at("seq")), 1);
@@ -412,8 +301,8 @@ TEST(CliJournalDir, JournalOptionTakesPrecedenceOverEnvironment) {
   ASSERT_EQ(run_binary({"--journal", a, "init"}).exit_code, 0);
   ASSERT_EQ(run_binary({"--journal", b, "init"}).exit_code, 0);
   ASSERT_EQ(run_binary({"--journal", a, "register", "only-in-a", "--source", "s"}, b).exit_code, 0);
-  const Outcome in_a = run_binary({"counts", "--json"}, a);
-  const Outcome in_b = run_binary({"counts", "--json"}, b);
+  const Exited in_a = run_binary({"counts", "--json"}, a);
+  const Exited in_b = run_binary({"counts", "--json"}, b);
   EXPECT_EQ(num(parse_json(in_a.out).at("seq")), 1) << in_a;
   EXPECT_EQ(num(parse_json(in_b.out).at("seq")), 0) << in_b;
 }
@@ -432,21 +321,21 @@ TEST_F(CliTest, InitCreatesAnEmptyJournal) {
 TEST_F(CliTest, InitOnAnExistingJournalExitsTwoAndKeepsItsEvents) {
   init();
   ok({"register", "t1", "--source", "s1"});
-  const std::string before = file_bytes(journal() + "/data.mdb");
-  const Outcome r = fj({"init"});
+  const std::string before = file_text(journal() + "/data.mdb");
+  const Exited r = fj({"init"});
   EXPECT_EQ(r.exit_code, 2) << r;
   EXPECT_EQ(r.out, "");
   EXPECT_TRUE(contains(r.err, "already holds a journal")) << r;
   EXPECT_EQ(lines_of(r.err).size(), 1u) << r;
   EXPECT_EQ(head(), 1);
   EXPECT_EQ(str(template_entry("t1").at("source")), "s1");
-  EXPECT_EQ(file_bytes(journal() + "/data.mdb"), before);
+  EXPECT_EQ(file_text(journal() + "/data.mdb"), before);
 }
 
 TEST_F(CliTest, InitInANonEmptyDirectoryExitsTwoAndCreatesNothing) {
   fs::create_directories(journal());
   std::ofstream(journal() + "/unrelated.txt") << "keep me\n";
-  const Outcome r = fj({"init"});
+  const Exited r = fj({"init"});
   EXPECT_EQ(r.exit_code, 2) << r;
   EXPECT_TRUE(contains(r.err, "not empty")) << r;
   EXPECT_EQ(listing(journal()), std::set<std::string>{"unrelated.txt"});
@@ -680,7 +569,7 @@ TEST_F(CliTest, MissingJournalDirectoryIsAnErrorAndIsNotCreated) {
                                              {"fork", "t1", "f1"},
                                              {"snapshot"}}) {
     SCOPED_TRACE(::testing::PrintToString(args));
-    const Outcome r = fj(args);
+    const Exited r = fj(args);
     EXPECT_EQ(r.exit_code, 2) << r;
     EXPECT_EQ(r.out, "") << r;
     EXPECT_TRUE(contains(r.err, journal())) << "the error does not name the directory\n" << r;
@@ -716,7 +605,7 @@ TEST_F(CliTest, DirectoryThatIsNotAJournalIsRejectedAndLeftAlone) {
       SCOPED_TRACE(dir + " " + ::testing::PrintToString(args));
       std::vector<std::string> full{"--journal", dir};
       full.insert(full.end(), args.begin(), args.end());
-      const Outcome r = run_binary(full);
+      const Exited r = run_binary(full);
       EXPECT_EQ(r.exit_code, 2) << r;
       EXPECT_EQ(r.out, "") << r;
       EXPECT_TRUE(contains(r.err, dir)) << r;
@@ -731,7 +620,7 @@ TEST_F(CliTest, ReadCommandsChangeNoFileOfTheJournal) {
   populate();
   // Without a lock file no writer runs; a reader must not create one.
   fs::remove(journal() + "/lock.mdb");
-  const std::string before = file_bytes(journal() + "/data.mdb");
+  const std::string before = file_text(journal() + "/data.mdb");
   for (const std::vector<std::string>& args :
        std::vector<std::vector<std::string>>{{"counts"},
                                              {"counts", "--json", "--as-of", "3"},
@@ -747,7 +636,7 @@ TEST_F(CliTest, ReadCommandsChangeNoFileOfTheJournal) {
     ok(args);
   }
   EXPECT_EQ(listing(journal()), std::set<std::string>{"data.mdb"});
-  EXPECT_TRUE(file_bytes(journal() + "/data.mdb") == before) << "data.mdb changed";
+  EXPECT_TRUE(file_text(journal() + "/data.mdb") == before) << "data.mdb changed";
 }
 
 // --- counts ----------------------------------------------------------------------
@@ -1122,7 +1011,7 @@ TEST(CliNotAJournal, WriteCommandOnAForeignDataFileCreatesNoFile) {
        std::vector<std::vector<std::string>>{{"register", "t1", "--source", "s1"}, {"snapshot"}}) {
     std::vector<std::string> full{"--journal", dir};
     full.insert(full.end(), args.begin(), args.end());
-    const Outcome r = run_binary(full);
+    const Exited r = run_binary(full);
     EXPECT_EQ(r.exit_code, 2) << r;
     EXPECT_EQ(listing(dir), std::set<std::string>{"data.mdb"}) << args[0];
     fs::remove(dir + "/lock.mdb");
@@ -1160,7 +1049,7 @@ TEST_F(CliDataRootTest, ReconcileJsonReportsCorrectionsAndWhatNeedsAPerson) {
   journal_like_the_fixture();
   fs::remove_all(root() + "/guests/frk0web0000000000000002");
   const std::int64_t before = head();
-  const Outcome r = fj({"reconcile", "--data-root", root(), "--json"});
+  const Exited r = fj({"reconcile", "--data-root", root(), "--json"});
   EXPECT_EQ(r.exit_code, 1) << r;  // unreadable instances and a kept template
   const json::object out = parse_json(r.out).as_object();
   for (const char* key : {"based_on_seq", "corrections", "swept", "kept", "unreadable", "dangling",
@@ -1185,12 +1074,12 @@ TEST_F(CliDataRootTest, ReconcileJsonReportsCorrectionsAndWhatNeedsAPerson) {
 TEST_F(CliDataRootTest, ReconcileDryRunWritesNothing) {
   journal_like_the_fixture();
   fs::remove_all(root() + "/guests/frk0web0000000000000002");
-  const std::string bytes = file_bytes(dir_ + "/data.mdb");
-  const Outcome r = fj({"reconcile", "--data-root", root(), "--dry-run"});
+  const std::string bytes = file_text(dir_ + "/data.mdb");
+  const Exited r = fj({"reconcile", "--data-root", root(), "--dry-run"});
   EXPECT_EQ(r.exit_code, 1) << r;
   EXPECT_TRUE(contains(r.out, "would append fork_lost")) << r;
   EXPECT_TRUE(contains(r.out, "nothing written")) << r;
-  EXPECT_EQ(file_bytes(dir_ + "/data.mdb"), bytes);
+  EXPECT_EQ(file_text(dir_ + "/data.mdb"), bytes);
 }
 
 TEST_F(CliDataRootTest, ReconcileOfAnAgreeingDataRootExitsZeroAndAppendsNothing) {
@@ -1200,7 +1089,7 @@ TEST_F(CliDataRootTest, ReconcileOfAnAgreeingDataRootExitsZeroAndAppendsNothing)
   ok({"register", kWeb, "--source", "src0web0000000000000001"});
   ok({"fork", kWeb, "frk0web0000000000000001"});
   ok({"fork", kWeb, "frk0web0000000000000002"});
-  const Outcome r = fj({"reconcile", "--data-root", root()});
+  const Exited r = fj({"reconcile", "--data-root", root()});
   EXPECT_EQ(r.exit_code, 0) << r;
   EXPECT_TRUE(contains(r.out, "nothing appended")) << r;
   EXPECT_EQ(head(), 3);
@@ -1216,7 +1105,7 @@ TEST_F(CliDataRootTest, ReconcileSweepsPastALeftoverAndProvesATornForkByItsLink)
   fs::create_directories(frk);
   std::ofstream(src + "/memory") << "memory";
   fs::create_symlink(src + "/memory", frk + "/memory");  // frk0web…3's metadata is torn
-  const Outcome r = fj({"reconcile", "--data-root", root()});
+  const Exited r = fj({"reconcile", "--data-root", root()});
   EXPECT_EQ(r.exit_code, 1) << r;  // the leftover and the torn metadata need a person
   EXPECT_TRUE(contains(r.out, "template_retired template=" + std::string(kDb))) << r;
   EXPECT_TRUE(contains(r.out, "leftover guests/ins0leak00000000000001")) << r;
@@ -1224,7 +1113,7 @@ TEST_F(CliDataRootTest, ReconcileSweepsPastALeftoverAndProvesATornForkByItsLink)
   EXPECT_EQ(str(template_entry(kDb).at("state")), "retired");
   EXPECT_EQ(num(template_entry(kWeb).at("forks")), 3);
 
-  const Outcome again = fj({"reconcile", "--data-root", root(), "--json"});
+  const Exited again = fj({"reconcile", "--data-root", root(), "--json"});
   EXPECT_EQ(again.exit_code, 1) << again;
   const json::object out = parse_json(again.out).as_object();
   EXPECT_EQ(out.at("leftovers").as_array().size(), 1u);
@@ -1242,7 +1131,7 @@ TEST_F(CliDataRootTest, ReconcileNeedsAReadableDataRoot) {
 }
 
 TEST_F(CliDataRootTest, ImportBootstrapsAnEmptyJournalFromTheFixture) {
-  const Outcome r = fj({"import", "--data-root", root(), "--json"});
+  const Exited r = fj({"import", "--data-root", root(), "--json"});
   EXPECT_EQ(r.exit_code, 1) << r;  // two unreadable instances need a person
   const json::object out = parse_json(r.out).as_object();
   EXPECT_EQ(num(out.at("templates")), 3);

@@ -1,8 +1,8 @@
 #include "journal/codec.h"
 
-#include "event_samples.h"
 #include "journal/crc32c.h"
 #include "journal/format.h"
+#include "support/event_samples.h"
 
 #include <gtest/gtest.h>
 

@@ -12,13 +12,13 @@
 // neither of which may lose an acknowledged event or stop reads; a crash
 // inside Journal::create; and a reader killed inside a read transaction,
 // whose slot a writer's open must clear so the file stops growing.
-#include "event_samples.h"
 #include "journal/codec.h"
 #include "journal/format.h"
 #include "journal/journal.h"
 #include "projector/audit.h"
 #include "projector/ledger.h"
-#include "temp_dir.h"
+#include "support/event_samples.h"
+#include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>

@@ -1,10 +1,10 @@
 // The reconciler's rules on physical evidence, planned in memory: a
 // projection built from events and a scan result built by hand, no disk.
-#include "event_samples.h"
 #include "gc/evidence.h"
 #include "gc/importer.h"
 #include "gc/reconciler.h"
 #include "journal/format.h"
+#include "support/event_samples.h"
 
 #include <gtest/gtest.h>
 

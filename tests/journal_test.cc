@@ -1,8 +1,8 @@
 #include "journal/journal.h"
 
-#include "event_samples.h"
 #include "journal/format.h"
-#include "temp_dir.h"
+#include "support/event_samples.h"
+#include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>

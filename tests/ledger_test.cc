@@ -1,9 +1,9 @@
 #include "projector/ledger.h"
 
-#include "event_samples.h"
 #include "journal/format.h"
 #include "projector/snapshot.h"
-#include "temp_dir.h"
+#include "support/event_samples.h"
+#include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>

@@ -2,9 +2,9 @@
 // reconcile with nothing appended: a cut-short listing would otherwise read
 // as forks whose directories are gone. readdir is interposed in this test
 // binary (the scanner resolves it here before libc) to fail on demand.
-#include "data_root.h"
 #include "gc/reconciler.h"
-#include "temp_dir.h"
+#include "support/data_root.h"
+#include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
 

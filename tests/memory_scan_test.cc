@@ -1,8 +1,8 @@
 // The scanner's record of each entry's memory file, on real data roots with
 // real symlinks and hardlinks (the reconciler on them: reconciler_test.cc).
-#include "data_root.h"
 #include "gc/scanner.h"
-#include "temp_dir.h"
+#include "support/data_root.h"
+#include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
 #include "gc/reconciler.h"
 
-#include "data_root.h"
 #include "gc/importer.h"
-#include "temp_dir.h"
+#include "support/data_root.h"
+#include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
 

@@ -6,7 +6,7 @@
 // that need a changed data root copy it (or build one) under a TempDir.
 #include "gc/scanner.h"
 
-#include "temp_dir.h"
+#include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>

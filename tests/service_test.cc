@@ -1,7 +1,7 @@
 // The embeddable service in-process (forkjournald's own tests run the binary).
 #include "daemon/service.h"
 #include "daemon/protocol.h"
-#include "temp_dir.h"
+#include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 #include "projector/snapshot.h"
 
-#include "event_samples.h"
+#include "support/event_samples.h"
 
 #include <gtest/gtest.h>
 

@@ -7,12 +7,13 @@
 // a clean audit; and every reader, at every read, saw a consistent prefix:
 // records 1..head that decode, replay without anomaly, hash to the chain
 // head stored in the same transaction, and extend what it saw before.
+#include "crashtest/invariants.h"
 #include "daemon/service.h"
 #include "journal/codec.h"
 #include "journal/journal.h"
 #include "projector/audit.h"
 #include "projector/ledger.h"
-#include "temp_dir.h"
+#include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -101,14 +102,14 @@ class Workload {
         [&](const auto& cmd) {
           using T = std::decay_t<decltype(cmd)>;
           if constexpr (std::is_same_v<T, RegisterTemplate>) {
-            line += "1 " + cmd.template_id + " -";
+            line += "1 " + cmd.template_id + " - " + cmd.source;
           } else if constexpr (std::is_same_v<T, AddFork>) {
-            line += "2 " + cmd.template_id + " " + cmd.fork;
+            line += "2 " + cmd.template_id + " " + cmd.fork + " -";
             live_.emplace_back(cmd.template_id, cmd.fork);
           } else if constexpr (std::is_same_v<T, RemoveFork>) {
-            line += "3 " + cmd.template_id + " " + cmd.fork;
+            line += "3 " + cmd.template_id + " " + cmd.fork + " -";
           } else {
-            line += "4 " + cmd.template_id + " -";
+            line += "4 " + cmd.template_id + " - -";
             std::erase(own_, cmd.template_id);
           }
         },
@@ -343,13 +344,6 @@ void collect(std::vector<Child>& children) {
   for (Child& c : children) ::waitpid(c.pid, &c.status, 0);
 }
 
-struct Acked {
-  int writer = 0;
-  int type = 0;
-  std::string template_id;
-  std::string fork;
-};
-
 TEST(Stress, WritersAndReadersInManyProcessesKeepOneOrderAndSeeConsistentPrefixes) {
   TempDir dir;
   {
@@ -381,7 +375,7 @@ TEST(Stress, WritersAndReadersInManyProcessesKeepOneOrderAndSeeConsistentPrefixe
   for (const Child& c : children) ASSERT_GT(c.pid, 0) << "fork failed";
   collect(children);
 
-  std::map<std::uint64_t, Acked> acked;
+  std::map<std::uint64_t, invariants::AckedEvent> acked;
   std::uint64_t reads = 0, distinct_heads = 0;
   for (std::size_t i = 0; i < children.size(); ++i) {
     const Child& c = children[i];
@@ -397,20 +391,23 @@ TEST(Stress, WritersAndReadersInManyProcessesKeepOneOrderAndSeeConsistentPrefixe
       std::string tag;
       in >> tag;
       if (tag == "A") {
-        std::uint64_t seq = 0;
-        Acked a;
-        a.writer = static_cast<int>(i);
-        in >> seq >> a.type >> a.template_id >> a.fork;
-        if (a.fork == "-") a.fork.clear();
+        invariants::AckedEvent a;
+        int type = 0;
+        in >> a.seq >> type >> a.template_id >> a.fork >> a.source;
         ASSERT_TRUE(in) << line;
+        const std::uint64_t seq = a.seq;
+        a.type = static_cast<EventType>(type);
+        if (a.fork == "-") a.fork.clear();
+        if (a.source == "-") a.source.clear();
+        a.label = c.kind + " " + std::to_string(i);
         if (c.kind == "writer") {
           // One thread per ledger writer: its seqs rise in the order answered.
           EXPECT_GT(seq, last_seq) << "writer " << i << " got seq " << seq << " after " << last_seq;
         }
         last_seq = seq;
         const auto [it, fresh] = acked.emplace(seq, a);
-        EXPECT_TRUE(fresh) << "seq " << seq << " acknowledged to writers " << it->second.writer
-                           << " and " << i;
+        EXPECT_TRUE(fresh) << "seq " << seq << " acknowledged to " << it->second.label << " and "
+                           << i;
       } else if (tag == "R") {
         std::uint64_t n = 0, heads = 0, first = 0, last = 0, full = 0;
         in >> n >> heads >> first >> last >> full;
@@ -439,35 +436,16 @@ TEST(Stress, WritersAndReadersInManyProcessesKeepOneOrderAndSeeConsistentPrefixe
   EXPECT_EQ(head, setup_events + acked.size());
   EXPECT_EQ(acked.begin()->first, setup_events + 1);
   EXPECT_EQ(acked.rbegin()->first, head);
-  auto checked = j->read([&](Reader& r) {
-    return r.for_each(setup_events + 1, head,
-                      [&](std::uint64_t seq, std::string_view rec) -> Result<void> {
-                        auto e = decode(seq, rec);
-                        if (!e) return e.error();
-                        const auto it = acked.find(seq);
-                        if (it == acked.end()) {
-                          ADD_FAILURE() << "seq " << seq << " was never acknowledged";
-                          return {};
-                        }
-                        EXPECT_EQ(static_cast<int>(e->type), it->second.type) << "seq " << seq;
-                        EXPECT_EQ(e->template_id, it->second.template_id) << "seq " << seq;
-                        EXPECT_EQ(e->fork, it->second.fork) << "seq " << seq;
-                        return {};
-                      });
-  });
-  EXPECT_TRUE(checked) << (checked ? "" : checked.error().message);
-  auto report = audit(*j);
-  ASSERT_TRUE(report);
-  EXPECT_TRUE(report->ok()) << report->findings.size() << " findings, first: "
-                            << (report->ok() ? ""
-                                             : report->findings.front().kind + " " +
-                                                   report->findings.front().detail);
-  auto replayed = replay(*j);
-  auto loaded = load(*j);
-  ASSERT_TRUE(replayed);
-  ASSERT_TRUE(loaded);
-  EXPECT_TRUE(replayed->anomalies().empty());
-  EXPECT_TRUE(*loaded == *replayed);
+  std::vector<invariants::AckedEvent> events;
+  for (const auto& [seq, a] : acked) events.push_back(a);
+  const auto present = invariants::acknowledged_present(
+      *j, events,
+      {.after = setup_events, .head = head, .name = "the writers' seqs", .complete = true});
+  EXPECT_TRUE(present) << present.error().what;
+  const auto audited = invariants::clean_audit(*j);
+  EXPECT_TRUE(audited) << audited.error().what;
+  const auto loaded = invariants::load_matches_replay(*j, head);
+  EXPECT_TRUE(loaded) << loaded.error().what;
   RecordProperty("events", std::to_string(head));
   RecordProperty("reads", std::to_string(reads));
   RecordProperty("heads_seen", std::to_string(distinct_heads));

@@ -1,7 +1,7 @@
 // Builds a VM manager data root (hypeman layout) inside a temp directory.
 #pragma once
 
-#include "temp_dir.h"
+#include "support/temp_dir.h"
 
 #include <filesystem>
 #include <fstream>
