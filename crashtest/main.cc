@@ -33,7 +33,9 @@
 // depends on timing). Exit 0 when every check passed, 1 on the first
 // violation (with the seed and iteration), 2 on a usage or setup error.
 #include "daemon/service.h"
+#include "gc/fd.h"
 #include "journal/codec.h"
+#include "journal/events.h"
 #include "journal/format.h"
 #include "projector/audit.h"
 #include "projector/ledger.h"
@@ -601,15 +603,16 @@ class Parent {
 
     int fds[2];
     if (::pipe(fds) != 0) throw Violation(std::string("pipe: ") + std::strerror(errno));
+    fj::gc::Fd read_end(fds[0]), write_end(fds[1]);
     std::cout.flush();
     std::cerr.flush();
     const pid_t pid = ::fork();
     if (pid < 0) throw Violation(std::string("fork: ") + std::strerror(errno));
     if (pid == 0) {
-      ::close(fds[0]);
-      run_child(cfg_, plan, fds[1]);
+      read_end.reset();
+      run_child(cfg_, plan, write_end.get());
     }
-    ::close(fds[1]);
+    write_end.reset();
     std::string text;
     const auto forked = Clock::now();
     std::optional<Clock::time_point> deadline;
@@ -634,13 +637,13 @@ class Parent {
           timeout = static_cast<int>((left + 999) / 1000);
         }
       }
-      pollfd p{fds[0], POLLIN, 0};
+      pollfd p{read_end.get(), POLLIN, 0};
       const int ready = ::poll(&p, 1, timeout);
       if (ready < 0 && errno != EINTR)
         throw Violation(std::string("poll: ") + std::strerror(errno));
       if (ready <= 0) continue;
       char buf[1 << 16];
-      const ssize_t n = ::read(fds[0], buf, sizeof buf);
+      const ssize_t n = ::read(read_end.get(), buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         eof = true;
@@ -648,7 +651,7 @@ class Parent {
         text.append(buf, static_cast<std::size_t>(n));
       }
     }
-    ::close(fds[0]);
+    read_end.reset();
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
@@ -818,39 +821,37 @@ class Parent {
     must(journal.read([&](fj::Reader& r) {
       std::uint64_t block_first = 0;
       std::uint32_t corrections = 0, swept = 0;
-      auto walked = r.for_each(
-          before + 1, head, [&](std::uint64_t seq, std::string_view rec) -> fj::Result<void> {
-            auto e = fj::decode(seq, rec);
-            if (!e) return e.error();
+      auto walked = fj::for_each_event(
+          r, before + 1, head, [&](std::uint64_t seq, const fj::EventView& e) -> fj::Result<void> {
             const bool correction =
-                e->origin == fj::Origin::reconcile &&
-                (e->type == fj::EventType::fork_lost || e->type == fj::EventType::fork_recovered);
+                e.origin == fj::Origin::reconcile &&
+                (e.type == fj::EventType::fork_lost || e.type == fj::EventType::fork_recovered);
             const bool sweep =
-                e->origin == fj::Origin::sweep && e->type == fj::EventType::template_retired;
+                e.origin == fj::Origin::sweep && e.type == fj::EventType::template_retired;
             if (correction || sweep) {
               if (block_first == 0) block_first = seq;
               (correction ? corrections : swept) += 1;
               return {};
             }
-            if (e->type == fj::EventType::reconcile_run) {
+            if (e.type == fj::EventType::reconcile_run) {
               if (block_first == 0) {
                 throw Violation("reconcile_run at seq " + std::to_string(seq) +
                                 " follows no correction or sweep");
               }
-              if (e->run.corrections != corrections || e->run.swept != swept) {
+              if (e.run.corrections != corrections || e.run.swept != swept) {
                 throw Violation("reconcile_run at seq " + std::to_string(seq) + " counts " +
-                                std::to_string(e->run.corrections) + " corrections and " +
-                                std::to_string(e->run.swept) + " sweeps, but seqs " +
+                                std::to_string(e.run.corrections) + " corrections and " +
+                                std::to_string(e.run.swept) + " sweeps, but seqs " +
                                 std::to_string(block_first) + "-" + std::to_string(seq - 1) +
                                 " hold " + std::to_string(corrections) + " and " +
                                 std::to_string(swept));
               }
-              if (e->run.based_on_seq >= block_first) {
+              if (e.run.based_on_seq >= block_first) {
                 throw Violation("reconcile_run at seq " + std::to_string(seq) +
-                                " is based on seq " + std::to_string(e->run.based_on_seq) +
+                                " is based on seq " + std::to_string(e.run.based_on_seq) +
                                 ", not before its corrections");
               }
-              markers[seq] = Marker{e->run, block_first};
+              markers[seq] = Marker{e.run, block_first};
               block_first = 0;
               corrections = swept = 0;
               return {};
@@ -858,7 +859,7 @@ class Parent {
             if (block_first != 0) {
               throw Violation("corrections at seqs " + std::to_string(block_first) + "-" +
                               std::to_string(seq - 1) + " have no reconcile_run marker (seq " +
-                              std::to_string(seq) + " is a " + std::string(fj::type_name(e->type)) +
+                              std::to_string(seq) + " is a " + std::string(fj::type_name(e.type)) +
                               ")");
             }
             return {};
