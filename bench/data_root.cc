@@ -1,6 +1,7 @@
 #include "bench/data_root.h"
 
 #include "bench/workload.h"
+#include "gc/fd.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -16,35 +17,22 @@
 namespace fj::bench {
 namespace {
 
-// Closes a file descriptor on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+using gc::Fd;
 
 // A new directory `name` in `parent`, opened.
-Result<int> make_dir(int parent, const std::string& parent_path, const std::string& name) {
+Result<Fd> make_dir(int parent, const std::string& parent_path, const std::string& name) {
   if (::mkdirat(parent, name.c_str(), 0755) != 0) {
     return errno_error("mkdir " + parent_path + "/" + name, errno);
   }
-  const int fd = ::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return errno_error("open " + parent_path + "/" + name, errno);
+  Fd fd(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return errno_error("open " + parent_path + "/" + name, errno);
   return fd;
 }
 
 Result<void> write_file(int dir, const std::string& dir_path, const char* name,
                         std::string_view bytes) {
   Fd fd(::openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
-  if (fd.get() < 0) return errno_error("create " + dir_path + "/" + name, errno);
+  if (!fd) return errno_error("create " + dir_path + "/" + name, errno);
   while (!bytes.empty()) {
     const ssize_t n = ::write(fd.get(), bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) continue;
@@ -81,23 +69,19 @@ class Builder {
 
   Result<void> open() {
     Fd root(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (root.get() < 0) return errno_error("open " + root_, errno);
+    if (!root) return errno_error("open " + root_, errno);
     for (auto [name, fd] : {std::pair{"guests", &guests_}, std::pair{"templates", &templates_}}) {
       auto dir = make_dir(root.get(), root_, name);
       if (!dir) return dir.error();
-      *fd = *dir;
+      *fd = std::move(*dir);
     }
     return {};
   }
-  ~Builder() {
-    if (guests_ >= 0) ::close(guests_);
-    if (templates_ >= 0) ::close(templates_);
-  }
 
   Result<void> add_template(const std::string& id, const std::string& source) {
-    auto dir = make_dir(templates_, root_ + "/templates", id);
+    auto dir = make_dir(templates_.get(), root_ + "/templates", id);
     if (!dir) return dir.error();
-    Fd fd(*dir);
+    Fd fd = std::move(*dir);
     return write_file(fd.get(), root_ + "/templates/" + id, "template.json",
                       template_json(id, source));
   }
@@ -107,17 +91,17 @@ class Builder {
   Result<std::string> add_instance(const std::string& id, const std::string& metadata,
                                    Memory memory) {
     std::string path = root_ + "/guests/" + id;
-    auto dir = make_dir(guests_, root_ + "/guests", id);
+    auto dir = make_dir(guests_.get(), root_ + "/guests", id);
     if (!dir) return dir.error();
-    Fd guest(*dir);
+    Fd guest = std::move(*dir);
     if (auto ok = write_file(guest.get(), path, "metadata.json", metadata); !ok) return ok.error();
     auto snapshots = make_dir(guest.get(), path, "snapshots");
     if (!snapshots) return snapshots.error();
-    Fd snapshots_fd(*snapshots);
+    Fd snapshots_fd = std::move(*snapshots);
     path += "/snapshots";
     auto latest = make_dir(snapshots_fd.get(), path, "snapshot-latest");
     if (!latest) return latest.error();
-    Fd latest_fd(*latest);
+    Fd latest_fd = std::move(*latest);
     path += "/snapshot-latest";
     switch (memory.kind) {
       case Memory::regular:
@@ -147,8 +131,8 @@ class Builder {
  private:
   std::string root_;
   std::string memory_bytes_;
-  int guests_ = -1;
-  int templates_ = -1;
+  Fd guests_;
+  Fd templates_;
 };
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "bench/file_registry.h"
 
+#include "gc/fd.h"
+
 #include <boost/json.hpp>
 
 #include <fcntl.h>
@@ -47,11 +49,11 @@ Result<void> FileRegistry::write(const std::string& id, const Entry& entry) cons
       {"fork_count", entry.fork_count},
       {"created_at", entry.created_ns},
   });
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return errno_error("open " + temp, errno);
-  auto written = write_all(fd, json, temp);
-  if (written && ::fsync(fd) != 0) written = errno_error("fsync " + temp, errno);
-  ::close(fd);
+  gc::Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) return errno_error("open " + temp, errno);
+  auto written = write_all(fd.get(), json, temp);
+  if (written && ::fsync(fd.get()) != 0) written = errno_error("fsync " + temp, errno);
+  fd.reset();
   if (!written) return written;
   if (::rename(temp.c_str(), path.c_str()) != 0) return errno_error("rename " + temp, errno);
   return {};

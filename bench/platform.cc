@@ -1,5 +1,7 @@
 #include "bench/platform.h"
 
+#include "gc/fd.h"
+
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <spawn.h>
@@ -24,13 +26,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Closes a file descriptor on scope exit.
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
+using gc::Fd;
 
 std::string first_line_with(const std::string& file, std::string_view prefix) {
   std::ifstream in(file);
@@ -66,16 +62,16 @@ TempDir::~TempDir() {
 
 Result<double> drop_from_page_cache(const std::string& file) {
   Fd f{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (f.fd < 0) return errno_error("cannot open " + file, errno);
-  if (::fsync(f.fd) != 0) return errno_error("fsync " + file, errno);
-  if (int rc = ::posix_fadvise(f.fd, 0, 0, POSIX_FADV_DONTNEED); rc != 0) {
+  if (!f) return errno_error("cannot open " + file, errno);
+  if (::fsync(f.get()) != 0) return errno_error("fsync " + file, errno);
+  if (int rc = ::posix_fadvise(f.get(), 0, 0, POSIX_FADV_DONTNEED); rc != 0) {
     return errno_error("posix_fadvise " + file, rc);
   }
   struct stat st {};
-  if (::fstat(f.fd, &st) != 0) return errno_error("stat " + file, errno);
+  if (::fstat(f.get(), &st) != 0) return errno_error("stat " + file, errno);
   if (st.st_size == 0) return 0.0;
   const auto size = static_cast<std::size_t>(st.st_size);
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, f.fd, 0);
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, f.get(), 0);
   if (map == MAP_FAILED) return errno_error("mmap " + file, errno);
   const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   std::vector<unsigned char> resident((size + page - 1) / page);
@@ -92,8 +88,8 @@ Result<void> drop_system_caches() {
   ::sync();
   const char* const file = "/proc/sys/vm/drop_caches";
   Fd f{::open(file, O_WRONLY | O_CLOEXEC)};
-  if (f.fd < 0) return errno_error(std::string("cannot open ") + file + " for writing", errno);
-  if (::write(f.fd, "3", 1) != 1) return errno_error(std::string("cannot write ") + file, errno);
+  if (!f) return errno_error(std::string("cannot open ") + file + " for writing", errno);
+  if (::write(f.get(), "3", 1) != 1) return errno_error(std::string("cannot write ") + file, errno);
   return {};
 }
 
@@ -113,11 +109,11 @@ Result<std::uint64_t> file_size(const std::string& file) {
 // thread does not disturb the memory it samples.
 std::uint64_t rss_anon_kb() {
   Fd f{::open("/proc/self/status", O_RDONLY | O_CLOEXEC)};
-  if (f.fd < 0) return 0;
+  if (!f) return 0;
   char buffer[8192];
   std::size_t size = 0;
   for (ssize_t n; size < sizeof buffer - 1 &&
-                  (n = ::read(f.fd, buffer + size, sizeof buffer - 1 - size)) > 0;) {
+                  (n = ::read(f.get(), buffer + size, sizeof buffer - 1 - size)) > 0;) {
     size += static_cast<std::size_t>(n);
   }
   buffer[size] = '\0';
@@ -141,11 +137,11 @@ Result<std::string> run_program(const std::vector<std::string>& argv) {
   const int rc = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) return errno_error("cannot run " + argv[0], rc);
-  ::close(std::exchange(write_end.fd, -1));
+  write_end.reset();
   std::string output;
   char buffer[4096];
   for (;;) {
-    const ssize_t n = ::read(read_end.fd, buffer, sizeof buffer);
+    const ssize_t n = ::read(read_end.get(), buffer, sizeof buffer);
     if (n > 0) {
       output.append(buffer, static_cast<std::size_t>(n));
     } else if (n == 0 || errno != EINTR) {

@@ -1,7 +1,8 @@
 #include "cli/commands.h"
 
-#include "journal/codec.h"
+#include "journal/events.h"
 #include "journal/format.h"
+#include "journal/hex.h"
 #include "journal/ids.h"
 #include "projector/audit.h"
 #include "projector/ledger.h"
@@ -54,18 +55,14 @@ int execute(const Options& o, const Command& command) {
     return 0;
   }
   auto printed = journal->read([&](Reader& r) -> Result<void> {
-    return r.for_each(outcome->first_seq, outcome->last_seq,
-                      [&](std::uint64_t seq, std::string_view record) -> Result<void> {
-                        auto e = decode(seq, record);
-                        if (!e) return e.error();
-                        std::cout << "seq " << seq << ": " << type_name(e->type) << ' '
-                                  << event_details(*e);
-                        if (const Template* t = state.find(e->template_id)) {
-                          std::cout << " (" << plural(t->forks, "live fork") << ")";
-                        }
-                        std::cout << '\n';
-                        return {};
-                      });
+    return for_each_event(
+        r, outcome->first_seq, outcome->last_seq, [&](std::uint64_t seq, const EventView& e) {
+          std::cout << "seq " << seq << ": " << type_name(e.type) << ' ' << event_details(e);
+          if (const Template* t = state.find(e.template_id)) {
+            std::cout << " (" << plural(t->forks, "live fork") << ")";
+          }
+          std::cout << '\n';
+        });
   });
   return printed ? 0 : report(printed.error());
 }
@@ -161,19 +158,17 @@ int cmd_log(const Options& o) {
   auto journal = open_read(o);
   if (!journal) return report(journal.error());
   auto done = journal->read([&](Reader& r) -> Result<void> {
-    return r.for_each(from, to, [&](std::uint64_t seq, std::string_view record) -> Result<void> {
-      auto e = decode(seq, record);
-      if (!e) return e.error();
-      if (o.template_filter && e->template_id != *o.template_filter) return {};
+    return for_each_event(r, from, to, [&](std::uint64_t seq, const EventView& e) -> Result<void> {
+      if (o.template_filter && e.template_id != *o.template_filter) return {};
       if (o.json) {
-        std::cout << json::serialize(event_json(seq, *e)) << '\n';
+        std::cout << json::serialize(event_json(seq, e)) << '\n';
       } else {
         char head[96];
         std::snprintf(head, sizeof head, "%8llu  %s  %-9s  %-19s  ",
-                      static_cast<unsigned long long>(seq), rfc3339(e->time_ns).c_str(),
-                      std::string(origin_name(e->origin)).c_str(),
-                      std::string(type_name(e->type)).c_str());
-        std::cout << head << event_details(*e) << '\n';
+                      static_cast<unsigned long long>(seq), rfc3339(e.time_ns).c_str(),
+                      std::string(origin_name(e.origin)).c_str(),
+                      std::string(type_name(e.type)).c_str());
+        std::cout << head << event_details(e) << '\n';
       }
       return {};
     });
@@ -194,29 +189,27 @@ int cmd_explain(const Options& o) {
   auto done = journal->read([&](Reader& r) -> Result<void> {
     auto head = r.head();
     if (!head) return head.error();
-    return r.for_each(1, *head, [&](std::uint64_t seq, std::string_view record) -> Result<void> {
-      auto e = decode(seq, record);
-      if (!e) return e.error();
+    return for_each_event(r, 1, *head, [&](std::uint64_t seq, const EventView& e) -> Result<void> {
       const std::size_t anomalies = state.anomalies().size();
-      state.apply(seq, *e);
-      if (e->template_id != o.template_id) return {};
+      state.apply(seq, e);
+      if (e.template_id != o.template_id) return {};
       const Template* t = state.find(o.template_id);
       const std::uint32_t count = t != nullptr ? t->forks : 0;
       const bool anomaly = state.anomalies().size() != anomalies;
-      json::object ev = event_json(seq, *e);
+      json::object ev = event_json(seq, e);
       ev["forks"] = count;
       if (anomaly) ev["anomaly"] = anomaly_name(state.anomalies().back().kind);
       events.push_back(std::move(ev));
-      std::string detail = e->type == EventType::template_registered
-                               ? "source=" + std::string(e->source)
-                               : std::string(e->fork);
-      if (e->reason != Reason::none) detail += " (" + std::string(reason_name(e->reason)) + ")";
+      std::string detail = e.type == EventType::template_registered
+                               ? "source=" + std::string(e.source)
+                               : std::string(e.fork);
+      if (e.reason != Reason::none) detail += " (" + std::string(reason_name(e.reason)) + ")";
       if (anomaly) {
         detail +=
             " [anomaly: " + std::string(anomaly_name(state.anomalies().back().kind)) + ", ignored]";
       }
-      rows.push_back({std::to_string(seq), rfc3339(e->time_ns), std::string(origin_name(e->origin)),
-                      std::string(type_name(e->type)), detail, std::to_string(count)});
+      rows.push_back({std::to_string(seq), rfc3339(e.time_ns), std::string(origin_name(e.origin)),
+                      std::string(type_name(e.type)), detail, std::to_string(count)});
       return {};
     });
   });
@@ -331,14 +324,14 @@ int cmd_stats(const Options& o) {
     auto seqs = r.snapshot_seqs();
     if (!seqs) return seqs.error();
     snapshots = std::move(*seqs);
-    return r.for_each(1, *head, [&](std::uint64_t seq, std::string_view record) -> Result<void> {
-      auto e = decode(seq, record);
-      if (!e) return e.error();
-      ++by_type[static_cast<std::size_t>(e->type)];
-      record_bytes += record.size();
-      state.apply(seq, *e);
-      return {};
-    });
+    return for_each_event(
+        r, 1, *head,
+        [&](std::uint64_t seq, const EventView& e, std::string_view record) -> Result<void> {
+          ++by_type[static_cast<std::size_t>(e.type)];
+          record_bytes += record.size();
+          state.apply(seq, e);
+          return {};
+        });
   });
   if (!done) return report(done.error());
   auto file = journal->file_size();

@@ -1,5 +1,7 @@
 #include "crashtest/invariants.h"
 
+#include "journal/events.h"
+
 #include "journal/codec.h"
 
 #include <map>
@@ -124,54 +126,48 @@ Checked<RunsInLog> reconcile_runs_whole(const Journal& journal, std::uint64_t af
   auto read = journal.read([&](Reader& r) -> Result<void> {
     std::uint64_t block_first = 0;
     std::uint32_t corrections = 0, swept = 0;
-    auto walked =
-        r.for_each(after + 1, head, [&](std::uint64_t seq, std::string_view rec) -> Result<void> {
-          if (found) return {};
-          auto e = decode(seq, rec);
-          if (!e) return e.error();
-          const bool correction =
-              e->origin == Origin::reconcile &&
-              (e->type == EventType::fork_lost || e->type == EventType::fork_recovered);
-          const bool sweep = e->origin == Origin::sweep && e->type == EventType::template_retired;
-          if (correction || sweep) {
-            if (block_first == 0) block_first = seq;
-            (correction ? corrections : swept) += 1;
-            return {};
-          }
-          if (e->type == EventType::reconcile_run) {
-            if (block_first == 0) {
-              found = Violation{"reconcile_run at seq " + std::to_string(seq) +
-                                " follows no correction or sweep"};
-              return {};
-            }
-            if (e->run.corrections != corrections || e->run.swept != swept) {
-              found =
-                  Violation{"reconcile_run at seq " + std::to_string(seq) + " counts " +
-                            std::to_string(e->run.corrections) + " corrections and " +
-                            std::to_string(e->run.swept) + " sweeps, but seqs " +
+    auto walked = for_each_event(r, after + 1, head, [&](std::uint64_t seq, const EventView& e) {
+      if (found) return;
+      const bool correction =
+          e.origin == Origin::reconcile &&
+          (e.type == EventType::fork_lost || e.type == EventType::fork_recovered);
+      const bool sweep = e.origin == Origin::sweep && e.type == EventType::template_retired;
+      if (correction || sweep) {
+        if (block_first == 0) block_first = seq;
+        (correction ? corrections : swept) += 1;
+        return;
+      }
+      if (e.type == EventType::reconcile_run) {
+        if (block_first == 0) {
+          found = Violation{"reconcile_run at seq " + std::to_string(seq) +
+                            " follows no correction or sweep"};
+          return;
+        }
+        if (e.run.corrections != corrections || e.run.swept != swept) {
+          found = Violation{"reconcile_run at seq " + std::to_string(seq) + " counts " +
+                            std::to_string(e.run.corrections) + " corrections and " +
+                            std::to_string(e.run.swept) + " sweeps, but seqs " +
                             std::to_string(block_first) + "-" + std::to_string(seq - 1) + " hold " +
                             std::to_string(corrections) + " and " + std::to_string(swept)};
-              return {};
-            }
-            if (e->run.based_on_seq >= block_first) {
-              found =
-                  Violation{"reconcile_run at seq " + std::to_string(seq) + " is based on seq " +
-                            std::to_string(e->run.based_on_seq) + ", not before its corrections"};
-              return {};
-            }
-            markers[seq] = Marker{e->run, block_first};
-            block_first = 0;
-            corrections = swept = 0;
-            return {};
-          }
-          if (block_first != 0) {
-            found =
-                Violation{"corrections at seqs " + std::to_string(block_first) + "-" +
+          return;
+        }
+        if (e.run.based_on_seq >= block_first) {
+          found = Violation{"reconcile_run at seq " + std::to_string(seq) + " is based on seq " +
+                            std::to_string(e.run.based_on_seq) + ", not before its corrections"};
+          return;
+        }
+        markers[seq] = Marker{e.run, block_first};
+        block_first = 0;
+        corrections = swept = 0;
+        return;
+      }
+      if (block_first != 0) {
+        found = Violation{"corrections at seqs " + std::to_string(block_first) + "-" +
                           std::to_string(seq - 1) + " have no reconcile_run marker (seq " +
-                          std::to_string(seq) + " is a " + std::string(type_name(e->type)) + ")"};
-          }
-          return {};
-        });
+                          std::to_string(seq) + " is a " + std::string(type_name(e.type)) + ")"};
+      }
+      return;
+    });
     if (!walked) return walked;
     if (!found && block_first != 0) {
       found = Violation{"corrections at seqs " + std::to_string(block_first) + "-" +

@@ -34,6 +34,7 @@
 // violation (with the seed and iteration), 2 on a usage or setup error.
 #include "crashtest/invariants.h"
 #include "daemon/service.h"
+#include "gc/fd.h"
 #include "journal/format.h"
 #include "projector/audit.h"
 #include "projector/ledger.h"
@@ -600,15 +601,16 @@ class Parent {
 
     int fds[2];
     if (::pipe(fds) != 0) throw Violation(std::string("pipe: ") + std::strerror(errno));
+    fj::gc::Fd read_end(fds[0]), write_end(fds[1]);
     std::cout.flush();
     std::cerr.flush();
     const pid_t pid = ::fork();
     if (pid < 0) throw Violation(std::string("fork: ") + std::strerror(errno));
     if (pid == 0) {
-      ::close(fds[0]);
-      run_child(cfg_, plan, fds[1]);
+      read_end.reset();
+      run_child(cfg_, plan, write_end.get());
     }
-    ::close(fds[1]);
+    write_end.reset();
     std::string text;
     const auto forked = Clock::now();
     std::optional<Clock::time_point> deadline;
@@ -633,13 +635,13 @@ class Parent {
           timeout = static_cast<int>((left + 999) / 1000);
         }
       }
-      pollfd p{fds[0], POLLIN, 0};
+      pollfd p{read_end.get(), POLLIN, 0};
       const int ready = ::poll(&p, 1, timeout);
       if (ready < 0 && errno != EINTR)
         throw Violation(std::string("poll: ") + std::strerror(errno));
       if (ready <= 0) continue;
       char buf[1 << 16];
-      const ssize_t n = ::read(fds[0], buf, sizeof buf);
+      const ssize_t n = ::read(read_end.get(), buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         eof = true;
@@ -647,7 +649,7 @@ class Parent {
         text.append(buf, static_cast<std::size_t>(n));
       }
     }
-    ::close(fds[0]);
+    read_end.reset();
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }

@@ -2,6 +2,7 @@
 // (newline-delimited JSON, docs/protocol.md), with group commit.
 #include "daemon/protocol.h"
 #include "daemon/service.h"
+#include "journal/clock.h"
 #include "present/report_json.h"
 #include "journal/format.h"
 #include "present/render.h"
@@ -47,9 +48,7 @@ using fj::protocol::Op;
 bool g_json_logs = false;
 
 void log_line(const std::string& message) {
-  const auto now = std::chrono::system_clock::now().time_since_epoch();
-  const std::string time = fj::render::rfc3339(static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(now).count()));
+  const std::string time = fj::render::rfc3339(fj::wall_clock_ns());
   if (g_json_logs) {
     std::cerr << json::serialize(json::object{{"time", time}, {"msg", message}}) << std::endl;
   } else {

@@ -1,6 +1,7 @@
 #include "gc/reconciler.h"
 
 #include "gc/evidence.h"
+#include "journal/events.h"
 #include "journal/format.h"
 
 #include <boost/container_hash/hash.hpp>
@@ -350,14 +351,11 @@ Result<Decision> recheck(const ReconcilePlan& plan, const Projection& head, Read
   left_alone.clear();
   appended.clear();
   boost::unordered_flat_set<std::string> forks, templates;
-  auto touched = reader.for_each(plan.based_on_seq + 1, head.seq(),
-                                 [&](std::uint64_t seq, std::string_view record) -> Result<void> {
-                                   auto e = decode(seq, record);
-                                   if (!e) return e.error();
-                                   if (has_fork(e->type)) forks.emplace(e->fork);
-                                   if (!e->template_id.empty()) templates.emplace(e->template_id);
-                                   return {};
-                                 });
+  auto touched = for_each_event(reader, plan.based_on_seq + 1, head.seq(),
+                                [&](std::uint64_t, const EventView& e) {
+                                  if (has_fork(e.type)) forks.emplace(e.fork);
+                                  if (!e.template_id.empty()) templates.emplace(e.template_id);
+                                });
   if (!touched) return touched.error();
 
   Projection scratch = head;

@@ -116,15 +116,6 @@ bool string_field(const json::object& o, std::string_view key, std::string& out)
   return true;
 }
 
-// A directory stream for parent/name, or nullptr with errno set.
-DIR* open_dir(int parent, const char* name) {
-  Fd fd(::openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd) return nullptr;
-  DIR* dir = ::fdopendir(fd.get());
-  if (dir != nullptr) fd.release();  // now owned by `dir`
-  return dir;
-}
-
 // The names in dir but "." and "..": valid ids in `names`, the rest skipped.
 // Returns 0, or the errno of a readdir that failed part-way: the listing is
 // then incomplete and must not be used.
@@ -214,11 +205,6 @@ void parallel_for(std::size_t n, unsigned threads, const Work& work) {
   for (std::size_t t = 1; t < helpers; ++t) pool.emplace_back(drain);
   drain();
 }
-
-struct CloseDir {
-  void operator()(DIR* d) const { ::closedir(d); }
-};
-using Dir = std::unique_ptr<DIR, CloseDir>;
 
 // The valid-id names in dir, sorted; `what` names it in an error.
 Result<std::vector<std::string>> list(DIR* dir, const std::string& what,
@@ -394,7 +380,7 @@ Result<ScanResult> scan(const std::string& data_root, const ScanOptions& options
   }
   const RootPaths paths = root_paths(data_root);
 
-  const Dir guests_dir(open_dir(root.get(), "guests"));
+  const Dir guests_dir(open_dir_stream(root.get(), "guests"));
   if (!guests_dir) {
     const int err = errno;
     return errno_error("data root " + data_root + " has no readable guests/ directory", err);
@@ -424,7 +410,7 @@ Result<ScanResult> scan(const std::string& data_root, const ScanOptions& options
     }
   }
 
-  const Dir templates_dir(open_dir(root.get(), "templates"));
+  const Dir templates_dir(open_dir_stream(root.get(), "templates"));
   if (!templates_dir) {
     const int err = errno;
     if (err != ENOENT) return errno_error("cannot read " + data_root + "/templates", err);

@@ -1,6 +1,7 @@
 #include "journal/chain.h"
 
 #include "journal/endian.h"
+#include "journal/hex.h"
 
 #include <openssl/evp.h>
 
@@ -34,34 +35,9 @@ ChainHash chain_next(const ChainHash& previous, std::uint64_t seq, std::string_v
   return digest({bytes(previous), le, record});
 }
 
-std::string to_hex(const ChainHash& hash) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (std::uint8_t b : hash) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
-}
-
 std::optional<ChainHash> chain_from_hex(std::string_view hex) {
-  if (hex.size() != 64) return std::nullopt;
   ChainHash out{};
-  for (std::size_t i = 0; i < 32; ++i) {
-    int v = 0;
-    for (char c : hex.substr(2 * i, 2)) {
-      v <<= 4;
-      if (c >= '0' && c <= '9')
-        v |= c - '0';
-      else if (c >= 'a' && c <= 'f')
-        v |= c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F')
-        v |= c - 'A' + 10;
-      else
-        return std::nullopt;
-    }
-    out[i] = static_cast<std::uint8_t>(v);
-  }
+  if (!from_hex(hex, out)) return std::nullopt;
   return out;
 }
 

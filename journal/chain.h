@@ -27,7 +27,8 @@ inline constexpr std::uint64_t kChainCheckpointEvery = 4096;
 ChainHash chain_seed(std::string_view journal_id);
 ChainHash chain_next(const ChainHash& previous, std::uint64_t seq, std::string_view record);
 
-std::string to_hex(const ChainHash& hash);
+// The value from its 64 hex digits (printed with to_hex, journal/hex.h);
+// nullopt for anything else.
 std::optional<ChainHash> chain_from_hex(std::string_view hex);
 
 }  // namespace fj

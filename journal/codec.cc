@@ -14,61 +14,18 @@ void put_u8(std::string& out, std::uint8_t v) {
   out.push_back(static_cast<char>(v));
 }
 
-void put_str8(std::string& out, std::string_view s) {
-  put_u8(out, static_cast<std::uint8_t>(s.size()));
-  out.append(s);
+// The payload's ids and names are checked like input: a CRC is no signature.
+std::string_view read_id(LeReader& in) {
+  const std::string_view s = in.str8();
+  if (!is_valid_id(s)) in.fail();
+  return s;
 }
 
-void put_str16(std::string& out, std::string_view s) {
-  put_le<std::uint16_t>(out, static_cast<std::uint16_t>(s.size()));
-  out.append(s);
+std::string_view read_name(LeReader& in) {
+  const std::string_view s = in.str8();
+  if (!is_valid_name(s)) in.fail();
+  return s;
 }
-
-// Reads the payload; any read past the end or an impossible value sets ok=false.
-class PayloadReader {
- public:
-  explicit PayloadReader(std::string_view bytes) : p_(bytes.data()), end_(p_ + bytes.size()) {}
-
-  std::uint8_t u8() { return take(1) ? static_cast<std::uint8_t>(p_[-1]) : 0; }
-  template <class T>
-  T le() {
-    return take(sizeof(T)) ? load_le<T>(p_ - sizeof(T)) : 0;
-  }
-  std::string_view id() {
-    const std::string_view s = str(u8());
-    if (!is_valid_id(s)) ok_ = false;
-    return s;
-  }
-  std::string_view name() {
-    const std::string_view s = str(u8());
-    if (!is_valid_name(s)) ok_ = false;
-    return s;
-  }
-  std::string_view str16(std::size_t max) {
-    const std::size_t n = le<std::uint16_t>();
-    if (n > max) ok_ = false;
-    return str(n);
-  }
-  bool done() const { return ok_ && p_ == end_; }
-
- private:
-  bool take(std::size_t n) {
-    if (!ok_ || static_cast<std::size_t>(end_ - p_) < n) {
-      ok_ = false;
-      return false;
-    }
-    p_ += n;
-    return true;
-  }
-  std::string_view str(std::size_t n) {
-    const char* start = p_;
-    return take(n) ? std::string_view(start, n) : std::string_view();
-  }
-
-  const char* p_;
-  const char* end_;
-  bool ok_ = true;
-};
 
 bool reason_fits(EventType t, Reason r) {
   switch (t) {
@@ -219,26 +176,26 @@ Fault parse(std::string_view record, EventView& e) noexcept {
   e.evidence = {};
   e.reason = Reason::none;
   e.run = {};
-  PayloadReader in(record.substr(kRecordHeaderSize, body - kRecordHeaderSize));
+  LeReader in(record.substr(kRecordHeaderSize, body - kRecordHeaderSize));
   switch (e.type) {
     case EventType::template_registered:
-      e.template_id = in.id();
-      e.source = in.id();
-      e.name = in.name();
+      e.template_id = read_id(in);
+      e.source = read_id(in);
+      e.name = read_name(in);
       break;
     case EventType::fork_added:
     case EventType::fork_removed:
-      e.template_id = in.id();
-      e.fork = in.id();
+      e.template_id = read_id(in);
+      e.fork = read_id(in);
       break;
     case EventType::template_retired:
-      e.template_id = in.id();
+      e.template_id = read_id(in);
       e.reason = static_cast<Reason>(in.u8());
       break;
     case EventType::fork_recovered:
     case EventType::fork_lost:
-      e.template_id = in.id();
-      e.fork = in.id();
+      e.template_id = read_id(in);
+      e.fork = read_id(in);
       e.reason = static_cast<Reason>(in.u8());
       e.evidence = in.str16(kMaxEvidenceSize);
       break;

@@ -1,5 +1,7 @@
 #include "journal/ids.h"
 
+#include "journal/hex.h"
+
 #include <array>
 #include <string>
 
@@ -46,10 +48,8 @@ std::string printable(std::string_view s, std::size_t max) {
     if (c >= 0x20 && c < 0x7F) {
       out += static_cast<char>(c);
     } else {
-      static constexpr char kHex[] = "0123456789abcdef";
       out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
+      append_hex(out, {&c, 1});
     }
   }
   if (s.size() > max) out += "...";
@@ -59,7 +59,7 @@ std::string printable(std::string_view s, std::size_t max) {
 // The id alphabet as a table (for ids shorter than 16 bytes, and builds
 // without SSE2): decode checks every replayed id, and a per-byte range test
 // compiles to a data-dependent branch that random ids mispredict about every
-// other byte (43 % of replay cycles in callgrind).
+// other byte (bench/README.md, "Where the replay time goes").
 constexpr std::array<std::uint8_t, 256> kIdChar = [] {
   std::array<std::uint8_t, 256> t{};
   for (int c = 'a'; c <= 'z'; ++c) t[c] = 1;

@@ -1,13 +1,15 @@
 #include "journal/journal.h"
 
+#include "journal/clock.h"
 #include "journal/endian.h"
 #include "journal/format.h"
+#include "journal/hex.h"
 #include "journal/ids.h"
 #include "journal/pages.h"
 
 #include <sys/stat.h>
 
-#include <chrono>
+#include <array>
 #include <filesystem>
 #include <mutex>
 #include <random>
@@ -28,19 +30,16 @@ unsigned env_flags(const JournalOptions& o) {
 
 std::string random_id() {
   std::random_device rd;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id;
-  for (int i = 0; i < 4; ++i) {
-    std::uint32_t word = rd();
-    for (int k = 0; k < 8; ++k, word >>= 4) id += kHex[word & 15];
-  }
-  return id;
+  std::array<std::uint8_t, 16> bytes{};
+  for (std::uint8_t& b : bytes) b = static_cast<std::uint8_t>(rd());
+  return to_hex(bytes);
 }
 
-std::uint64_t now_ns() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
+// The page check (journal/pages.h) reads LMDB's own page layout.
+Result<void> check_linked_lmdb() {
+  int major = 0, minor = 0, patch = 0;
+  mdb_version(&major, &minor, &patch);
+  return lmdb::check_lmdb_version(major, minor, patch);
 }
 
 Result<void> put_meta(lmdb::Txn& txn, MDB_dbi meta, std::string_view key, std::string_view value) {
@@ -85,7 +84,7 @@ namespace {
 // Checks one integer-keyed database's pages for a scan from `from`; read
 // transactions only (see pages.h).
 Result<void> check_database(lmdb::Txn& txn, const char* name, MDB_dbi dbi, std::uint64_t from,
-                            std::uint64_t through = lmdb::kAllKeys) {
+                            std::uint64_t through = kHead) {
   if (txn.writable()) return {};
   auto damage = lmdb::check_tree(txn, name, dbi, from, through);
   if (!damage) return damage.error();
@@ -304,6 +303,7 @@ bool Journal::interrupted_init(const std::string& dir) {
 }
 
 Result<Journal> Journal::create(const std::string& dir, const JournalOptions& options) {
+  if (auto ok = check_linked_lmdb(); !ok) return ok.error();
   std::error_code ec;
   const bool resume = interrupted_init(dir);
   if (!resume && fs::exists(fs::path(dir) / "data.mdb", ec)) {
@@ -350,7 +350,7 @@ Result<Journal> Journal::create(const std::string& dir, const JournalOptions& op
     for (auto [key, value] : {std::pair<std::string_view, std::string>{kMetaMagic, kMagic},
                               {kMetaFormat, std::string(1, version)},
                               {kMetaJournalId, journal_id},
-                              {kMetaCreated, u64_le(now_ns())},
+                              {kMetaCreated, u64_le(wall_clock_ns())},
                               {kMetaChainHead, chain_head}}) {
       if (auto ok = put_meta(*txn, *meta, key, value); !ok) return ok.error();
     }
@@ -360,6 +360,7 @@ Result<Journal> Journal::create(const std::string& dir, const JournalOptions& op
 }
 
 Result<Journal> Journal::open(const std::string& dir, const JournalOptions& options) {
+  if (auto ok = check_linked_lmdb(); !ok) return ok.error();
   // LMDB creates lock.mdb before it reads data.mdb; if this open fails, remove
   // a lock file it created so that a refused open leaves nothing behind.
   std::error_code ec;

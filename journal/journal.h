@@ -18,6 +18,7 @@
 #include "journal/event.h"
 #include "journal/lmdb.h"
 #include "journal/pages.h"
+#include "journal/seq.h"
 
 #include <cstdint>
 #include <cstring>
@@ -104,7 +105,7 @@ class Reader {
   // corrupt_page error naming the seqs it held, not an assertion in LMDB.
   // for_each does this itself, a chunk ahead of its cursor; a no-op in a
   // write transaction.
-  Result<void> check_pages(std::uint64_t from, std::uint64_t through = lmdb::kAllKeys);
+  Result<void> check_pages(std::uint64_t from, std::uint64_t through = kHead);
 
   // The newest snapshot with seq <= at_most, or nullopt. Older ones are
   // returned by calling again with a smaller bound.
@@ -183,14 +184,16 @@ class Journal {
  public:
   // Creates a new journal in `dir` (created 0700 if missing; must be empty).
   // Errors: already_a_journal, invalid_argument (a non-empty directory),
-  // io_error, lmdb_error.
+  // io_error, lmdb_error (also for a linked LMDB whose page layout the page
+  // check does not read: lmdb::check_lmdb_version, before any file is made).
   static Result<Journal> create(const std::string& dir, const JournalOptions& options = {});
 
   // Opens an existing journal. Read-only opening never creates or changes a
   // file and runs beside a live writer. Errors: not_a_journal (missing
   // directory, no journal, another program's LMDB environment),
   // unknown_version (another format version; both versions named),
-  // corrupt_meta, lmdb_error. Clears reader slots left by dead processes.
+  // corrupt_meta, lmdb_error (also for a linked LMDB of another release, as
+  // create). Clears reader slots left by dead processes.
   static Result<Journal> open(const std::string& dir, const JournalOptions& options = {});
 
   // True when `dir` holds only what a create() killed before its first commit
@@ -248,7 +251,7 @@ Result<void> Reader::for_each(std::uint64_t from, std::uint64_t to, Visit&& visi
   std::uint64_t checked_through = 0;
   const auto check_ahead = [&](std::uint64_t next) -> Result<void> {
     if (next <= checked_through) return {};
-    checked_through = next > lmdb::kAllKeys - kCheckChunk ? lmdb::kAllKeys : next + kCheckChunk;
+    checked_through = next > kHead - kCheckChunk ? kHead : next + kCheckChunk;
     return check_pages(next, checked_through);
   };
   if (auto sound = check_ahead(from); !sound) return sound;

@@ -1,5 +1,7 @@
 #include "journal/pages.h"
 
+#include "journal/hex.h"
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -44,9 +46,9 @@ T load(const unsigned char* p) {
 }
 
 std::string hex16(std::uint16_t v) {
-  static constexpr char kDigits[] = "0123456789abcdef";
+  const std::uint8_t bytes[] = {static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
   std::string out = "0x";
-  for (int shift = 12; shift >= 0; shift -= 4) out += kDigits[(v >> shift) & 0xF];
+  append_hex(out, bytes);
   return out;
 }
 
@@ -216,6 +218,15 @@ Result<MDB_dbi> main_dbi(Txn& txn) {
 
 }  // namespace
 
+Result<void> check_lmdb_version(int major, int minor, int patch) {
+  if (major == kLmdbMajor && minor == kLmdbMinor) return {};
+  const std::string supported = std::to_string(kLmdbMajor) + "." + std::to_string(kLmdbMinor);
+  return make_error(Errc::lmdb_error, "LMDB " + std::to_string(major) + "." +
+                                          std::to_string(minor) + "." + std::to_string(patch) +
+                                          " is linked, but the page check reads LMDB " + supported +
+                                          "'s page layout: build against LMDB " + supported);
+}
+
 Result<std::optional<PageDamage>> check_tree(Txn& txn, const char* name, MDB_dbi dbi,
                                              std::uint64_t from, std::uint64_t through) {
   if (auto ok = txn.usable(); !ok) return ok.error();
@@ -258,7 +269,7 @@ Result<std::optional<PageDamage>> check_free_list(Txn& txn, const char* any_data
     std::memcpy(record, page + kMetaFreeDbAt, sizeof record);
     std::atomic_thread_fence(std::memory_order_acquire);
     if (*stamp != txnid) break;
-    return walk(*map, record, stat, 0, kAllKeys, "the free list");
+    return walk(*map, record, stat, 0, kHead, "the free list");
   }
   return std::optional<PageDamage>();
 }

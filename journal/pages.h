@@ -16,12 +16,25 @@
 #pragma once
 
 #include "journal/lmdb.h"
+#include "journal/seq.h"
 
 #include <cstdint>
 #include <optional>
 #include <string>
 
 namespace fj::lmdb {
+
+// The LMDB release whose page layout this walker reads: 0.9. The on-disk
+// layout has not changed between 0.9 patch releases (Debian 12 ships 0.9.24),
+// so the patch level is not checked; another major or minor release may lay
+// its pages out differently, and the walker would then misjudge sound pages.
+inline constexpr int kLmdbMajor = 0;
+inline constexpr int kLmdbMinor = 9;
+
+// Refuses (lmdb_error, one line naming both versions) an LMDB whose
+// major.minor is not kLmdbMajor.kLmdbMinor. Pure; the journal calls it with
+// mdb_version() before it creates or opens anything.
+Result<void> check_lmdb_version(int major, int minor, int patch);
 
 struct PageDamage {
   std::uint64_t pgno = 0;
@@ -31,16 +44,13 @@ struct PageDamage {
   std::string what;  // "page 37 holds page number 0 (zeroed or misplaced)"
 };
 
-inline constexpr std::uint64_t kAllKeys = ~std::uint64_t{0};
-
 // Checks the pages of database `dbi` (named `name`; integer keys) that a
 // cursor scan over the keys [from, through] steps onto: the pages holding
 // those keys and the first leaf after them (where a cursor lands when it
-// steps past `through`). nullopt when they are sound. A long scan checks a
+// steps past `through`; kHead: the last key). nullopt when they are sound. A long scan checks a
 // chunk at a time, just before it reads it.
 Result<std::optional<PageDamage>> check_tree(Txn& txn, const char* name, MDB_dbi dbi,
-                                             std::uint64_t from = 0,
-                                             std::uint64_t through = kAllKeys);
+                                             std::uint64_t from = 0, std::uint64_t through = kHead);
 
 // Checks every page of LMDB's free-page list, which a writer walks with a
 // cursor when it allocates pages. `any_database`: the name of any named

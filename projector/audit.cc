@@ -1,6 +1,7 @@
 #include "projector/audit.h"
 
 #include "journal/codec.h"
+#include "journal/hex.h"
 #include "projector/snapshot.h"
 
 #include <algorithm>

@@ -10,14 +10,11 @@
 
 #include <cstdint>
 #include <functional>
-#include <limits>
 #include <span>
 #include <string>
 #include <vector>
 
 namespace fj {
-
-inline constexpr std::uint64_t kHead = std::numeric_limits<std::uint64_t>::max();
 
 // Applies the records (state.seq(), to] read through `reader` to `state`.
 // Stops at the first corrupt record; `state` then holds everything before it.
@@ -67,6 +64,7 @@ class Ledger {
   using Clock = std::function<std::uint64_t()>;  // unix nanoseconds
 
   // `journal` must outlive the Ledger. Loads the projection as load() does.
+  // Without a clock, events are stamped with wall_clock_ns() (journal/clock.h).
   static Result<Ledger> open(Journal& journal, Clock clock = {});
 
   const Projection& projection() const noexcept { return state_; }
@@ -121,7 +119,5 @@ class Ledger {
   LoadReport report_;
   bool dirty_ = false;  // state_ holds events of a transaction that did not commit
 };
-
-std::uint64_t wall_clock_ns();
 
 }  // namespace fj

@@ -87,17 +87,15 @@ static_assert(sizeof(Id) == 32);
 // Folded 64x64->128-bit multiplies (the low half xor the high half), over
 // the id's bytes as four 8-byte words at a time: each fold mixes every bit of
 // both inputs into its result, and the two folds for an id of up to 32 bytes
-// do not wait on each other. A 24-byte id then waits on one multiply instead
-// of the five in a row of the word-by-word multiply-xorshift this replaced,
-// and a replay hashes two or three ids an event: 8 % more events/s, paired
-// runs (bench/README.md). Both inputs of every fold are a word of the id xor
-// a constant with a byte >= 0x80, so no word of id characters (ASCII) can
-// zero a fold and wipe out its other word; the length and the 32-byte blocks
-// before the last 1-32 bytes (ids over 32) enter through `h`, xored in and
-// folded with a constant, never as a fold's input beside a word. (With `h`
-// as that input, a 64-byte id whose bytes 40..47 equal `h` made bytes 32..39
-// count for nothing: 2^48 ids with one hash.) Declared avalanching so the
-// map adds no second mix.
+// do not wait on each other, so hashing an id waits on one multiply (a replay
+// hashes two or three ids an event). Both inputs of every fold are a word of
+// the id xor a constant with a byte >= 0x80, so no word of id characters
+// (ASCII) can zero a fold and wipe out its other word; the length and the
+// 32-byte blocks before the last 1-32 bytes (ids over 32) enter through `h`,
+// xored in and folded with a constant, never as a fold's input beside a word
+// (a word equal to `h` would zero that fold: the word beside it would count
+// for nothing). Declared avalanching so the map adds no second mix.
+// Measurements: bench/README.md.
 struct IdHash {
   using is_transparent = void;
   using is_avalanching = void;
@@ -147,7 +145,7 @@ struct IdHash {
   std::size_t operator()(const Id& id) const noexcept { return (*this)(id.view()); }
 };
 
-// Compares in 8-byte words, inline: a call to memcmp for a 24-byte id cost
+// Compares in 8-byte words, inline: for ids this short a call to memcmp costs
 // more than the comparison.
 struct IdEqual {
   using is_transparent = void;
@@ -180,20 +178,10 @@ using IdMap = boost::unordered_flat_map<Id, V, IdHash, IdEqual>;
 
 // Live forks: fork id -> index of its template, the map a replay touches on
 // nearly every event. A boost::unordered_flat_map kept at most a quarter
-// full.
-//
-// At the map's own load limit (7/8), a replay's endless fork/unfork churn
-// made it rebuild itself at the same size every few tens of thousands of
-// events: each erasure from a group of slots that once overflowed lowers the
-// limit (the map's guard against probe lengths drifting up) until it is
-// reached, and a rebuild holds two tables at once. The fewer groups ever
-// overflow, the rarer that is: at 3/8 full it still came once in about
-// 4.5 M events (and then shrank the table, which this class grew again); at
-// a quarter full a group of 15 slots almost never overflows, and none came
-// in 5 M. So the table grows only with the most forks ever live at once,
-// and a replay's peak memory does not depend on the journal's length. The
-// price is a table four times larger than the data (about 230 bytes per
-// live fork at 10,000).
+// full: at the map's own load limit, fork/unfork churn makes it rebuild
+// itself at the same size over and over, holding two tables at once, and a
+// replay's peak memory would grow with the journal's length
+// (docs/decisions.md). The price is a table four times larger than the data.
 class ForkTable {
  public:
   using Map = IdMap<std::uint32_t>;

@@ -1,10 +1,13 @@
 #include "journal/lmdb.h"
 
+#include "journal/pages.h"
 #include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <memory>
+#include <string>
 
 namespace fj::lmdb {
 namespace {
@@ -118,6 +121,24 @@ TEST(LmdbEnv, MapFullIsReportedAsJournalFull) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::journal_full);
   EXPECT_EQ(txn->failure_rc(), MDB_MAP_FULL);
+}
+
+TEST(LmdbVersion, OnlyTheReleaseThePageCheckReadsIsAccepted) {
+  int major = 0, minor = 0, patch = 0;
+  mdb_version(&major, &minor, &patch);
+  EXPECT_TRUE(check_lmdb_version(major, minor, patch));  // the one this build links
+  EXPECT_TRUE(check_lmdb_version(0, 9, 24));             // Debian 12's
+  EXPECT_TRUE(check_lmdb_version(0, 9, 33));             // a later patch release
+  for (auto [a, b, c] : {std::array{0, 10, 0}, std::array{1, 0, 0}, std::array{0, 8, 0}}) {
+    auto refused = check_lmdb_version(a, b, c);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, Errc::lmdb_error);
+    const std::string version =
+        std::to_string(a) + "." + std::to_string(b) + "." + std::to_string(c);
+    EXPECT_NE(refused.error().message.find("LMDB " + version + " is linked"), std::string::npos)
+        << refused.error().message;
+    EXPECT_NE(refused.error().message.find("LMDB 0.9"), std::string::npos);
+  }
 }
 
 }  // namespace
