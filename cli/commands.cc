@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 
+#include "cli/event_line.h"
 #include "journal/codec.h"
 #include "journal/format.h"
 #include "journal/ids.h"
@@ -166,7 +167,7 @@ int cmd_log(const Options& o) {
       if (!e) return e.error();
       if (o.template_filter && e->template_id != *o.template_filter) return {};
       if (o.json) {
-        std::cout << json::serialize(event_json(seq, *e)) << '\n';
+        print_event_line(std::cout, seq, *e);
       } else {
         char head[96];
         std::snprintf(head, sizeof head, "%8llu  %s  %-9s  %-19s  ",
