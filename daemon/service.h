@@ -24,10 +24,13 @@
 // GCC 12 caveat for coroutines: it may destroy a temporary with a
 // non-trivial destructor (a braced Request, a capturing lambda) twice when
 // the temporary is part of a co_await expression. Build the argument as a
-// named local first and std::move it in (examples/embed, daemon/dispatcher.cc). Thread-safety:
-// every member may be called from any thread. stop() (also run by the destructor) finishes all
-// queued work, writes a snapshot and joins the writer; calls after stop() complete with
-// Errc::stopping (nothing applied).
+// named local first and std::move it in (examples/embed,
+// daemon/dispatcher.cc).
+//
+// Thread-safety: every member may be called from any thread. stop() (also
+// run by the destructor) ends the periodic reconciles, finishes all queued
+// work, writes a snapshot and joins the writer; calls after stop() complete
+// with Errc::stopping (nothing applied).
 #pragma once
 
 #include "gc/reconciler.h"
