@@ -1,12 +1,13 @@
 #include "cli/commands.h"
 
+#include "cli/event_line.h"
 #include "journal/events.h"
 #include "journal/format.h"
 #include "journal/hex.h"
 #include "journal/ids.h"
+#include "present/render.h"
 #include "projector/audit.h"
 #include "projector/ledger.h"
-#include "present/render.h"
 
 #include <boost/json/serialize.hpp>
 
@@ -161,7 +162,7 @@ int cmd_log(const Options& o) {
     return for_each_event(r, from, to, [&](std::uint64_t seq, const EventView& e) -> Result<void> {
       if (o.template_filter && e.template_id != *o.template_filter) return {};
       if (o.json) {
-        std::cout << json::serialize(event_json(seq, e)) << '\n';
+        print_event_line(std::cout, seq, e);
       } else {
         char head[96];
         std::snprintf(head, sizeof head, "%8llu  %s  %-9s  %-19s  ",

@@ -35,6 +35,7 @@ int cmd_unfork(const Options& o);
 int cmd_retire(const Options& o);
 int cmd_counts(const Options& o);
 int cmd_log(const Options& o);
+int cmd_export(const Options& o);
 int cmd_explain(const Options& o);
 int cmd_replay(const Options& o);
 int cmd_snapshot(const Options& o);

@@ -1,6 +1,7 @@
 // forkjournal: the replay, audit and operations tool for a fork journal.
 #include "cli/commands.h"
 #include "journal/format.h"
+#include "present/sync_option.h"
 
 #include <CLI/CLI.hpp>
 
@@ -30,11 +31,7 @@ int main(int argc, char** argv) {
   app.add_option("--journal", o.journal, "Journal directory")
       ->envname("FORKJOURNAL_DIR")
       ->required();
-  std::string sync = "full";
-  app.add_option("--sync", sync,
-                 "Durability of writes: full (fsync every commit, the default), nometa "
-                 "(skip the meta-page fsync), none (no fsync: benchmarks only)")
-      ->check(CLI::IsMember({"full", "nometa", "none"}));
+  fj::add_sync_option(app, o.sync);
 
   const auto command = [&](const char* name, const char* help, int (*fn)(const Options&)) {
     CLI::App* sub = app.add_subcommand(name, help);
@@ -88,6 +85,14 @@ int main(int argc, char** argv) {
   log->add_option("--template", o.template_filter, "Only events of this template");
   json_flag(log);
 
+  CLI::App* exp = command("export",
+                          "Print the events from --from to --to as NDJSON, one object per line "
+                          "(seq, type, time, origin and the event's fields); a range past the "
+                          "head is an error",
+                          fj::cli::cmd_export);
+  exp->add_option("--from", o.from, "First seq (default 1)")->check(seq_check);
+  exp->add_option("--to", o.to, "Last seq (default: the head)")->check(seq_check);
+
   CLI::App* explain = command("explain", "Show every event of template T and the count after each",
                               fj::cli::cmd_explain);
   explain->add_option("template", o.template_id, "Template id")->required();
@@ -140,8 +145,5 @@ int main(int argc, char** argv) {
     std::cerr << "forkjournal: " << e.what() << " (see 'forkjournal --help')\n";
     return 2;
   }
-  o.sync = sync == "none"     ? fj::SyncMode::none
-           : sync == "nometa" ? fj::SyncMode::nometa
-                              : fj::SyncMode::full;
   return run(o);
 }

@@ -1,11 +1,12 @@
 // forkjournald: serves a fork journal to VM managers over a Unix socket
 // (newline-delimited JSON, docs/protocol.md), with group commit.
-#include "daemon/protocol.h"
+#include "daemon/dispatcher.h"
+#include "daemon/open_journal.h"
 #include "daemon/service.h"
 #include "journal/clock.h"
-#include "present/report_json.h"
 #include "journal/format.h"
 #include "present/render.h"
+#include "present/sync_option.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -19,17 +20,13 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/read_until.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <chrono>
 #include <cstring>
-#include <filesystem>
 #include <iostream>
-#include <list>
 #include <regex>
 
 #ifndef FJ_VERSION
@@ -41,7 +38,6 @@ namespace {
 namespace asio = boost::asio;
 namespace json = boost::json;
 using asio::local::stream_protocol;
-using fj::protocol::Op;
 
 // --- logging -------------------------------------------------------------------
 
@@ -117,19 +113,13 @@ stream_protocol::acceptor open_socket(asio::io_context& io, const std::string& p
   return acceptor;
 }
 
-// --- requests --------------------------------------------------------------------------
+// --- connections ---------------------------------------------------------------------
 
-json::object outcome_json(const fj::Outcome& o) {
-  json::object out{{"seq", o.first_seq != 0 ? o.last_seq : o.already_at}};
-  if (o.first_seq == 0) out["noop"] = true;
-  if (o.replayed) out["replayed"] = true;
-  return out;
-}
-
+// Accepts connections and hands each to the dispatcher.
 class Server {
  public:
-  Server(asio::io_context& io, fj::service::Service& service, stream_protocol::acceptor acceptor)
-      : io_(io), service_(service), acceptor_(std::move(acceptor)) {}
+  Server(fj::service::Dispatcher& dispatcher, stream_protocol::acceptor acceptor)
+      : dispatcher_(dispatcher), acceptor_(std::move(acceptor)) {}
 
   asio::awaitable<void> accept_loop() {
     for (;;) {
@@ -145,137 +135,22 @@ class Server {
         log_line("connection from uid " + std::to_string(peer.uid) + " pid " +
                  std::to_string(peer.pid));
       }
-      auto it = connections_.insert(connections_.end(), std::move(socket));
-      asio::co_spawn(io_, session(it), asio::detached);
+      dispatcher_.serve(std::move(socket));
     }
   }
 
   // Stops accepting and ends every connection once its current request is
-  // answered (reads see end-of-file; writes still go out).
+  // answered.
   void stop() {
     stopping_ = true;
     boost::system::error_code ec;
     acceptor_.close(ec);
-    for (auto& socket : connections_)
-      socket.shutdown(stream_protocol::socket::shutdown_receive, ec);
+    dispatcher_.stop();
   }
 
  private:
-  asio::awaitable<void> session(std::list<stream_protocol::socket>::iterator it) {
-    stream_protocol::socket& socket = *it;
-    std::string buffer;
-    for (;;) {
-      auto [ec, n] = co_await asio::async_read_until(
-          socket, asio::dynamic_buffer(buffer, fj::protocol::kMaxLine + 1), '\n',
-          asio::as_tuple(asio::use_awaitable));
-      if (ec == asio::error::not_found) {
-        const std::string reply = fj::protocol::error_response(
-            nullptr, "too_large",
-            "request line longer than " + std::to_string(fj::protocol::kMaxLine) + " bytes");
-        co_await asio::async_write(socket, asio::buffer(reply + "\n"),
-                                   asio::as_tuple(asio::use_awaitable));
-        break;
-      }
-      if (ec) break;
-      std::string line = buffer.substr(0, n - 1);
-      buffer.erase(0, n);
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.empty()) continue;
-      const std::string reply = co_await handle(line) + "\n";
-      auto [write_ec, written] = co_await asio::async_write(socket, asio::buffer(reply),
-                                                            asio::as_tuple(asio::use_awaitable));
-      if (write_ec || stopping_) break;
-    }
-    boost::system::error_code ignored;
-    socket.close(ignored);
-    connections_.erase(it);
-  }
-
-  asio::awaitable<std::string> handle(std::string_view line) {
-    auto parsed = fj::protocol::parse_request(line);
-    if (auto* e = std::get_if<fj::protocol::ProtocolError>(&parsed)) {
-      co_return fj::protocol::error_response(e->id, e->code, e->message);
-    }
-    auto& r = std::get<fj::protocol::ParsedRequest>(parsed);
-    const auto refuse = [&](const fj::Error& e) {
-      return fj::protocol::error_response(r.id, fj::protocol::error_code(e), e.message);
-    };
-    switch (r.op) {
-      case Op::ping:
-        co_return fj::protocol::ok_response(r.id, {{"version", FJ_VERSION}});
-      case Op::register_template:
-      case Op::fork:
-      case Op::unfork:
-      case Op::retire: {
-        auto outcome = co_await service_.async_execute(std::move(r.request), asio::use_awaitable);
-        if (!outcome) co_return refuse(outcome.error());
-        co_return fj::protocol::ok_response(r.id, outcome_json(*outcome));
-      }
-      case Op::counts: {
-        auto counts = co_await service_.async_read(
-            [](const fj::Projection& p) {
-              json::array templates;
-              for (const fj::Template* t : p.templates())
-                templates.push_back(fj::render::template_json(*t));
-              return json::object{{"seq", p.seq()}, {"templates", std::move(templates)}};
-            },
-            asio::use_awaitable);
-        if (!counts) co_return refuse(counts.error());
-        co_return fj::protocol::ok_response(r.id, std::move(*counts));
-      }
-      case Op::template_info: {
-        // A named callable: GCC 12 mishandles a capturing lambda temporary
-        // inside a co_await expression (its captures are destroyed twice).
-        auto describe =
-            [id = r.template_id](const fj::Projection& p) -> std::optional<json::object> {
-          const fj::Template* t = p.find(id);
-          if (t == nullptr) return std::nullopt;
-          json::object out = fj::render::template_json(*t);
-          json::array forks;
-          for (const auto& f : p.live_forks(id)) forks.push_back(json::string(f));
-          out["live_forks"] = std::move(forks);
-          out["last_seq"] = t->last_seq;
-          out["seq"] = p.seq();
-          return out;
-        };
-        auto info = co_await service_.async_read(std::move(describe), asio::use_awaitable);
-        if (!info) co_return refuse(info.error());
-        if (!*info) {
-          co_return fj::protocol::error_response(
-              r.id, "not_found", "template '" + r.template_id + "' is not registered");
-        }
-        co_return fj::protocol::ok_response(r.id, std::move(**info));
-      }
-      case Op::reconcile: {
-        auto report = co_await service_.async_reconcile(r.dry_run, asio::use_awaitable);
-        if (!report) co_return refuse(report.error());
-        co_return fj::protocol::ok_response(r.id, fj::gc::to_json(*report));
-      }
-      case Op::snapshot: {
-        auto seq = co_await service_.async_snapshot(asio::use_awaitable);
-        if (!seq) co_return refuse(seq.error());
-        co_return fj::protocol::ok_response(r.id, {{"seq", *seq}});
-      }
-      case Op::stats: {
-        const auto s = service_.stats();
-        co_return fj::protocol::ok_response(r.id, {{"events", s.head_seq},
-                                                   {"head_seq", s.head_seq},
-                                                   {"requests", s.requests},
-                                                   {"appended", s.appended},
-                                                   {"commits", s.commits},
-                                                   {"average_batch", s.average_batch},
-                                                   {"snapshots", s.snapshots},
-                                                   {"reconciles", s.reconciles},
-                                                   {"uptime_seconds", s.uptime_seconds}});
-      }
-    }
-    co_return fj::protocol::error_response(r.id, "unknown_op", "unknown op");
-  }
-
-  asio::io_context& io_;
-  fj::service::Service& service_;
+  fj::service::Dispatcher& dispatcher_;
   stream_protocol::acceptor acceptor_;
-  std::list<stream_protocol::socket> connections_;
   bool stopping_ = false;
 };
 
@@ -283,7 +158,7 @@ class Server {
 
 int main(int argc, char** argv) {
   fj::service::ServiceOptions options;
-  std::string socket_path, sync = "full", reconcile_every, mode_text = "0660", log_format = "text";
+  std::string socket_path, reconcile_every, mode_text = "0660", log_format = "text";
   std::uint64_t snapshot_every = 100'000;
 
   CLI::App app{
@@ -305,8 +180,7 @@ int main(int argc, char** argv) {
       "Reconcile period, e.g. 30s, 5m, 1h (needs --data-root; default: boot and SIGHUP only)");
   app.add_option("--snapshot-every", snapshot_every, "Events between snapshots (0: never)")
       ->default_val(100000);
-  app.add_option("--sync", sync, "full (default), nometa or none (benchmarks only)")
-      ->check(CLI::IsMember({"full", "nometa", "none"}));
+  fj::add_sync_option(app, options.sync);
   app.add_option("--socket-mode", mode_text, "Permissions of the socket, octal (default 0660)");
   app.add_option("--log-format", log_format, "text (default) or json")
       ->check(CLI::IsMember({"text", "json"}));
@@ -321,9 +195,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   g_json_logs = log_format == "json";
-  options.sync = sync == "none"     ? fj::SyncMode::none
-                 : sync == "nometa" ? fj::SyncMode::nometa
-                                    : fj::SyncMode::full;
   options.snapshot_every = snapshot_every;
   options.log = log_line;
   if (!reconcile_every.empty()) {
@@ -340,17 +211,12 @@ int main(int argc, char** argv) {
   }
   mode = static_cast<unsigned>(std::stoul(mode_text, nullptr, 8));
 
-  // Create the journal first (if needed) so that the lock file can live in it.
+  // Create the journal first (if needed) so that the lock file can live in
+  // it; the handle is closed before the service opens the journal again.
   {
-    std::error_code ec;
-    if (!std::filesystem::exists(options.journal, ec) ||
-        std::filesystem::is_empty(options.journal, ec) ||
-        fj::Journal::interrupted_init(options.journal)) {
-      auto created = fj::Journal::create(options.journal, fj::JournalOptions{.sync = options.sync});
-      if (!created && created.error().code != fj::Errc::already_a_journal)
-        fail(created.error().message);
-      if (created) log_line("created journal " + options.journal);
-    }
+    auto opened = fj::service::open_or_create(options.journal, options.sync);
+    if (!opened) fail(opened.error().message);
+    if (opened->created) log_line("created journal " + options.journal);
   }
   take_writer_role(options.journal);
 
@@ -364,7 +230,8 @@ int main(int argc, char** argv) {
     ::unlink(socket_path.c_str());
     fail(service.error().message);
   }
-  Server server(io, **service, std::move(acceptor));
+  fj::service::Dispatcher dispatcher(io.get_executor(), **service, FJ_VERSION);
+  Server server(dispatcher, std::move(acceptor));
   asio::co_spawn(io, server.accept_loop(), asio::detached);
 
   std::function<void(const boost::system::error_code&, int)> on_signal =
@@ -383,7 +250,8 @@ int main(int argc, char** argv) {
       };
   signals.async_wait(on_signal);
 
-  log_line("serving " + options.journal + " on " + socket_path + " (sync " + sync + ")");
+  log_line("serving " + options.journal + " on " + socket_path + " (sync " +
+           std::string(fj::sync_mode_name(options.sync)) + ")");
   sd_notify(0, "READY=1");
   io.run();  // returns once no connection, request or completion is left
 

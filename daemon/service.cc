@@ -1,9 +1,15 @@
 #include "daemon/service.h"
 
+#include "daemon/open_journal.h"
+#include "gc/scheduler.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
 #include <atomic>
 #include <condition_variable>
 #include <deque>
-#include <filesystem>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -60,7 +66,15 @@ struct Service::Impl {
 
   // Writer-thread state.
   std::uint64_t since_snapshot = 0;
-  Clock::time_point next_reconcile = Clock::time_point::max();
+
+  // Periodic reconciles (reconcile_every): the scheduler's timer has a thread
+  // of its own, and each run waits for its reconcile job on the writer
+  // thread, so the period runs from the end of one reconcile to the start of
+  // the next. The embedder's executor stays free of a timer that would keep
+  // its io_context from running out of work.
+  std::optional<boost::asio::io_context> timer_io;
+  std::optional<gc::ReconcileScheduler> scheduler;
+  std::thread timer_thread;
 
   Result<void> boot_up();
   void run();
@@ -68,22 +82,20 @@ struct Service::Impl {
   void housekeeping(bool idle);
   Result<std::uint64_t> snapshot(const char* why);
   Result<gc::ReconcileReport> reconcile(bool dry_run, const char* why);
-  Clock::time_point next_deadline() const;
+  // Queues a job for the writer thread; false once stopping.
+  bool push(Item item);
+  void start_periodic();
+  void periodic_reconcile();
+  void stop_periodic();
 };
 
 Result<void> Service::Impl::boot_up() {
-  std::error_code ec;
-  const bool fresh = !std::filesystem::exists(options.journal, ec) ||
-                     (std::filesystem::is_directory(options.journal, ec) &&
-                      std::filesystem::is_empty(options.journal, ec)) ||
-                     Journal::interrupted_init(options.journal);
-  auto opened = fresh ? Journal::create(options.journal, JournalOptions{.sync = options.sync})
-                      : Journal::open(options.journal, JournalOptions{.sync = options.sync});
+  auto opened = open_or_create(options.journal, options.sync);
   if (!opened) return opened.error();
-  boot.created = fresh;
-  journal.emplace(std::move(*opened));
-  options.log(std::string(fresh ? "created" : "opened") + " journal " + options.journal + " (id " +
-              journal->info().journal_id + ")");
+  boot.created = opened->created;
+  journal.emplace(std::move(opened->journal));
+  options.log(std::string(boot.created ? "created" : "opened") + " journal " + options.journal +
+              " (id " + journal->info().journal_id + ")");
 
   auto loaded = Ledger::open(*journal);
   if (!loaded) return loaded.error();
@@ -98,8 +110,6 @@ Result<void> Service::Impl::boot_up() {
     auto report = reconcile(false, "boot");
     if (!report) return report.error();
     boot.reconcile = std::move(*report);
-    if (options.reconcile_every.count() > 0)
-      next_reconcile = Clock::now() + options.reconcile_every;
   }
   auto seq = snapshot("boot");
   if (!seq) return seq.error();
@@ -137,9 +147,46 @@ Result<gc::ReconcileReport> Service::Impl::reconcile(bool dry_run, const char* w
   return report;
 }
 
-Clock::time_point Service::Impl::next_deadline() const {
-  Clock::time_point deadline = Clock::now() + std::chrono::seconds(1);  // idle catch-up
-  return std::min(deadline, next_reconcile);
+bool Service::Impl::push(Item item) {
+  std::lock_guard lock(mu);
+  if (stopping) return false;
+  queue.push_back(std::move(item));
+  cv.notify_one();
+  return true;
+}
+
+void Service::Impl::start_periodic() {
+  if (options.data_root.empty() || options.reconcile_every.count() <= 0) return;
+  timer_io.emplace(1);
+  scheduler.emplace(timer_io->get_executor(), options.reconcile_every,
+                    [this] { periodic_reconcile(); });
+  scheduler->start();
+  timer_thread = std::thread([this] {
+    auto guard = boost::asio::make_work_guard(*timer_io);
+    timer_io->run();
+  });
+}
+
+void Service::Impl::periodic_reconcile() {
+  // Shared with the job: the writer may still be inside set_value when this
+  // thread returns.
+  auto finished = std::make_shared<std::promise<void>>();
+  auto done = finished->get_future();
+  // The writer drains its queue before it stops, so a queued job always runs.
+  if (!push(Item{std::nullopt, nullptr, [this, finished](Ledger&) {
+                   (void)reconcile(false, "periodic");
+                   finished->set_value();
+                 }})) {
+    return;
+  }
+  done.wait();
+}
+
+void Service::Impl::stop_periodic() {
+  if (!timer_thread.joinable()) return;
+  scheduler->stop();
+  timer_io->stop();
+  timer_thread.join();
 }
 
 void Service::Impl::write_batch(std::vector<Item>& items) {
@@ -167,16 +214,11 @@ void Service::Impl::write_batch(std::vector<Item>& items) {
 }
 
 void Service::Impl::housekeeping(bool idle) {
-  const auto now = Clock::now();
   if (idle) {
     const std::uint64_t before = ledger->projection().seq();
     if (auto ok = ledger->catch_up(); !ok) options.log("catch-up failed: " + ok.error().message);
     since_snapshot += ledger->projection().seq() - before;
     head = ledger->projection().seq();
-  }
-  if (now >= next_reconcile) {
-    (void)reconcile(false, "periodic");
-    next_reconcile = Clock::now() + options.reconcile_every;
   }
   if (options.snapshot_every != 0 && since_snapshot >= options.snapshot_every) {
     (void)snapshot("periodic");
@@ -186,8 +228,9 @@ void Service::Impl::housekeeping(bool idle) {
 void Service::Impl::run() {
   std::unique_lock lock(mu);
   for (;;) {
+    // Idle for a second: catch up on what other processes appended.
     const bool woke =
-        cv.wait_until(lock, next_deadline(), [&] { return !queue.empty() || stopping; });
+        cv.wait_for(lock, std::chrono::seconds(1), [&] { return !queue.empty() || stopping; });
     if (queue.empty()) {
       if (stopping) break;
       lock.unlock();
@@ -228,6 +271,7 @@ Result<std::unique_ptr<Service>> Service::start(boost::asio::any_io_executor exe
   service->executor_ = std::move(executor);
   Impl* raw = service->impl_.get();
   raw->writer = std::thread([raw] { raw->run(); });
+  raw->start_periodic();
   return service;
 }
 
@@ -242,6 +286,7 @@ void Service::stop() {
     impl_->stopping = true;
   }
   impl_->cv.notify_one();
+  impl_->stop_periodic();
   if (impl_->writer.joinable()) impl_->writer.join();
   impl_->options.log("stopped at seq " + std::to_string(impl_->head.load()));
 }
@@ -270,27 +315,11 @@ Error Service::stopped_error() {
 }
 
 void Service::enqueue_write(Request request, std::function<void(Result<Outcome>)> done) {
-  {
-    std::lock_guard lock(impl_->mu);
-    if (!impl_->stopping) {
-      impl_->queue.push_back(Item{std::move(request), std::move(done), nullptr});
-      impl_->cv.notify_one();
-      return;
-    }
-  }
-  done(stopped_error());
+  if (!impl_->push(Item{std::move(request), done, nullptr})) done(stopped_error());
 }
 
 void Service::enqueue_job(Job job, std::function<void(Error)> refuse) {
-  {
-    std::lock_guard lock(impl_->mu);
-    if (!impl_->stopping) {
-      impl_->queue.push_back(Item{std::nullopt, nullptr, std::move(job)});
-      impl_->cv.notify_one();
-      return;
-    }
-  }
-  refuse(stopped_error());
+  if (!impl_->push(Item{std::nullopt, nullptr, std::move(job)})) refuse(stopped_error());
 }
 
 void Service::enqueue_reconcile(bool dry_run,

@@ -11,9 +11,12 @@
 // processes appended (e.g. `forkjournal fork`) before every batch, and when
 // idle for a second.
 //
-// Boot (start): open the journal (creating it when the directory is missing
-// or empty), load the newest valid snapshot and replay the tail, reconcile
-// against the data root if one is configured, write a snapshot.
+// Boot (start): open the journal (open_or_create, daemon/open_journal.h),
+// load the newest valid snapshot and replay the tail, reconcile against the
+// data root if one is configured, write a snapshot. With reconcile_every, a
+// gc::ReconcileScheduler on a timer thread of the service's own queues a
+// reconcile on the writer thread every period, counted from the end of the
+// previous one.
 //
 // Completions are posted to the handler's associated executor (or the
 // executor given to start).
@@ -21,10 +24,13 @@
 // GCC 12 caveat for coroutines: it may destroy a temporary with a
 // non-trivial destructor (a braced Request, a capturing lambda) twice when
 // the temporary is part of a co_await expression. Build the argument as a
-// named local first and std::move it in (examples/embed, daemon/main.cc). Thread-safety: every
-// member may be called from any thread. stop() (also run by the destructor) finishes all queued
-// work, writes a snapshot and joins the writer; calls after stop() complete with Errc::stopping
-// (nothing applied).
+// named local first and std::move it in (examples/embed,
+// daemon/dispatcher.cc).
+//
+// Thread-safety: every member may be called from any thread. stop() (also
+// run by the destructor) ends the periodic reconciles, finishes all queued
+// work, writes a snapshot and joins the writer; calls after stop() complete
+// with Errc::stopping (nothing applied).
 #pragma once
 
 #include "gc/reconciler.h"

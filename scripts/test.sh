@@ -38,10 +38,10 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 # daemon binary itself is instrumented).
 echo "== build (TSan: service, daemon, scheduler) =="
 scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFJ_SANITIZE=thread \
-  -DFJ_BUILD_BENCH=OFF -DFJ_WERROR=ON --target daemon_test gc_test forkjournald forkjournal
+  -DFJ_BUILD_BENCH=OFF -DFJ_WERROR=ON --target daemon_test dispatch_test gc_test forkjournald forkjournal
 echo "== tests (TSan) =="
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j2 \
-  -R 'DaemonTest|ReconcileScheduler|ScannerTest|MemoryScan|ReconcilerTest'
+  -R 'DaemonTest|DispatchTest|ServicePeriodic|ReconcileScheduler|ScannerTest|MemoryScan|ReconcilerTest'
 
 # Each libFuzzer target for a short fixed time (FUZZ_SECONDS each); the
 # regressions it ever found also run in every build above.

@@ -1,0 +1,172 @@
+#include "daemon/dispatcher.h"
+
+#include "daemon/protocol.h"
+#include "present/report_json.h"
+#include "present/render.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <optional>
+
+namespace fj::service {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using protocol::Op;
+
+json::object outcome_json(const Outcome& o) {
+  json::object out{{"seq", o.first_seq != 0 ? o.last_seq : o.already_at}};
+  if (o.first_seq == 0) out["noop"] = true;
+  if (o.replayed) out["replayed"] = true;
+  return out;
+}
+
+json::object stats_json(const ServiceStats& s) {
+  return {{"events", s.head_seq},
+          {"head_seq", s.head_seq},
+          {"requests", s.requests},
+          {"appended", s.appended},
+          {"commits", s.commits},
+          {"average_batch", s.average_batch},
+          {"snapshots", s.snapshots},
+          {"reconciles", s.reconciles},
+          {"uptime_seconds", s.uptime_seconds}};
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(asio::any_io_executor executor, Service& service, std::string version)
+    : executor_(std::move(executor)), service_(service), version_(std::move(version)) {}
+
+void Dispatcher::serve(Socket socket) {
+  auto it = connections_.insert(connections_.end(), std::move(socket));
+  if (stopping_) {
+    boost::system::error_code ignored;
+    it->shutdown(Socket::shutdown_receive, ignored);
+  }
+  asio::co_spawn(executor_, session(it), asio::detached);
+}
+
+void Dispatcher::stop() {
+  stopping_ = true;
+  boost::system::error_code ignored;
+  for (auto& socket : connections_) socket.shutdown(Socket::shutdown_receive, ignored);
+}
+
+asio::awaitable<void> Dispatcher::session(std::list<Socket>::iterator it) {
+  Socket& socket = *it;
+  std::string buffer;
+  for (;;) {
+    auto [ec, n] = co_await asio::async_read_until(
+        socket, asio::dynamic_buffer(buffer, protocol::kMaxLine + 1), '\n',
+        asio::as_tuple(asio::use_awaitable));
+    if (ec == asio::error::not_found) {
+      const std::string reply = protocol::error_response(
+          nullptr, "too_large",
+          "request line longer than " + std::to_string(protocol::kMaxLine) + " bytes");
+      co_await asio::async_write(socket, asio::buffer(reply + "\n"),
+                                 asio::as_tuple(asio::use_awaitable));
+      break;
+    }
+    if (ec) break;
+    std::string line = buffer.substr(0, n - 1);
+    buffer.erase(0, n);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    const std::string reply = co_await this->reply(line) + "\n";
+    auto [write_ec, written] = co_await asio::async_write(socket, asio::buffer(reply),
+                                                          asio::as_tuple(asio::use_awaitable));
+    if (write_ec || stopping_) break;
+  }
+  boost::system::error_code ignored;
+  socket.close(ignored);
+  connections_.erase(it);
+}
+
+// GCC 12 inlines Asio's coroutine-frame allocation (aligned_alloc) and its
+// sized operator delete into this coroutine's ramp and reports them as
+// mismatched (-Wmismatched-new-delete), though Asio releases that memory with
+// std::free, which matches; the warning is wrong, so off for this function.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+asio::awaitable<std::string> Dispatcher::reply(std::string_view line) {
+  auto parsed = protocol::parse_request(line);
+  if (auto* e = std::get_if<protocol::ProtocolError>(&parsed)) {
+    co_return protocol::error_response(e->id, e->code, e->message);
+  }
+  auto& r = std::get<protocol::ParsedRequest>(parsed);
+  const auto refuse = [&](const Error& e) {
+    return protocol::error_response(r.id, protocol::error_code(e), e.message);
+  };
+  switch (r.op) {
+    case Op::ping:
+      co_return protocol::ok_response(r.id, {{"version", version_}});
+    case Op::register_template:
+    case Op::fork:
+    case Op::unfork:
+    case Op::retire: {
+      auto outcome = co_await service_.async_execute(std::move(r.request), asio::use_awaitable);
+      if (!outcome) co_return refuse(outcome.error());
+      co_return protocol::ok_response(r.id, outcome_json(*outcome));
+    }
+    case Op::counts: {
+      auto counts = co_await service_.async_read(
+          [](const Projection& p) {
+            json::array templates;
+            for (const Template* t : p.templates()) templates.push_back(render::template_json(*t));
+            return json::object{{"seq", p.seq()}, {"templates", std::move(templates)}};
+          },
+          asio::use_awaitable);
+      if (!counts) co_return refuse(counts.error());
+      co_return protocol::ok_response(r.id, std::move(*counts));
+    }
+    case Op::template_info: {
+      // A named callable: GCC 12 mishandles a capturing lambda temporary
+      // inside a co_await expression (its captures are destroyed twice).
+      auto describe = [id = r.template_id](const Projection& p) -> std::optional<json::object> {
+        const Template* t = p.find(id);
+        if (t == nullptr) return std::nullopt;
+        json::object out = render::template_json(*t);
+        json::array forks;
+        for (const auto& f : p.live_forks(id)) forks.push_back(json::string(f));
+        out["live_forks"] = std::move(forks);
+        out["last_seq"] = t->last_seq;
+        out["seq"] = p.seq();
+        return out;
+      };
+      auto info = co_await service_.async_read(std::move(describe), asio::use_awaitable);
+      if (!info) co_return refuse(info.error());
+      if (!*info) {
+        co_return protocol::error_response(r.id, "not_found",
+                                           "template '" + r.template_id + "' is not registered");
+      }
+      co_return protocol::ok_response(r.id, std::move(**info));
+    }
+    case Op::reconcile: {
+      auto report = co_await service_.async_reconcile(r.dry_run, asio::use_awaitable);
+      if (!report) co_return refuse(report.error());
+      co_return protocol::ok_response(r.id, gc::to_json(*report));
+    }
+    case Op::snapshot: {
+      auto seq = co_await service_.async_snapshot(asio::use_awaitable);
+      if (!seq) co_return refuse(seq.error());
+      co_return protocol::ok_response(r.id, {{"seq", *seq}});
+    }
+    case Op::stats:
+      co_return protocol::ok_response(r.id, stats_json(service_.stats()));
+  }
+  co_return protocol::error_response(r.id, "unknown_op", "unknown op");
+}
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic pop
+#endif
+
+}  // namespace fj::service

@@ -1,0 +1,259 @@
+// `forkjournal export` through the binary: NDJSON with one object per event
+// (the same lines as `log --json`), seq ranges, range and corruption errors,
+// and a journal another process is appending to.
+#include "projector/ledger.h"
+#include "support/process.h"
+#include "support/temp_dir.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace json = boost::json;
+using fj::testing::Exited;
+using fj::testing::TempDir;
+
+#ifndef FORKJOURNAL_BIN
+#error "FORKJOURNAL_BIN must name the forkjournal binary"
+#endif
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+class ExportTest : public ::testing::Test {
+ protected:
+  Exited fj(std::vector<std::string> args) {
+    args.insert(args.begin(), {FORKJOURNAL_BIN, "--journal", journal_, "--sync", "none"});
+    return fj::testing::run(args);
+  }
+
+  void ok(const std::vector<std::string>& args) {
+    const Exited r = fj(args);
+    ASSERT_EQ(r.exit_code, 0) << r;
+  }
+
+  // Six events: two templates, forks and an unfork.
+  void six_events() {
+    ok({"init"});
+    ok({"register", "t1", "--source", "s1", "--name", "web"});
+    ok({"fork", "t1", "f1"});
+    ok({"fork", "t1", "f2"});
+    ok({"unfork", "t1", "f1"});
+    ok({"register", "t2", "--source", "s2"});
+    ok({"fork", "t2", "f3"});
+  }
+
+  // Parses every line of an export; each must be a JSON object.
+  std::vector<json::object> parse(const std::string& out) {
+    std::vector<json::object> events;
+    for (const std::string& line : split_lines(out)) {
+      boost::system::error_code ec;
+      json::value v = json::parse(line, ec);
+      if (ec || !v.is_object()) {
+        ADD_FAILURE() << "not a JSON object: " << line;
+        continue;
+      }
+      events.push_back(v.as_object());
+    }
+    return events;
+  }
+
+  std::vector<std::uint64_t> seqs(const std::string& out) {
+    std::vector<std::uint64_t> s;
+    for (const json::object& e : parse(out)) s.push_back(e.at("seq").to_number<std::uint64_t>());
+    return s;
+  }
+
+  void expect_usage_error(const std::vector<std::string>& args, const std::string& err) {
+    const Exited r = fj(args);
+    EXPECT_EQ(r.exit_code, 2) << r;
+    EXPECT_EQ(r.out, "") << r;
+    EXPECT_EQ(r.err, err) << r;
+  }
+
+  TempDir dir_;
+  std::string journal_ = dir_.sub("journal");
+};
+
+TEST_F(ExportTest, EveryEventIsOneJsonObjectWithItsSeqAndFields) {
+  six_events();
+  const Exited r = fj({"export"});
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(r.err, "");
+  const std::vector<json::object> events = parse(r.out);
+  ASSERT_EQ(events.size(), 6u) << r;
+
+  const std::vector<json::object> expected = {
+      {{"seq", 1},
+       {"type", "template_registered"},
+       {"template", "t1"},
+       {"source", "s1"},
+       {"name", "web"}},
+      {{"seq", 2}, {"type", "fork_added"}, {"template", "t1"}, {"fork", "f1"}},
+      {{"seq", 3}, {"type", "fork_added"}, {"template", "t1"}, {"fork", "f2"}},
+      {{"seq", 4}, {"type", "fork_removed"}, {"template", "t1"}, {"fork", "f1"}},
+      {{"seq", 5},
+       {"type", "template_registered"},
+       {"template", "t2"},
+       {"source", "s2"},
+       {"name", ""}},
+      {{"seq", 6}, {"type", "fork_added"}, {"template", "t2"}, {"fork", "f3"}},
+  };
+  const std::regex rfc3339(R"(^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$)");
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const json::object& e = events[i];
+    for (const auto& [key, value] : expected[i]) {
+      ASSERT_TRUE(e.contains(key)) << key << " missing in " << e;
+      EXPECT_EQ(e.at(key), value) << key << " of " << e;
+    }
+    EXPECT_EQ(e.at("origin"), "cli") << e;
+    ASSERT_TRUE(e.at("time").is_string()) << e;
+    EXPECT_TRUE(std::regex_match(std::string(e.at("time").as_string()), rfc3339)) << e;
+    // Only the stable fields: seq, type, time, origin and the event's own.
+    EXPECT_EQ(e.size(), expected[i].size() + 2) << e;
+  }
+
+  // The same lines as `log --json`: one rendering.
+  const Exited log = fj({"log", "--json"});
+  ASSERT_EQ(log.exit_code, 0) << log;
+  EXPECT_EQ(r.out, log.out);
+}
+
+TEST_F(ExportTest, ExitedgesSelectTheirSeqs) {
+  six_events();
+  using Seqs = std::vector<std::uint64_t>;
+  EXPECT_EQ(seqs(fj({"export", "--from", "2", "--to", "4"}).out), (Seqs{2, 3, 4}));
+  EXPECT_EQ(seqs(fj({"export", "--from", "5"}).out), (Seqs{5, 6}));
+  EXPECT_EQ(seqs(fj({"export", "--to", "2"}).out), (Seqs{1, 2}));
+  EXPECT_EQ(seqs(fj({"export", "--from", "6", "--to", "6"}).out), (Seqs{6}));
+  EXPECT_EQ(seqs(fj({"export", "--from", "1", "--to", "6"}).out), (Seqs{1, 2, 3, 4, 5, 6}));
+}
+
+TEST_F(ExportTest, BadExitedgesAreOneLineUsageErrors) {
+  six_events();
+  expect_usage_error({"export", "--from", "4", "--to", "2"},
+                     "forkjournal: --from 4 is after --to 2\n");
+  expect_usage_error({"export", "--to", "7"}, "forkjournal: --to 7 is beyond the head (seq 6)\n");
+  expect_usage_error({"export", "--from", "7"},
+                     "forkjournal: --from 7 is beyond the head (seq 6)\n");
+  expect_usage_error({"export", "--from", "2", "--to", "99"},
+                     "forkjournal: --to 99 is beyond the head (seq 6)\n");
+  for (const std::string bad : {"0", "-1", "x", "0x2", "1.5"}) {
+    const Exited r = fj({"export", "--from", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad << "\n" << r;
+    EXPECT_EQ(r.out, "");
+    EXPECT_TRUE(r.err.starts_with("forkjournal: --from")) << r;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r;
+  }
+}
+
+TEST_F(ExportTest, AnEmptyJournalExportsNothingAndHasNoSeqOne) {
+  ok({"init"});
+  const Exited r = fj({"export"});
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "");
+  expect_usage_error({"export", "--from", "1"},
+                     "forkjournal: --from 1 is beyond the head (seq 0)\n");
+}
+
+TEST_F(ExportTest, AMissingJournalIsAnErrorAndNothingIsCreated) {
+  const Exited r = fj({"export"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_EQ(r.out, "");
+  EXPECT_TRUE(r.err.starts_with("forkjournal: ")) << r;
+  EXPECT_FALSE(std::filesystem::exists(journal_));
+}
+
+TEST_F(ExportTest, ACorruptRecordStopsTheExportNamingItsSeq) {
+  ok({"init"});
+  ok({"register", "t1", "--source", "s1"});
+  ok({"fork", "t1", "f1"});
+  ok({"fork", "t1", "frkcorruptmarker"});
+  ok({"fork", "t1", "f2"});
+  // Flip a bit of the id in every copy LMDB keeps of seq 3's record.
+  const std::string path = journal_ + "/data.mdb";
+  std::string data;
+  {
+    std::ifstream in(path, std::ios::binary);
+    data.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::size_t flipped = 0;
+  for (auto at = data.find("frkcorruptmarker"); at != std::string::npos;
+       at = data.find("frkcorruptmarker", at + 1)) {
+    data[at] = static_cast<char>(data[at] ^ 0x10);
+    ++flipped;
+  }
+  ASSERT_GT(flipped, 0u);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+
+  const Exited r = fj({"export"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_EQ(seqs(r.out), (std::vector<std::uint64_t>{1, 2})) << r;
+  EXPECT_EQ(r.err,
+            "forkjournal: corrupt journal (checksum_mismatch): record at seq 3: checksum "
+            "mismatch\n");
+  // Seqs past the damage still export.
+  const Exited after = fj({"export", "--from", "4"});
+  EXPECT_EQ(after.exit_code, 0) << after;
+  EXPECT_EQ(seqs(after.out), (std::vector<std::uint64_t>{4}));
+}
+
+TEST_F(ExportTest, AJournalAnotherProcessIsWritingExportsAConsistentPrefix) {
+  ok({"init"});
+  ok({"register", "t1", "--source", "s1"});
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> appended{0};
+  std::thread writer([&] {
+    auto journal = fj::Journal::open(journal_, fj::JournalOptions{.sync = fj::SyncMode::none});
+    ASSERT_TRUE(journal) << journal.error().message;
+    auto ledger = fj::Ledger::open(*journal);
+    ASSERT_TRUE(ledger) << ledger.error().message;
+    for (int i = 0; !stop || i < 20; ++i) {
+      auto outcome = ledger->execute(fj::AddFork{"t1", "f" + std::to_string(i)}, fj::Origin::api);
+      ASSERT_TRUE(outcome) << outcome.error().message;
+      ++appended;
+      if (i >= 5000) break;
+    }
+  });
+  std::size_t previous = 0;
+  for (int run = 0; run < 5; ++run) {
+    const Exited r = fj({"export"});
+    ASSERT_EQ(r.exit_code, 0) << r;
+    const std::vector<std::uint64_t> got = seqs(r.out);
+    ASSERT_GE(got.size(), previous);
+    for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], i + 1) << r.out;
+    previous = got.size();
+  }
+  stop = true;
+  writer.join();
+  EXPECT_GT(appended.load(), 0u);
+  const Exited all = fj({"export"});
+  EXPECT_EQ(seqs(all.out).size(), 1 + appended.load()) << all;
+}
+
+TEST_F(ExportTest, HelpDescribesTheExitedgeAndTheFormat) {
+  const Exited r = fj::testing::run({FORKJOURNAL_BIN, "export", "--help"});
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_TRUE(r.out.find("NDJSON") != std::string::npos) << r;
+  EXPECT_TRUE(r.out.find("--from") != std::string::npos) << r;
+  EXPECT_TRUE(r.out.find("--to") != std::string::npos) << r;
+}
+
+}  // namespace
