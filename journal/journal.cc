@@ -5,6 +5,8 @@
 #include "journal/format.h"
 #include "journal/hex.h"
 #include "journal/ids.h"
+#include "journal/internal/databases.h"
+#include "journal/lmdb.h"
 #include "journal/pages.h"
 
 #include <sys/stat.h>
@@ -101,11 +103,71 @@ Result<void> check_database(lmdb::Txn& txn, const char* name, MDB_dbi dbi, std::
 }  // namespace
 
 Result<void> Reader::check_pages(std::uint64_t from, std::uint64_t through) {
-  return check_database(txn_, kEventsDb, events_, from, through);
+  return check_database(txn_, kEventsDb, dbs_.events, from, through);
+}
+
+// --- RecordScan ---------------------------------------------------------------
+
+RecordScan::RecordScan(Reader& reader, std::uint64_t from, std::uint64_t to) noexcept
+    : reader_(reader), expected_(from == 0 ? 1 : from), to_(to) {
+  done_ = expected_ > to_;
+}
+
+RecordScan::~RecordScan() = default;
+
+// The cursor only steps onto checked pages: a chunk of seqs at a time.
+Result<void> RecordScan::check_ahead(std::uint64_t next) {
+  constexpr std::uint64_t kCheckChunk = 4096;
+  if (next <= checked_through_) return {};
+  checked_through_ = next > kHead - kCheckChunk ? kHead : next + kCheckChunk;
+  return reader_.check_pages(next, checked_through_);
+}
+
+Result<std::size_t> RecordScan::next(std::span<StoredRecord> out) {
+  if (failure_) return *failure_;
+  if (done_) return std::size_t{0};
+  std::size_t count = 0;
+  // Hands over what was read before a failure first; the failure comes next.
+  const auto fail = [&](Error e) -> Result<std::size_t> {
+    failure_ = std::move(e);
+    if (count != 0) return count;
+    return *failure_;
+  };
+  MDB_cursor_op op = MDB_NEXT;
+  if (!cursor_) {
+    if (auto sound = check_ahead(expected_); !sound) return fail(sound.error());
+    auto opened = lmdb::Cursor::open(reader_.txn_, reader_.dbs_.events);
+    if (!opened) return fail(opened.error());
+    cursor_ = std::make_unique<lmdb::Cursor>(std::move(*opened));
+    op = MDB_SET_RANGE;
+  }
+  while (count < out.size()) {
+    MDB_val key = lmdb::seq_key(expected_);
+    MDB_val value{};
+    auto found = cursor_->get(key, value, op);
+    op = MDB_NEXT;
+    if (!found) return fail(found.error());
+    if (!*found) {
+      done_ = true;
+      break;
+    }
+    if (key.mv_size != sizeof(std::uint64_t)) return fail(reader_.gap(expected_, 0));
+    std::uint64_t seq;
+    std::memcpy(&seq, key.mv_data, sizeof seq);
+    if (seq > to_) {
+      done_ = true;
+      break;
+    }
+    if (seq != expected_) return fail(reader_.gap(expected_, seq));
+    out[count++] = StoredRecord{seq, lmdb::to_view(value)};
+    ++expected_;
+    if (auto sound = check_ahead(seq + 1); !sound) return fail(sound.error());
+  }
+  return count;
 }
 
 Result<std::uint64_t> Reader::head() {
-  auto cursor = lmdb::Cursor::open(txn_, events_);
+  auto cursor = lmdb::Cursor::open(txn_, dbs_.events);
   if (!cursor) return cursor.error();
   MDB_val key{}, value{};
   auto found = cursor->get(key, value, MDB_LAST);
@@ -120,12 +182,13 @@ Result<std::uint64_t> Reader::head() {
 }
 
 Result<std::optional<std::string_view>> Reader::record(std::uint64_t seq) {
-  return txn_.get(events_, lmdb::seq_key(seq));
+  return txn_.get(dbs_.events, lmdb::seq_key(seq));
 }
 
 Result<std::optional<StoredSnapshot>> Reader::snapshot_at_most(std::uint64_t at_most) {
-  if (auto sound = check_database(txn_, kSnapshotsDb, snapshots_, 0); !sound) return sound.error();
-  auto cursor = lmdb::Cursor::open(txn_, snapshots_);
+  if (auto sound = check_database(txn_, kSnapshotsDb, dbs_.snapshots, 0); !sound)
+    return sound.error();
+  auto cursor = lmdb::Cursor::open(txn_, dbs_.snapshots);
   if (!cursor) return cursor.error();
   MDB_val key = lmdb::seq_key(at_most);
   MDB_val value{};
@@ -144,8 +207,9 @@ Result<std::optional<StoredSnapshot>> Reader::snapshot_at_most(std::uint64_t at_
 }
 
 Result<std::vector<std::uint64_t>> Reader::snapshot_seqs() {
-  if (auto sound = check_database(txn_, kSnapshotsDb, snapshots_, 0); !sound) return sound.error();
-  auto cursor = lmdb::Cursor::open(txn_, snapshots_);
+  if (auto sound = check_database(txn_, kSnapshotsDb, dbs_.snapshots, 0); !sound)
+    return sound.error();
+  auto cursor = lmdb::Cursor::open(txn_, dbs_.snapshots);
   if (!cursor) return cursor.error();
   std::vector<std::uint64_t> seqs;
   MDB_val key{}, value{};
@@ -161,7 +225,7 @@ Result<std::vector<std::uint64_t>> Reader::snapshot_seqs() {
 }
 
 Result<std::optional<RequestRecord>> Reader::request(std::string_view request_id) {
-  auto value = txn_.get(requests_, lmdb::to_val(request_id));
+  auto value = txn_.get(dbs_.requests, lmdb::to_val(request_id));
   if (!value) return value.error();
   if (!*value) return std::optional<RequestRecord>();
   const std::string_view v = **value;
@@ -187,7 +251,7 @@ Result<void> WriteTxn::put_request(std::string_view request_id, const RequestRec
   put_le(v, r.last_seq);
   put_le(v, r.already_at);
   put_le(v, r.fingerprint);
-  return txn_.put(requests_, lmdb::to_val(request_id), lmdb::to_val(v));
+  return txn_.put(dbs_.requests, lmdb::to_val(request_id), lmdb::to_val(v));
 }
 
 Result<ChainPoint> Reader::chain_head() {
@@ -241,7 +305,7 @@ Result<std::uint64_t> WriteTxn::append(const EventView& e) {
   buffer_.clear();
   encode(e, buffer_);
   const std::uint64_t seq = head_ + 1;
-  if (auto ok = txn_.put(events_, lmdb::seq_key(seq), lmdb::to_val(buffer_), MDB_APPEND); !ok) {
+  if (auto ok = txn_.put(dbs_.events, lmdb::seq_key(seq), lmdb::to_val(buffer_), MDB_APPEND); !ok) {
     return ok.error();
   }
   chain_ = chain_next(chain_, seq, buffer_);
@@ -257,11 +321,11 @@ Result<std::uint64_t> WriteTxn::append(const EventView& e) {
 }
 
 Result<void> WriteTxn::put_snapshot(std::uint64_t seq, std::string_view blob, std::size_t keep) {
-  if (auto ok = txn_.put(snapshots_, lmdb::seq_key(seq), lmdb::to_val(blob)); !ok) return ok;
+  if (auto ok = txn_.put(dbs_.snapshots, lmdb::seq_key(seq), lmdb::to_val(blob)); !ok) return ok;
   auto seqs = snapshot_seqs();
   if (!seqs) return seqs.error();
   for (std::size_t i = 0; i + keep < seqs->size(); ++i) {
-    if (auto ok = txn_.del(snapshots_, lmdb::seq_key((*seqs)[i])); !ok) return ok.error();
+    if (auto ok = txn_.del(dbs_.snapshots, lmdb::seq_key((*seqs)[i])); !ok) return ok.error();
   }
   return {};
 }

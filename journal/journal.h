@@ -16,10 +16,10 @@
 #include "journal/codec.h"
 #include "journal/error.h"
 #include "journal/event.h"
-#include "journal/lmdb.h"
-#include "journal/pages.h"
 #include "journal/seq.h"
+#include "journal/verify.h"
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -30,6 +30,11 @@
 #include <vector>
 
 namespace fj {
+
+namespace lmdb {
+class Cursor;
+class Txn;
+}  // namespace lmdb
 
 enum class SyncMode {
   full,    // fsync data and meta pages on every commit (default): survives power loss
@@ -69,19 +74,49 @@ struct RequestRecord {
   friend bool operator==(const RequestRecord&, const RequestRecord&) = default;
 };
 
-// The LMDB databases of one journal.
-struct JournalDbs {
-  MDB_dbi events = 0;
-  MDB_dbi meta = 0;
-  MDB_dbi snapshots = 0;
-  MDB_dbi requests = 0;
-  MDB_dbi chain = 0;
-};
+// The LMDB databases of one journal (journal/internal/databases.h).
+struct JournalDbs;
 
 // The hash chain's value after `seq` (see journal/chain.h).
 struct ChainPoint {
   std::uint64_t seq = 0;
   ChainHash value{};
+};
+
+// One stored record as a scan hands it over.
+struct StoredRecord {
+  std::uint64_t seq = 0;
+  std::string_view bytes;  // valid until the transaction ends or writes
+};
+
+class Reader;
+
+// Reads the events database in seq order a batch at a time: the engine of
+// Reader::for_each, which inlines its visitor at the caller while LMDB stays
+// out of this header. Lives inside one transaction, on its thread.
+class RecordScan {
+ public:
+  RecordScan(Reader& reader, std::uint64_t from, std::uint64_t to) noexcept;
+  RecordScan(const RecordScan&) = delete;
+  RecordScan& operator=(const RecordScan&) = delete;
+  ~RecordScan();
+
+  // Fills `out` with the next records of [from, to] in order and returns how
+  // many (0 once the range is done). A failure (seq_gap for a missing seq or
+  // malformed key, corrupt_page, lmdb_error) is returned by the call after
+  // the one that handed over every record before it, and by every call after.
+  Result<std::size_t> next(std::span<StoredRecord> out);
+
+ private:
+  Result<void> check_ahead(std::uint64_t next);
+
+  Reader& reader_;
+  std::unique_ptr<lmdb::Cursor> cursor_;
+  std::uint64_t expected_;
+  std::uint64_t to_;
+  std::uint64_t checked_through_ = 0;
+  bool done_ = false;
+  std::optional<Error> failure_;
 };
 
 // Reads inside a transaction (read or write). Obtained from Journal::read or
@@ -91,9 +126,11 @@ class Reader {
   // The highest seq (0 for an empty journal).
   Result<std::uint64_t> head();
 
-  // Calls visit(seq, record) for every record with from <= seq <= to, in
-  // order. `record` is valid only during the call. Stops at the first error
-  // the visitor returns. A missing seq in the range is a seq_gap error.
+  // Calls visit(seq, record) -> Result<void> for every record with from <=
+  // seq <= to, in order. `record` is valid only during the call, and the
+  // visitor must not write to this transaction (records are read a batch
+  // ahead). Stops at the first error the visitor returns. A missing seq in
+  // the range is a seq_gap error; a damaged page, corrupt_page.
   template <class Visit>
   Result<void> for_each(std::uint64_t from, std::uint64_t to, Visit&& visit);
 
@@ -120,27 +157,23 @@ class Reader {
   // The stored checkpoint at a multiple of kChainCheckpointEvery, if any.
   Result<std::optional<ChainHash>> chain_checkpoint(std::uint64_t seq);
 
-  // Raw access for tools that walk records themselves without stopping at a
-  // gap (the audit). Valid only inside the callback.
-  lmdb::Txn& txn() const noexcept { return txn_; }
-  MDB_dbi events_dbi() const noexcept { return events_; }
+  // Walks every stored record in key order without stopping at damage, for
+  // the audit: recomputes the hash chain from `seed`, checks it against every
+  // stored checkpoint and the stored head, and reports each gap, malformed
+  // key and chain problem to hooks.finding (see VerifyHooks in
+  // journal/verify.h). Errors only when the journal cannot be read on
+  // (corrupt_page, lmdb_error).
+  Result<ChainWalk> verify_chain(const ChainHash& seed, const VerifyHooks& hooks);
 
  protected:
-  Reader(lmdb::Txn& txn, const JournalDbs& dbs)
-      : txn_(txn),
-        events_(dbs.events),
-        snapshots_(dbs.snapshots),
-        requests_(dbs.requests),
-        dbs_(dbs) {}
+  Reader(lmdb::Txn& txn, const JournalDbs& dbs) : txn_(txn), dbs_(dbs) {}
   Error gap(std::uint64_t expected, std::uint64_t found) const;
 
   lmdb::Txn& txn_;
-  MDB_dbi events_;
-  MDB_dbi snapshots_;
-  MDB_dbi requests_;
-  JournalDbs dbs_;
+  const JournalDbs& dbs_;  // owned by the Journal, which outlives every Reader
 
   friend class Journal;
+  friend class RecordScan;
 };
 
 // A write transaction in progress. Appends are visible to this transaction's
@@ -244,36 +277,16 @@ class Journal {
 
 template <class Visit>
 Result<void> Reader::for_each(std::uint64_t from, std::uint64_t to, Visit&& visit) {
-  if (from == 0) from = 1;
-  if (from > to) return {};
-  // The cursor only steps onto checked pages: a chunk of seqs at a time.
-  constexpr std::uint64_t kCheckChunk = 4096;
-  std::uint64_t checked_through = 0;
-  const auto check_ahead = [&](std::uint64_t next) -> Result<void> {
-    if (next <= checked_through) return {};
-    checked_through = next > kHead - kCheckChunk ? kHead : next + kCheckChunk;
-    return check_pages(next, checked_through);
-  };
-  if (auto sound = check_ahead(from); !sound) return sound;
-  auto cursor = lmdb::Cursor::open(txn_, events_);
-  if (!cursor) return cursor.error();
-  MDB_val key = lmdb::seq_key(from);
-  MDB_val value{};
-  std::uint64_t expected = from;
-  for (auto found = cursor->get(key, value, MDB_SET_RANGE);;
-       found = cursor->get(key, value, MDB_NEXT)) {
-    if (!found) return found.error();
-    if (!*found) break;
-    if (key.mv_size != sizeof(std::uint64_t)) return gap(expected, 0);
-    std::uint64_t seq;
-    std::memcpy(&seq, key.mv_data, sizeof seq);
-    if (seq > to) break;
-    if (seq != expected) return gap(expected, seq);
-    if (auto r = visit(seq, lmdb::to_view(value)); !r) return r;
-    ++expected;
-    if (auto sound = check_ahead(seq + 1); !sound) return sound;
+  RecordScan scan(*this, from, to);
+  std::array<StoredRecord, 64> batch;
+  for (;;) {
+    auto count = scan.next(batch);
+    if (!count) return count.error();
+    if (*count == 0) return {};
+    for (std::size_t i = 0; i < *count; ++i) {
+      if (auto r = visit(batch[i].seq, batch[i].bytes); !r) return r;
+    }
   }
-  return {};
 }
 
 template <class Fn>

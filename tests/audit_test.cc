@@ -2,6 +2,8 @@
 
 #include "journal/endian.h"
 #include "journal/format.h"
+#include "journal/internal/databases.h"
+#include "journal/lmdb.h"
 #include "projector/ledger.h"
 #include "projector/snapshot.h"
 #include "support/event_samples.h"

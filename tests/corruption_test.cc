@@ -15,6 +15,7 @@
 #include "journal/codec.h"
 #include "journal/format.h"
 #include "journal/journal.h"
+#include "journal/lmdb.h"
 #include "projector/audit.h"
 #include "projector/ledger.h"
 #include "support/event_samples.h"

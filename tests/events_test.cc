@@ -1,5 +1,8 @@
 #include "journal/events.h"
 
+#include "journal/format.h"
+#include "journal/lmdb.h"
+
 #include "support/event_samples.h"
 #include "support/temp_dir.h"
 
@@ -80,14 +83,26 @@ TEST_F(ForEachEventTest, PassesTheStoredRecordWhenAsked) {
 }
 
 TEST_F(ForEachEventTest, ACorruptRecordStopsTheWalkNamingItsSeq) {
-  ASSERT_TRUE(journal_->write([](WriteTxn& w) -> Result<void> {
+  // Damage seq 4 directly in LMDB, as a bad disk would, with the journal closed.
+  journal_.reset();
+  {
+    auto env = lmdb::Env::open(dir_.path(), lmdb::EnvOptions{});
+    ASSERT_TRUE(env);
+    auto txn = lmdb::Txn::begin(*env, 0);
+    ASSERT_TRUE(txn);
+    auto events = txn->open_db(kEventsDb, MDB_INTEGERKEY);
+    ASSERT_TRUE(events);
     const std::uint64_t seq = 4;
-    auto record = w.record(seq);
-    if (!record) return record.error();
+    auto record = txn->get(*events, lmdb::seq_key(seq));
+    ASSERT_TRUE(record && *record);
     std::string bytes(**record);
     bytes[bytes.size() / 2] ^= 0x01;
-    return w.txn().put(w.events_dbi(), lmdb::seq_key(seq), lmdb::to_val(bytes));
-  }));
+    ASSERT_TRUE(txn->put(*events, lmdb::seq_key(seq), lmdb::to_val(bytes)));
+    ASSERT_TRUE(txn->commit());
+  }
+  auto reopened = Journal::open(dir_.path(), JournalOptions{.sync = SyncMode::none});
+  ASSERT_TRUE(reopened);
+  journal_ = std::make_unique<Journal>(std::move(*reopened));
   std::vector<std::uint64_t> seen;
   auto done = journal_->read([&](Reader& r) {
     return for_each_event(r, 1, kHead,

@@ -1,6 +1,7 @@
 #include "journal/journal.h"
 
 #include "journal/format.h"
+#include "journal/lmdb.h"
 #include "support/event_samples.h"
 #include "support/temp_dir.h"
 
@@ -264,6 +265,55 @@ TEST(Journal, AMissingSeqIsReportedAsAGap) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::seq_gap);
   EXPECT_EQ(r.error().seq, 3u);
+}
+
+// for_each reads records a batch ahead of its visitor: a gap deep in a long
+// range still reaches the visitor only after every record before it, in
+// order, and a visitor's error stops the walk where it was returned.
+TEST(Journal, AGapAfterManyBatchesComesAfterEveryRecordBeforeIt) {
+  TempDir dir;
+  {
+    auto j = Journal::create(dir.path(), fast());
+    std::vector<Event> events;
+    for (int i = 0; i < 300; ++i) events.push_back(added("tpl", "f" + std::to_string(i)));
+    std::vector<EventView> views;
+    for (const Event& e : events) views.push_back(view(e));
+    ASSERT_TRUE(j->append(views));
+  }
+  {
+    auto env = lmdb::Env::open(dir.path(), lmdb::EnvOptions{});
+    auto txn = lmdb::Txn::begin(*env, 0);
+    auto events = txn->open_db(kEventsDb, MDB_INTEGERKEY);
+    std::uint64_t gone = 200;
+    ASSERT_TRUE(txn->del(*events, lmdb::seq_key(gone)));
+    ASSERT_TRUE(txn->commit());
+  }
+  auto j = Journal::open(dir.path(), JournalOptions{.read_only = true});
+  std::vector<std::uint64_t> seen;
+  auto r = j->read([&](Reader& reader) {
+    return reader.for_each(5, 300, [&](std::uint64_t seq, std::string_view) -> Result<void> {
+      seen.push_back(seq);
+      return {};
+    });
+  });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::seq_gap);
+  EXPECT_EQ(r.error().seq, 200u);
+  ASSERT_EQ(seen.size(), 195u);
+  for (std::size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], 5 + i);
+
+  seen.clear();
+  auto stopped = j->read([&](Reader& reader) {
+    return reader.for_each(1, 300, [&](std::uint64_t seq, std::string_view) -> Result<void> {
+      seen.push_back(seq);
+      if (seq == 70) return make_error(Errc::invalid_argument, "stop here");
+      return {};
+    });
+  });
+  ASSERT_FALSE(stopped);
+  EXPECT_EQ(stopped.error().message, "stop here");
+  EXPECT_EQ(seen.size(), 70u);
+  EXPECT_EQ(seen.back(), 70u);
 }
 
 TEST(Journal, SnapshotsKeepTheNewestTwo) {

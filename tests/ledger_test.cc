@@ -1,6 +1,7 @@
 #include "projector/ledger.h"
 
 #include "journal/format.h"
+#include "journal/lmdb.h"
 #include "projector/snapshot.h"
 #include "support/event_samples.h"
 #include "support/temp_dir.h"

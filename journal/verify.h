@@ -1,0 +1,35 @@
+// The journal-level half of the audit (Reader::verify_chain): a walk over
+// every stored record that does not stop at damage, recomputing the SHA-256
+// hash chain (journal/chain.h) and judging it against the stored checkpoints
+// and head. What the records mean (decoding, replay, snapshots) is the
+// audit's part (projector/audit.h).
+#pragma once
+
+#include "journal/chain.h"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace fj {
+
+struct VerifyHooks {
+  // Each record with a well-formed key, in key order, with the chain value
+  // after it; `record` is valid only during the call. May be empty.
+  std::function<void(std::uint64_t seq, std::string_view record, const ChainHash& chain)> record;
+  // Each problem, in the order found: (seq at fault, kind, one-line detail).
+  // Kinds: chain_head (stored head unreadable or at another seq),
+  // corrupt_record (a malformed key; that record is skipped), seq_gap,
+  // chain_checkpoint_missing, chain_mismatch (after which the walk carries on
+  // from the stored checkpoint, so each window is judged on its own).
+  std::function<void(std::uint64_t seq, std::string_view kind, std::string detail)> finding;
+};
+
+struct ChainWalk {
+  std::uint64_t head_seq = 0;
+  std::uint64_t records = 0;  // records with a well-formed key
+  ChainHash chain{};          // the value computed at the last record
+};
+
+}  // namespace fj
