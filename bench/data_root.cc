@@ -1,7 +1,7 @@
 #include "bench/data_root.h"
 
 #include "bench/workload.h"
-#include "gc/fd.h"
+#include "gc/internal/fd.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

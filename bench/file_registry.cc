@@ -1,6 +1,6 @@
 #include "bench/file_registry.h"
 
-#include "gc/fd.h"
+#include "gc/internal/fd.h"
 
 #include <boost/json.hpp>
 

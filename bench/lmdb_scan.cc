@@ -1,6 +1,6 @@
 #include "bench/lmdb_scan.h"
 
-#include "journal/format.h"
+#include "journal/internal/format.h"
 
 #include <cstring>
 

@@ -6,7 +6,7 @@
 // fork i - L (mod 2L), so every event is valid and the live set stays at L.
 #include "bench/workload.h"
 #include "journal/codec.h"
-#include "journal/crc32c.h"
+#include "journal/internal/crc32c.h"
 #include "projector/decide.h"
 #include "projector/projection.h"
 

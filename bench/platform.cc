@@ -1,6 +1,6 @@
 #include "bench/platform.h"
 
-#include "gc/fd.h"
+#include "gc/internal/fd.h"
 
 #include <fcntl.h>
 #include <linux/magic.h>

@@ -2,9 +2,9 @@
 
 #include "cli/event_line.h"
 #include "journal/events.h"
-#include "journal/format.h"
 #include "journal/hex.h"
 #include "journal/ids.h"
+#include "journal/internal/format.h"
 #include "present/render.h"
 #include "projector/audit.h"
 #include "projector/ledger.h"

@@ -1,6 +1,6 @@
 // forkjournal: the replay, audit and operations tool for a fork journal.
 #include "cli/commands.h"
-#include "journal/format.h"
+#include "journal/internal/format.h"
 #include "present/sync_option.h"
 
 #include <CLI/CLI.hpp>

@@ -14,9 +14,19 @@ set_target_properties(fj_service PROPERTIES EXPORT_NAME service)
 install(TARGETS ${FJ_LIBRARIES} EXPORT forkjournalTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS forkjournal forkjournald RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-foreach(dir journal projector gc daemon)
-  install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/forkjournal/${dir}
-          FILES_MATCHING PATTERN "*.h")
+# The contract an embedder compiles against; everything under an internal/
+# folder (LMDB wrappers, the page walker, byte codecs, ...) stays private.
+# tests/public_headers_check.sh proves each one stands alone without them.
+set(FJ_PUBLIC_HEADERS
+    journal/chain.h journal/codec.h journal/error.h journal/event.h journal/events.h
+    journal/hex.h journal/ids.h journal/journal.h journal/seq.h journal/verify.h
+    projector/audit.h projector/decide.h projector/ledger.h projector/projection.h
+    gc/importer.h gc/reconciler.h gc/scanner.h
+    daemon/dispatcher.h daemon/protocol.h daemon/service.h)
+foreach(header IN LISTS FJ_PUBLIC_HEADERS)
+  get_filename_component(dir ${header} DIRECTORY)
+  install(FILES ${PROJECT_SOURCE_DIR}/${header}
+          DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/forkjournal/${dir})
 endforeach()
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/forkjournald.service
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/systemd/system)

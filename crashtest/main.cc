@@ -34,8 +34,8 @@
 // violation (with the seed and iteration), 2 on a usage or setup error.
 #include "crashtest/invariants.h"
 #include "daemon/service.h"
-#include "gc/fd.h"
-#include "journal/format.h"
+#include "gc/internal/fd.h"
+#include "journal/internal/format.h"
 #include "projector/audit.h"
 #include "projector/ledger.h"
 

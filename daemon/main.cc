@@ -1,10 +1,10 @@
 // forkjournald: serves a fork journal to VM managers over a Unix socket
 // (newline-delimited JSON, docs/protocol.md), with group commit.
 #include "daemon/dispatcher.h"
-#include "daemon/open_journal.h"
+#include "daemon/internal/open_journal.h"
 #include "daemon/service.h"
-#include "journal/clock.h"
-#include "journal/format.h"
+#include "journal/internal/clock.h"
+#include "journal/internal/format.h"
 #include "present/render.h"
 #include "present/sync_option.h"
 

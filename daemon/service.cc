@@ -1,7 +1,7 @@
 #include "daemon/service.h"
 
-#include "daemon/open_journal.h"
-#include "gc/scheduler.h"
+#include "daemon/internal/open_journal.h"
+#include "gc/internal/scheduler.h"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>

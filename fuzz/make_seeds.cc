@@ -6,10 +6,10 @@
 // data root, one request per op) plus a few classic refusals.
 #include "journal/codec.h"
 #include "journal/event.h"
-#include "journal/format.h"
 #include "journal/ids.h"
+#include "journal/internal/format.h"
+#include "projector/internal/snapshot.h"
 #include "projector/projection.h"
-#include "projector/snapshot.h"
 
 #include <cstdint>
 #include <cstdio>

@@ -15,12 +15,12 @@
 #include "daemon/protocol.h"
 #include "gc/scanner.h"
 #include "journal/codec.h"
-#include "journal/crc32c.h"
 #include "journal/event.h"
-#include "journal/format.h"
 #include "journal/ids.h"
+#include "journal/internal/crc32c.h"
+#include "journal/internal/format.h"
+#include "projector/internal/snapshot.h"
 #include "projector/projection.h"
-#include "projector/snapshot.h"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>

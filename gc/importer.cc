@@ -1,6 +1,6 @@
 #include "gc/importer.h"
 
-#include "gc/evidence.h"
+#include "gc/internal/evidence.h"
 
 #include <map>
 

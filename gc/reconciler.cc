@@ -1,8 +1,8 @@
 #include "gc/reconciler.h"
 
-#include "gc/evidence.h"
+#include "gc/internal/evidence.h"
 #include "journal/events.h"
-#include "journal/format.h"
+#include "journal/internal/format.h"
 
 #include <boost/container_hash/hash.hpp>
 #include <boost/unordered/unordered_flat_set.hpp>

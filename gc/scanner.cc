@@ -1,7 +1,7 @@
 #include "gc/scanner.h"
 
-#include "gc/fd.h"
-#include "gc/memory_file.h"
+#include "gc/internal/fd.h"
+#include "gc/internal/memory_file.h"
 #include "journal/ids.h"
 
 #include <boost/json/parse.hpp>

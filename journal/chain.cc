@@ -1,7 +1,7 @@
 #include "journal/chain.h"
 
-#include "journal/endian.h"
 #include "journal/hex.h"
+#include "journal/internal/endian.h"
 
 #include <openssl/evp.h>
 

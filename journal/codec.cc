@@ -1,9 +1,9 @@
 #include "journal/codec.h"
 
-#include "journal/crc32c.h"
-#include "journal/endian.h"
-#include "journal/format.h"
 #include "journal/ids.h"
+#include "journal/internal/crc32c.h"
+#include "journal/internal/endian.h"
+#include "journal/internal/format.h"
 
 #include <cstring>
 

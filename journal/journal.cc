@@ -1,13 +1,13 @@
 #include "journal/journal.h"
 
-#include "journal/clock.h"
-#include "journal/endian.h"
-#include "journal/format.h"
 #include "journal/hex.h"
 #include "journal/ids.h"
+#include "journal/internal/clock.h"
 #include "journal/internal/databases.h"
-#include "journal/lmdb.h"
-#include "journal/pages.h"
+#include "journal/internal/endian.h"
+#include "journal/internal/format.h"
+#include "journal/internal/lmdb.h"
+#include "journal/internal/pages.h"
 
 #include <sys/stat.h>
 

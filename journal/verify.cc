@@ -1,7 +1,7 @@
 // Reader::verify_chain (journal/verify.h).
 #include "journal/internal/databases.h"
+#include "journal/internal/lmdb.h"
 #include "journal/journal.h"
-#include "journal/lmdb.h"
 
 #include <cstring>
 

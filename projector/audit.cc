@@ -2,7 +2,7 @@
 
 #include "journal/codec.h"
 #include "journal/hex.h"
-#include "projector/snapshot.h"
+#include "projector/internal/snapshot.h"
 
 #include <algorithm>
 #include <cstring>

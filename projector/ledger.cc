@@ -1,11 +1,11 @@
 #include "projector/ledger.h"
 
-#include "journal/clock.h"
 #include "journal/codec.h"
-#include "journal/crc32c.h"
 #include "journal/events.h"
 #include "journal/ids.h"
-#include "projector/snapshot.h"
+#include "journal/internal/clock.h"
+#include "journal/internal/crc32c.h"
+#include "projector/internal/snapshot.h"
 
 #include <unordered_map>
 

@@ -1,11 +1,11 @@
 #include "projector/audit.h"
 
-#include "journal/endian.h"
-#include "journal/format.h"
 #include "journal/internal/databases.h"
-#include "journal/lmdb.h"
+#include "journal/internal/endian.h"
+#include "journal/internal/format.h"
+#include "journal/internal/lmdb.h"
+#include "projector/internal/snapshot.h"
 #include "projector/ledger.h"
-#include "projector/snapshot.h"
 #include "support/event_samples.h"
 #include "support/temp_dir.h"
 

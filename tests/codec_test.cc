@@ -1,7 +1,7 @@
 #include "journal/codec.h"
 
-#include "journal/crc32c.h"
-#include "journal/format.h"
+#include "journal/internal/crc32c.h"
+#include "journal/internal/format.h"
 #include "support/event_samples.h"
 
 #include <gtest/gtest.h>

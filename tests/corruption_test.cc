@@ -13,9 +13,9 @@
 // inside Journal::create; and a reader killed inside a read transaction,
 // whose slot a writer's open must clear so the file stops growing.
 #include "journal/codec.h"
-#include "journal/format.h"
+#include "journal/internal/format.h"
+#include "journal/internal/lmdb.h"
 #include "journal/journal.h"
-#include "journal/lmdb.h"
 #include "projector/audit.h"
 #include "projector/ledger.h"
 #include "support/event_samples.h"
@@ -466,7 +466,7 @@ TEST_F(CorruptionTest, ADataFileCutShortIsATypedErrorNotACrash) {
 // Copies of the original with one page zeroed, for every page after the two
 // meta pages: branch, leaf and overflow pages of every database, the free
 // list and free pages. LMDB itself would abort on a zeroed leaf that a cursor
-// steps onto; journal/pages.h turns that into corrupt_page.
+// steps onto; journal/internal/pages.h turns that into corrupt_page.
 TEST_F(CorruptionTest, AZeroedPageIsATypedErrorOrHarmlessNeverACrash) {
   const std::string data = read_file(original() + "/data.mdb");
   const std::size_t page = page_size(data);

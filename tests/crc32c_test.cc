@@ -1,4 +1,4 @@
-#include "journal/crc32c.h"
+#include "journal/internal/crc32c.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "journal/endian.h"
+#include "journal/internal/endian.h"
 
 #include <gtest/gtest.h>
 

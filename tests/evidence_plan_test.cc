@@ -1,9 +1,9 @@
 // The reconciler's rules on physical evidence, planned in memory: a
 // projection built from events and a scan result built by hand, no disk.
-#include "gc/evidence.h"
 #include "gc/importer.h"
+#include "gc/internal/evidence.h"
 #include "gc/reconciler.h"
-#include "journal/format.h"
+#include "journal/internal/format.h"
 #include "support/event_samples.h"
 
 #include <gtest/gtest.h>

@@ -1,7 +1,7 @@
 #include "journal/journal.h"
 
-#include "journal/format.h"
-#include "journal/lmdb.h"
+#include "journal/internal/format.h"
+#include "journal/internal/lmdb.h"
 #include "support/event_samples.h"
 #include "support/temp_dir.h"
 

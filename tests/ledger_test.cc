@@ -1,8 +1,8 @@
 #include "projector/ledger.h"
 
-#include "journal/format.h"
-#include "journal/lmdb.h"
-#include "projector/snapshot.h"
+#include "journal/internal/format.h"
+#include "journal/internal/lmdb.h"
+#include "projector/internal/snapshot.h"
 #include "support/event_samples.h"
 #include "support/temp_dir.h"
 

@@ -1,6 +1,6 @@
-#include "journal/lmdb.h"
+#include "journal/internal/lmdb.h"
 
-#include "journal/pages.h"
+#include "journal/internal/pages.h"
 #include "support/temp_dir.h"
 
 #include <gtest/gtest.h>

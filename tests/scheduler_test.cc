@@ -1,4 +1,4 @@
-#include "gc/scheduler.h"
+#include "gc/internal/scheduler.h"
 
 #include <gtest/gtest.h>
 #include <boost/asio/io_context.hpp>

@@ -1,4 +1,4 @@
-#include "projector/snapshot.h"
+#include "projector/internal/snapshot.h"
 
 #include "support/event_samples.h"
 

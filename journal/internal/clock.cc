@@ -1,4 +1,4 @@
-#include "journal/clock.h"
+#include "journal/internal/clock.h"
 
 #include <chrono>
 

@@ -1,4 +1,4 @@
-#include "daemon/open_journal.h"
+#include "daemon/internal/open_journal.h"
 
 #include <filesystem>
 

@@ -1,4 +1,4 @@
-#include "journal/pages.h"
+#include "journal/internal/pages.h"
 
 #include "journal/hex.h"
 

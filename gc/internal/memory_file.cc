@@ -1,6 +1,6 @@
-#include "gc/memory_file.h"
+#include "gc/internal/memory_file.h"
 
-#include "gc/fd.h"
+#include "gc/internal/fd.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

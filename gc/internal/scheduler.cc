@@ -1,4 +1,4 @@
-#include "gc/scheduler.h"
+#include "gc/internal/scheduler.h"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>

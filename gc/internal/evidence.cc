@@ -1,4 +1,4 @@
-#include "gc/evidence.h"
+#include "gc/internal/evidence.h"
 
 #include "journal/ids.h"
 

@@ -15,7 +15,7 @@
 // Read transactions only: a write transaction's own pages are not in the map.
 #pragma once
 
-#include "journal/lmdb.h"
+#include "journal/internal/lmdb.h"
 #include "journal/seq.h"
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "journal/lmdb.h"
+#include "journal/internal/lmdb.h"
 
 #include <utility>
 

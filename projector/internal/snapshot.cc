@@ -1,8 +1,8 @@
-#include "projector/snapshot.h"
+#include "projector/internal/snapshot.h"
 
-#include "journal/crc32c.h"
-#include "journal/endian.h"
-#include "journal/format.h"
+#include "journal/internal/crc32c.h"
+#include "journal/internal/endian.h"
+#include "journal/internal/format.h"
 
 namespace fj {
 namespace {
