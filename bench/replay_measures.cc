@@ -3,7 +3,7 @@
 #include "bench/lmdb_scan.h"
 #include "bench/sqlite_log.h"
 #include "journal/journal.h"
-#include "projector/ledger.h"
+#include "projector/replay.h"
 
 #include <boost/json.hpp>
 

@@ -1,12 +1,12 @@
-// Replay and the validated write path: the glue between a Journal and a
-// Projection. Replay decodes every record (checksum first) and folds evolve
-// over it; any corrupt record stops the replay with an error naming its seq,
-// so no count is ever served from a damaged journal.
+// The validated write path: a Journal with its live Projection, where every
+// write is decided against the projection at the head and appended in the
+// same write transaction. Replay and load are in projector/replay.h.
 #pragma once
 
 #include "journal/journal.h"
 #include "projector/decide.h"
 #include "projector/projection.h"
+#include "projector/replay.h"
 
 #include <cstdint>
 #include <functional>
@@ -15,28 +15,6 @@
 #include <vector>
 
 namespace fj {
-
-// Applies the records (state.seq(), to] read through `reader` to `state`.
-// Stops at the first corrupt record; `state` then holds everything before it.
-Result<void> apply_range(Reader& reader, Projection& state, std::uint64_t to);
-
-// A full replay from seq 1 up to `to` (kHead: the journal's head). No snapshot.
-Result<Projection> replay(const Journal& journal, std::uint64_t to = kHead);
-
-struct LoadReport {
-  std::uint64_t snapshot_seq = 0;    // 0: no usable snapshot, replayed from seq 1
-  std::uint64_t replayed = 0;        // events applied after the snapshot
-  std::vector<std::string> ignored;  // why each newer snapshot was not used
-};
-
-// The projection as of `to` (kHead: the head): the newest valid snapshot at
-// or below `to`, plus the events after it. Snapshots that fail to decode, have
-// another version, or whose record checksum does not match the journal are
-// ignored (and listed in the report), never trusted.
-Result<Projection> load(const Journal& journal, std::uint64_t to = kHead,
-                        LoadReport* report = nullptr);
-// The same inside an existing transaction.
-Result<Projection> load_from(Reader& reader, std::uint64_t to, LoadReport& report);
 
 struct Outcome {
   std::uint64_t first_seq = 0;  // 0 when the command was an idempotent no-op
@@ -64,7 +42,8 @@ class Ledger {
   using Clock = std::function<std::uint64_t()>;  // unix nanoseconds
 
   // `journal` must outlive the Ledger. Loads the projection as load() does.
-  // Without a clock, events are stamped with wall_clock_ns() (journal/clock.h).
+  // Without a clock, events are stamped with the wall clock. Errors: those of
+  // load() (projector/replay.h).
   static Result<Ledger> open(Journal& journal, Clock clock = {});
 
   const Projection& projection() const noexcept { return state_; }
@@ -72,11 +51,14 @@ class Ledger {
   // The clock this ledger stamps events with (unix nanoseconds).
   std::uint64_t now() const { return clock_(); }
 
-  // Applies events appended by others since the last call.
+  // Applies events appended by others since the last call. Errors: the
+  // corruption codes naming the seq at fault (the projection then holds
+  // every event before it), lmdb_error.
   Result<void> catch_up();
 
   // Validates and appends one command. Refusals (already_exists, not_found,
-  // retired, already_live, in_use) and invalid_argument append nothing.
+  // retired, already_live, in_use) and invalid_argument append nothing; so
+  // do journal errors (those of catch_up(), journal_full, lmdb_error).
   Result<Outcome> execute(const Command& command, Origin origin);
 
   // Group commit: decides every request in order against the projection
@@ -98,7 +80,9 @@ class Ledger {
   Result<Outcome> transact(const DecideFn& fn);
 
   // Stores a snapshot of the projection at the journal's head; returns its seq
-  // (0 for an empty journal, where nothing is stored).
+  // (0 for an empty journal, where nothing is stored). Errors: those of
+  // catch_up(), journal_full (the map is at max_map_size; nothing stored),
+  // lmdb_error.
   Result<std::uint64_t> snapshot();
 
  private:

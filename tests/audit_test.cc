@@ -5,7 +5,7 @@
 #include "journal/internal/format.h"
 #include "journal/internal/lmdb.h"
 #include "projector/internal/snapshot.h"
-#include "projector/ledger.h"
+#include "projector/replay.h"
 #include "support/event_samples.h"
 #include "support/temp_dir.h"
 

@@ -2,7 +2,7 @@
 
 #include "crashtest/invariants.h"
 #include "journal/journal.h"
-#include "projector/ledger.h"
+#include "projector/replay.h"
 
 #include <sstream>
 
