@@ -94,21 +94,27 @@ class Service {
   ServiceStats stats() const;
 
   // Completion signature void(fj::Result<fj::Outcome>); completes once the
-  // request's events are durable (or it was refused).
+  // request's events are durable (or it was refused). Errors: Ledger's
+  // refusals and invalid_argument (nothing appended), the journal errors of
+  // Ledger::execute_batch (nothing appended for anyone in the batch),
+  // stopping (submitted after stop(): not applied).
   template <class Token>
   auto async_execute(Request request, Token&& token);
 
   // Runs fn(const Projection&) on the writer thread; completion
-  // void(fj::Result<T>) where T is fn's result (an error only once stopped).
-  // fn must not keep references to the projection.
+  // void(fj::Result<T>) where T is fn's result. The only error is stopping
+  // (submitted after stop(): fn never runs). fn must not keep references to
+  // the projection.
   template <class Fn, class Token>
   auto async_read(Fn fn, Token&& token);
 
-  // Completion void(fj::Result<fj::gc::ReconcileReport>).
+  // Completion void(fj::Result<fj::gc::ReconcileReport>). Errors: those of
+  // gc::reconcile (gc/reconciler.h), stopping.
   template <class Token>
   auto async_reconcile(bool dry_run, Token&& token);
 
-  // Completion void(fj::Result<std::uint64_t>): the snapshot's seq.
+  // Completion void(fj::Result<std::uint64_t>): the snapshot's seq. Errors:
+  // those of Ledger::snapshot, stopping.
   template <class Token>
   auto async_snapshot(Token&& token);
 

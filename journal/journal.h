@@ -239,6 +239,8 @@ class Journal {
 
   const JournalInfo& info() const noexcept;
   const JournalOptions& options() const noexcept;
+  // The highest seq (0 for an empty journal), in a read transaction of its
+  // own. Errors: corrupt_record (a malformed key at the head), lmdb_error.
   Result<std::uint64_t> head() const;
 
   // Runs fn(Reader&) -> Result<T> in one short read transaction.
@@ -255,11 +257,16 @@ class Journal {
 
   // Appends `events` atomically in one transaction and returns their seqs.
   // With expected_head, refuses (head_moved, nothing written) when the head is
-  // not that seq.
+  // not that seq. Errors, each with nothing written: invalid_argument (an
+  // event that does not validate, naming the field; or a read-only
+  // journal), head_moved, journal_full (the map is at max_map_size),
+  // corrupt_meta (the stored chain head does not sit at the head),
+  // lmdb_error. Returns once committed: durable as options().sync says.
   Result<AppendResult> append(std::span<const EventView> events,
                               std::optional<std::uint64_t> expected_head = std::nullopt);
 
-  // Size in bytes of data.mdb and of the current map.
+  // Size in bytes of data.mdb (errors: io_error naming the file) and of the
+  // current map.
   Result<std::uint64_t> file_size() const;
   std::size_t map_size() const;
 

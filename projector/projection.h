@@ -254,6 +254,12 @@ struct LostFork {
   friend bool operator==(const LostFork&, const LostFork&) = default;
 };
 
+// Lifetime: the pointers and views the accessors return (find, owner, lost,
+// templates, all_live_forks, anomalies) point into the projection. The next
+// apply() invalidates them (its vectors may reallocate and its maps rehash),
+// as do assigning or destroying the projection: copy what must outlive that.
+// Threads: const members may run on several threads at once; apply() needs
+// the projection to itself.
 class Projection {
  public:
   // The seq of the last applied event (0: nothing applied).
