@@ -7,8 +7,8 @@
 // template of a sweep) and it is still true at the head, each applied to the
 // head in turn so that later ones see earlier ones.
 //
-// Pure: values in, a value out; no journal, no clock. Thread-safe for
-// concurrent calls on distinct or const inputs.
+// Pure: values in, a value out; no journal, no clock, no errors, nothing
+// kept past the call. Concurrent calls are safe (the inputs are only read).
 #pragma once
 
 #include "gc/reconciler.h"
