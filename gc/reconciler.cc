@@ -1,11 +1,12 @@
 #include "gc/reconciler.h"
 
 #include "gc/internal/evidence.h"
+#include "gc/internal/recheck.h"
 #include "journal/events.h"
 #include "journal/internal/format.h"
 
 #include <boost/container_hash/hash.hpp>
-#include <boost/unordered/unordered_flat_set.hpp>
+#include <boost/unordered/unordered_flat_map.hpp>
 
 #include <algorithm>
 
@@ -342,64 +343,15 @@ ReconcilePlan plan_reconcile(const Projection& state, const ScanResult& scan,
 
 namespace {
 
-// Re-checks the plan against the head and returns what is still right to
-// append, followed by the reconcile_run marker (nothing at all when no
-// correction or sweep survives).
-Result<Decision> recheck(const ReconcilePlan& plan, const Projection& head, Reader& reader,
-                         std::vector<std::string>& left_alone, std::vector<Event>& appended,
-                         std::uint64_t time_ns) {
-  left_alone.clear();
-  appended.clear();
-  boost::unordered_flat_set<std::string> forks, templates;
-  auto touched = for_each_event(reader, plan.based_on_seq + 1, head.seq(),
-                                [&](std::uint64_t, const EventView& e) {
-                                  if (has_fork(e.type)) forks.emplace(e.fork);
-                                  if (!e.template_id.empty()) templates.emplace(e.template_id);
-                                });
-  if (!touched) return touched.error();
-
-  Projection scratch = head;
-  std::uint64_t seq = head.seq();
-  std::uint32_t corrections = 0, swept = 0;
-  auto consider = [&](const Event& e) {
-    const bool is_sweep = e.type == EventType::template_retired;
-    std::string subject = is_sweep ? "sweep of template " + e.template_id
-                                   : std::string(type_name(e.type)) + " of fork " + e.fork;
-    if (is_sweep ? templates.contains(e.template_id) : forks.contains(e.fork)) {
-      left_alone.push_back(subject + ": changed after seq " + std::to_string(plan.based_on_seq));
-      return;
-    }
-    const Template* t = scratch.find(e.template_id);
-    const Template* owner = has_fork(e.type) ? scratch.owner(e.fork) : nullptr;
-    const bool still_right =
-        t != nullptr && (e.type == EventType::fork_lost ? owner == t
-                         : e.type == EventType::fork_recovered
-                             ? owner == nullptr && t->state == TemplateState::active
-                             : t->state == TemplateState::active && t->forks == 0);
-    if (!still_right) {
-      left_alone.push_back(subject + ": no longer true at seq " + std::to_string(head.seq()));
-      return;
-    }
-    scratch.apply(++seq, view(e));
-    appended.push_back(e);
-    (is_sweep ? swept : corrections) += 1;
-  };
-  for (const Event& e : plan.corrections) consider(e);
-  for (const Event& e : plan.sweeps) consider(e);
-  if (appended.empty()) return Decision{};
-
-  Decision decision{appended, 0};
-  Event marker;
-  marker.type = EventType::reconcile_run;
-  marker.origin = Origin::reconcile;
-  marker.time_ns = time_ns;
-  marker.run =
-      ReconcileStats{plan.based_on_seq, plan.scanned,
-                     static_cast<std::uint32_t>(plan.unreadable.size() + plan.leftovers.size() +
-                                                plan.half_made.size()),
-                     corrections, swept};
-  decision.events.push_back(std::move(marker));
-  return decision;
+// What the events in (after, to] touched, read from the journal.
+Result<TouchedSince> touched_since(Reader& reader, std::uint64_t after, std::uint64_t to) {
+  TouchedSince touched;
+  auto walked = for_each_event(reader, after + 1, to, [&](std::uint64_t, const EventView& e) {
+    if (has_fork(e.type)) touched.forks.emplace(e.fork);
+    if (!e.template_id.empty()) touched.templates.emplace(e.template_id);
+  });
+  if (!walked) return walked.error();
+  return touched;
 }
 
 }  // namespace
@@ -428,8 +380,13 @@ Result<ReconcileReport> apply_plan(Ledger& ledger, ReconcilePlan plan, const Sca
   if (options.dry_run) return report;
 
   const std::uint64_t time_ns = ledger.now();
-  auto outcome = ledger.transact([&](const Projection& head, Reader& reader) {
-    return recheck(report.plan, head, reader, report.left_alone, report.appended, time_ns);
+  auto outcome = ledger.transact([&](const Projection& head, Reader& reader) -> Result<Decision> {
+    auto touched = touched_since(reader, report.plan.based_on_seq, head.seq());
+    if (!touched) return touched.error();
+    Recheck checked = recheck(report.plan, head, *touched, time_ns);
+    report.left_alone = std::move(checked.left_alone);
+    report.appended = std::move(checked.still_right);
+    return std::move(checked.decision);
   });
   if (!outcome) return outcome.error();
   report.committed = outcome->first_seq != 0;

@@ -1,7 +1,9 @@
-// The reconciler's rules on physical evidence, planned in memory: a
-// projection built from events and a scan result built by hand, no disk.
+// The reconciler's rules, planned in memory: a projection built from events
+// and a scan result built by hand, no disk. Physical evidence (memory links)
+// first, then metadata, directories and the sweep.
 #include "gc/importer.h"
 #include "gc/internal/evidence.h"
+#include "gc/internal/recheck.h"
 #include "gc/reconciler.h"
 #include "journal/internal/format.h"
 #include "support/event_samples.h"
@@ -72,9 +74,19 @@ class EvidencePlanTest : public ::testing::Test {
     scan_.half_made.push_back(HalfMadeFork{id, names, true, template_id, ""});
     entry(id, std::move(memory));
   }
+  // A guests/ entry that is not a directory: a symlink or a plain file.
+  void skipped(const std::string& id, bool symlink) {
+    drop(id);
+    scan_.present.push_back(id);
+    scan_.skipped.push_back(
+        Skipped{id, symlink ? "a symbolic link (not followed)" : "not a directory", symlink});
+  }
   // Removes an entry from the scan (its directory is gone).
   void drop(const std::string& id) {
     std::erase_if(scan_.instances, [&](const Instance& i) { return i.id == id; });
+    std::erase_if(scan_.unreadable, [&](const UnreadableFile& u) { return u.id == id; });
+    std::erase_if(scan_.half_made, [&](const HalfMadeFork& h) { return h.id == id; });
+    std::erase_if(scan_.skipped, [&](const Skipped& k) { return k.name == id; });
     std::erase_if(scan_.memory, [&](const MemoryRecord& m) { return m.id == id; });
     std::erase(scan_.present, id);
   }
@@ -86,6 +98,23 @@ class EvidencePlanTest : public ::testing::Test {
     std::sort(scan_.memory.begin(), scan_.memory.end(), by_id);
     std::sort(scan_.present.begin(), scan_.present.end());
     return plan_reconcile(state_, scan_, 1);
+  }
+  // What a run appends when no other writer interferes: the plan re-checked
+  // at its own seq (corrections, then sweeps; the marker left out).
+  std::vector<Event> appended(const ReconcilePlan& p) const {
+    return recheck(p, state_, TouchedSince{}, 1).still_right;
+  }
+  bool committed(const ReconcilePlan& p) const {
+    return !recheck(p, state_, TouchedSince{}, 1).decision.events.empty();
+  }
+  // The projection once those events are appended.
+  Projection after(const ReconcilePlan& p) const {
+    Projection s = state_;
+    std::uint64_t seq = seq_;
+    for (const Event& e : recheck(p, state_, TouchedSince{}, 1).decision.events) {
+      s.apply(++seq, view(e));
+    }
+    return s;
   }
   static std::vector<std::string> swept(const ReconcilePlan& p) {
     std::vector<std::string> out;
@@ -631,6 +660,217 @@ TEST_F(EvidencePlanTest, ImportTakesAnUnreadableForkOnItsLink) {
   EXPECT_EQ(r.leftovers, Strings{"LEAK"});
   ASSERT_EQ(r.half_made.size(), 1u);
   EXPECT_TRUE(r.needs_attention());
+}
+
+// Metadata, directories and the sweep. A fork's memory on disk here is
+// absent unless given, as in a data root without snapshots; what the scanner
+// makes of each entry is tested in scanner_test.cc and memory_scan_test.cc.
+using ReconcilePlanTest = EvidencePlanTest;
+
+TEST_F(ReconcilePlanTest, AgreeingDiskAppendsNothing) {
+  tpl("web", true, Memory{});
+  fork("web", "a", Memory{});
+  fork("web", "b", Memory{});
+  const ReconcilePlan p = plan();
+  EXPECT_FALSE(committed(p));
+  EXPECT_TRUE(p.corrections.empty());
+  EXPECT_FALSE(p.needs_attention());
+}
+
+TEST_F(ReconcilePlanTest, ForkDirectoryGoneIsLost) {
+  tpl("web", true, Memory{});
+  fork("web", "a", Memory{});
+  fork("web", "b", Memory{});
+  drop("a");
+  const ReconcilePlan p = plan();
+  const std::vector<Event> events = appended(p);
+  ASSERT_EQ(events.size(), 1u);
+  const Event& e = events[0];
+  EXPECT_EQ(e.type, EventType::fork_lost);
+  EXPECT_EQ(e.fork, "a");
+  EXPECT_EQ(e.reason, Reason::instance_missing);
+  EXPECT_EQ(e.origin, Origin::reconcile);
+  EXPECT_NE(e.evidence.find("guests/a"), std::string::npos);
+  const Projection s = after(p);
+  EXPECT_EQ(s.owner("a"), nullptr);
+  EXPECT_EQ(s.find("web")->forks, 1u);
+}
+
+TEST_F(ReconcilePlanTest, UnreadableForkStaysLive) {
+  tpl("web", true, Memory{});
+  fork("web", "a", Memory{});
+  unreadable("a", Memory{}, Unreadable::truncated);  // torn mid-write
+  const ReconcilePlan p = plan();
+  EXPECT_FALSE(committed(p));
+  EXPECT_NE(after(p).owner("a"), nullptr);
+  ASSERT_EQ(p.kept_forks.size(), 1u);
+  EXPECT_EQ(p.kept_forks[0].fork, "a");
+  EXPECT_EQ(p.kept_forks[0].why, "metadata truncated");
+  ASSERT_EQ(p.unreadable.size(), 1u);
+  EXPECT_TRUE(p.needs_attention());
+}
+
+TEST_F(ReconcilePlanTest, ForkEntryThatIsNotAnInstanceStaysLive) {
+  tpl("web", true, Memory{});
+  fork("web", "a", Memory{});
+  skipped("a", /*symlink=*/false);  // guests/a is a plain file
+  EXPECT_NE(after(plan()).owner("a"), nullptr);
+}
+
+TEST_F(ReconcilePlanTest, ForkWhoseMetadataNamesAnotherTemplateMovesThere) {
+  tpl("web", true, Memory{});
+  fork("web", "a", Memory{});
+  tpl("db", true, Memory{});
+  drop("a");
+  instance("a", "db");
+  const ReconcilePlan p = plan();
+  const std::vector<Event> events = appended(p);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].type, EventType::fork_lost);
+  EXPECT_EQ(events[0].template_id, "web");
+  EXPECT_EQ(events[0].reason, Reason::metadata_disagrees);
+  EXPECT_EQ(events[1].type, EventType::fork_recovered);
+  EXPECT_EQ(events[1].template_id, "db");
+  EXPECT_EQ(events[1].reason, Reason::metadata_disagrees);
+  EXPECT_NE(events[1].evidence.find("ForkOfTemplate=\"db\""), std::string::npos);
+  EXPECT_EQ(after(p).owner("a")->id.view(), "db");
+}
+
+TEST_F(ReconcilePlanTest, ForkWhoseMetadataNamesNoTemplateIsLost) {
+  tpl("web", true, Memory{});
+  fork("web", "a", Memory{});
+  drop("a");
+  instance("a", "");
+  const ReconcilePlan p = plan();
+  const std::vector<Event> events = appended(p);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].reason, Reason::metadata_disagrees);
+  EXPECT_EQ(after(p).owner("a"), nullptr);
+}
+
+TEST_F(ReconcilePlanTest, ForkWhoseMetadataNamesARetiredTemplateIsLostAndDangling) {
+  tpl("web", true, Memory{});
+  fork("web", "a", Memory{});
+  apply(registered("old", "src-old", ""));
+  apply(retired("old"));
+  drop("a");
+  instance("a", "old");
+  const ReconcilePlan p = plan();
+  const std::vector<Event> events = appended(p);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type, EventType::fork_lost);
+  ASSERT_EQ(p.dangling.size(), 1u);
+  EXPECT_EQ(p.dangling[0].why, "retired template");
+}
+
+TEST_F(ReconcilePlanTest, UntrackedForkIsRecovered) {
+  tpl("web", true, Memory{});
+  instance("b", "web");
+  const ReconcilePlan p = plan();
+  const std::vector<Event> events = appended(p);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type, EventType::fork_recovered);
+  EXPECT_EQ(events[0].reason, Reason::untracked_fork);
+  EXPECT_EQ(after(p).find("web")->forks, 1u);
+}
+
+TEST_F(ReconcilePlanTest, ForkOfAnUnknownTemplateIsDanglingWithoutEvent) {
+  tpl("web", true, Memory{});
+  instance("b", "nobody");
+  const ReconcilePlan p = plan();
+  EXPECT_FALSE(committed(p));
+  ASSERT_EQ(p.dangling.size(), 1u);
+  EXPECT_EQ(p.dangling[0].instance, "b");
+  EXPECT_EQ(p.dangling[0].why, "unknown template");
+  EXPECT_TRUE(p.needs_attention());
+}
+
+TEST_F(ReconcilePlanTest, OrphanTemplateIsSwept) {
+  tpl("db", false);  // no guests/src-db
+  const ReconcilePlan p = plan();
+  const std::vector<Event> events = appended(p);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type, EventType::template_retired);
+  EXPECT_EQ(events[0].reason, Reason::orphaned);
+  EXPECT_EQ(events[0].origin, Origin::sweep);
+  EXPECT_EQ(after(p).find("db")->state, TemplateState::retired);
+}
+
+TEST_F(ReconcilePlanTest, SourceFlagClearedIsNotOrphan) {
+  tpl("db", false);
+  instance("src-db", "", false, "");  // IsTemplate cleared, directory still there
+  const ReconcilePlan p = plan();
+  EXPECT_FALSE(committed(p));
+  EXPECT_EQ(after(p).find("db")->state, TemplateState::active);
+}
+
+TEST_F(ReconcilePlanTest, TemplateWithLiveForksAndNoSourceIsKept) {
+  tpl("ci", false);
+  fork("ci", "runner", Memory{});
+  const ReconcilePlan p = plan();
+  EXPECT_FALSE(committed(p));
+  ASSERT_EQ(p.kept.size(), 1u);
+  EXPECT_EQ(p.kept[0].template_id, "ci");
+  EXPECT_EQ(p.kept[0].forks, 1u);
+  EXPECT_TRUE(p.needs_attention());
+}
+
+TEST_F(ReconcilePlanTest, NothingSweptWhileAnyInstanceUnreadable) {
+  tpl("db", false);
+  unreadable("stranger", Memory{}, Unreadable::empty);
+  const ReconcilePlan p = plan();
+  EXPECT_FALSE(committed(p));
+  EXPECT_EQ(after(p).find("db")->state, TemplateState::active);
+  EXPECT_NE(p.sweep_blocked.find("unreadable"), std::string::npos);
+  drop("stranger");
+  instance("stranger");
+  const std::vector<Event> again = appended(plan());
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].type, EventType::template_retired);
+}
+
+TEST_F(ReconcilePlanTest, ATemplateWhoseLastForkIsLostIsSweptInTheSameRun) {
+  tpl("db", false);
+  apply(added("db", "a"));  // neither the source nor the fork on disk
+  const std::vector<Event> events = appended(plan());
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].type, EventType::fork_lost);
+  EXPECT_EQ(events[1].type, EventType::template_retired);
+}
+
+TEST_F(ReconcilePlanTest, LeftoverDirectoryNoLongerStopsTheSweep) {
+  tpl("db", false);  // its source is gone: an orphan
+  leftover("LEAK");
+  const ReconcilePlan p = plan();
+  const std::vector<Event> events = appended(p);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type, EventType::template_retired);
+  EXPECT_EQ(after(p).find("db")->state, TemplateState::retired);
+  EXPECT_EQ(p.leftovers, Strings{"LEAK"});
+  EXPECT_TRUE(p.needs_attention());
+}
+
+TEST_F(ReconcilePlanTest, LeftoverLinkingATemplatesMemoryHoldsOnlyItsSweep) {
+  tpl("web", false);  // both sources gone
+  tpl("db", false);
+  leftover("LEAK", symlink_to("src-web"));  // the path web's source memory had
+  const ReconcilePlan p = plan();
+  ASSERT_EQ(p.held.size(), 1u);
+  EXPECT_EQ(p.held[0].template_id, "web");
+  const Projection s = after(p);
+  EXPECT_EQ(s.find("web")->state, TemplateState::active);
+  EXPECT_EQ(s.find("db")->state, TemplateState::retired);
+}
+
+TEST_F(ReconcilePlanTest, SymlinkedGuestsEntryHoldsTheSweep) {
+  tpl("web", false);  // its source is gone: an orphan
+  skipped("frk-s", /*symlink=*/true);
+  const ReconcilePlan p = plan();
+  EXPECT_FALSE(committed(p));
+  EXPECT_EQ(after(p).find("web")->state, TemplateState::active);
+  ASSERT_EQ(p.held.size(), 1u);
+  ASSERT_EQ(p.holders.size(), 1u);
+  EXPECT_EQ(p.holders[0].instance, "frk-s");
 }
 
 }  // namespace

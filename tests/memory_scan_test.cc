@@ -154,5 +154,19 @@ TEST(MemoryScan, DirectoryWithoutMetadataIsALeftover) {
   EXPECT_EQ(u->reason, Unreadable::missing);
 }
 
+// A delete that died part-way may leave the memory link behind it, and that
+// link still says which template the entry may need.
+TEST(MemoryScan, ALeftoversMemoryLinkIsStillRecorded) {
+  DataRoot root;
+  root.leftover("LEAK");
+  root.memory_symlink("LEAK", "src-web");  // src-web itself is gone
+  const ScanResult r = scan_ok(root.path());
+  ASSERT_NE(r.find_unreadable("LEAK"), nullptr);
+  EXPECT_EQ(r.find_unreadable("LEAK")->reason, Unreadable::missing);
+  const Memory m = memory(r, "LEAK");
+  EXPECT_EQ(m.kind, MemoryKind::symlink);
+  EXPECT_EQ(m.resolved, memory_path("src-web"));
+}
+
 }  // namespace
 }  // namespace fj::gc

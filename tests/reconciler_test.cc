@@ -1,3 +1,8 @@
+// The reconciler end to end, on a data root on disk and an LMDB journal: what
+// only a real run shows (the atomic commit, a concurrent writer, file removal
+// across a crash, dry runs, repeat runs, errors, the shared fixture) and the
+// scanner and planner agreeing on real memory links. The rules themselves are
+// planned in memory in evidence_plan_test.cc; the re-check is recheck_test.cc.
 #include "gc/reconciler.h"
 
 #include "gc/importer.h"
@@ -56,163 +61,6 @@ class ReconcilerTest : public ::testing::Test {
   std::unique_ptr<Journal> journal_;
   std::unique_ptr<Ledger> ledger_;
 };
-
-TEST_F(ReconcilerTest, AgreeingDiskAppendsNothing) {
-  web_with_forks({"a", "b"});
-  const auto before = head();
-  const auto r = run();
-  EXPECT_FALSE(r.committed);
-  EXPECT_TRUE(r.plan.corrections.empty());
-  EXPECT_FALSE(r.plan.needs_attention());
-  EXPECT_EQ(head(), before);
-}
-
-TEST_F(ReconcilerTest, ForkDirectoryGoneIsLost) {
-  web_with_forks({"a", "b"});
-  root_.remove("a");
-  const auto r = run();
-  ASSERT_EQ(r.appended.size(), 1u);
-  const Event& e = r.appended[0];
-  EXPECT_EQ(e.type, EventType::fork_lost);
-  EXPECT_EQ(e.fork, "a");
-  EXPECT_EQ(e.reason, Reason::instance_missing);
-  EXPECT_EQ(e.origin, Origin::reconcile);
-  EXPECT_NE(e.evidence.find("guests/a"), std::string::npos);
-  EXPECT_FALSE(live("a"));
-  EXPECT_EQ(forks("web"), 1u);
-}
-
-TEST_F(ReconcilerTest, UnreadableForkStaysLive) {
-  web_with_forks({"a"});
-  root_.raw("a", "{\"Id\": \"a\", \"Fork");  // torn mid-write
-  const auto r = run();
-  EXPECT_FALSE(r.committed);
-  EXPECT_TRUE(live("a"));
-  ASSERT_EQ(r.plan.kept_forks.size(), 1u);
-  EXPECT_EQ(r.plan.kept_forks[0].fork, "a");
-  EXPECT_EQ(r.plan.kept_forks[0].why, "metadata truncated");
-  ASSERT_EQ(r.plan.unreadable.size(), 1u);
-  EXPECT_TRUE(r.plan.needs_attention());
-}
-
-TEST_F(ReconcilerTest, ForkEntryThatIsNotAnInstanceStaysLive) {
-  web_with_forks({"a"});
-  root_.remove("a");
-  std::ofstream(root_.path() + "/guests/a") << "not a directory";
-  run();
-  EXPECT_TRUE(live("a"));
-}
-
-TEST_F(ReconcilerTest, ForkWhoseMetadataNamesAnotherTemplateMovesThere) {
-  web_with_forks({"a"});
-  root_.instance("src-db", "", true, "db");
-  ok(RegisterTemplate{"db", "src-db", "db"});
-  root_.instance("a", "db");
-  const auto r = run();
-  ASSERT_EQ(r.appended.size(), 2u);
-  EXPECT_EQ(r.appended[0].type, EventType::fork_lost);
-  EXPECT_EQ(r.appended[0].template_id, "web");
-  EXPECT_EQ(r.appended[0].reason, Reason::metadata_disagrees);
-  EXPECT_EQ(r.appended[1].type, EventType::fork_recovered);
-  EXPECT_EQ(r.appended[1].template_id, "db");
-  EXPECT_EQ(r.appended[1].reason, Reason::metadata_disagrees);
-  EXPECT_NE(r.appended[1].evidence.find("ForkOfTemplate=\"db\""), std::string::npos);
-  EXPECT_EQ(ledger_->projection().owner("a")->id.view(), "db");
-}
-
-TEST_F(ReconcilerTest, ForkWhoseMetadataNamesNoTemplateIsLost) {
-  web_with_forks({"a"});
-  root_.instance("a", "");
-  const auto r = run();
-  ASSERT_EQ(r.appended.size(), 1u);
-  EXPECT_EQ(r.appended[0].reason, Reason::metadata_disagrees);
-  EXPECT_FALSE(live("a"));
-}
-
-TEST_F(ReconcilerTest, ForkWhoseMetadataNamesARetiredTemplateIsLostAndDangling) {
-  web_with_forks({"a"});
-  ok(RegisterTemplate{"old", "src-old", ""});
-  ok(RetireTemplate{"old"});
-  root_.instance("a", "old");
-  const auto r = run();
-  ASSERT_EQ(r.appended.size(), 1u);
-  EXPECT_EQ(r.appended[0].type, EventType::fork_lost);
-  ASSERT_EQ(r.plan.dangling.size(), 1u);
-  EXPECT_EQ(r.plan.dangling[0].why, "retired template");
-}
-
-TEST_F(ReconcilerTest, UntrackedForkIsRecovered) {
-  web_with_forks({});
-  root_.instance("b", "web");
-  const auto r = run();
-  ASSERT_EQ(r.appended.size(), 1u);
-  EXPECT_EQ(r.appended[0].type, EventType::fork_recovered);
-  EXPECT_EQ(r.appended[0].reason, Reason::untracked_fork);
-  EXPECT_EQ(forks("web"), 1u);
-}
-
-TEST_F(ReconcilerTest, ForkOfAnUnknownTemplateIsDanglingWithoutEvent) {
-  web_with_forks({});
-  root_.instance("b", "nobody");
-  const auto r = run();
-  EXPECT_FALSE(r.committed);
-  ASSERT_EQ(r.plan.dangling.size(), 1u);
-  EXPECT_EQ(r.plan.dangling[0].instance, "b");
-  EXPECT_EQ(r.plan.dangling[0].why, "unknown template");
-  EXPECT_TRUE(r.plan.needs_attention());
-}
-
-TEST_F(ReconcilerTest, OrphanTemplateIsSwept) {
-  ok(RegisterTemplate{"db", "src-db", "db"});  // no guests/src-db
-  const auto r = run();
-  ASSERT_EQ(r.appended.size(), 1u);
-  EXPECT_EQ(r.appended[0].type, EventType::template_retired);
-  EXPECT_EQ(r.appended[0].reason, Reason::orphaned);
-  EXPECT_EQ(r.appended[0].origin, Origin::sweep);
-  EXPECT_EQ(ledger_->projection().find("db")->state, TemplateState::retired);
-}
-
-TEST_F(ReconcilerTest, SourceFlagClearedIsNotOrphan) {
-  ok(RegisterTemplate{"db", "src-db", "db"});
-  root_.instance("src-db", "", false, "");  // IsTemplate cleared, directory still there
-  const auto r = run();
-  EXPECT_FALSE(r.committed);
-  EXPECT_EQ(ledger_->projection().find("db")->state, TemplateState::active);
-}
-
-TEST_F(ReconcilerTest, TemplateWithLiveForksAndNoSourceIsKept) {
-  ok(RegisterTemplate{"ci", "src-ci", "ci"});
-  ok(AddFork{"ci", "runner"});
-  root_.instance("runner", "ci");
-  const auto r = run();
-  EXPECT_FALSE(r.committed);
-  ASSERT_EQ(r.plan.kept.size(), 1u);
-  EXPECT_EQ(r.plan.kept[0].template_id, "ci");
-  EXPECT_EQ(r.plan.kept[0].forks, 1u);
-  EXPECT_TRUE(r.plan.needs_attention());
-}
-
-TEST_F(ReconcilerTest, NothingSweptWhileAnyInstanceUnreadable) {
-  ok(RegisterTemplate{"db", "src-db", "db"});
-  root_.raw("stranger", "");
-  const auto r = run();
-  EXPECT_FALSE(r.committed);
-  EXPECT_EQ(ledger_->projection().find("db")->state, TemplateState::active);
-  EXPECT_NE(r.plan.sweep_blocked.find("unreadable"), std::string::npos);
-  root_.instance("stranger");
-  const auto again = run();
-  ASSERT_EQ(again.appended.size(), 1u);
-  EXPECT_EQ(again.appended[0].type, EventType::template_retired);
-}
-
-TEST_F(ReconcilerTest, ATemplateWhoseLastForkIsLostIsSweptInTheSameRun) {
-  ok(RegisterTemplate{"db", "src-db", "db"});
-  ok(AddFork{"db", "a"});  // neither the source nor the fork on disk
-  const auto r = run();
-  ASSERT_EQ(r.appended.size(), 2u);
-  EXPECT_EQ(r.appended[0].type, EventType::fork_lost);
-  EXPECT_EQ(r.appended[1].type, EventType::template_retired);
-}
 
 TEST_F(ReconcilerTest, CorrectionsSweepsAndMarkerCommitTogether) {
   web_with_forks({"a", "b"});
@@ -387,18 +235,7 @@ TEST_F(ReconcilerTest, ImportIsRefusedOnANonEmptyJournal) {
   EXPECT_EQ(head(), 1u);
 }
 
-// The reconciler on real memory links (the rules themselves: evidence_plan_test.cc).
-
-TEST_F(ReconcilerTest, LeftoverDirectoryNoLongerStopsTheSweep) {
-  ok(RegisterTemplate{"db", "src-db", "db"});  // its source is gone: an orphan
-  root_.leftover("LEAK");
-  const auto r = run();
-  ASSERT_EQ(r.appended.size(), 1u);
-  EXPECT_EQ(r.appended[0].type, EventType::template_retired);
-  EXPECT_EQ(tpl("db").state, TemplateState::retired);
-  EXPECT_EQ(r.plan.leftovers, std::vector<std::string>{"LEAK"});
-  EXPECT_TRUE(r.plan.needs_attention());
-}
+// The reconciler on real memory links.
 
 TEST_F(ReconcilerTest, TornForkIsKeptAndProvenByItsSymlink) {
   root_.instance("src-web", "", true, "web");
@@ -426,30 +263,6 @@ TEST_F(ReconcilerTest, TornUntrackedForkIsRecoveredByItsHardlink) {
   EXPECT_EQ(r.appended[0].reason, Reason::memory_link);
   EXPECT_EQ(r.appended[0].fork, "frk-x");
   EXPECT_EQ(tpl("web").forks, 1u);
-}
-
-TEST_F(ReconcilerTest, LeftoverLinkingATemplatesMemoryHoldsOnlyItsSweep) {
-  ok(RegisterTemplate{"web", "src-web", "web"});  // both sources gone
-  ok(RegisterTemplate{"db", "src-db", "db"});
-  root_.leftover("LEAK");
-  root_.memory_symlink("LEAK", "src-web");  // the path web's source memory had
-  const auto r = run();
-  ASSERT_EQ(r.plan.held.size(), 1u);
-  EXPECT_EQ(r.plan.held[0].template_id, "web");
-  EXPECT_EQ(tpl("web").state, TemplateState::active);
-  EXPECT_EQ(tpl("db").state, TemplateState::retired);
-}
-
-TEST_F(ReconcilerTest, SymlinkedGuestsEntryHoldsTheSweep) {
-  ok(RegisterTemplate{"web", "src-web", "web"});  // its source is gone: an orphan
-  TempDir elsewhere;
-  std::filesystem::create_directory_symlink(elsewhere.path(), root_.path() + "/guests/frk-s");
-  const auto r = run();
-  EXPECT_FALSE(r.committed);
-  EXPECT_EQ(tpl("web").state, TemplateState::active);
-  ASSERT_EQ(r.plan.held.size(), 1u);
-  ASSERT_EQ(r.plan.holders.size(), 1u);
-  EXPECT_EQ(r.plan.holders[0].instance, "frk-s");
 }
 
 TEST_F(ReconcilerTest, RetiredTemplatesFilesStayWhileAnEntryMayShareItsMemory) {

@@ -656,6 +656,10 @@ TEST_F(ScannerTest, ASymlinkedInstanceDirectoryIsSkippedNotFollowedButPresent) {
   EXPECT_EQ(r.find("ins2"), nullptr);
   EXPECT_EQ(r.find_unreadable("ins2"), nullptr);
   EXPECT_EQ(describe_all(r.skipped), (std::vector<std::string>{"ins0", "ins2"}));
+  // Marked as links: the sweep holds back for an entry that may hide any fork.
+  ASSERT_EQ(r.skipped.size(), 2u);
+  EXPECT_TRUE(r.skipped[0].symlink);
+  EXPECT_TRUE(r.skipped[1].symlink);
   EXPECT_EQ(describe_all(r.instances), (std::vector<std::string>{"ins1"}));
   // Something is there, so the entry is present: the reconciler fails closed.
   EXPECT_TRUE(r.has_entry("ins0"));
@@ -684,6 +688,7 @@ TEST_F(ScannerTest, ARegularFileUnderGuestsIsSkippedAsNotADirectory) {
   ASSERT_EQ(r.skipped.size(), 1u);
   EXPECT_EQ(r.skipped[0].name, "ins0");
   EXPECT_NE(r.skipped[0].why.find("not a directory"), std::string::npos) << r.skipped[0].why;
+  EXPECT_FALSE(r.skipped[0].symlink);
   // Its name is a valid id, so it counts as an entry (scanner.h: "every
   // valid-id entry under guests/"), which keeps a fork of that id alive.
   EXPECT_TRUE(r.has_entry("ins0"));
