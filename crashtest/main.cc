@@ -33,6 +33,7 @@
 // depends on timing). Exit 0 when every check passed, 1 on the first
 // violation (with the seed and iteration), 2 on a usage or setup error.
 #include "crashtest/invariants.h"
+#include "crashtest/waiter.h"
 #include "daemon/service.h"
 #include "gc/internal/fd.h"
 #include "journal/internal/format.h"
@@ -75,6 +76,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+using fj::Waiter;
 
 // Templates registered per iteration: t<iteration>-<k>.
 constexpr int kTemplatesPerIteration = 4;
@@ -156,18 +158,6 @@ std::string undash(const std::string& s) {
 
 // ---------------------------------------------------------------------------
 // The child.
-
-// A completion callback that fulfils a future. (Plain callbacks rather than
-// boost::asio::use_future, whose promise_handler trips GCC 12's
-// -Wmaybe-uninitialized in sanitizer builds.)
-template <class T>
-struct Waiter {
-  std::shared_ptr<std::promise<T>> promise = std::make_shared<std::promise<T>>();
-  std::future<T> future = promise->get_future();
-  std::function<void(T)> callback() const {
-    return [p = promise](T result) { p->set_value(std::move(result)); };
-  }
-};
 
 // Lines to the parent, each in one write(2) (atomic on a pipe below PIPE_BUF),
 // so a kill never leaves half a line.

@@ -12,13 +12,17 @@ ImportReport plan_import(const ScanResult& scan, std::uint64_t time_ns) {
   report.half_made = scan.half_made;
   report.unreadable_templates = scan.unreadable_templates;
 
-  std::map<std::string, std::uint32_t, std::less<>> proven;
-  for (const TemplateRecord& t : scan.templates) {
+  const auto imported_event = [&](EventType type, const std::string& template_id) {
     Event e;
-    e.type = EventType::template_registered;
+    e.type = type;
     e.origin = Origin::import;
     e.time_ns = time_ns;
-    e.template_id = t.id;
+    e.template_id = template_id;
+    return e;
+  };
+  std::map<std::string, std::uint32_t, std::less<>> proven;
+  for (const TemplateRecord& t : scan.templates) {
+    Event e = imported_event(EventType::template_registered, t.id);
     e.source = t.source;
     e.name = t.name;
     report.events.push_back(std::move(e));
@@ -32,11 +36,7 @@ ImportReport plan_import(const ScanResult& scan, std::uint64_t time_ns) {
       continue;
     }
     ++it->second;
-    Event e;
-    e.type = EventType::fork_added;
-    e.origin = Origin::import;
-    e.time_ns = time_ns;
-    e.template_id = in.fork_of;
+    Event e = imported_event(EventType::fork_added, in.fork_of);
     e.fork = in.id;
     report.events.push_back(std::move(e));
   }

@@ -552,21 +552,32 @@ Result<std::uint64_t> Journal::file_size() const {
   return static_cast<std::uint64_t>(st.st_size);
 }
 
-Result<void> Journal::read_impl(const std::function<Result<void>(Reader&)>& fn) const {
+namespace {
+
+// Begins a transaction with `lock` (shared) held. When another process grew
+// the map (MDB_MAP_RESIZED), adopts its size, which LMDB allows only while
+// this process has no transaction: `lock` is dropped for that and retaken.
+Result<lmdb::Txn> begin_txn(lmdb::Env& env, std::shared_mutex& resize,
+                            std::shared_lock<std::shared_mutex>& lock, unsigned flags) {
   for (;;) {
-    std::shared_lock lock(state_->resize);
+    lock = std::shared_lock(resize);
     int rc = 0;
-    auto txn = lmdb::Txn::begin(state_->env, MDB_RDONLY, &rc);
-    if (rc == MDB_MAP_RESIZED) {
-      lock.unlock();
-      std::unique_lock grow(state_->resize);
-      if (auto ok = state_->env.set_map_size(0); !ok) return ok;
-      continue;
-    }
-    if (!txn) return txn.error();
-    Reader reader(*txn, state_->dbs);
-    return fn(reader);  // the read transaction ends with `txn`
+    auto txn = lmdb::Txn::begin(env, flags, &rc);
+    if (rc != MDB_MAP_RESIZED) return txn;
+    lock.unlock();
+    std::unique_lock grow(resize);
+    if (auto ok = env.set_map_size(0); !ok) return ok.error();
   }
+}
+
+}  // namespace
+
+Result<void> Journal::read_impl(const std::function<Result<void>(Reader&)>& fn) const {
+  std::shared_lock<std::shared_mutex> lock;
+  auto txn = begin_txn(state_->env, state_->resize, lock, MDB_RDONLY);
+  if (!txn) return txn.error();
+  Reader reader(*txn, state_->dbs);
+  return fn(reader);  // the read transaction ends with `txn`
 }
 
 Result<void> Journal::write_impl(const std::function<Result<void>(WriteTxn&)>& fn) {
@@ -575,15 +586,8 @@ Result<void> Journal::write_impl(const std::function<Result<void>(WriteTxn&)>& f
                       "journal " + state_->info.path + " is open read-only");
   }
   for (;;) {
-    std::shared_lock lock(state_->resize);
-    int rc = 0;
-    auto txn = lmdb::Txn::begin(state_->env, 0, &rc);
-    if (rc == MDB_MAP_RESIZED) {
-      lock.unlock();
-      std::unique_lock grow(state_->resize);
-      if (auto ok = state_->env.set_map_size(0); !ok) return ok;
-      continue;
-    }
+    std::shared_lock<std::shared_mutex> lock;
+    auto txn = begin_txn(state_->env, state_->resize, lock, 0);
     if (!txn) return txn.error();
     Result<void> result;
     {

@@ -19,6 +19,7 @@
 #include "projector/audit.h"
 #include "projector/ledger.h"
 #include "support/event_samples.h"
+#include "support/journal_reader.h"
 #include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
@@ -38,6 +39,7 @@ namespace fj {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::read_all;
 using testing::TempDir;
 
 // --- the original journal ---------------------------------------------------
@@ -672,20 +674,6 @@ TEST(CreateCrash, AKillInsideCreateLeavesAnEmptyEnvironmentThatIsRefusedByName) 
 
 // --- map full and disk full ---------------------------------------------------
 
-std::vector<std::pair<std::uint64_t, Event>> read_all(const Journal& j) {
-  std::vector<std::pair<std::uint64_t, Event>> out;
-  auto ok = j.read([&](Reader& r) {
-    return r.for_each(1, kHead, [&](std::uint64_t seq, std::string_view rec) -> Result<void> {
-      auto e = decode(seq, rec);
-      if (!e) return e.error();
-      out.emplace_back(seq, to_event(*e));
-      return {};
-    });
-  });
-  EXPECT_TRUE(ok) << (ok ? "" : ok.error().message);
-  return out;
-}
-
 // Appends batches of forks through a Ledger until a batch fails; returns the
 // acknowledged (seq, fork) pairs and the error that stopped it.
 struct Filled {
@@ -921,36 +909,48 @@ void create_large_journal(const std::string& dir) {
   ASSERT_TRUE(ledger->snapshot());
 }
 
-TEST(StaleReader, AReaderKilledInsideATransactionIsClearedByTheNextWriterAndTheFileStopsGrowing) {
-  TempDir dir;
-  ASSERT_NO_FATAL_FAILURE(create_large_journal(dir.path()));
-  // A live process keeps the environment open throughout, so no open below
-  // is the first one (which would reset the whole reader table and hide
-  // whether stale slots are cleared one by one).
-  const pid_t holder = spawn_reader(dir.path(), false);
-  ASSERT_GT(holder, 0);
-  const pid_t reader = spawn_reader(dir.path(), true);
-  ASSERT_GT(reader, 0);
+// A large journal, a live process that keeps the environment open
+// throughout (so no open in a test is the first one, which would reset the
+// whole reader table and hide whether stale slots are cleared one by one),
+// and a reader inside a transaction that the test kills.
+class StaleReader : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(create_large_journal(dir_.path()));
+    holder_ = spawn_reader(dir_.path(), false);
+    ASSERT_GT(holder_, 0);
+    reader_ = spawn_reader(dir_.path(), true);
+    ASSERT_GT(reader_, 0);
+  }
+  void TearDown() override {
+    if (holder_ > 0) kill_and_reap(holder_);
+  }
+  const std::string& path() const { return dir_.path(); }
 
+  TempDir dir_;
+  pid_t holder_ = -1;
+  pid_t reader_ = -1;
+};
+
+TEST_F(StaleReader, AReaderKilledInsideATransactionIsClearedByTheNextWriterAndTheFileStopsGrowing) {
   int counter = 0;
   std::uint64_t pinned = 0, warm = 0, cleared = 0;
   {
     // Opened while the reader lives: nothing to clear yet.
-    auto j = Journal::open(dir.path(), JournalOptions{.sync = SyncMode::none});
+    auto j = Journal::open(path(), JournalOptions{.sync = SyncMode::none});
     ASSERT_TRUE(j);
-    kill_and_reap(reader);
+    kill_and_reap(reader_);
     // The dead reader's slot still pins the pages of its snapshot: every
     // page the churn frees stays unusable and the file grows.
     pinned = churn(*j, 30, counter);
   }
   {
     // A writer's open clears the dead reader's slot (mdb_reader_check).
-    auto j = Journal::open(dir.path(), JournalOptions{.sync = SyncMode::none});
+    auto j = Journal::open(path(), JournalOptions{.sync = SyncMode::none});
     ASSERT_TRUE(j);
     warm = churn(*j, 10, counter);  // reuses the pages the dead reader pinned
     cleared = churn(*j, 30, counter);
   }
-  kill_and_reap(holder);
 
   RecordProperty("growth_pinned", std::to_string(pinned));
   RecordProperty("growth_warm_up", std::to_string(warm));
@@ -961,26 +961,19 @@ TEST(StaleReader, AReaderKilledInsideATransactionIsClearedByTheNextWriterAndTheF
                                  << cleared << " bytes (warm-up " << warm << ")";
 }
 
-TEST(StaleReader, WithoutAWriterOpenTheDeadReaderKeepsPinningPages) {
+TEST_F(StaleReader, WithoutAWriterOpenTheDeadReaderKeepsPinningPages) {
   // The control for the test above: the same churn through a journal opened
   // before the kill keeps growing in a second phase too, so the difference
   // above comes from clearing the slot.
-  TempDir dir;
-  ASSERT_NO_FATAL_FAILURE(create_large_journal(dir.path()));
-  const pid_t holder = spawn_reader(dir.path(), false);
-  ASSERT_GT(holder, 0);
-  const pid_t reader = spawn_reader(dir.path(), true);
-  ASSERT_GT(reader, 0);
   int counter = 0;
   std::uint64_t first = 0, second = 0;
   {
-    auto j = Journal::open(dir.path(), JournalOptions{.sync = SyncMode::none});
+    auto j = Journal::open(path(), JournalOptions{.sync = SyncMode::none});
     ASSERT_TRUE(j);
-    kill_and_reap(reader);
+    kill_and_reap(reader_);
     first = churn(*j, 30, counter);
     second = churn(*j, 30, counter);
   }
-  kill_and_reap(holder);
   EXPECT_GT(first, 30 * 4096u);
   EXPECT_GT(second * 2, first) << "first " << first << " bytes, second " << second;
 }

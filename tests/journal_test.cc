@@ -3,6 +3,7 @@
 #include "journal/internal/format.h"
 #include "journal/internal/lmdb.h"
 #include "support/event_samples.h"
+#include "support/journal_reader.h"
 #include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
@@ -16,25 +17,11 @@ namespace fj {
 namespace {
 
 using testing::added;
+using testing::read_all;
 using testing::TempDir;
 
 JournalOptions fast() {
   return JournalOptions{.sync = SyncMode::none};
-}
-
-std::vector<std::pair<std::uint64_t, Event>> read_all(const Journal& j, std::uint64_t from = 1,
-                                                      std::uint64_t to = UINT64_MAX) {
-  std::vector<std::pair<std::uint64_t, Event>> out;
-  auto ok = j.read([&](Reader& r) {
-    return r.for_each(from, to, [&](std::uint64_t seq, std::string_view rec) -> Result<void> {
-      auto e = decode(seq, rec);
-      if (!e) return e.error();
-      out.emplace_back(seq, to_event(*e));
-      return {};
-    });
-  });
-  EXPECT_TRUE(ok) << (ok ? "" : ok.error().message);
-  return out;
 }
 
 Result<AppendResult> append_one(Journal& j, const Event& e,

@@ -8,6 +8,7 @@
 // records 1..head that decode, replay without anomaly, hash to the chain
 // head stored in the same transaction, and extend what it saw before.
 #include "crashtest/invariants.h"
+#include "crashtest/waiter.h"
 #include "daemon/service.h"
 #include "journal/codec.h"
 #include "journal/journal.h"
@@ -55,18 +56,6 @@ void say(int fd, std::string line) {
     done += static_cast<std::size_t>(n);
   }
 }
-
-// A completion callback that fulfils a future. (Plain callbacks rather than
-// boost::asio::use_future, whose promise_handler trips GCC 12's
-// -Wmaybe-uninitialized in sanitizer builds.)
-template <class T>
-struct Waiter {
-  std::shared_ptr<std::promise<T>> promise = std::make_shared<std::promise<T>>();
-  std::future<T> future = promise->get_future();
-  std::function<void(T)> callback() const {
-    return [p = promise](T result) { p->set_value(std::move(result)); };
-  }
-};
 
 // The commands of writer `w`: forks with ids unique to the writer under the
 // shared templates and its own, unforks of its own forks, its own templates

@@ -1,5 +1,7 @@
 #include "support/journal_reader.h"
 
+#include "journal/events.h"
+
 #include "crashtest/invariants.h"
 #include "journal/journal.h"
 #include "projector/replay.h"
@@ -59,6 +61,18 @@ Replayed replay_journal(const std::string& dir) {
            << problems.str();
   }
   return ::testing::AssertionSuccess();
+}
+
+std::vector<std::pair<std::uint64_t, Event>> read_all(const Journal& journal, std::uint64_t from,
+                                                      std::uint64_t to) {
+  std::vector<std::pair<std::uint64_t, Event>> out;
+  auto ok = journal.read([&](Reader& r) {
+    return for_each_event(r, from, to, [&](std::uint64_t seq, const EventView& e) {
+      out.emplace_back(seq, to_event(e));
+    });
+  });
+  EXPECT_TRUE(ok) << (ok ? "" : ok.error().message);
+  return out;
 }
 
 }  // namespace fj::testing

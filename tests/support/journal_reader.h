@@ -4,6 +4,8 @@
 // assertions), never exceptions. Each call is independent.
 #pragma once
 
+#include "journal/event.h"
+#include "journal/journal.h"
 #include "projector/projection.h"
 
 #include <gtest/gtest.h>
@@ -35,5 +37,11 @@ struct AckedFork {
 // two share a seq, and each is live under `tpl` in a full replay.
 ::testing::AssertionResult acked_forks_present(const std::string& dir, std::string_view tpl,
                                                const std::vector<AckedFork>& acks);
+
+// Every event of an open journal with 0 < from <= seq <= to, decoded (a
+// failed read is a GoogleTest failure and ends the list where it stopped).
+std::vector<std::pair<std::uint64_t, Event>> read_all(const Journal& journal,
+                                                      std::uint64_t from = 1,
+                                                      std::uint64_t to = kHead);
 
 }  // namespace fj::testing
