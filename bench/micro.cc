@@ -214,7 +214,7 @@ void BM_ForkChurn(benchmark::State& st) {
   BENCHMARK_TEMPLATE(BM_IdHashLatency, Hash)->Arg(24)->Arg(40);                             \
   BENCHMARK_TEMPLATE(BM_ForkChurn, Hash)->Arg(10'000)->Arg(100'000)
 FJ_ID_HASH_BENCHMARKS(IdHash);
-FJ_ID_HASH_BENCHMARKS(bench::Xxh3IdHash);
+FJ_ID_HASH_BENCHMARKS(bench::FoldIdHash);
 FJ_ID_HASH_BENCHMARKS(bench::BoostIdHash);
 #undef FJ_ID_HASH_BENCHMARKS
 

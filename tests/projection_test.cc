@@ -54,9 +54,9 @@ TEST(IdStorage, EveryLengthSurvivesCopiesAndMoves) {
   }
 }
 
-// IdHash reads ids in overlapping words and short ids in pieces: at every
-// length, changing any one byte must change the hash, and an Id must hash
-// like its bytes (the maps look ids up by string_view).
+// At every length, changing any one byte must change the hash (XXH3 reads
+// ids in length classes, each its own code), and an Id must hash like its
+// bytes (the maps look ids up by string_view).
 TEST(IdHash, EveryByteOfEveryLengthCounts) {
   const IdHash hash;
   for (std::size_t size = 1; size <= kMaxIdSize; ++size) {
@@ -77,9 +77,9 @@ TEST(IdHash, EveryByteOfEveryLengthCounts) {
 }
 
 // Two 64-byte ids that differ only in bytes 32..39, with bytes 40..47 equal
-// to the hash of their first 32 bytes under an earlier version of IdHash,
-// which folded that hash with bytes 40..47 and so got zero for both: every
-// id of that shape hashed alike (found in review).
+// to the hash of their first 32 bytes under a hand-written hash that folded
+// that hash with bytes 40..47 and so got zero for both (docs/decisions.md):
+// a hash that lets one block cancel the next must not come back.
 TEST(IdHash, BytesAfterTheFirstBlockAlwaysCount) {
   const IdHash hash;
   const std::string a = "wB4Q.WnEwbpG79J3LomcWMfr6IOqa7v5Pir.qjm9YcBfP_NTxxxxxxxxxxxxxxxx";
