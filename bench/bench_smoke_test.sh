@@ -35,9 +35,11 @@ def check_figures(figures, where):
                 sys.exit(f"{where}: {key}.{part} is not a positive number: {f.get(part)}")
         if f.get("repetitions", 0) < 1:
             sys.exit(f"{where}: {key} has no repetitions")
-for member in ("command", "machine", "parameters", "figures", "ratios", "bars"):
+for member in ("command", "commit", "date", "machine", "parameters", "figures", "ratios", "bars"):
     if member not in report:
         sys.exit(f"{path}: member {member} missing")
+if not (isinstance(report["commit"], str) and report["commit"]):
+    sys.exit(f"{path}: commit is not a non-empty string: {report['commit']}")
 if report["command"] == "scaling":
     points = report["points"]
     if len(points) != 3:

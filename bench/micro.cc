@@ -1,9 +1,11 @@
 // forkjournal-microbench: Google Benchmark micro-benchmarks of the pieces a
-// replay and a write are made of: encode, decode+checksum, evolve, decide.
+// replay and a write are made of: encode, decode+checksum, evolve, decide,
+// and the id hash candidates (bench/id_hashes.h) alone and in a fork table.
 //
 // The evolve benchmarks run a steady state that never ends: K templates and
 // L live forks out of a pool of 2L fork ids; step i adds fork i and removes
 // fork i - L (mod 2L), so every event is valid and the live set stays at L.
+#include "bench/id_hashes.h"
 #include "bench/workload.h"
 #include "journal/codec.h"
 #include "journal/internal/crc32c.h"
@@ -15,6 +17,8 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include <boost/unordered/unordered_flat_map.hpp>
 
 namespace {
 
@@ -144,6 +148,75 @@ void BM_DecodeEvolve(benchmark::State& st) {
   st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations()));
 }
 BENCHMARK(BM_DecodeEvolve)->Arg(10'000);
+
+// 4,096 distinct ids of `size` bytes drawn like the workload's (base-36).
+std::vector<std::string> ids_of_size(std::size_t size) {
+  std::mt19937_64 rng(11);
+  std::vector<std::string> ids(4096);
+  for (std::string& id : ids) {
+    while (id.size() < size) id += bench::make_id("", rng);
+    id.resize(size);
+  }
+  return ids;
+}
+
+// Hash alone, ids of Arg(0) bytes, one after another: independent hashes
+// overlap, as the two or three of an event do.
+template <class Hash>
+void BM_IdHash(benchmark::State& st) {
+  const auto ids = ids_of_size(static_cast<std::size_t>(st.range(0)));
+  const Hash hash;
+  std::size_t i = 0;
+  for (auto _ : st) {
+    benchmark::DoNotOptimize(hash(std::string_view(ids[i])));
+    i = (i + 1) & (ids.size() - 1);
+  }
+  st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations()));
+}
+
+// Hash alone, each id picked by the previous hash: its latency, which a map
+// lookup waits on before its first probe.
+template <class Hash>
+void BM_IdHashLatency(benchmark::State& st) {
+  const auto ids = ids_of_size(static_cast<std::size_t>(st.range(0)));
+  const Hash hash;
+  std::size_t i = 0;
+  for (auto _ : st) i = hash(std::string_view(ids[i])) & (ids.size() - 1);
+  benchmark::DoNotOptimize(i);
+  st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations()));
+}
+
+// The fork table's steady churn (ForkTable: at most a quarter full) with
+// each hash, in one process: Arg(0) live 24-byte forks out of 2 x Arg(0),
+// step i erases fork i - L and inserts fork i.
+template <class Hash>
+void BM_ForkChurn(benchmark::State& st) {
+  const auto live = static_cast<std::size_t>(st.range(0));
+  std::mt19937_64 rng(7);
+  std::vector<std::string> forks(2 * live);
+  for (std::string& f : forks) f = bench::make_id("frk", rng);
+  boost::unordered_flat_map<Id, std::uint32_t, Hash, IdEqual> map;
+  map.reserve(4 * live);
+  for (std::size_t f = 0; f < live; ++f) map.try_emplace(Id(forks[f]), 1u);
+  std::size_t add = live;
+  for (auto _ : st) {
+    const std::size_t remove = add >= live ? add - live : add + live;
+    map.erase(map.find(std::string_view(forks[remove])));
+    map.try_emplace(Id(forks[add]), 1u);
+    if (++add == forks.size()) add = 0;
+  }
+  if (map.size() != live) st.SkipWithError("the live set drifted");
+  st.SetItemsProcessed(static_cast<std::int64_t>(2 * st.iterations()));
+}
+
+#define FJ_ID_HASH_BENCHMARKS(Hash)                                                         \
+  BENCHMARK_TEMPLATE(BM_IdHash, Hash)->Arg(8)->Arg(16)->Arg(24)->Arg(32)->Arg(40)->Arg(64); \
+  BENCHMARK_TEMPLATE(BM_IdHashLatency, Hash)->Arg(24)->Arg(40);                             \
+  BENCHMARK_TEMPLATE(BM_ForkChurn, Hash)->Arg(10'000)->Arg(100'000)
+FJ_ID_HASH_BENCHMARKS(IdHash);
+FJ_ID_HASH_BENCHMARKS(bench::FoldIdHash);
+FJ_ID_HASH_BENCHMARKS(bench::BoostIdHash);
+#undef FJ_ID_HASH_BENCHMARKS
 
 // decide on a steady state of 10,000 live forks: a fork of a new instance.
 void BM_DecideFork(benchmark::State& st) {

@@ -1,11 +1,27 @@
 #include "bench/report.h"
 
+#include "bench/build_commit.h"
 #include "bench/platform.h"
 
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 
 namespace fj::bench {
+namespace {
+
+// Now, UTC, as 2026-11-29T14:05:09Z.
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buffer;
+}
+
+}  // namespace
+
 std::string number(double v) {
   if (!std::isfinite(v)) return "n/a";
   if (std::fabs(v) >= 1000) return grouped(static_cast<std::uint64_t>(std::llround(v)));
@@ -49,6 +65,8 @@ void print_json(const Report& report, std::ostream& out) {
   const MachineInfo m = machine_info();
   boost::json::object root;
   root["command"] = report.command;
+  root["commit"] = build_commit();
+  root["date"] = utc_now();
   root["machine"] = {{"cpu", m.cpu}, {"cores", m.cores}, {"os", m.os}, {"kernel", m.kernel}};
   root["parameters"] = report.parameters;
   boost::json::object figures;
@@ -89,6 +107,7 @@ void print_table(const Report& report, std::ostream& out) {
   const MachineInfo m = machine_info();
   out << report.title << "\n";
   out << "machine: " << m.cpu << ", " << m.cores << " cores, " << m.os << ", " << m.kernel << "\n";
+  out << "commit: " << build_commit() << ", " << utc_now() << "\n";
   if (!report.figures.empty()) {
     out << "each figure: median of " << report.figures.front().repetitions
         << " repetitions after a warm-up, [min - max]\n\n";

@@ -1,7 +1,8 @@
 // What a harness command found, printed as a human table or as JSON.
 //
 // JSON shape (every command):
-//   {"command": ..., "machine": {...}, "parameters": {...},
+//   {"command": ..., "commit": "4ef7459" (build_commit.h), "date": "2026-11-29T14:05:09Z" (UTC),
+//    "machine": {...}, "parameters": {...},
 //    "figures": {NAME: {"median": x, "min": x, "max": x, "unit": ..., "repetitions": n}, ...},
 //               (NAME: null when the figure could not be measured here)
 //    "ratios": {NAME: x, ...},  (x: null when not finite, e.g. from such a figure)

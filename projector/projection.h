@@ -10,6 +10,8 @@
 
 #include "journal/event.h"
 #include "journal/ids.h"
+#include "projector/id.h"
+#include "projector/id_hash.h"
 
 #include <boost/unordered/unordered_flat_map.hpp>
 
@@ -22,128 +24,6 @@
 #include <vector>
 
 namespace fj {
-
-// An id of at most kMaxIdSize bytes in 32 bytes: up to kInline bytes inline
-// (the VM manager's ids are 24), longer ones on the heap. The fork table's
-// slots are then 36 bytes instead of 72, which keeps more of the table in the
-// L2 cache during a replay. The last byte holds the size; a longer id keeps
-// its heap pointer in the first eight.
-class Id {
- public:
-  static constexpr std::size_t kInline = 31;
-
-  Id() noexcept { bytes_[kInline] = 0; }
-  // Precondition: s.size() <= kMaxIdSize (the codec and validation ensure it).
-  explicit Id(std::string_view s) { assign(s); }
-  Id(const Id& other) { assign(other.view()); }
-  Id(Id&& other) noexcept {
-    std::memcpy(bytes_, other.bytes_, sizeof bytes_);
-    other.bytes_[kInline] = 0;  // the heap block, if any, is ours now
-  }
-  Id& operator=(const Id& other) {
-    if (this != &other) *this = Id(other);
-    return *this;
-  }
-  Id& operator=(Id&& other) noexcept {
-    if (this != &other) {
-      release();
-      std::memcpy(bytes_, other.bytes_, sizeof bytes_);
-      other.bytes_[kInline] = 0;
-    }
-    return *this;
-  }
-  ~Id() { release(); }
-
-  std::size_t size() const noexcept { return static_cast<std::uint8_t>(bytes_[kInline]); }
-  std::string_view view() const noexcept { return {size() <= kInline ? bytes_ : heap(), size()}; }
-  std::string str() const { return std::string(view()); }
-  friend bool operator==(const Id& a, const Id& b) noexcept { return a.view() == b.view(); }
-
- private:
-  void assign(std::string_view s) {
-    if (s.size() <= kInline) {
-      if (!s.empty()) std::memcpy(bytes_, s.data(), s.size());
-    } else {
-      char* block = new char[s.size()];
-      std::memcpy(block, s.data(), s.size());
-      std::memcpy(bytes_, &block, sizeof block);
-    }
-    bytes_[kInline] = static_cast<char>(s.size());
-  }
-  char* heap() const noexcept {
-    char* block;
-    std::memcpy(&block, bytes_, sizeof block);
-    return block;
-  }
-  void release() noexcept {
-    if (size() > kInline) delete[] heap();
-    bytes_[kInline] = 0;
-  }
-
-  char bytes_[kInline + 1];
-};
-static_assert(sizeof(Id) == 32);
-
-// Folded 64x64->128-bit multiplies (the low half xor the high half), over
-// the id's bytes as four 8-byte words at a time: each fold mixes every bit of
-// both inputs into its result, and the two folds for an id of up to 32 bytes
-// do not wait on each other, so hashing an id waits on one multiply (a replay
-// hashes two or three ids an event). Both inputs of every fold are a word of
-// the id xor a constant with a byte >= 0x80, so no word of id characters
-// (ASCII) can zero a fold and wipe out its other word; the length and the
-// 32-byte blocks before the last 1-32 bytes (ids over 32) enter through `h`,
-// xored in and folded with a constant, never as a fold's input beside a word
-// (a word equal to `h` would zero that fold: the word beside it would count
-// for nothing). Declared avalanching so the map adds no second mix.
-// Measurements: bench/README.md.
-struct IdHash {
-  using is_transparent = void;
-  using is_avalanching = void;
-  static std::uint64_t fold(std::uint64_t a, std::uint64_t b) noexcept {
-    const unsigned __int128 product = static_cast<unsigned __int128>(a) * b;
-    return static_cast<std::uint64_t>(product) ^ static_cast<std::uint64_t>(product >> 64);
-  }
-  static std::uint64_t word(const char* p) noexcept {
-    std::uint64_t w;
-    std::memcpy(&w, p, sizeof w);
-    return w;
-  }
-  std::size_t operator()(std::string_view s) const noexcept {
-    constexpr std::uint64_t k0 = 0xA0761D6478BD642Full, k1 = 0xE7037ED1A0B428DBull,
-                            k2 = 0x8EBC6AF09C88C6E3ull, k3 = 0x589965CC75374CC3ull;
-    const char* p = s.data();
-    std::size_t n = s.size();
-    std::uint64_t h = k0 ^ n;
-    // Whole 32-byte blocks while more than 32 bytes remain (ids over 32).
-    for (; n > 32; n -= 32, p += 32) {
-      const std::uint64_t block =
-          fold(word(p) ^ k1, word(p + 8) ^ k2) ^ fold(word(p + 16) ^ k3, word(p + 24) ^ k0);
-      h = fold(h ^ block, k1);
-    }
-    // The last 0-32 bytes as up to four words that overlap rather than read
-    // past the end; under 8 bytes, one word from 4-byte or single-byte loads.
-    std::uint64_t a, b = 0, c = 0, d = 0;
-    if (n >= 16) {
-      a = word(p), b = word(p + 8), c = word(p + n - 16), d = word(p + n - 8);
-    } else if (n >= 8) {
-      a = word(p), b = word(p + n - 8);
-    } else if (n >= 4) {
-      std::uint32_t x, y;
-      std::memcpy(&x, p, 4);
-      std::memcpy(&y, p + n - 4, 4);
-      a = std::uint64_t{x} << 32 | y;
-    } else if (n != 0) {
-      const auto byte = [&](std::size_t i) {
-        return std::uint64_t{static_cast<unsigned char>(p[i])};
-      };
-      a = byte(0) << 16 | byte(n / 2) << 8 | byte(n - 1);
-    } else {
-      a = 0;
-    }
-    return static_cast<std::size_t>(h ^ fold(a ^ k1, b ^ k2) ^ fold(c ^ k3, d ^ k0));
-  }
-  std::size_t operator()(const Id& id) const noexcept { return (*this)(id.view()); }
-};
 
 // Compares in 8-byte words, inline: for ids this short a call to memcmp costs
 // more than the comparison.
@@ -173,6 +53,7 @@ struct IdEqual {
   }
 };
 
+// Hashed with XXH3, a library hash as fast here as any measured (id_hash.h).
 template <class V>
 using IdMap = boost::unordered_flat_map<Id, V, IdHash, IdEqual>;
 

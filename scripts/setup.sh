@@ -11,6 +11,7 @@ packages=(
   libsystemd-dev
   clang-14 libclang-rt-14-dev
   libbenchmark-dev libsqlite3-dev gnuplot-nox
+  libxxhash-dev
 )
 
 missing=()
