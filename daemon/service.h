@@ -11,7 +11,7 @@
 // processes appended (e.g. `forkjournal fork`) before every batch, and when
 // idle for a second.
 //
-// Boot (start): open the journal (open_or_create, daemon/open_journal.h),
+// Boot (start): open the journal (open_or_create, daemon/internal/open_journal.h),
 // load the newest valid snapshot and replay the tail, reconcile against the
 // data root if one is configured, write a snapshot. With reconcile_every, a
 // gc::ReconcileScheduler on a timer thread of the service's own queues a

@@ -1,4 +1,4 @@
-// libFuzzer entry point: fj::SnapshotCodec::decode (projector/snapshot.h).
+// libFuzzer entry point: fj::SnapshotCodec::decode (projector/internal/snapshot.h).
 // The checks are in fuzz/targets.h; fuzz/run.sh builds and runs this target.
 #include "fuzz/targets.h"
 

@@ -4,7 +4,7 @@
 // template), all with origin `import`, in one write transaction.
 //
 // An instance whose metadata cannot be read is imported as a fork only when
-// its memory file links exactly one imported template's (gc/evidence.h), and
+// its memory file links exactly one imported template's (gc/internal/evidence.h), and
 // reported as proven by link; otherwise it is reported, never guessed: fix its
 // metadata and run the reconciler, which recovers it as an untracked fork.
 // Leftovers (no metadata.json) and half-made forks are reported, not imported.

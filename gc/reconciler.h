@@ -4,7 +4,7 @@
 // edits state in place and never makes a live fork disappear on doubt.
 //
 // Evidence comes from metadata.json and, stronger, from each entry's memory
-// file (gc/evidence.h): a fork's memory links its template's. Algorithm:
+// file (gc/internal/evidence.h): a fork's memory links its template's. Algorithm:
 //  1. Take the head seq H (the ledger's projection), then scan the data root;
 //     a listing that fails part-way ends the run with nothing appended.
 //  2. For each live fork F of template T at H:

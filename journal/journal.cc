@@ -37,7 +37,7 @@ std::string random_id() {
   return to_hex(bytes);
 }
 
-// The page check (journal/pages.h) reads LMDB's own page layout.
+// The page check (journal/internal/pages.h) reads LMDB's own page layout.
 Result<void> check_linked_lmdb() {
   int major = 0, minor = 0, patch = 0;
   mdb_version(&major, &minor, &patch);

@@ -138,7 +138,7 @@ class Reader {
   Result<std::optional<std::string_view>> record(std::uint64_t seq);
 
   // Checks the pages of the events database that a scan over the seqs
-  // [from, through] steps onto (journal/pages.h), so that a damaged page is a
+  // [from, through] steps onto (journal/internal/pages.h), so that a damaged page is a
   // corrupt_page error naming the seqs it held, not an assertion in LMDB.
   // for_each does this itself, a chunk ahead of its cursor; a no-op in a
   // write transaction.
