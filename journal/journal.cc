@@ -212,15 +212,13 @@ Result<std::vector<std::uint64_t>> Reader::snapshot_seqs() {
   auto cursor = lmdb::Cursor::open(txn_, dbs_.snapshots);
   if (!cursor) return cursor.error();
   std::vector<std::uint64_t> seqs;
-  MDB_val key{}, value{};
-  for (auto found = cursor->get(key, value, MDB_FIRST);;
-       found = cursor->get(key, value, MDB_NEXT)) {
-    if (!found) return found.error();
-    if (!*found) break;
+  auto walked = cursor->each([&](const MDB_val& key, const MDB_val&) -> Result<void> {
     std::uint64_t seq = 0;
     if (key.mv_size == sizeof seq) std::memcpy(&seq, key.mv_data, sizeof seq);
     seqs.push_back(seq);
-  }
+    return {};
+  });
+  if (!walked) return walked.error();
   return seqs;
 }
 

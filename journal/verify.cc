@@ -34,15 +34,11 @@ Result<ChainWalk> Reader::verify_chain(const ChainHash& seed, const VerifyHooks&
   if (auto sound = check_pages(1); !sound) return sound.error();
   auto cursor = lmdb::Cursor::open(txn_, dbs_.events);
   if (!cursor) return cursor.error();
-  MDB_val key{}, value{};
-  for (auto found = cursor->get(key, value, MDB_FIRST);;
-       found = cursor->get(key, value, MDB_NEXT)) {
-    if (!found) return found.error();
-    if (!*found) break;
+  auto walked = cursor->each([&](const MDB_val& key, const MDB_val& value) -> Result<void> {
     std::uint64_t seq = 0;
     if (key.mv_size != sizeof seq) {
       find(expected, "corrupt_record", "malformed key after seq " + std::to_string(expected - 1));
-      continue;
+      return {};
     }
     std::memcpy(&seq, key.mv_data, sizeof seq);
     const std::string_view record = lmdb::to_view(value);
@@ -70,7 +66,9 @@ Result<ChainWalk> Reader::verify_chain(const ChainHash& seed, const VerifyHooks&
       }
     }
     if (hooks.record) hooks.record(seq, record, chain);
-  }
+    return {};
+  });
+  if (!walked) return walked.error();
   walk.chain = chain;
 
   if (stored_head) {

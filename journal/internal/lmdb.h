@@ -138,6 +138,18 @@ class Cursor {
     return txn_->fail("cursor read", rc);
   }
 
+  // Calls fn(key, value) -> Result<void> for every entry from the first, in
+  // key order; stops at the first error, fn's or LMDB's.
+  template <class Fn>
+  Result<void> each(Fn&& fn) {
+    MDB_val key{}, value{};
+    for (auto found = get(key, value, MDB_FIRST);; found = get(key, value, MDB_NEXT)) {
+      if (!found) return found.error();
+      if (!*found) return {};
+      if (auto ok = fn(key, value); !ok) return ok;
+    }
+  }
+
  private:
   Cursor(Txn* txn, MDB_cursor* cursor) : txn_(txn), cursor_(cursor) {}
   Txn* txn_;
