@@ -9,7 +9,8 @@
 // saves the input), or, when throw_on_failure is set (the regression test),
 // throws CheckFailure instead so that one bad file does not hide the others.
 // A crash inside project code (ASan, UBSan, a signal) is reported by the
-// sanitizer runtime, not here.
+// sanitizer runtime, not here. Messages show fuzzed bytes through
+// fj::printable (journal/ids.h).
 #pragma once
 
 #include "daemon/protocol.h"
@@ -62,23 +63,6 @@ inline bool throw_on_failure = false;
   do {                                               \
     if (!(cond)) ::fj::fuzz::fail((target), (what)); \
   } while (0)
-
-// Up to 64 bytes of `s`, non-printable bytes as \xNN, for messages.
-inline std::string printable(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s.substr(0, 64)) {
-    if (c >= 0x20 && c < 0x7F && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  if (s.size() > 64) out += "...";
-  return out;
-}
 
 // `bytes` with its last four bytes replaced by the CRC32C of the others, so
 // that mutations reach the parser behind the checksum. Both the record and the

@@ -626,9 +626,13 @@ TEST_F(CorruptionTest, TheDeletedHeadRecordIsCaughtByTheStoredChainHead) {
 TEST_F(CorruptionTest, ARecordCopiedOverAnotherIsCaughtByTheAudit) {
   // A valid record (its CRC32C matches its bytes) at the wrong seq: only the
   // hash chain, which covers the seq, can tell.
-  for (auto [from, to] : {std::pair<std::uint64_t, std::uint64_t>{100, 3000},
-                          {kOriginalEvents - 2, kOriginalEvents - 1},
-                          {4000, 4096}}) {
+  for (const auto& copied : {std::pair<std::uint64_t, std::uint64_t>{100, 3000},
+                             {kOriginalEvents - 2, kOriginalEvents - 1},
+                             {4000, 4096}}) {
+    // Plain variables, not a structured binding: clang before 16 cannot
+    // capture a binding in the lambda below.
+    const std::uint64_t from = copied.first;
+    const std::uint64_t to = copied.second;
     const std::string dir = copy("copied" + std::to_string(to));
     edit(dir, [&](lmdb::Txn& txn, MDB_dbi events) {
       auto record = txn.get(events, lmdb::seq_key(from));
