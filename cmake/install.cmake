@@ -4,12 +4,13 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(FJ_LIBRARIES fj_journal fj_projector fj_gc fj_present fj_service)
+set(FJ_LIBRARIES fj_journal fj_projector fj_gc fj_present fj_service fj_dispatcher)
 set_target_properties(fj_journal PROPERTIES EXPORT_NAME journal)
 set_target_properties(fj_projector PROPERTIES EXPORT_NAME projector)
 set_target_properties(fj_gc PROPERTIES EXPORT_NAME gc)
 set_target_properties(fj_present PROPERTIES EXPORT_NAME present)
 set_target_properties(fj_service PROPERTIES EXPORT_NAME service)
+set_target_properties(fj_dispatcher PROPERTIES EXPORT_NAME dispatcher)
 
 install(TARGETS ${FJ_LIBRARIES} EXPORT forkjournalTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
