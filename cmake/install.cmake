@@ -21,7 +21,8 @@ install(TARGETS forkjournal forkjournald RUNTIME DESTINATION ${CMAKE_INSTALL_BIN
 set(FJ_PUBLIC_HEADERS
     journal/chain.h journal/codec.h journal/error.h journal/event.h journal/events.h
     journal/hex.h journal/ids.h journal/journal.h journal/seq.h journal/verify.h
-    projector/audit.h projector/decide.h projector/ledger.h projector/projection.h projector/replay.h
+    projector/audit.h projector/decide.h projector/id.h projector/id_hash.h projector/ledger.h
+    projector/projection.h projector/replay.h
     gc/importer.h gc/reconciler.h gc/scanner.h
     daemon/dispatcher.h daemon/protocol.h daemon/service.h)
 foreach(header IN LISTS FJ_PUBLIC_HEADERS)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks the installed headers' contract: each public header compiles on its
-# own, and neither it nor anything it includes is an internal/ header or
+# own, everything of the project it includes is itself in the list (so the
+# installed copy is complete), and none of that is an internal/ header or
 # LMDB's <lmdb.h>, so an embedder needs neither.
 # Usage: public_headers_check.sh CXX SOURCE_ROOT HEADER...
 # Prints one line per problem; exit 1 if any.
@@ -21,6 +22,9 @@ for header in "$@"; do
     [[ $dep == *: || $dep == "$root/$header" ]] && continue
     if [[ $dep == */internal/* ]]; then
       echo "$header: includes internal header ${dep#"$root"/}"
+      bad=1
+    elif [[ " $* " != *" ${dep#"$root"/} "* ]]; then
+      echo "$header: includes ${dep#"$root"/}, which is not installed"
       bad=1
     fi
   done
