@@ -11,13 +11,15 @@ root=${2:?usage: public_headers_check.sh CXX SOURCE_ROOT HEADER...}
 shift 2
 bad=0
 for header in "$@"; do
-  if ! deps=$("$cxx" -std=c++20 -x c++ -fsyntax-only -MM -I"$root" "$root/$header" 2>&1); then
-    echo "$header: does not compile on its own: $deps"
+  if ! errors=$("$cxx" -std=c++20 -x c++ -fsyntax-only -I"$root" "$root/$header" 2>&1); then
+    echo "$header: does not compile on its own: $errors"
     bad=1
     continue
   fi
-  # -MM leaves system headers out; ask again with them for <lmdb.h>.
-  all=$("$cxx" -std=c++20 -x c++ -fsyntax-only -M -I"$root" "$root/$header")
+  # The project's headers it includes (-MM), then all of them, system
+  # headers too, for <lmdb.h> (-M).
+  deps=$("$cxx" -std=c++20 -x c++ -MM -I"$root" "$root/$header")
+  all=$("$cxx" -std=c++20 -x c++ -M -I"$root" "$root/$header")
   for dep in $(tr -d '\\' <<<"$deps"); do
     [[ $dep == *: || $dep == "$root/$header" ]] && continue
     if [[ $dep == */internal/* ]]; then
