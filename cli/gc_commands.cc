@@ -3,8 +3,8 @@
 #include "cli/commands.h"
 #include "gc/importer.h"
 #include "gc/reconciler.h"
-#include "present/report_json.h"
 #include "present/render.h"
+#include "present/report_json.h"
 
 #include <boost/json/serialize.hpp>
 

@@ -1,8 +1,8 @@
 #include "daemon/dispatcher.h"
 
 #include "daemon/protocol.h"
-#include "present/report_json.h"
 #include "present/render.h"
+#include "present/report_json.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
