@@ -33,6 +33,7 @@
 // depends on timing). Exit 0 when every check passed, 1 on the first
 // violation (with the seed and iteration), 2 on a usage or setup error.
 #include "crashtest/invariants.h"
+#include "crashtest/power_loss/command.h"
 #include "crashtest/waiter.h"
 #include "daemon/service.h"
 #include "gc/internal/fd.h"
@@ -805,9 +806,14 @@ int main(int argc, char** argv) {
                "Let the first child create the journal through Service::start, so that a kill "
                "can land inside Journal::create");
   app.add_flag("-v,--verbose", cfg.verbose, "One line per iteration");
+  fj::power_loss::PowerLossCli power_loss;
+  fj::power_loss::add_power_loss_options(app, power_loss);
   CLI11_PARSE(app, argc, argv);
 
   if (!seeded) cfg.seed = std::random_device{}() ^ (std::uint64_t{std::random_device{}()} << 32);
+  if (power_loss.power_loss || power_loss.workload) {
+    return fj::power_loss::run_power_loss(power_loss, cfg.seed);
+  }
   if (!cfg.data_root.empty()) cfg.with_reconcile = true;
 
   std::vector<std::string> remove_at_end;
