@@ -4,6 +4,7 @@
 #include "journal/ids.h"
 #include "journal/internal/clock.h"
 #include "journal/internal/databases.h"
+#include "journal/internal/dir_sync.h"
 #include "journal/internal/endian.h"
 #include "journal/internal/format.h"
 #include "journal/internal/lmdb.h"
@@ -368,6 +369,18 @@ Result<Journal> Journal::create(const std::string& dir, const JournalOptions& op
   if (auto ok = check_linked_lmdb(); !ok) return ok.error();
   std::error_code ec;
   const bool resume = interrupted_init(dir);
+  // The directories whose entries this create adds to: data.mdb's, and the
+  // parent of each directory it creates.
+  std::vector<fs::path> new_entries_in;
+  {
+    fs::path path = fs::absolute(fs::path(dir), ec).lexically_normal();
+    if (!path.has_filename()) path = path.parent_path();
+    new_entries_in.push_back(path);
+    for (; !path.empty() && path != path.root_path() && !fs::exists(path, ec);
+         path = path.parent_path()) {
+      new_entries_in.push_back(path.parent_path());
+    }
+  }
   if (!resume && fs::exists(fs::path(dir) / "data.mdb", ec)) {
     return make_error(Errc::already_a_journal, dir + " already holds a journal");
   }
@@ -417,6 +430,14 @@ Result<Journal> Journal::create(const std::string& dir, const JournalOptions& op
       if (auto ok = put_meta(*txn, *meta, key, value); !ok) return ok.error();
     }
     if (auto ok = txn->commit(); !ok) return ok.error();
+  }
+  // LMDB syncs data.mdb's contents, never its name: without this a power
+  // loss may leave the directory without the journal whose commits were
+  // all acknowledged.
+  if (options.sync != SyncMode::none) {
+    for (const fs::path& d : new_entries_in) {
+      if (auto ok = sync_directory(d.string()); !ok) return ok.error();
+    }
   }
   return open(dir, options);
 }

@@ -309,6 +309,7 @@ ExploreReport explore(const ExploreOptions& o) {
         ++r.refusals[refusal_kind(v->refused)];
         if (v->acked > 0) ++r.refused_holding_acks;
       }
+      if (!v->booted && v->boot_refused != v->refused) ++r.refusals[refusal_kind(v->boot_refused)];
       if (v->acked_lost > 0 || v->wrong_count) problem = v->problem;
     }
     if (!problem.empty()) {

@@ -213,7 +213,8 @@ Verdict check_state(const std::string& dir, std::span<const Ack> acks, const Ref
   }
   auto booted = boot(dir);
   if (!booted) {
-    if (v.refused.empty()) v.refused = describe("boot", booted.error());
+    v.boot_refused = describe("boot", booted.error());
+    if (v.refused.empty()) v.refused = v.boot_refused;
     return v;
   }
   v.booted = true;
@@ -230,7 +231,7 @@ std::string to_line(const Verdict& v) {
   return std::to_string(v.opened) + "\t" + std::to_string(v.booted) + "\t" +
          std::to_string(v.head) + "\t" + std::to_string(v.acked) + "\t" +
          std::to_string(v.acked_lost) + "\t" + std::to_string(v.wrong_count) + "\t" +
-         flat(v.refused) + "\t" + flat(v.problem);
+         flat(v.refused) + "\t" + flat(v.boot_refused) + "\t" + flat(v.problem);
 }
 
 std::optional<Verdict> from_line(std::string_view line) {
@@ -242,7 +243,7 @@ std::optional<Verdict> from_line(std::string_view line) {
     if (tab == std::string_view::npos) break;
     at = tab + 1;
   }
-  if (f.size() != 8) return std::nullopt;
+  if (f.size() != 9) return std::nullopt;
   Verdict v;
   const auto number = [](const std::string& s, std::uint64_t& out) {
     return std::from_chars(s.data(), s.data() + s.size(), out).ec == std::errc{};
@@ -256,7 +257,8 @@ std::optional<Verdict> from_line(std::string_view line) {
   v.booted = booted != 0;
   v.wrong_count = wrong != 0;
   v.refused = f[6];
-  v.problem = f[7];
+  v.boot_refused = f[7];
+  v.problem = f[8];
   return v;
 }
 
