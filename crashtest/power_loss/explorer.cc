@@ -118,6 +118,12 @@ void write_files(const fs::path& dir, const Files& files) {
   }
 }
 
+fs::path state_directory(const fs::path& work) {
+  std::string pattern = "/dev/shm/fjpowerloss-state.XXXXXX";
+  if (::access("/dev/shm", W_OK) == 0 && ::mkdtemp(pattern.data()) != nullptr) return pattern;
+  return work / "state";
+}
+
 // The trace must rebuild exactly what the workload left: otherwise the
 // recorder missed a write and no state built from it can be trusted.
 void check_recording(const CrashModel& model, const std::string& journal) {
@@ -253,7 +259,9 @@ ExploreReport explore(const ExploreOptions& o) {
   r.candidates = model->candidates();
   r.max_pending = model->max_pending();
 
-  const fs::path state_dir = work / "state";
+  // States are written and read thousands of times: on tmpfs when there is
+  // one (their durability is not what a check is about).
+  const fs::path state_dir = state_directory(work);
   {
     // The complete recording must pass its own check, or the checks mean nothing.
     write_files(state_dir, model->final_files());
@@ -304,12 +312,19 @@ ExploreReport explore(const ExploreOptions& o) {
       r.acked_lost += v->acked_lost;
       r.states_losing += v->acked_lost > 0;
       r.wrong_counts += v->wrong_count;
+      const auto tally = [&](const std::string& refused) {
+        const std::string kind = refusal_kind(refused);
+        if (r.refusals[kind]++ == 0) {
+          r.refusal_examples[kind] =
+              state.description + ", " + std::to_string(v->acked) + " acknowledged: " + refused;
+        }
+      };
       if (!v->opened) {
         ++r.refused;
-        ++r.refusals[refusal_kind(v->refused)];
+        tally(v->refused);
         if (v->acked > 0) ++r.refused_holding_acks;
       }
-      if (!v->booted && v->boot_refused != v->refused) ++r.refusals[refusal_kind(v->boot_refused)];
+      if (!v->booted && v->boot_refused != v->refused) tally(v->boot_refused);
       if (v->acked_lost > 0 || v->wrong_count) problem = v->problem;
     }
     if (!problem.empty()) {
@@ -329,16 +344,17 @@ ExploreReport explore(const ExploreOptions& o) {
   });
   if (o.progress) std::cerr << "\r" << std::string(70, ' ') << "\r" << std::flush;
   r.seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  if (o.keep.empty()) {
-    std::error_code ec;
-    fs::remove_all(work, ec);
-  }
+  std::error_code ec;
+  fs::remove_all(state_dir, ec);
+  if (o.keep.empty()) fs::remove_all(work, ec);
   return r;
 }
 
 std::string to_json(const ExploreReport& r) {
   boost::json::object refusals;
-  for (const auto& [kind, n] : r.refusals) refusals[kind] = n;
+  for (const auto& [kind, n] : r.refusals) {
+    refusals[kind] = boost::json::object{{"states", n}, {"first", r.refusal_examples.at(kind)}};
+  }
   boost::json::array examples;
   for (const std::string& e : r.examples) examples.emplace_back(e);
   return boost::json::serialize(
@@ -376,7 +392,10 @@ std::string to_text(const ExploreReport& r) {
       << r.refused << " refused with a typed error, " << r.crashed << " crashed the check\n"
       << "  " << r.acked_lost << " acknowledged events lost (in " << r.states_losing << " states), "
       << r.wrong_counts << " states with a wrong count\n";
-  for (const auto& [kind, n] : r.refusals) out << "  refused: " << kind << ": " << n << "\n";
+  for (const auto& [kind, n] : r.refusals) {
+    out << "  refused: " << kind << ": " << n << " states, first: " << r.refusal_examples.at(kind)
+        << "\n";
+  }
   for (const std::string& e : r.examples) out << "  e.g. " << e << "\n";
   out << "  " << (r.promise_kept() ? "the mode kept its promise" : "THE MODE BROKE ITS PROMISE")
       << " (" << static_cast<int>(r.seconds) << " s)\n";

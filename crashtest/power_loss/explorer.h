@@ -55,9 +55,10 @@ struct ExploreReport {
   std::uint64_t wrong_counts = 0;
   std::uint64_t refused = 0;
   std::uint64_t refused_holding_acks = 0;
-  std::uint64_t crashed = 0;                      // the checking process died
-  std::map<std::string, std::uint64_t> refusals;  // "<stage>: <code>" -> states
-  std::vector<std::string> examples;              // the first failing states, one line each
+  std::uint64_t crashed = 0;                            // the checking process died
+  std::map<std::string, std::uint64_t> refusals;        // "<stage>: <code>" -> states
+  std::map<std::string, std::string> refusal_examples;  // "<stage>: <code>" -> the first such
+  std::vector<std::string> examples;                    // the first failing states, one line each
   double seconds = 0;
 
   // Whether the mode kept its promise (see above).

@@ -51,12 +51,12 @@ class Reference {
 };
 
 struct Verdict {
-  bool opened = false;      // read-only: opened, audited clean, replayed
-  bool booted = false;      // the daemon's boot succeeded
-  std::string refused;      // empty, or the first typed error: "<stage>: <code>: <message>"
+  bool opened = false;       // read-only: opened, audited clean, replayed
+  bool booted = false;       // the daemon's boot succeeded
+  std::string refused;       // empty, or the first typed error: "<stage>: <code>: <message>"
   std::string boot_refused;  // empty, or the boot's typed error
-  std::uint64_t head = 0;   // the read-only head (the boot's when it did not open)
-  std::uint64_t acked = 0;  // acknowledgements the state must hold
+  std::uint64_t head = 0;    // the read-only head (the boot's when it did not open)
+  std::uint64_t acked = 0;   // acknowledgements the state must hold
   std::uint64_t acked_lost = 0;
   bool wrong_count = false;
   std::string problem;  // the first lost acknowledgement or wrong count, one line
