@@ -775,7 +775,9 @@ int main(int argc, char** argv) {
       "forkjournal-crashtest: a seeded kill -9 loop. A child appends through the embeddable\n"
       "service from several clients and reports every acknowledged seq; the parent SIGKILLs it\n"
       "at a random moment, reopens the journal and checks that nothing acknowledged was lost.\n"
-      "Exit codes: 0 every check passed, 1 a violation (seed and iteration printed), 2 usage.",
+      "Exit codes: 0 every check passed, 1 a violation (seed and iteration printed), 2 usage.\n"
+      "With --power-loss: the crash states a power loss may leave instead (see below); exit 0\n"
+      "when the --sync mode kept its promise, 1 when it did not, 2 when the run cannot be made.",
       "forkjournal-crashtest"};
   app.set_version_flag("--version", std::string("forkjournal-crashtest ") + FJ_VERSION +
                                         " (journal format version " +
