@@ -45,21 +45,29 @@ asio::awaitable<std::optional<std::string>> Connection::read_line() {
   for (;;) {
     if (closed_ || reading_stopped_) co_return std::nullopt;
     const std::size_t nl = input_.find('\n', scanned_);
-    if (nl != std::string::npos && nl <= protocol::kMaxLine) {
-      std::string line = input_.substr(0, nl);
-      input_.erase(0, nl + 1);
-      scanned_ = 0;
+    if (nl != std::string::npos && nl - head_ <= protocol::kMaxLine) {
+      std::string line = input_.substr(head_, nl - head_);
+      head_ = scanned_ = nl + 1;
       line_started_.reset();
-      if (input_.empty()) std::string().swap(input_);
+      if (head_ == input_.size()) {
+        std::string().swap(input_);
+        head_ = scanned_ = 0;
+      }
       co_return line;
     }
-    if (nl != std::string::npos || input_.size() > protocol::kMaxLine) {
+    if (nl != std::string::npos || input_.size() - head_ > protocol::kMaxLine) {
       reading_stopped_ = true;
-      co_await send(protocol::error_response(
+      // Named: GCC 12 may destroy a temporary in a co_await expression twice.
+      const std::string too_large = protocol::error_response(
           nullptr, "too_large",
-          "request line longer than " + std::to_string(protocol::kMaxLine) + " bytes"));
+          "request line longer than " + std::to_string(protocol::kMaxLine) + " bytes");
+      co_await send(too_large);
       co_return std::nullopt;
     }
+    // Lines handed out are dropped only now, once per read rather than once
+    // per line.
+    input_.erase(0, head_);
+    head_ = 0;
     scanned_ = input_.size();
 
     boost::system::error_code ec;
@@ -74,7 +82,8 @@ asio::awaitable<std::optional<std::string>> Connection::read_line() {
         const std::string message =
             "request line not completed within " + millis(options_.line_timeout);
         if (options_.log) options_.log("closing a connection: " + message);
-        co_await send(protocol::error_response(nullptr, "timeout", message));
+        const std::string timeout = protocol::error_response(nullptr, "timeout", message);
+        co_await send(timeout);
         co_return std::nullopt;
       }
       if (expired_ == Expired::idle || wait_ec) co_return std::nullopt;

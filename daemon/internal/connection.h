@@ -66,8 +66,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::steady_timer write_deadline_;
   // Never expires: a waiter for room in the output wakes when it is cancelled.
   boost::asio::steady_timer room_;
-  std::string input_;        // bytes read and not yet handed out as lines
-  std::size_t scanned_ = 0;  // input_'s bytes before this hold no newline
+  std::string input_;        // bytes read; from head_ on not yet handed out as lines
+  std::size_t head_ = 0;     // where input_'s next line starts
+  std::size_t scanned_ = 0;  // input_'s bytes from head_ to here hold no newline
   // When the reader first waited for the rest of input_'s partial line.
   std::optional<std::chrono::steady_clock::time_point> line_started_;
   std::string output_;     // replies queued behind the write in flight
