@@ -87,8 +87,6 @@ class Dispatcher {
   // Connections being served.
   std::size_t connections() const { return connections_.size(); }
 
-  const DispatcherOptions& options() const { return options_; }
-
  private:
   using Connections = std::list<std::shared_ptr<Connection>>;
 

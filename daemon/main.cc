@@ -305,8 +305,8 @@ int main(int argc, char** argv) {
   if (const std::size_t fit = connections_that_fit(); fit < limits.max_connections) {
     if (fit == 0) fail("the descriptor limit (RLIMIT_NOFILE) leaves no room for connections");
     log_line("--max-connections " + std::to_string(limits.max_connections) + " lowered to " +
-             std::to_string(fit) + ": the descriptor limit keeps " + std::to_string(kReservedFds) +
-             " for the journal");
+             std::to_string(fit) + " to stay under the descriptor limit (RLIMIT_NOFILE), with " +
+             std::to_string(kReservedFds) + " kept for the daemon's own files");
     limits.max_connections = fit;
   }
   fj::service::Dispatcher dispatcher(io.get_executor(), **service, FJ_VERSION, limits);
