@@ -1,15 +1,13 @@
 #include "daemon/dispatcher.h"
 
+#include "daemon/internal/connection.h"
 #include "daemon/protocol.h"
 #include "present/render.h"
 #include "present/report_json.h"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/read_until.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
 #include <optional>
 
@@ -41,51 +39,61 @@ json::object stats_json(const ServiceStats& s) {
 
 }  // namespace
 
-Dispatcher::Dispatcher(asio::any_io_executor executor, Service& service, std::string version)
-    : executor_(std::move(executor)), service_(service), version_(std::move(version)) {}
+Dispatcher::Dispatcher(asio::any_io_executor executor, Service& service, std::string version,
+                       DispatcherOptions options)
+    : executor_(std::move(executor)),
+      service_(service),
+      version_(std::move(version)),
+      options_(std::move(options)) {}
 
-void Dispatcher::serve(Socket socket) {
-  auto it = connections_.insert(connections_.end(), std::move(socket));
-  if (stopping_) {
+Dispatcher::~Dispatcher() = default;
+
+bool Dispatcher::serve(Socket socket) {
+  if (connections_.size() >= options_.max_connections) {
+    // The socket is new, so its send buffer is empty and this short write
+    // completes without waiting: the accept loop never stalls on it.
+    const std::string busy = protocol::error_response(nullptr, "busy",
+                                                      "the daemon serves its maximum of " +
+                                                          std::to_string(options_.max_connections) +
+                                                          " connections; try again later") +
+                             "\n";
     boost::system::error_code ignored;
-    it->shutdown(Socket::shutdown_receive, ignored);
+    socket.non_blocking(true, ignored);
+    socket.write_some(asio::buffer(busy), ignored);
+    socket.close(ignored);
+    if (refused_++ == 0 && options_.log) {
+      options_.log("refusing new connections: " + std::to_string(connections_.size()) +
+                   " served, the maximum");
+    }
+    return false;
   }
+  if (refused_ != 0 && options_.log) {
+    options_.log("serving new connections again after refusing " + std::to_string(refused_));
+  }
+  refused_ = 0;
+  auto it = connections_.insert(connections_.end(),
+                                std::make_shared<Connection>(std::move(socket), options_));
+  if (stopping_) (*it)->stop_reading();
   asio::co_spawn(executor_, session(it), asio::detached);
+  return true;
 }
 
 void Dispatcher::stop() {
   stopping_ = true;
-  boost::system::error_code ignored;
-  for (auto& socket : connections_) socket.shutdown(Socket::shutdown_receive, ignored);
+  for (auto& connection : connections_) connection->stop_reading();
 }
 
-asio::awaitable<void> Dispatcher::session(std::list<Socket>::iterator it) {
-  Socket& socket = *it;
-  std::string buffer;
+asio::awaitable<void> Dispatcher::session(Connections::iterator it) {
+  const std::shared_ptr<Connection> connection = *it;
   for (;;) {
-    auto [ec, n] = co_await asio::async_read_until(
-        socket, asio::dynamic_buffer(buffer, protocol::kMaxLine + 1), '\n',
-        asio::as_tuple(asio::use_awaitable));
-    if (ec == asio::error::not_found) {
-      const std::string reply = protocol::error_response(
-          nullptr, "too_large",
-          "request line longer than " + std::to_string(protocol::kMaxLine) + " bytes");
-      co_await asio::async_write(socket, asio::buffer(reply + "\n"),
-                                 asio::as_tuple(asio::use_awaitable));
-      break;
-    }
-    if (ec) break;
-    std::string line = buffer.substr(0, n - 1);
-    buffer.erase(0, n);
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    const std::string reply = co_await this->reply(line) + "\n";
-    auto [write_ec, written] = co_await asio::async_write(socket, asio::buffer(reply),
-                                                          asio::as_tuple(asio::use_awaitable));
-    if (write_ec || stopping_) break;
+    std::optional<std::string> line = co_await connection->read_line();
+    if (!line) break;
+    if (!line->empty() && line->back() == '\r') line->pop_back();
+    if (line->empty()) continue;
+    const std::string reply = co_await this->reply(*line);
+    co_await connection->send(reply);
   }
-  boost::system::error_code ignored;
-  socket.close(ignored);
+  co_await connection->finish();
   connections_.erase(it);
 }
 

@@ -1,11 +1,26 @@
 // Serves the forkjournald wire protocol (docs/protocol.md) on connected
 // stream sockets: reads newline-delimited JSON requests, runs each against a
-// Service and writes one reply line per request, in request order.
+// Service and writes one reply line per request, in request order. A
+// connection's next request is read and run while earlier replies are still
+// being written.
 //
-// Errors: none are thrown or returned. A malformed or refused request gets an
-// error reply and the connection goes on; a line longer than
-// protocol::kMaxLine gets a too_large reply and the connection is closed; a
-// read or write error closes the connection.
+// Limits (DispatcherOptions), so that no client can hold unbounded memory or
+// a connection slot for ever. Per connection the dispatcher holds at most one
+// partial request line (protocol::kMaxLine) and the replies not yet written:
+// past max_output bytes of those it stops reading the connection's requests
+// until they drain, so one reply larger than max_output still goes out. An
+// idle connection holds no buffer.
+//
+// Errors: none are thrown or returned; every limit ends in closing the
+// connection (an unsent reply is dropped; what was applied stays applied).
+// A malformed or refused request gets an error reply and the connection goes
+// on. A line longer than protocol::kMaxLine gets a too_large reply, and a
+// line not completed within line_timeout a timeout reply, and the connection
+// is closed once the replies before them are written. A connection with no
+// request and no partial line for idle_timeout is closed without a reply;
+// one whose peer has not taken a pending write within write_timeout is
+// closed at once. Past max_connections, serve() writes one busy reply and
+// closes the new socket. A read or write error closes the connection.
 //
 // Threads: not thread-safe. Call every member on the executor given to the
 // constructor (a one-threaded io_context, or a strand); the connections run
@@ -22,24 +37,44 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 
+#include <chrono>
+#include <cstddef>
+#include <functional>
 #include <list>
+#include <memory>
 #include <string>
 #include <string_view>
 
 namespace fj::service {
+
+class Connection;
+
+struct DispatcherOptions {
+  std::size_t max_connections = 4096;   // served at once; past it new ones are refused busy
+  std::size_t max_output = 256 * 1024;  // bytes of unwritten replies before reading pauses
+  std::chrono::milliseconds write_timeout{30'000};  // for the peer to take a pending write
+  std::chrono::milliseconds line_timeout{10'000};   // for a started line to be completed
+  std::chrono::milliseconds idle_timeout{300'000};  // with no request and no partial line
+  // Told why a connection was refused or closed by a limit (not for the idle
+  // timeout, which is routine); may be empty.
+  std::function<void(const std::string&)> log;
+};
 
 class Dispatcher {
  public:
   using Socket = boost::asio::local::stream_protocol::socket;
 
   // `version` is what a ping answers.
-  Dispatcher(boost::asio::any_io_executor executor, Service& service, std::string version);
+  Dispatcher(boost::asio::any_io_executor executor, Service& service, std::string version,
+             DispatcherOptions options = {});
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;
+  ~Dispatcher();
 
-  // Serves `socket` until the peer closes it, a line is too large, a write
-  // fails, or stop(). Returns at once; the socket is closed at the end.
-  void serve(Socket socket);
+  // Serves `socket` until the peer closes it, a limit or an error ends it, or
+  // stop(); returns true at once. With max_connections already served, writes
+  // one busy reply (without waiting), closes the socket and returns false.
+  bool serve(Socket socket);
 
   // Ends every connection once its current request is answered (reads see
   // end-of-file; replies still go out). A connection served after stop()
@@ -53,13 +88,17 @@ class Dispatcher {
   std::size_t connections() const { return connections_.size(); }
 
  private:
-  boost::asio::awaitable<void> session(std::list<Socket>::iterator it);
+  using Connections = std::list<std::shared_ptr<Connection>>;
+
+  boost::asio::awaitable<void> session(Connections::iterator it);
 
   boost::asio::any_io_executor executor_;
   Service& service_;
   std::string version_;
-  std::list<Socket> connections_;
+  DispatcherOptions options_;
+  Connections connections_;
   bool stopping_ = false;
+  std::size_t refused_ = 0;  // connections refused since the last one served
 };
 
 }  // namespace fj::service

@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -21,6 +22,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -28,6 +30,7 @@
 #include <cstring>
 #include <iostream>
 #include <regex>
+#include <tuple>
 
 #ifndef FJ_VERSION
 #define FJ_VERSION "unknown"
@@ -113,6 +116,30 @@ stream_protocol::acceptor open_socket(asio::io_context& io, const std::string& p
   return acceptor;
 }
 
+// --- descriptors -------------------------------------------------------------------
+
+// Descriptors kept for everything but connections: stdio, the journal's
+// LMDB files, the lock file, the listening socket, Asio's reactor, and the
+// directories a reconcile reads.
+constexpr std::size_t kReservedFds = 64;
+
+// Raises the soft RLIMIT_NOFILE to the hard limit and returns how many
+// connections fit under it beside kReservedFds.
+std::size_t connections_that_fit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0)
+    fail(std::string("getrlimit: ") + std::strerror(errno));
+  if (limit.rlim_cur != limit.rlim_max) {
+    rlimit raised = limit;
+    // Unlimited is not a count of descriptors; the kernel's nr_open is at
+    // most 2^20 by default.
+    raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? rlim_t{1} << 20 : limit.rlim_max;
+    if (raised.rlim_cur > limit.rlim_cur && ::setrlimit(RLIMIT_NOFILE, &raised) == 0)
+      limit = raised;
+  }
+  return limit.rlim_cur > kReservedFds ? limit.rlim_cur - kReservedFds : 0;
+}
+
 // --- connections ---------------------------------------------------------------------
 
 // Accepts connections and hands each to the dispatcher.
@@ -122,20 +149,32 @@ class Server {
       : dispatcher_(dispatcher), acceptor_(std::move(acceptor)) {}
 
   asio::awaitable<void> accept_loop() {
+    asio::steady_timer backoff(acceptor_.get_executor());
+    std::size_t failures = 0;
     for (;;) {
       auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
       if (ec) {
         if (ec == asio::error::operation_aborted || stopping_) co_return;
-        log_line("accept failed: " + ec.message());
+        // Out of descriptors (EMFILE, ENFILE) or memory, accept fails again
+        // at once until something closes: back off instead of spinning, and
+        // log the first failure of a run only.
+        if (failures++ == 0) log_line("accept failed: " + ec.message() + "; retrying every 100 ms");
+        backoff.expires_after(std::chrono::milliseconds(100));
+        co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
         continue;
+      }
+      if (failures != 0) {
+        log_line("accepting again after " + std::to_string(failures) + " failed accepts");
+        failures = 0;
       }
       ucred peer{};
       socklen_t len = sizeof peer;
-      if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0) {
+      const bool known =
+          ::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0;
+      if (dispatcher_.serve(std::move(socket)) && known) {
         log_line("connection from uid " + std::to_string(peer.uid) + " pid " +
                  std::to_string(peer.pid));
       }
-      dispatcher_.serve(std::move(socket));
     }
   }
 
@@ -160,6 +199,8 @@ int main(int argc, char** argv) {
   fj::service::ServiceOptions options;
   std::string socket_path, reconcile_every, mode_text = "0660", log_format = "text";
   std::uint64_t snapshot_every = 100'000;
+  fj::service::DispatcherOptions limits;
+  std::string write_timeout = "30s", line_timeout = "10s", idle_timeout = "300s";
 
   CLI::App app{
       "forkjournald: serves a fork journal to VM managers over a Unix socket.\n"
@@ -184,6 +225,27 @@ int main(int argc, char** argv) {
   app.add_option("--socket-mode", mode_text, "Permissions of the socket, octal (default 0660)");
   app.add_option("--log-format", log_format, "text (default) or json")
       ->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--max-connections", limits.max_connections,
+                 "Connections served at once; past it a new one gets a busy error and is closed "
+                 "(kept below the descriptor limit)")
+      ->default_val(limits.max_connections)
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-output", limits.max_output,
+                 "Bytes of unwritten replies per connection before its requests are no longer "
+                 "read")
+      ->default_val(limits.max_output)
+      ->check(CLI::PositiveNumber);
+  app.add_option("--write-timeout", write_timeout,
+                 "Close a connection whose peer does not take a pending reply within this long")
+      ->default_val(write_timeout);
+  app.add_option("--line-timeout", line_timeout,
+                 "Close a connection (timeout error) whose started request line is not completed "
+                 "within this long")
+      ->default_val(line_timeout);
+  app.add_option("--idle-timeout", idle_timeout,
+                 "Close a connection that sends no request for this long (durations: 500ms, 30s, "
+                 "5m, 1h)")
+      ->default_val(idle_timeout);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -204,6 +266,16 @@ int main(int argc, char** argv) {
     if (options.data_root.empty()) fail("--reconcile-every needs --data-root");
     options.reconcile_every = *every;
   }
+  for (auto [name, text, field] :
+       {std::tuple{"--write-timeout", &write_timeout, &limits.write_timeout},
+        std::tuple{"--line-timeout", &line_timeout, &limits.line_timeout},
+        std::tuple{"--idle-timeout", &idle_timeout, &limits.idle_timeout}}) {
+    auto d = parse_duration(*text);
+    if (!d || d->count() == 0)
+      fail(std::string(name) + ": '" + *text + "' is not a duration like 500ms, 30s or 5m");
+    *field = *d;
+  }
+  limits.log = log_line;
   unsigned mode = 0;
   if (mode_text.empty() || mode_text.size() > 4 ||
       mode_text.find_first_not_of("01234567") != std::string::npos) {
@@ -230,7 +302,14 @@ int main(int argc, char** argv) {
     ::unlink(socket_path.c_str());
     fail(service.error().message);
   }
-  fj::service::Dispatcher dispatcher(io.get_executor(), **service, FJ_VERSION);
+  if (const std::size_t fit = connections_that_fit(); fit < limits.max_connections) {
+    if (fit == 0) fail("the descriptor limit (RLIMIT_NOFILE) leaves no room for connections");
+    log_line("--max-connections " + std::to_string(limits.max_connections) + " lowered to " +
+             std::to_string(fit) + " to stay under the descriptor limit (RLIMIT_NOFILE), with " +
+             std::to_string(kReservedFds) + " kept for the daemon's own files");
+    limits.max_connections = fit;
+  }
+  fj::service::Dispatcher dispatcher(io.get_executor(), **service, FJ_VERSION, limits);
   Server server(dispatcher, std::move(acceptor));
   asio::co_spawn(io, server.accept_loop(), asio::detached);
 

@@ -1,0 +1,82 @@
+// One connection the dispatcher serves, under its limits (DispatcherOptions,
+// daemon/dispatcher.h): reads request lines with an idle and a line
+// deadline, and queues reply lines that a write drains behind the reader,
+// with a write deadline. Only whole lines are handed out; a partial line is
+// buffered (at most protocol::kMaxLine + 1 bytes) and an idle connection
+// holds no buffer at all.
+//
+// Errors: none are thrown. read_line() ends the requests (nullopt) at the
+// peer's end-of-file, a read error, stop_reading(), a line over
+// protocol::kMaxLine (a too_large reply is queued) and the line deadline (a
+// timeout reply is queued); the idle deadline ends them as well. A write
+// error or the write deadline closes the socket: queued replies are dropped
+// and read_line() and send() return at once.
+//
+// Threads: not thread-safe; every member runs on the socket's executor,
+// which must be one thread or a strand. Timers and the write hold a
+// shared_ptr to the Connection, so create it with std::make_shared; it
+// stays alive until they complete, which finish() brings about.
+#pragma once
+
+#include "daemon/dispatcher.h"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace fj::service {
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  using Socket = Dispatcher::Socket;
+
+  // `options` must outlive the Connection.
+  Connection(Socket socket, const DispatcherOptions& options);
+
+  // The next request line, without its newline; nullopt when no request
+  // follows (see above).
+  boost::asio::awaitable<std::optional<std::string>> read_line();
+
+  // Queues `reply` and a newline for writing, then waits while more than
+  // max_output bytes of replies are unwritten.
+  boost::asio::awaitable<void> send(std::string_view reply);
+
+  // Waits until every queued reply is written (or the socket is closed) and
+  // closes the socket.
+  boost::asio::awaitable<void> finish();
+
+  // Reads see end-of-file from now on; queued replies still go out.
+  void stop_reading();
+
+ private:
+  enum class Expired { none, line, idle };
+
+  void flush();
+  void arm_read_deadline();
+  void close();
+
+  Socket socket_;
+  const DispatcherOptions& options_;
+  boost::asio::steady_timer read_deadline_;
+  boost::asio::steady_timer write_deadline_;
+  // Never expires: a waiter for room in the output wakes when it is cancelled.
+  boost::asio::steady_timer room_;
+  std::string input_;        // bytes read; from head_ on not yet handed out as lines
+  std::size_t head_ = 0;     // where input_'s next line starts
+  std::size_t scanned_ = 0;  // input_'s bytes from head_ to here hold no newline
+  // When the reader first waited for the rest of input_'s partial line.
+  std::optional<std::chrono::steady_clock::time_point> line_started_;
+  std::string output_;     // replies queued behind the write in flight
+  std::string in_flight_;  // replies being written
+  bool writing_ = false;
+  bool reading_stopped_ = false;
+  bool closed_ = false;
+  Expired expired_ = Expired::none;
+};
+
+}  // namespace fj::service
