@@ -30,9 +30,12 @@ std::string slurp(const std::string& path) {
 Trace record_init(const TempDir& tmp) {
   const std::string journal = tmp.sub("journal"), trace = tmp.sub("trace");
   std::filesystem::create_directories(journal);
-  const auto r =
-      run({"/usr/bin/env", std::string("LD_PRELOAD=") + RECORDER_LIB, "FJ_RECORD_DIR=" + journal,
-           "FJ_RECORD_TRACE=" + trace, FORKJOURNAL_BIN, "--journal", journal, "init"});
+  // A sanitizer build insists on its runtime coming first in the library
+  // list; the recorder only wraps libc, which the sanitizer sees either way.
+  const auto r = run({"/usr/bin/env", std::string("LD_PRELOAD=") + RECORDER_LIB,
+                      "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1:abort_on_error=1",
+                      "FJ_RECORD_DIR=" + journal, "FJ_RECORD_TRACE=" + trace, FORKJOURNAL_BIN,
+                      "--journal", journal, "init"});
   EXPECT_EQ(r.exit_code, 0) << r;
   auto t = read_trace(trace);
   EXPECT_TRUE(t) << (t ? "" : t.error());

@@ -8,6 +8,7 @@
 #include <xxhash.h>
 #include <boost/json.hpp>
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -149,51 +150,110 @@ void check_recording(const CrashModel& model, const std::string& journal) {
   }
 }
 
-// Checks one state in a process of its own.
-std::optional<Verdict> check_isolated(const std::string& dir, std::span<const Ack> acks,
-                                      const Reference& reference, std::string& died) {
-  int fds[2];
-  if (::pipe(fds) != 0) fail(std::string("pipe: ") + std::strerror(errno));
-  std::cout.flush();
-  std::cerr.flush();
-  const pid_t pid = ::fork();
-  if (pid < 0) fail(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    ::close(fds[0]);
-    const std::string line = to_line(check_state(dir, acks, reference)) + "\n";
-    const char* p = line.data();
-    std::size_t left = line.size();
-    while (left > 0) {
-      const ssize_t n = ::write(fds[1], p, left);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) ::_exit(3);
-      p += n;
-      left -= static_cast<std::size_t>(n);
-    }
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+// Writes all of `text` to fd; false when the reader is gone.
+bool write_all(int fd, const std::string& text) {
+  const char* p = text.data();
+  std::size_t left = text.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
+    if (n <= 0) return false;
+    p += n;
+    left -= static_cast<std::size_t>(n);
   }
-  ::close(fds[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  return true;
+}
+
+// The next line from fd (buffered in `pending`); nothing at end-of-file.
+std::optional<std::string> read_line(int fd, std::string& pending) {
+  for (;;) {
+    if (const auto nl = pending.find('\n'); nl != std::string::npos) {
+      std::string line = pending.substr(0, nl);
+      pending.erase(0, nl + 1);
+      return line;
+    }
+    char buf[4096];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return std::nullopt;
+    pending.append(buf, static_cast<std::size_t>(n));
   }
-  if (WIFSIGNALED(status)) {
-    died = "the check died of signal " + std::to_string(WTERMSIG(status));
+}
+
+// Checks states in a worker process: LMDB may abort on a page no check
+// covers, and that must end the worker, not the explorer. One worker serves
+// state after state (a fork per state costs more than the check under the
+// sanitizers); a worker that dies is replaced for the next state.
+class Checker {
+ public:
+  Checker(std::string dir, std::span<const Ack> acks, const Reference& reference)
+      : dir_(std::move(dir)), acks_(acks), reference_(reference) {}
+  ~Checker() { stop(); }
+  Checker(const Checker&) = delete;
+  Checker& operator=(const Checker&) = delete;
+
+  // Checks the state in the directory against the first `acked`
+  // acknowledgements; nothing, with `died` saying why, when the worker died.
+  std::optional<Verdict> check(std::size_t acked, std::string& died) {
+    if (pid_ < 0) spawn();
+    std::optional<std::string> line;
+    if (write_all(to_, std::to_string(acked) + "\n")) line = read_line(from_, pending_);
+    if (line) {
+      auto v = from_line(*line);
+      if (!v) died = "the check answered an unreadable line";
+      return v;
+    }
+    const int status = stop();
+    died = WIFSIGNALED(status)
+               ? "the check died of signal " + std::to_string(WTERMSIG(status))
+               : "the check exited " + std::to_string(WEXITSTATUS(status)) + " without a verdict";
     return std::nullopt;
   }
-  if (!text.empty() && text.back() == '\n') text.pop_back();
-  auto v = from_line(text);
-  if (!v) died = "the check exited " + std::to_string(WEXITSTATUS(status)) + " without a verdict";
-  return v;
-}
+
+ private:
+  void spawn() {
+    int down[2], up[2];
+    if (::pipe(down) != 0 || ::pipe(up) != 0) fail(std::string("pipe: ") + std::strerror(errno));
+    std::cout.flush();
+    std::cerr.flush();
+    pid_ = ::fork();
+    if (pid_ < 0) fail(std::string("fork: ") + std::strerror(errno));
+    if (pid_ == 0) {
+      ::close(down[1]);
+      ::close(up[0]);
+      std::string pending;
+      while (auto request = read_line(down[0], pending)) {
+        const std::size_t acked = std::min<std::size_t>(std::stoull(*request), acks_.size());
+        const Verdict v = check_state(dir_, acks_.first(acked), reference_);
+        if (!write_all(up[1], to_line(v) + "\n")) break;
+      }
+      ::_exit(0);
+    }
+    ::close(down[0]);
+    ::close(up[1]);
+    to_ = down[1];
+    from_ = up[0];
+    pending_.clear();
+  }
+
+  int stop() {
+    if (pid_ < 0) return 0;
+    ::close(to_);
+    ::close(from_);
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    return status;
+  }
+
+  std::string dir_;
+  std::span<const Ack> acks_;
+  const Reference& reference_;
+  pid_t pid_ = -1;
+  int to_ = -1, from_ = -1;
+  std::string pending_;
+};
 
 // "read-only open: not_a_journal: no journal at ..." -> "read-only open: not_a_journal"
 std::string refusal_kind(const std::string& refused) {
@@ -262,11 +322,14 @@ ExploreReport explore(const ExploreOptions& o) {
   // States are written and read thousands of times: on tmpfs when there is
   // one (their durability is not what a check is about).
   const fs::path state_dir = state_directory(work);
+  // A worker that died leaves a broken pipe: an error to handle, not a signal.
+  ::signal(SIGPIPE, SIG_IGN);
+  Checker checker(state_dir.string(), acks, *reference);
   {
     // The complete recording must pass its own check, or the checks mean nothing.
     write_files(state_dir, model->final_files());
     std::string died;
-    auto v = check_isolated(state_dir.string(), acks, *reference, died);
+    auto v = checker.check(acks.size(), died);
     if (!v) fail("the complete recording cannot be checked: " + died);
     if (!v->opened || v->acked_lost > 0 || v->wrong_count) {
       fail("the complete recording fails its own check: " +
@@ -300,7 +363,7 @@ ExploreReport explore(const ExploreOptions& o) {
     }
     write_files(state_dir, state.files);
     std::string died;
-    auto v = check_isolated(state_dir.string(), std::span(acks).first(acked), *reference, died);
+    auto v = checker.check(acked, died);
     ++r.states;
     std::string problem;
     if (!v) {

@@ -30,6 +30,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -214,9 +215,18 @@ class Recorder {
   std::vector<Mapping> maps_;
 };
 
-Recorder& recorder() {
+// Set once, before main, by start(): calls made earlier (a sanitizer runtime
+// initialising, other libraries' constructors) pass straight through, and
+// none of them can leave the recorder half set up.
+std::atomic<Recorder*> the_recorder{nullptr};
+
+__attribute__((constructor)) void start() {
   static Recorder r;
-  return r;
+  if (r.active()) the_recorder.store(&r, std::memory_order_release);
+}
+
+Recorder* recorder() {
+  return the_recorder.load(std::memory_order_acquire);
 }
 
 // Keeps errno as the wrapped call left it across the recording.
@@ -231,18 +241,18 @@ class SaveErrno {
 
 int after_open(int fd, int flags, bool existed) {
   if (fd < 0) return fd;
-  Recorder& r = recorder();
-  if (!r.active()) return fd;
+  Recorder* rec = recorder();
+  if (rec == nullptr) return fd;
   SaveErrno keep;
-  auto name = r.fd_name(fd);
+  auto name = rec->fd_name(fd);
   if (!name) return fd;
-  std::lock_guard lock(r.mutex());
-  const std::uint32_t file = r.file_id(*name);
+  std::lock_guard lock(rec->mutex());
+  const std::uint32_t file = rec->file_id(*name);
   const bool dsync = (flags & O_DSYNC) != 0;  // O_SYNC includes O_DSYNC's bit
-  r.track(fd, TrackedFd{file, dsync, *name == "."});
-  r.emit(OpKind::open, file, existed ? 0 : fj::record::kOpenCreated,
-         static_cast<std::uint32_t>(flags), name->data(), name->size());
-  if ((flags & O_TRUNC) != 0 && existed) r.emit(OpKind::truncate, file, 0, 0);
+  rec->track(fd, TrackedFd{file, dsync, *name == "."});
+  rec->emit(OpKind::open, file, existed ? 0 : fj::record::kOpenCreated,
+            static_cast<std::uint32_t>(flags), name->data(), name->size());
+  if ((flags & O_TRUNC) != 0 && existed) rec->emit(OpKind::truncate, file, 0, 0);
   return fd;
 }
 
@@ -252,10 +262,10 @@ bool exists_at(int dirfd, const char* path) {
 }
 
 int open_common(int dirfd, const char* path, int flags, mode_t mode) {
-  Recorder& r = recorder();
+  Recorder* rec = recorder();
   const bool creating = (flags & O_CREAT) != 0;
   bool existed = true;
-  if (r.active() && creating) {
+  if (rec != nullptr && creating) {
     SaveErrno keep;
     existed = exists_at(dirfd, path);
   }
@@ -293,10 +303,10 @@ std::uint64_t current_offset(int fd) {
 template <class Call>
 ssize_t positioned_write(int fd, std::optional<std::uint64_t> at, const iovec* iov, int n,
                          bool extra_dsync, Call call) {
-  Recorder& r = recorder();
-  if (!r.active()) return call();
-  std::unique_lock lock(r.mutex());
-  const TrackedFd* t = r.tracked(fd);
+  Recorder* rec = recorder();
+  if (rec == nullptr) return call();
+  std::unique_lock lock(rec->mutex());
+  const TrackedFd* t = rec->tracked(fd);
   if (t == nullptr) {
     lock.unlock();
     return call();
@@ -306,16 +316,16 @@ ssize_t positioned_write(int fd, std::optional<std::uint64_t> at, const iovec* i
   const ssize_t written = call();
   if (written > 0) {
     SaveErrno keep;
-    record_iov(r, fd_info, offset, iov, n, written, fd_info.dsync || extra_dsync);
+    record_iov(*rec, fd_info, offset, iov, n, written, fd_info.dsync || extra_dsync);
   }
   return written;
 }
 
 int sync_call(int fd, int (*fn)(int)) {
-  Recorder& r = recorder();
-  if (!r.active()) return fn(fd);
-  std::unique_lock lock(r.mutex());
-  const TrackedFd* t = r.tracked(fd);
+  Recorder* rec = recorder();
+  if (rec == nullptr) return fn(fd);
+  std::unique_lock lock(rec->mutex());
+  const TrackedFd* t = rec->tracked(fd);
   if (t == nullptr) {
     lock.unlock();
     return fn(fd);
@@ -323,8 +333,8 @@ int sync_call(int fd, int (*fn)(int)) {
   const TrackedFd fd_info = *t;
   const int rc = fn(fd);
   SaveErrno keep;
-  r.emit(fd_info.directory ? OpKind::dir_sync : OpKind::sync, fd_info.file, 0,
-         rc == 0 ? 0 : fj::record::kFailed);
+  rec->emit(fd_info.directory ? OpKind::dir_sync : OpKind::sync, fd_info.file, 0,
+            rc == 0 ? 0 : fj::record::kFailed);
   return rc;
 }
 
@@ -333,11 +343,11 @@ int sync_call(int fd, int (*fn)(int)) {
 extern "C" {
 
 void fj_record_mark(const char* text, std::size_t length) {
-  Recorder& r = recorder();
-  if (!r.active()) return;
+  Recorder* rec = recorder();
+  if (rec == nullptr) return;
   SaveErrno keep;
-  std::lock_guard lock(r.mutex());
-  r.emit(OpKind::mark, 0, 0, 0, text, length);
+  std::lock_guard lock(rec->mutex());
+  rec->emit(OpKind::mark, 0, 0, 0, text, length);
 }
 
 int open(const char* path, int flags, ...) {
@@ -430,25 +440,25 @@ int fdatasync(int fd) {
 }
 
 int msync(void* addr, size_t length, int flags) {
-  Recorder& r = recorder();
-  if (!r.active() || (flags & MS_SYNC) == 0) return libc().msync(addr, length, flags);
-  std::unique_lock lock(r.mutex());
-  const auto file = r.mapped_file(addr);
+  Recorder* rec = recorder();
+  if (rec == nullptr || (flags & MS_SYNC) == 0) return libc().msync(addr, length, flags);
+  std::unique_lock lock(rec->mutex());
+  const auto file = rec->mapped_file(addr);
   if (!file) {
     lock.unlock();
     return libc().msync(addr, length, flags);
   }
   const int rc = libc().msync(addr, length, flags);
   SaveErrno keep;
-  r.emit(OpKind::sync, *file, 0, rc == 0 ? 0 : fj::record::kFailed);
+  rec->emit(OpKind::sync, *file, 0, rc == 0 ? 0 : fj::record::kFailed);
   return rc;
 }
 
 int ftruncate(int fd, off_t length) {
-  Recorder& r = recorder();
-  if (!r.active()) return libc().ftruncate(fd, length);
-  std::unique_lock lock(r.mutex());
-  const TrackedFd* t = r.tracked(fd);
+  Recorder* rec = recorder();
+  if (rec == nullptr) return libc().ftruncate(fd, length);
+  std::unique_lock lock(rec->mutex());
+  const TrackedFd* t = rec->tracked(fd);
   if (t == nullptr) {
     lock.unlock();
     return libc().ftruncate(fd, length);
@@ -457,7 +467,7 @@ int ftruncate(int fd, off_t length) {
   const int rc = libc().ftruncate(fd, length);
   if (rc == 0) {
     SaveErrno keep;
-    r.emit(OpKind::truncate, file, static_cast<std::uint64_t>(length), 0);
+    rec->emit(OpKind::truncate, file, static_cast<std::uint64_t>(length), 0);
   }
   return rc;
 }
@@ -467,23 +477,23 @@ int ftruncate64(int fd, off_t length) {
 }
 
 int renameat2(int olddirfd, const char* from, int newdirfd, const char* to, unsigned flags) {
-  Recorder& r = recorder();
-  if (!r.active()) return libc().renameat2(olddirfd, from, newdirfd, to, flags);
+  Recorder* rec = recorder();
+  if (rec == nullptr) return libc().renameat2(olddirfd, from, newdirfd, to, flags);
   std::optional<std::string> a, b;
   {
     SaveErrno keep;
-    a = r.name_of(olddirfd, from);
-    b = r.name_of(newdirfd, to);
+    a = rec->name_of(olddirfd, from);
+    b = rec->name_of(newdirfd, to);
   }
   if (!a && !b) return libc().renameat2(olddirfd, from, newdirfd, to, flags);
-  std::lock_guard lock(r.mutex());
+  std::lock_guard lock(rec->mutex());
   const int rc = libc().renameat2(olddirfd, from, newdirfd, to, flags);
   if (rc == 0) {
     SaveErrno keep;
     std::string payload = a.value_or("");
     payload.push_back('\0');
     payload += b.value_or("");
-    r.emit(OpKind::rename, 0, 0, flags, payload.data(), payload.size());
+    rec->emit(OpKind::rename, 0, 0, flags, payload.data(), payload.size());
   }
   return rc;
 }
@@ -497,19 +507,19 @@ int rename(const char* from, const char* to) {
 }
 
 int unlinkat(int dirfd, const char* path, int flags) {
-  Recorder& r = recorder();
-  if (!r.active()) return libc().unlinkat(dirfd, path, flags);
+  Recorder* rec = recorder();
+  if (rec == nullptr) return libc().unlinkat(dirfd, path, flags);
   std::optional<std::string> name;
   {
     SaveErrno keep;
-    name = r.name_of(dirfd, path);
+    name = rec->name_of(dirfd, path);
   }
   if (!name) return libc().unlinkat(dirfd, path, flags);
-  std::lock_guard lock(r.mutex());
+  std::lock_guard lock(rec->mutex());
   const int rc = libc().unlinkat(dirfd, path, flags);
   if (rc == 0) {
     SaveErrno keep;
-    r.emit(OpKind::unlink, 0, 0, 0, name->data(), name->size());
+    rec->emit(OpKind::unlink, 0, 0, 0, name->data(), name->size());
   }
   return rc;
 }
@@ -520,54 +530,54 @@ int unlink(const char* path) {
 
 int dup(int fd) {
   const int copy = libc().dup(fd);
-  Recorder& r = recorder();
-  if (copy < 0 || !r.active()) return copy;
-  std::lock_guard lock(r.mutex());
-  if (const TrackedFd* t = r.tracked(fd)) r.track(copy, *t);
+  Recorder* rec = recorder();
+  if (copy < 0 || rec == nullptr) return copy;
+  std::lock_guard lock(rec->mutex());
+  if (const TrackedFd* t = rec->tracked(fd)) rec->track(copy, *t);
   return copy;
 }
 
 int dup3(int fd, int to, int flags) {
   const int copy = libc().dup3(fd, to, flags);
-  Recorder& r = recorder();
-  if (copy < 0 || !r.active()) return copy;
-  std::lock_guard lock(r.mutex());
-  r.untrack(copy);
-  if (const TrackedFd* t = r.tracked(fd)) r.track(copy, *t);
+  Recorder* rec = recorder();
+  if (copy < 0 || rec == nullptr) return copy;
+  std::lock_guard lock(rec->mutex());
+  rec->untrack(copy);
+  if (const TrackedFd* t = rec->tracked(fd)) rec->track(copy, *t);
   return copy;
 }
 
 int dup2(int fd, int to) {
   const int copy = libc().dup2(fd, to);
-  Recorder& r = recorder();
-  if (copy < 0 || !r.active() || copy == fd) return copy;
-  std::lock_guard lock(r.mutex());
-  r.untrack(copy);
-  if (const TrackedFd* t = r.tracked(fd)) r.track(copy, *t);
+  Recorder* rec = recorder();
+  if (copy < 0 || rec == nullptr || copy == fd) return copy;
+  std::lock_guard lock(rec->mutex());
+  rec->untrack(copy);
+  if (const TrackedFd* t = rec->tracked(fd)) rec->track(copy, *t);
   return copy;
 }
 
 int close(int fd) {
-  Recorder& r = recorder();
-  if (r.active()) {
-    std::lock_guard lock(r.mutex());
-    r.untrack(fd);
+  Recorder* rec = recorder();
+  if (rec != nullptr) {
+    std::lock_guard lock(rec->mutex());
+    rec->untrack(fd);
   }
   return libc().close(fd);
 }
 
 void* mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset) {
   void* p = libc().mmap(addr, length, prot, flags, fd, offset);
-  Recorder& r = recorder();
-  if (p == MAP_FAILED || fd < 0 || !r.active()) return p;
+  Recorder* rec = recorder();
+  if (p == MAP_FAILED || fd < 0 || rec == nullptr) return p;
   SaveErrno keep;
-  std::lock_guard lock(r.mutex());
-  const TrackedFd* t = r.tracked(fd);
+  std::lock_guard lock(rec->mutex());
+  const TrackedFd* t = rec->tracked(fd);
   if (t == nullptr) return p;
-  r.add_mapping(Mapping{reinterpret_cast<std::uintptr_t>(p),
-                        reinterpret_cast<std::uintptr_t>(p) + length, t->file});
+  rec->add_mapping(Mapping{reinterpret_cast<std::uintptr_t>(p),
+                           reinterpret_cast<std::uintptr_t>(p) + length, t->file});
   if ((prot & PROT_WRITE) != 0 && (flags & MAP_SHARED) != 0) {
-    r.emit(OpKind::shared_map, t->file, static_cast<std::uint64_t>(offset), 0);
+    rec->emit(OpKind::shared_map, t->file, static_cast<std::uint64_t>(offset), 0);
   }
   return p;
 }
@@ -577,21 +587,21 @@ void* mmap64(void* addr, size_t length, int prot, int flags, int fd, off_t offse
 }
 
 void sync() {
-  Recorder& r = recorder();
-  if (!r.active()) return libc().sync();
-  std::lock_guard lock(r.mutex());
+  Recorder* rec = recorder();
+  if (rec == nullptr) return libc().sync();
+  std::lock_guard lock(rec->mutex());
   libc().sync();
   SaveErrno keep;
-  r.emit(OpKind::sync_all, 0, 0, 0);
+  rec->emit(OpKind::sync_all, 0, 0, 0);
 }
 
 int syncfs(int fd) {
-  Recorder& r = recorder();
-  if (!r.active()) return libc().syncfs(fd);
-  std::lock_guard lock(r.mutex());
+  Recorder* rec = recorder();
+  if (rec == nullptr) return libc().syncfs(fd);
+  std::lock_guard lock(rec->mutex());
   const int rc = libc().syncfs(fd);
   SaveErrno keep;
-  if (rc == 0) r.emit(OpKind::sync_all, 0, 0, 0);
+  if (rc == 0) rec->emit(OpKind::sync_all, 0, 0, 0);
   return rc;
 }
 
