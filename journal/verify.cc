@@ -67,7 +67,7 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
                "seqs " + std::to_string(expected) + "-" + std::to_string(seq - 1) + " are missing");
         }
         expected = seq + 1;
-        if (seq == from.seq) return {};
+        if (from.seq > 0 && seq == from.seq) return {};
         ++walk.records;
 
         chain = chain_next(chain, seq, record);
@@ -100,7 +100,10 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
     } else if (stored_head->value != chain) {
       find(*head, "chain_mismatch",
            "the hash chain at the head differs from the stored one: a record after seq " +
-               std::to_string(last_good_checkpoint) + " was changed, inserted or removed");
+               std::to_string(last_good_checkpoint) + " was changed, inserted or removed" +
+               (from.seq > 0 && last_good_checkpoint == from.seq
+                    ? ", or the history before it rewritten"
+                    : ""));
     }
   }
   return walk;
