@@ -96,23 +96,30 @@ Checked<> acknowledged_present(const Journal& journal, std::span<const AckedEven
 }
 
 Checked<Loaded> load_matches_replay(const Journal& journal, std::uint64_t head) {
+  auto replayed = replay(journal);
+  if (!replayed) return failed("full replay", replayed.error());
+  auto loaded = load_matches(journal, head, *replayed);
+  if (!loaded) return loaded.error();
+  return Loaded{std::move(*replayed), std::move(*loaded)};
+}
+
+Checked<LoadReport> load_matches(const Journal& journal, std::uint64_t head,
+                                 const Projection& expected) {
   LoadReport report;
   auto loaded = load(journal, kHead, &report);
   if (!loaded) return failed("load (snapshot + tail)", loaded.error());
-  auto replayed = replay(journal);
-  if (!replayed) return failed("full replay", replayed.error());
   if (!report.ignored.empty()) {
     return Violation{"load ignored a stored snapshot: " + report.ignored.front()};
   }
-  if (!(*loaded == *replayed) || replayed->seq() != head) {
+  if (!(*loaded == expected) || expected.seq() != head) {
     return Violation{"load (snapshot at seq " + std::to_string(report.snapshot_seq) +
                      " + tail) differs from a full replay to seq " + std::to_string(head)};
   }
-  if (!replayed->anomalies().empty()) {
+  if (!expected.anomalies().empty()) {
     return Violation{"the replay has anomalies, first at seq " +
-                     std::to_string(replayed->anomalies().front().seq)};
+                     std::to_string(expected.anomalies().front().seq)};
   }
-  return Loaded{std::move(*replayed), std::move(report)};
+  return report;
 }
 
 Checked<RunsInLog> reconcile_runs_whole(const Journal& journal, std::uint64_t after,

@@ -69,6 +69,13 @@ struct Loaded {
 // journal's head; no stored snapshot is ignored; the replay has no anomaly.
 Checked<Loaded> load_matches_replay(const Journal& journal, std::uint64_t head);
 
+// load() equals `expected`, a projection to `head` (the journal's head) the
+// caller verified otherwise, e.g. by an audit; no stored snapshot is ignored;
+// `expected` has no anomaly. Costs a snapshot decode and the tail after it,
+// not a replay of the whole journal.
+Checked<LoadReport> load_matches(const Journal& journal, std::uint64_t head,
+                                 const Projection& expected);
+
 // A reconcile run a writer was told committed: corrections and sweeps at
 // first .. last-1, its reconcile_run marker at last.
 struct AckedRun {

@@ -8,20 +8,31 @@
 // drift. The parent SIGKILLs the child at a random moment, reopens the
 // journal and checks (invariants.h holds the checks the tests share):
 //
-//  - the audit finds nothing: checksums, versions and types, seqs 1..head
-//    with no gap, the hash chain against its checkpoints and the stored head,
-//    no replay anomaly, the newest snapshot equal to a full replay, and the
-//    history verified by the previous iteration unchanged (--expect-head);
+//  - the audit of what the child appended finds nothing: it starts at the
+//    head, chain value and projection the previous iteration verified
+//    (AuditOptions::from), and checks the new records' checksums, versions
+//    and types, their seqs with no gap, the hash chain extended from the
+//    verified value against the stored checkpoints and head (which a
+//    recomputed rewrite of the verified history would change), no replay
+//    anomaly on the projection extended by the new events, and the newest
+//    snapshot equal to it;
 //  - every acknowledged seq is present, holds the acknowledged event, lies
 //    after everything verified before and is claimed by one request only;
 //  - a request id acknowledged by an earlier child and retried by this one
 //    returns the original seqs;
-//  - fj::load (snapshot + tail) equals fj::replay, and no stored snapshot is
-//    ignored;
+//  - fj::load (snapshot + tail) equals that incremental projection, and no
+//    stored snapshot is ignored;
 //  - a reconcile run is all there or not at all: every correction and sweep
 //    sits in one block directly before a reconcile_run marker whose counts
 //    match it, and every acknowledged run is in the log as acknowledged;
 //  - a snapshot can be written at the head and loaded back.
+//
+// Each iteration's check so costs what the child appended, not the journal's
+// length. What it cannot see, an edit of the verified history that leaves
+// the stored chain values alone, the full check finds: every
+// --full-check-every iterations and after the last, the audit from seq 1
+// against the history verified before and a full fj::replay, which must end
+// at the same chain value and equal the incremental projection and load().
 //
 // The parent creates a missing journal before the first child, unless
 // --child-creates lets the first child create it: then a kill can land inside
@@ -98,6 +109,8 @@ struct Config {
   int max_kill_ms = 100;
   bool verbose = false;
   bool child_creates = false;
+  // Every this many iterations the check also audits and replays from seq 1.
+  std::uint64_t full_check_every = 500;
   // Part of every id and request id, so that a run on a journal that already
   // holds events never reuses one: empty for an empty journal, else its head.
   std::string run;
@@ -442,6 +455,7 @@ struct Totals {
   std::uint64_t runs_in_log = 0;
   std::uint64_t corrections_in_log = 0;
   std::uint64_t retries_matched = 0;
+  std::uint64_t full_checks = 0;  // audits and replays from seq 1, the final one included
   std::uint64_t first_head = 0;
   std::uint64_t head = 0;
 };
@@ -503,7 +517,8 @@ class Parent {
     std::cout << "crashtest: seed " << cfg_.seed << ": " << totals_.iterations << " iterations, "
               << totals_.kills << " kills (" << totals_.boots << " after boot), "
               << totals_.head - totals_.first_head << " events, " << totals_.acknowledged
-              << " acknowledged, " << totals_.retries_matched << " retries matched";
+              << " acknowledged, " << totals_.retries_matched << " retries matched, "
+              << totals_.full_checks << " full checks";
     if (cfg_.with_reconcile) {
       std::cout << ", " << totals_.mid_reconcile << " kills mid-reconcile, " << totals_.runs_in_log
                 << " reconcile runs in the log (" << totals_.runs_acknowledged << " acknowledged, "
@@ -528,10 +543,11 @@ class Parent {
       auto journal = must(fj::Journal::open(cfg_.journal), "opening the journal");
       auto report = must(fj::audit(journal), "audit before the first iteration");
       if (!report.ok()) throw Violation("the journal has audit findings before the first kill");
-      verified_ = fj::ChainPoint{report.head_seq, report.chain_head};
+      verified_ = fj::AuditPoint{fj::ChainPoint{report.head_seq, report.chain_head},
+                                 std::move(*report.state)};
     }
-    totals_.first_head = totals_.head = verified_.seq;
-    if (verified_.seq > 0) cfg_.run = std::to_string(verified_.seq) + "x";
+    totals_.first_head = totals_.head = verified_.chain.seq;
+    if (verified_.chain.seq > 0) cfg_.run = std::to_string(verified_.chain.seq) + "x";
     if (cfg_.with_reconcile) {
       fs::create_directories(fs::path(cfg_.data_root) / "guests", ec);
       fs::create_directories(fs::path(cfg_.data_root) / "templates", ec);
@@ -669,12 +685,12 @@ class Parent {
                 << "killed " << ms(kill_after) << " ms after "
                 << (during_boot ? "the fork" : "boot") << ", " << report.acks.size()
                 << " acknowledged, " << report.runs.size() << " reconcile runs, head seq "
-                << verified_.seq << std::endl;
+                << verified_.chain.seq << std::endl;
     }
   }
 
   void check(const ChildReport& report) {
-    const std::uint64_t before = verified_.seq;
+    const std::uint64_t before = verified_.chain.seq;
     std::error_code ec;
     if (before == 0 && report.acks.empty() && !report.booted &&
         !fs::exists(fs::path(cfg_.journal) / "data.mdb", ec)) {
@@ -682,11 +698,22 @@ class Parent {
     }
     auto journal = must(fj::Journal::open(cfg_.journal), "reopening the journal after the kill");
 
-    // 1. The audit, anchored at the history verified last time.
+    // 1. The audit of what this child appended, from the point verified last
+    //    time: the new records, the stored chain after the point, their replay
+    //    onto the projection verified there (the incremental projection).
+    //    Every --full-check-every iterations also from seq 1, with a full
+    //    replay.
     fj::AuditOptions audit_options;
-    if (before > 0) audit_options.expect_head = verified_;
-    const auto audited = hold(fj::invariants::clean_audit(journal, audit_options));
+    if (before > 0) {
+      audit_options.expect_head = verified_.chain;
+      audit_options.from = &verified_;
+    }
+    auto audited = hold(fj::invariants::clean_audit(journal, audit_options));
     const std::uint64_t head = audited.head_seq;
+    if (!audited.state) throw Violation("a clean audit returned no projection");
+    if (before > 0 && (totals_.iterations + 1) % cfg_.full_check_every == 0) {
+      full_check(journal, audited);
+    }
 
     // 2. Every acknowledged event, where it was acknowledged, claimed once.
     std::vector<fj::invariants::AckedEvent> acked;
@@ -725,13 +752,14 @@ class Parent {
     totals_.runs_in_log += runs.runs;
     totals_.corrections_in_log += runs.corrections;
 
-    // 5. Snapshot + tail == full replay; no stored snapshot ignored.
-    const auto loaded = hold(fj::invariants::load_matches_replay(journal, head));
+    // 5. Snapshot + tail == the incremental projection; no stored snapshot
+    //    ignored.
+    hold(fj::invariants::load_matches(journal, head, *audited.state));
 
     // 6. A usable snapshot: written at the head and loaded back.
-    hold(fj::invariants::snapshot_round_trip(journal, head, loaded.replayed));
+    hold(fj::invariants::snapshot_round_trip(journal, head, *audited.state));
 
-    verified_ = fj::ChainPoint{head, audited.chain_head};
+    verified_ = fj::AuditPoint{fj::ChainPoint{head, audited.chain_head}, std::move(*audited.state)};
     totals_.head = head;
 
     // The next child retries a few of this child's acknowledged requests.
@@ -742,21 +770,51 @@ class Parent {
     }
   }
 
+  // The check from seq 1: an audit anchored at the point verified before this
+  // iteration and a full replay, both ending where the incremental check
+  // ended, with the same chain value and projection, and load() equal to the
+  // replay.
+  void full_check(const fj::Journal& journal, const fj::AuditReport& incremental) {
+    fj::AuditOptions options;
+    options.expect_head = verified_.chain;
+    const auto audited = hold(fj::invariants::clean_audit(journal, options));
+    if (audited.head_seq != incremental.head_seq || audited.chain_head != incremental.chain_head) {
+      throw Violation("the full audit ends at seq " + std::to_string(audited.head_seq) +
+                      " with another chain value than the incremental one at seq " +
+                      std::to_string(incremental.head_seq));
+    }
+    const auto loaded = hold(fj::invariants::load_matches_replay(journal, incremental.head_seq));
+    if (!(loaded.replayed == *incremental.state)) {
+      throw Violation("the projection built incrementally differs from a full replay to seq " +
+                      std::to_string(incremental.head_seq));
+    }
+    ++totals_.full_checks;
+  }
+
   void final_check() {
     std::error_code ec;
-    if (verified_.seq == 0 && !fs::exists(fs::path(cfg_.journal) / "data.mdb", ec)) return;
+    if (verified_.chain.seq == 0 && !fs::exists(fs::path(cfg_.journal) / "data.mdb", ec)) return;
     auto journal = must(fj::Journal::open(cfg_.journal), "reopening the journal at the end");
     fj::AuditOptions options;
-    options.expect_head = verified_;
+    options.expect_head = verified_.chain;
     auto audited = must(fj::audit(journal, options), "final audit");
     if (!audited.ok()) throw Violation("the final audit has findings");
-    if (audited.head_seq != verified_.seq) throw Violation("the head moved after the last check");
+    if (audited.head_seq != verified_.chain.seq) {
+      throw Violation("the head moved after the last check");
+    }
+    const auto loaded = hold(fj::invariants::load_matches_replay(journal, verified_.chain.seq));
+    if (!(loaded.replayed == verified_.state)) {
+      throw Violation("the projection built incrementally differs from a full replay to seq " +
+                      std::to_string(verified_.chain.seq));
+    }
+    ++totals_.full_checks;
   }
 
   Config cfg_;
   std::string rerun_;
   std::uint64_t iteration_ = 0;
-  fj::ChainPoint verified_{};
+  // The head, chain value and projection the last check verified.
+  fj::AuditPoint verified_{};
   std::vector<Retry> retries_;
   Totals totals_;
 };
@@ -807,6 +865,10 @@ int main(int argc, char** argv) {
   app.add_flag("--child-creates", cfg.child_creates,
                "Let the first child create the journal through Service::start, so that a kill "
                "can land inside Journal::create");
+  app.add_option("--full-check-every", cfg.full_check_every,
+                 "Audit and replay the whole journal every N iterations (and at the end); the "
+                 "others check only what the last child appended")
+      ->check(CLI::PositiveNumber);
   app.add_flag("-v,--verbose", cfg.verbose, "One line per iteration");
   fj::power_loss::PowerLossCli power_loss;
   fj::power_loss::add_power_loss_options(app, power_loss);
@@ -838,12 +900,12 @@ int main(int argc, char** argv) {
     remove_at_end.push_back(tmp);
   }
 
-  std::string rerun = std::string(argv[0]) + " --seed " + std::to_string(cfg.seed) +
-                      " --iterations " + std::to_string(cfg.iterations) + " --clients " +
-                      std::to_string(cfg.clients) + " --max-kill-ms " +
-                      std::to_string(cfg.max_kill_ms) +
-                      (cfg.with_reconcile ? " --with-reconcile" : "") +
-                      (cfg.child_creates ? " --child-creates" : "");
+  std::string rerun =
+      std::string(argv[0]) + " --seed " + std::to_string(cfg.seed) + " --iterations " +
+      std::to_string(cfg.iterations) + " --clients " + std::to_string(cfg.clients) +
+      " --max-kill-ms " + std::to_string(cfg.max_kill_ms) + " --full-check-every " +
+      std::to_string(cfg.full_check_every) + (cfg.with_reconcile ? " --with-reconcile" : "") +
+      (cfg.child_creates ? " --child-creates" : "");
   Parent parent(cfg, rerun);
   const int rc = parent.run();
   if (rc == 0) {

@@ -1,21 +1,56 @@
 #include "journal/chain.h"
 
 #include "journal/hex.h"
-#include "journal/internal/endian.h"
 
 #include <openssl/evp.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
 
 namespace fj {
 namespace {
 
+[[noreturn]] void digest_failed(const char* what) {
+  std::fprintf(stderr, "forkjournal: SHA-256 of the hash chain failed: %s\n", what);
+  std::abort();
+}
+
+// Fetched once: EVP_sha256() in an EVP_DigestInit_ex looks the algorithm up
+// in the provider tables on every call, which cost more than the hashing of
+// a short record.
+const EVP_MD* sha256() {
+  static const EVP_MD* const md = [] {
+    EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    if (fetched == nullptr) digest_failed("EVP_MD_fetch");
+    return fetched;
+  }();
+  return md;
+}
+
+struct CtxFree {
+  void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
+};
+
+// One context per thread, reinitialised for every digest: no allocation per
+// record, and no sharing between threads.
+EVP_MD_CTX* context() {
+  thread_local const std::unique_ptr<EVP_MD_CTX, CtxFree> ctx{EVP_MD_CTX_new()};
+  if (!ctx) digest_failed("EVP_MD_CTX_new");
+  return ctx.get();
+}
+
 ChainHash digest(std::initializer_list<std::string_view> parts) {
   ChainHash out{};
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  for (std::string_view part : parts) EVP_DigestUpdate(ctx, part.data(), part.size());
+  EVP_MD_CTX* ctx = context();
+  if (EVP_DigestInit_ex(ctx, sha256(), nullptr) != 1) digest_failed("EVP_DigestInit_ex");
+  for (std::string_view part : parts) {
+    if (EVP_DigestUpdate(ctx, part.data(), part.size()) != 1) digest_failed("EVP_DigestUpdate");
+  }
   unsigned int size = 0;
-  EVP_DigestFinal_ex(ctx, out.data(), &size);
-  EVP_MD_CTX_free(ctx);
+  if (EVP_DigestFinal_ex(ctx, out.data(), &size) != 1 || size != out.size()) {
+    digest_failed("EVP_DigestFinal_ex");
+  }
   return out;
 }
 
@@ -30,9 +65,9 @@ ChainHash chain_seed(std::string_view journal_id) {
 }
 
 ChainHash chain_next(const ChainHash& previous, std::uint64_t seq, std::string_view record) {
-  std::string le;
-  put_le(le, seq);
-  return digest({bytes(previous), le, record});
+  char le[sizeof seq];  // as put_le writes it, without a std::string per record
+  for (std::size_t i = 0; i < sizeof seq; ++i) le[i] = static_cast<char>(seq >> (8 * i));
+  return digest({bytes(previous), std::string_view(le, sizeof le), record});
 }
 
 std::optional<ChainHash> chain_from_hex(std::string_view hex) {

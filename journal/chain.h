@@ -24,6 +24,9 @@ using ChainHash = std::array<std::uint8_t, 32>;
 
 inline constexpr std::uint64_t kChainCheckpointEvery = 4096;
 
+// Thread-safe. OpenSSL failing to hash (no SHA-256 provider, out of memory)
+// aborts the process with a message on stderr: a chain value is never
+// returned wrong, and no journal can be checked or extended without one.
 ChainHash chain_seed(std::string_view journal_id);
 ChainHash chain_next(const ChainHash& previous, std::uint64_t seq, std::string_view record);
 

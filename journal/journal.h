@@ -164,6 +164,16 @@ class Reader {
   // journal/verify.h). Errors only when the journal cannot be read on
   // (corrupt_page, lmdb_error).
   Result<ChainWalk> verify_chain(const ChainHash& seed, const VerifyHooks& hooks);
+  // The same walk over the records after `from`, a (seq, chain) verified
+  // earlier: the chain restarts at from.value, and the record at from.seq
+  // must still be stored (else a seq_gap from it). The records up to from.seq
+  // are not read, so a change to them shows only where it reaches the stored
+  // chain values: the checkpoint at from.seq (chain_mismatch when it is not
+  // from.value), the later checkpoints and the stored head, which no longer
+  // follow from from.value once history before it was rewritten and the
+  // chain recomputed. Edits before from.seq that leave the stored chain
+  // values alone are not seen: only a walk from the seed finds those.
+  Result<ChainWalk> verify_chain(const ChainPoint& from, const VerifyHooks& hooks);
 
  protected:
   Reader(lmdb::Txn& txn, const JournalDbs& dbs) : txn_(txn), dbs_(dbs) {}

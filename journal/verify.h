@@ -1,8 +1,8 @@
 // The journal-level half of the audit (Reader::verify_chain): a walk over
-// every stored record that does not stop at damage, recomputing the SHA-256
-// hash chain (journal/chain.h) and judging it against the stored checkpoints
-// and head. What the records mean (decoding, replay, snapshots) is the
-// audit's part (projector/audit.h).
+// every stored record (or every record after a verified ChainPoint) that does
+// not stop at damage, recomputing the SHA-256 hash chain (journal/chain.h)
+// and judging it against the stored checkpoints and head. What the records mean (decoding, replay,
+// snapshots) is the audit's part (projector/audit.h).
 #pragma once
 
 #include "journal/chain.h"

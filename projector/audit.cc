@@ -10,15 +10,47 @@
 namespace fj {
 
 Result<AuditReport> audit(const Journal& journal, const AuditOptions& options) {
+  const AuditPoint* from = options.from;
+  if (from && from->state.seq() != from->chain.seq) {
+    return make_error(Errc::invalid_argument, "the audit's starting projection is at seq " +
+                                                  std::to_string(from->state.seq()) +
+                                                  ", its chain point at seq " +
+                                                  std::to_string(from->chain.seq));
+  }
+  if (from && options.expect_head && options.expect_head->seq < from->chain.seq) {
+    return make_error(Errc::invalid_argument, "an audit from seq " +
+                                                  std::to_string(from->chain.seq) +
+                                                  " cannot check the chain at the earlier seq " +
+                                                  std::to_string(options.expect_head->seq));
+  }
+  const std::optional<ChainPoint> expect =
+      options.expect_head ? options.expect_head
+                          : (from ? std::optional<ChainPoint>(from->chain) : std::nullopt);
+  const ChainPoint start =
+      from ? from->chain : ChainPoint{0, chain_seed(journal.info().journal_id)};
+
   return journal.read([&](Reader& r) -> Result<AuditReport> {
     AuditReport report;
     auto& findings = report.findings;
     const auto find = [&](std::uint64_t seq, std::string kind, std::string detail) {
       findings.push_back(AuditFinding{seq, std::move(kind), std::move(detail)});
     };
+    const auto check_expected = [&](std::uint64_t seq, const ChainHash& chain) {
+      if (expect && seq == expect->seq && chain != expect->value) {
+        find(seq, "expect_head",
+             "the chain at seq " + std::to_string(seq) + " is " + to_hex(chain) +
+                 ", not the expected " + to_hex(expect->value) +
+                 ": history up to that seq was rewritten");
+      }
+    };
     auto head = r.head();
     if (!head) return head.error();
     report.head_seq = *head;
+
+    bool replay_trusted = true;
+    Projection state = from ? from->state : Projection{};
+    if (start.seq > 0) check_expected(start.seq, start.value);
+
     // The newest snapshot, compared with the replay when it reaches its seq.
     std::optional<DecodedSnapshot> snapshot;
     auto stored_snapshot = r.snapshot_at_most(*head);
@@ -31,9 +63,16 @@ Result<AuditReport> audit(const Journal& journal, const AuditOptions& options) {
         find((*stored_snapshot)->seq, "snapshot_corrupt", decoded.error().message);
       }
     }
+    const auto check_snapshot = [&](std::uint64_t seq) {
+      if (snapshot && seq == snapshot->projection.seq() && replay_trusted &&
+          !(snapshot->projection == state)) {
+        find(seq, "snapshot_mismatch",
+             "the snapshot at seq " + std::to_string(seq) +
+                 " differs from a full replay to that seq");
+      }
+    };
+    if (start.seq > 0) check_snapshot(start.seq);
 
-    bool replay_trusted = true;
-    Projection state;
     VerifyHooks hooks;
     hooks.finding = [&](std::uint64_t seq, std::string_view kind, std::string detail) {
       // After a missing or unreadable record a replay would only mislead.
@@ -48,30 +87,19 @@ Result<AuditReport> audit(const Journal& journal, const AuditOptions& options) {
       } else if (replay_trusted) {
         state.apply(seq, *e);
       }
-      if (snapshot && seq == snapshot->projection.seq() && replay_trusted &&
-          !(snapshot->projection == state)) {
-        find(seq, "snapshot_mismatch",
-             "the snapshot at seq " + std::to_string(seq) +
-                 " differs from a full replay to that seq");
-      }
-      if (options.expect_head && seq == options.expect_head->seq &&
-          chain != options.expect_head->value) {
-        find(seq, "expect_head",
-             "the chain at seq " + std::to_string(seq) + " is " + to_hex(chain) +
-                 ", not the expected " + to_hex(options.expect_head->value) +
-                 ": history up to that seq was rewritten");
-      }
+      check_snapshot(seq);
+      check_expected(seq, chain);
       if (options.progress && (seq & 0xFFFF) == 0) options.progress(seq, *head);
     };
-    auto walk = r.verify_chain(chain_seed(journal.info().journal_id), hooks);
+    auto walk = r.verify_chain(start, hooks);
     if (!walk) return walk.error();
     report.records = walk->records;
     report.chain_head = walk->chain;
 
-    if (options.expect_head && options.expect_head->seq > *head) {
-      find(options.expect_head->seq, "expect_head",
+    if (expect && expect->seq > *head) {
+      find(expect->seq, "expect_head",
            "the journal ends at seq " + std::to_string(*head) + ", before the expected seq " +
-               std::to_string(options.expect_head->seq) + ": it was truncated");
+               std::to_string(expect->seq) + ": it was truncated");
     }
     for (const Anomaly& a : state.anomalies()) {
       find(a.seq, "anomaly",
@@ -80,6 +108,7 @@ Result<AuditReport> audit(const Journal& journal, const AuditOptions& options) {
     }
     std::stable_sort(findings.begin(), findings.end(),
                      [](const AuditFinding& a, const AuditFinding& b) { return a.seq < b.seq; });
+    if (findings.empty()) report.state = std::move(state);
     return report;
   });
 }

@@ -4,6 +4,7 @@
 #include "crashtest/invariants.h"
 
 #include "projector/ledger.h"
+#include "support/event_samples.h"
 #include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
@@ -109,6 +110,26 @@ TEST_F(InvariantsTest, AHeadOtherThanTheJournalsIsAViolation) {
   const auto round_trip = invariants::snapshot_round_trip(*journal_, 3, *replayed);
   ASSERT_FALSE(round_trip);
   EXPECT_EQ(round_trip.error().what, "a snapshot was stored at seq 2, not the head 3");
+}
+
+TEST_F(InvariantsTest, LoadMustEqualTheProjectionTheCallerVerified) {
+  auto replayed = replay(*journal_);
+  ASSERT_TRUE(replayed);
+  const auto same = invariants::load_matches(*journal_, 2, *replayed);
+  EXPECT_TRUE(same) << same.error().what;
+
+  auto earlier = replay(*journal_, 1);  // t1 without its fork
+  ASSERT_TRUE(earlier);
+  const auto stale = invariants::load_matches(*journal_, 2, *earlier);
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().what,
+            "load (snapshot at seq 0 + tail) differs from a full replay to seq 2");
+
+  Projection other = *earlier;
+  const Event fork_f2 = testing::added("t1", "f2");
+  other.apply(2, view(fork_f2));  // the same seq, another fork
+  const auto different = invariants::load_matches(*journal_, 2, other);
+  ASSERT_FALSE(different);
 }
 
 }  // namespace

@@ -143,15 +143,25 @@ class Cursor {
   template <class Fn>
   Result<void> each(Fn&& fn) {
     MDB_val key{}, value{};
-    for (auto found = get(key, value, MDB_FIRST);; found = get(key, value, MDB_NEXT)) {
+    return each_after(get(key, value, MDB_FIRST), key, value, fn);
+  }
+  // The same from the first entry whose key is not below `start`.
+  template <class Fn>
+  Result<void> each_from(MDB_val start, Fn&& fn) {
+    MDB_val value{};
+    return each_after(get(start, value, MDB_SET_RANGE), start, value, fn);
+  }
+
+ private:
+  Cursor(Txn* txn, MDB_cursor* cursor) : txn_(txn), cursor_(cursor) {}
+  template <class Fn>
+  Result<void> each_after(Result<bool> found, MDB_val& key, MDB_val& value, Fn& fn) {
+    for (;; found = get(key, value, MDB_NEXT)) {
       if (!found) return found.error();
       if (!*found) return {};
       if (auto ok = fn(key, value); !ok) return ok;
     }
   }
-
- private:
-  Cursor(Txn* txn, MDB_cursor* cursor) : txn_(txn), cursor_(cursor) {}
   Txn* txn_;
   MDB_cursor* cursor_;
 };
