@@ -1,6 +1,7 @@
 #include "journal/chain.h"
 
 #include "journal/hex.h"
+#include "journal/internal/endian.h"
 
 #include <openssl/evp.h>
 
@@ -65,9 +66,8 @@ ChainHash chain_seed(std::string_view journal_id) {
 }
 
 ChainHash chain_next(const ChainHash& previous, std::uint64_t seq, std::string_view record) {
-  char le[sizeof seq];  // as put_le writes it, without a std::string per record
-  for (std::size_t i = 0; i < sizeof seq; ++i) le[i] = static_cast<char>(seq >> (8 * i));
-  return digest({bytes(previous), std::string_view(le, sizeof le), record});
+  const auto le = le_bytes(seq);
+  return digest({bytes(previous), std::string_view(le.data(), le.size()), record});
 }
 
 std::optional<ChainHash> chain_from_hex(std::string_view hex) {

@@ -6,6 +6,7 @@
 // bytes it was given, which must outlive the views it returns.
 #pragma once
 
+#include <array>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -15,11 +16,18 @@
 
 namespace fj {
 
+// v's bytes, least significant first, without allocating.
+template <class T>
+std::array<char, sizeof(T)> le_bytes(T v) {
+  std::array<char, sizeof(T)> bytes;
+  for (std::size_t i = 0; i < sizeof(T); ++i) bytes[i] = static_cast<char>(v >> (8 * i));
+  return bytes;
+}
+
 template <class T>
 void put_le(std::string& out, T v) {
-  char bytes[sizeof(T)];
-  for (std::size_t i = 0; i < sizeof(T); ++i) bytes[i] = static_cast<char>(v >> (8 * i));
-  out.append(bytes, sizeof(T));
+  const auto bytes = le_bytes(v);
+  out.append(bytes.data(), bytes.size());
 }
 
 // A u8 length, then the bytes. Precondition: s.size() <= 255.
