@@ -1,0 +1,3 @@
+module forkjournal
+
+go 1.19
