@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // conn is one connection to the daemon with requests pipelined on it: the
@@ -100,7 +101,11 @@ func (c *conn) readLoop() {
 			if cl != nil {
 				cl.done <- reply{line: line}
 			}
-			c.fail(&transportError{errors.New("closed by the daemon after " + h.Error.Code)})
+			cause := error(h.Error)
+			if !retryableCode(h.Error.Code) {
+				cause = errors.New("closed by the daemon after " + h.Error.Code)
+			}
+			c.fail(&transportError{cause})
 			return
 		}
 		if cl == nil || string(h.ID) != cl.id {
@@ -144,7 +149,9 @@ func (c *conn) roundtrip(ctx context.Context, fields map[string]interface{}) ([]
 	c.wmu.Unlock()
 	if err != nil {
 		// A partial line would corrupt the stream: the connection is done.
-		c.fail(&transportError{err})
+		// The daemon may have said why before closing (busy), so the reader
+		// gets a moment to take that line; then every call fails with it.
+		_ = c.nc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	}
 	select {
 	case r := <-cl.done:
