@@ -35,8 +35,12 @@ type slot struct {
 // Option configures Dial.
 type Option func(*Client)
 
-// WithPoolSize sets how many connections the client keeps (default 4, at
-// least 1). Requests are pipelined on each.
+// WithPoolSize sets how many connections the client keeps (default 8, at
+// least 1). Requests are pipelined on each, which saves the round trip, but
+// the daemon serves one request per connection at a time: a group commit
+// takes at most one write per connection, so n bounds the batch. Use about
+// as many connections as goroutines writing at once for the best
+// throughput.
 func WithPoolSize(n int) Option {
 	return func(c *Client) {
 		if n < 1 {
@@ -56,7 +60,7 @@ func WithRetryTimeout(d time.Duration) Option {
 // Dial connects to the daemon at socketPath and checks it answers a ping
 // (retrying within ctx and the retry timeout while it restarts).
 func Dial(ctx context.Context, socketPath string, opts ...Option) (*Client, error) {
-	c := &Client{path: socketPath, retryTimeout: 30 * time.Second, slots: make([]slot, 4)}
+	c := &Client{path: socketPath, retryTimeout: 30 * time.Second, slots: make([]slot, 8)}
 	for _, o := range opts {
 		o(c)
 	}
@@ -170,7 +174,7 @@ func (c *Client) do(ctx context.Context, op string, fields map[string]interface{
 }
 
 func (c *Client) attempt(ctx context.Context, fields map[string]interface{}, out interface{}) error {
-	s := &c.slots[atomic.AddUint64(&c.next, 1)%uint64(len(c.slots))]
+	s := c.pick()
 	cn, err := c.conn(ctx, s)
 	if err != nil {
 		return err
@@ -193,4 +197,29 @@ func (c *Client) attempt(ctx context.Context, fields map[string]interface{}, out
 		return nil
 	}
 	return json.Unmarshal(line, out)
+}
+
+// pick returns the slot with the fewest requests waiting, starting the scan
+// round-robin so that ties spread; a slot without a live connection counts
+// as empty.
+func (c *Client) pick() *slot {
+	n := uint64(len(c.slots))
+	start := atomic.AddUint64(&c.next, 1)
+	best, bestLoad := &c.slots[start%n], -1
+	for i := uint64(0); i < n; i++ {
+		s := &c.slots[(start+i)%n]
+		s.mu.Lock()
+		load := 0
+		if s.c != nil {
+			load = s.c.load()
+		}
+		s.mu.Unlock()
+		if bestLoad < 0 || load < bestLoad {
+			best, bestLoad = s, load
+		}
+		if load == 0 {
+			break
+		}
+	}
+	return best
 }

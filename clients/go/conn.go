@@ -49,6 +49,13 @@ func (c *conn) broken() bool {
 	return c.err != nil
 }
 
+// load is how many requests wait for their reply.
+func (c *conn) load() int {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	return len(c.pending)
+}
+
 // fail breaks the connection and hands err to every waiting call.
 func (c *conn) fail(err error) {
 	c.pmu.Lock()
