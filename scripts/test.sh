@@ -12,6 +12,15 @@ scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFJ_WERROR=ON
 echo "== tests (RelWithDebInfo) =="
 ctest --test-dir build --output-on-failure -j2
 
+# The Go client against the daemon just built; standard library only, so no
+# module is downloaded (GOPROXY=off), and Go's caches stay in the build tree.
+echo "== Go client (go vet, go test -race against build/bin/forkjournald) =="
+(cd clients/go &&
+  export GOCACHE="${GOCACHE:-$PWD/../../build/go/cache}" GOPATH="${GOPATH:-$PWD/../../build/go/path}" \
+    GOPROXY=off &&
+  go vet ./... &&
+  FORKJOURNALD="$PWD/../../build/bin/forkjournald" go test -race -count=1 ./...)
+
 echo "== embed example against an installed copy =="
 rm -rf build/install build/embed
 cmake --install build --prefix "$PWD/build/install" >/dev/null

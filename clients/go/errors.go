@@ -11,8 +11,8 @@ import (
 // errors.Is(err, ErrInUse) (and the other sentinels) matches any *Error with
 // the same Code, whatever its Message.
 type Error struct {
-	Code    string
-	Message string
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }
 
 func (e *Error) Error() string {
