@@ -219,7 +219,9 @@ TEST_F(DaemonTest, AnIdleConnectionIsClosedAfterTheIdleTimeoutWithoutAReply) {
     EXPECT_GE(seconds(*closed), 0.9) << "closed before the idle timeout";
     EXPECT_LT(seconds(*closed), 3.0) << "the idle timeout is 1 s";
   }
-  EXPECT_GT(steady.forks(), 5u);
+  // One fork per pass of the loop above, which polls both idle connections
+  // for up to 100 ms each: a few passes before they closed.
+  EXPECT_GE(steady.forks(), 3u);
   steady.expect_all_counted();
   EXPECT_EQ(d.log().find("closing a connection"), std::string::npos)
       << "idle closes are routine and not logged: " << d.log();
