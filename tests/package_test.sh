@@ -72,6 +72,25 @@ runuser -u forkjournal -- /usr/bin/forkjournal --journal /var/lib/forkjournal/jo
   register tpl0pkg --source inst0pkg >/dev/null
 counts() { runuser -u forkjournal -- /usr/bin/forkjournal --journal /var/lib/forkjournal/journal counts; }
 counts | grep -q tpl0pkg || fail "the journal written as forkjournal has no tpl0pkg"
+# The daemon runs as that user on its journal: it comes up, serves its socket
+# with the unit's mode and shuts down cleanly on SIGTERM.
+chmod 0711 "$work" # the daemon reaches its socket directory through it
+mkdir "$work/run"
+chown forkjournal:forkjournal "$work/run"
+setpriv --reuid forkjournal --regid forkjournal --init-groups -- /usr/bin/forkjournald \
+  --journal /var/lib/forkjournal/journal --socket "$work/run/forkjournald.sock" \
+  --socket-mode 0660 2>"$work/daemon.log" &
+daemon=$!
+for _ in $(seq 100); do
+  [ -S "$work/run/forkjournald.sock" ] && break
+  kill -0 "$daemon" 2>/dev/null || break
+  sleep 0.1
+done
+[ -S "$work/run/forkjournald.sock" ] || fail "forkjournald did not come up: $(cat "$work/daemon.log")"
+[ "$(stat -c '%U:%G %a' "$work/run/forkjournald.sock")" = "forkjournal:forkjournal 660" ] ||
+  fail "the socket is $(stat -c '%U:%G %a' "$work/run/forkjournald.sock")"
+kill -TERM "$daemon"
+wait "$daemon" || fail "forkjournald exited $? on SIGTERM: $(cat "$work/daemon.log")"
 
 echo "-- reinstall the same version"
 dpkg -i "$deb" >/dev/null
