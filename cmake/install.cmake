@@ -30,8 +30,13 @@ foreach(header IN LISTS FJ_PUBLIC_HEADERS)
   install(FILES ${PROJECT_SOURCE_DIR}/${header}
           DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/forkjournal/${dir})
 endforeach()
+# systemd reads units from lib/systemd/system, never from a multiarch libdir
+# (CMAKE_INSTALL_LIBDIR is lib/x86_64-linux-gnu under /usr on Debian). The
+# Debian package sets /lib/systemd/system, where Debian 12 keeps its units.
+set(FJ_SYSTEMD_UNIT_DIR lib/systemd/system CACHE STRING
+    "Where the systemd unit is installed (relative: under the prefix)")
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/forkjournald.service
-        DESTINATION ${CMAKE_INSTALL_LIBDIR}/systemd/system)
+        DESTINATION ${FJ_SYSTEMD_UNIT_DIR})
 
 set(FJ_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/forkjournal)
 install(EXPORT forkjournalTargets NAMESPACE forkjournal:: DESTINATION ${FJ_CMAKE_DIR})

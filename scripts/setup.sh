@@ -13,6 +13,7 @@ packages=(
   libbenchmark-dev libsqlite3-dev gnuplot-nox
   libxxhash-dev
   golang-go
+  help2man lintian dpkg-dev fakeroot adduser systemd man-db
 )
 
 missing=()

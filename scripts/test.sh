@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets everything up and runs every test: a normal build, a clang build, an
 # AddressSanitizer + UndefinedBehaviorSanitizer build, ThreadSanitizer for the
-# threaded parts, short libFuzzer runs; and proves a Release build compiles.
+# threaded parts, short libFuzzer runs; proves a Release build compiles; and
+# builds, lints, installs, upgrades and purges the Debian package (as root).
 # These builds treat warnings as errors (FJ_WERROR); a user's build only warns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,5 +68,8 @@ TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j2
 # regressions it ever found also run in every build above.
 echo "== fuzz (libFuzzer, ${FUZZ_SECONDS:=10} s per target) =="
 FUZZ_SECONDS=$FUZZ_SECONDS fuzz/run.sh
+
+echo "== Debian package (build, lintian, install, upgrade, remove) =="
+bash tests/package_test.sh
 
 echo "== test.sh: everything passed in $((SECONDS / 60)) min $((SECONDS % 60)) s =="

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# package_test.sh: builds the Debian package (scripts/package.sh), lints it,
+# installs it, upgrades it over itself and to a newer version, removes it and
+# purges it, checking the files, the forkjournal user and its state after
+# each step. Runs as root (dpkg). It refuses to run on a machine where
+# forkjournal is already installed or its user or state exist, and purges
+# the package again on any exit, so the machine is left as it was found.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fail() {
+  echo "package_test: FAIL: $*" >&2
+  exit 1
+}
+installed() { dpkg-query -W -f='${Status}' forkjournal 2>/dev/null | grep -q "install ok installed"; }
+known() { dpkg-query -W forkjournal >/dev/null 2>&1; }
+
+[ "$(id -u)" -eq 0 ] || fail "needs root (dpkg -i)"
+if known || getent passwd forkjournal >/dev/null || getent group forkjournal >/dev/null ||
+  [ -e /var/lib/forkjournal ]; then
+  fail "forkjournal (package, user, group or /var/lib/forkjournal) already on this machine"
+fi
+work=$(mktemp -d)
+cleanup() {
+  if known; then dpkg -P forkjournal >/dev/null 2>&1 || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "-- build"
+deb=$(bash scripts/package.sh)
+[ -f "$deb" ] || fail "scripts/package.sh made no $deb"
+echo "$deb"
+dpkg-deb --info "$deb" | sed -n '/Package:/,$p'
+dpkg-deb --contents "$deb" | awk '{print $6}' >"$work/contents"
+for f in ./usr/bin/forkjournal ./usr/bin/forkjournald ./usr/bin/forkjournal-crashtest \
+  ./usr/lib/x86_64-linux-gnu/forkjournal/libfjrecord.so \
+  ./lib/systemd/system/forkjournald.service \
+  ./usr/share/man/man1/forkjournal.1.gz ./usr/share/man/man1/forkjournald.1.gz \
+  ./usr/share/man/man1/forkjournal-crashtest.1.gz \
+  ./usr/share/doc/forkjournal/copyright ./usr/share/doc/forkjournal/changelog.Debian.gz \
+  ./usr/include/forkjournal/journal/journal.h \
+  ./usr/lib/x86_64-linux-gnu/cmake/forkjournal/forkjournalConfig.cmake; do
+  grep -qxF "$f" "$work/contents" || fail "$f not in the package"
+done
+
+echo "-- lintian"
+# Errors fail the test; the warnings accepted are listed in docs/decisions.md.
+lintian --fail-on error "$deb" || fail "lintian reports errors"
+
+echo "-- install"
+dpkg -i "$deb" >/dev/null
+installed || fail "not installed after dpkg -i"
+/usr/bin/forkjournal --version | grep -q "^forkjournal " || fail "forkjournal --version"
+/usr/bin/forkjournald --version | grep -q "^forkjournald " || fail "forkjournald --version"
+/usr/bin/forkjournal-crashtest --version | grep -q "^forkjournal-crashtest " ||
+  fail "forkjournal-crashtest --version"
+for page in forkjournal forkjournald forkjournal-crashtest; do
+  man -w "$page" >/dev/null || fail "no man page for $page"
+done
+wants=/etc/systemd/system/multi-user.target.wants/forkjournald.service
+[ ! -L "$wants" ] || fail "the unit is enabled on install (its --data-root needs checking first)"
+getent passwd forkjournal >/dev/null || fail "no forkjournal user"
+getent group forkjournal >/dev/null || fail "no forkjournal group"
+[ "$(stat -c '%U:%G %a' /var/lib/forkjournal)" = "forkjournal:forkjournal 700" ] ||
+  fail "/var/lib/forkjournal is $(stat -c '%U:%G %a' /var/lib/forkjournal)"
+systemd-analyze verify /lib/systemd/system/forkjournald.service ||
+  fail "systemd-analyze verify forkjournald.service"
+# The user can write its journal where the unit puts it.
+runuser -u forkjournal -- /usr/bin/forkjournal --journal /var/lib/forkjournal/journal init >/dev/null
+runuser -u forkjournal -- /usr/bin/forkjournal --journal /var/lib/forkjournal/journal \
+  register tpl0pkg --source inst0pkg >/dev/null
+counts() { runuser -u forkjournal -- /usr/bin/forkjournal --journal /var/lib/forkjournal/journal counts; }
+counts | grep -q tpl0pkg || fail "the journal written as forkjournal has no tpl0pkg"
+# The daemon runs as that user on its journal: it comes up, serves its socket
+# with the unit's mode and shuts down cleanly on SIGTERM.
+chmod 0711 "$work" # the daemon reaches its socket directory through it
+mkdir "$work/run"
+chown forkjournal:forkjournal "$work/run"
+setpriv --reuid forkjournal --regid forkjournal --init-groups -- /usr/bin/forkjournald \
+  --journal /var/lib/forkjournal/journal --socket "$work/run/forkjournald.sock" \
+  --socket-mode 0660 2>"$work/daemon.log" &
+daemon=$!
+for _ in $(seq 100); do
+  [ -S "$work/run/forkjournald.sock" ] && break
+  kill -0 "$daemon" 2>/dev/null || break
+  sleep 0.1
+done
+[ -S "$work/run/forkjournald.sock" ] || fail "forkjournald did not come up: $(cat "$work/daemon.log")"
+[ "$(stat -c '%U:%G %a' "$work/run/forkjournald.sock")" = "forkjournal:forkjournal 660" ] ||
+  fail "the socket is $(stat -c '%U:%G %a' "$work/run/forkjournald.sock")"
+kill -TERM "$daemon"
+wait "$daemon" || fail "forkjournald exited $? on SIGTERM: $(cat "$work/daemon.log")"
+
+echo "-- reinstall the same version"
+dpkg -i "$deb" >/dev/null
+installed || fail "not installed after reinstalling"
+counts | grep -q tpl0pkg || fail "the journal did not survive a reinstall"
+
+echo "-- upgrade to a newer version, the unit enabled"
+systemctl enable forkjournald.service 2>/dev/null
+[ -L "$wants" ] || fail "systemctl enable made no $wants"
+dpkg-deb -R "$deb" "$work/next"
+version=$(dpkg-deb -f "$deb" Version)
+sed -i "s/^Version: .*/Version: $version+next1/" "$work/next/DEBIAN/control"
+fakeroot dpkg-deb -b "$work/next" "$work/next.deb" >/dev/null
+dpkg -i "$work/next.deb" >/dev/null
+[ "$(dpkg-query -W -f='${Version}' forkjournal)" = "$version+next1" ] || fail "upgrade not installed"
+counts | grep -q tpl0pkg || fail "the journal did not survive an upgrade"
+getent passwd forkjournal >/dev/null || fail "the user did not survive an upgrade"
+[ -L "$wants" ] || fail "the unit is no longer enabled after an upgrade"
+
+echo "-- remove"
+dpkg -r forkjournal >/dev/null
+installed && fail "still installed after dpkg -r"
+for f in /usr/bin/forkjournal /usr/bin/forkjournald /usr/bin/forkjournal-crashtest \
+  /lib/systemd/system/forkjournald.service /usr/share/man/man1/forkjournal.1.gz \
+  /usr/lib/x86_64-linux-gnu/forkjournal/libfjrecord.so; do
+  [ ! -e "$f" ] || fail "$f left after dpkg -r"
+done
+getent passwd forkjournal >/dev/null || fail "dpkg -r removed the user (only a purge may)"
+[ -d /var/lib/forkjournal/journal ] || fail "dpkg -r removed the journal (only a purge may)"
+
+echo "-- purge"
+dpkg -P forkjournal >/dev/null
+known && fail "dpkg still knows forkjournal after dpkg -P"
+getent passwd forkjournal >/dev/null && fail "the forkjournal user is left after dpkg -P"
+getent group forkjournal >/dev/null && fail "the forkjournal group is left after dpkg -P"
+[ ! -e /var/lib/forkjournal ] || fail "/var/lib/forkjournal left after dpkg -P"
+[ ! -L "$wants" ] || fail "$wants left after dpkg -P"
+echo "package_test: passed"
