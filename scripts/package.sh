@@ -3,7 +3,9 @@
 # (CPack's DEB generator over the `cmake --install` rules, cmake/package.cmake)
 # in its own Release build, build-package/, without tests and benchmarks.
 # Compiler and linker flags come from dpkg-buildflags with every hardening
-# feature on, as a Debian build would have them. Prints the package's path.
+# feature on, as a Debian build would have them. Extra arguments go to CMake
+# (the test command adds -DFJ_WERROR=ON and builds the tests and benchmarks
+# too, so that this is also its Release build). Prints the package's path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +18,7 @@ cmake -S . -B build-package -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DFJ_BUILD_TESTS=OFF -DFJ_BUILD_BENCH=OFF -DFJ_PACKAGE=ON \
   -DCMAKE_INSTALL_PREFIX=/usr -DFJ_SYSTEMD_UNIT_DIR=/lib/systemd/system \
   "-DCMAKE_CXX_FLAGS=$package_cxxflags" "-DCMAKE_EXE_LINKER_FLAGS=$LDFLAGS" \
-  "-DCMAKE_MODULE_LINKER_FLAGS=$LDFLAGS" "-DCMAKE_SHARED_LINKER_FLAGS=$LDFLAGS" >/dev/null
+  "-DCMAKE_MODULE_LINKER_FLAGS=$LDFLAGS" "-DCMAKE_SHARED_LINKER_FLAGS=$LDFLAGS" "$@" >/dev/null
 cmake --build build-package -j2 >&2
 rm -f build-package/forkjournal_*.deb
 (cd build-package && cpack -G DEB >&2)

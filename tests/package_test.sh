@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# package_test.sh: builds the Debian package (scripts/package.sh), lints it,
+# package_test.sh [DEB]: builds the Debian package (scripts/package.sh) unless
+# given one already built, lints it,
 # installs it, upgrades it over itself and to a newer version, removes it and
 # purges it, checking the files, the forkjournal user and its state after
 # each step. Runs as root (dpkg). It refuses to run on a machine where
@@ -28,7 +29,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "-- build"
-deb=$(bash scripts/package.sh)
+deb=${1:-$(bash scripts/package.sh)}
 [ -f "$deb" ] || fail "scripts/package.sh made no $deb"
 echo "$deb"
 dpkg-deb --info "$deb" | sed -n '/Package:/,$p'
