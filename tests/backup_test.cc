@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -34,7 +35,7 @@ using namespace fj::testing;
 
 Exited forkjournal(const std::string& journal, std::vector<std::string> args) {
   args.insert(args.begin(), {FORKJOURNAL_BIN, "--journal", journal});
-  return run(args, {.timeout = std::chrono::seconds(60)});
+  return run(args, {.journal_env = std::nullopt, .timeout = std::chrono::seconds(60)});
 }
 
 json::value parse(const std::string& text) {
@@ -96,6 +97,12 @@ TEST(Backup, CopyTakenUnderConcurrentAppendsAuditsCleanAndMatchesTheOriginal) {
   const std::uint64_t before = appended;
   const Exited backup = forkjournal(original, {"backup", dest, "--json"});
   const std::uint64_t during = appended - before;
+  // One more append, begun after the copy ended, must land past its head.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (const std::uint64_t done = appended;
+       appended == done && std::chrono::steady_clock::now() < deadline;) {
+    std::this_thread::yield();
+  }
   stop = true;
   writer.join();
 
@@ -109,6 +116,7 @@ TEST(Backup, CopyTakenUnderConcurrentAppendsAuditsCleanAndMatchesTheOriginal) {
   const std::string chain(out.at("chain_head").as_string());
   const auto bytes = out.at("bytes").to_number<std::uint64_t>();
   EXPECT_GE(head_seq, 4501u);
+  EXPECT_GT(*journal->head(), head_seq) << "the copy is not of one moment during the appends";
   EXPECT_EQ(chain.size(), 64u);
   EXPECT_EQ(listing(dest), std::set<std::string>{"data.mdb"});
   EXPECT_EQ(fs::file_size(dest + "/data.mdb"), bytes);
