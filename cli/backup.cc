@@ -110,8 +110,9 @@ Result<Copied> copy_and_audit(const std::string& src, const fs::path& dest, Crea
   fs::remove(staging, ec);
   if (ec) return errno_error("cannot remove " + staging.string(), ec.value());
   if (auto ok = sync_directory(dest.string()); !ok) return ok.error();
-  const fs::path parent = fs::absolute(dest, ec).lexically_normal().parent_path();
-  if (auto ok = sync_directory(parent.string()); !ok) return ok.error();
+  fs::path absolute = fs::absolute(dest, ec).lexically_normal();
+  if (!absolute.has_filename()) absolute = absolute.parent_path();  // "DEST/"
+  if (auto ok = sync_directory(absolute.parent_path().string()); !ok) return ok.error();
   return out;
 }
 
