@@ -26,6 +26,7 @@ struct Options {
   std::string data_root;
   bool dry_run = false;
   std::string expect_head;  // SEQ:HEX
+  std::string dest;         // backup's target directory
 };
 
 int cmd_init(const Options& o);
@@ -43,6 +44,10 @@ int cmd_stats(const Options& o);
 int cmd_reconcile(const Options& o);
 int cmd_import(const Options& o);
 int cmd_audit(const Options& o);
+// Copy --journal into the new or empty directory o.dest (backup), or the
+// journal at o.source into the new or empty --journal directory (restore).
+int cmd_backup(const Options& o);
+int cmd_restore(const Options& o);
 
 // Prints "forkjournal: <message>" to stderr and returns the exit code for it.
 int report(const Error& e);

@@ -133,6 +133,22 @@ int main(int argc, char** argv) {
                     "SEQ:HEX from an earlier audit: prove that history is still there, unchanged");
   json_flag(audit);
 
+  CLI::App* backup = command(
+      "backup",
+      "Copy the journal, compacted and consistent as of one transaction, into the new or empty "
+      "directory DEST while writers go on; audit the copy and print its head for --expect-head",
+      fj::cli::cmd_backup);
+  backup->add_option("dest", o.dest, "Backup directory (created 0700 if missing)")->required();
+  json_flag(backup);
+
+  CLI::App* restore = command(
+      "restore",
+      "Copy the journal in SRC (a backup) into the new or empty --journal directory and audit it; "
+      "stop the daemon first",
+      fj::cli::cmd_restore);
+  restore->add_option("src", o.source, "Backup directory (holding data.mdb)")->required();
+  json_flag(restore);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

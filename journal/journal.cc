@@ -10,9 +10,12 @@
 #include "journal/internal/lmdb.h"
 #include "journal/internal/pages.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <filesystem>
 #include <mutex>
 #include <random>
@@ -637,6 +640,45 @@ Result<void> Journal::write_impl(const std::function<Result<void>(WriteTxn&)>& f
     const std::size_t next = limit != 0 ? std::min(current * 2, limit) : current * 2;
     if (auto ok = state_->env.set_map_size(next); !ok) return ok;
   }
+}
+
+Result<std::uint64_t> Journal::copy_to(const std::string& dir) const {
+  const std::string file = (fs::path(dir) / "data.mdb").string();
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return errno_error("cannot create the copy " + file, errno);
+  auto copied = [&]() -> Result<std::uint64_t> {
+    for (;;) {
+      int rc = 0;
+      {
+        // The copy's read transaction counts as one of this process's, which
+        // a map resize must wait for.
+        std::shared_lock lock(state_->resize);
+        rc = mdb_env_copyfd2(state_->env.get(), fd, MDB_CP_COMPACT);
+      }
+      if (rc == 0) break;
+      if (rc != MDB_MAP_RESIZED) return lmdb::error("copy of journal " + state_->info.path, rc);
+      // Another process grew the map: adopt its size and copy again from the
+      // start of the file.
+      std::unique_lock grow(state_->resize);
+      if (auto ok = state_->env.set_map_size(0); !ok) return ok.error();
+      if (::ftruncate(fd, 0) != 0 || ::lseek(fd, 0, SEEK_SET) != 0) {
+        return errno_error("cannot rewind the copy " + file, errno);
+      }
+    }
+    int rc = 0;
+    while ((rc = ::fsync(fd)) != 0 && errno == EINTR) {
+    }
+    if (rc != 0) return errno_error("cannot sync the copy " + file, errno);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return errno_error("cannot stat the copy " + file, errno);
+    return static_cast<std::uint64_t>(st.st_size);
+  }();
+  if (::close(fd) != 0 && copied) copied = errno_error("cannot close the copy " + file, errno);
+  if (copied) {
+    if (auto synced = sync_directory(dir); !synced) copied = synced.error();
+  }
+  if (!copied) ::unlink(file.c_str());
+  return copied;
 }
 
 Result<AppendResult> Journal::append(std::span<const EventView> events,

@@ -275,6 +275,17 @@ class Journal {
   Result<AppendResult> append(std::span<const EventView> events,
                               std::optional<std::uint64_t> expected_head = std::nullopt);
 
+  // Writes a compacted copy of the journal (free pages dropped, records
+  // renumbered into fresh pages) to `dir`/data.mdb, as of one read
+  // transaction: consistent while other threads and processes keep
+  // appending, which the copy does not block. The file is created 0600 and
+  // must not exist; `dir` must. The file and `dir` are fsynced before it
+  // returns. Returns the copy's size in bytes. Errors: io_error (no `dir`,
+  // data.mdb already there, a failed write or sync; errno in the message),
+  // lmdb_error. On an error the file is removed again. Any thread; it holds
+  // one read transaction for as long as the copy takes.
+  Result<std::uint64_t> copy_to(const std::string& dir) const;
+
   // Size in bytes of data.mdb (errors: io_error naming the file) and of the
   // current map.
   Result<std::uint64_t> file_size() const;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 namespace fj {
@@ -188,6 +189,57 @@ TEST(Journal, MapGrowsUnderATinyInitialMapAndLosesNothing) {
   EXPECT_EQ(r->last_seq, 5000u);
   EXPECT_GT(j->map_size(), initial);
   EXPECT_EQ(read_all(*j).size(), 5000u);
+}
+
+TEST(Journal, CopyToWritesACompactedJournalWithTheSameRecordsAndChain) {
+  TempDir dir;
+  auto j = Journal::create(dir.sub("journal"), fast());
+  ASSERT_TRUE(j);
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(append_one(*j, added("tpl0web0000000000000001", "frk" + std::to_string(i))));
+    // Replaced snapshots leave free pages behind, which the copy drops.
+    if (i % 50 == 49) {
+      ASSERT_TRUE(j->write([&](WriteTxn& w) -> Result<void> {
+        return w.put_snapshot(static_cast<std::uint64_t>(i + 1), std::string(20'000, 'x'));
+      }));
+    }
+  }
+  const std::string dest = dir.sub("copy");
+  std::filesystem::create_directory(dest);
+  auto bytes = j->copy_to(dest);
+  ASSERT_TRUE(bytes) << bytes.error().message;
+  EXPECT_EQ(*bytes, std::filesystem::file_size(dest + "/data.mdb"));
+  EXPECT_LT(*bytes, *j->file_size());
+
+  auto copy = Journal::open(dest, JournalOptions{.read_only = true});
+  ASSERT_TRUE(copy) << copy.error().message;
+  EXPECT_EQ(copy->info().journal_id, j->info().journal_id);
+  EXPECT_EQ(read_all(*copy), read_all(*j));
+  const auto chain = [](const Journal& journal) {
+    return journal.read([](Reader& r) { return r.chain_head(); });
+  };
+  EXPECT_EQ(chain(*copy)->value, chain(*j)->value);
+  EXPECT_EQ(chain(*copy)->seq, 300u);
+  EXPECT_EQ(*copy->read([](Reader& r) { return r.snapshot_seqs(); }),
+            (std::vector<std::uint64_t>{250, 300}));
+}
+
+TEST(Journal, CopyToRefusesAnExistingCopyAndAMissingDirectory) {
+  TempDir dir;
+  auto j = Journal::create(dir.sub("journal"), fast());
+  ASSERT_TRUE(j);
+  const std::string dest = dir.sub("copy");
+  std::filesystem::create_directory(dest);
+  std::ofstream(dest + "/data.mdb") << "not mine";
+  auto again = j->copy_to(dest);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Errc::io_error);
+  EXPECT_EQ(std::filesystem::file_size(dest + "/data.mdb"), 8u);
+
+  auto missing = j->copy_to(dir.sub("missing"));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Errc::io_error);
+  EXPECT_FALSE(std::filesystem::exists(dir.sub("missing")));
 }
 
 TEST(Journal, MaximumMapSizeFailsWithJournalFullAndKeepsWhatWasAcknowledged) {

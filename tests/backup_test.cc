@@ -1,0 +1,209 @@
+// End-to-end tests of `forkjournal backup` and `forkjournal restore`: the
+// built binary (FORKJOURNAL_BIN) copies a journal that this process keeps
+// appending to, and the copy is checked with the binary's own audit and
+// counts.
+#include "journal/journal.h"
+#include "projector/ledger.h"
+#include "support/event_samples.h"
+#include "support/process.h"
+#include "support/temp_dir.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using namespace fj::testing;
+
+#ifndef FORKJOURNAL_BIN
+#error "FORKJOURNAL_BIN must name the forkjournal binary"
+#endif
+
+Exited forkjournal(const std::string& journal, std::vector<std::string> args) {
+  args.insert(args.begin(), {FORKJOURNAL_BIN, "--journal", journal});
+  return run(args, {.journal_env = std::nullopt, .timeout = std::chrono::seconds(60)});
+}
+
+json::value parse(const std::string& text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  EXPECT_FALSE(ec) << "not JSON: " << text;
+  return v;
+}
+
+std::set<std::string> listing(const std::string& dir) {
+  std::set<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    names.insert(entry.path().filename().string());
+  }
+  return names;
+}
+
+// Appends fork i of one template, and removes every other fork again.
+void append_step(fj::Journal& journal, std::uint64_t i) {
+  const fj::Event add = added("tpl1", "frk" + std::to_string(i));
+  const fj::Event remove = removed("tpl1", "frk" + std::to_string(i));
+  const std::vector<fj::EventView> views =
+      i % 2 == 0 ? std::vector{fj::view(add), fj::view(remove)} : std::vector{fj::view(add)};
+  ASSERT_TRUE(journal.append(views));
+}
+
+// A journal of a few thousand events with snapshots stored and replaced, so
+// that it has freed pages for the compacting copy to drop.
+void fill(fj::Journal& journal) {
+  const fj::Event reg = registered("tpl1");
+  const fj::EventView v = fj::view(reg);
+  ASSERT_TRUE(journal.append(std::span(&v, 1)));
+  for (std::uint64_t i = 0; i < 3000; ++i) {
+    append_step(journal, i);
+    if (i % 500 == 499) {
+      auto ledger = fj::Ledger::open(journal);
+      ASSERT_TRUE(ledger);
+      ASSERT_TRUE(ledger->snapshot());
+    }
+  }
+}
+
+TEST(Backup, CopyTakenUnderConcurrentAppendsAuditsCleanAndMatchesTheOriginal) {
+  TempDir dir;
+  const std::string original = dir.sub("journal");
+  const std::string dest = dir.sub("backup");
+  auto journal = fj::Journal::create(original, fj::JournalOptions{.sync = fj::SyncMode::none});
+  ASSERT_TRUE(journal);
+  fill(*journal);
+
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> appended{0};
+  std::thread writer([&] {
+    for (std::uint64_t i = 100'000; !stop; ++i) {
+      append_step(*journal, i);
+      ++appended;
+    }
+  });
+  const std::uint64_t before = appended;
+  const Exited backup = forkjournal(original, {"backup", dest, "--json"});
+  const std::uint64_t during = appended - before;
+  // One more append, begun after the copy ended, must land past its head.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (const std::uint64_t done = appended;
+       appended == done && std::chrono::steady_clock::now() < deadline;) {
+    std::this_thread::yield();
+  }
+  stop = true;
+  writer.join();
+
+  ASSERT_EQ(backup.exit_code, 0) << backup;
+  EXPECT_GT(during, 0u) << "the writer never appended while the backup ran";
+  const json::object out = parse(backup.out).as_object();
+  EXPECT_EQ(out.size(), 5u) << backup.out;
+  EXPECT_EQ(out.at("dest").as_string(), dest);
+  EXPECT_EQ(out.at("audit").as_string(), "clean");
+  const auto head_seq = out.at("head_seq").to_number<std::uint64_t>();
+  const std::string chain(out.at("chain_head").as_string());
+  const auto bytes = out.at("bytes").to_number<std::uint64_t>();
+  EXPECT_GE(head_seq, 4501u);
+  EXPECT_GT(*journal->head(), head_seq) << "the copy is not of one moment during the appends";
+  EXPECT_EQ(chain.size(), 64u);
+  EXPECT_EQ(listing(dest), std::set<std::string>{"data.mdb"});
+  EXPECT_EQ(fs::file_size(dest + "/data.mdb"), bytes);
+  EXPECT_LE(bytes, fs::file_size(original + "/data.mdb")) << "the copy is not compacted";
+  struct stat st {};
+  ASSERT_EQ(::stat(dest.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+
+  // The printed head proves the copy, and that the original still holds the
+  // same history up to it.
+  const std::string expect = std::to_string(head_seq) + ":" + chain;
+  for (const std::string& j : {dest, original}) {
+    const Exited audit = forkjournal(j, {"audit", "--expect-head", expect});
+    EXPECT_EQ(audit.exit_code, 0) << j << ": " << audit;
+  }
+  const Exited copy_counts = forkjournal(dest, {"counts", "--json"});
+  const Exited original_counts =
+      forkjournal(original, {"counts", "--json", "--as-of", std::to_string(head_seq)});
+  ASSERT_EQ(copy_counts.exit_code, 0) << copy_counts;
+  ASSERT_EQ(original_counts.exit_code, 0) << original_counts;
+  EXPECT_EQ(parse(copy_counts.out), parse(original_counts.out));
+  EXPECT_EQ(parse(copy_counts.out).at("seq").to_number<std::uint64_t>(), head_seq);
+}
+
+TEST(Backup, RefusesANonEmptyDestinationAndLeavesItUntouched) {
+  TempDir dir;
+  const std::string original = dir.sub("journal");
+  ASSERT_EQ(forkjournal(original, {"init"}).exit_code, 0);
+  const std::string dest = dir.sub("full");
+  fs::create_directory(dest);
+  std::ofstream(dest + "/keep.txt") << "mine";
+  const std::string file = dir.sub("file");
+  std::ofstream(file) << "a file";
+
+  for (const std::string& target : {dest, file}) {
+    const Exited r = forkjournal(original, {"backup", target});
+    EXPECT_EQ(r.exit_code, 2) << r;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find(target), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(listing(dest), std::set<std::string>{"keep.txt"});
+  std::ifstream kept(dest + "/keep.txt");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), "mine");
+  std::ifstream same(file);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(same), {}), "a file");
+}
+
+TEST(Backup, AFailedBackupLeavesNothingBehind) {
+  TempDir dir;
+  const std::string dest = dir.sub("backup");
+  const Exited r = forkjournal(dir.sub("no-journal"), {"backup", dest});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_FALSE(fs::exists(dest));
+
+  // An empty destination that existed stays, empty.
+  fs::create_directory(dest);
+  EXPECT_EQ(forkjournal(dir.sub("no-journal"), {"backup", dest}).exit_code, 2);
+  EXPECT_TRUE(fs::is_directory(dest));
+  EXPECT_TRUE(fs::is_empty(dest));
+}
+
+TEST(Backup, RestoreIntoAnEmptyDirectoryPassesTheBackupsExpectHead) {
+  TempDir dir;
+  const std::string original = dir.sub("journal");
+  {
+    auto journal = fj::Journal::create(original, fj::JournalOptions{.sync = fj::SyncMode::none});
+    ASSERT_TRUE(journal);
+    fill(*journal);
+  }
+  const Exited backup = forkjournal(original, {"backup", dir.sub("backup"), "--json"});
+  ASSERT_EQ(backup.exit_code, 0) << backup;
+  const json::object out = parse(backup.out).as_object();
+  const std::string expect = std::to_string(out.at("head_seq").to_number<std::uint64_t>()) + ":" +
+                             std::string(out.at("chain_head").as_string());
+
+  const std::string restored = dir.sub("restored");
+  const Exited restore = forkjournal(restored, {"restore", dir.sub("backup")});
+  ASSERT_EQ(restore.exit_code, 0) << restore;
+  EXPECT_NE(restore.out.find(expect), std::string::npos) << restore.out;
+  EXPECT_EQ(forkjournal(restored, {"audit", "--expect-head", expect}).exit_code, 0);
+  EXPECT_EQ(parse(forkjournal(restored, {"counts", "--json"}).out),
+            parse(forkjournal(original, {"counts", "--json"}).out));
+  // The restored journal takes appends again.
+  EXPECT_EQ(forkjournal(restored, {"fork", "tpl1", "frk-new"}).exit_code, 0);
+  // Restoring over a journal is refused.
+  EXPECT_EQ(forkjournal(restored, {"restore", dir.sub("backup")}).exit_code, 2);
+}
+
+}  // namespace
