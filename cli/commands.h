@@ -26,6 +26,7 @@ struct Options {
   std::string data_root;
   bool dry_run = false;
   std::string expect_head;  // SEQ:HEX
+  std::string socket;       // forkjournald's socket, for health
 };
 
 int cmd_init(const Options& o);
@@ -43,6 +44,10 @@ int cmd_stats(const Options& o);
 int cmd_reconcile(const Options& o);
 int cmd_import(const Options& o);
 int cmd_audit(const Options& o);
+// Asks forkjournald on o.socket for its health (docs/protocol.md): 0 healthy,
+// 1 degraded, 2 unreachable or not answering (one line on stderr). Needs no
+// journal.
+int cmd_health(const Options& o);
 
 // Prints "forkjournal: <message>" to stderr and returns the exit code for it.
 int report(const Error& e);
