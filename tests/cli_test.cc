@@ -227,8 +227,8 @@ TEST(CliHelp, TopLevelHelpExitsZeroAndListsEveryCommand) {
   EXPECT_TRUE(contains(r.out, "--journal")) << r;
   EXPECT_TRUE(contains(r.out, "FORKJOURNAL_DIR")) << r;
   const std::vector<std::string> commands = {
-      "init",    "register", "fork",  "unfork",    "retire", "counts", "log",     "export",
-      "explain", "replay",   "stats", "reconcile", "import", "audit",  "snapshot"};
+      "init",    "register", "fork",  "unfork",    "retire", "counts", "log",      "export",
+      "explain", "replay",   "stats", "reconcile", "import", "audit",  "snapshot", "health"};
   for (const std::string& command : commands) {
     EXPECT_TRUE(std::regex_search(r.out, std::regex("\\n\\s+" + command + "\\s")))
         << "help does not list " << command << "\n"
