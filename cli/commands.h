@@ -27,6 +27,7 @@ struct Options {
   bool dry_run = false;
   std::string expect_head;  // SEQ:HEX
   std::string dest;         // backup's target directory
+  std::string socket;       // forkjournald's socket, for health
 };
 
 int cmd_init(const Options& o);
@@ -48,6 +49,10 @@ int cmd_audit(const Options& o);
 // journal at o.source into the new or empty --journal directory (restore).
 int cmd_backup(const Options& o);
 int cmd_restore(const Options& o);
+// Asks forkjournald on o.socket for its health (docs/protocol.md): 0 healthy,
+// 1 degraded, 2 unreachable or not answering (one line on stderr). Needs no
+// journal.
+int cmd_health(const Options& o);
 
 // Prints "forkjournal: <message>" to stderr and returns the exit code for it.
 int report(const Error& e);

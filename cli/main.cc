@@ -28,9 +28,9 @@ int main(int argc, char** argv) {
                                         std::to_string(fj::kFormatVersion) + ")");
   app.require_subcommand(1);
   app.fallthrough();
-  app.add_option("--journal", o.journal, "Journal directory")
-      ->envname("FORKJOURNAL_DIR")
-      ->required();
+  // Required by every command but health, which asks the daemon instead
+  // (checked after parsing).
+  app.add_option("--journal", o.journal, "Journal directory")->envname("FORKJOURNAL_DIR");
   fj::add_sync_option(app, o.sync);
 
   const auto command = [&](const char* name, const char* help, int (*fn)(const Options&)) {
@@ -149,6 +149,13 @@ int main(int argc, char** argv) {
   restore->add_option("src", o.source, "Backup directory (holding data.mdb)")->required();
   json_flag(restore);
 
+  CLI::App* health = command(
+      "health",
+      "Ask forkjournald for its health: exit 0 healthy, 1 degraded, 2 unreachable (no --journal)",
+      fj::cli::cmd_health);
+  health->add_option("--socket", o.socket, "forkjournald's Unix socket")->required();
+  json_flag(health);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -159,6 +166,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "forkjournal: " << e.what() << " (see 'forkjournal --help')\n";
+    return 2;
+  }
+  if (o.journal.empty() && !health->parsed()) {
+    std::cerr << "forkjournal: --journal is required (see 'forkjournal --help')\n";
     return 2;
   }
   return run(o);

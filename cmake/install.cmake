@@ -24,7 +24,7 @@ set(FJ_PUBLIC_HEADERS
     projector/audit.h projector/decide.h projector/id.h projector/id_hash.h projector/ledger.h
     projector/projection.h projector/replay.h
     gc/importer.h gc/reconciler.h gc/scanner.h
-    daemon/dispatcher.h daemon/protocol.h daemon/service.h)
+    daemon/dispatcher.h daemon/health.h daemon/observer.h daemon/protocol.h daemon/service.h)
 foreach(header IN LISTS FJ_PUBLIC_HEADERS)
   get_filename_component(dir ${header} DIRECTORY)
   install(FILES ${PROJECT_SOURCE_DIR}/${header}

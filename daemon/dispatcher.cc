@@ -106,13 +106,25 @@ asio::awaitable<void> Dispatcher::session(Connections::iterator it) {
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 asio::awaitable<std::string> Dispatcher::reply(std::string_view line) {
+  std::string_view op = "invalid";
+  std::string result = "ok";
+  std::string out = co_await answer(line, op, result);
+  if (options_.on_request) options_.on_request(op, result);
+  co_return out;
+}
+
+asio::awaitable<std::string> Dispatcher::answer(std::string_view line, std::string_view& op,
+                                                std::string& result) {
   auto parsed = protocol::parse_request(line);
   if (auto* e = std::get_if<protocol::ProtocolError>(&parsed)) {
+    result = e->code;
     co_return protocol::error_response(e->id, e->code, e->message);
   }
   auto& r = std::get<protocol::ParsedRequest>(parsed);
+  op = protocol::op_name(r.op);
   const auto refuse = [&](const Error& e) {
-    return protocol::error_response(r.id, protocol::error_code(e), e.message);
+    result = protocol::error_code(e);
+    return protocol::error_response(r.id, result, e.message);
   };
   switch (r.op) {
     case Op::ping:
@@ -153,6 +165,7 @@ asio::awaitable<std::string> Dispatcher::reply(std::string_view line) {
       auto info = co_await service_.async_read(std::move(describe), asio::use_awaitable);
       if (!info) co_return refuse(info.error());
       if (!*info) {
+        result = "not_found";
         co_return protocol::error_response(r.id, "not_found",
                                            "template '" + r.template_id + "' is not registered");
       }
@@ -170,7 +183,10 @@ asio::awaitable<std::string> Dispatcher::reply(std::string_view line) {
     }
     case Op::stats:
       co_return protocol::ok_response(r.id, stats_json(service_.stats()));
+    case Op::health:
+      co_return protocol::ok_response(r.id, health_json(service_.stats(), options_.health));
   }
+  result = "unknown_op";
   co_return protocol::error_response(r.id, "unknown_op", "unknown op");
 }
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13

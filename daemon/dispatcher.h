@@ -31,6 +31,7 @@
 // makes every connection end) before destroying them.
 #pragma once
 
+#include "daemon/health.h"
 #include "daemon/service.h"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -58,6 +59,11 @@ struct DispatcherOptions {
   // Told why a connection was refused or closed by a limit (not for the idle
   // timeout, which is routine); may be empty.
   std::function<void(const std::string&)> log;
+  HealthOptions health;  // what the health op calls degraded
+  // Told of every request answered: its op's name ("invalid" for a line
+  // that names none) and "ok" or the error code of its reply. Called on the
+  // dispatcher's executor; may be empty.
+  std::function<void(std::string_view op, std::string_view result)> on_request;
 };
 
 class Dispatcher {
@@ -91,6 +97,9 @@ class Dispatcher {
   using Connections = std::list<std::shared_ptr<Connection>>;
 
   boost::asio::awaitable<void> session(Connections::iterator it);
+  // reply() without the on_request call: sets op and result as it answers.
+  boost::asio::awaitable<std::string> answer(std::string_view line, std::string_view& op,
+                                             std::string& result);
 
   boost::asio::any_io_executor executor_;
   Service& service_;

@@ -2,6 +2,7 @@
 // (newline-delimited JSON, docs/protocol.md), with group commit.
 #include "daemon/dispatcher.h"
 #include "daemon/internal/open_journal.h"
+#include "daemon/metrics.h"
 #include "daemon/service.h"
 #include "journal/internal/clock.h"
 #include "journal/internal/format.h"
@@ -24,11 +25,14 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <iostream>
+#include <optional>
 #include <regex>
 #include <tuple>
 
@@ -201,6 +205,8 @@ int main(int argc, char** argv) {
   std::uint64_t snapshot_every = 100'000;
   fj::service::DispatcherOptions limits;
   std::string write_timeout = "30s", line_timeout = "10s", idle_timeout = "300s";
+  std::string metrics_address, stuck_after = "30s";
+  bool metrics_any_address = false;
 
   CLI::App app{
       "forkjournald: serves a fork journal to VM managers over a Unix socket.\n"
@@ -246,6 +252,18 @@ int main(int argc, char** argv) {
                  "Close a connection that sends no request for this long (durations: 500ms, 30s, "
                  "5m, 1h)")
       ->default_val(idle_timeout);
+  app.add_option("--max-map-size", options.max_map_size,
+                 "Bytes the LMDB map may grow to; past it appends fail (journal_full) and health "
+                 "is degraded above 80% (default: no limit)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--metrics", metrics_address,
+                 "Serve Prometheus metrics at http://HOST:PORT/metrics (numeric loopback host, "
+                 "e.g. 127.0.0.1:9464; default: off)");
+  app.add_flag("--metrics-any-address", metrics_any_address,
+               "Allow --metrics on a non-loopback address (the metrics are unauthenticated)");
+  app.add_option("--stuck-after", stuck_after,
+                 "Health reports the writer stuck when work has waited on it this long")
+      ->default_val(stuck_after);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -269,7 +287,8 @@ int main(int argc, char** argv) {
   for (auto [name, text, field] :
        {std::tuple{"--write-timeout", &write_timeout, &limits.write_timeout},
         std::tuple{"--line-timeout", &line_timeout, &limits.line_timeout},
-        std::tuple{"--idle-timeout", &idle_timeout, &limits.idle_timeout}}) {
+        std::tuple{"--idle-timeout", &idle_timeout, &limits.idle_timeout},
+        std::tuple{"--stuck-after", &stuck_after, &limits.health.stuck_after}}) {
     auto d = parse_duration(*text);
     if (!d || d->count() == 0)
       fail(std::string(name) + ": '" + *text + "' is not a duration like 500ms, 30s or 5m");
@@ -286,11 +305,34 @@ int main(int argc, char** argv) {
   // Create the journal first (if needed) so that the lock file can live in
   // it; the handle is closed before the service opens the journal again.
   {
-    auto opened = fj::service::open_or_create(options.journal, options.sync);
+    auto opened = fj::service::open_or_create(options.journal, options.sync, options.max_map_size);
     if (!opened) fail(opened.error().message);
     if (opened->created) log_line("created journal " + options.journal);
   }
   take_writer_role(options.journal);
+
+  std::shared_ptr<fj::service::Metrics> metrics;
+  if (!metrics_address.empty()) {
+    auto served = fj::service::Metrics::serve(metrics_address, metrics_any_address);
+    if (!served) fail(served.error().message);
+    metrics = std::move(*served);
+    options.observer = metrics;
+    limits.on_request = [m = metrics.get()](std::string_view op, std::string_view result) {
+      m->on_request(op, result);
+    };
+    log_line("metrics on http://" + metrics->address() + "/metrics");
+  }
+
+  // Under systemd's WatchdogSec=, the writer thread pings at half the
+  // interval: a writer stuck in a syscall stops the pings and gets restarted.
+  if (std::uint64_t usec = 0; sd_watchdog_enabled(0, &usec) > 0 && usec != 0) {
+    options.alive_every =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::microseconds(usec / 2));
+    if (options.alive_every.count() == 0) options.alive_every = std::chrono::milliseconds(1);
+    options.on_writer_alive = [] { sd_notify(0, "WATCHDOG=1"); };
+    log_line("watchdog: the writer pings every " + std::to_string(options.alive_every.count()) +
+             " ms");
+  }
 
   asio::io_context io;
   // Registered before the socket exists: a signal during boot is queued and
@@ -308,6 +350,30 @@ int main(int argc, char** argv) {
              std::to_string(fit) + " to stay under the descriptor limit (RLIMIT_NOFILE), with " +
              std::to_string(kReservedFds) + " kept for the daemon's own files");
     limits.max_connections = fit;
+  }
+  if (metrics) {
+    fj::service::Service* svc = service->get();
+    metrics->set_sources(
+        {[svc] { return svc->stats(); },
+         [svc]() -> std::optional<fj::service::Metrics::ProjectionCounts> {
+           auto count = [](const fj::Projection& p) {
+             fj::service::Metrics::ProjectionCounts c;
+             c.live_forks = p.live_fork_count();
+             for (const fj::Template* t : p.templates()) {
+               ++(t->state == fj::TemplateState::active ? c.active_templates : c.retired_templates);
+             }
+             return c;
+           };
+           // The writer runs the count between batches; a stuck writer leaves
+           // these gauges out instead of hanging the scrape.
+           auto counted = svc->async_read(std::move(count), asio::use_future);
+           if (counted.wait_for(std::chrono::seconds(2)) != std::future_status::ready) {
+             return std::nullopt;
+           }
+           auto c = counted.get();
+           if (!c) return std::nullopt;
+           return *c;
+         }});
   }
   fj::service::Dispatcher dispatcher(io.get_executor(), **service, FJ_VERSION, limits);
   Server server(dispatcher, std::move(acceptor));
@@ -334,7 +400,8 @@ int main(int argc, char** argv) {
   sd_notify(0, "READY=1");
   io.run();  // returns once no connection, request or completion is left
 
-  (*service)->stop();  // finishes queued work and writes the shutdown snapshot
+  (*service)->stop();             // finishes queued work and writes the shutdown snapshot
+  if (metrics) metrics->close();  // its sources read the service
   ::unlink(socket_path.c_str());
   log_line("exited cleanly");
   return 0;

@@ -17,7 +17,7 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr std::array<std::pair<std::string_view, Op>, 10> kOps{{
+constexpr std::array<std::pair<std::string_view, Op>, 11> kOps{{
     {"ping", Op::ping},
     {"register", Op::register_template},
     {"fork", Op::fork},
@@ -28,6 +28,7 @@ constexpr std::array<std::pair<std::string_view, Op>, 10> kOps{{
     {"reconcile", Op::reconcile},
     {"snapshot", Op::snapshot},
     {"stats", Op::stats},
+    {"health", Op::health},
 }};
 
 // A basic_parser handler that builds a value on a value_stack, as
@@ -252,9 +253,17 @@ std::variant<ParsedRequest, ProtocolError> parse_request(std::string_view line) 
     case Op::counts:
     case Op::snapshot:
     case Op::stats:
+    case Op::health:
       break;
   }
   return out;
+}
+
+std::string_view op_name(Op op) {
+  for (const auto& [name, known] : kOps) {
+    if (known == op) return name;
+  }
+  return "unknown";
 }
 
 std::string error_response(const json::value& id, std::string_view code, std::string_view message) {

@@ -27,7 +27,8 @@ enum class Op {
   template_info,
   reconcile,
   snapshot,
-  stats
+  stats,
+  health
 };
 
 struct ParsedRequest {
@@ -50,6 +51,9 @@ struct ProtocolError {
 // an id like -4.5e-37 would come back as -4.4999999999999996e-37.
 boost::json::value parse_json(std::string_view text, boost::json::error_code& ec,
                               std::size_t max_depth);
+
+// The op's name on the wire ("register" for Op::register_template).
+std::string_view op_name(Op op);
 
 // Parses one request line (without its newline). Never throws.
 std::variant<ParsedRequest, ProtocolError> parse_request(std::string_view line);

@@ -24,7 +24,41 @@ struct Item {
   std::optional<Request> request;
   std::function<void(Result<Outcome>)> done;
   std::function<void(Ledger&)> job;
+  Clock::time_point queued = Clock::now();
 };
+
+std::int64_t ticks(Clock::time_point t) {
+  return t.time_since_epoch().count();
+}
+
+double seconds_since(std::int64_t then, Clock::time_point now) {
+  return std::chrono::duration<double>(now - Clock::time_point(Clock::duration(then))).count();
+}
+
+EventType event_type(const Command& c) {
+  constexpr EventType kTypes[] = {EventType::template_registered, EventType::fork_added,
+                                  EventType::fork_removed, EventType::template_retired};
+  static_assert(std::size(kTypes) == std::variant_size_v<Command>);
+  return kTypes[c.index()];
+}
+
+ReconcileSummary summarize(const gc::ReconcileReport& r) {
+  const gc::ReconcilePlan& p = r.plan;
+  ReconcileSummary s;
+  s.based_on_seq = p.based_on_seq;
+  s.last_seq = r.committed ? r.last_seq : 0;
+  s.needs_attention = p.needs_attention();
+  s.unreadable = p.unreadable.size();
+  s.leftovers = p.leftovers.size();
+  s.half_made = p.half_made.size();
+  s.dangling = p.dangling.size();
+  s.kept = p.kept.size();
+  s.kept_forks = p.kept_forks.size();
+  s.link_mismatches = p.link_mismatches.size();
+  s.stuck_flags = p.stuck_flags.size();
+  s.held = p.held.size();
+  return s;
+}
 
 std::string summary(const gc::ReconcileReport& r) {
   std::size_t swept = 0;
@@ -62,10 +96,17 @@ struct Service::Impl {
   std::thread writer;
 
   std::atomic<std::uint64_t> head{0}, requests{0}, appended{0}, commits{0}, snapshots{0},
-      reconciles{0};
+      reconciles{0}, snapshot_seq{0}, map_used{0}, map_size{0};
+  // Clock ticks (ticks()); 0: none yet / the writer is idle.
+  std::atomic<std::int64_t> last_commit{0}, busy_since{0};
+
+  mutable std::mutex summary_mu;
+  std::optional<ReconcileSummary> last_reconcile;  // guarded by summary_mu
+  Clock::time_point last_reconcile_at;             // guarded by summary_mu
 
   // Writer-thread state.
   std::uint64_t since_snapshot = 0;
+  Clock::time_point last_alive{};
 
   // Periodic reconciles (reconcile_every): the scheduler's timer has a thread
   // of its own, and each run waits for its reconcile job on the writer
@@ -80,6 +121,8 @@ struct Service::Impl {
   void run();
   void write_batch(std::vector<Item>& items);
   void housekeeping(bool idle);
+  void measure_map();
+  void writer_alive();
   Result<std::uint64_t> snapshot(const char* why);
   Result<gc::ReconcileReport> reconcile(bool dry_run, const char* why);
   // Queues a job for the writer thread; false once stopping.
@@ -90,7 +133,7 @@ struct Service::Impl {
 };
 
 Result<void> Service::Impl::boot_up() {
-  auto opened = open_or_create(options.journal, options.sync);
+  auto opened = open_or_create(options.journal, options.sync, options.max_map_size);
   if (!opened) return opened.error();
   boot.created = opened->created;
   journal.emplace(std::move(opened->journal));
@@ -115,7 +158,22 @@ Result<void> Service::Impl::boot_up() {
   if (!seq) return seq.error();
   boot.snapshot_seq = *seq;
   head = ledger->projection().seq();
+  measure_map();
   return {};
+}
+
+void Service::Impl::measure_map() {
+  if (auto size = journal->file_size()) map_used = *size;
+  map_size = journal->map_size();
+}
+
+void Service::Impl::writer_alive() {
+  if (!options.on_writer_alive || options.alive_every.count() <= 0) return;
+  const auto now = Clock::now();
+  // At most twice per period under load; once per idle wake otherwise.
+  if (now - last_alive < options.alive_every / 2) return;
+  last_alive = now;
+  options.on_writer_alive();
 }
 
 Result<std::uint64_t> Service::Impl::snapshot(const char* why) {
@@ -125,6 +183,7 @@ Result<std::uint64_t> Service::Impl::snapshot(const char* why) {
     return seq;
   }
   ++snapshots;
+  snapshot_seq = *seq;
   since_snapshot = 0;
   options.log(std::string(why) + " snapshot at seq " + std::to_string(*seq));
   return seq;
@@ -143,6 +202,22 @@ Result<gc::ReconcileReport> Service::Impl::reconcile(bool dry_run, const char* w
   }
   ++reconciles;
   head = ledger->projection().seq();
+  if (report->committed) {
+    last_commit = ticks(Clock::now());
+    measure_map();
+  }
+  if (options.observer) {
+    if (report->committed) {
+      for (const Event& e : report->appended) options.observer->on_appended(e.type, 1);
+      options.observer->on_appended(EventType::reconcile_run, 1);
+    }
+    options.observer->on_reconcile(*report);
+  }
+  if (!dry_run) {
+    std::lock_guard lock(summary_mu);
+    last_reconcile = summarize(*report);
+    last_reconcile_at = Clock::now();
+  }
   options.log(std::string(why) + (dry_run ? " dry-run " : " ") + summary(*report));
   return report;
 }
@@ -194,7 +269,9 @@ void Service::Impl::write_batch(std::vector<Item>& items) {
   batch.reserve(items.size());
   for (Item& item : items) batch.push_back(std::move(*item.request));
   const std::uint64_t before = ledger->projection().seq();
+  const auto began = Clock::now();
   auto results = ledger->execute_batch(batch, Origin::api);
+  const auto ended = Clock::now();
   if (!results) {
     options.log("write of " + std::to_string(items.size()) +
                 " requests failed: " + results.error().message);
@@ -203,13 +280,22 @@ void Service::Impl::write_batch(std::vector<Item>& items) {
   }
   ++commits;
   requests += items.size();
+  last_commit = ticks(ended);
   std::uint64_t mine = 0;
-  for (const auto& r : *results) {
-    if (r && r->first_seq != 0 && !r->replayed) mine += r->last_seq - r->first_seq + 1;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const auto& r = (*results)[i];
+    if (!r || r->first_seq == 0 || r->replayed) continue;
+    const std::uint64_t n = r->last_seq - r->first_seq + 1;
+    mine += n;
+    if (options.observer) options.observer->on_appended(event_type(batch[i].command), n);
   }
   appended += mine;
   since_snapshot += ledger->projection().seq() - before;
   head = ledger->projection().seq();
+  measure_map();
+  if (options.observer) {
+    options.observer->on_commit(std::chrono::duration<double>(ended - began).count(), items.size());
+  }
   for (std::size_t i = 0; i < items.size(); ++i) items[i].done(std::move((*results)[i]));
 }
 
@@ -226,18 +312,28 @@ void Service::Impl::housekeeping(bool idle) {
 }
 
 void Service::Impl::run() {
+  constexpr std::chrono::milliseconds kIdle{1000};
+  // Woken at least every alive_every to tell the watchdog, when it is shorter.
+  const std::chrono::milliseconds tick = options.on_writer_alive && options.alive_every.count() > 0
+                                             ? std::min(kIdle, options.alive_every)
+                                             : kIdle;
+  Clock::time_point last_active = Clock::now();
+  writer_alive();
   std::unique_lock lock(mu);
   for (;;) {
-    // Idle for a second: catch up on what other processes appended.
-    const bool woke =
-        cv.wait_for(lock, std::chrono::seconds(1), [&] { return !queue.empty() || stopping; });
+    cv.wait_for(lock, tick, [&] { return !queue.empty() || stopping; });
     if (queue.empty()) {
       if (stopping) break;
       lock.unlock();
-      housekeeping(!woke);
+      // Idle for a second: catch up on what other processes appended.
+      const bool idle = Clock::now() - last_active >= kIdle;
+      if (idle) last_active = Clock::now();
+      housekeeping(idle);
+      writer_alive();
       lock.lock();
       continue;
     }
+    busy_since = ticks(queue.front().queued);
     std::vector<Item> items;
     if (queue.front().request) {
       while (!queue.empty() && queue.front().request && items.size() < options.max_batch) {
@@ -255,7 +351,10 @@ void Service::Impl::run() {
       items.front().job(*ledger);
     }
     housekeeping(false);
+    last_active = Clock::now();
+    writer_alive();
     lock.lock();
+    busy_since = queue.empty() ? 0 : ticks(queue.front().queued);
   }
   lock.unlock();
   (void)snapshot("shutdown");
@@ -304,7 +403,31 @@ ServiceStats Service::stats() const {
   s.snapshots = impl_->snapshots;
   s.reconciles = impl_->reconciles;
   s.average_batch = s.commits == 0 ? 0 : static_cast<double>(s.requests) / s.commits;
-  s.uptime_seconds = std::chrono::duration<double>(Clock::now() - impl_->started).count();
+  const auto now = Clock::now();
+  s.uptime_seconds = std::chrono::duration<double>(now - impl_->started).count();
+  s.snapshot_seq = impl_->snapshot_seq;
+  s.map_used_bytes = impl_->map_used;
+  s.map_size_bytes = impl_->map_size;
+  if (const std::size_t limit = impl_->options.max_map_size; limit != 0) {
+    // The map never shrinks below its size at open, which may exceed the limit.
+    s.map_limit_bytes = std::max<std::uint64_t>(limit, s.map_size_bytes);
+  }
+  if (const auto t = impl_->last_commit.load(); t != 0)
+    s.last_commit_age_seconds = seconds_since(t, now);
+  {
+    std::lock_guard lock(impl_->mu);
+    std::int64_t oldest = impl_->busy_since;
+    if (oldest == 0 && !impl_->queue.empty()) oldest = ticks(impl_->queue.front().queued);
+    if (oldest != 0) s.oldest_wait_seconds = seconds_since(oldest, now);
+  }
+  {
+    std::lock_guard lock(impl_->summary_mu);
+    if (impl_->last_reconcile) {
+      s.last_reconcile = impl_->last_reconcile;
+      s.last_reconcile->age_seconds =
+          std::chrono::duration<double>(now - impl_->last_reconcile_at).count();
+    }
+  }
   return s;
 }
 

@@ -33,6 +33,7 @@
 // with Errc::stopping (nothing applied).
 #pragma once
 
+#include "daemon/observer.h"
 #include "gc/reconciler.h"
 #include "projector/ledger.h"
 
@@ -58,8 +59,27 @@ struct ServiceOptions {
   std::chrono::milliseconds reconcile_every{0};  // 0: at boot and on demand only
   std::uint64_t snapshot_every = 100'000;        // events between snapshots; 0: never
   std::size_t max_batch = 4096;                  // requests per transaction
+  std::size_t max_map_size = 0;  // bytes the LMDB map may grow to (JournalOptions); 0: no limit
   // One line per lifecycle event and per reconcile (no trailing newline).
   std::function<void(const std::string&)> log;
+  // Told what commits (daemon/observer.h); may be empty.
+  std::shared_ptr<ServiceObserver> observer;
+  // Called from the writer thread's loop at least every alive_every while
+  // the writer is neither blocked nor stuck, so that a watchdog can tell a
+  // writer stuck in a syscall from an idle one. The writer wakes from its
+  // idle wait for it. Empty (or alive_every 0): never called.
+  std::function<void()> on_writer_alive;
+  std::chrono::milliseconds alive_every{0};
+};
+
+// The last reconcile that was not a dry run.
+struct ReconcileSummary {
+  std::uint64_t based_on_seq = 0;
+  std::uint64_t last_seq = 0;    // its reconcile_run marker (0: nothing committed)
+  double age_seconds = 0;        // since it finished
+  bool needs_attention = false;  // gc::ReconcilePlan::needs_attention
+  std::size_t unreadable = 0, leftovers = 0, half_made = 0, dangling = 0, kept = 0, kept_forks = 0,
+              link_mismatches = 0, stuck_flags = 0, held = 0;
 };
 
 struct ServiceStats {
@@ -71,6 +91,17 @@ struct ServiceStats {
   std::uint64_t reconciles = 0;
   double average_batch = 0;  // write requests per commit
   double uptime_seconds = 0;
+  std::uint64_t snapshot_seq = 0;  // of the newest snapshot this service wrote
+  // data.mdb's size (pages in use, free ones included), the current map, and
+  // the most the map may grow to (0: no limit, see max_map_size).
+  std::uint64_t map_used_bytes = 0;
+  std::uint64_t map_size_bytes = 0;
+  std::uint64_t map_limit_bytes = 0;
+  std::optional<double> last_commit_age_seconds;  // none: no commit since start
+  // How long the oldest unfinished work (a request or job waiting, or the
+  // one running) has waited; 0 when the writer is idle.
+  double oldest_wait_seconds = 0;
+  std::optional<ReconcileSummary> last_reconcile;
 };
 
 struct BootReport {
@@ -91,6 +122,8 @@ class Service {
   Service& operator=(const Service&) = delete;
 
   const BootReport& boot_report() const;
+  // Any thread; does not wait for the writer (so it answers while the writer
+  // is stuck).
   ServiceStats stats() const;
 
   // Completion signature void(fj::Result<fj::Outcome>); completes once the

@@ -8,7 +8,7 @@ packages=(
   liblmdb-dev lmdb-utils
   libboost1.81-dev libboost-json1.81-dev
   libssl-dev libcli11-dev libgtest-dev
-  libsystemd-dev
+  libsystemd-dev prometheus-cpp-dev
   clang-14 libclang-rt-14-dev
   libbenchmark-dev libsqlite3-dev gnuplot-nox
   libxxhash-dev

@@ -1,0 +1,137 @@
+#include "cli/commands.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <boost/json.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <optional>
+#include <string>
+
+namespace fj::cli {
+namespace {
+
+namespace json = boost::json;
+
+constexpr int kTimeoutSeconds = 10;
+
+// Closes the descriptor on every return path.
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+int unreachable(const std::string& socket, const std::string& why) {
+  std::cerr << "forkjournal: forkjournald on " << socket << " is unreachable: " << why << "\n";
+  return 2;
+}
+
+// One request line to forkjournald and its reply line, over a fresh
+// connection; nullopt with `why` set on failure.
+std::optional<std::string> ask(const std::string& path, const std::string& line, std::string& why) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) {
+    why = "the socket path is too long";
+    return std::nullopt;
+  }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  Fd s{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  if (s.fd < 0) {
+    why = std::string("socket: ") + std::strerror(errno);
+    return std::nullopt;
+  }
+  const timeval timeout{kTimeoutSeconds, 0};
+  ::setsockopt(s.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  ::setsockopt(s.fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  if (::connect(s.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    why = std::string("connect: ") + std::strerror(errno);
+    return std::nullopt;
+  }
+  const std::string request = line + "\n";
+  for (std::size_t sent = 0; sent < request.size();) {
+    const ssize_t n = ::send(s.fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      why = std::string("send: ") + std::strerror(errno);
+      return std::nullopt;
+    }
+    sent += static_cast<std::size_t>(n);
+  }
+  std::string reply;
+  char buf[4096];
+  for (;;) {
+    const auto end = reply.find('\n');
+    if (end != std::string::npos) return reply.substr(0, end);
+    const ssize_t n = ::recv(s.fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      why = errno == EAGAIN || errno == EWOULDBLOCK
+                ? "no reply within " + std::to_string(kTimeoutSeconds) + " s"
+                : std::string("recv: ") + std::strerror(errno);
+      return std::nullopt;
+    }
+    if (n == 0) {
+      why = "the connection closed before a reply";
+      return std::nullopt;
+    }
+    reply.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+std::string number(const json::value& v) {
+  if (v.is_null()) return "none";
+  return json::serialize(v);
+}
+
+}  // namespace
+
+int cmd_health(const Options& o) {
+  std::string why;
+  const auto reply = ask(o.socket, R"({"op":"health"})", why);
+  if (!reply) return unreachable(o.socket, why);
+  json::error_code ec;
+  json::value v = json::parse(*reply, ec);
+  if (ec || !v.is_object()) return unreachable(o.socket, "a reply that is not a JSON object");
+  json::object& r = v.as_object();
+  if (const auto* ok = r.if_contains("ok"); ok == nullptr || !ok->is_bool() || !ok->get_bool()) {
+    const auto* error = r.if_contains("error");
+    return unreachable(o.socket, "health refused: " + (error ? json::serialize(*error) : *reply));
+  }
+  const auto* status = r.if_contains("status");
+  if (status == nullptr || !status->is_string()) {
+    return unreachable(o.socket, "a reply without a status");
+  }
+  const bool healthy = status->get_string() == "healthy";
+  if (o.json) {
+    r.erase("id");
+    r.erase("ok");
+    std::cout << json::serialize(r) << "\n";
+  } else {
+    std::cout << status->get_string().c_str() << ": head seq " << number(r["head_seq"]);
+    if (r["last_commit_age_seconds"].is_null()) {
+      std::cout << ", no commit since start";
+    } else {
+      std::cout << ", last commit " << number(r["last_commit_age_seconds"]) << " s ago";
+    }
+    if (const auto* map = r["map"].if_object()) {
+      std::cout << ", map " << number(map->at("used_bytes")) << " of "
+                << number(map->at("limit_bytes")) << " bytes";
+    }
+    std::cout << "\n";
+    if (const auto* reasons = r["reasons"].if_array()) {
+      for (const auto& reason : *reasons) {
+        if (reason.is_string()) std::cout << "  " << reason.get_string().c_str() << "\n";
+      }
+    }
+  }
+  return healthy ? 0 : 1;
+}
+
+}  // namespace fj::cli

@@ -1,0 +1,380 @@
+// forkjournald's observability: the Prometheus metrics (--metrics), the
+// health op and `forkjournal health`, and the systemd watchdog pings from
+// the writer thread.
+#include "support/daemon_fixture.h"
+#include "support/text.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using namespace fj::testing;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// GET http://127.0.0.1:port/metrics; the whole response, headers included.
+std::string scrape(int port) {
+  const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  EXPECT_GE(s, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const timeval timeout{10, 0};
+  ::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  if (::connect(s, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    ADD_FAILURE() << "connect to port " << port << ": " << std::strerror(errno);
+    ::close(s);
+    return {};
+  }
+  const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  EXPECT_EQ(::send(s, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  std::string out;
+  char buf[8192];
+  for (ssize_t n; (n = ::recv(s, buf, sizeof buf, 0)) > 0;)
+    out.append(buf, static_cast<std::size_t>(n));
+  ::close(s);
+  return out;
+}
+
+// The value of one series ("name" or "name{a=\"x\",b=\"y\"}") in a scrape;
+// -1 (a distinct failure) when it is missing.
+double value(const std::string& scraped, const std::string& series) {
+  std::istringstream lines(scraped);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
+        line[series.size()] == ' ') {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  ADD_FAILURE() << "no series " << series << " in the scrape:\n" << scraped;
+  return -1;
+}
+
+// The sum of every series of `name` whose labels contain `filter`.
+double sum(const std::string& scraped, const std::string& name, const std::string& filter = "") {
+  std::istringstream lines(scraped);
+  double total = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(name + "{", 0) != 0 || line.find(filter) == std::string::npos) continue;
+    total += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return total;
+}
+
+// The port from the daemon's "metrics on http://127.0.0.1:PORT/metrics" line.
+int metrics_port(const Daemon& d) {
+  static const std::regex re(R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)");
+  std::smatch m;
+  const std::string log = d.log();
+  if (!std::regex_search(log, m, re)) {
+    ADD_FAILURE() << "no metrics address in the log:\n" << log;
+    return 0;
+  }
+  return std::stoi(m[1]);
+}
+
+std::uint64_t data_mdb_size(const std::string& journal) {
+  return fs::file_size(fs::path(journal) / "data.mdb");
+}
+
+// An empty data root: nothing to correct, nothing that needs a person.
+std::string empty_root(const TempDir& tmp) {
+  const std::string root = tmp.sub("empty-root");
+  fs::create_directories(root + "/guests");
+  fs::create_directories(root + "/templates");
+  return root;
+}
+
+// --- metrics ---------------------------------------------------------------------------
+
+TEST_F(DaemonTest, MetricsCountAKnownWorkloadExactly) {
+  constexpr int kTemplates = 3, kForks = 5, kUnforks = 2;
+  const std::string root = empty_root(tmp_);
+  Daemon& d = start({"--metrics", "127.0.0.1:0", "--data-root", root, "--max-map-size",
+                     std::to_string(std::uint64_t{1} << 30)});
+  const int port = metrics_port(d);
+  ASSERT_NE(port, 0);
+
+  Client c(socket());
+  for (int i = 0; i < kTemplates; ++i) {
+    ASSERT_TRUE(is_ok(call(c, register_request("t" + std::to_string(i), "s" + std::to_string(i)))));
+  }
+  for (int i = 0; i < kForks; ++i) {
+    ASSERT_TRUE(is_ok(call(c, fork_request("fork", "t0", "f" + std::to_string(i)))));
+  }
+  for (int i = 0; i < kUnforks; ++i) {
+    ASSERT_TRUE(is_ok(call(c, fork_request("unfork", "t0", "f" + std::to_string(i)))));
+  }
+  ASSERT_TRUE(is_error(call(c, fork_request("fork", "t1", "f4")), "already_live"));
+  ASSERT_TRUE(is_error(call(c, {{"op", "nonsense"}}), "unknown_op"));
+  ASSERT_TRUE(is_ok(call(c, {{"op", "reconcile"}})));
+  const json::object snap = call(c, {{"op", "snapshot"}});
+  ASSERT_TRUE(is_ok(snap));
+  const json::object st = stats(c);
+
+  const std::string m = scrape(port);
+  ASSERT_NE(m.find("200 OK"), std::string::npos) << m;
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="register",result="ok"})"), kTemplates);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="fork",result="ok"})"), kForks);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="unfork",result="ok"})"), kUnforks);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="fork",result="already_live"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="invalid",result="unknown_op"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="reconcile",result="ok"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="snapshot",result="ok"})"), 1);
+
+  EXPECT_EQ(value(m, R"(forkjournal_events_appended_total{type="template_registered"})"),
+            kTemplates);
+  EXPECT_EQ(value(m, R"(forkjournal_events_appended_total{type="fork_added"})"), kForks);
+  EXPECT_EQ(value(m, R"(forkjournal_events_appended_total{type="fork_removed"})"), kUnforks);
+  // The daemon created the journal and is its only writer: every event is its own.
+  EXPECT_EQ(sum(m, "forkjournal_events_appended_total"), u64(st, "head_seq"));
+  // Boot and the requested one.
+  EXPECT_EQ(value(m, R"(forkjournal_reconcile_runs_total{dry_run="false"})"), 2);
+  EXPECT_EQ(value(m, R"(forkjournal_reconcile_runs_total{dry_run="true"})"), 0);
+  // The data root is empty: the requested reconcile finds every live fork
+  // gone and sweeps every template.
+  EXPECT_EQ(
+      value(m, R"(forkjournal_corrections_total{reason="instance_missing",type="fork_lost"})"),
+      kForks - kUnforks);
+  EXPECT_EQ(value(m, R"(forkjournal_corrections_total{reason="orphaned",type="template_retired"})"),
+            kTemplates);
+  EXPECT_EQ(sum(m, "forkjournal_corrections_total"), kForks - kUnforks + kTemplates);
+  EXPECT_EQ(value(m, R"(forkjournal_events_appended_total{type="fork_lost"})"), kForks - kUnforks);
+  EXPECT_EQ(value(m, R"(forkjournal_events_appended_total{type="template_retired"})"), kTemplates);
+  EXPECT_EQ(value(m, "forkjournal_reconcile_needs_attention_total"), 0);
+
+  // One commit per write request (each waited for its reply), the refused one included.
+  const double commits = static_cast<double>(u64(st, "commits"));
+  EXPECT_EQ(commits, kTemplates + kForks + kUnforks + 1);
+  EXPECT_EQ(value(m, "forkjournal_commit_duration_seconds_count"), commits);
+  EXPECT_EQ(value(m, "forkjournal_commit_batch_size_count"), commits);
+  EXPECT_EQ(value(m, "forkjournal_commit_batch_size_sum"),
+            static_cast<double>(u64(st, "requests")));
+  EXPECT_EQ(value(m, R"(forkjournal_commit_batch_size_bucket{le="1"})"), commits);
+
+  EXPECT_EQ(value(m, "forkjournal_head_seq"), u64(st, "head_seq"));
+  EXPECT_EQ(value(m, "forkjournal_snapshot_seq"), u64(snap, "seq"));
+  EXPECT_EQ(value(m, "forkjournal_live_forks"), 0);
+  EXPECT_EQ(value(m, R"(forkjournal_templates{state="active"})"), 0);
+  EXPECT_EQ(value(m, R"(forkjournal_templates{state="retired"})"), kTemplates);
+  EXPECT_EQ(value(m, "forkjournal_map_used_bytes"), data_mdb_size(journal()));
+  EXPECT_EQ(value(m, "forkjournal_map_limit_bytes"), std::uint64_t{1} << 30);
+  // No fork or VM id becomes a label.
+  EXPECT_EQ(m.find("f4"), std::string::npos);
+  EXPECT_EQ(m.find("\"t0\""), std::string::npos);
+}
+
+// The corrections a reconcile commits are counted by type and reason, as the
+// journal holds them.
+TEST_F(DaemonDataRootTest, MetricsCountReconcileCorrectionsAsJournaled) {
+  Daemon& d = start({"--metrics", "127.0.0.1:0", "--data-root", root_});
+  const int port = metrics_port(d);
+  ASSERT_NE(port, 0);
+  {
+    // A template and a fork the data root does not have: a reconcile records
+    // the fork lost and sweeps the template.
+    Client c(socket());
+    ASSERT_TRUE(is_ok(call(c, register_request("tpl0gone", "src0gone"))));
+    ASSERT_TRUE(is_ok(call(c, fork_request("fork", "tpl0gone", "frk0gone"))));
+    ASSERT_TRUE(is_ok(call(c, {{"op", "reconcile"}})));
+    ASSERT_TRUE(is_ok(call(c, {{"op", "reconcile"}, {"dry_run", true}})));
+  }
+  const std::string m = scrape(port);
+  ASSERT_EQ(d.terminate(), 0) << d.log();
+
+  const Exited log = cli({"log", "--json"});
+  ASSERT_EQ(log.exit_code, 0) << log;
+  std::map<std::string, double> journaled;  // type/reason -> count
+  double markers = 0, events = 0;
+  std::istringstream lines(log.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty()) continue;
+    const json::object e = json::parse(line).as_object();
+    ++events;
+    const std::string type(e.at("type").as_string());
+    if (type == "reconcile_run") {
+      ++markers;
+      continue;
+    }
+    const std::string origin(e.at("origin").as_string());
+    if (origin != "reconcile" && origin != "sweep") continue;
+    const std::string reason =
+        e.contains("reason") ? std::string(e.at("reason").as_string()) : "none";
+    journaled["{reason=\"" + reason + "\",type=\"" + type + "\"}"] += 1;
+  }
+  ASSERT_FALSE(journaled.empty()) << "the sample data root needs corrections:\n" << log.out;
+  for (const auto& [labels, count] : journaled) {
+    EXPECT_EQ(value(m, "forkjournal_corrections_total" + labels), count) << labels;
+  }
+  double counted = 0;
+  for (const auto& [labels, count] : journaled) counted += count;
+  EXPECT_EQ(sum(m, "forkjournal_corrections_total"), counted);
+  EXPECT_EQ(value(m, R"(forkjournal_events_appended_total{type="reconcile_run"})"), markers);
+  EXPECT_EQ(sum(m, "forkjournal_events_appended_total"), events);
+  EXPECT_EQ(value(m, R"(forkjournal_reconcile_runs_total{dry_run="false"})"), 2);
+  EXPECT_EQ(value(m, R"(forkjournal_reconcile_runs_total{dry_run="true"})"), 1);
+  // The sample needs a person at boot and still at the requested run.
+  EXPECT_EQ(value(m, "forkjournal_reconcile_needs_attention_total"), 2);
+}
+
+TEST_F(DaemonTest, MetricsRefuseANonLoopbackAddress) {
+  const Exited r =
+      run_daemon({"--journal", journal(), "--socket", socket(), "--metrics", "0.0.0.0:0"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_NE(r.err.find("not a loopback address"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("--metrics-any-address"), std::string::npos) << r;
+  EXPECT_FALSE(fs::exists(socket())) << "refused before serving";
+
+  const Exited bad =
+      run_daemon({"--journal", journal(), "--socket", socket(), "--metrics", "localhost"});
+  EXPECT_EQ(bad.exit_code, 2) << bad;
+  EXPECT_NE(bad.err.find("not HOST:PORT"), std::string::npos) << bad;
+}
+
+TEST_F(DaemonTest, MetricsAreOffByDefault) {
+  Daemon& d = start();
+  EXPECT_EQ(d.log().find("metrics on"), std::string::npos) << d.log();
+}
+
+// --- health ----------------------------------------------------------------------------
+
+TEST_F(DaemonTest, HealthReportsHeadCommitAgeAndMapHeadroom) {
+  start({"--max-map-size", std::to_string(std::uint64_t{1} << 30)});
+  Client c(socket());
+  json::object h = call(c, {{"op", "health"}});
+  ASSERT_TRUE(is_ok(h));
+  EXPECT_EQ(h.at("status"), "healthy") << show(h);
+  EXPECT_TRUE(h.at("reasons").as_array().empty()) << show(h);
+  EXPECT_TRUE(h.at("last_commit_age_seconds").is_null()) << "no commit since start: " << show(h);
+  EXPECT_TRUE(h.at("last_reconcile").is_null()) << "no data root: " << show(h);
+
+  ASSERT_TRUE(is_ok(call(c, register_request("t1", "s1"))));
+  h = call(c, {{"op", "health"}});
+  ASSERT_TRUE(is_ok(h));
+  EXPECT_EQ(u64(h, "head_seq"), 1u);
+  const double age = h.at("last_commit_age_seconds").to_number<double>();
+  EXPECT_GE(age, 0);
+  EXPECT_LT(age, 30);
+  const json::object& map = h.at("map").as_object();
+  EXPECT_EQ(map.at("limit_bytes").to_number<std::uint64_t>(), std::uint64_t{1} << 30);
+  EXPECT_EQ(map.at("used_bytes").to_number<std::uint64_t>(), data_mdb_size(journal()));
+  EXPECT_DOUBLE_EQ(map.at("used_fraction").as_double(),
+                   static_cast<double>(data_mdb_size(journal())) / (std::uint64_t{1} << 30));
+  // The writer may still be finishing the register's batch (housekeeping).
+  EXPECT_LT(h.at("writer").at("oldest_wait_seconds").to_number<double>(), 10) << show(h);
+
+  const Exited text = run({FORKJOURNAL_BIN, "health", "--socket", socket()});
+  EXPECT_EQ(text.exit_code, 0) << text;
+  EXPECT_EQ(text.out.rfind("healthy: head seq 1", 0), 0u) << text;
+  const Exited js = run({FORKJOURNAL_BIN, "health", "--socket", socket(), "--json"});
+  EXPECT_EQ(js.exit_code, 0) << js;
+  const json::object parsed = json::parse(js.out).as_object();
+  EXPECT_EQ(parsed.at("status"), "healthy");
+  EXPECT_FALSE(parsed.contains("ok"));
+}
+
+// The sample data root has entries only a person can settle: the boot
+// reconcile says so, and health is degraded until a reconcile does not.
+TEST_F(DaemonDataRootTest, HealthIsDegradedWhileTheLastReconcileNeedsAPerson) {
+  start({"--data-root", root_});
+  Client c(socket());
+  const json::object h = call(c, {{"op", "health"}});
+  ASSERT_TRUE(is_ok(h));
+  EXPECT_EQ(h.at("status"), "degraded") << show(h);
+  ASSERT_EQ(h.at("reasons").as_array().size(), 1u) << show(h);
+  EXPECT_NE(std::string(h.at("reasons").as_array()[0].as_string()).find("needs a person"),
+            std::string::npos);
+  const json::object& r = h.at("last_reconcile").as_object();
+  EXPECT_EQ(r.at("needs_attention"), true);
+  EXPECT_EQ(r.at("based_on_seq"), 0) << "the boot reconcile ran on the empty journal";
+  std::uint64_t findings = 0;
+  for (const char* kind : {"unreadable", "leftovers", "half_made", "dangling", "kept", "kept_forks",
+                           "link_mismatches", "stuck_flags", "held"}) {
+    findings += r.at(kind).to_number<std::uint64_t>();
+  }
+  EXPECT_GT(findings, 0u) << show(r);
+
+  const Exited text = run({FORKJOURNAL_BIN, "health", "--socket", socket()});
+  EXPECT_EQ(text.exit_code, 1) << text;
+  EXPECT_EQ(text.out.rfind("degraded:", 0), 0u) << text;
+  EXPECT_NE(text.out.find("needs a person"), std::string::npos) << text;
+}
+
+TEST_F(DaemonTest, HealthOfAnUnreachableDaemonExitsTwo) {
+  const Exited r = run({FORKJOURNAL_BIN, "health", "--socket", tmp_.sub("nobody.sock")});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_TRUE(r.out.empty()) << r;
+  EXPECT_NE(r.err.find("unreachable"), std::string::npos) << r;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r;
+}
+
+// --- watchdog --------------------------------------------------------------------------
+
+// Under WatchdogSec= (NOTIFY_SOCKET and WATCHDOG_USEC), the idle writer pings
+// WATCHDOG=1 at half the interval.
+TEST_F(DaemonTest, WatchdogPingsFromTheWriterAtHalfTheInterval) {
+  const std::string notify = tmp_.sub("notify.sock");
+  const int s = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(s, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  ASSERT_LT(notify.size(), sizeof addr.sun_path);
+  std::memcpy(addr.sun_path, notify.c_str(), notify.size() + 1);
+  ASSERT_EQ(::bind(s, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0)
+      << std::strerror(errno);
+  // The daemon inherits the environment; each test runs in a process of its own.
+  ::setenv("NOTIFY_SOCKET", notify.c_str(), 1);
+  ::setenv("WATCHDOG_USEC", "400000", 1);  // pings every 200 ms
+  start();
+  ::unsetenv("NOTIFY_SOCKET");
+  ::unsetenv("WATCHDOG_USEC");
+
+  // Count the pings over 3 s once READY=1 has come.
+  bool ready = false;
+  int pings = 0;
+  Clock::time_point from{};
+  const auto deadline = Clock::now() + 20s;
+  while (Clock::now() < deadline && (!ready || Clock::now() - from < 3s)) {
+    pollfd p{s, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buf[256];
+    const ssize_t n = ::recv(s, buf, sizeof buf - 1, 0);
+    if (n <= 0) continue;
+    const std::string msg(buf, static_cast<std::size_t>(n));
+    if (msg.find("READY=1") != std::string::npos && !ready) {
+      ready = true;
+      from = Clock::now();
+    }
+    if (ready && msg.find("WATCHDOG=1") != std::string::npos) ++pings;
+  }
+  ::close(s);
+  ASSERT_TRUE(ready) << "no READY=1";
+  // 15 expected; the writer wakes every 200 ms, so allow for scheduling.
+  EXPECT_GE(pings, 10);
+  EXPECT_LE(pings, 20);
+}
+
+}  // namespace
