@@ -121,8 +121,13 @@ int cmd_health(const Options& o) {
       std::cout << ", last commit " << number(r["last_commit_age_seconds"]) << " s ago";
     }
     if (const auto* map = r["map"].if_object()) {
-      std::cout << ", map " << number(map->at("used_bytes")) << " of "
-                << number(map->at("limit_bytes")) << " bytes";
+      const auto* limit = map->if_contains("limit_bytes");
+      std::cout << ", map " << number(map->at("used_bytes")) << " bytes";
+      if (limit != nullptr && !limit->is_null()) {
+        std::cout << " of " << number(*limit);
+      } else {
+        std::cout << " (no --max-map-size)";
+      }
     }
     std::cout << "\n";
     if (const auto* reasons = r["reasons"].if_array()) {
