@@ -316,7 +316,7 @@ int main(int argc, char** argv) {
     auto served = fj::service::Metrics::serve(metrics_address, metrics_any_address);
     if (!served) fail(served.error().message);
     metrics = std::move(*served);
-    options.observer = metrics;
+    options.observers.push_back(metrics);
     limits.on_request = [m = metrics.get()](std::string_view op, std::string_view result) {
       m->on_request(op, result);
     };

@@ -7,7 +7,7 @@
 // it reports has committed. Calls must be quick and must not throw: the
 // writer, and every request waiting on it, waits for them.
 //
-// Lifetime: ServiceOptions::observer is shared with the service and kept
+// Lifetime: ServiceOptions::observers are shared with the service and kept
 // until the service is destroyed.
 #pragma once
 
@@ -35,6 +35,12 @@ class ServiceObserver {
   // A reconcile finished (dry run or not). For a committed one, its events
   // have been reported through on_appended before this call.
   virtual void on_reconcile(const gc::ReconcileReport& report) = 0;
+
+  // The journal's head moved to `head_seq`: after a commit of this service
+  // (requests, reconciles) and after the writer caught up with what other
+  // processes appended. Followers (subscribers, shippers) wake on it instead
+  // of polling the journal.
+  virtual void on_head(std::uint64_t head_seq) { (void)head_seq; }
 };
 
 }  // namespace fj::service

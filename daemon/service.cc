@@ -123,6 +123,7 @@ struct Service::Impl {
   void housekeeping(bool idle);
   void measure_map();
   void writer_alive();
+  void tell_head();
   Result<std::uint64_t> snapshot(const char* why);
   Result<gc::ReconcileReport> reconcile(bool dry_run, const char* why);
   // Queues a job for the writer thread; false once stopping.
@@ -167,6 +168,11 @@ void Service::Impl::measure_map() {
   map_size = journal->map_size();
 }
 
+void Service::Impl::tell_head() {
+  const std::uint64_t seq = head;
+  for (const auto& observer : options.observers) observer->on_head(seq);
+}
+
 void Service::Impl::writer_alive() {
   if (!options.on_writer_alive || options.alive_every.count() <= 0) return;
   const auto now = Clock::now();
@@ -206,13 +212,14 @@ Result<gc::ReconcileReport> Service::Impl::reconcile(bool dry_run, const char* w
     last_commit = ticks(Clock::now());
     measure_map();
   }
-  if (options.observer) {
+  for (const auto& observer : options.observers) {
     if (report->committed) {
-      for (const Event& e : report->appended) options.observer->on_appended(e.type, 1);
-      options.observer->on_appended(EventType::reconcile_run, 1);
+      for (const Event& e : report->appended) observer->on_appended(e.type, 1);
+      observer->on_appended(EventType::reconcile_run, 1);
     }
-    options.observer->on_reconcile(*report);
+    observer->on_reconcile(*report);
   }
+  if (report->committed) tell_head();
   if (!dry_run) {
     std::lock_guard lock(summary_mu);
     last_reconcile = summarize(*report);
@@ -287,15 +294,17 @@ void Service::Impl::write_batch(std::vector<Item>& items) {
     if (!r || r->first_seq == 0 || r->replayed) continue;
     const std::uint64_t n = r->last_seq - r->first_seq + 1;
     mine += n;
-    if (options.observer) options.observer->on_appended(event_type(batch[i].command), n);
+    for (const auto& observer : options.observers) {
+      observer->on_appended(event_type(batch[i].command), n);
+    }
   }
   appended += mine;
   since_snapshot += ledger->projection().seq() - before;
   head = ledger->projection().seq();
   measure_map();
-  if (options.observer) {
-    options.observer->on_commit(std::chrono::duration<double>(ended - began).count(), items.size());
-  }
+  const double seconds = std::chrono::duration<double>(ended - began).count();
+  for (const auto& observer : options.observers) observer->on_commit(seconds, items.size());
+  if (head != before) tell_head();
   for (std::size_t i = 0; i < items.size(); ++i) items[i].done(std::move((*results)[i]));
 }
 
@@ -305,6 +314,7 @@ void Service::Impl::housekeeping(bool idle) {
     if (auto ok = ledger->catch_up(); !ok) options.log("catch-up failed: " + ok.error().message);
     since_snapshot += ledger->projection().seq() - before;
     head = ledger->projection().seq();
+    if (head != before) tell_head();
   }
   if (options.snapshot_every != 0 && since_snapshot >= options.snapshot_every) {
     (void)snapshot("periodic");

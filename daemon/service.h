@@ -49,6 +49,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace fj::service {
 
@@ -62,8 +63,8 @@ struct ServiceOptions {
   std::size_t max_map_size = 0;  // bytes the LMDB map may grow to (JournalOptions); 0: no limit
   // One line per lifecycle event and per reconcile (no trailing newline).
   std::function<void(const std::string&)> log;
-  // Told what commits (daemon/observer.h); may be empty.
-  std::shared_ptr<ServiceObserver> observer;
+  // Told what commits (daemon/observer.h), in order; may be empty.
+  std::vector<std::shared_ptr<ServiceObserver>> observers;
   // Called from the writer thread's loop at least every alive_every while
   // the writer is neither blocked nor stuck, so that a watchdog can tell a
   // writer stuck in a syscall from an idle one. The writer wakes from its
