@@ -25,6 +25,7 @@ struct Options {
   std::optional<std::string> template_filter;
   std::string data_root;
   bool dry_run = false;
+  bool follow = false;      // export: keep printing what is committed after the head
   std::string expect_head;  // SEQ:HEX
   std::string dest;         // backup's target directory
   std::string socket;       // forkjournald's socket, for health

@@ -1,19 +1,120 @@
 // forkjournal export: the events of a seq range as NDJSON, for pipelines.
 // Unlike log, a range that reaches past the head is an error, so a pipeline
-// never mistakes a short journal for a complete export.
+// never mistakes a short journal for a complete export. With --follow it
+// then keeps printing the events any process commits, until SIGINT, SIGTERM
+// or the reader closing stdout.
 #include "cli/commands.h"
 #include "cli/event_line.h"
+#include "cli/stdout_lines.h"
+#include "cli/stop_signals.h"
+#include "journal/chain_cursor.h"
 #include "journal/events.h"
+#include "journal/head_watch.h"
 
-#include <iostream>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
 
 namespace fj::cli {
 namespace {
+
+// Lines buffered before they are written out.
+constexpr std::size_t kFlushBytes = 64 * 1024;
+// Events per read transaction while following, so that a long catch-up
+// neither holds one reader slot (and the pages it pins) for its whole length
+// nor buffers it all.
+constexpr std::uint64_t kFollowChunk = 1024;
+// How long a follower sleeps when no write to data.mdb wakes it
+// (journal/head_watch.h).
+constexpr std::chrono::milliseconds kFallbackPoll{1000};
 
 Error beyond_head(const char* option, std::uint64_t seq, std::uint64_t head) {
   return make_error(Errc::invalid_argument, std::string(option) + " " + std::to_string(seq) +
                                                 " is beyond the head (seq " + std::to_string(head) +
                                                 ")");
+}
+
+// Buffers the lines of [from, to] (to <= head), each with its chain value.
+Result<void> add_lines(Reader& r, ChainCursor& chain, std::uint64_t from, std::uint64_t to,
+                       std::uint64_t head, const std::string& journal_id, StdoutLines& out,
+                       bool flush_as_it_goes) {
+  auto done = for_each_event(
+      r, from, to,
+      [&](std::uint64_t seq, const EventView& e, std::string_view record) -> Result<void> {
+        auto value = chain.advance(r, record);
+        if (!value) return value.error();
+        out.add(export_line(seq, e, journal_id, *value));
+        if (flush_as_it_goes && out.pending() >= kFlushBytes) return out.flush();
+        return {};
+      });
+  if (!done) return done;
+  return chain.check_head(r, head);
+}
+
+int export_range(const Options& o, const Journal& journal) {
+  StdoutLines out;
+  // One read transaction: the export is the journal as of one moment, also
+  // while another process appends.
+  auto done = journal.read([&](Reader& r) -> Result<void> {
+    auto head = r.head();
+    if (!head) return head.error();
+    if (o.from && *o.from > *head) return beyond_head("--from", *o.from, *head);
+    if (o.to && *o.to > *head) return beyond_head("--to", *o.to, *head);
+    const std::uint64_t from = o.from.value_or(1);
+    const std::uint64_t to = o.to.value_or(*head);
+    if (from > to) return {};
+    auto chain = ChainCursor::before(r, from, journal.info().journal_id);
+    if (!chain) return chain.error();
+    return add_lines(r, *chain, from, to, *head, journal.info().journal_id, out, true);
+  });
+  // The events before a failure are printed before it is reported.
+  auto flushed = out.flush();
+  if (!done) return report(done.error());
+  return flushed ? 0 : report(flushed.error());
+}
+
+int export_follow(const Options& o, const Journal& journal) {
+  // The reader going away is the normal end of a follow: EPIPE, not a signal.
+  ::signal(SIGPIPE, SIG_IGN);
+  auto stop = StopSignals::open();
+  if (!stop) return report(stop.error());
+  // Watching starts before the first read, so no commit falls between them.
+  auto watch = HeadWatch::open(o.journal);
+  if (!watch) return report(watch.error());
+  StdoutLines out;
+  const std::string& journal_id = journal.info().journal_id;
+  std::optional<ChainCursor> chain;
+  for (;;) {
+    bool caught_up = false;
+    auto read = journal.read([&](Reader& r) -> Result<void> {
+      auto head = r.head();
+      if (!head) return head.error();
+      if (!chain) {
+        const std::uint64_t from = o.from.value_or(1);
+        if (from > *head + 1) return beyond_head("--from", from, *head);
+        auto started = ChainCursor::before(r, from, journal_id);
+        if (!started) return started.error();
+        chain.emplace(*started);
+      }
+      const std::uint64_t from = chain->next_seq();
+      const std::uint64_t to = std::min(*head, from + kFollowChunk - 1);
+      caught_up = to == *head;
+      if (from > to) return {};
+      return add_lines(r, *chain, from, to, *head, journal_id, out, false);
+    });
+    // Lines go out after the read transaction, so that a slow reader never
+    // holds one open.
+    auto flushed = out.flush();
+    if (!read) return report(read.error());
+    if (!flushed) return report(flushed.error());
+    if (out.closed() || stop->received()) return 0;
+    if (!caught_up) continue;
+    auto woke = watch->wait(kFallbackPoll, stop->fd());
+    if (!woke) return report(woke.error());
+    if (*woke == HeadWatch::Wake::stop_fd) return 0;
+  }
 }
 
 }  // namespace
@@ -24,21 +125,12 @@ int cmd_export(const Options& o) {
         Errc::invalid_argument,
         "--from " + std::to_string(*o.from) + " is after --to " + std::to_string(*o.to)));
   }
+  if (o.follow && o.to) {
+    return report(make_error(Errc::invalid_argument, "--follow has no end: it takes no --to"));
+  }
   auto journal = Journal::open(o.journal, JournalOptions{.read_only = true});
   if (!journal) return report(journal.error());
-  // One read transaction: the export is the journal as of one moment, also
-  // while another process appends.
-  auto done = journal->read([&](Reader& r) -> Result<void> {
-    auto head = r.head();
-    if (!head) return head.error();
-    if (o.from && *o.from > *head) return beyond_head("--from", *o.from, *head);
-    if (o.to && *o.to > *head) return beyond_head("--to", *o.to, *head);
-    return for_each_event(
-        r, o.from.value_or(1), o.to.value_or(*head),
-        [&](std::uint64_t seq, const EventView& e) { print_event_line(std::cout, seq, e); });
-  });
-  std::cout.flush();
-  return done ? 0 : report(done.error());
+  return o.follow ? export_follow(o, *journal) : export_range(o, *journal);
 }
 
 }  // namespace fj::cli

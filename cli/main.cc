@@ -85,13 +85,18 @@ int main(int argc, char** argv) {
   log->add_option("--template", o.template_filter, "Only events of this template");
   json_flag(log);
 
-  CLI::App* exp = command("export",
-                          "Print the events from --from to --to as NDJSON, one object per line "
-                          "(seq, type, time, origin and the event's fields); a range past the "
-                          "head is an error",
-                          fj::cli::cmd_export);
+  CLI::App* exp =
+      command("export",
+              "Print the events from --from to --to as NDJSON, one object per line "
+              "(seq, type, time, origin, the event's fields, journal and chain); a range past the "
+              "head is an error",
+              fj::cli::cmd_export);
   exp->add_option("--from", o.from, "First seq (default 1)")->check(seq_check);
   exp->add_option("--to", o.to, "Last seq (default: the head)")->check(seq_check);
+  exp->add_flag("--follow", o.follow,
+                "After the head, keep printing events as any process commits them, until "
+                "SIGINT, SIGTERM or stdout closes (exit 0); --from may then be the head + 1");
+  json_flag(exp);
 
   CLI::App* explain = command("explain", "Show every event of template T and the count after each",
                               fj::cli::cmd_explain);

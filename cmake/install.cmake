@@ -19,12 +19,12 @@ install(TARGETS forkjournal forkjournald RUNTIME DESTINATION ${CMAKE_INSTALL_BIN
 # folder (LMDB wrappers, the page walker, byte codecs, ...) stays private.
 # tests/public_headers_check.sh proves each one stands alone without them.
 set(FJ_PUBLIC_HEADERS
-    journal/chain.h journal/codec.h journal/error.h journal/event.h journal/events.h
-    journal/hex.h journal/ids.h journal/journal.h journal/seq.h journal/verify.h
+    journal/chain.h journal/chain_cursor.h journal/codec.h journal/error.h journal/event.h journal/events.h
+    journal/head_watch.h journal/hex.h journal/ids.h journal/journal.h journal/seq.h journal/verify.h
     projector/audit.h projector/decide.h projector/id.h projector/id_hash.h projector/ledger.h
     projector/projection.h projector/replay.h
     gc/importer.h gc/reconciler.h gc/scanner.h
-    daemon/dispatcher.h daemon/health.h daemon/observer.h daemon/protocol.h daemon/service.h)
+    daemon/dispatcher.h daemon/head_signal.h daemon/health.h daemon/observer.h daemon/protocol.h daemon/service.h)
 foreach(header IN LISTS FJ_PUBLIC_HEADERS)
   get_filename_component(dir ${header} DIRECTORY)
   install(FILES ${PROJECT_SOURCE_DIR}/${header}

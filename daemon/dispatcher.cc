@@ -1,6 +1,7 @@
 #include "daemon/dispatcher.h"
 
 #include "daemon/internal/connection.h"
+#include "daemon/internal/subscription.h"
 #include "daemon/protocol.h"
 #include "present/render.h"
 #include "present/report_json.h"
@@ -81,6 +82,7 @@ bool Dispatcher::serve(Socket socket) {
 void Dispatcher::stop() {
   stopping_ = true;
   for (auto& connection : connections_) connection->stop_reading();
+  if (options_.heads) options_.heads->wake_all();
 }
 
 asio::awaitable<void> Dispatcher::session(Connections::iterator it) {
@@ -90,6 +92,24 @@ asio::awaitable<void> Dispatcher::session(Connections::iterator it) {
     if (!line) break;
     if (!line->empty() && line->back() == '\r') line->pop_back();
     if (line->empty()) continue;
+    // Only a line that names the op is parsed here as well as in reply().
+    if (line->find("subscribe") != std::string::npos) {
+      auto parsed = protocol::parse_request(*line);
+      auto* request = std::get_if<protocol::ParsedRequest>(&parsed);
+      if (request != nullptr && request->op == Op::subscribe) {
+        std::string result = "ok";
+        auto refused = refuse_subscription(service_.journal(), *request, result);
+        if (options_.on_request) options_.on_request("subscribe", result);
+        if (refused) {
+          co_await connection->send(*refused);
+          continue;
+        }
+        // The connection takes no more requests: it only streams from now on.
+        co_await stream_subscription(connection, std::move(*request),
+                                     SubscriptionContext{service_.journal(), options_, stopping_});
+        break;
+      }
+    }
     const std::string reply = co_await this->reply(*line);
     co_await connection->send(reply);
   }
@@ -185,6 +205,12 @@ asio::awaitable<std::string> Dispatcher::answer(std::string_view line, std::stri
       co_return protocol::ok_response(r.id, stats_json(service_.stats()));
     case Op::health:
       co_return protocol::ok_response(r.id, health_json(service_.stats(), options_.health));
+    case Op::subscribe:
+      // A subscription streams on its connection (session()); a lone line
+      // handed to reply() has none.
+      result = "bad_request";
+      co_return protocol::error_response(r.id, result,
+                                         "subscribe streams on a connection, not as one reply");
   }
   result = "unknown_op";
   co_return protocol::error_response(r.id, "unknown_op", "unknown op");

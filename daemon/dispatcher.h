@@ -31,6 +31,7 @@
 // makes every connection end) before destroying them.
 #pragma once
 
+#include "daemon/head_signal.h"
 #include "daemon/health.h"
 #include "daemon/service.h"
 
@@ -64,6 +65,9 @@ struct DispatcherOptions {
   // that names none) and "ok" or the error code of its reply. Called on the
   // dispatcher's executor; may be empty.
   std::function<void(std::string_view op, std::string_view result)> on_request;
+  // Wakes subscribers when the head moves (it must also be one of the
+  // service's observers); without it they look for new events once a second.
+  std::shared_ptr<HeadSignal> heads;
 };
 
 class Dispatcher {

@@ -335,6 +335,9 @@ int main(int argc, char** argv) {
   }
 
   asio::io_context io;
+  // Subscribers wake when the head moves (daemon/head_signal.h).
+  limits.heads = std::make_shared<fj::service::HeadSignal>(io.get_executor());
+  options.observers.push_back(limits.heads);
   // Registered before the socket exists: a signal during boot is queued and
   // handled once serving starts, never the default (abrupt) termination.
   asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);

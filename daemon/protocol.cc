@@ -17,7 +17,7 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr std::array<std::pair<std::string_view, Op>, 11> kOps{{
+constexpr std::array<std::pair<std::string_view, Op>, 12> kOps{{
     {"ping", Op::ping},
     {"register", Op::register_template},
     {"fork", Op::fork},
@@ -29,6 +29,7 @@ constexpr std::array<std::pair<std::string_view, Op>, 11> kOps{{
     {"snapshot", Op::snapshot},
     {"stats", Op::stats},
     {"health", Op::health},
+    {"subscribe", Op::subscribe},
 }};
 
 // A basic_parser handler that builds a value on a value_stack, as
@@ -249,6 +250,17 @@ std::variant<ParsedRequest, ProtocolError> parse_request(std::string_view line) 
         out.dry_run = it->value().get_bool();
       }
       break;
+    case Op::subscribe: {
+      const auto it = o.find("from_seq");
+      if (it == o.end() ||
+          !(it->value().is_uint64() || (it->value().is_int64() && it->value().get_int64() >= 0))) {
+        return ProtocolError{out.id, "bad_request",
+                             "field \"from_seq\" is missing or not a non-negative integer"};
+      }
+      out.from_seq = it->value().is_uint64() ? it->value().get_uint64()
+                                             : static_cast<std::uint64_t>(it->value().get_int64());
+      break;
+    }
     case Op::ping:
     case Op::counts:
     case Op::snapshot:

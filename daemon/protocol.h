@@ -9,6 +9,7 @@
 #include <boost/json/value.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -28,15 +29,17 @@ enum class Op {
   reconcile,
   snapshot,
   stats,
-  health
+  health,
+  subscribe
 };
 
 struct ParsedRequest {
   boost::json::value id;  // echoed back; null when absent
   Op op{};
-  Request request;          // for register, fork, unfork, retire
-  std::string template_id;  // for template
-  bool dry_run = false;     // for reconcile
+  Request request;             // for register, fork, unfork, retire
+  std::string template_id;     // for template
+  bool dry_run = false;        // for reconcile
+  std::uint64_t from_seq = 0;  // for subscribe (0 when absent: refused as out of range)
 };
 
 struct ProtocolError {

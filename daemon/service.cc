@@ -400,6 +400,10 @@ void Service::stop() {
   impl_->options.log("stopped at seq " + std::to_string(impl_->head.load()));
 }
 
+const Journal& Service::journal() const {
+  return *impl_->journal;
+}
+
 const BootReport& Service::boot_report() const {
   return impl_->boot;
 }

@@ -123,6 +123,11 @@ class Service {
   Service& operator=(const Service&) = delete;
 
   const BootReport& boot_report() const;
+  // The journal the service writes, for reading beside the writer (a
+  // subscriber): Journal::read's read transactions run on the caller's
+  // thread and never wait for the writer thread. Any thread; valid until the
+  // service is destroyed.
+  const Journal& journal() const;
   // Any thread; does not wait for the writer (so it answers while the writer
   // is stuck).
   ServiceStats stats() const;

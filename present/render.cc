@@ -1,5 +1,7 @@
 #include "present/render.h"
 
+#include "journal/hex.h"
+
 #include <ctime>
 
 namespace fj::render {
@@ -40,6 +42,14 @@ boost::json::object event_json(std::uint64_t seq, const EventView& e) {
   if (e.type == EventType::fork_lost || e.type == EventType::fork_recovered) {
     o["evidence"] = e.evidence;
   }
+  return o;
+}
+
+boost::json::object export_json(std::uint64_t seq, const EventView& e, std::string_view journal_id,
+                                const ChainHash& chain) {
+  boost::json::object o = event_json(seq, e);
+  o["journal"] = journal_id;
+  o["chain"] = to_hex(chain);
   return o;
 }
 

@@ -2,6 +2,7 @@
 // forkjournald.
 #pragma once
 
+#include "journal/chain.h"
 #include "journal/event.h"
 #include "projector/projection.h"
 
@@ -9,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace fj::render {
 
@@ -17,6 +19,12 @@ std::string rfc3339(std::uint64_t unix_ns);
 
 // {"seq", "type", "time", "origin", and the type's fields by the design's names}
 boost::json::object event_json(std::uint64_t seq, const EventView& e);
+
+// event_json and "journal" (the journal id) and "chain" (64 hex digits: the
+// hash chain's value after the event, journal/chain.h): what
+// `forkjournal export` and forkjournald's subscribe hand out per event.
+boost::json::object export_json(std::uint64_t seq, const EventView& e, std::string_view journal_id,
+                                const ChainHash& chain);
 
 // The type's fields as "key=value" pairs for human output.
 std::string event_details(const EventView& e);

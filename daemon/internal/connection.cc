@@ -2,6 +2,8 @@
 
 #include "daemon/protocol.h"
 
+#include <poll.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -26,7 +28,8 @@ Connection::Connection(Socket socket, const DispatcherOptions& options)
       options_(options),
       read_deadline_(socket_.get_executor()),
       write_deadline_(socket_.get_executor()),
-      room_(socket_.get_executor(), Clock::time_point::max()) {
+      room_(socket_.get_executor(), Clock::time_point::max()),
+      room_deadline_(socket_.get_executor()) {
   // Reads take what the kernel holds without waiting; only the wait for
   // more suspends.
   boost::system::error_code ignored;
@@ -112,6 +115,26 @@ asio::awaitable<void> Connection::send(std::string_view reply) {
   }
 }
 
+void Connection::queue(std::string_view line) {
+  if (closed_) return;
+  output_.append(line);
+  output_.push_back('\n');
+  flush();
+}
+
+asio::awaitable<bool> Connection::wait_for_room(Clock::time_point deadline) {
+  if (closed_ || unsent() <= options_.max_output) co_return !closed_;
+  room_deadline_.expires_at(deadline);
+  room_deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec) self->room_.cancel();
+  });
+  while (!closed_ && unsent() > options_.max_output && Clock::now() < deadline) {
+    co_await room_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  room_deadline_.cancel();
+  co_return !closed_ && unsent() <= options_.max_output;
+}
+
 asio::awaitable<void> Connection::finish() {
   while (writing_ && !closed_) co_await room_.async_wait(asio::as_tuple(asio::use_awaitable));
   close();
@@ -119,6 +142,12 @@ asio::awaitable<void> Connection::finish() {
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
 #pragma GCC diagnostic pop
 #endif
+
+bool Connection::peer_gone() {
+  if (closed_) return true;
+  pollfd p{socket_.native_handle(), POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
 
 void Connection::stop_reading() {
   reading_stopped_ = true;
@@ -183,6 +212,7 @@ void Connection::close() {
   socket_.close(ignored);
   read_deadline_.cancel();
   write_deadline_.cancel();
+  room_deadline_.cancel();
   room_.cancel();
 }
 

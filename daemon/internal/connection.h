@@ -46,6 +46,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // max_output bytes of replies are unwritten.
   boost::asio::awaitable<void> send(std::string_view reply);
 
+  // Queues `line` and a newline without waiting, however much is unsent.
+  void queue(std::string_view line);
+
+  // Bytes queued and not yet written (the in-flight write included).
+  std::size_t unsent() const noexcept { return output_.size() + in_flight_.size(); }
+
+  // Waits until at most max_output bytes are unsent, the socket is closed or
+  // `deadline` passes; returns whether there is room.
+  boost::asio::awaitable<bool> wait_for_room(std::chrono::steady_clock::time_point deadline);
+
+  // Whether the peer has closed or shut down its end (checked without
+  // reading or waiting, for a connection that no longer reads requests).
+  bool peer_gone();
+
+  bool closed() const noexcept { return closed_; }
+
   // Waits until every queued reply is written (or the socket is closed) and
   // closes the socket.
   boost::asio::awaitable<void> finish();
@@ -66,6 +82,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::steady_timer write_deadline_;
   // Never expires: a waiter for room in the output wakes when it is cancelled.
   boost::asio::steady_timer room_;
+  // Cancels room_ at a wait_for_room deadline.
+  boost::asio::steady_timer room_deadline_;
   std::string input_;        // bytes read; from head_ on not yet handed out as lines
   std::size_t head_ = 0;     // where input_'s next line starts
   std::size_t scanned_ = 0;  // input_'s bytes from head_ to here hold no newline

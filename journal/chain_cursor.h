@@ -1,0 +1,56 @@
+// The hash chain (journal/chain.h) carried along a forward read of the
+// events, so that a reader can hand out each event with the chain value
+// after it without walking from seq 1: the walk starts at the stored
+// checkpoint nearest below the first seq (or the seed) and recomputes from
+// there. Every stored value the walk passes is checked against the
+// recomputed one: each checkpoint, and the chain head once the walk reaches
+// the head. So a value handed out never disagrees with what the journal
+// stores; an edit before the starting checkpoint that left the stored chain
+// values alone is found only by an audit from the seed (forkjournal audit).
+//
+// Errors (each names the seq at fault): corrupt_meta when a stored
+// checkpoint is missing or malformed, or disagrees with the recomputed value,
+// or the chain head does; the Reader's errors (seq_gap, corrupt_page,
+// lmdb_error) while reading towards the first seq.
+//
+// Lifetime and threads: a plain value, used by one thread at a time. It
+// keeps no reference to a Reader, so one cursor follows the journal across
+// many read transactions (each call takes the Reader of the current one).
+#pragma once
+
+#include "journal/chain.h"
+#include "journal/journal.h"
+
+#include <cstdint>
+#include <string_view>
+
+namespace fj {
+
+class ChainCursor {
+ public:
+  // A cursor whose next record is `first` (1 <= first <= head + 1): the
+  // chain value after first - 1, recomputed from the nearest checkpoint at or
+  // below first - 1.
+  static Result<ChainCursor> before(Reader& reader, std::uint64_t first,
+                                    std::string_view journal_id);
+
+  // Extends the chain by `record`, which must be the record at next_seq(),
+  // and returns the value after it (checked against a checkpoint at a
+  // multiple of kChainCheckpointEvery).
+  Result<ChainHash> advance(Reader& reader, std::string_view record);
+
+  // Checks the value against the stored chain head when the cursor is at
+  // the head `head` of the reader's transaction; a no-op otherwise.
+  Result<void> check_head(Reader& reader, std::uint64_t head) const;
+
+  // The seq the next advance() takes.
+  std::uint64_t next_seq() const noexcept { return at_.seq + 1; }
+  // The value after next_seq() - 1.
+  const ChainPoint& point() const noexcept { return at_; }
+
+ private:
+  explicit ChainCursor(ChainPoint at) : at_(at) {}
+  ChainPoint at_;
+};
+
+}  // namespace fj
