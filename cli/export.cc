@@ -22,10 +22,6 @@ namespace {
 
 // Lines buffered before they are written out.
 constexpr std::size_t kFlushBytes = 64 * 1024;
-// Events per read transaction while following, so that a long catch-up
-// neither holds one reader slot (and the pages it pins) for its whole length
-// nor buffers it all.
-constexpr std::uint64_t kFollowChunk = 1024;
 // How long a follower sleeps when no write to data.mdb wakes it
 // (journal/head_watch.h).
 constexpr std::chrono::milliseconds kFallbackPoll{1000};
@@ -36,25 +32,52 @@ Error beyond_head(const char* option, std::uint64_t seq, std::uint64_t head) {
                                                 ")");
 }
 
-// Buffers the lines of [from, to] (to <= head), each with its chain value.
+// Buffers the lines of [from, to] (to <= head), each with its chain value,
+// and marks them as they are verified: at each checkpoint, and at the head.
+// `chain_failed` tells a chain disagreement (whose unverified lines must not
+// go out) from a damaged record (the lines before which do).
 Result<void> add_lines(Reader& r, ChainCursor& chain, std::uint64_t from, std::uint64_t to,
                        std::uint64_t head, const std::string& journal_id, StdoutLines& out,
-                       bool flush_as_it_goes) {
+                       bool flush_as_it_goes, bool& chain_failed) {
   auto done = for_each_event(
       r, from, to,
       [&](std::uint64_t seq, const EventView& e, std::string_view record) -> Result<void> {
         auto value = chain.advance(r, record);
-        if (!value) return value.error();
+        if (!value) {
+          chain_failed = true;
+          return value.error();
+        }
         out.add(export_line(seq, e, journal_id, *value));
+        if (seq % kChainCheckpointEvery != 0) return {};
+        out.mark();
         if (flush_as_it_goes && out.pending() >= kFlushBytes) return out.flush();
         return {};
       });
   if (!done) return done;
-  return chain.check_head(r, head);
+  // A range that ends between checkpoints is verified by walking on to the
+  // next one (or the head) without printing.
+  const std::uint64_t verified_at = std::min(
+      head, (to + kChainCheckpointEvery - 1) / kChainCheckpointEvery * kChainCheckpointEvery);
+  if (verified_at > to) {
+    done = r.for_each(to + 1, verified_at,
+                      [&](std::uint64_t, std::string_view record) -> Result<void> {
+                        auto value = chain.advance(r, record);
+                        if (!value) return value.error();
+                        return {};
+                      });
+  }
+  if (done) done = chain.check_head(r, head);
+  if (!done) {
+    chain_failed = true;
+    return done;
+  }
+  out.mark();
+  return {};
 }
 
 int export_range(const Options& o, const Journal& journal) {
   StdoutLines out;
+  bool chain_failed = false;
   // One read transaction: the export is the journal as of one moment, also
   // while another process appends.
   auto done = journal.read([&](Reader& r) -> Result<void> {
@@ -67,10 +90,12 @@ int export_range(const Options& o, const Journal& journal) {
     if (from > to) return {};
     auto chain = ChainCursor::before(r, from, journal.info().journal_id);
     if (!chain) return chain.error();
-    return add_lines(r, *chain, from, to, *head, journal.info().journal_id, out, true);
+    return add_lines(r, *chain, from, to, *head, journal.info().journal_id, out, true,
+                     chain_failed);
   });
-  // The events before a failure are printed before it is reported.
-  auto flushed = out.flush();
+  // The events before a damaged record are printed before it is reported;
+  // after a chain disagreement, only the lines verified before it.
+  auto flushed = chain_failed ? out.flush_marked() : out.flush();
   if (!done) return report(done.error());
   return flushed ? 0 : report(flushed.error());
 }
@@ -84,6 +109,7 @@ int export_follow(const Options& o, const Journal& journal) {
   auto watch = HeadWatch::open(o.journal);
   if (!watch) return report(watch.error());
   StdoutLines out;
+  bool chain_failed = false;
   const std::string& journal_id = journal.info().journal_id;
   std::optional<ChainCursor> chain;
   for (;;) {
@@ -98,15 +124,21 @@ int export_follow(const Options& o, const Journal& journal) {
         if (!started) return started.error();
         chain.emplace(*started);
       }
+      // At most one checkpoint window per read transaction, so that a long
+      // catch-up holds no reader slot (and the pages it pins) for its whole
+      // length; a chunk ends at a checkpoint or at the head, where its chain
+      // values are verified before any of its lines go out.
       const std::uint64_t from = chain->next_seq();
-      const std::uint64_t to = std::min(*head, from + kFollowChunk - 1);
+      const std::uint64_t to =
+          std::min(*head, (from - 1) / kChainCheckpointEvery * kChainCheckpointEvery +
+                              kChainCheckpointEvery);
       caught_up = to == *head;
       if (from > to) return {};
-      return add_lines(r, *chain, from, to, *head, journal_id, out, false);
+      return add_lines(r, *chain, from, to, *head, journal_id, out, false, chain_failed);
     });
     // Lines go out after the read transaction, so that a slow reader never
     // holds one open.
-    auto flushed = out.flush();
+    auto flushed = chain_failed ? out.flush_marked() : out.flush();
     if (!read) return report(read.error());
     if (!flushed) return report(flushed.error());
     if (out.closed() || stop->received()) return 0;

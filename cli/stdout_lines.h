@@ -23,13 +23,20 @@ class StdoutLines {
   void add(std::string_view line);
   // Bytes buffered and not yet written.
   std::size_t pending() const noexcept { return buffer_.size(); }
+  // Marks everything buffered so far as ready for flush_marked().
+  void mark() noexcept { marked_ = buffer_.size(); }
   // Writes every buffered byte (retrying short writes and EINTR).
-  Result<void> flush();
+  Result<void> flush() { return write_out(buffer_.size()); }
+  // Writes the bytes buffered up to the last mark(); drops the rest.
+  Result<void> flush_marked();
   // The reader closed stdout (EPIPE).
   bool closed() const noexcept { return closed_; }
 
  private:
+  Result<void> write_out(std::size_t bytes);
+
   std::string buffer_;
+  std::size_t marked_ = 0;
   bool closed_ = false;
 };
 

@@ -116,6 +116,12 @@ TEST_F(ExportTest, EveryEventIsOneJsonObjectWithItsSeqAndFields) {
       {{"seq", 6}, {"type", "fork_added"}, {"template", "t2"}, {"fork", "f3"}},
   };
   const std::regex rfc3339(R"(^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$)");
+  const Exited stats = fj({"stats", "--json"});
+  ASSERT_EQ(stats.exit_code, 0) << stats;
+  const json::value journal_id = json::parse(stats.out).at("journal_id");
+  const Exited audit = fj({"audit", "--json"});
+  ASSERT_EQ(audit.exit_code, 0) << audit;
+  const std::regex hex64("^[0-9a-f]{64}$");
   for (std::size_t i = 0; i < events.size(); ++i) {
     const json::object& e = events[i];
     for (const auto& [key, value] : expected[i]) {
@@ -125,14 +131,30 @@ TEST_F(ExportTest, EveryEventIsOneJsonObjectWithItsSeqAndFields) {
     EXPECT_EQ(e.at("origin"), "cli") << e;
     ASSERT_TRUE(e.at("time").is_string()) << e;
     EXPECT_TRUE(std::regex_match(std::string(e.at("time").as_string()), rfc3339)) << e;
-    // Only the stable fields: seq, type, time, origin and the event's own.
-    EXPECT_EQ(e.size(), expected[i].size() + 2) << e;
+    // The journal and the hash chain's value after the event.
+    EXPECT_EQ(e.at("journal"), journal_id) << e;
+    ASSERT_TRUE(e.at("chain").is_string()) << e;
+    EXPECT_TRUE(std::regex_match(std::string(e.at("chain").as_string()), hex64)) << e;
+    // Only the stable fields: seq, type, time, origin, journal, chain and the
+    // event's own.
+    EXPECT_EQ(e.size(), expected[i].size() + 4) << e;
   }
+  // The last line's chain is the journal's chain head, as audit proves it.
+  EXPECT_EQ(events.back().at("chain"), json::parse(audit.out).at("chain_head"));
+  // Each chain value differs: each covers its own event.
+  EXPECT_NE(events[0].at("chain"), events[1].at("chain"));
 
-  // The same lines as `log --json`: one rendering.
+  // The same objects as `log --json` plus journal and chain: one rendering.
   const Exited log = fj({"log", "--json"});
   ASSERT_EQ(log.exit_code, 0) << log;
-  EXPECT_EQ(r.out, log.out);
+  std::vector<json::object> logged = parse(log.out);
+  ASSERT_EQ(logged.size(), events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    json::object stripped = events[i];
+    stripped.erase("journal");
+    stripped.erase("chain");
+    EXPECT_EQ(stripped, logged[i]) << i;
+  }
 }
 
 TEST_F(ExportTest, ExitedgesSelectTheirSeqs) {
@@ -209,10 +231,18 @@ TEST_F(ExportTest, ACorruptRecordStopsTheExportNamingItsSeq) {
   EXPECT_EQ(r.err,
             "forkjournal: corrupt journal (checksum_mismatch): record at seq 3: checksum "
             "mismatch\n");
-  // Seqs past the damage still export.
+  // Seqs past the damage are still readable, by log; export refuses them:
+  // their chain values are computed over the damaged record and disagree with
+  // the stored chain head, and no unverified chain value is printed.
+  const Exited logged = fj({"log", "--json", "--from", "4"});
+  EXPECT_EQ(logged.exit_code, 0) << logged;
+  EXPECT_EQ(seqs(logged.out), (std::vector<std::uint64_t>{4}));
   const Exited after = fj({"export", "--from", "4"});
-  EXPECT_EQ(after.exit_code, 0) << after;
-  EXPECT_EQ(seqs(after.out), (std::vector<std::uint64_t>{4}));
+  EXPECT_EQ(after.exit_code, 2) << after;
+  EXPECT_EQ(after.out, "") << after;
+  EXPECT_EQ(after.err,
+            "forkjournal: corrupt journal (corrupt_meta): the hash chain recomputed up to seq 4 "
+            "disagrees with the stored chain head\n");
 }
 
 TEST_F(ExportTest, AJournalAnotherProcessIsWritingExportsAConsistentPrefix) {
