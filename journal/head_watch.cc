@@ -4,6 +4,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -31,12 +32,14 @@ Result<HeadWatch> HeadWatch::open(const std::string& journal_dir) {
   return watch;
 }
 
-HeadWatch::HeadWatch(HeadWatch&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+HeadWatch::HeadWatch(HeadWatch&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), settle_left_(other.settle_left_) {}
 
 HeadWatch& HeadWatch::operator=(HeadWatch&& other) noexcept {
   if (this != &other) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = std::exchange(other.fd_, -1);
+    settle_left_ = other.settle_left_;
   }
   return *this;
 }
@@ -48,13 +51,18 @@ HeadWatch::~HeadWatch() {
 Result<HeadWatch::Wake> HeadWatch::wait(std::chrono::milliseconds fallback, int stop_fd) {
   pollfd fds[2] = {{fd_, POLLIN, 0}, {stop_fd, POLLIN, 0}};
   const nfds_t count = stop_fd >= 0 ? 2 : 1;
+  const auto timeout = settle_left_ > 0 ? std::min(fallback, kSettle) : fallback;
   int ready = 0;
   do {
-    ready = ::poll(fds, count, static_cast<int>(fallback.count()));
+    ready = ::poll(fds, count, static_cast<int>(timeout.count()));
   } while (ready < 0 && errno == EINTR);
   if (ready < 0) return os_error("poll");
   if (count == 2 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) return Wake::stop_fd;
-  if (ready == 0) return Wake::timeout;
+  if (ready == 0) {
+    if (settle_left_ > 0) --settle_left_;
+    return Wake::timeout;
+  }
+  settle_left_ = kSettleWaits;
   // Drain every queued event: one read of the head covers all of them.
   alignas(inotify_event) char buffer[4096];
   for (;;) {
