@@ -1,0 +1,272 @@
+// forkjournald's subscribe op through a real daemon and socket: the catch-up
+// from a seq and then the live events, those another process appends
+// included, the same objects as `forkjournal export`, resuming, refusals of a
+// bad from_seq, and a subscriber that never reads cut off with too_slow while
+// another client's forks keep committing.
+#include "support/daemon_fixture.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace json = boost::json;
+using namespace fj::testing;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// Generous bounds; the real figures are printed.
+constexpr auto kLiveBound = 2s;
+// The daemon's writer looks for other processes' appends when idle for a
+// second, so their events reach subscribers within about that.
+constexpr auto kOtherProcessBound = 3s;
+
+std::string subscribe_line(std::uint64_t from_seq) {
+  return json::serialize(json::object{{"op", "subscribe"}, {"id", "sub"}, {"from_seq", from_seq}}) +
+         "\n";
+}
+
+// The next line as a JSON object, within `timeout`.
+std::optional<json::object> next_object(Client& c, Clock::duration timeout) {
+  auto line = c.read_line(timeout);
+  if (!line) return std::nullopt;
+  boost::system::error_code ec;
+  json::value v = json::parse(*line, ec);
+  if (ec || !v.is_object()) {
+    ADD_FAILURE() << "not a JSON object: " << *line;
+    return std::nullopt;
+  }
+  return v.as_object();
+}
+
+// The event of an event line ({"id": "sub", "ok": true, "event": {...}}).
+std::optional<json::object> next_event(Client& c, Clock::duration timeout = kLiveBound) {
+  auto line = next_object(c, timeout);
+  if (!line) return std::nullopt;
+  EXPECT_EQ(line->at("id"), "sub") << show(*line);
+  EXPECT_TRUE(is_ok(*line)) << show(*line);
+  if (!line->contains("event") || !line->at("event").is_object()) {
+    ADD_FAILURE() << "not an event line: " << show(*line);
+    return std::nullopt;
+  }
+  return line->at("event").as_object();
+}
+
+std::uint64_t seq_of(const json::object& event) {
+  return event.at("seq").to_number<std::uint64_t>();
+}
+
+std::vector<json::object> export_objects(const Exited& r) {
+  std::vector<json::object> out;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) out.push_back(json::parse(line).as_object());
+  return out;
+}
+
+class SubscribeTest : public DaemonTest {
+ protected:
+  // Subscribes `c` from `from_seq` and checks the ack.
+  void subscribe(Client& c, std::uint64_t from_seq, std::uint64_t head) {
+    ASSERT_TRUE(c.send(subscribe_line(from_seq)));
+    auto ack = next_object(c, kIoTimeout);
+    ASSERT_TRUE(ack);
+    EXPECT_TRUE(is_ok(*ack)) << show(*ack);
+    EXPECT_EQ(ack->at("id"), "sub");
+    EXPECT_EQ(ack->at("subscribed"), true) << show(*ack);
+    EXPECT_EQ(u64(*ack, "from_seq"), from_seq);
+    EXPECT_EQ(u64(*ack, "head_seq"), head);
+    ASSERT_TRUE(ack->at("journal").is_string()) << show(*ack);
+    EXPECT_EQ(ack->at("journal").as_string().size(), 32u) << show(*ack);
+  }
+};
+
+TEST_F(SubscribeTest, CatchesUpThenStreamsLiveEventsAlsoFromAnotherProcess) {
+  Daemon& d = start();
+  Client writer(socket());
+  ASSERT_TRUE(is_ok(call(writer, register_request("tpl", "src"))));
+  ASSERT_TRUE(is_ok(call(writer, fork_request("fork", "tpl", "f1"))));
+  ASSERT_TRUE(is_ok(call(writer, fork_request("fork", "tpl", "f2"))));
+
+  Client sub(socket());
+  subscribe(sub, 1, 3);
+  for (std::uint64_t seq = 1; seq <= 3; ++seq) {
+    auto e = next_event(sub);
+    ASSERT_TRUE(e) << "catch-up seq " << seq;
+    EXPECT_EQ(seq_of(*e), seq);
+  }
+
+  // Live: a commit of the daemon's.
+  ASSERT_TRUE(is_ok(call(writer, fork_request("fork", "tpl", "f3"))));
+  auto live = next_event(sub);
+  ASSERT_TRUE(live) << "the daemon's commit was not streamed within 2 s";
+  EXPECT_EQ(seq_of(*live), 4u);
+  EXPECT_EQ(live->at("fork"), "f3");
+
+  // Live: another process appends to the journal directly.
+  const Exited other = cli({"fork", "tpl", "f4"});
+  ASSERT_EQ(other.exit_code, 0) << other;
+  const auto appended = Clock::now();
+  auto from_other = next_event(sub, kOtherProcessBound);
+  ASSERT_TRUE(from_other) << "another process's append was not streamed within 3 s";
+  std::cout << "another process's event reached the subscriber after "
+            << std::chrono::duration<double, std::milli>(Clock::now() - appended).count()
+            << " ms\n";
+  EXPECT_EQ(seq_of(*from_other), 5u);
+  EXPECT_EQ(from_other->at("origin"), "cli");
+
+  // The same objects as `forkjournal export`, journal and chain included.
+  const Exited exported = cli({"export"});
+  ASSERT_EQ(exported.exit_code, 0) << exported;
+  const std::vector<json::object> lines = export_objects(exported);
+  ASSERT_EQ(lines.size(), 5u);
+  EXPECT_EQ(*live, lines[3]);
+  EXPECT_EQ(*from_other, lines[4]);
+
+  // The connection takes no more requests: a ping gets no reply, only the
+  // next event does.
+  ASSERT_TRUE(sub.send("{\"op\":\"ping\",\"id\":\"p\"}\n"));
+  ASSERT_TRUE(is_ok(call(writer, fork_request("fork", "tpl", "f5"))));
+  auto after_ping = next_event(sub);
+  ASSERT_TRUE(after_ping);
+  EXPECT_EQ(seq_of(*after_ping), 6u);
+
+  // A daemon with a subscriber still shuts down cleanly and ends it.
+  EXPECT_EQ(d.terminate(), 0) << d.log();
+  EXPECT_FALSE(sub.read_line(kIoTimeout));
+  // A reset rather than an end of file: the ping is unread.
+  EXPECT_TRUE(sub.closed_by_peer()) << sub.error();
+}
+
+TEST_F(SubscribeTest, ResumesFromASeqAndFromTheHeadPlusOne) {
+  start();
+  Client writer(socket());
+  ASSERT_TRUE(is_ok(call(writer, register_request("tpl", "src"))));
+  for (int i = 1; i <= 4; ++i) {
+    ASSERT_TRUE(is_ok(call(writer, fork_request("fork", "tpl", "f" + std::to_string(i)))));
+  }
+  const std::vector<json::object> exported = export_objects(cli({"export"}));
+  ASSERT_EQ(exported.size(), 5u);
+
+  // From the middle: the chain carried from the seed matches export's.
+  Client middle(socket());
+  subscribe(middle, 3, 5);
+  for (std::uint64_t seq = 3; seq <= 5; ++seq) {
+    auto e = next_event(middle);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(*e, exported[seq - 1]);
+  }
+
+  // From the head + 1: nothing until the next commit, then exactly it.
+  Client next(socket());
+  subscribe(next, 6, 5);
+  EXPECT_FALSE(next.read_line(200ms)) << "an event before any was committed";
+  ASSERT_TRUE(is_ok(call(writer, fork_request("fork", "tpl", "f5"))));
+  auto e = next_event(next);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(seq_of(*e), 6u);
+  auto also = next_event(middle);
+  ASSERT_TRUE(also);
+  EXPECT_EQ(seq_of(*also), 6u);
+}
+
+TEST_F(SubscribeTest, AFromSeqOfZeroOrPastTheHeadPlusOneIsRefusedWithOneLine) {
+  start();
+  Client c(socket());
+  ASSERT_TRUE(is_ok(call(c, register_request("tpl", "src"))));
+  for (std::uint64_t bad : {std::uint64_t{0}, std::uint64_t{3}, std::uint64_t{1} << 63}) {
+    ASSERT_TRUE(c.send(subscribe_line(bad)));
+    auto r = next_object(c, kIoTimeout);
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(is_error(*r, "invalid_argument")) << bad << ": " << show(*r);
+    EXPECT_EQ(r->at("id"), "sub");
+  }
+  const json::object missing = call(c, {{"op", "subscribe"}, {"id", 7}});
+  EXPECT_TRUE(is_error(missing, "bad_request")) << show(missing);
+  const json::object negative = call(c, {{"op", "subscribe"}, {"id", 8}, {"from_seq", -1}});
+  EXPECT_TRUE(is_error(negative, "bad_request")) << show(negative);
+  // One line each, and the connection goes on.
+  expect_pong(c, "after refused subscriptions");
+}
+
+TEST_F(SubscribeTest, ASubscriberThatNeverReadsIsCutOffTooSlowWhileForksGoOn) {
+  Daemon& d = start({"--max-output", "4096", "--sync", "none"});
+  Client writer(socket());
+  ASSERT_TRUE(is_ok(call(writer, register_request("tpl", "src"))));
+  Client sub(socket());
+  subscribe(sub, 2, 1);
+
+  // Fork (long ids, long lines) until the daemon cuts the subscriber off;
+  // every fork is acknowledged at its own pace meanwhile.
+  const std::string padding(48, 'x');
+  std::uint64_t forks = 0;
+  Clock::duration slowest{};
+  const auto began = Clock::now();
+  while (d.log().find("closing a subscriber that fell behind") == std::string::npos &&
+         Clock::now() - began < 30s) {
+    const auto before = Clock::now();
+    const json::object r =
+        call(writer, fork_request("fork", "tpl", "f" + std::to_string(forks) + padding));
+    slowest = std::max(slowest, Clock::now() - before);
+    ASSERT_TRUE(is_ok(r)) << show(r);
+    ++forks;
+  }
+  ASSERT_NE(d.log().find("closing a subscriber that fell behind"), std::string::npos)
+      << "not cut off after " << forks << " forks";
+  std::cout << forks << " forks until the subscriber was cut off; the slowest took "
+            << std::chrono::duration<double, std::milli>(slowest).count() << " ms\n";
+  EXPECT_LT(slowest, 2s) << "a fork waited on the subscriber";
+  // Forks go on after the cut-off too, and every one was counted.
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(is_ok(call(writer, fork_request("fork", "tpl", "after" + std::to_string(i)))));
+  }
+  const json::object counts = call(writer, {{"op", "counts"}});
+  ASSERT_TRUE(is_ok(counts)) << show(counts);
+  EXPECT_EQ(counts.at("templates").as_array()[0].at("forks"), forks + 10) << show(counts);
+
+  // What it was sent arrives in order, then the final too_slow line naming
+  // the last seq sent, then the end of the connection.
+  std::uint64_t expected = 2;
+  std::optional<json::object> last;
+  for (;;) {
+    auto line = next_object(sub, kIoTimeout);
+    ASSERT_TRUE(line) << "no too_slow line after seq " << expected - 1 << ": " << sub.error();
+    if (line->contains("event")) {
+      ASSERT_EQ(seq_of(line->at("event").as_object()), expected);
+      ++expected;
+      continue;
+    }
+    last = line;
+    break;
+  }
+  // An error response with one more field: last_seq.
+  EXPECT_EQ(u64(*last, "last_seq"), expected - 1) << show(*last);
+  json::object error = *last;
+  error.erase("last_seq");
+  EXPECT_TRUE(is_error(error, "too_slow")) << show(*last);
+  EXPECT_EQ(last->at("id"), "sub");
+  EXPECT_GT(expected - 1, 2u) << "cut off before it was sent anything";
+  EXPECT_FALSE(sub.read_line(kIoTimeout));
+  EXPECT_TRUE(sub.at_eof()) << sub.error();
+
+  // It resumes from last_seq + 1 with nothing skipped.
+  Client again(socket());
+  const std::uint64_t head = forks + 11;
+  subscribe(again, expected, head);
+  for (std::uint64_t seq = expected; seq <= head; ++seq) {
+    auto e = next_event(again);
+    ASSERT_TRUE(e) << "seq " << seq;
+    ASSERT_EQ(seq_of(*e), seq);
+  }
+}
+
+}  // namespace
