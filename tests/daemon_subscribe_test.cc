@@ -4,6 +4,7 @@
 // bad from_seq, and a subscriber that never reads cut off with too_slow while
 // another client's forks keep committing.
 #include "support/daemon_fixture.h"
+#include "support/many_forks.h"
 
 #include <gtest/gtest.h>
 
@@ -177,6 +178,22 @@ TEST_F(SubscribeTest, ResumesFromASeqAndFromTheHeadPlusOne) {
   auto also = next_event(middle);
   ASSERT_TRUE(also);
   EXPECT_EQ(seq_of(*also), 6u);
+}
+
+TEST_F(SubscribeTest, CatchesUpAcrossChainCheckpointsWithExportsChainValues) {
+  ASSERT_EQ(cli({"init"}).exit_code, 0);
+  ASSERT_EQ(cli({"register", "tpl", "--source", "src"}).exit_code, 0);
+  append_forks(journal(), "tpl", 8999);
+  start();
+  const std::vector<json::object> exported = export_objects(cli({"export"}));
+  ASSERT_EQ(exported.size(), 9000u);
+  Client sub(socket());
+  subscribe(sub, 4000, 9000);
+  for (std::uint64_t seq = 4000; seq <= 9000; ++seq) {
+    auto e = next_event(sub);
+    ASSERT_TRUE(e) << "seq " << seq;
+    ASSERT_EQ(*e, exported[seq - 1]) << "seq " << seq;
+  }
 }
 
 TEST_F(SubscribeTest, AFromSeqOfZeroOrPastTheHeadPlusOneIsRefusedWithOneLine) {

@@ -2,6 +2,7 @@
 // other forkjournal processes appending: it prints what they commit within a
 // bound, resumes from --from with nothing skipped or repeated, exits 0 on
 // SIGINT, SIGTERM and a closed stdout, and sleeps while nothing commits.
+#include "support/many_forks.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 
@@ -209,6 +210,23 @@ TEST_F(ExportFollowTest, ResumesFromLastPlusOneWithNothingSkippedOrRepeated) {
   EXPECT_EQ(beyond.err, "forkjournal: --from 9 is beyond the head (seq 7)\n");
   const Exited with_to = fj({"export", "--follow", "--to", "3"});
   EXPECT_EQ(with_to.exit_code, 2) << with_to;
+}
+
+TEST_F(ExportFollowTest, CatchesUpAcrossChainCheckpointsThenFollows) {
+  ok({"init"});
+  ok({"register", "t1", "--source", "s1"});
+  fj::testing::append_forks(journal_, "t1", 8999);
+  const pid_t pid = follow({"--from", "3000"}, out_);
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(wait_lines(out_, 6001, 10s).size(), 6001u);
+  fj::testing::append_forks(journal_, "t1", 3, "g");
+  ASSERT_EQ(wait_lines(out_, 6004).size(), 6004u);
+  ::kill(pid, SIGTERM);
+  EXPECT_EQ(reap(pid), 0);
+  // Window by window, the same lines (chain values included) as one export.
+  const Exited exported = fj({"export", "--from", "3000"});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  EXPECT_EQ(read_file(out_), exported.out);
 }
 
 TEST_F(ExportFollowTest, ExitsZeroOnSigintAndSigterm) {

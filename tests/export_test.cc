@@ -2,6 +2,7 @@
 // (the same lines as `log --json`), seq ranges, range and corruption errors,
 // and a journal another process is appending to.
 #include "projector/ledger.h"
+#include "support/many_forks.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 
@@ -287,3 +288,27 @@ TEST_F(ExportTest, HelpDescribesTheExitedgeAndTheFormat) {
 }
 
 }  // namespace
+
+TEST_F(ExportTest, ChainValuesFromAnySeqAcrossCheckpointsMatchTheWalkFromSeqOne) {
+  ok({"init"});
+  ok({"register", "t1", "--source", "s1"});
+  fj::testing::append_forks(journal_, "t1", 8999);
+  const Exited all = fj({"export"});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  const std::vector<std::string> lines = split_lines(all.out);
+  ASSERT_EQ(lines.size(), 9000u);
+  // Starting on, just before and just after a checkpoint, and between them;
+  // ranges ending between checkpoints too.
+  for (std::uint64_t from : {4095u, 4096u, 4097u, 5000u, 8192u, 8193u, 9000u}) {
+    const Exited tail = fj({"export", "--from", std::to_string(from)});
+    ASSERT_EQ(tail.exit_code, 0) << from << ": " << tail.err;
+    const std::vector<std::string> got = split_lines(tail.out);
+    ASSERT_EQ(got.size(), 9001 - from) << from;
+    EXPECT_EQ(got.front(), lines[from - 1]) << from;
+    EXPECT_EQ(got.back(), lines.back()) << from;
+  }
+  const Exited middle = fj({"export", "--from", "4000", "--to", "5000"});
+  ASSERT_EQ(middle.exit_code, 0) << middle.err;
+  EXPECT_EQ(split_lines(middle.out),
+            std::vector<std::string>(lines.begin() + 3999, lines.begin() + 5000));
+}

@@ -22,9 +22,6 @@ namespace {
 namespace asio = boost::asio;
 namespace json = boost::json;
 
-// Events per read transaction: a transaction stays short (it pins pages and
-// takes the map-resize lock shared) and other connections run between two.
-constexpr std::uint64_t kChunk = 256;
 // How long a subscriber sleeps when no wake-up comes (no HeadSignal, or one
 // lost to a peer that went away unnoticed).
 constexpr std::chrono::milliseconds kFallbackWake{1000};
@@ -97,8 +94,14 @@ asio::awaitable<void> stream_subscription(std::shared_ptr<Connection> connection
         if (!started) return started.error();
         chain.emplace(*started);
       }
+      // One checkpoint window per read transaction at most: a transaction
+      // stays short (it pins pages and holds the map-resize lock shared),
+      // other connections run between two, and the window ends at a
+      // checkpoint or the head, where its chain values are checked before
+      // any of its lines go out.
       const std::uint64_t from = chain->next_seq();
-      const std::uint64_t to = std::min(head, from + kChunk - 1);
+      const std::uint64_t to = std::min(
+          head, (from - 1) / kChainCheckpointEvery * kChainCheckpointEvery + kChainCheckpointEvery);
       if (from > to) return {};
       auto done = for_each_event(
           r, from, to,

@@ -11,7 +11,9 @@
 // (--write-timeout applies). After it, a subscriber whose unsent output stays
 // above max_output for kTooSlowAfter while new events wait is too slow: it
 // gets a final too_slow error line naming the last seq it was sent, and the
-// connection is closed. It resumes by subscribing from that seq + 1.
+// connection is closed. It resumes by subscribing from that seq + 1. Memory
+// per subscriber: its unsent output (max_output and one line) and the lines
+// of the window being sent (at most kChainCheckpointEvery).
 //
 // Errors: none thrown. A from_seq of 0 or past the head + 1 is refused with
 // one invalid_argument line and the connection goes on; a journal error
