@@ -312,3 +312,38 @@ TEST_F(ExportTest, ChainValuesFromAnySeqAcrossCheckpointsMatchTheWalkFromSeqOne)
   EXPECT_EQ(split_lines(middle.out),
             std::vector<std::string>(lines.begin() + 3999, lines.begin() + 5000));
 }
+
+TEST_F(ExportTest, AChainThatDisagreesWithACheckpointPrintsNothingUncheckedAndNamesTheSeq) {
+  ok({"init"});
+  ok({"register", "t1", "--source", "s1"});
+  fj::testing::append_forks(journal_, "t1", 4998);  // seqs 2-4999
+  ok({"fork", "t1", "frkcorruptmarker"});           // seq 5000
+  fj::testing::append_forks(journal_, "t1", 4000, "g");
+  const std::string path = journal_ + "/data.mdb";
+  std::string data;
+  {
+    std::ifstream in(path, std::ios::binary);
+    data.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::size_t flipped = 0;
+  for (auto at = data.find("frkcorruptmarker"); at != std::string::npos;
+       at = data.find("frkcorruptmarker", at + 1)) {
+    data[at] = static_cast<char>(data[at] ^ 0x10);
+    ++flipped;
+  }
+  ASSERT_GT(flipped, 0u);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+
+  // From 6000 the chain is carried from the checkpoint at 4096 over the
+  // damaged seq 5000 and first checked at the checkpoint at 8192.
+  const Exited r = fj({"export", "--from", "6000"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "forkjournal: corrupt journal (corrupt_meta): the hash chain recomputed up to seq 8192 "
+            "disagrees with the stored checkpoint\n");
+  // From past that checkpoint the chain starts from it and checks out.
+  const Exited after = fj({"export", "--from", "8193"});
+  EXPECT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_EQ(split_lines(after.out).size(), 808u);
+}
