@@ -2,7 +2,9 @@
 // stream sockets: reads newline-delimited JSON requests, runs each against a
 // Service and writes one reply line per request, in request order. A
 // connection's next request is read and run while earlier replies are still
-// being written.
+// being written. A subscribe request turns its connection into a stream of
+// events (docs/protocol.md, daemon/internal/subscription.h) that reads no
+// more requests; its subscribers are woken by DispatcherOptions::heads.
 //
 // Limits (DispatcherOptions), so that no client can hold unbounded memory or
 // a connection slot for ever. Per connection the dispatcher holds at most one

@@ -10,7 +10,8 @@ namespace asio = boost::asio;
 
 HeadSignal::HeadSignal(asio::any_io_executor executor) : executor_(std::move(executor)) {}
 
-void HeadSignal::on_head(std::uint64_t) {
+void HeadSignal::on_head(std::uint64_t head_seq) {
+  head_ = head_seq;
   // One wake-up in flight covers every commit before it runs: the waiters
   // read the head when they resume.
   if (posted_.exchange(true)) return;

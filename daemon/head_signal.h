@@ -43,8 +43,14 @@ class HeadSignal : public ServiceObserver, public std::enable_shared_from_this<H
   // Resumes every waiter now (the dispatcher stopping).
   void wake_all();
 
+  // The head of the last on_head (0 before the first). A waiter that has
+  // read up to this seq and checks it just before wait() misses no wake-up:
+  // the seq is stored before the wake-up is posted.
+  std::uint64_t head() const noexcept { return head_; }
+
  private:
   boost::asio::any_io_executor executor_;
+  std::atomic<std::uint64_t> head_{0};
   std::atomic<bool> posted_{false};
   std::list<boost::asio::steady_timer*> waiting_;  // on the executor only
 };

@@ -85,6 +85,7 @@ asio::awaitable<void> stream_subscription(std::shared_ptr<Connection> connection
     if (context.stopping) break;
     lines.clear();
     std::uint64_t head = 0;
+    bool chain_failed = false;
     auto read = journal.read([&](Reader& r) -> Result<void> {
       auto h = r.head();
       if (!h) return h.error();
@@ -107,17 +108,24 @@ asio::awaitable<void> stream_subscription(std::shared_ptr<Connection> connection
           r, from, to,
           [&](std::uint64_t seq, const EventView& e, std::string_view record) -> Result<void> {
             auto value = chain->advance(r, record);
-            if (!value) return value.error();
+            if (!value) {
+              chain_failed = true;
+              return value.error();
+            }
             lines.emplace_back(
                 seq, protocol::ok_response(
                          request.id, {{"event", render::export_json(seq, e, journal_id, *value)}}));
             return {};
           });
       if (!done) return done;
-      return chain->check_head(r, head);
+      done = chain->check_head(r, head);
+      chain_failed = !done;
+      return done;
     });
     if (!read) {
-      // The lines read before the failure go out before it is reported.
+      // The lines before a damaged record go out before it is reported; after
+      // a chain disagreement, none of the window's, whose values are unchecked.
+      if (chain_failed) lines.clear();
       for (auto& [seq, line] : lines) {
         co_await connection->send(line);
         last_sent = seq;
@@ -135,8 +143,9 @@ asio::awaitable<void> stream_subscription(std::shared_ptr<Connection> connection
         if (connection->closed()) co_return;
         const std::string too_slow = error_line(
             request.id, "too_slow",
-            "the subscriber took no output for " + std::to_string(kTooSlowAfter.count()) +
-                " ms while events waited; subscribe again from last_seq + 1",
+            "more than " + std::to_string(context.options.max_output) +
+                " bytes of events stayed unread for " + std::to_string(kTooSlowAfter.count()) +
+                " ms; subscribe again from last_seq + 1",
             last_sent);
         if (context.options.log) {
           context.options.log("closing a subscriber that fell behind at seq " +
@@ -158,6 +167,9 @@ asio::awaitable<void> stream_subscription(std::shared_ptr<Connection> connection
       continue;
     }
     if (context.options.heads) {
+      // A wake-up that came while this loop was sending is not lost: the
+      // head it announced is checked before waiting for the next.
+      if (context.options.heads->head() >= chain->next_seq()) continue;
       co_await context.options.heads->wait(kFallbackWake);
     } else {
       fallback.expires_after(kFallbackWake);
