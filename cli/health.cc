@@ -129,6 +129,14 @@ int cmd_health(const Options& o) {
         std::cout << " (no --max-map-size)";
       }
     }
+    if (const auto* reader = r["oldest_reader"].if_object()) {
+      const auto* age = reader->if_contains("age_seconds");
+      std::cout << ", oldest reader pid " << number(reader->at("pid")) << " "
+                << number(reader->at("txn_lag")) << " commits behind";
+      if (age != nullptr && age->is_number()) {
+        std::cout << " for " << static_cast<long long>(age->to_number<double>()) << " s";
+      }
+    }
     std::cout << "\n";
     if (const auto* reasons = r["reasons"].if_array()) {
       for (const auto& reason : *reasons) {

@@ -43,8 +43,10 @@
 // a failing seed replays the same schedule (the exact interleaving still
 // depends on timing). Exit 0 when every check passed, 1 on the first
 // violation (with the seed and iteration), 2 on a usage or setup error.
+#include "crashtest/dash.h"
 #include "crashtest/invariants.h"
 #include "crashtest/power_loss/command.h"
+#include "crashtest/seed_mix.h"
 #include "crashtest/waiter.h"
 #include "daemon/service.h"
 #include "gc/internal/fd.h"
@@ -86,6 +88,10 @@
 
 namespace {
 
+using fj::crashtest::dash;
+using fj::crashtest::mix;
+using fj::crashtest::undash;
+
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using fj::Waiter;
@@ -115,13 +121,6 @@ struct Config {
   // holds events never reuses one: empty for an empty journal, else its head.
   std::string run;
 };
-
-std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
-  std::uint64_t z = a + 0x9e3779b97f4a7c15ull * (b + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 
 std::string tpl_id(const std::string& run, std::uint64_t iteration, int k) {
   return "t" + run + std::to_string(iteration) + "-" + std::to_string(k);
@@ -161,13 +160,6 @@ fj::Command command_of(const Ack& a) {
     default:
       return fj::RetireTemplate{a.template_id};
   }
-}
-
-std::string dash(const std::string& s) {
-  return s.empty() ? "-" : s;
-}
-std::string undash(const std::string& s) {
-  return s == "-" ? "" : s;
 }
 
 // ---------------------------------------------------------------------------

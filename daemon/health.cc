@@ -45,6 +45,22 @@ json::object health_json(const ServiceStats& s, const HealthOptions& options) {
                          " s (limit " + fixed(stuck_after, 1) + " s)");
   }
 
+  json::value reader = nullptr;
+  if (const auto& r = s.oldest_reader) {
+    const double after = std::chrono::duration<double>(options.reader_after).count();
+    reader = json::object{{"pid", r->pid},
+                          {"txn_lag", r->txn_lag},
+                          {"age_seconds", r->age_seconds},
+                          {"reader_after_seconds", after}};
+    if (r->age_seconds > after) {
+      reasons.emplace_back("process " + std::to_string(r->pid) +
+                           " has held a read transaction for " + fixed(r->age_seconds, 0) + " s (" +
+                           std::to_string(r->txn_lag) + " commits behind; limit " +
+                           fixed(after, 0) +
+                           " s): the journal's file cannot reuse pages meanwhile");
+    }
+  }
+
   json::value reconcile = nullptr;
   if (const auto& r = s.last_reconcile) {
     reconcile = json::object{{"based_on_seq", r->based_on_seq},
@@ -74,6 +90,7 @@ json::object health_json(const ServiceStats& s, const HealthOptions& options) {
           {"last_commit_age_seconds", std::move(age)},
           {"map", std::move(map)},
           {"writer", std::move(writer)},
+          {"oldest_reader", std::move(reader)},
           {"last_reconcile", std::move(reconcile)}};
 }
 

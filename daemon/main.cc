@@ -205,7 +205,7 @@ int main(int argc, char** argv) {
   std::uint64_t snapshot_every = 100'000;
   fj::service::DispatcherOptions limits;
   std::string write_timeout = "30s", line_timeout = "10s", idle_timeout = "300s";
-  std::string metrics_address, stuck_after = "30s";
+  std::string metrics_address, stuck_after = "30s", reader_after = "10m";
   bool metrics_any_address = false;
 
   CLI::App app{
@@ -264,6 +264,10 @@ int main(int argc, char** argv) {
   app.add_option("--stuck-after", stuck_after,
                  "Health reports the writer stuck when work has waited on it this long")
       ->default_val(stuck_after);
+  app.add_option("--reader-after", reader_after,
+                 "Health reports a read transaction (of any process) open this long: it keeps "
+                 "the journal's file from reusing pages")
+      ->default_val(reader_after);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -288,7 +292,8 @@ int main(int argc, char** argv) {
        {std::tuple{"--write-timeout", &write_timeout, &limits.write_timeout},
         std::tuple{"--line-timeout", &line_timeout, &limits.line_timeout},
         std::tuple{"--idle-timeout", &idle_timeout, &limits.idle_timeout},
-        std::tuple{"--stuck-after", &stuck_after, &limits.health.stuck_after}}) {
+        std::tuple{"--stuck-after", &stuck_after, &limits.health.stuck_after},
+        std::tuple{"--reader-after", &reader_after, &limits.health.reader_after}}) {
     auto d = parse_duration(*text);
     if (!d || d->count() == 0)
       fail(std::string(name) + ": '" + *text + "' is not a duration like 500ms, 30s or 5m");

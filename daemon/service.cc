@@ -104,6 +104,13 @@ struct Service::Impl {
   std::optional<ReconcileSummary> last_reconcile;  // guarded by summary_mu
   Clock::time_point last_reconcile_at;             // guarded by summary_mu
 
+  // The oldest reader last seen and since when (a pid and LMDB's snapshot id
+  // identify one read transaction).
+  mutable std::mutex readers_mu;
+  std::optional<OldestReader> oldest_reader;  // guarded by readers_mu
+  Clock::time_point oldest_reader_since;      // guarded by readers_mu
+  Clock::time_point readers_sampled;          // guarded by readers_mu
+
   // Writer-thread state.
   std::uint64_t since_snapshot = 0;
   Clock::time_point last_alive{};
@@ -124,6 +131,7 @@ struct Service::Impl {
   void measure_map();
   void writer_alive();
   void tell_head();
+  std::optional<ReaderSummary> sample_readers(Clock::time_point now);
   Result<std::uint64_t> snapshot(const char* why);
   Result<gc::ReconcileReport> reconcile(bool dry_run, const char* why);
   // Queues a job for the writer thread; false once stopping.
@@ -166,6 +174,24 @@ Result<void> Service::Impl::boot_up() {
 void Service::Impl::measure_map() {
   if (auto size = journal->file_size()) map_used = *size;
   map_size = journal->map_size();
+}
+
+std::optional<ReaderSummary> Service::Impl::sample_readers(Clock::time_point now) {
+  std::lock_guard lock(readers_mu);
+  readers_sampled = now;
+  auto found = journal->oldest_reader();
+  if (!found) {
+    options.log("reading the reader table failed: " + found.error().message);
+  } else {
+    const auto& r = *found;
+    const bool same =
+        r && oldest_reader && r->pid == oldest_reader->pid && r->txnid == oldest_reader->txnid;
+    if (!same) oldest_reader_since = now;
+    oldest_reader = r;
+  }
+  if (!oldest_reader) return std::nullopt;
+  return ReaderSummary{oldest_reader->pid, oldest_reader->txn_lag,
+                       std::chrono::duration<double>(now - oldest_reader_since).count()};
 }
 
 void Service::Impl::tell_head() {
@@ -316,6 +342,13 @@ void Service::Impl::housekeeping(bool idle) {
     head = ledger->projection().seq();
     if (head != before) tell_head();
   }
+  const auto now = Clock::now();
+  bool sample = false;
+  {
+    std::lock_guard lock(readers_mu);
+    sample = now - readers_sampled >= std::chrono::seconds(1);
+  }
+  if (sample) (void)sample_readers(now);
   if (options.snapshot_every != 0 && since_snapshot >= options.snapshot_every) {
     (void)snapshot("periodic");
   }
@@ -434,6 +467,7 @@ ServiceStats Service::stats() const {
     if (oldest == 0 && !impl_->queue.empty()) oldest = ticks(impl_->queue.front().queued);
     if (oldest != 0) s.oldest_wait_seconds = seconds_since(oldest, now);
   }
+  s.oldest_reader = impl_->sample_readers(now);
   {
     std::lock_guard lock(impl_->summary_mu);
     if (impl_->last_reconcile) {

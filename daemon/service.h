@@ -83,6 +83,16 @@ struct ReconcileSummary {
               link_mismatches = 0, stuck_flags = 0, held = 0;
 };
 
+// The oldest read transaction open on the journal, in any process: while it
+// lasts the pages it may see cannot be reused and the file grows.
+struct ReaderSummary {
+  int pid = 0;
+  std::uint64_t txn_lag = 0;  // write transactions committed since it began
+  // How long the service has seen it open: sampled about once a second
+  // while the writer runs, and on every stats() call.
+  double age_seconds = 0;
+};
+
 struct ServiceStats {
   std::uint64_t head_seq = 0;
   std::uint64_t requests = 0;  // write requests completed
@@ -103,6 +113,7 @@ struct ServiceStats {
   // one running) has waited; 0 when the writer is idle.
   double oldest_wait_seconds = 0;
   std::optional<ReconcileSummary> last_reconcile;
+  std::optional<ReaderSummary> oldest_reader;  // none: no read transaction open
 };
 
 struct BootReport {

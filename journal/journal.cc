@@ -349,6 +349,18 @@ std::size_t Journal::map_size() const {
   return state_->env.map_size();
 }
 
+Result<std::optional<OldestReader>> Journal::oldest_reader() const {
+  // The last id first: a reader that begins in between is then at most as
+  // new as it, never reported with a lag that wrapped around.
+  auto last = state_->env.last_txnid();
+  if (!last) return last.error();
+  auto slot = state_->env.oldest_reader();
+  if (!slot) return slot.error();
+  if (!*slot) return std::optional<OldestReader>{};
+  const std::uint64_t lag = *last > (*slot)->txnid ? *last - (*slot)->txnid : 0;
+  return std::optional<OldestReader>{OldestReader{(*slot)->pid, (*slot)->txnid, lag}};
+}
+
 bool Journal::interrupted_init(const std::string& dir) {
   std::error_code ec;
   const fs::path data = fs::path(dir) / "data.mdb";

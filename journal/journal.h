@@ -83,6 +83,15 @@ struct ChainPoint {
   ChainHash value{};
 };
 
+// A read transaction as Journal::oldest_reader reports it: the process
+// holding it and how many write transactions committed since it began.
+struct OldestReader {
+  int pid = 0;
+  std::uint64_t txnid =
+      0;  // LMDB's id of the snapshot it reads: tells one transaction from the next
+  std::uint64_t txn_lag = 0;
+};
+
 // One stored record as a scan hands it over.
 struct StoredRecord {
   std::uint64_t seq = 0;
@@ -290,6 +299,12 @@ class Journal {
   // current map.
   Result<std::uint64_t> file_size() const;
   std::size_t map_size() const;
+
+  // The oldest read transaction any process (this one included) holds open
+  // on the journal: while it lasts, the pages it may still see cannot be
+  // reused and the file grows. nullopt: no process is inside a read
+  // transaction. Errors: lmdb_error. Any thread; never waits for a writer.
+  Result<std::optional<OldestReader>> oldest_reader() const;
 
  private:
   struct State;

@@ -21,6 +21,12 @@ echo "== Go client (go vet, go test -race against build/bin/forkjournald) =="
     GOPROXY=off &&
   go vet ./... &&
   FORKJOURNALD="$PWD/../../build/bin/forkjournald" go test -race -count=1 ./...)
+# One short round of the Go-over-C++ group-commit ratio, so the script cannot
+# rot; its figures are judged on real runs (clients/go/README.md), never here.
+echo "== Go client over C++ group commit (one short round) =="
+GOCACHE="${GOCACHE:-$PWD/build/go/cache}" GOPATH="${GOPATH:-$PWD/build/go/path}" \
+  bash bench/go_client_ratio.sh build 1000 1 | tee build/go_client_ratio.txt
+grep -Eq '^go_over_cpp [0-9]+\.[0-9]+$' build/go_client_ratio.txt
 
 echo "== embed example against an installed copy =="
 rm -rf build/install build/embed

@@ -1,6 +1,7 @@
 // forkjournald's observability: the Prometheus metrics (--metrics), the
 // health op and `forkjournal health`, and the systemd watchdog pings from
 // the writer thread.
+#include "journal/journal.h"
 #include "support/daemon_fixture.h"
 #include "support/text.h"
 
@@ -19,6 +20,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -294,6 +296,58 @@ TEST_F(DaemonTest, HealthReportsHeadCommitAgeAndMapHeadroom) {
   const json::object parsed = json::parse(js.out).as_object();
   EXPECT_EQ(parsed.at("status"), "healthy");
   EXPECT_FALSE(parsed.contains("ok"));
+}
+
+// Another process's long read transaction keeps the file from reusing pages:
+// health names the process, how far behind it reads and for how long.
+TEST_F(DaemonTest, HealthReportsTheOldestReaderAndDegradesPastReaderAfter) {
+  start({"--reader-after", "1s"});
+  Client c(socket());
+  ASSERT_TRUE(is_ok(call(c, register_request("t1", "s1"))));
+  auto j = fj::Journal::open(journal(), fj::JournalOptions{.read_only = true});
+  ASSERT_TRUE(j) << j.error().message;
+  std::promise<void> inside, release;
+  auto released = release.get_future().share();
+  std::thread reader([&] {
+    (void)j->read([&](fj::Reader&) -> fj::Result<void> {
+      inside.set_value();
+      released.wait();
+      return {};
+    });
+  });
+  inside.get_future().wait();
+  ASSERT_TRUE(is_ok(call(c, register_request("t2", "s2"))));
+  ASSERT_TRUE(is_ok(call(c, register_request("t3", "s3"))));
+
+  json::object h;
+  const auto deadline = Clock::now() + 15s;
+  do {
+    std::this_thread::sleep_for(200ms);
+    h = call(c, {{"op", "health"}});
+  } while (h.at("status") == "healthy" && Clock::now() < deadline);
+  const Exited text = run({FORKJOURNAL_BIN, "health", "--socket", socket()});
+  release.set_value();
+  reader.join();
+
+  EXPECT_EQ(h.at("status"), "degraded") << show(h);
+  const json::object& oldest = h.at("oldest_reader").as_object();
+  EXPECT_EQ(oldest.at("pid").to_number<int>(), ::getpid()) << show(h);
+  EXPECT_GE(oldest.at("txn_lag").to_number<std::uint64_t>(), 2u) << show(h);
+  EXPECT_GT(oldest.at("age_seconds").to_number<double>(), 1.0) << show(h);
+  EXPECT_NE(json::serialize(h.at("reasons")).find("has held a read transaction"), std::string::npos)
+      << show(h);
+  EXPECT_EQ(text.exit_code, 1) << text;
+  EXPECT_NE(text.out.find("oldest reader pid " + std::to_string(::getpid())), std::string::npos)
+      << text;
+
+  // Released: no reader is left, and health recovers.
+  const auto recovered = Clock::now() + 15s;
+  do {
+    std::this_thread::sleep_for(100ms);
+    h = call(c, {{"op", "health"}});
+  } while (h.at("status") != "healthy" && Clock::now() < recovered);
+  EXPECT_EQ(h.at("status"), "healthy") << show(h);
+  EXPECT_TRUE(h.at("oldest_reader").is_null()) << show(h);
 }
 
 // The sample data root has entries only a person can settle: the boot

@@ -33,6 +33,24 @@ TEST(HealthDispatchTest, AnIdleServiceWithoutALimitIsHealthy) {
   EXPECT_TRUE(h.at("map").at("limit_bytes").is_null());
   EXPECT_TRUE(h.at("map").at("used_fraction").is_null());
   EXPECT_TRUE(h.at("last_reconcile").is_null());
+  EXPECT_TRUE(h.at("oldest_reader").is_null());
+}
+
+TEST(HealthDispatchTest, AReaderOpenPastReaderAfterIsDegraded) {
+  ServiceStats s;
+  HealthOptions o;
+  o.reader_after = std::chrono::seconds(60);
+  s.oldest_reader = fj::service::ReaderSummary{.pid = 4242, .txn_lag = 17, .age_seconds = 60};
+  json::object h = health_json(s, o);
+  EXPECT_EQ(h.at("status"), "healthy") << reasons(h);
+  EXPECT_EQ(h.at("oldest_reader").at("pid"), 4242);
+  EXPECT_EQ(h.at("oldest_reader").at("txn_lag"), 17);
+  s.oldest_reader->age_seconds = 61;
+  h = health_json(s, o);
+  EXPECT_EQ(h.at("status"), "degraded");
+  EXPECT_NE(reasons(h).find("process 4242 has held a read transaction for 61 s (17 commits behind"),
+            std::string::npos)
+      << reasons(h);
 }
 
 TEST(HealthDispatchTest, AMapAboveItsFractionIsDegraded) {

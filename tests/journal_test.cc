@@ -12,7 +12,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <set>
+#include <thread>
 
 namespace fj {
 namespace {
@@ -60,6 +62,39 @@ TEST(Journal, CreateRefusesAnExistingJournalOrAForeignDirectory) {
   auto busy = Journal::create(dir.sub("busy"), fast());
   ASSERT_FALSE(busy);
   EXPECT_EQ(busy.error().code, Errc::invalid_argument);
+}
+
+TEST(Journal, OldestReaderIsTheLongestOpenReadTransactionAndItsLag) {
+  TempDir dir;
+  auto j = Journal::create(dir.sub("j"), fast());
+  ASSERT_TRUE(j) << j.error().message;
+  auto none = j->oldest_reader();
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_FALSE(*none);
+
+  // A thread holds a read transaction while three appends commit.
+  std::promise<void> inside, release;
+  auto released = release.get_future().share();
+  std::thread reader([&] {
+    (void)j->read([&](Reader&) -> Result<void> {
+      inside.set_value();
+      released.wait();
+      return {};
+    });
+  });
+  inside.get_future().wait();
+  for (const char* fork : {"a", "b", "c"}) ASSERT_TRUE(append_one(*j, added("tpl", fork)));
+  auto held = j->oldest_reader();
+  release.set_value();
+  reader.join();
+  ASSERT_TRUE(held) << held.error().message;
+  ASSERT_TRUE(*held);
+  EXPECT_EQ((*held)->pid, ::getpid());
+  EXPECT_EQ((*held)->txn_lag, 3u);
+
+  auto after = j->oldest_reader();
+  ASSERT_TRUE(after);
+  EXPECT_FALSE(*after);
 }
 
 TEST(Journal, JournalFilesAreOwnerOnly) {

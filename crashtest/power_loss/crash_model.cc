@@ -1,5 +1,7 @@
 #include "crashtest/power_loss/crash_model.h"
 
+#include "crashtest/seed_mix.h"
+
 #include <algorithm>
 #include <limits>
 #include <optional>
@@ -9,16 +11,11 @@
 namespace fj::power_loss {
 namespace {
 
+using fj::crashtest::mix;
+
 using record::OpKind;
 
 constexpr std::size_t kNever = std::numeric_limits<std::size_t>::max();
-
-std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
-  std::uint64_t z = a + 0x9e3779b97f4a7c15ull * (b + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 
 std::pair<std::string, std::string> rename_names(const Op& op) {
   const auto nul = op.data.find('\0');

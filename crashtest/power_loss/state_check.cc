@@ -1,5 +1,6 @@
 #include "crashtest/power_loss/state_check.h"
 
+#include "crashtest/dash.h"
 #include "crashtest/waiter.h"
 #include "daemon/service.h"
 #include "journal/codec.h"
@@ -19,12 +20,10 @@
 namespace fj::power_loss {
 namespace {
 
+using fj::crashtest::undash;
+
 std::string describe(std::string_view stage, const Error& e) {
   return std::string(stage) + ": " + std::string(code_name(e.code)) + ": " + e.message;
-}
-
-std::string undash(const std::string& s) {
-  return s == "-" ? "" : s;
 }
 
 // Tabs and newlines would break the one-line form.

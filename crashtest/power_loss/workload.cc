@@ -1,5 +1,6 @@
 #include "crashtest/power_loss/workload.h"
 
+#include "crashtest/dash.h"
 #include "crashtest/waiter.h"
 #include "daemon/service.h"
 
@@ -19,6 +20,8 @@
 namespace fj::power_loss {
 namespace {
 
+using fj::crashtest::dash;
+
 namespace fs = std::filesystem;
 
 constexpr int kTemplates = 5;
@@ -29,10 +32,6 @@ std::string tpl(int k) {
 }
 std::string source(int k) {
   return "s" + std::to_string(k);
-}
-
-std::string dash(std::string_view s) {
-  return s.empty() ? "-" : std::string(s);
 }
 
 using MarkFn = void (*)(const char*, std::size_t);

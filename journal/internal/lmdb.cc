@@ -1,5 +1,7 @@
 #include "journal/internal/lmdb.h"
 
+#include <cinttypes>
+#include <cstdio>
 #include <utility>
 
 namespace fj::lmdb {
@@ -55,6 +57,32 @@ Result<int> Env::clear_stale_readers() {
   int dead = 0;
   if (int rc = mdb_reader_check(env_, &dead); rc != 0) return error("mdb_reader_check", rc);
   return dead;
+}
+
+Result<std::optional<Env::ReaderSlot>> Env::oldest_reader() const {
+  // mdb_reader_list hands over one formatted line per slot ("pid thread
+  // txnid", txnid "-" for a slot outside a transaction) after a header line;
+  // it has no structured form.
+  std::optional<ReaderSlot> oldest;
+  auto visit = [](const char* line, void* ctx) -> int {
+    auto& out = *static_cast<std::optional<ReaderSlot>*>(ctx);
+    int pid = 0;
+    std::uintmax_t thread = 0;
+    std::uintmax_t txnid = 0;
+    if (std::sscanf(line, "%d %jx %ju", &pid, &thread, &txnid) == 3 &&
+        (!out || txnid < out->txnid)) {
+      out = ReaderSlot{pid, txnid};
+    }
+    return 0;
+  };
+  if (int rc = mdb_reader_list(env_, visit, &oldest); rc < 0) return error("mdb_reader_list", rc);
+  return oldest;
+}
+
+Result<std::uint64_t> Env::last_txnid() const {
+  MDB_envinfo info{};
+  if (int rc = mdb_env_info(env_, &info); rc != 0) return error("mdb_env_info", rc);
+  return static_cast<std::uint64_t>(info.me_last_txnid);
 }
 
 Result<Txn> Txn::begin(const Env& env, unsigned flags, int* rc_out) {

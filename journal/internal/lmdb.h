@@ -63,6 +63,17 @@ class Env {
   // Clears reader slots left by dead processes; returns how many were cleared.
   Result<int> clear_stale_readers();
 
+  // The reader slot (of any process) whose read transaction began at the
+  // oldest transaction id, or nullopt when no process is inside one; and the
+  // id of the newest committed transaction. Reads the lock file's reader
+  // table, so it neither waits for nor blocks the writer.
+  struct ReaderSlot {
+    int pid = 0;
+    std::uint64_t txnid = 0;
+  };
+  Result<std::optional<ReaderSlot>> oldest_reader() const;
+  Result<std::uint64_t> last_txnid() const;
+
  private:
   explicit Env(MDB_env* env) : env_(env) {}
   MDB_env* env_ = nullptr;
