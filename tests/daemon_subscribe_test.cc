@@ -204,7 +204,7 @@ TEST_F(SubscribeTest, AFromSeqOfZeroOrPastTheHeadPlusOneIsRefusedWithOneLine) {
     ASSERT_TRUE(c.send(subscribe_line(bad)));
     auto r = next_object(c, kIoTimeout);
     ASSERT_TRUE(r);
-    EXPECT_TRUE(is_error(*r, "invalid_argument")) << bad << ": " << show(*r);
+    EXPECT_TRUE(is_error(*r, "bad_request")) << bad << ": " << show(*r);
     EXPECT_EQ(r->at("id"), "sub");
   }
   const json::object missing = call(c, {{"op", "subscribe"}, {"id", 7}});

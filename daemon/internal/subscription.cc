@@ -47,7 +47,7 @@ std::optional<std::string> refuse_subscription(const Journal& journal,
     return protocol::error_response(request.id, result, head.error().message);
   }
   if (request.from_seq != 0 && request.from_seq <= *head + 1) return std::nullopt;
-  result = "invalid_argument";
+  result = "bad_request";
   return protocol::error_response(request.id, result,
                                   "from_seq " + std::to_string(request.from_seq) +
                                       " is not within 1 and the head + 1 (" +

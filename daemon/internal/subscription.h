@@ -16,7 +16,7 @@
 // of the window being sent (at most kChainCheckpointEvery).
 //
 // Errors: none thrown. A from_seq of 0 or past the head + 1 is refused with
-// one invalid_argument line and the connection goes on; a journal error
+// one bad_request line and the connection goes on; a journal error
 // while streaming ends it with one error line (the code as for any request,
 // with last_seq).
 //
