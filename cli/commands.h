@@ -28,6 +28,8 @@ struct Options {
   std::string expect_head;  // SEQ:HEX
   std::string dest;         // backup's target directory
   std::string socket;       // forkjournald's socket, for health
+  std::string nats;         // NATS URLs, comma-separated, for fleet
+  int replicas = 1;         // the fleet stream's replicas
 };
 
 int cmd_init(const Options& o);
@@ -53,6 +55,11 @@ int cmd_restore(const Options& o);
 // 1 degraded, 2 unreachable or not answering (one line on stderr). Needs no
 // journal.
 int cmd_health(const Options& o);
+
+// Creates the fleet stream on the NATS servers o.nats with o.replicas copies
+// (fleet/stream_setup.h); 0 also when it exists as asked, 1 when it exists
+// otherwise, 2 when NATS cannot be reached. Needs no journal.
+int cmd_fleet_init(const Options& o);
 
 // Prints "forkjournal: <message>" to stderr and returns the exit code for it.
 int report(const Error& e);

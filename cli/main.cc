@@ -156,6 +156,20 @@ int main(int argc, char** argv) {
   health->add_option("--socket", o.socket, "forkjournald's Unix socket")->required();
   json_flag(health);
 
+  CLI::App* fleet = app.add_subcommand("fleet", "The fleet-wide NATS JetStream stream");
+  fleet->require_subcommand(1);
+  CLI::App* fleet_init =
+      fleet->add_subcommand("init",
+                            "Create the stream FORKJOURNAL that forkjournald --ship publishes to "
+                            "(file storage); nothing to do when it exists as asked (no --journal)");
+  fleet_init->callback([&run] { run = fj::cli::cmd_fleet_init; });
+  fleet_init->add_option("--nats", o.nats, "NATS server URLs, comma-separated nats://HOST:PORT")
+      ->required();
+  fleet_init->add_option("--replicas", o.replicas, "Copies of the stream (1 to 5)")
+      ->default_val(1)
+      ->check(CLI::Range(1, 5));
+  json_flag(fleet_init);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -168,7 +182,7 @@ int main(int argc, char** argv) {
     std::cerr << "forkjournal: " << e.what() << " (see 'forkjournal --help')\n";
     return 2;
   }
-  if (o.journal.empty() && !health->parsed()) {
+  if (o.journal.empty() && !health->parsed() && !fleet->parsed()) {
     std::cerr << "forkjournal: --journal is required (see 'forkjournal --help')\n";
     return 2;
   }
