@@ -137,13 +137,18 @@ struct Shipper::Impl {
     backoff = std::min(backoff * 2, options.backoff_max);
   }
 
-  void succeeded() {
+  // Positioned on the stream again: a round trip succeeded, so a run of
+  // failures is over.
+  void positioned_at() {
     backoff = options.backoff_min;
+    const std::string where = subject + " from seq " + std::to_string(shipped + 1);
     if (failing) {
       failing = false;
-      options.log("shipping to NATS resumed after seq " + std::to_string(shipped));
+      options.log("shipping to NATS resumed: " + where);
       std::lock_guard lock(st_mu);
       st.last_error.clear();
+    } else {
+      options.log("shipping " + where);
     }
   }
 
@@ -161,6 +166,7 @@ struct Shipper::Impl {
     co.timeout = options.timeout;
     co.on_change = [this](bool up) {
       connected = up;
+      if (should_stop()) return;  // stop() closing the connection is no news
       options.log(std::string(up ? "reconnected to NATS" : "disconnected from NATS") +
                   " (shipped seq " + std::to_string(state_shipped()) + ")");
     };
@@ -340,7 +346,6 @@ struct Shipper::Impl {
         st.shipped_seq = shipped;
         st.head_seq = std::max(st.head_seq, shipped);
       }
-      succeeded();
     }
   }
 
@@ -363,7 +368,7 @@ struct Shipper::Impl {
           continue;
         }
         if (!*ok) break;  // halted
-        options.log("shipping " + subject + " from seq " + std::to_string(shipped + 1));
+        positioned_at();
       }
       if (!head) {
         fail(head.error());

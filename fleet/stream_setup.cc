@@ -25,6 +25,7 @@ std::string differences(const jsStreamConfig& have, int replicas) {
                   std::to_string(replicas));
   }
   if (have.Retention != js_LimitsPolicy) out.push_back("retention is not limits");
+  if (!have.AllowDirect) out.push_back("direct gets are not allowed");
   if (have.MaxMsgs > 0 || have.MaxBytes > 0 || have.MaxAge > 0 || have.MaxMsgsPerSubject > 0)
     out.push_back("it has limits that drop messages");
   std::string text;
@@ -66,6 +67,8 @@ Result<StreamSetup> init_stream(const std::string& urls, int replicas) {
   cfg.Storage = js_FileStorage;
   cfg.Retention = js_LimitsPolicy;
   cfg.Replicas = replicas;
+  // Readers walk a subject by direct gets, answered by any replica.
+  cfg.AllowDirect = true;
   jerr = jsErrCode(0);
   s = js_AddStream(&raw, conn->js(), &cfg, nullptr, &jerr);
   if (s != NATS_OK) return nats::error_from("creating stream " + name, s, jerr);

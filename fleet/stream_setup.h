@@ -19,9 +19,9 @@ struct StreamSetup {
 
 // Creates the stream kStreamName on the servers `urls` (comma-separated
 // nats://HOST:PORT) with file storage, `replicas` copies (1 to 5), no limits
-// (a limit would drop events and with them the cursor) and the server's
-// default duplicate window. Idempotent when the stream exists with that
-// configuration. Errors: invalid_argument (URLs, replicas), unavailable (no
+// (a limit would drop events and with them the cursor), direct gets allowed
+// (reads answered by any replica) and the server's default duplicate window. Idempotent when the
+// stream exists with that configuration. Errors: invalid_argument (URLs, replicas), unavailable (no
 // server, JetStream not answering or not enabled), already_exists (the
 // stream exists with another configuration; the message names what
 // differs), and a JetStream refusal as unavailable (e.g. fewer servers than

@@ -186,7 +186,12 @@ TEST_F(ShipDaemonTest, ForksGoOnWhileNatsIsDownAndAreShippedOnceItIsBack) {
   server.node().start();
   ASSERT_TRUE(wait_jetstream(server.url()));
   ASSERT_TRUE(wait_shipped_seq(c, 201, 30s));
+  EXPECT_TRUE(ship_stats(c).at("last_error").is_null()) << show(ship_stats(c));
   EXPECT_EQ(series(scrape(metrics), "forkjournal_ship_lag_events"), 0);
+  const std::string log = daemons_.back()->log();
+  EXPECT_NE(log.find("shipping to NATS failed after seq 1"), std::string::npos) << log;
+  EXPECT_NE(log.find("shipping to NATS resumed: forkjournal.events."), std::string::npos) << log;
+  EXPECT_LT(count_of(log, "NATS"), 10u) << log;
   EXPECT_TRUE(matches(server.url(), "host-e"));
 }
 

@@ -40,6 +40,7 @@ TEST(FleetInit, CreatesTheStreamOnceAndThenFindsItAsAsked) {
   ASSERT_EQ(js_GetStreamInfo(&raw, conn->js(), "FORKJOURNAL", nullptr, &jerr), NATS_OK);
   fleet::nats::StreamInfoPtr info(raw);
   EXPECT_EQ(info->Config->Storage, js_FileStorage);
+  EXPECT_TRUE(info->Config->AllowDirect);
   ASSERT_EQ(info->Config->SubjectsLen, 1);
   EXPECT_STREQ(info->Config->Subjects[0], "forkjournal.events.>");
 

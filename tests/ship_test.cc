@@ -185,6 +185,10 @@ TEST(Ship, TwoJournalsShareTheStreamOnSubjectsOfTheirOwn) {
   ASSERT_TRUE(wait_shipped(*ship_b, 1200, 30s));
   EXPECT_TRUE(stream_matches(server.url(), a, "host-a"));
   EXPECT_TRUE(stream_matches(server.url(), b, "host-b"));
+  // The same by direct gets, which skip the other journal's messages.
+  EXPECT_TRUE(stream_matches(server.url(), a, "host-a", fleet::nats::Walk::direct));
+  EXPECT_TRUE(stream_matches(server.url(), b, "host-b", fleet::nats::Walk::direct));
+  EXPECT_FALSE(stream_matches(server.url(), a, "host-b", fleet::nats::Walk::direct));
 }
 
 TEST(Ship, ClusterLosesANodeMidShippingAndNothingIsLostOrRepeated) {
@@ -193,11 +197,13 @@ TEST(Ship, ClusterLosesANodeMidShippingAndNothingIsLostOrRepeated) {
   auto created = fleet::init_stream(cluster.urls(), 3);
   ASSERT_TRUE(created) << created.error().message;
   Journal journal = make_journal(dir.sub("journal"));
-  append_forks(journal, 6000);
+  constexpr std::uint64_t kEvents = 15'000;
+  append_forks(journal, kEvents);
   auto shipper = ship(journal, cluster.urls());
   ASSERT_TRUE(wait_shipped(*shipper, 1500, 30s));
   cluster.node(0).stop();
-  ASSERT_TRUE(wait_shipped(*shipper, 6000, 60s));
+  ASSERT_LT(shipper->state().shipped_seq, kEvents) << "shipping ended before the node stopped";
+  ASSERT_TRUE(wait_shipped(*shipper, kEvents, 60s));
   EXPECT_TRUE(stream_matches(cluster.urls(), journal, "host-a"));
 }
 
@@ -225,6 +231,7 @@ TEST(Ship, ClusterOutageLeavesLocalCommitsAloneAndShippingCatchesUp) {
 
   cluster.start_all();
   ASSERT_TRUE(wait_shipped(*shipper, 3000, 60s));
+  EXPECT_EQ(shipper->state().last_error, "");
   EXPECT_TRUE(stream_matches(cluster.urls(), journal, "host-a"));
 }
 

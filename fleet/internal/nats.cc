@@ -1,6 +1,9 @@
 #include "fleet/internal/nats.h"
 
 #include <algorithm>
+#include <charconv>
+#include <condition_variable>
+#include <mutex>
 #include <utility>
 
 namespace fj::fleet::nats {
@@ -63,27 +66,52 @@ Result<std::vector<std::string>> parse_urls(std::string_view urls) {
   return out;
 }
 
+// What the client's callbacks reach. libnats calls them on its own thread,
+// also after natsConnection_Close returns; the closed callback comes last,
+// so the object lives until then.
+struct Callbacks {
+  std::function<void(bool)> on_change;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool closed = false;  // guarded by mu
+
+  static void disconnected(natsConnection*, void* self) {
+    auto* c = static_cast<Callbacks*>(self);
+    if (c->on_change) c->on_change(false);
+  }
+  static void reconnected(natsConnection*, void* self) {
+    auto* c = static_cast<Callbacks*>(self);
+    if (c->on_change) c->on_change(true);
+  }
+  static void closed_cb(natsConnection*, void* self) {
+    auto* c = static_cast<Callbacks*>(self);
+    {
+      std::lock_guard lock(c->mu);
+      c->closed = true;
+    }
+    c->cv.notify_all();
+  }
+};
+
 struct Connection::State {
+  std::unique_ptr<Callbacks> callbacks = std::make_unique<Callbacks>();
   std::unique_ptr<natsConnection, ConnectionFree> nc;
   std::unique_ptr<jsCtx, JsFree> js;
   std::chrono::milliseconds timeout{};
-  std::function<void(bool)> on_change;
-
-  static void disconnected(natsConnection*, void* self) {
-    auto* s = static_cast<State*>(self);
-    if (s->on_change) s->on_change(false);
-  }
-  static void reconnected(natsConnection*, void* self) {
-    auto* s = static_cast<State*>(self);
-    if (s->on_change) s->on_change(true);
-  }
 
   ~State() {
-    // Closing first stops the client's threads from calling back into a
-    // State being destroyed.
-    if (nc) natsConnection_Close(nc.get());
     js.reset();
+    if (!nc) return;
+    natsConnection_Close(nc.get());
     nc.reset();
+    std::unique_lock lock(callbacks->mu);
+    if (!callbacks->cv.wait_for(lock, std::chrono::seconds(10),
+                                [&] { return callbacks->closed; })) {
+      // The client never reported the close: its callbacks may still come,
+      // so their object is left alive rather than freed under them.
+      lock.unlock();
+      (void)callbacks.release();
+    }
   }
 };
 
@@ -104,7 +132,7 @@ Result<Connection> Connection::open(std::string_view urls, const ConnectOptions&
   std::unique_ptr<natsOptions, OptionsFree> opts(raw_opts);
   auto state = std::make_unique<State>();
   state->timeout = options.timeout;
-  state->on_change = options.on_change;
+  state->callbacks->on_change = options.on_change;
   natsStatus s = natsOptions_SetServers(opts.get(), servers.data(), int(servers.size()));
   if (s == NATS_OK) s = natsOptions_SetName(opts.get(), "forkjournal");
   if (s == NATS_OK) s = natsOptions_SetTimeout(opts.get(), options.timeout.count());
@@ -114,9 +142,10 @@ Result<Connection> Connection::open(std::string_view urls, const ConnectOptions&
   // A lost server is noticed within a few seconds, not the default minutes.
   if (s == NATS_OK) s = natsOptions_SetPingInterval(opts.get(), 1000);
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts.get(), 2);
-  if (s == NATS_OK)
-    s = natsOptions_SetDisconnectedCB(opts.get(), &State::disconnected, state.get());
-  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts.get(), &State::reconnected, state.get());
+  Callbacks* cb = state->callbacks.get();
+  if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts.get(), &Callbacks::disconnected, cb);
+  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts.get(), &Callbacks::reconnected, cb);
+  if (s == NATS_OK) s = natsOptions_SetClosedCB(opts.get(), &Callbacks::closed_cb, cb);
   if (s != NATS_OK) return error_from("natsOptions", s, jsErrCode(0), Errc::invalid_argument);
 
   natsConnection* nc = nullptr;
@@ -187,50 +216,88 @@ Result<MsgPtr> message_at(const Connection& c, std::string_view stream, std::uin
   return error_from(what, s, jerr);
 }
 
+namespace {
+
+// The stream sequence a direct get answered with (its Nats-Sequence header).
+std::uint64_t direct_seq(natsMsg* msg) {
+  if (const std::uint64_t seq = natsMsg_GetSequence(msg); seq != 0) return seq;
+  const auto text = header(msg, JSSequence);
+  std::uint64_t seq = 0;
+  if (text) std::from_chars(text->data(), text->data() + text->size(), seq);
+  return seq;
+}
+
+// The subject's messages from `from` through `through`, one direct get each:
+// any replica answers, and no consumer has to be placed.
+Result<void> walk_direct(const Connection& c, const std::string& stream, const std::string& subject,
+                         std::uint64_t from, std::uint64_t through,
+                         const std::function<Result<void>(natsMsg*, std::uint64_t)>& visit) {
+  for (std::uint64_t next = from; next <= through;) {
+    jsDirectGetMsgOptions o;
+    jsDirectGetMsgOptions_Init(&o);
+    o.Sequence = next;
+    o.NextBySubject = subject.c_str();
+    natsMsg* raw = nullptr;
+    const natsStatus s = js_DirectGetMsg(&raw, c.js(), stream.c_str(), nullptr, &o);
+    if (s == NATS_NOT_FOUND) return {};
+    if (s != NATS_OK) {
+      return error_from("reading " + subject + " at stream sequence " + std::to_string(next), s);
+    }
+    MsgPtr msg(raw);
+    const std::uint64_t seq = direct_seq(msg.get());
+    if (seq < next) return error_from("a direct get without Nats-Sequence on " + subject, s);
+    if (seq > through) return {};
+    if (auto r = visit(msg.get(), seq); !r) return r;
+    next = seq + 1;
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<void> for_each_message(const Connection& c, std::string_view stream,
                               std::string_view subject, std::uint64_t from,
-                              const std::function<Result<void>(natsMsg*, std::uint64_t)>& visit) {
+                              const std::function<Result<void>(natsMsg*, std::uint64_t)>& visit,
+                              Walk walk) {
   auto last = last_message(c, stream, subject);
   if (!last) return last.error();
   if (!*last) return {};
   const std::uint64_t through = natsMsg_GetSequence(last->value().get());
-  from = std::max<std::uint64_t>(from, 1);
-  if (from > through) return {};
+  std::uint64_t next = std::max<std::uint64_t>(from, 1);
+  if (next > through) return {};
 
   const std::string name(stream), subj(subject);
+  if (walk == Walk::direct) return walk_direct(c, name, subj, next, through, visit);
   jsSubOptions so;
   jsSubOptions_Init(&so);
   so.Stream = name.c_str();
   so.Ordered = true;
   so.Config.DeliverPolicy = js_DeliverByStartSequence;
-  so.Config.OptStartSeq = from;
+  so.Config.OptStartSeq = next;
   natsSubscription* raw = nullptr;
   jsErrCode jerr = jsErrCode(0);
   natsStatus s = js_SubscribeSync(&raw, c.js(), subj.c_str(), nullptr, &so, &jerr);
-  if (s != NATS_OK) return error_from("subscribing to " + subj, s, jerr);
-  std::unique_ptr<natsSubscription, SubscriptionFree> sub(raw);
-  for (;;) {
-    natsMsg* next = nullptr;
-    s = natsSubscription_NextMsg(&next, sub.get(), c.timeout().count());
-    if (s != NATS_OK) {
-      (void)natsSubscription_Unsubscribe(sub.get());  // the consumer goes either way
-      return error_from("reading " + subj + " in order", s);
-    }
-    MsgPtr msg(next);
+  std::unique_ptr<natsSubscription, SubscriptionFree> sub(s == NATS_OK ? raw : nullptr);
+  while (sub && next <= through) {
+    natsMsg* got = nullptr;
+    if (natsSubscription_NextMsg(&got, sub.get(), c.timeout().count()) != NATS_OK) break;
+    MsgPtr msg(got);
     jsMsgMetaData* raw_meta = nullptr;
-    s = natsMsg_GetMetaData(&raw_meta, msg.get());
-    if (s != NATS_OK) return error_from("natsMsg_GetMetaData on " + subj, s);
+    if (natsMsg_GetMetaData(&raw_meta, msg.get()) != NATS_OK) break;
     std::unique_ptr<jsMsgMetaData, MetaFree> meta(raw_meta);
     const std::uint64_t seq = meta->Sequence.Stream;
     if (auto r = visit(msg.get(), seq); !r) {
       (void)natsSubscription_Unsubscribe(sub.get());  // ending early; the visitor's error wins
       return r;
     }
-    if (seq >= through) break;
+    next = seq + 1;
   }
   // An ephemeral consumer the server drops on its own if this fails.
-  (void)natsSubscription_Unsubscribe(sub.get());
-  return {};
+  if (sub) (void)natsSubscription_Unsubscribe(sub.get());
+  if (next > through) return {};
+  // No consumer could be placed in time (a cluster that has just lost a node
+  // may take many seconds), or it stalled: the rest by direct gets.
+  return walk_direct(c, name, subj, next, through, visit);
 }
 
 Result<Published> publish(const Connection& c, natsMsg* msg, const std::string& msg_id,

@@ -102,12 +102,18 @@ Result<MsgPtr> message_at(const Connection& c, std::string_view stream, std::uin
 // Calls visit(msg, stream_seq) for every message on `subject` from stream
 // sequence `from` through the subject's last message at the time of the call,
 // in stream order; stops at the first error visit returns. An ordered
-// consumer (ephemeral, pushed, no acks) streams them, where walking with
-// message_at would cost a round trip per message. Errors: as last_message,
-// unavailable when a message does not arrive within the timeout.
+// consumer (ephemeral, pushed, no acks) streams them, where a get per
+// message costs a round trip each. When no consumer can be made or it
+// stalls for a timeout (a cluster that has just lost a node may take many
+// seconds to place one), the rest come one direct get each (the stream
+// allows direct gets: fleet init makes it so). Errors: as last_message,
+// unavailable when a get fails.
+// With Walk::direct, every message comes by direct get (no consumer).
+enum class Walk { consumer_first, direct };
 Result<void> for_each_message(const Connection& c, std::string_view stream,
                               std::string_view subject, std::uint64_t from,
-                              const std::function<Result<void>(natsMsg*, std::uint64_t)>& visit);
+                              const std::function<Result<void>(natsMsg*, std::uint64_t)>& visit,
+                              Walk walk = Walk::consumer_first);
 
 struct Published {
   std::uint64_t stream_seq = 0;

@@ -74,7 +74,7 @@ void append_forks(Journal& journal, std::uint64_t count, std::uint64_t first) {
 }
 
 ::testing::AssertionResult stream_matches(const std::string& urls, const Journal& journal,
-                                          const std::string& host) {
+                                          const std::string& host, fleet::nats::Walk walk) {
   const std::string& id = journal.info().journal_id;
   std::vector<std::string> records;
   auto read = journal.read([&](Reader& r) -> Result<void> {
@@ -116,7 +116,8 @@ void append_forks(Journal& journal, std::uint64_t count, std::uint64_t first) {
           return fail("Nats-Msg-Id differs");
         ++expected;
         return {};
-      });
+      },
+      walk);
   if (!walked) return ::testing::AssertionFailure() << walked.error().message;
   if (expected != records.size() + 1) {
     return ::testing::AssertionFailure()

@@ -3,6 +3,7 @@
 // record by record (fleet/stream.h's contract). Call from the test's thread.
 #pragma once
 
+#include "fleet/internal/nats.h"
 #include "fleet/shipper.h"
 #include "journal/journal.h"
 
@@ -32,8 +33,10 @@ void append_forks(Journal& journal, std::uint64_t count, std::uint64_t first = 0
 // The journal's subject holds exactly seqs 1..head of `journal`, each once, in
 // order, each message's body the stored record, Fj-Journal the journal id,
 // Fj-Chain the chain value after it, Fj-Host `host` and its message id
-// "<journal id>:<seq>".
-::testing::AssertionResult stream_matches(const std::string& urls, const Journal& journal,
-                                          const std::string& host);
+// "<journal id>:<seq>". Read as fleet::nats::for_each_message reads with
+// `walk`.
+::testing::AssertionResult stream_matches(
+    const std::string& urls, const Journal& journal, const std::string& host,
+    fleet::nats::Walk walk = fleet::nats::Walk::consumer_first);
 
 }  // namespace fj::testing
