@@ -30,6 +30,7 @@ struct Options {
   std::string socket;       // forkjournald's socket, for health
   std::string nats;         // NATS URLs, comma-separated, for fleet
   int replicas = 1;         // the fleet stream's replicas
+  std::string witness;      // NATS URLs of the fleet stream, for audit --witness
 };
 
 int cmd_init(const Options& o);
@@ -60,6 +61,12 @@ int cmd_health(const Options& o);
 // (fleet/stream_setup.h); 0 also when it exists as asked, 1 when it exists
 // otherwise, 2 when NATS cannot be reached. Needs no journal.
 int cmd_fleet_init(const Options& o);
+// The fleet stream on o.nats read alone (fleet/fleet_view.h): every
+// journal's shipped head and counts (2 when a journal's messages are broken),
+// or their check (1 naming each broken journal and seq). 2 when NATS cannot
+// be read. Need no journal.
+int cmd_fleet_counts(const Options& o);
+int cmd_fleet_verify(const Options& o);
 
 // Prints "forkjournal: <message>" to stderr and returns the exit code for it.
 int report(const Error& e);

@@ -131,6 +131,9 @@ int main(int argc, char** argv) {
               fj::cli::cmd_audit);
   audit->add_option("--expect-head", o.expect_head,
                     "SEQ:HEX from an earlier audit: prove that history is still there, unchanged");
+  audit->add_option("--witness", o.witness,
+                    "NATS URLs of the fleet stream: compare every event shipped from this journal "
+                    "with the local record and chain value");
   json_flag(audit);
 
   CLI::App* backup = command(
@@ -169,6 +172,24 @@ int main(int argc, char** argv) {
       ->default_val(1)
       ->check(CLI::Range(1, 5));
   json_flag(fleet_init);
+  for (auto [name, help, fn] :
+       {std::tuple<const char*, const char*, Run>{
+            "counts",
+            "Rebuild every journal's fork counts from the stream alone: host, shipped seq and "
+            "templates per journal, and fleet totals (no --journal)",
+            fj::cli::cmd_fleet_counts},
+        std::tuple<const char*, const char*, Run>{
+            "verify",
+            "Check every journal in the stream: gap-free seqs, record checksums, the Fj-Chain "
+            "hash chain and the headers; exit 1 naming each journal and seq that breaks "
+            "(no --journal)",
+            fj::cli::cmd_fleet_verify}}) {
+    CLI::App* sub = fleet->add_subcommand(name, help);
+    sub->callback([&run, fn] { run = fn; });
+    sub->add_option("--nats", o.nats, "NATS server URLs, comma-separated nats://HOST:PORT")
+        ->required();
+    json_flag(sub);
+  }
 
   try {
     app.parse(argc, argv);

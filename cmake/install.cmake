@@ -24,7 +24,8 @@ set(FJ_PUBLIC_HEADERS
     journal/hex.h journal/ids.h journal/journal.h journal/seq.h journal/verify.h
     projector/audit.h projector/decide.h projector/id.h projector/id_hash.h projector/ledger.h
     projector/projection.h projector/replay.h
-    fleet/shipper.h fleet/stream.h fleet/stream_setup.h
+    fleet/fleet_view.h fleet/journal_fold.h fleet/shipper.h fleet/stream.h fleet/stream_setup.h
+    fleet/witness.h
     gc/importer.h gc/reconciler.h gc/scanner.h
     daemon/dispatcher.h daemon/health.h daemon/observer.h daemon/protocol.h daemon/service.h)
 foreach(header IN LISTS FJ_PUBLIC_HEADERS)
