@@ -16,7 +16,7 @@ Result<FleetView> read_fleet(const std::string& urls, std::chrono::milliseconds 
   if (!conn) return conn.error();
   std::map<std::string, JournalFold, std::less<>> folds;
   auto read = nats::for_each_in_stream(
-      *conn, kStreamName, [&](natsMsg* msg, std::uint64_t stream_seq) -> Result<void> {
+      *conn, kStreamName, {}, [&](natsMsg* msg, std::uint64_t stream_seq) -> Result<void> {
         const std::string_view subject = natsMsg_GetSubject(msg);
         // The stream takes only kStreamSubjects; anything else is folded
         // under its full subject, which no journal id matches.

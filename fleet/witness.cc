@@ -1,6 +1,7 @@
 #include "fleet/witness.h"
 
 #include "fleet/internal/nats.h"
+#include "fleet/internal/stream_read.h"
 #include "fleet/stream.h"
 #include "journal/hex.h"
 
@@ -33,8 +34,8 @@ Result<WitnessReport> witness(const Journal& journal, const std::string& urls,
       report.difference = FoldBreak{seq, stream_seq, std::move(detail)};
       return make_error(Errc::invalid_argument, std::string(kDifferenceMarker));
     };
-    auto walked = nats::for_each_message(
-        *conn, kStreamName, subject_for(id), 1,
+    auto walked = nats::for_each_in_stream(
+        *conn, kStreamName, subject_for(id),
         [&](natsMsg* msg, std::uint64_t stream_seq) -> Result<void> {
           const std::uint64_t expected = report.shipped_head + 1;
           const auto text = nats::header(msg, kSeqHeader.data()).value_or("");

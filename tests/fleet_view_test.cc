@@ -5,6 +5,7 @@
 // the local journal rewritten or truncated after shipping with its chain
 // recomputed, which only the stream as a witness can show.
 #include "fleet/internal/nats.h"
+#include "fleet/internal/stream_read.h"
 #include "fleet/shipper.h"
 #include "fleet/stream.h"
 #include "fleet/stream_setup.h"
@@ -35,7 +36,9 @@ using namespace std::chrono_literals;
 Exited cli(const std::vector<std::string>& args) {
   std::vector<std::string> argv{FORKJOURNAL_BIN};
   argv.insert(argv.end(), args.begin(), args.end());
-  return run(argv, RunOptions{.timeout = 30s});
+  RunOptions options;
+  options.timeout = 30s;
+  return run(argv, options);
 }
 
 // Creates a journal at `dir` holding `events`, ships it to `urls` as `host`
@@ -124,8 +127,8 @@ void publish_raw(const fleet::nats::Connection& c, const std::string& id, std::u
 std::uint64_t stream_seq_of(const fleet::nats::Connection& c, const std::string& id,
                             std::uint64_t seq) {
   std::uint64_t found = 0;
-  auto walked = fleet::nats::for_each_message(
-      c, fleet::kStreamName, fleet::subject_for(id), 1,
+  auto walked = fleet::nats::for_each_in_stream(
+      c, fleet::kStreamName, fleet::subject_for(id),
       [&](natsMsg* msg, std::uint64_t stream_seq) -> Result<void> {
         if (fleet::nats::header(msg, "Fj-Seq") == std::string_view(std::to_string(seq)))
           found = stream_seq;
@@ -262,6 +265,13 @@ TEST(FleetVerify, NamesEachJournalAndSeqWhereTheStreamWasTamperedWith) {
   const auto json_verify = cli({"fleet", "verify", "--nats", server.url(), "--json"});
   EXPECT_EQ(json_verify.exit_code, 1) << json_verify;
   EXPECT_EQ(json::parse(json_verify.out).at("ok"), false);
+
+  // The replaced message differs from the journal's own record too.
+  const auto witnessed = cli({"audit", "--journal", dir.sub("rep"), "--witness", server.url()});
+  EXPECT_EQ(witnessed.exit_code, 1) << witnessed;
+  EXPECT_NE(witnessed.out.find("seq 21  witness: the local record differs from the shipped one"),
+            std::string::npos)
+      << witnessed;
 
   // The counts are not served past a break.
   const auto counts = cli({"fleet", "counts", "--nats", server.url()});

@@ -16,12 +16,15 @@ struct MetaFree {
 }  // namespace
 
 Result<std::uint64_t> for_each_in_stream(
-    const Connection& c, std::string_view stream,
+    const Connection& c, std::string_view stream, std::string_view subject,
     const std::function<Result<void>(natsMsg*, std::uint64_t)>& visit) {
-  const std::string name(stream);
+  const std::string name(stream), subj(subject);
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  if (!subj.empty()) jo.Stream.Info.SubjectsFilter = subj.c_str();
   jsStreamInfo* raw_info = nullptr;
   jsErrCode jerr = jsErrCode(0);
-  natsStatus s = js_GetStreamInfo(&raw_info, c.js(), name.c_str(), nullptr, &jerr);
+  natsStatus s = js_GetStreamInfo(&raw_info, c.js(), name.c_str(), &jo, &jerr);
   if (s != NATS_OK) {
     if (jerr == JSStreamNotFoundErr || s == NATS_NOT_FOUND) {
       return error_from("stream " + name + " not found (forkjournal fleet init creates it)", s,
@@ -30,8 +33,15 @@ Result<std::uint64_t> for_each_in_stream(
     return error_from("reading stream " + name + "'s info", s, jerr);
   }
   StreamInfoPtr info(raw_info);
-  if (info->State.Msgs == 0) return std::uint64_t{0};
-  const std::uint64_t through = info->State.LastSeq;
+  std::uint64_t stored = info->State.Msgs;
+  if (!subj.empty()) {
+    stored = 0;
+    if (const jsStreamStateSubjects* listed = info->State.Subjects) {
+      for (int i = 0; i < listed->Count; ++i) stored += listed->List[i].Msgs;
+    }
+  }
+  // A consumer over nothing would wait for the next message to be stored.
+  if (stored == 0) return std::uint64_t{0};
 
   jsSubOptions so;
   jsSubOptions_Init(&so);
@@ -39,11 +49,14 @@ Result<std::uint64_t> for_each_in_stream(
   so.Ordered = true;
   so.Config.DeliverPolicy = js_DeliverAll;
   natsSubscription* raw = nullptr;
-  // The stream's own subjects: the consumer then filters nothing out.
-  const std::string subjects =
-      info->Config->SubjectsLen == 1 ? std::string(info->Config->Subjects[0]) : std::string(">");
-  s = js_SubscribeSync(&raw, c.js(), subjects.c_str(), nullptr, &so, &jerr);
-  if (s != NATS_OK) return error_from("subscribing to stream " + name, s, jerr);
+  // Without a subject, the stream's own subjects: the consumer then filters
+  // nothing out.
+  const std::string filter = !subj.empty() ? subj
+                             : info->Config->SubjectsLen == 1
+                                 ? std::string(info->Config->Subjects[0])
+                                 : std::string(">");
+  s = js_SubscribeSync(&raw, c.js(), filter.c_str(), nullptr, &so, &jerr);
+  if (s != NATS_OK) return error_from("subscribing to " + filter + " in stream " + name, s, jerr);
   std::unique_ptr<natsSubscription, SubscriptionFree> sub(raw);
   std::uint64_t visited = 0;
   for (;;) {
@@ -64,9 +77,7 @@ Result<std::uint64_t> for_each_in_stream(
       (void)natsSubscription_Unsubscribe(sub.get());  // ending early; the visitor's error wins
       return r.error();
     }
-    // The stream's last sequence may be a deleted message that is never
-    // delivered: nothing pending ends the walk as well.
-    if (seq >= through || meta->NumPending == 0) break;
+    if (meta->NumPending == 0) break;
   }
   // An ephemeral consumer the server drops on its own if this fails.
   (void)natsSubscription_Unsubscribe(sub.get());

@@ -1,6 +1,8 @@
-// Reading a whole stream in order, every subject at once: what the fleet
-// view and verify need, where the per-subject reads of nats.h would cost one
-// consumer per journal.
+// Reading a stream in order, all of it or one subject, ending when nothing is
+// pending. Unlike nats.h's for_each_message this does not rely on the
+// subject's last message (js_GetLastMsg): nats-server 2.9 answers "no
+// message" for a subject whose last message was deleted, and a reader that
+// checks a stream must still see what is left of such a subject.
 //
 // Errors: not_found (no such stream), unavailable (no answer, a message not
 // arriving within the connection's timeout), or the first error visit
@@ -15,12 +17,12 @@
 
 namespace fj::fleet::nats {
 
-// Calls visit(msg, stream_seq) for every message of `stream` stored when
-// the call starts (and perhaps some stored during it), in stream order,
-// through an ordered consumer (ephemeral, pushed, no acks). Returns the
-// number of messages visited.
+// Calls visit(msg, stream_seq) for every message of `stream` on `subject`
+// (empty: every subject) stored when the call starts, and perhaps some
+// stored during it, in stream order, through an ordered consumer
+// (ephemeral, pushed, no acks). Returns the number of messages visited.
 Result<std::uint64_t> for_each_in_stream(
-    const Connection& c, std::string_view stream,
+    const Connection& c, std::string_view stream, std::string_view subject,
     const std::function<Result<void>(natsMsg*, std::uint64_t)>& visit);
 
 }  // namespace fj::fleet::nats
