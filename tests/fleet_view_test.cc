@@ -1,9 +1,9 @@
 // forkjournal fleet counts, fleet verify and audit --witness against a real
 // nats-server: journals shipped by the Shipper into one stream, then the
 // stream tampered with as someone with write access to it could (deleting
-// a message, publishing a changed copy, replacing the last message), and
-// the local journal rewritten or truncated after shipping with its chain
-// recomputed, which only the stream as a witness can show.
+// a message, publishing a changed copy, replacing the last message) or
+// purged, and the local journal rewritten or truncated after shipping with
+// its chain recomputed, which only the stream as a witness can show.
 #include "fleet/internal/nats.h"
 #include "fleet/internal/stream_read.h"
 #include "fleet/shipper.h"
@@ -215,8 +215,20 @@ TEST(FleetVerify, NamesEachJournalAndSeqWhereTheStreamWasTamperedWith) {
   const std::string copied = shipped_journal(dir.sub("copy"), forks_of("k", 20), server.url(), "h");
   const std::string replaced =
       shipped_journal(dir.sub("rep"), forks_of("r", 20), server.url(), "h");
+  const std::string purged = shipped_journal(dir.sub("pur"), forks_of("p", 20), server.url(), "h");
   auto conn = fleet::nats::Connection::open(server.url());
   ASSERT_TRUE(conn) << conn.error().message;
+
+  // A subject purged below seq 6: no tampering, history made shorter.
+  {
+    const std::string subject = fleet::subject_for(purged);
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Stream.Purge.Subject = subject.c_str();
+    jo.Stream.Purge.Sequence = stream_seq_of(*conn, purged, 6);
+    jsErrCode purge_err = jsErrCode(0);
+    ASSERT_EQ(js_PurgeStream(conn->js(), "FORKJOURNAL", &jo, &purge_err), NATS_OK);
+  }
 
   // A message deleted from the middle of a subject.
   jsErrCode jerr = jsErrCode(0);
@@ -261,6 +273,11 @@ TEST(FleetVerify, NamesEachJournalAndSeqWhereTheStreamWasTamperedWith) {
   EXPECT_NE(verify.out.find("journal " + replaced + ": breaks at seq 21 "), std::string::npos)
       << verify;
   EXPECT_NE(verify.out.find("Nats-Msg-Id"), std::string::npos) << verify;
+  EXPECT_NE(verify.out.find("journal " + purged +
+                            ": ok, seqs 6..21 from h, chain carried from the first message's "
+                            "Fj-Chain (the stream starts at seq 6: earlier events were purged)"),
+            std::string::npos)
+      << verify;
 
   const auto json_verify = cli({"fleet", "verify", "--nats", server.url(), "--json"});
   EXPECT_EQ(json_verify.exit_code, 1) << json_verify;
@@ -272,6 +289,13 @@ TEST(FleetVerify, NamesEachJournalAndSeqWhereTheStreamWasTamperedWith) {
   EXPECT_NE(witnessed.out.find("seq 21  witness: the local record differs from the shipped one"),
             std::string::npos)
       << witnessed;
+
+  // What the purge left still matches the journal, chained from its seed.
+  const auto purged_witness =
+      cli({"audit", "--journal", dir.sub("pur"), "--witness", server.url()});
+  EXPECT_EQ(purged_witness.exit_code, 0) << purged_witness;
+  EXPECT_NE(purged_witness.out.find("witness: the stream's seqs 6..21 match"), std::string::npos)
+      << purged_witness;
 
   // The counts are not served past a break.
   const auto counts = cli({"fleet", "counts", "--nats", server.url()});
