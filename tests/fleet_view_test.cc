@@ -367,6 +367,48 @@ TEST(AuditWitness, CatchesATruncationBelowTheShippedHead) {
       << witnessed;
 }
 
+TEST(StreamRead, DirectGetsReadWhatTheConsumerReads) {
+  TempDir dir;
+  NatsServer server(dir.sub("nats"));
+  ASSERT_TRUE(fleet::init_stream(server.url(), 1));
+  const std::string a = shipped_journal(dir.sub("a"), forks_of("a", 12), server.url(), "h");
+  const std::string b = shipped_journal(dir.sub("b"), forks_of("b", 7), server.url(), "h");
+  auto conn = fleet::nats::Connection::open(server.url());
+  ASSERT_TRUE(conn) << conn.error().message;
+  jsErrCode jerr = jsErrCode(0);
+  ASSERT_EQ(js_DeleteMsg(conn->js(), "FORKJOURNAL", stream_seq_of(*conn, a, 5), nullptr, &jerr),
+            NATS_OK);
+  // The last message of b's subject, which js_GetLastMsg then no longer finds.
+  ASSERT_EQ(js_DeleteMsg(conn->js(), "FORKJOURNAL", stream_seq_of(*conn, b, 8), nullptr, &jerr),
+            NATS_OK);
+
+  using Seen = std::vector<std::pair<std::uint64_t, std::string>>;
+  const auto read = [&](const std::string& subject, fleet::nats::Walk walk) {
+    Seen seen;
+    auto n = fleet::nats::for_each_in_stream(
+        *conn, fleet::kStreamName, subject,
+        [&](natsMsg* msg, std::uint64_t stream_seq) -> Result<void> {
+          seen.emplace_back(stream_seq, std::string(*fleet::nats::header(msg, "Fj-Seq")));
+          return {};
+        },
+        walk);
+    EXPECT_TRUE(n) << n.error().message;
+    EXPECT_EQ(n ? *n : 0, seen.size());
+    return seen;
+  };
+  using fleet::nats::Walk;
+  const Seen all = read({}, Walk::consumer_first);
+  EXPECT_EQ(all.size(), 13u + 8u - 2u);
+  EXPECT_EQ(read({}, Walk::direct), all);
+  const Seen of_b = read(fleet::subject_for(b), Walk::consumer_first);
+  ASSERT_EQ(of_b.size(), 7u);
+  EXPECT_EQ(of_b.back().second, "7");
+  EXPECT_EQ(read(fleet::subject_for(b), Walk::direct), of_b);
+  EXPECT_EQ(read(fleet::subject_for(a), Walk::direct),
+            read(fleet::subject_for(a), Walk::consumer_first));
+  EXPECT_TRUE(read(fleet::subject_for(std::string(32, '0')), Walk::consumer_first).empty());
+}
+
 TEST(FleetView, NatsFailuresExitTwo) {
   TempDir dir;
   const std::string nowhere = "nats://127.0.0.1:" + std::to_string(free_port());

@@ -1,5 +1,6 @@
 #include "fleet/internal/stream_read.h"
 
+#include <charconv>
 #include <memory>
 #include <string>
 
@@ -13,11 +14,20 @@ struct MetaFree {
   void operator()(jsMsgMetaData* m) const noexcept { jsMsgMetaData_Destroy(m); }
 };
 
+// The stream sequence a direct get answered with (its Nats-Sequence header).
+std::uint64_t direct_seq(natsMsg* msg) {
+  if (const std::uint64_t seq = natsMsg_GetSequence(msg); seq != 0) return seq;
+  const auto text = header(msg, JSSequence);
+  std::uint64_t seq = 0;
+  if (text) std::from_chars(text->data(), text->data() + text->size(), seq);
+  return seq;
+}
+
 }  // namespace
 
 Result<std::uint64_t> for_each_in_stream(
     const Connection& c, std::string_view stream, std::string_view subject,
-    const std::function<Result<void>(natsMsg*, std::uint64_t)>& visit) {
+    const std::function<Result<void>(natsMsg*, std::uint64_t)>& visit, Walk walk) {
   const std::string name(stream), subj(subject);
   jsOptions jo;
   jsOptions_Init(&jo);
@@ -42,45 +52,71 @@ Result<std::uint64_t> for_each_in_stream(
   }
   // A consumer over nothing would wait for the next message to be stored.
   if (stored == 0) return std::uint64_t{0};
-
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = name.c_str();
-  so.Ordered = true;
-  so.Config.DeliverPolicy = js_DeliverAll;
-  natsSubscription* raw = nullptr;
+  const std::uint64_t through = info->State.LastSeq;
   // Without a subject, the stream's own subjects: the consumer then filters
   // nothing out.
   const std::string filter = !subj.empty() ? subj
                              : info->Config->SubjectsLen == 1
                                  ? std::string(info->Config->Subjects[0])
                                  : std::string(">");
-  s = js_SubscribeSync(&raw, c.js(), filter.c_str(), nullptr, &so, &jerr);
-  if (s != NATS_OK) return error_from("subscribing to " + filter + " in stream " + name, s, jerr);
-  std::unique_ptr<natsSubscription, SubscriptionFree> sub(raw);
+  std::uint64_t next = 1;  // the next stream sequence to read from
   std::uint64_t visited = 0;
-  for (;;) {
-    natsMsg* next = nullptr;
-    s = natsSubscription_NextMsg(&next, sub.get(), c.timeout().count());
-    if (s != NATS_OK) {
-      (void)natsSubscription_Unsubscribe(sub.get());  // the consumer goes either way
-      return error_from("reading stream " + name + " in order", s);
+
+  if (walk == Walk::consumer_first) {
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = name.c_str();
+    so.Ordered = true;
+    so.Config.DeliverPolicy = js_DeliverAll;
+    natsSubscription* raw = nullptr;
+    s = js_SubscribeSync(&raw, c.js(), filter.c_str(), nullptr, &so, &jerr);
+    std::unique_ptr<natsSubscription, SubscriptionFree> sub(s == NATS_OK ? raw : nullptr);
+    bool done = false;
+    while (sub && !done) {
+      natsMsg* got = nullptr;
+      if (natsSubscription_NextMsg(&got, sub.get(), c.timeout().count()) != NATS_OK) break;
+      MsgPtr msg(got);
+      jsMsgMetaData* raw_meta = nullptr;
+      if (natsMsg_GetMetaData(&raw_meta, msg.get()) != NATS_OK) break;
+      std::unique_ptr<jsMsgMetaData, MetaFree> meta(raw_meta);
+      const std::uint64_t seq = meta->Sequence.Stream;
+      ++visited;
+      if (auto r = visit(msg.get(), seq); !r) {
+        (void)natsSubscription_Unsubscribe(sub.get());  // ending early; the visitor's error wins
+        return r.error();
+      }
+      next = seq + 1;
+      done = meta->NumPending == 0;
     }
-    MsgPtr msg(next);
-    jsMsgMetaData* raw_meta = nullptr;
-    s = natsMsg_GetMetaData(&raw_meta, msg.get());
-    if (s != NATS_OK) return error_from("natsMsg_GetMetaData on stream " + name, s);
-    std::unique_ptr<jsMsgMetaData, MetaFree> meta(raw_meta);
-    const std::uint64_t seq = meta->Sequence.Stream;
-    ++visited;
-    if (auto r = visit(msg.get(), seq); !r) {
-      (void)natsSubscription_Unsubscribe(sub.get());  // ending early; the visitor's error wins
-      return r.error();
-    }
-    if (meta->NumPending == 0) break;
+    // An ephemeral consumer the server drops on its own if this fails.
+    if (sub) (void)natsSubscription_Unsubscribe(sub.get());
+    if (done) return visited;
   }
-  // An ephemeral consumer the server drops on its own if this fails.
-  (void)natsSubscription_Unsubscribe(sub.get());
+
+  // No consumer could be placed in time (a cluster that has just lost a node
+  // may take many seconds), or it stalled: the rest one direct get each,
+  // which any replica answers, up to the last sequence stored at the start.
+  while (next <= through) {
+    jsDirectGetMsgOptions o;
+    jsDirectGetMsgOptions_Init(&o);
+    o.Sequence = next;
+    o.NextBySubject = filter.c_str();
+    natsMsg* raw = nullptr;
+    s = js_DirectGetMsg(&raw, c.js(), name.c_str(), nullptr, &o);
+    if (s == NATS_NOT_FOUND) break;
+    if (s != NATS_OK) {
+      return error_from("reading " + filter + " in stream " + name + " at stream sequence " +
+                            std::to_string(next),
+                        s);
+    }
+    MsgPtr msg(raw);
+    const std::uint64_t seq = direct_seq(msg.get());
+    if (seq < next) return error_from("a direct get without Nats-Sequence on " + filter, s);
+    if (seq > through) break;
+    ++visited;
+    if (auto r = visit(msg.get(), seq); !r) return r.error();
+    next = seq + 1;
+  }
   return visited;
 }
 
