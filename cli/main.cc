@@ -185,7 +185,7 @@ int main(int argc, char** argv) {
             "(no --journal)",
             fj::cli::cmd_fleet_verify}}) {
     CLI::App* sub = fleet->add_subcommand(name, help);
-    sub->callback([&run, fn] { run = fn; });
+    sub->callback([&run, run_it = fn] { run = run_it; });
     sub->add_option("--nats", o.nats, "NATS server URLs, comma-separated nats://HOST:PORT")
         ->required();
     json_flag(sub);
