@@ -138,6 +138,32 @@ grep -Eq "^scan_cold_s +([0-9]|n/a \(needs root\))" "$work/scan.txt" ||
 grep -q "every scan found 300 entries under guests/, 300 instances" "$work/scan.txt" ||
   fail "scan table: $(grep "every scan" "$work/scan.txt")"
 
+echo "== ship"
+if ! command -v nats-server >/dev/null; then
+  export PATH="$PATH:/usr/sbin"
+fi
+"$bench" ship --events 300 --group-events 40 --clients 4 "${sizes[@]}" --json >"$work/ship.json" \
+  2>"$work/ship.err" || fail "ship failed: $(cat "$work/ship.err")"
+check_json "$work/ship.json" ship_eps catch_up_seconds group_commit_ship_off_eps \
+  group_commit_ship_on_eps
+python3 - "$work/ship.json" <<'EOF'
+import json, sys
+report = json.load(open(sys.argv[1]))
+ratio = report["ratios"].get("ship_on_over_off")
+if not (isinstance(ratio, (int, float)) and ratio > 0):
+    sys.exit(f"{sys.argv[1]}: ship_on_over_off is {ratio}")
+if not any(b["name"].startswith("ship_on_over_off") for b in report["bars"]):
+    sys.exit(f"{sys.argv[1]}: no ship_on_over_off bar")
+EOF
+"$bench" ship --events 100 --group-events 10 --clients 2 "${sizes[@]}" >"$work/ship.txt" 2>/dev/null
+grep -q "ship_on_over_off" "$work/ship.txt" || fail "ship table lacks ship_on_over_off"
+
+echo "== ship without nats-server is a clear error"
+status=0
+PATH="$work/empty-path" "$bench" ship --events 100 >/dev/null 2>"$work/nonats.err" || status=$?
+[ "$status" = 2 ] || fail "ship without nats-server exited $status, want 2"
+grep -q "needs nats-server on PATH" "$work/nonats.err" || fail "unclear error: $(cat "$work/nonats.err")"
+
 echo "== usage errors"
 status=0
 "$bench" replay --events 10 >/dev/null 2>&1 || status=$?

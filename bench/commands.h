@@ -44,6 +44,13 @@ struct ScanArgs {
   unsigned threads = gc::ScanOptions{}.threads;  // measured beside 1 thread
 };
 
+struct ShipArgs {
+  CommonArgs common;
+  std::uint64_t events = 0;            // caught up by a Shipper
+  std::uint64_t group_events = 2'000;  // forks per group-commit run, shipping on and off
+  std::uint32_t clients = 64;
+};
+
 // Events per transaction for batch_append_eps.
 inline constexpr std::size_t kAppendBatch = 10'000;
 
@@ -51,5 +58,7 @@ Result<Report> run_replay(const ReplayArgs& args);
 Result<Report> run_append(const AppendArgs& args);
 Result<Report> run_scaling(const ScalingArgs& args);
 Result<Report> run_scan(const ScanArgs& args);
+// Needs nats-server on PATH: started on a free loopback port, stopped at the end.
+Result<Report> run_ship(const ShipArgs& args);
 
 }  // namespace fj::bench

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   AppendArgs append;
   ScalingArgs scaling;
   ScanArgs scan;
+  ShipArgs ship;
   std::string probe_journal;
   bool json = false;
   std::function<fj::Result<Report>()> run;
@@ -95,6 +96,23 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(5, 1000));
   g->add_flag("--json", json, "Print JSON instead of a table");
   g->callback([&] { run = [&] { return run_scan(scan); }; });
+
+  CLI::App* sh = app.add_subcommand(
+      "ship",
+      "Shipping to a local nats-server -js (on PATH): catch-up speed of a Shipper, and group "
+      "commit with shipping on vs off");
+  sh->add_option("--events", ship.events,
+                 "Events a Shipper catches up (at least 100; 1000000 for the reference figure)")
+      ->required()
+      ->check(CLI::Range(std::uint64_t{100}, std::uint64_t{1'000'000'000}));
+  sh->add_option("--group-events", ship.group_events,
+                 "Forks per group-commit run, shipping on and off (default 2000; each commit "
+                 "costs an fsync)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10'000'000}));
+  sh->add_option("--clients", ship.clients, "Concurrent clients for group commit (default 64)")
+      ->check(CLI::Range(1u, 100'000u));
+  common(sh, ship.common);
+  sh->callback([&] { run = [&] { return run_ship(ship); }; });
 
   // Internal: the child process measure_replay_memory() runs (not listed in --help).
   CLI::App* probe = app.add_subcommand("rss-probe", "Replay a journal and print its memory use");

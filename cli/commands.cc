@@ -1,6 +1,8 @@
 #include "cli/commands.h"
 
 #include "cli/event_line.h"
+#include "cli/table.h"
+#include "fleet/witness.h"
 #include "journal/events.h"
 #include "journal/hex.h"
 #include "journal/ids.h"
@@ -36,13 +38,6 @@ Result<Journal> open_write(const Options& o) {
   return Journal::open(o.journal, JournalOptions{.sync = o.sync});
 }
 
-std::string plural(std::uint64_t n, std::string_view word) {
-  std::string s = std::to_string(n) + " " + std::string(word);
-  if (n == 1) return s;
-  if (word.ends_with('y')) return s.substr(0, s.size() - 1) + "ies";
-  return s + "s";
-}
-
 int execute(const Options& o, const Command& command) {
   auto journal = open_write(o);
   if (!journal) return report(journal.error());
@@ -68,22 +63,34 @@ int execute(const Options& o, const Command& command) {
   return printed ? 0 : report(printed.error());
 }
 
-void print_table(const std::vector<std::vector<std::string>>& rows,
-                 const std::vector<bool>& right_align) {
-  std::vector<std::size_t> width(rows.front().size(), 0);
-  for (const auto& row : rows) {
-    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+json::value witness_json(const std::optional<fleet::WitnessReport>& w) {
+  if (!w) return nullptr;
+  return json::object{
+      {"ok", !w->difference},
+      {"shipped_first", w->shipped_first},
+      {"shipped_head", w->shipped_head},
+      {"compared", w->compared},
+      {"unshipped", w->unshipped()},
+      {"difference", w->difference ? json::value(json::object{{"seq", w->difference->seq},
+                                                              {"detail", w->difference->detail}})
+                                   : json::value(nullptr)}};
+}
+
+void print_witness(const fleet::WitnessReport& w) {
+  if (w.difference) {
+    std::cout << "witness: the stream and the journal differ at seq " << w.difference->seq << ": "
+              << w.difference->detail << '\n';
+    return;
   }
-  for (const auto& row : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      const std::size_t pad = width[i] - row[i].size();
-      if (i > 0) line += "  ";
-      if (right_align[i]) line.append(pad, ' ');
-      line += row[i];
-      if (!right_align[i] && i + 1 < row.size()) line.append(pad, ' ');
-    }
-    std::cout << line << '\n';
+  if (w.compared == 0) {
+    std::cout << "witness: the stream holds no event of this journal yet\n";
+  } else {
+    std::cout << "witness: the stream's seqs " << w.shipped_first << ".." << w.shipped_head
+              << " match the local records and chain\n";
+  }
+  if (w.unshipped() != 0) {
+    std::cout << "witness: " << plural(w.unshipped(), "event") << " after seq " << w.shipped_head
+              << " not shipped yet\n";
   }
 }
 
@@ -422,6 +429,20 @@ int cmd_audit(const Options& o) {
   auto result = audit(*journal, options);
   if (show_progress && result && result->head_seq >= 1'000'000) std::cerr << "\r\033[K";
   if (!result) return report(result.error());
+  std::optional<fleet::WitnessReport> witnessed;
+  if (!o.witness.empty()) {
+    auto w = fleet::witness(*journal, o.witness);
+    if (!w) {
+      // A witness that cannot be read is no finding about the journal.
+      std::cerr << "forkjournal: witness " << o.witness << ": " << w.error().message << '\n';
+      return 2;
+    }
+    witnessed = std::move(*w);
+    if (witnessed->difference) {
+      result->findings.push_back(
+          AuditFinding{witnessed->difference->seq, "witness", witnessed->difference->detail});
+    }
+  }
   if (o.json) {
     json::array findings;
     for (const AuditFinding& f : result->findings) {
@@ -431,14 +452,17 @@ int cmd_audit(const Options& o) {
                             {"head_seq", result->head_seq},
                             {"chain_head", to_hex(result->chain_head)},
                             {"records", result->records},
-                            {"findings", std::move(findings)}});
+                            {"findings", std::move(findings)},
+                            {"witness", witness_json(witnessed)}});
   } else {
     std::cout << "audited " << result->records << " records of " << o.journal << "\n"
               << "head seq " << result->head_seq << ", chain head " << to_hex(result->chain_head)
               << "\n(keep \"" << result->head_seq << ":" << to_hex(result->chain_head)
               << "\" and pass it to a later audit as --expect-head)\n";
+    if (witnessed) print_witness(*witnessed);
     if (result->ok()) {
-      std::cout << "ok: checksums, seqs, hash chain, replay and snapshot all check out\n";
+      std::cout << "ok: checksums, seqs, hash chain, replay and snapshot all check out"
+                << (witnessed ? ", and the stream's copy matches\n" : "\n");
     } else {
       std::cout << plural(result->findings.size(), "finding") << ":\n";
       for (const AuditFinding& f : result->findings) {

@@ -29,6 +29,9 @@ struct Options {
   std::string expect_head;  // SEQ:HEX
   std::string dest;         // backup's target directory
   std::string socket;       // forkjournald's socket, for health
+  std::string nats;         // NATS URLs, comma-separated, for fleet
+  int replicas = 1;         // the fleet stream's replicas
+  std::string witness;      // NATS URLs of the fleet stream, for audit --witness
 };
 
 int cmd_init(const Options& o);
@@ -54,6 +57,17 @@ int cmd_restore(const Options& o);
 // 1 degraded, 2 unreachable or not answering (one line on stderr). Needs no
 // journal.
 int cmd_health(const Options& o);
+
+// Creates the fleet stream on the NATS servers o.nats with o.replicas copies
+// (fleet/stream_setup.h); 0 also when it exists as asked, 1 when it exists
+// otherwise, 2 when NATS cannot be reached. Needs no journal.
+int cmd_fleet_init(const Options& o);
+// The fleet stream on o.nats read alone (fleet/fleet_view.h): every
+// journal's shipped head and counts (2 when a journal's messages are broken),
+// or their check (1 naming each broken journal and seq). 2 when NATS cannot
+// be read. Need no journal.
+int cmd_fleet_counts(const Options& o);
+int cmd_fleet_verify(const Options& o);
 
 // Prints "forkjournal: <message>" to stderr and returns the exit code for it.
 int report(const Error& e);

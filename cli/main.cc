@@ -136,6 +136,9 @@ int main(int argc, char** argv) {
               fj::cli::cmd_audit);
   audit->add_option("--expect-head", o.expect_head,
                     "SEQ:HEX from an earlier audit: prove that history is still there, unchanged");
+  audit->add_option("--witness", o.witness,
+                    "NATS URLs of the fleet stream: compare every event shipped from this journal "
+                    "with the local record and chain value");
   json_flag(audit);
 
   CLI::App* backup = command(
@@ -161,6 +164,38 @@ int main(int argc, char** argv) {
   health->add_option("--socket", o.socket, "forkjournald's Unix socket")->required();
   json_flag(health);
 
+  CLI::App* fleet = app.add_subcommand("fleet", "The fleet-wide NATS JetStream stream");
+  fleet->require_subcommand(1);
+  CLI::App* fleet_init =
+      fleet->add_subcommand("init",
+                            "Create the stream FORKJOURNAL that forkjournald --ship publishes to "
+                            "(file storage); nothing to do when it exists as asked (no --journal)");
+  fleet_init->callback([&run] { run = fj::cli::cmd_fleet_init; });
+  fleet_init->add_option("--nats", o.nats, "NATS server URLs, comma-separated nats://HOST:PORT")
+      ->required();
+  fleet_init->add_option("--replicas", o.replicas, "Copies of the stream (1 to 5)")
+      ->default_val(1)
+      ->check(CLI::Range(1, 5));
+  json_flag(fleet_init);
+  for (auto [name, help, fn] :
+       {std::tuple<const char*, const char*, Run>{
+            "counts",
+            "Rebuild every journal's fork counts from the stream alone: host, shipped seq and "
+            "templates per journal, and fleet totals (no --journal)",
+            fj::cli::cmd_fleet_counts},
+        std::tuple<const char*, const char*, Run>{
+            "verify",
+            "Check every journal in the stream: gap-free seqs, record checksums, the Fj-Chain "
+            "hash chain and the headers; exit 1 naming each journal and seq that breaks "
+            "(no --journal)",
+            fj::cli::cmd_fleet_verify}}) {
+    CLI::App* sub = fleet->add_subcommand(name, help);
+    sub->callback([&run, run_it = fn] { run = run_it; });
+    sub->add_option("--nats", o.nats, "NATS server URLs, comma-separated nats://HOST:PORT")
+        ->required();
+    json_flag(sub);
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -173,7 +208,7 @@ int main(int argc, char** argv) {
     std::cerr << "forkjournal: " << e.what() << " (see 'forkjournal --help')\n";
     return 2;
   }
-  if (o.journal.empty() && !health->parsed()) {
+  if (o.journal.empty() && !health->parsed() && !fleet->parsed()) {
     std::cerr << "forkjournal: --journal is required (see 'forkjournal --help')\n";
     return 2;
   }

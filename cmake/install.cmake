@@ -4,9 +4,10 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(FJ_LIBRARIES fj_journal fj_projector fj_gc fj_present fj_service fj_dispatcher)
+set(FJ_LIBRARIES fj_journal fj_projector fj_fleet fj_gc fj_present fj_service fj_dispatcher)
 set_target_properties(fj_journal PROPERTIES EXPORT_NAME journal)
 set_target_properties(fj_projector PROPERTIES EXPORT_NAME projector)
+set_target_properties(fj_fleet PROPERTIES EXPORT_NAME fleet)
 set_target_properties(fj_gc PROPERTIES EXPORT_NAME gc)
 set_target_properties(fj_present PROPERTIES EXPORT_NAME present)
 set_target_properties(fj_service PROPERTIES EXPORT_NAME service)
@@ -23,6 +24,8 @@ set(FJ_PUBLIC_HEADERS
     journal/head_watch.h journal/hex.h journal/ids.h journal/journal.h journal/seq.h journal/verify.h
     projector/audit.h projector/decide.h projector/id.h projector/id_hash.h projector/ledger.h
     projector/projection.h projector/replay.h
+    fleet/fleet_view.h fleet/journal_fold.h fleet/shipper.h fleet/stream.h fleet/stream_setup.h
+    fleet/witness.h
     gc/importer.h gc/reconciler.h gc/scanner.h
     daemon/dispatcher.h daemon/head_signal.h daemon/health.h daemon/observer.h daemon/protocol.h daemon/service.h)
 foreach(header IN LISTS FJ_PUBLIC_HEADERS)

@@ -26,6 +26,24 @@ json::object outcome_json(const Outcome& o) {
   return out;
 }
 
+json::value ship_json(const std::optional<fleet::ShipState>& ship) {
+  if (!ship) return nullptr;
+  const fleet::ShipState& s = *ship;
+  return json::object{
+      {"host", s.host},
+      {"connected", s.connected},
+      {"halted", s.halted},
+      {"shipped_seq", s.shipped_seq},
+      {"head_seq", s.head_seq},
+      {"lag_events", s.lag_events},
+      {"lag_seconds", s.lag_seconds},
+      {"published", s.published},
+      {"duplicates", s.duplicates},
+      {"conflicts", s.conflicts},
+      {"failures", s.failures},
+      {"last_error", s.last_error.empty() ? json::value(nullptr) : json::value(s.last_error)}};
+}
+
 json::object stats_json(const ServiceStats& s) {
   return {{"events", s.head_seq},
           {"head_seq", s.head_seq},
@@ -35,7 +53,8 @@ json::object stats_json(const ServiceStats& s) {
           {"average_batch", s.average_batch},
           {"snapshots", s.snapshots},
           {"reconciles", s.reconciles},
-          {"uptime_seconds", s.uptime_seconds}};
+          {"uptime_seconds", s.uptime_seconds},
+          {"ship", ship_json(s.ship)}};
 }
 
 }  // namespace

@@ -205,7 +205,7 @@ int main(int argc, char** argv) {
   std::uint64_t snapshot_every = 100'000;
   fj::service::DispatcherOptions limits;
   std::string write_timeout = "30s", line_timeout = "10s", idle_timeout = "300s";
-  std::string metrics_address, stuck_after = "30s", reader_after = "10m";
+  std::string metrics_address, stuck_after = "30s", reader_after = "10m", ship_urls, ship_host;
   bool metrics_any_address = false;
 
   CLI::App app{
@@ -268,6 +268,11 @@ int main(int argc, char** argv) {
                  "Health reports a read transaction (of any process) open this long: it keeps "
                  "the journal's file from reusing pages")
       ->default_val(reader_after);
+  app.add_option("--ship", ship_urls,
+                 "Ship every event exactly once to the fleet stream on these NATS servers "
+                 "(nats://HOST:PORT[,...]; the stream comes from 'forkjournal fleet init')");
+  app.add_option("--ship-host", ship_host,
+                 "Host name the shipped events carry (Fj-Host; default: gethostname)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -300,6 +305,13 @@ int main(int argc, char** argv) {
     *field = *d;
   }
   limits.log = log_line;
+  if (!ship_urls.empty()) {
+    options.ship.emplace();
+    options.ship->urls = ship_urls;
+    options.ship->host = ship_host;
+  } else if (!ship_host.empty()) {
+    fail("--ship-host needs --ship");
+  }
   unsigned mode = 0;
   if (mode_text.empty() || mode_text.size() > 4 ||
       mode_text.find_first_not_of("01234567") != std::string::npos) {

@@ -35,6 +35,39 @@ void add_gauge(pm::MetricFamily& f, double value,
   f.metric.push_back(std::move(m));
 }
 
+// Shipping to NATS (--ship): gauges, and the shipper's own running counts
+// of publishes exposed as one counter family.
+void ship_families(const fleet::ShipState& ship, std::vector<pm::MetricFamily>& out) {
+  const auto one = [&](const char* name, const char* help, double value) {
+    out.push_back(gauge_family(name, help));
+    add_gauge(out.back(), value);
+  };
+  one("forkjournal_ship_shipped_seq", "Seq of the newest event the fleet stream holds",
+      static_cast<double>(ship.shipped_seq));
+  one("forkjournal_ship_lag_events", "Events in the journal not yet in the fleet stream",
+      static_cast<double>(ship.lag_events));
+  one("forkjournal_ship_lag_seconds",
+      "Age of the oldest event not yet in the fleet stream (0: none)", ship.lag_seconds);
+  one("forkjournal_ship_connected", "1 while connected to a NATS server", ship.connected ? 1 : 0);
+  one("forkjournal_ship_halted",
+      "1 when shipping stopped because the stream disagrees with the journal", ship.halted ? 1 : 0);
+  pm::MetricFamily publishes;
+  publishes.name = "forkjournal_ship_publishes_total";
+  publishes.help =
+      "Publishes to the fleet stream by result: ok, duplicate (already stored), conflict (another "
+      "incarnation stored first) or error";
+  publishes.type = pm::MetricType::Counter;
+  for (const auto& [result, count] :
+       {std::pair{"ok", ship.published}, std::pair{"duplicate", ship.duplicates},
+        std::pair{"conflict", ship.conflicts}, std::pair{"error", ship.failures}}) {
+    pm::ClientMetric m;
+    m.label = {{"result", result}};
+    m.counter.value = static_cast<double>(count);
+    publishes.metric.push_back(std::move(m));
+  }
+  out.push_back(std::move(publishes));
+}
+
 // The gauges, read from the sources at each scrape.
 class Gauges final : public pm::Collectable {
  public:
@@ -71,6 +104,7 @@ class Gauges final : public pm::Collectable {
         one("forkjournal_last_commit_age_seconds", "Time since the last commit",
             *s.last_commit_age_seconds);
       }
+      if (s.ship) ship_families(*s.ship, out);
     }
     if (sources_.projection) {
       if (const auto p = sources_.projection()) {

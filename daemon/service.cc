@@ -124,6 +124,9 @@ struct Service::Impl {
   std::optional<gc::ReconcileScheduler> scheduler;
   std::thread timer_thread;
 
+  // Declared after the journal, so destroyed before it.
+  std::unique_ptr<fleet::Shipper> shipper;
+
   Result<void> boot_up();
   void run();
   void write_batch(std::vector<Item>& items);
@@ -196,6 +199,7 @@ std::optional<ReaderSummary> Service::Impl::sample_readers(Clock::time_point now
 
 void Service::Impl::tell_head() {
   const std::uint64_t seq = head;
+  if (shipper) shipper->notify(seq);
   for (const auto& observer : options.observers) observer->on_head(seq);
 }
 
@@ -409,6 +413,14 @@ Result<std::unique_ptr<Service>> Service::start(boost::asio::any_io_executor exe
                                                 ServiceOptions options) {
   auto impl = std::make_unique<Impl>(std::move(options));
   if (auto ok = impl->boot_up(); !ok) return ok.error();
+  if (impl->options.ship) {
+    fleet::ShipOptions ship = *impl->options.ship;
+    if (!ship.log) ship.log = impl->options.log;
+    auto shipper = fleet::Shipper::start(*impl->journal, std::move(ship));
+    if (!shipper) return shipper.error();
+    impl->shipper = std::move(*shipper);
+    impl->shipper->notify(impl->head);
+  }
   std::unique_ptr<Service> service(new Service(std::move(impl)));
   service->executor_ = std::move(executor);
   Impl* raw = service->impl_.get();
@@ -430,6 +442,7 @@ void Service::stop() {
   impl_->cv.notify_one();
   impl_->stop_periodic();
   if (impl_->writer.joinable()) impl_->writer.join();
+  if (impl_->shipper) impl_->shipper->stop();
   impl_->options.log("stopped at seq " + std::to_string(impl_->head.load()));
 }
 
@@ -476,6 +489,7 @@ ServiceStats Service::stats() const {
           std::chrono::duration<double>(now - impl_->last_reconcile_at).count();
     }
   }
+  if (impl_->shipper) s.ship = impl_->shipper->state();
   return s;
 }
 

@@ -11,6 +11,10 @@
 // processes appended (e.g. `forkjournal fork`) before every batch, and when
 // idle for a second.
 //
+// Shipping (ServiceOptions::ship): a fleet::Shipper beside the writer reads
+// the journal on its own and is told of every head move; stop() ends it
+// after the writer, before the journal closes.
+//
 // Boot (start): open the journal (open_or_create, daemon/internal/open_journal.h),
 // load the newest valid snapshot and replay the tail, reconcile against the
 // data root if one is configured, write a snapshot. With reconcile_every, a
@@ -34,6 +38,7 @@
 #pragma once
 
 #include "daemon/observer.h"
+#include "fleet/shipper.h"
 #include "gc/reconciler.h"
 #include "projector/ledger.h"
 
@@ -71,6 +76,10 @@ struct ServiceOptions {
   // idle wait for it. Empty (or alive_every 0): never called.
   std::function<void()> on_writer_alive;
   std::chrono::milliseconds alive_every{0};
+  // Ship every event to the fleet stream (fleet/shipper.h) from a thread
+  // started after boot and woken by each head move; a ship.log left empty
+  // logs through `log`. Unset: no shipping.
+  std::optional<fleet::ShipOptions> ship;
 };
 
 // The last reconcile that was not a dry run.
@@ -114,6 +123,7 @@ struct ServiceStats {
   double oldest_wait_seconds = 0;
   std::optional<ReconcileSummary> last_reconcile;
   std::optional<ReaderSummary> oldest_reader;  // none: no read transaction open
+  std::optional<fleet::ShipState> ship;  // none: not shipping
 };
 
 struct BootReport {

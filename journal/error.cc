@@ -41,6 +41,8 @@ std::string_view code_name(Errc e) noexcept {
       return "stopping";
     case Errc::head_moved:
       return "head_moved";
+    case Errc::unavailable:
+      return "unavailable";
     case Errc::corrupt_record:
       return "corrupt_record";
     case Errc::checksum_mismatch:

@@ -28,6 +28,7 @@ enum class Errc : int {
   journal_full = 6,       // the map reached its configured maximum size
   head_moved = 7,         // an expected-head check failed: someone appended first
   stopping = 8,           // the service is stopping: the request was not applied
+  unavailable = 9,        // a remote service (NATS) cannot be reached or did not answer in time
   // Corruption (exit code 2; the Error carries the seq at fault).
   corrupt_record = 20,     // framing, lengths or field values are impossible
   checksum_mismatch = 21,  // the record's CRC32C does not match its bytes

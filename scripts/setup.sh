@@ -12,6 +12,7 @@ packages=(
   clang-14 libclang-rt-14-dev
   libbenchmark-dev libsqlite3-dev gnuplot-nox
   libxxhash-dev
+  nats-server libnats-dev
   golang-go
   help2man lintian dpkg-dev fakeroot adduser systemd man-db
 )

@@ -229,7 +229,7 @@ TEST(CliHelp, TopLevelHelpExitsZeroAndListsEveryCommand) {
   const std::vector<std::string> commands = {"init",   "register",  "fork",   "unfork",  "retire",
                                              "counts", "log",       "export", "explain", "replay",
                                              "stats",  "reconcile", "import", "audit",   "snapshot",
-                                             "backup", "restore",   "health"};
+                                             "backup", "restore",   "health", "fleet"};
   for (const std::string& command : commands) {
     EXPECT_TRUE(std::regex_search(r.out, std::regex("\\n\\s+" + command + "\\s")))
         << "help does not list " << command << "\n"
@@ -246,6 +246,21 @@ TEST(CliHelp, TopLevelHelpExitsZeroAndListsEveryCommand) {
         << "help lists " << (*it)[1].str() << ", which this test does not check";
   }
   EXPECT_EQ(listed, commands.size()) << r;
+}
+
+TEST(CliHelp, FleetHelpListsItsCommands) {
+  const Exited r = run_binary({"fleet", "--help"});
+  EXPECT_EQ(r.exit_code, 0) << r;
+  for (const std::string command : {"init", "counts", "verify"}) {
+    EXPECT_TRUE(std::regex_search(r.out, std::regex("\\n\\s+" + command + "\\s")))
+        << "fleet help does not list " << command << "\n"
+        << r;
+  }
+  const Exited verify = run_binary({"fleet", "verify", "--help"});
+  EXPECT_EQ(verify.exit_code, 0) << verify;
+  EXPECT_TRUE(contains(verify.out, "--nats")) << verify;
+  const Exited audit = run_binary({"audit", "--help"});
+  EXPECT_TRUE(contains(audit.out, "--witness")) << audit;
 }
 
 TEST(CliHelp, SubcommandHelpExitsZeroAndDescribesItsOptions) {

@@ -2,6 +2,7 @@
 # Fails when an #include runs upward or sideways in the library layering
 #   journal <- projector <- gc <- present <- daemon
 #                                         <- cli
+#              projector <- fleet <- daemon, cli
 # Usage: layering_check.sh ROOT   (the source tree to check)
 # Each "a/b.h" include in a file under folder F must name a folder F may use.
 # Prints one line per offending include; exit 1 if any, 0 otherwise.
@@ -12,9 +13,10 @@ declare -A allowed=(
   [journal]="journal"
   [projector]="journal projector"
   [gc]="journal projector gc"
+  [fleet]="journal projector fleet"
   [present]="journal projector gc present"
-  [daemon]="journal projector gc present daemon"
-  [cli]="journal projector gc present cli"
+  [daemon]="journal projector gc present fleet daemon"
+  [cli]="journal projector gc present fleet cli"
 )
 
 bad=0

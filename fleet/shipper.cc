@@ -1,0 +1,463 @@
+#include "fleet/shipper.h"
+
+#include "fleet/internal/nats.h"
+#include "fleet/stream.h"
+#include "journal/chain.h"
+#include "journal/codec.h"
+#include "journal/hex.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace fj::fleet {
+namespace {
+
+// Events read from the journal per read transaction.
+constexpr std::size_t kBatch = 512;
+
+std::string local_host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0) return "unknown";
+  return name;
+}
+
+std::optional<std::uint64_t> parse_seq(std::string_view text) {
+  std::uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return v;
+}
+
+// The chain value after `seq`: from the nearest stored checkpoint at or below
+// it (the seed when there is none), over at most kChainCheckpointEvery - 1
+// records.
+Result<ChainHash> chain_at(Reader& r, const std::string& journal_id, std::uint64_t seq) {
+  std::uint64_t base = seq - seq % kChainCheckpointEvery;
+  ChainHash h = chain_seed(journal_id);
+  if (base != 0) {
+    auto checkpoint = r.chain_checkpoint(base);
+    if (!checkpoint) return checkpoint.error();
+    if (*checkpoint) {
+      h = **checkpoint;
+    } else {
+      base = 0;
+    }
+  }
+  if (seq == base) return h;
+  auto walked = r.for_each(base + 1, seq, [&](std::uint64_t s, std::string_view bytes) {
+    h = chain_next(h, s, bytes);
+    return Result<void>();
+  });
+  if (!walked) return walked.error();
+  return h;
+}
+
+struct Pending {
+  std::uint64_t seq;
+  std::string bytes;
+};
+
+}  // namespace
+
+struct Shipper::Impl {
+  Impl(const Journal& j, ShipOptions o)
+      : journal(j), options(std::move(o)), subject(subject_for(j.info().journal_id)) {
+    if (options.host.empty()) options.host = local_host_name();
+    if (!options.log) options.log = [](const std::string&) {};
+    st.host = options.host;
+  }
+
+  const Journal& journal;
+  ShipOptions options;
+  const std::string subject;
+
+  // Wakes the thread; never held across I/O.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;            // guarded by mu
+  std::uint64_t notified_head = 0;  // guarded by mu
+  bool woken = false;               // guarded by mu
+
+  // The connection: created and destroyed by the thread under conn_mu, which
+  // stop() takes to close it from outside (libnats then fails a request in
+  // progress at once).
+  mutable std::mutex conn_mu;
+  std::optional<nats::Connection> conn;
+
+  mutable std::mutex st_mu;
+  ShipState st;                          // guarded by st_mu
+  std::int64_t oldest_unshipped_ns = 0;  // guarded by st_mu; 0: none
+  std::atomic<bool> connected{false};
+
+  // Thread state.
+  bool positioned = false;
+  std::uint64_t shipped = 0;          // the Fj-Seq of the subject's last message
+  std::uint64_t last_stream_seq = 0;  // its stream sequence (0: none)
+  ChainHash chain{};                  // the chain value after `shipped`
+  std::chrono::milliseconds backoff{};
+  bool failing = false;  // since the last success: log the first failure only
+  std::thread thread;
+
+  bool should_stop() {
+    std::lock_guard lock(mu);
+    return stopping;
+  }
+
+  // Waits for `d`, or less when stop() is called (or, with wake_on_notify,
+  // when notify() reports a new head).
+  void pause(std::chrono::milliseconds d, bool wake_on_notify) {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, d, [&] { return stopping || (wake_on_notify && woken); });
+    if (wake_on_notify) woken = false;
+  }
+
+  void fail(const Error& e) {
+    {
+      std::lock_guard lock(st_mu);
+      ++st.failures;
+      st.last_error = e.message;
+    }
+    if (!failing) {
+      options.log("shipping to NATS failed after seq " + std::to_string(shipped) + ": " +
+                  e.message + "; retrying with backoff up to " +
+                  std::to_string(options.backoff_max.count()) + " ms");
+      failing = true;
+    }
+    positioned = false;
+    pause(backoff, false);
+    backoff = std::min(backoff * 2, options.backoff_max);
+  }
+
+  // Positioned on the stream again: a round trip succeeded, so a run of
+  // failures is over.
+  void positioned_at() {
+    backoff = options.backoff_min;
+    const std::string where = subject + " from seq " + std::to_string(shipped + 1);
+    if (failing) {
+      failing = false;
+      options.log("shipping to NATS resumed: " + where);
+      std::lock_guard lock(st_mu);
+      st.last_error.clear();
+    } else {
+      options.log("shipping " + where);
+    }
+  }
+
+  void halt(const std::string& why) {
+    {
+      std::lock_guard lock(st_mu);
+      st.halted = true;
+      st.last_error = why;
+    }
+    options.log("shipping to NATS halted: " + why);
+  }
+
+  Result<void> connect() {
+    nats::ConnectOptions co;
+    co.timeout = options.timeout;
+    co.on_change = [this](bool up) {
+      connected = up;
+      if (should_stop()) return;  // stop() closing the connection is no news
+      options.log(std::string(up ? "reconnected to NATS" : "disconnected from NATS") +
+                  " (shipped seq " + std::to_string(state_shipped()) + ")");
+    };
+    auto c = nats::Connection::open(options.urls, co);
+    if (!c) return c.error();
+    {
+      std::lock_guard lock(conn_mu);
+      if (should_stop()) return make_error(Errc::stopping, "stopping");
+      conn.emplace(std::move(*c));
+    }
+    connected = true;
+    options.log("connected to NATS " + options.urls + " (shipped seq " +
+                std::to_string(state_shipped()) + ")");
+    return {};
+  }
+
+  std::uint64_t state_shipped() {
+    std::lock_guard lock(st_mu);
+    return st.shipped_seq;
+  }
+
+  // Reads the subject's last message and checks it against the journal;
+  // false (after halt()) when it disagrees.
+  Result<bool> position() {
+    auto last = nats::last_message(*conn, kStreamName, subject);
+    if (!last) {
+      Error e = last.error();
+      if (e.code == Errc::not_found) {
+        e.message = "stream " + std::string(kStreamName) + " does not exist on " + options.urls +
+                    ": create it with 'forkjournal fleet init --nats URL'";
+      }
+      return e;
+    }
+    const std::string& id = journal.info().journal_id;
+    if (!*last) {
+      shipped = 0;
+      last_stream_seq = 0;
+      chain = chain_seed(id);
+    } else {
+      natsMsg* msg = last->value().get();
+      const auto seq_text = nats::header(msg, kSeqHeader.data());
+      const auto journal_text = nats::header(msg, kJournalHeader.data());
+      const auto chain_text = nats::header(msg, kChainHeader.data());
+      const auto seq = seq_text ? parse_seq(*seq_text) : std::nullopt;
+      const std::uint64_t stream_seq = natsMsg_GetSequence(msg);
+      const std::string where = "the stream's last message on " + subject + " (stream sequence " +
+                                std::to_string(stream_seq) + ")";
+      if (!seq || *seq == 0 || journal_text != std::string_view(id) || !chain_text) {
+        halt(where + " lacks a valid Fj-Seq, Fj-Journal or Fj-Chain header for journal " + id);
+        return false;
+      }
+      auto head = journal.head();
+      if (!head) return head.error();
+      if (*seq > *head) {
+        halt(where + " holds seq " + std::to_string(*seq) + " but the local journal ends at seq " +
+             std::to_string(*head) + ": another history under journal id " + id);
+        return false;
+      }
+      std::string local;
+      auto at = journal.read([&](Reader& r) -> Result<ChainHash> {
+        auto record = r.record(*seq);
+        if (!record) return record.error();
+        if (!*record) return make_error(Errc::seq_gap, "no record at seq", *seq);
+        local.assign(**record);
+        return chain_at(r, id, *seq);
+      });
+      if (!at) return at.error();
+      if (*chain_text != to_hex(*at) || nats::body(msg) != local) {
+        halt(where + " disagrees with the local journal at seq " + std::to_string(*seq) + " (" +
+             (*chain_text != to_hex(*at) ? "chain value" : "record bytes") +
+             " differ): another history under journal id " + id);
+        return false;
+      }
+      shipped = *seq;
+      last_stream_seq = stream_seq;
+      chain = *at;
+    }
+    positioned = true;
+    {
+      std::lock_guard lock(st_mu);
+      st.shipped_seq = shipped;
+    }
+    return true;
+  }
+
+  // Refreshes head_seq and the age of the oldest unshipped event; returns
+  // the head.
+  Result<std::uint64_t> look_at_journal() {
+    auto head = journal.head();
+    if (!head) return head.error();
+    std::int64_t oldest = 0;
+    if (*head > shipped) {
+      auto time = journal.read([&](Reader& r) -> Result<std::uint64_t> {
+        auto record = r.record(shipped + 1);
+        if (!record) return record.error();
+        if (!*record) return make_error(Errc::seq_gap, "no record at seq", shipped + 1);
+        EventView e;
+        if (auto ok = decode_into(shipped + 1, **record, e); !ok) return ok.error();
+        return e.time_ns;
+      });
+      if (!time) return time.error();
+      oldest = std::int64_t(*time);
+    }
+    std::lock_guard lock(st_mu);
+    st.head_seq = std::max(st.head_seq, *head);
+    oldest_unshipped_ns = oldest;
+    return *head;
+  }
+
+  Result<std::vector<Pending>> read_batch(std::uint64_t through) {
+    std::vector<Pending> out;
+    auto ok = journal.read([&](Reader& r) -> Result<void> {
+      return r.for_each(shipped + 1, through, [&](std::uint64_t seq, std::string_view bytes) {
+        out.push_back(Pending{seq, std::string(bytes)});
+        return Result<void>();
+      });
+    });
+    if (!ok) return ok.error();
+    return out;
+  }
+
+  Result<nats::MsgPtr> message_for(const Pending& p, const ChainHash& after) {
+    natsMsg* raw = nullptr;
+    natsStatus s =
+        natsMsg_Create(&raw, subject.c_str(), nullptr, p.bytes.data(), int(p.bytes.size()));
+    if (s != NATS_OK) return nats::error_from("natsMsg_Create", s);
+    nats::MsgPtr msg(raw);
+    const std::string seq = std::to_string(p.seq), hex = to_hex(after);
+    s = natsMsgHeader_Set(raw, kSeqHeader.data(), seq.c_str());
+    if (s == NATS_OK)
+      s = natsMsgHeader_Set(raw, kJournalHeader.data(), journal.info().journal_id.c_str());
+    if (s == NATS_OK) s = natsMsgHeader_Set(raw, kHostHeader.data(), options.host.c_str());
+    if (s == NATS_OK) s = natsMsgHeader_Set(raw, kChainHeader.data(), hex.c_str());
+    if (s != NATS_OK) return nats::error_from("natsMsgHeader_Set", s);
+    return msg;
+  }
+
+  // Publishes the batch in order; stops at the first event not stored.
+  void ship(const std::vector<Pending>& batch) {
+    const std::string& id = journal.info().journal_id;
+    for (const Pending& p : batch) {
+      if (should_stop()) return;
+      const ChainHash after = chain_next(chain, p.seq, p.bytes);
+      auto msg = message_for(p, after);
+      if (!msg) return fail(msg.error());
+      auto published = nats::publish(*conn, msg->get(), message_id(id, p.seq), last_stream_seq);
+      if (!published) {
+        if (published.error().code == Errc::head_moved) {
+          // Stored by an earlier incarnation (or a publish that timed out
+          // but landed): the stream says where to go on.
+          std::lock_guard lock(st_mu);
+          ++st.conflicts;
+          positioned = false;
+          return;
+        }
+        if (published.error().code == Errc::not_found) {
+          Error e = published.error();
+          e.message += ": create the stream with 'forkjournal fleet init --nats URL'";
+          return fail(e);
+        }
+        return fail(published.error());
+      }
+      if (published->duplicate) {
+        // The id was stored before, perhaps not as the subject's last
+        // message: re-read where the stream stands.
+        std::lock_guard lock(st_mu);
+        ++st.duplicates;
+        positioned = false;
+        return;
+      }
+      shipped = p.seq;
+      last_stream_seq = published->stream_seq;
+      chain = after;
+      {
+        std::lock_guard lock(st_mu);
+        ++st.published;
+        st.shipped_seq = shipped;
+        st.head_seq = std::max(st.head_seq, shipped);
+      }
+    }
+  }
+
+  void run() {
+    backoff = options.backoff_min;
+    while (!should_stop()) {
+      // First, so that the lag stays current while NATS is out of reach.
+      auto head = look_at_journal();
+      if (!conn) {
+        if (auto ok = connect(); !ok) {
+          if (ok.error().code == Errc::stopping) break;
+          fail(ok.error());
+          continue;
+        }
+      }
+      if (!positioned) {
+        auto ok = position();
+        if (!ok) {
+          fail(ok.error());
+          continue;
+        }
+        if (!*ok) break;  // halted
+        positioned_at();
+      }
+      if (!head) {
+        fail(head.error());
+        continue;
+      }
+      if (*head <= shipped) {
+        pause(options.poll_every, true);
+        continue;
+      }
+      auto batch = read_batch(std::min(*head, shipped + kBatch));
+      if (!batch) {
+        fail(batch.error());
+        continue;
+      }
+      ship(*batch);
+    }
+    // Halted: keep the lag current for the stats until stopped.
+    while (!should_stop()) {
+      (void)look_at_journal();  // a failed look leaves the last values
+      pause(options.poll_every, true);
+    }
+    std::lock_guard lock(conn_mu);
+    conn.reset();
+    connected = false;
+  }
+};
+
+Shipper::Shipper(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<Shipper>> Shipper::start(const Journal& journal, ShipOptions options) {
+  if (auto urls = nats::parse_urls(options.urls); !urls) return urls.error();
+  auto impl = std::make_unique<Impl>(journal, std::move(options));
+  std::unique_ptr<Shipper> shipper(new Shipper(std::move(impl)));
+  Impl* raw = shipper->impl_.get();
+  raw->thread = std::thread([raw] { raw->run(); });
+  return shipper;
+}
+
+Shipper::~Shipper() {
+  stop();
+}
+
+void Shipper::notify(std::uint64_t head_seq) {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->notified_head = std::max(impl_->notified_head, head_seq);
+    impl_->woken = true;
+  }
+  impl_->cv.notify_one();
+}
+
+ShipState Shipper::state() const {
+  std::uint64_t notified = 0;
+  {
+    std::lock_guard lock(impl_->mu);
+    notified = impl_->notified_head;
+  }
+  ShipState s;
+  std::int64_t oldest = 0;
+  {
+    std::lock_guard lock(impl_->st_mu);
+    s = impl_->st;
+    oldest = impl_->oldest_unshipped_ns;
+  }
+  s.connected = impl_->connected;
+  s.head_seq = std::max(s.head_seq, notified);
+  s.lag_events = s.head_seq > s.shipped_seq ? s.head_seq - s.shipped_seq : 0;
+  if (s.lag_events != 0 && oldest != 0) {
+    const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    s.lag_seconds = std::max(0.0, double(now - oldest) / 1e9);
+  }
+  return s;
+}
+
+void Shipper::stop() {
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->stopping) return;
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  {
+    std::lock_guard lock(impl_->conn_mu);
+    // A publish or read in progress fails at once instead of timing out.
+    if (impl_->conn) natsConnection_Close(impl_->conn->raw());
+  }
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+}  // namespace fj::fleet

@@ -1,0 +1,95 @@
+// Ships a journal's events, each exactly once and in order, to the fleet
+// stream (fleet/stream.h) from a thread of its own beside the writer: it
+// never sits on a commit's path, and a NATS outage only makes it fall behind.
+//
+// The stream is the cursor: at start and after any failure the shipper reads
+// the last message on its journal's subject, checks it against the local
+// journal (journal id, seq, chain value and bytes at that seq) and continues
+// with the next seq. Each event is published alone with the previous
+// message's stream sequence as the expected last subject sequence and
+// "<journal id>:<seq>" as message id, and counts once acknowledged. A refusal
+// for a wrong last sequence means an earlier incarnation stored it first: the
+// shipper re-reads the last message and goes on from there. So nothing is
+// shipped twice or skipped, even past the stream's duplicate window.
+//
+// Failures: no server, a missing stream (made only by forkjournal fleet
+// init), timeouts: retried with exponential backoff up to backoff_max, the
+// events staying in the journal meanwhile; last_error says why. A last
+// message that disagrees with the journal (another history under this
+// journal id, or a stream ahead of the journal) halts shipping for good:
+// state().halted, an error naming the seq, one log line; the stream is never
+// overwritten.
+//
+// Threads: notify() and state() may be called from any thread and never
+// wait for NATS or the journal (notify takes a mutex that no thread holds
+// across I/O). stop() returns within about one NATS timeout per URL.
+//
+// Lifetime: the journal must outlive the Shipper; the log callback is called
+// until stop() returns, from the shipper's thread and the NATS client's.
+#pragma once
+
+#include "journal/journal.h"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace fj::fleet {
+
+struct ShipOptions {
+  std::string urls;  // comma-separated nats://HOST:PORT
+  std::string host;  // the Fj-Host header; empty: gethostname()
+  // How often the journal is looked at without a notify().
+  std::chrono::milliseconds poll_every{1000};
+  // Waits after a failure: doubling from backoff_min up to backoff_max.
+  std::chrono::milliseconds backoff_min{100};
+  std::chrono::milliseconds backoff_max{2000};
+  // Connecting to one URL, and each JetStream request, waits this long.
+  std::chrono::milliseconds timeout{1000};
+  // One line on connect, disconnect, a failure after success, resuming, and
+  // halting (no trailing newline); never one per event.
+  std::function<void(const std::string&)> log;
+};
+
+struct ShipState {
+  std::string host;
+  bool connected = false;         // the client holds a NATS server now
+  bool halted = false;            // the stream disagrees with the journal: shipping stopped
+  std::uint64_t shipped_seq = 0;  // the last seq the stream is known to hold
+  std::uint64_t head_seq = 0;     // the journal's head as last seen or notified
+  std::uint64_t lag_events = 0;   // head_seq - shipped_seq
+  // Age of the oldest unshipped event (its time stamp, set at its commit); 0
+  // when nothing is unshipped.
+  double lag_seconds = 0;
+  std::uint64_t published = 0;   // acknowledged publishes
+  std::uint64_t duplicates = 0;  // acknowledged as already stored (same message id)
+  std::uint64_t conflicts = 0;   // refused for a wrong last sequence: resumed from the stream
+  std::uint64_t failures = 0;    // other failed publishes, reads and connects
+  std::string last_error;        // of the latest failure; empty once shipping succeeds again
+};
+
+class Shipper {
+ public:
+  // Starts the shipping thread. Errors: invalid_argument (the URLs). NATS
+  // being unreachable is no error here: the thread keeps trying.
+  static Result<std::unique_ptr<Shipper>> start(const Journal& journal, ShipOptions options);
+  ~Shipper();  // stop()
+  Shipper(const Shipper&) = delete;
+  Shipper& operator=(const Shipper&) = delete;
+
+  // The journal's head moved to `head_seq`: wakes the thread.
+  void notify(std::uint64_t head_seq);
+  ShipState state() const;
+  // Ends the thread, abandoning a publish in progress (its event is shipped
+  // by the next incarnation). Idempotent.
+  void stop();
+
+ private:
+  struct Impl;
+  explicit Shipper(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fj::fleet

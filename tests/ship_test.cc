@@ -1,0 +1,252 @@
+// The shipper (fleet/shipper.h) in-process against real nats-server
+// processes: every event exactly once and in order with the contract's
+// headers, across node failures and whole-cluster outages, several journals
+// in one stream, and the refusals (no stream, a stream that disagrees).
+#include "fleet/internal/nats.h"
+#include "fleet/shipper.h"
+#include "fleet/stream.h"
+#include "fleet/stream_setup.h"
+#include "journal/hex.h"
+#include "support/nats_server.h"
+#include "support/ship_checks.h"
+#include "support/temp_dir.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <iostream>
+#include <thread>
+
+namespace fj::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+Journal make_journal(const std::string& dir) {
+  auto j = Journal::create(dir, JournalOptions{.sync = SyncMode::none});
+  EXPECT_TRUE(j) << j.error().message;
+  return std::move(*j);
+}
+
+std::unique_ptr<fleet::Shipper> ship(const Journal& journal, const std::string& urls,
+                                     const std::string& host = "host-a") {
+  fleet::ShipOptions o;
+  o.urls = urls;
+  o.host = host;
+  auto s = fleet::Shipper::start(journal, o);
+  EXPECT_TRUE(s) << s.error().message;
+  return std::move(*s);
+}
+
+TEST(Ship, HundredThousandEventsExactlyOnceInOrder) {
+  TempDir dir;
+  NatsServer server(dir.sub("nats"));
+  ASSERT_TRUE(fleet::init_stream(server.url(), 1));
+  Journal journal = make_journal(dir.sub("journal"));
+  constexpr std::uint64_t kEvents = 100'000;
+  append_forks(journal, kEvents);
+
+  const auto began = std::chrono::steady_clock::now();
+  auto shipper = ship(journal, server.url());
+  shipper->notify(kEvents);
+  ASSERT_TRUE(wait_shipped(*shipper, kEvents, 80s));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  std::cout << "shipped " << kEvents << " events in " << seconds << " s ("
+            << double(kEvents) / seconds << " events/s)\n";
+  const auto state = shipper->state();
+  EXPECT_EQ(state.published, kEvents);
+  EXPECT_EQ(state.lag_events, 0u);
+  EXPECT_EQ(state.lag_seconds, 0.0);
+  EXPECT_TRUE(state.connected);
+  EXPECT_EQ(state.last_error, "");
+  shipper->stop();
+  EXPECT_TRUE(stream_matches(server.url(), journal, "host-a"));
+}
+
+TEST(Ship, ResumesFromTheStreamAfterARestartWithoutDuplicates) {
+  TempDir dir;
+  NatsServer server(dir.sub("nats"));
+  ASSERT_TRUE(fleet::init_stream(server.url(), 1));
+  Journal journal = make_journal(dir.sub("journal"));
+  append_forks(journal, 300);
+  {
+    auto first = ship(journal, server.url());
+    ASSERT_TRUE(wait_shipped(*first, 300, 20s));
+  }
+  append_forks(journal, 200, 300);
+  auto second = ship(journal, server.url());
+  ASSERT_TRUE(wait_shipped(*second, 500, 20s));
+  EXPECT_EQ(second->state().published, 200u);  // nothing before 301 again
+  EXPECT_TRUE(stream_matches(server.url(), journal, "host-a"));
+}
+
+TEST(Ship, RefusesAMissingStreamAndShipsOnceItExists) {
+  TempDir dir;
+  NatsServer server(dir.sub("nats"));
+  Journal journal = make_journal(dir.sub("journal"));
+  append_forks(journal, 50);
+  auto shipper = ship(journal, server.url());
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (shipper->state().last_error.empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  const auto refused = shipper->state();
+  EXPECT_NE(refused.last_error.find("stream FORKJOURNAL does not exist"), std::string::npos)
+      << refused.last_error;
+  EXPECT_NE(refused.last_error.find("forkjournal fleet init"), std::string::npos);
+  EXPECT_EQ(refused.shipped_seq, 0u);
+  EXPECT_EQ(refused.lag_events, 50u);
+  EXPECT_GT(refused.lag_seconds, 0.0);
+  EXPECT_FALSE(refused.halted);
+  // Nothing was created behind the operator's back.
+  auto conn = fleet::nats::Connection::open(server.url());
+  ASSERT_TRUE(conn);
+  jsStreamInfo* info = nullptr;
+  jsErrCode jerr = jsErrCode(0);
+  EXPECT_NE(js_GetStreamInfo(&info, conn->js(), "FORKJOURNAL", nullptr, &jerr), NATS_OK);
+  EXPECT_EQ(jerr, JSStreamNotFoundErr);
+
+  ASSERT_TRUE(fleet::init_stream(server.url(), 1));
+  ASSERT_TRUE(wait_shipped(*shipper, 50, 20s));
+  EXPECT_EQ(shipper->state().last_error, "");
+  EXPECT_TRUE(stream_matches(server.url(), journal, "host-a"));
+}
+
+// Publishes a message on the journal's subject as another history would.
+void publish_foreign(const std::string& url, const Journal& journal, std::uint64_t seq,
+                     const std::string& chain_hex) {
+  auto conn = fleet::nats::Connection::open(url);
+  ASSERT_TRUE(conn);
+  const std::string id = journal.info().journal_id, subject = fleet::subject_for(id);
+  natsMsg* raw = nullptr;
+  ASSERT_EQ(natsMsg_Create(&raw, subject.c_str(), nullptr, "x", 1), NATS_OK);
+  fleet::nats::MsgPtr msg(raw);
+  ASSERT_EQ(natsMsgHeader_Set(raw, "Fj-Seq", std::to_string(seq).c_str()), NATS_OK);
+  ASSERT_EQ(natsMsgHeader_Set(raw, "Fj-Journal", id.c_str()), NATS_OK);
+  ASSERT_EQ(natsMsgHeader_Set(raw, "Fj-Chain", chain_hex.c_str()), NATS_OK);
+  auto published = fleet::nats::publish(*conn, raw, fleet::message_id(id, seq), 0);
+  ASSERT_TRUE(published) << published.error().message;
+}
+
+TEST(Ship, HaltsWhenTheStreamDisagreesWithTheJournal) {
+  TempDir dir;
+  NatsServer server(dir.sub("nats"));
+  ASSERT_TRUE(fleet::init_stream(server.url(), 1));
+  Journal journal = make_journal(dir.sub("journal"));
+  append_forks(journal, 20);
+  publish_foreign(server.url(), journal, 7, std::string(64, 'a'));
+
+  auto shipper = ship(journal, server.url());
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!shipper->state().halted && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  const auto s = shipper->state();
+  ASSERT_TRUE(s.halted) << s.last_error;
+  EXPECT_NE(s.last_error.find("disagrees with the local journal at seq 7"), std::string::npos)
+      << s.last_error;
+  EXPECT_EQ(s.published, 0u);
+  EXPECT_EQ(s.lag_events, 20u);
+  // The stream keeps what it had: the shipper never overwrote it.
+  auto conn = fleet::nats::Connection::open(server.url());
+  ASSERT_TRUE(conn);
+  auto last = fleet::nats::last_message(*conn, fleet::kStreamName,
+                                        fleet::subject_for(journal.info().journal_id));
+  ASSERT_TRUE(last && *last);
+  EXPECT_EQ(natsMsg_GetSequence(last->value().get()), 1u);
+}
+
+TEST(Ship, HaltsWhenTheStreamIsAheadOfTheJournal) {
+  TempDir dir;
+  NatsServer server(dir.sub("nats"));
+  ASSERT_TRUE(fleet::init_stream(server.url(), 1));
+  Journal journal = make_journal(dir.sub("journal"));
+  append_forks(journal, 5);
+  publish_foreign(server.url(), journal, 9, std::string(64, 'b'));
+  auto shipper = ship(journal, server.url());
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!shipper->state().halted && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  const auto s = shipper->state();
+  ASSERT_TRUE(s.halted);
+  EXPECT_NE(s.last_error.find("holds seq 9 but the local journal ends at seq 5"), std::string::npos)
+      << s.last_error;
+}
+
+TEST(Ship, TwoJournalsShareTheStreamOnSubjectsOfTheirOwn) {
+  TempDir dir;
+  NatsServer server(dir.sub("nats"));
+  ASSERT_TRUE(fleet::init_stream(server.url(), 1));
+  Journal a = make_journal(dir.sub("a")), b = make_journal(dir.sub("b"));
+  append_forks(a, 1500);
+  append_forks(b, 1200, 5000);
+  auto ship_a = ship(a, server.url(), "host-a");
+  auto ship_b = ship(b, server.url(), "host-b");
+  ASSERT_TRUE(wait_shipped(*ship_a, 1500, 30s));
+  ASSERT_TRUE(wait_shipped(*ship_b, 1200, 30s));
+  EXPECT_TRUE(stream_matches(server.url(), a, "host-a"));
+  EXPECT_TRUE(stream_matches(server.url(), b, "host-b"));
+  // The same by direct gets, which skip the other journal's messages.
+  EXPECT_TRUE(stream_matches(server.url(), a, "host-a", fleet::nats::Walk::direct));
+  EXPECT_TRUE(stream_matches(server.url(), b, "host-b", fleet::nats::Walk::direct));
+  EXPECT_FALSE(stream_matches(server.url(), a, "host-b", fleet::nats::Walk::direct));
+}
+
+TEST(Ship, ClusterLosesANodeMidShippingAndNothingIsLostOrRepeated) {
+  TempDir dir;
+  NatsCluster cluster(dir.sub("nats"));
+  auto created = fleet::init_stream(cluster.urls(), 3);
+  ASSERT_TRUE(created) << created.error().message;
+  Journal journal = make_journal(dir.sub("journal"));
+  constexpr std::uint64_t kEvents = 15'000;
+  append_forks(journal, kEvents);
+  auto shipper = ship(journal, cluster.urls());
+  ASSERT_TRUE(wait_shipped(*shipper, 1500, 30s));
+  cluster.node(0).stop();
+  ASSERT_LT(shipper->state().shipped_seq, kEvents) << "shipping ended before the node stopped";
+  ASSERT_TRUE(wait_shipped(*shipper, kEvents, 60s));
+  EXPECT_TRUE(stream_matches(cluster.urls(), journal, "host-a"));
+}
+
+TEST(Ship, ClusterOutageLeavesLocalCommitsAloneAndShippingCatchesUp) {
+  TempDir dir;
+  NatsCluster cluster(dir.sub("nats"));
+  ASSERT_TRUE(fleet::init_stream(cluster.urls(), 3));
+  Journal journal = make_journal(dir.sub("journal"));
+  append_forks(journal, 1000);
+  auto shipper = ship(journal, cluster.urls());
+  ASSERT_TRUE(wait_shipped(*shipper, 1000, 30s));
+
+  cluster.stop_all();
+  // Commits go on at their own pace while NATS is gone.
+  const auto began = std::chrono::steady_clock::now();
+  append_forks(journal, 2000, 1000);
+  shipper->notify(3000);
+  EXPECT_LT(std::chrono::steady_clock::now() - began, 5s);
+  std::this_thread::sleep_for(1500ms);
+  const auto down = shipper->state();
+  EXPECT_EQ(down.shipped_seq, 1000u);
+  EXPECT_EQ(down.lag_events, 2000u);
+  EXPECT_GT(down.lag_seconds, 1.0);
+  EXPECT_FALSE(down.connected);
+
+  cluster.start_all();
+  ASSERT_TRUE(wait_shipped(*shipper, 3000, 60s));
+  EXPECT_EQ(shipper->state().last_error, "");
+  EXPECT_TRUE(stream_matches(cluster.urls(), journal, "host-a"));
+}
+
+TEST(Ship, StopIsPromptWhileNatsIsDown) {
+  TempDir dir;
+  Journal journal = make_journal(dir.sub("journal"));
+  append_forks(journal, 10);
+  auto shipper = ship(journal, "nats://127.0.0.1:" + std::to_string(free_port()));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(shipper->state().connected);
+  EXPECT_NE(shipper->state().last_error, "");
+  const auto began = std::chrono::steady_clock::now();
+  shipper->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - began, 3s);
+}
+
+}  // namespace
+}  // namespace fj::testing

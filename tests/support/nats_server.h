@@ -1,0 +1,88 @@
+// Real nats-server processes for the shipping tests: one JetStream node on
+// loopback, or a three-node JetStream cluster routed on loopback. Each node
+// listens on a free port with its own store directory and keeps both across
+// stop() and start(), so a restarted node comes back with its data. Every
+// running node is SIGKILLed and reaped at destruction. Waits are bounded and
+// their failures are GoogleTest failures. Call from the test's main thread:
+// it reaps with waitpid.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fj::testing {
+
+// How long a node (or a cluster's JetStream) may take to answer after start.
+inline constexpr std::chrono::steady_clock::duration kNatsStartTimeout = std::chrono::seconds(30);
+
+// A free TCP port on 127.0.0.1 (bound and released; nothing else here races
+// for it).
+int free_port();
+
+class NatsNode {
+ public:
+  // Prepares a node storing under `dir` (created), named `name`; routes name
+  // the other nodes' cluster URLs (empty: a single node, no cluster).
+  NatsNode(std::string dir, std::string name, int port, int cluster_port,
+           std::vector<int> route_ports);
+  ~NatsNode();
+  NatsNode(const NatsNode&) = delete;
+  NatsNode& operator=(const NatsNode&) = delete;
+
+  std::string url() const;  // nats://127.0.0.1:PORT
+  int cluster_port() const { return cluster_port_; }
+  bool running() const { return pid_ > 0; }
+  std::string log() const;
+
+  // Starts the process; does not wait for it to answer (wait_jetstream).
+  void start();
+  // SIGTERM (a clean shutdown) and reap.
+  void stop();
+  // SIGKILL and reap.
+  void kill9();
+
+ private:
+  std::string dir_, name_;
+  int port_, cluster_port_;
+  std::vector<int> route_ports_;
+  pid_t pid_ = -1;
+};
+
+// Polls `urls` until JetStream answers an API request (a stream lookup
+// comes back found or not found), for at most kNatsStartTimeout.
+::testing::AssertionResult wait_jetstream(const std::string& urls);
+
+// One node, started and answering JetStream.
+class NatsServer {
+ public:
+  explicit NatsServer(const std::string& dir);
+  NatsNode& node() { return *node_; }
+  std::string url() const { return node_->url(); }
+
+ private:
+  std::unique_ptr<NatsNode> node_;
+};
+
+// Three nodes routed to each other, started and answering JetStream.
+class NatsCluster {
+ public:
+  explicit NatsCluster(const std::string& dir);
+  NatsNode& node(std::size_t i) { return *nodes_.at(i); }
+  std::size_t size() const { return nodes_.size(); }
+  // Every node's URL, comma-separated.
+  std::string urls() const;
+  // Starts every stopped node and waits for JetStream to answer.
+  void start_all();
+  void stop_all();
+
+ private:
+  std::vector<std::unique_ptr<NatsNode>> nodes_;
+};
+
+}  // namespace fj::testing
