@@ -229,7 +229,7 @@ TEST(CliHelp, TopLevelHelpExitsZeroAndListsEveryCommand) {
   const std::vector<std::string> commands = {"init",   "register",  "fork",   "unfork",  "retire",
                                              "counts", "log",       "export", "explain", "replay",
                                              "stats",  "reconcile", "import", "audit",   "snapshot",
-                                             "backup", "restore",   "health"};
+                                             "backup", "restore",   "health", "fleet"};
   for (const std::string& command : commands) {
     EXPECT_TRUE(std::regex_search(r.out, std::regex("\\n\\s+" + command + "\\s")))
         << "help does not list " << command << "\n"
