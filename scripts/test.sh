@@ -62,15 +62,17 @@ echo "== tests (ASan+UBSan) =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j2
 
-# The service, the daemon and the scanner (it reads entries on threads) are
-# the multi-threaded parts: their tests run again under ThreadSanitizer (the
-# daemon binary itself is instrumented).
-echo "== build (TSan: service, daemon, scheduler) =="
+# The service, the daemon, the scanner (it reads entries on threads) and the
+# shipper (beside the writer and libnats' threads) are the multi-threaded
+# parts: their tests run again under ThreadSanitizer (the daemon binary
+# itself is instrumented).
+echo "== build (TSan: service, daemon, scheduler, shipper) =="
 scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFJ_SANITIZE=thread \
-  -DFJ_BUILD_BENCH=OFF -DFJ_WERROR=ON --target daemon_test dispatch_test gc_test forkjournald forkjournal
+  -DFJ_BUILD_BENCH=OFF -DFJ_WERROR=ON --target daemon_test dispatch_test gc_test fleet_test \
+  forkjournald forkjournal
 echo "== tests (TSan) =="
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j2 \
-  -R 'DaemonTest|DispatchTest|ServicePeriodic|ReconcileScheduler|ScannerTest|MemoryScan|ReconcilerTest'
+  -R 'DaemonTest|DispatchTest|ServicePeriodic|ReconcileScheduler|ScannerTest|MemoryScan|ReconcilerTest|Ship\.|FleetInit'
 
 # Each libFuzzer target for a short fixed time (FUZZ_SECONDS each); the
 # regressions it ever found also run in every build above.

@@ -85,10 +85,10 @@ struct Callbacks {
   }
   static void closed_cb(natsConnection*, void* self) {
     auto* c = static_cast<Callbacks*>(self);
-    {
-      std::lock_guard lock(c->mu);
-      c->closed = true;
-    }
+    // Notified under the lock: the waiter frees this object as soon as it
+    // sees `closed`, so nothing here may touch it after the unlock.
+    std::lock_guard lock(c->mu);
+    c->closed = true;
     c->cv.notify_all();
   }
 };
