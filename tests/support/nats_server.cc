@@ -127,6 +127,42 @@ void NatsNode::kill9() {
   return ::testing::AssertionFailure() << "JetStream on " << urls << " did not answer: " << last;
 }
 
+::testing::AssertionResult wait_placement(const std::string& urls, int replicas) {
+  const auto deadline = std::chrono::steady_clock::now() + kNatsStartTimeout;
+  std::string last = "never connected";
+  const char* subjects[] = {"fj.placement.probe"};
+  while (std::chrono::steady_clock::now() < deadline) {
+    fleet::nats::ConnectOptions options;
+    options.timeout = std::chrono::milliseconds(2000);
+    if (auto conn = fleet::nats::Connection::open(urls, options)) {
+      jsStreamConfig cfg;
+      jsStreamConfig_Init(&cfg);
+      cfg.Name = "FJ_PLACEMENT_PROBE";
+      cfg.Subjects = subjects;
+      cfg.SubjectsLen = 1;
+      cfg.Storage = js_MemoryStorage;
+      cfg.Replicas = replicas;
+      jsStreamInfo* info = nullptr;
+      jsErrCode jerr = jsErrCode(0);
+      const natsStatus s = js_AddStream(&info, conn->js(), &cfg, nullptr, &jerr);
+      if (s == NATS_OK) {
+        jsStreamInfo_Destroy(info);
+        jerr = jsErrCode(0);
+        const natsStatus d = js_DeleteStream(conn->js(), cfg.Name, nullptr, &jerr);
+        if (d == NATS_OK) return ::testing::AssertionSuccess();
+        last = fleet::nats::error_from("deleting the probe stream", d, jerr).message;
+      } else {
+        last = fleet::nats::error_from("creating the probe stream", s, jerr).message;
+      }
+    } else {
+      last = conn.error().message;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return ::testing::AssertionFailure() << "a stream of " << replicas << " replicas on " << urls
+                                       << " could not be placed: " << last;
+}
+
 NatsServer::NatsServer(const std::string& dir)
     : node_(std::make_unique<NatsNode>(dir, "fj-single", free_port(), 0, std::vector<int>{})) {
   node_->start();
@@ -166,6 +202,7 @@ std::string NatsCluster::urls() const {
 void NatsCluster::start_all() {
   for (auto& n : nodes_) n->start();
   EXPECT_TRUE(wait_jetstream(urls())) << nodes_[0]->log();
+  EXPECT_TRUE(wait_placement(urls(), static_cast<int>(nodes_.size()))) << nodes_[0]->log();
 }
 
 void NatsCluster::stop_all() {

@@ -69,7 +69,12 @@ class NatsServer {
   std::unique_ptr<NatsNode> node_;
 };
 
-// Three nodes routed to each other, started and answering JetStream.
+// Polls `urls` until a probe stream of `replicas` replicas can be created
+// (then deletes it), for at most kNatsStartTimeout.
+::testing::AssertionResult wait_placement(const std::string& urls, int replicas);
+
+// Three nodes routed to each other, started and able to place a stream of
+// three replicas.
 class NatsCluster {
  public:
   explicit NatsCluster(const std::string& dir);
@@ -77,7 +82,9 @@ class NatsCluster {
   std::size_t size() const { return nodes_.size(); }
   // Every node's URL, comma-separated.
   std::string urls() const;
-  // Starts every stopped node and waits for JetStream to answer.
+  // Starts every stopped node and waits until a stream of three replicas
+  // can be placed (every node has joined JetStream's meta group), which
+  // answering JetStream alone does not prove.
   void start_all();
   void stop_all();
 
