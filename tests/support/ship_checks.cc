@@ -1,9 +1,11 @@
 #include "support/ship_checks.h"
 
+#include "fleet/fleet_view.h"
 #include "fleet/internal/nats.h"
 #include "fleet/stream.h"
 #include "journal/chain.h"
 #include "journal/hex.h"
+#include "projector/replay.h"
 
 #include <string_view>
 #include <thread>
@@ -122,6 +124,27 @@ void append_forks(Journal& journal, std::uint64_t count, std::uint64_t first) {
   if (expected != records.size() + 1) {
     return ::testing::AssertionFailure()
            << "the stream holds seqs 1.." << expected - 1 << ", the journal 1.." << records.size();
+  }
+  // What `forkjournal fleet counts` shows for the journal is its own counts.
+  auto view = fleet::read_fleet(urls);
+  if (!view) return ::testing::AssertionFailure() << "fleet view: " << view.error().message;
+  const fleet::JournalFold* fold = nullptr;
+  for (const auto& f : view->journals) {
+    if (f.journal_id() == id) fold = &f;
+  }
+  if (fold == nullptr)
+    return ::testing::AssertionFailure() << "the fleet view has no journal " << id;
+  if (fold->broken()) {
+    return ::testing::AssertionFailure() << "the fleet view breaks at seq " << fold->broken()->seq
+                                         << ": " << fold->broken()->detail;
+  }
+  auto own = replay(journal);
+  if (!own) return ::testing::AssertionFailure() << "replay: " << own.error().message;
+  if (!(fold->state() == *own)) {
+    return ::testing::AssertionFailure()
+           << "the fleet view's projection of " << id << " (seq " << fold->head_seq() << ", "
+           << fold->state().live_fork_count() << " live forks) differs from the journal's own (seq "
+           << own->seq() << ", " << own->live_fork_count() << " live forks)";
   }
   return ::testing::AssertionSuccess();
 }

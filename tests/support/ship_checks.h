@@ -34,7 +34,9 @@ void append_forks(Journal& journal, std::uint64_t count, std::uint64_t first = 0
 // order, each message's body the stored record, Fj-Journal the journal id,
 // Fj-Chain the chain value after it, Fj-Host `host` and its message id
 // "<journal id>:<seq>". Read as fleet::nats::for_each_message reads with
-// `walk`.
+// `walk`. And the fleet view (fleet/fleet_view.h, what `forkjournal fleet
+// counts` prints) folds the subject, unbroken, into the journal's own
+// replayed projection.
 ::testing::AssertionResult stream_matches(
     const std::string& urls, const Journal& journal, const std::string& host,
     fleet::nats::Walk walk = fleet::nats::Walk::consumer_first);
