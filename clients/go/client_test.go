@@ -83,8 +83,8 @@ func TestEveryOp(t *testing.T) {
 		t.Fatal(err)
 	}
 	if st.HeadSeq != 6 || st.Events != 6 || st.Appended != 6 || st.Commits == 0 || st.Requests < 6 ||
-		st.AverageBatch <= 0 || st.Snapshots == 0 || st.UptimeSeconds <= 0 {
-		t.Fatalf("Stats = %+v", st)
+		st.AverageBatch <= 0 || st.Snapshots == 0 || st.UptimeSeconds <= 0 || st.Ship != nil {
+		t.Fatalf("Stats = %+v (Ship nil without --ship)", st)
 	}
 
 	// Without --data-root the daemon refuses to reconcile.

@@ -88,6 +88,27 @@ type Stats struct {
 	Snapshots     uint64  `json:"snapshots"`
 	Reconciles    uint64  `json:"reconciles"`
 	UptimeSeconds float64 `json:"uptime_seconds"`
+	// Ship is the shipper's state when the daemon runs with --ship; nil
+	// otherwise.
+	Ship *ShipState `json:"ship"`
+}
+
+// ShipState is how far the daemon has shipped its journal to the fleet
+// stream (docs/protocol.md, "Shipping").
+type ShipState struct {
+	Host       string  `json:"host"`
+	Connected  bool    `json:"connected"`
+	Halted     bool    `json:"halted"`
+	ShippedSeq uint64  `json:"shipped_seq"`
+	HeadSeq    uint64  `json:"head_seq"`
+	LagEvents  uint64  `json:"lag_events"`
+	LagSeconds float64 `json:"lag_seconds"`
+	Published  uint64  `json:"published"`
+	Duplicates uint64  `json:"duplicates"`
+	Conflicts  uint64  `json:"conflicts"`
+	Failures   uint64  `json:"failures"`
+	// LastError is the last failure's text; empty when none.
+	LastError string `json:"last_error"`
 }
 
 func (c *Client) write(ctx context.Context, op string, fields map[string]interface{}) (WriteResult, error) {
