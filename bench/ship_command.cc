@@ -20,7 +20,8 @@ namespace {
 
 // Seconds a new Shipper takes to ship the N events of a journal holding
 // them all (its own subject: a new journal id per call).
-Result<double> time_catch_up(const Workload& w, const std::string& url) {
+Result<double> time_catch_up(const Workload& w, const std::string& url, Progress& progress,
+                             const std::string& what) {
   auto dir = TempDir::create("ship");
   if (!dir) return dir.error();
   auto journal = Journal::create(dir->sub("journal"), JournalOptions{.sync = SyncMode::none});
@@ -40,6 +41,7 @@ Result<double> time_catch_up(const Workload& w, const std::string& url) {
   (*shipper)->notify(w.size());
   for (;;) {
     const auto state = (*shipper)->state();
+    progress.fraction(what, state.shipped_seq, w.size());
     if (state.shipped_seq >= w.size()) break;
     if (state.halted) return make_error(Errc::io_error, "the shipper halted: " + state.last_error);
     if (clock.seconds() > 60 + double(w.size()) / 1000) {
@@ -81,7 +83,14 @@ Result<Report> run_ship(const ShipArgs& args) {
 
   progress.note("catch-up: a shipper ships " + grouped(n) +
                 " events, one acknowledged publish each");
-  auto catch_up = repeat(reps, [&] { return time_catch_up(w, server->url()); });
+  int run = 0;
+  auto catch_up = repeat(reps, [&] {
+    ++run;
+    const std::string what =
+        run == 1 ? "catch-up warm-up"
+                 : "catch-up " + std::to_string(run - 1) + "/" + std::to_string(reps);
+    return time_catch_up(w, server->url(), progress, what);
+  });
   if (!catch_up) return catch_up.error();
 
   // On and off alternate, so that a machine getting busier or quieter during

@@ -416,6 +416,8 @@ Result<std::unique_ptr<Service>> Service::start(boost::asio::any_io_executor exe
   if (impl->options.ship) {
     fleet::ShipOptions ship = *impl->options.ship;
     if (!ship.log) ship.log = impl->options.log;
+    Impl* raw = impl.get();
+    if (!ship.writer_busy) ship.writer_busy = [raw] { return raw->busy_since.load() != 0; };
     auto shipper = fleet::Shipper::start(*impl->journal, std::move(ship));
     if (!shipper) return shipper.error();
     impl->shipper = std::move(*shipper);

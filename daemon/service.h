@@ -12,8 +12,10 @@
 // idle for a second.
 //
 // Shipping (ServiceOptions::ship): a fleet::Shipper beside the writer reads
-// the journal on its own and is told of every head move; stop() ends it
-// after the writer, before the journal closes.
+// the journal on its own and is told of every head move; unless ship sets
+// its own writer_busy, it holds each publish while the writer has work (up
+// to ship.yield_max), so commits come first. stop() ends it after the
+// writer, before the journal closes.
 //
 // Boot (start): open the journal (open_or_create, daemon/internal/open_journal.h),
 // load the newest valid snapshot and replay the tail, reconcile against the
@@ -123,7 +125,7 @@ struct ServiceStats {
   double oldest_wait_seconds = 0;
   std::optional<ReconcileSummary> last_reconcile;
   std::optional<ReaderSummary> oldest_reader;  // none: no read transaction open
-  std::optional<fleet::ShipState> ship;  // none: not shipping
+  std::optional<fleet::ShipState> ship;        // none: not shipping
 };
 
 struct BootReport {

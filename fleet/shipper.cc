@@ -6,12 +6,15 @@
 #include "journal/codec.h"
 #include "journal/hex.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -118,6 +121,15 @@ struct Shipper::Impl {
     std::unique_lock lock(mu);
     cv.wait_for(lock, d, [&] { return stopping || (wake_on_notify && woken); });
     if (wake_on_notify) woken = false;
+  }
+
+  void yield_to_writer() {
+    if (!options.writer_busy) return;
+    const auto until = std::chrono::steady_clock::now() + options.yield_max;
+    while (options.writer_busy() && std::chrono::steady_clock::now() < until) {
+      pause(std::chrono::milliseconds(1), false);
+      if (should_stop()) return;
+    }
   }
 
   void fail(const Error& e) {
@@ -276,6 +288,18 @@ struct Shipper::Impl {
     return *head;
   }
 
+  void lower_priority() {
+    if (options.nice == 0) return;
+    const pid_t tid = ::gettid();
+    errno = 0;
+    const int current = ::getpriority(PRIO_PROCESS, static_cast<id_t>(tid));
+    if ((current == -1 && errno != 0) ||
+        ::setpriority(PRIO_PROCESS, static_cast<id_t>(tid), current + options.nice) != 0) {
+      options.log(std::string("shipping at the writer's priority: setpriority: ") +
+                  std::strerror(errno));
+    }
+  }
+
   Result<std::vector<Pending>> read_batch(std::uint64_t through) {
     std::vector<Pending> out;
     auto ok = journal.read([&](Reader& r) -> Result<void> {
@@ -309,6 +333,7 @@ struct Shipper::Impl {
     const std::string& id = journal.info().journal_id;
     for (const Pending& p : batch) {
       if (should_stop()) return;
+      yield_to_writer();
       const ChainHash after = chain_next(chain, p.seq, p.bytes);
       auto msg = message_for(p, after);
       if (!msg) return fail(msg.error());
@@ -350,6 +375,7 @@ struct Shipper::Impl {
   }
 
   void run() {
+    lower_priority();
     backoff = options.backoff_min;
     while (!should_stop()) {
       // First, so that the lag stays current while NATS is out of reach.

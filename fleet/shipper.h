@@ -46,6 +46,19 @@ struct ShipOptions {
   // Waits after a failure: doubling from backoff_min up to backoff_max.
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{2000};
+  // Added to the shipper thread's nice value (per thread on Linux), and so
+  // to the NATS client threads it starts: the writer, and the requests
+  // waiting on it, get the CPU first, and shipping falls behind instead of
+  // slowing a commit. 0 leaves it.
+  int nice = 10;
+  // Commits first: while writer_busy() says the writer has work, each
+  // publish waits (polling every millisecond) for it to go idle, but no
+  // longer than yield_max, so that shipping still moves under sustained
+  // load (at least one event per yield_max) and catches up in the gaps.
+  // Called from the shipper's thread; must be cheap and thread-safe. Empty:
+  // never waits.
+  std::function<bool()> writer_busy;
+  std::chrono::milliseconds yield_max{20};
   // Connecting to one URL, and each JetStream request, waits this long.
   std::chrono::milliseconds timeout{1000};
   // One line on connect, disconnect, a failure after success, resuming, and

@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <iostream>
 #include <thread>
@@ -233,6 +234,33 @@ TEST(Ship, ClusterOutageLeavesLocalCommitsAloneAndShippingCatchesUp) {
   ASSERT_TRUE(wait_shipped(*shipper, 3000, 60s));
   EXPECT_EQ(shipper->state().last_error, "");
   EXPECT_TRUE(stream_matches(cluster.urls(), journal, "host-a"));
+}
+
+// A writer that never goes idle holds each publish for yield_max at most:
+// shipping asks before every event and still ships them all.
+TEST(Ship, YieldsToABusyWriterButNeverStarves) {
+  TempDir dir;
+  NatsServer server(dir.sub("nats"));
+  ASSERT_TRUE(fleet::init_stream(server.url(), 1));
+  Journal journal = make_journal(dir.sub("journal"));
+  constexpr std::uint64_t kEvents = 60;
+  append_forks(journal, kEvents);
+  auto asked = std::make_shared<std::atomic<std::uint64_t>>(0);
+  fleet::ShipOptions o;
+  o.urls = server.url();
+  o.host = "host-a";
+  o.yield_max = 5ms;
+  o.writer_busy = [asked] {
+    ++*asked;
+    return true;
+  };
+  auto shipper = fleet::Shipper::start(journal, o);
+  ASSERT_TRUE(shipper) << shipper.error().message;
+  ASSERT_TRUE(wait_shipped(**shipper, kEvents, 30s));
+  (*shipper)->stop();
+  EXPECT_TRUE(stream_matches(server.url(), journal, "host-a"));
+  // Each publish polls until yield_max has passed: several times per event.
+  EXPECT_GE(asked->load(), 2 * kEvents);
 }
 
 TEST(Ship, StopIsPromptWhileNatsIsDown) {
