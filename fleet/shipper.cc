@@ -127,7 +127,7 @@ struct Shipper::Impl {
     if (!options.writer_busy) return;
     const auto until = std::chrono::steady_clock::now() + options.yield_max;
     while (options.writer_busy() && std::chrono::steady_clock::now() < until) {
-      pause(std::chrono::milliseconds(1), false);
+      pause(std::chrono::milliseconds(5), false);
       if (should_stop()) return;
     }
   }

@@ -52,7 +52,7 @@ struct ShipOptions {
   // slowing a commit. 0 leaves it.
   int nice = 10;
   // Commits first: while writer_busy() says the writer has work, each
-  // publish waits (polling every millisecond) for it to go idle, but no
+  // publish waits (polling every 5 ms) for it to go idle, but no
   // longer than yield_max, so that shipping still moves under sustained
   // load (at least one event per yield_max) and catches up in the gaps.
   // Called from the shipper's thread; must be cheap and thread-safe. Empty:
