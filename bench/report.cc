@@ -140,7 +140,7 @@ void print_table(const Report& report, std::ostream& out) {
     }
   }
   if (!report.bars.empty()) {
-    out << "\nbars (from issue 5; meaningful on a warm journal of a few million events)\n";
+    out << "\nbars (meaningful on a warm journal of a few million events)\n";
     for (const Bar& b : report.bars) {
       out << "  " << pad(b.name, 52, false) << pad(number(b.value), 12, true)
           << (b.at_least ? "  >= " : "  <= ") << pad(number(b.limit), 12, false) << "  "
