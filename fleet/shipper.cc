@@ -6,15 +6,12 @@
 #include "journal/codec.h"
 #include "journal/hex.h"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <charconv>
 #include <condition_variable>
-#include <cstring>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -26,6 +23,8 @@ namespace {
 
 // Events read from the journal per read transaction.
 constexpr std::size_t kBatch = 512;
+// Stream re-reads in a row without a stored publish before shipping halts.
+constexpr int kMaxRereads = 5;
 
 std::string local_host_name() {
   char name[256] = {};
@@ -105,7 +104,13 @@ struct Shipper::Impl {
   bool positioned = false;
   std::uint64_t shipped = 0;          // the Fj-Seq of the subject's last message
   std::uint64_t last_stream_seq = 0;  // its stream sequence (0: none)
-  ChainHash chain{};                  // the chain value after `shipped`
+  // Re-reads of the stream's last message since the last stored publish: a
+  // stream that keeps refusing the seq after its last message (e.g. that
+  // message was deleted, which nats-server 2.9 then reports as no message
+  // at all) would otherwise be re-read and refused forever.
+  int rereads = 0;
+  bool halted = false;
+  ChainHash chain{};  // the chain value after `shipped`
   std::chrono::milliseconds backoff{};
   bool failing = false;  // since the last success: log the first failure only
   std::thread thread;
@@ -165,6 +170,7 @@ struct Shipper::Impl {
   }
 
   void halt(const std::string& why) {
+    halted = true;
     {
       std::lock_guard lock(st_mu);
       st.halted = true;
@@ -288,18 +294,6 @@ struct Shipper::Impl {
     return *head;
   }
 
-  void lower_priority() {
-    if (options.nice == 0) return;
-    const pid_t tid = ::gettid();
-    errno = 0;
-    const int current = ::getpriority(PRIO_PROCESS, static_cast<id_t>(tid));
-    if ((current == -1 && errno != 0) ||
-        ::setpriority(PRIO_PROCESS, static_cast<id_t>(tid), current + options.nice) != 0) {
-      options.log(std::string("shipping at the writer's priority: setpriority: ") +
-                  std::strerror(errno));
-    }
-  }
-
   Result<std::vector<Pending>> read_batch(std::uint64_t through) {
     std::vector<Pending> out;
     auto ok = journal.read([&](Reader& r) -> Result<void> {
@@ -328,6 +322,20 @@ struct Shipper::Impl {
     return msg;
   }
 
+  // The stream holds something other than expected after `seq - 1`: read
+  // its last message again, unless that keeps changing nothing.
+  void reread(std::uint64_t seq) {
+    if (++rereads >= kMaxRereads) {
+      return halt("the stream keeps refusing seq " + std::to_string(seq) + " on " + subject +
+                  " after its last message was read again " + std::to_string(rereads) +
+                  " times (last read: seq " + std::to_string(shipped) + ", stream sequence " +
+                  std::to_string(last_stream_seq) +
+                  "): its last message may have been deleted; compare it with 'forkjournal "
+                  "audit --witness'");
+    }
+    positioned = false;
+  }
+
   // Publishes the batch in order; stops at the first event not stored.
   void ship(const std::vector<Pending>& batch) {
     const std::string& id = journal.info().journal_id;
@@ -342,10 +350,11 @@ struct Shipper::Impl {
         if (published.error().code == Errc::head_moved) {
           // Stored by an earlier incarnation (or a publish that timed out
           // but landed): the stream says where to go on.
-          std::lock_guard lock(st_mu);
-          ++st.conflicts;
-          positioned = false;
-          return;
+          {
+            std::lock_guard lock(st_mu);
+            ++st.conflicts;
+          }
+          return reread(p.seq);
         }
         if (published.error().code == Errc::not_found) {
           Error e = published.error();
@@ -357,11 +366,13 @@ struct Shipper::Impl {
       if (published->duplicate) {
         // The id was stored before, perhaps not as the subject's last
         // message: re-read where the stream stands.
-        std::lock_guard lock(st_mu);
-        ++st.duplicates;
-        positioned = false;
-        return;
+        {
+          std::lock_guard lock(st_mu);
+          ++st.duplicates;
+        }
+        return reread(p.seq);
       }
+      rereads = 0;
       shipped = p.seq;
       last_stream_seq = published->stream_seq;
       chain = after;
@@ -375,7 +386,6 @@ struct Shipper::Impl {
   }
 
   void run() {
-    lower_priority();
     backoff = options.backoff_min;
     while (!should_stop()) {
       // First, so that the lag stays current while NATS is out of reach.
@@ -410,6 +420,7 @@ struct Shipper::Impl {
         continue;
       }
       ship(*batch);
+      if (halted) break;
     }
     // Halted: keep the lag current for the stats until stopped.
     while (!should_stop()) {

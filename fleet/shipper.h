@@ -16,7 +16,9 @@
 // init), timeouts: retried with exponential backoff up to backoff_max, the
 // events staying in the journal meanwhile; last_error says why. A last
 // message that disagrees with the journal (another history under this
-// journal id, or a stream ahead of the journal) halts shipping for good:
+// journal id, or a stream ahead of the journal), or a stream that refuses
+// the next seq five times in a row however often its last message is read
+// again (that message deleted), halts shipping for good:
 // state().halted, an error naming the seq, one log line; the stream is never
 // overwritten.
 //
@@ -46,11 +48,6 @@ struct ShipOptions {
   // Waits after a failure: doubling from backoff_min up to backoff_max.
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{2000};
-  // Added to the shipper thread's nice value (per thread on Linux), and so
-  // to the NATS client threads it starts: the writer, and the requests
-  // waiting on it, get the CPU first, and shipping falls behind instead of
-  // slowing a commit. 0 leaves it.
-  int nice = 10;
   // Commits first: while writer_busy() says the writer has work, each
   // publish waits (polling every 5 ms) for it to go idle, but no
   // longer than yield_max, so that shipping still moves under sustained

@@ -156,6 +156,45 @@ TEST(Ship, HaltsWhenTheStreamDisagreesWithTheJournal) {
   EXPECT_EQ(natsMsg_GetSequence(last->value().get()), 1u);
 }
 
+// Deleting a subject's last message makes nats-server 2.9 report no last
+// message at all while the subject still holds the others: the shipper
+// would start over at seq 1, be refused, read again and be refused again.
+// It halts instead, naming the seq, and the stream keeps what it had.
+TEST(Ship, HaltsWhenTheSubjectsLastMessageWasDeleted) {
+  TempDir dir;
+  NatsServer server(dir.sub("nats"));
+  ASSERT_TRUE(fleet::init_stream(server.url(), 1));
+  Journal journal = make_journal(dir.sub("journal"));
+  append_forks(journal, 5);
+  {
+    auto first = ship(journal, server.url());
+    ASSERT_TRUE(wait_shipped(*first, 5, 30s));
+    first->stop();
+  }
+  auto conn = fleet::nats::Connection::open(server.url());
+  ASSERT_TRUE(conn) << conn.error().message;
+  jsErrCode jerr = jsErrCode(0);
+  ASSERT_EQ(js_DeleteMsg(conn->js(), fleet::kStreamName.data(), 5, nullptr, &jerr), NATS_OK)
+      << jerr;
+  append_forks(journal, 3, 100);
+
+  auto again = ship(journal, server.url());
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!again->state().halted && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  const auto st = again->state();
+  ASSERT_TRUE(st.halted) << st.last_error;
+  EXPECT_NE(st.last_error.find("last message may have been deleted"), std::string::npos)
+      << st.last_error;
+  EXPECT_EQ(st.published, 0u);
+  auto info = fleet::nats::Connection::open(server.url());
+  ASSERT_TRUE(info);
+  jsStreamInfo* si = nullptr;
+  ASSERT_EQ(js_GetStreamInfo(&si, info->js(), fleet::kStreamName.data(), nullptr, &jerr), NATS_OK);
+  EXPECT_EQ(si->State.Msgs, 4u) << "the shipper stored nothing over what was left";
+  jsStreamInfo_Destroy(si);
+}
+
 TEST(Ship, HaltsWhenTheStreamIsAheadOfTheJournal) {
   TempDir dir;
   NatsServer server(dir.sub("nats"));
