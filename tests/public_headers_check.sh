@@ -10,18 +10,20 @@ cxx=${1:?usage: public_headers_check.sh CXX SOURCE_ROOT HEADER...}
 root=${2:?usage: public_headers_check.sh CXX SOURCE_ROOT HEADER...}
 shift 2
 bad=0
+deps_file=$(mktemp)
+trap 'rm -f "$deps_file"' EXIT
 for header in "$@"; do
-  if ! errors=$("$cxx" -std=c++20 -x c++ -fsyntax-only -I"$root" "$root/$header" 2>&1); then
+  # One compiler pass checks that the header compiles on its own and lists
+  # everything it includes, system headers too (for <lmdb.h>).
+  if ! errors=$("$cxx" -std=c++20 -x c++ -fsyntax-only -MD -MF "$deps_file" -I"$root" \
+    "$root/$header" 2>&1); then
     echo "$header: does not compile on its own: $errors"
     bad=1
     continue
   fi
-  # The project's headers it includes (-MM), then all of them, system
-  # headers too, for <lmdb.h> (-M).
-  deps=$("$cxx" -std=c++20 -x c++ -MM -I"$root" "$root/$header")
-  all=$("$cxx" -std=c++20 -x c++ -M -I"$root" "$root/$header")
-  for dep in $(tr -d '\\' <<<"$deps"); do
-    [[ $dep == *: || $dep == "$root/$header" ]] && continue
+  all=$(tr -d '\\' <"$deps_file")
+  for dep in $all; do
+    [[ $dep == *: || $dep == "$root/$header" || $dep != "$root"/* ]] && continue
     if [[ $dep == */internal/* ]]; then
       echo "$header: includes internal header ${dep#"$root"/}"
       bad=1
