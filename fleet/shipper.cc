@@ -88,6 +88,11 @@ struct Shipper::Impl {
   bool stopping = false;            // guarded by mu
   std::uint64_t notified_head = 0;  // guarded by mu
   bool woken = false;               // guarded by mu
+  // Whether the thread waits for notify(): only then does notify() signal
+  // the condition variable. Under load the thread mostly waits for the
+  // writer to go idle, and waking it on every commit would take CPU from
+  // the commits it is yielding to.
+  bool listening = false;  // guarded by mu
 
   // The connection: created and destroyed by the thread under conn_mu, which
   // stop() takes to close it from outside (libnats then fails a request in
@@ -124,7 +129,9 @@ struct Shipper::Impl {
   // when notify() reports a new head).
   void pause(std::chrono::milliseconds d, bool wake_on_notify) {
     std::unique_lock lock(mu);
+    listening = wake_on_notify;
     cv.wait_for(lock, d, [&] { return stopping || (wake_on_notify && woken); });
+    listening = false;
     if (wake_on_notify) woken = false;
   }
 
@@ -453,6 +460,7 @@ void Shipper::notify(std::uint64_t head_seq) {
     std::lock_guard lock(impl_->mu);
     impl_->notified_head = std::max(impl_->notified_head, head_seq);
     impl_->woken = true;
+    if (!impl_->listening) return;
   }
   impl_->cv.notify_one();
 }
