@@ -110,6 +110,9 @@ struct Service::Impl {
   std::optional<OldestReader> oldest_reader;  // guarded by readers_mu
   Clock::time_point oldest_reader_since;      // guarded by readers_mu
   Clock::time_point readers_sampled;          // guarded by readers_mu
+  // Whether the last sample failed: a failure is logged when it starts,
+  // not on every sample (stats calls sample too).
+  bool readers_failing = false;  // guarded by readers_mu
 
   // Writer-thread state.
   std::uint64_t since_snapshot = 0;
@@ -184,8 +187,14 @@ std::optional<ReaderSummary> Service::Impl::sample_readers(Clock::time_point now
   readers_sampled = now;
   auto found = journal->oldest_reader();
   if (!found) {
-    options.log("reading the reader table failed: " + found.error().message);
+    if (!readers_failing) {
+      options.log("reading the reader table failed: " + found.error().message +
+                  "; keeping the last sample");
+    }
+    readers_failing = true;
   } else {
+    if (readers_failing) options.log("reading the reader table works again");
+    readers_failing = false;
     const auto& r = *found;
     const bool same =
         r && oldest_reader && r->pid == oldest_reader->pid && r->txnid == oldest_reader->txnid;

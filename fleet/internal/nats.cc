@@ -9,22 +9,6 @@
 namespace fj::fleet::nats {
 namespace {
 
-struct OptionsFree {
-  void operator()(natsOptions* o) const noexcept { natsOptions_Destroy(o); }
-};
-struct ConnectionFree {
-  void operator()(natsConnection* c) const noexcept { natsConnection_Destroy(c); }
-};
-struct JsFree {
-  void operator()(jsCtx* js) const noexcept { jsCtx_Destroy(js); }
-};
-struct SubscriptionFree {
-  void operator()(natsSubscription* s) const noexcept { natsSubscription_Destroy(s); }
-};
-struct MetaFree {
-  void operator()(jsMsgMetaData* m) const noexcept { jsMsgMetaData_Destroy(m); }
-};
-
 std::string trim(std::string_view s) {
   const auto first = s.find_first_not_of(" \t");
   if (first == std::string_view::npos) return {};
@@ -95,8 +79,8 @@ struct Callbacks {
 
 struct Connection::State {
   std::unique_ptr<Callbacks> callbacks = std::make_unique<Callbacks>();
-  std::unique_ptr<natsConnection, ConnectionFree> nc;
-  std::unique_ptr<jsCtx, JsFree> js;
+  Owned<natsConnection, natsConnection_Destroy> nc;
+  Owned<jsCtx, jsCtx_Destroy> js;
   std::chrono::milliseconds timeout{};
 
   ~State() {
@@ -129,7 +113,7 @@ Result<Connection> Connection::open(std::string_view urls, const ConnectOptions&
   natsOptions* raw_opts = nullptr;
   if (natsStatus s = natsOptions_Create(&raw_opts); s != NATS_OK)
     return error_from("natsOptions_Create", s);
-  std::unique_ptr<natsOptions, OptionsFree> opts(raw_opts);
+  Owned<natsOptions, natsOptions_Destroy> opts(raw_opts);
   auto state = std::make_unique<State>();
   state->timeout = options.timeout;
   state->callbacks->on_change = options.on_change;
@@ -277,14 +261,14 @@ Result<void> for_each_message(const Connection& c, std::string_view stream,
   natsSubscription* raw = nullptr;
   jsErrCode jerr = jsErrCode(0);
   natsStatus s = js_SubscribeSync(&raw, c.js(), subj.c_str(), nullptr, &so, &jerr);
-  std::unique_ptr<natsSubscription, SubscriptionFree> sub(s == NATS_OK ? raw : nullptr);
+  SubscriptionPtr sub(s == NATS_OK ? raw : nullptr);
   while (sub && next <= through) {
     natsMsg* got = nullptr;
     if (natsSubscription_NextMsg(&got, sub.get(), c.timeout().count()) != NATS_OK) break;
     MsgPtr msg(got);
     jsMsgMetaData* raw_meta = nullptr;
     if (natsMsg_GetMetaData(&raw_meta, msg.get()) != NATS_OK) break;
-    std::unique_ptr<jsMsgMetaData, MetaFree> meta(raw_meta);
+    MetaPtr meta(raw_meta);
     const std::uint64_t seq = meta->Sequence.Stream;
     if (auto r = visit(msg.get(), seq); !r) {
       (void)natsSubscription_Unsubscribe(sub.get());  // ending early; the visitor's error wins

@@ -29,18 +29,19 @@
 
 namespace fj::fleet::nats {
 
-struct MsgFree {
-  void operator()(natsMsg* m) const noexcept { natsMsg_Destroy(m); }
+// Owns one libnats object and destroys it with its library function.
+template <typename T, void (*Destroy)(T*)>
+struct Destroyer {
+  void operator()(T* p) const noexcept { Destroy(p); }
 };
-struct PubAckFree {
-  void operator()(jsPubAck* a) const noexcept { jsPubAck_Destroy(a); }
-};
-struct StreamInfoFree {
-  void operator()(jsStreamInfo* i) const noexcept { jsStreamInfo_Destroy(i); }
-};
-using MsgPtr = std::unique_ptr<natsMsg, MsgFree>;
-using PubAckPtr = std::unique_ptr<jsPubAck, PubAckFree>;
-using StreamInfoPtr = std::unique_ptr<jsStreamInfo, StreamInfoFree>;
+template <typename T, void (*Destroy)(T*)>
+using Owned = std::unique_ptr<T, Destroyer<T, Destroy>>;
+
+using MsgPtr = Owned<natsMsg, natsMsg_Destroy>;
+using PubAckPtr = Owned<jsPubAck, jsPubAck_Destroy>;
+using StreamInfoPtr = Owned<jsStreamInfo, jsStreamInfo_Destroy>;
+using SubscriptionPtr = Owned<natsSubscription, natsSubscription_Destroy>;
+using MetaPtr = Owned<jsMsgMetaData, jsMsgMetaData_Destroy>;
 
 // The Error for a failed libnats call (`what` names it); code as above.
 Error error_from(std::string_view what, natsStatus status, jsErrCode js_code = jsErrCode(0),

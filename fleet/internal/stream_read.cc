@@ -7,13 +7,6 @@
 namespace fj::fleet::nats {
 namespace {
 
-struct SubscriptionFree {
-  void operator()(natsSubscription* s) const noexcept { natsSubscription_Destroy(s); }
-};
-struct MetaFree {
-  void operator()(jsMsgMetaData* m) const noexcept { jsMsgMetaData_Destroy(m); }
-};
-
 // The stream sequence a direct get answered with (its Nats-Sequence header).
 std::uint64_t direct_seq(natsMsg* msg) {
   if (const std::uint64_t seq = natsMsg_GetSequence(msg); seq != 0) return seq;
@@ -70,7 +63,7 @@ Result<std::uint64_t> for_each_in_stream(
     so.Config.DeliverPolicy = js_DeliverAll;
     natsSubscription* raw = nullptr;
     s = js_SubscribeSync(&raw, c.js(), filter.c_str(), nullptr, &so, &jerr);
-    std::unique_ptr<natsSubscription, SubscriptionFree> sub(s == NATS_OK ? raw : nullptr);
+    SubscriptionPtr sub(s == NATS_OK ? raw : nullptr);
     bool done = false;
     while (sub && !done) {
       natsMsg* got = nullptr;
@@ -78,7 +71,7 @@ Result<std::uint64_t> for_each_in_stream(
       MsgPtr msg(got);
       jsMsgMetaData* raw_meta = nullptr;
       if (natsMsg_GetMetaData(&raw_meta, msg.get()) != NATS_OK) break;
-      std::unique_ptr<jsMsgMetaData, MetaFree> meta(raw_meta);
+      MetaPtr meta(raw_meta);
       const std::uint64_t seq = meta->Sequence.Stream;
       ++visited;
       if (auto r = visit(msg.get(), seq); !r) {
