@@ -257,9 +257,10 @@ int main(int argc, char** argv) {
                  "Bytes the LMDB map may grow to; past it appends fail (journal_full) and health "
                  "is degraded above 80% (default: no limit)")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--request-window", options.request_window.max_count,
-                 "Request ids kept for retries; storing a new one deletes the oldest beyond "
-                 "this many, and a retry past them is executed anew (0: keep all)")
+  app.add_option(
+         "--request-window", options.request_window.max_count,
+         "Request ids kept for retries; storing a new one deletes the oldest beyond "
+         "this many, and a retry past them is executed anew (docs/protocol.md; 0: keep all)")
       ->default_val(options.request_window.max_count)
       ->check(CLI::NonNegativeNumber);
   app.add_option("--request-max-age", request_max_age,
