@@ -318,7 +318,9 @@ Result<void> WriteTxn::put_request(std::string_view request_id, const RequestRec
     return txn_.fail("stat of the request_order database", rc);
   }
   // Oldest first; the id just stored is the newest and always stays.
-  for (std::uint64_t held = stat.ms_entries; held > 1; --held) {
+  const std::uint64_t floor =
+      stat.ms_entries > kMaxPrunedPerStore ? stat.ms_entries - kMaxPrunedPerStore : 0;
+  for (std::uint64_t held = stat.ms_entries; held > 1 && held > floor; --held) {
     std::uint64_t oldest = 0;
     std::string id;
     {

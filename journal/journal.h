@@ -217,8 +217,8 @@ class WriteTxn : public Reader {
   // Stores the outcome of a client request under its id, stamped stored_ns
   // (unix nanoseconds; 0: the wall clock), then deletes the oldest stored
   // ids that fall outside JournalOptions::requests at stored_ns (never this
-  // one). The deletions are part of this transaction: if it does not
-  // commit, nothing is stored and nothing deleted. Errors, nothing written:
+  // one; at most kMaxPrunedPerStore of them). The deletions are part of this transaction: if it
+  // does not commit, nothing is stored and nothing deleted. Errors, nothing written:
   // invalid_argument (an id that is not is_valid_request_id, or one already
   // stored), lmdb_error.
   Result<void> put_request(std::string_view request_id, const RequestRecord& record,

@@ -17,6 +17,13 @@ struct RequestWindow {
   std::chrono::milliseconds max_age{0};  // 0: no limit by age
 };
 
+// Ids one store deletes at most. Each store normally deletes the one id it
+// pushes out; this bounds the write transaction after the window shrank (a
+// smaller --request-window, an age limit after a quiet spell, a journal
+// upgraded with every id it ever stored): the excess then goes at up to this
+// many ids per store instead of all in one transaction.
+inline constexpr std::uint64_t kMaxPrunedPerStore = 64;
+
 // Whether the oldest of `held` stored ids, stored at `stored_ns` (unix
 // nanoseconds), falls outside the window at `now_ns`. A clock that stepped
 // back (stored_ns > now_ns) keeps the id: its age is taken as 0.

@@ -170,6 +170,23 @@ TEST_F(RequestWindowTest, ASmallerWindowAtReopenPrunesAtTheNextStore) {
   EXPECT_FALSE(held(j, 7));
 }
 
+TEST_F(RequestWindowTest, AFarSmallerWindowShrinksByAtMostABoundedNumberPerStore) {
+  const int stored = 2 * static_cast<int>(kMaxPrunedPerStore) + 10;
+  {
+    Journal j = open({.max_count = 0});
+    for (int i = 1; i <= stored; ++i) put(j, i);
+  }
+  Journal j = open({.max_count = 5});
+  put(j, stored + 1);
+  EXPECT_EQ(count(j), static_cast<std::uint64_t>(stored + 1) - kMaxPrunedPerStore);
+  EXPECT_FALSE(held(j, static_cast<int>(kMaxPrunedPerStore)));
+  EXPECT_TRUE(held(j, static_cast<int>(kMaxPrunedPerStore) + 1)) << "oldest first";
+  put(j, stored + 2);
+  put(j, stored + 3);
+  EXPECT_EQ(count(j), 5u);
+  for (int i = stored - 1; i <= stored + 3; ++i) EXPECT_TRUE(held(j, i)) << i;
+}
+
 TEST_F(RequestWindowTest, AFailedWriteTransactionPrunesNothing) {
   Journal j = open({.max_count = 2});
   put(j, 1);
