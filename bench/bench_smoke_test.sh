@@ -138,6 +138,14 @@ grep -Eq "^scan_cold_s +([0-9]|n/a \(needs root\))" "$work/scan.txt" ||
 grep -q "every scan found 300 entries under guests/, 300 instances" "$work/scan.txt" ||
   fail "scan table: $(grep "every scan" "$work/scan.txt")"
 
+echo "== size"
+"$bench" size --events 3000 --per-commit 16 "${sizes[@]}" --json >"$work/size.json" \
+  2>"$work/size.err" || fail "size failed: $(cat "$work/size.err")"
+check_json "$work/size.json" bytes_per_event_no_ids bytes_per_event_ids_window \
+  bytes_per_event_ids_unbounded bytes_per_event_sqlite compact_bytes_per_event_no_ids
+"$bench" size --events 500 "${sizes[@]}" >"$work/size.txt" 2>/dev/null
+grep -q "request_order" "$work/size.txt" || fail "size table lacks the request_order database"
+
 echo "== ship"
 if ! command -v nats-server >/dev/null; then
   export PATH="$PATH:/usr/sbin"

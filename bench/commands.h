@@ -51,6 +51,13 @@ struct ShipArgs {
   std::uint32_t clients = 64;
 };
 
+struct SizeArgs {
+  std::uint64_t events = 200'000;
+  std::uint64_t per_commit = 64;  // events per write transaction
+  std::uint32_t templates = 100;
+  std::uint32_t live_forks = 10'000;
+};
+
 // Events per transaction for batch_append_eps.
 inline constexpr std::size_t kAppendBatch = 10'000;
 
@@ -58,6 +65,7 @@ Result<Report> run_replay(const ReplayArgs& args);
 Result<Report> run_append(const AppendArgs& args);
 Result<Report> run_scaling(const ScalingArgs& args);
 Result<Report> run_scan(const ScanArgs& args);
+Result<Report> run_size(const SizeArgs& args);
 // Needs nats-server on PATH: started on a free loopback port, stopped at the end.
 Result<Report> run_ship(const ShipArgs& args);
 

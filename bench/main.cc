@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   ScalingArgs scaling;
   ScanArgs scan;
   ShipArgs ship;
+  SizeArgs size;
   std::string probe_journal;
   bool json = false;
   std::function<fj::Result<Report>()> run;
@@ -113,6 +114,23 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, 100'000u));
   common(sh, ship.common);
   sh->callback([&] { run = [&] { return run_ship(ship); }; });
+
+  CLI::App* z = app.add_subcommand(
+      "size",
+      "Bytes per event on disk: no request ids, a request id per event (default window, no "
+      "window), SQLite; with a breakdown by database");
+  z->add_option("--events", size.events, "Events in each journal (default 200000)")
+      ->check(CLI::Range(std::uint64_t{100}, std::uint64_t{1'000'000'000}));
+  z->add_option("--per-commit", size.per_commit,
+                "Events per write transaction, as group commit makes them (default 64)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000}));
+  z->add_option("--templates", size.templates, "Active templates (default 100)")
+      ->check(CLI::Range(1u, 1'000'000u));
+  z->add_option("--live-forks", size.live_forks,
+                "Live forks the fork/unfork mix keeps (default 10000)")
+      ->check(CLI::Range(0u, 100'000'000u));
+  z->add_flag("--json", json, "Print JSON instead of a table");
+  z->callback([&] { run = [&] { return run_size(size); }; });
 
   // Internal: the child process measure_replay_memory() runs (not listed in --help).
   CLI::App* probe = app.add_subcommand("rss-probe", "Replay a journal and print its memory use");

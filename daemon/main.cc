@@ -206,6 +206,7 @@ int main(int argc, char** argv) {
   fj::service::DispatcherOptions limits;
   std::string write_timeout = "30s", line_timeout = "10s", idle_timeout = "300s";
   std::string metrics_address, stuck_after = "30s", reader_after = "10m", ship_urls, ship_host;
+  std::string request_max_age;
   bool metrics_any_address = false;
 
   CLI::App app{
@@ -256,6 +257,15 @@ int main(int argc, char** argv) {
                  "Bytes the LMDB map may grow to; past it appends fail (journal_full) and health "
                  "is degraded above 80% (default: no limit)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option(
+         "--request-window", options.request_window.max_count,
+         "Request ids kept for retries; storing a new one deletes the oldest beyond "
+         "this many, and a retry past them is executed anew (docs/protocol.md; 0: keep all)")
+      ->default_val(options.request_window.max_count)
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--request-max-age", request_max_age,
+                 "Also delete request ids stored longer ago than this (durations: 30s, 5m, 24h; "
+                 "default: no age limit)");
   app.add_option("--metrics", metrics_address,
                  "Serve Prometheus metrics at http://HOST:PORT/metrics (numeric loopback host, "
                  "e.g. 127.0.0.1:9464; default: off)");
@@ -303,6 +313,12 @@ int main(int argc, char** argv) {
     if (!d || d->count() == 0)
       fail(std::string(name) + ": '" + *text + "' is not a duration like 500ms, 30s or 5m");
     *field = *d;
+  }
+  if (!request_max_age.empty()) {
+    auto age = parse_duration(request_max_age);
+    if (!age || age->count() == 0)
+      fail("--request-max-age: '" + request_max_age + "' is not a duration like 30s, 5m or 24h");
+    options.request_window.max_age = *age;
   }
   limits.log = log_line;
   if (!ship_urls.empty()) {

@@ -148,7 +148,8 @@ struct Service::Impl {
 };
 
 Result<void> Service::Impl::boot_up() {
-  auto opened = open_or_create(options.journal, options.sync, options.max_map_size);
+  auto opened =
+      open_or_create(options.journal, options.sync, options.max_map_size, options.request_window);
   if (!opened) return opened.error();
   boot.created = opened->created;
   journal.emplace(std::move(opened->journal));

@@ -68,6 +68,9 @@ struct ServiceOptions {
   std::uint64_t snapshot_every = 100'000;        // events between snapshots; 0: never
   std::size_t max_batch = 4096;                  // requests per transaction
   std::size_t max_map_size = 0;  // bytes the LMDB map may grow to (JournalOptions); 0: no limit
+  // The request ids kept for retries (JournalOptions::requests): a retry
+  // whose id fell out of it is executed anew (docs/protocol.md).
+  RequestWindow request_window{};
   // One line per lifecycle event and per reconcile (no trailing newline).
   std::function<void(const std::string&)> log;
   // Told what commits (daemon/observer.h), in order; may be empty.

@@ -14,12 +14,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <filesystem>
 #include <mutex>
 #include <random>
 #include <shared_mutex>
+#include <unordered_set>
+#include <utility>
+#include <vector>
 
 namespace fj {
 namespace {
@@ -243,17 +247,165 @@ Result<std::optional<RequestRecord>> Reader::request(std::string_view request_id
   return std::optional<RequestRecord>(r);
 }
 
-Result<void> WriteTxn::put_request(std::string_view request_id, const RequestRecord& r) {
-  if (!is_valid_request_id(request_id)) {
-    return make_error(Errc::invalid_argument,
-                      "invalid request_id: expected 1-128 bytes of printable ASCII");
+Result<std::uint64_t> Reader::request_count() {
+  MDB_stat stat{};
+  if (const int rc = mdb_stat(txn_.get(), dbs_.requests, &stat); rc != 0) {
+    return lmdb::error("stat of the requests database", rc);
   }
+  return std::uint64_t{stat.ms_entries};
+}
+
+namespace {
+
+std::string request_value(const RequestRecord& r) {
   std::string v(1, '\x01');
   put_le(v, r.first_seq);
   put_le(v, r.last_seq);
   put_le(v, r.already_at);
   put_le(v, r.fingerprint);
-  return txn_.put(dbs_.requests, lmdb::to_val(request_id), lmdb::to_val(v));
+  return v;
+}
+
+std::string order_value(std::uint64_t stored_ns, std::string_view request_id) {
+  std::string v;
+  put_le(v, stored_ns);
+  v.append(request_id);
+  return v;
+}
+
+}  // namespace
+
+Result<std::uint64_t> WriteTxn::next_request_order() {
+  auto cursor = lmdb::Cursor::open(txn_, dbs_.request_order);
+  if (!cursor) return cursor.error();
+  MDB_val key{}, value{};
+  auto found = cursor->get(key, value, MDB_LAST);
+  if (!found) return found.error();
+  if (!*found) return std::uint64_t{1};
+  if (key.mv_size != sizeof(std::uint64_t)) {
+    return make_error(Errc::corrupt_meta, "malformed key in the request_order database");
+  }
+  std::uint64_t last;
+  std::memcpy(&last, key.mv_data, sizeof last);
+  return last + 1;
+}
+
+Result<void> WriteTxn::put_request(std::string_view request_id, const RequestRecord& r,
+                                   std::uint64_t stored_ns) {
+  if (!is_valid_request_id(request_id)) {
+    return make_error(Errc::invalid_argument,
+                      "invalid request_id: expected 1-128 bytes of printable ASCII");
+  }
+  auto existing = txn_.get(dbs_.requests, lmdb::to_val(request_id));
+  if (!existing) return existing.error();
+  if (*existing) {
+    return make_error(Errc::invalid_argument,
+                      "request_id '" + std::string(request_id) + "' is already stored");
+  }
+  if (stored_ns == 0) stored_ns = wall_clock_ns();
+  const std::string v = request_value(r);
+  if (auto ok = txn_.put(dbs_.requests, lmdb::to_val(request_id), lmdb::to_val(v)); !ok) return ok;
+  auto order = next_request_order();
+  if (!order) return order.error();
+  const std::string entry = order_value(stored_ns, request_id);
+  if (auto ok =
+          txn_.put(dbs_.request_order, lmdb::seq_key(*order), lmdb::to_val(entry), MDB_APPEND);
+      !ok) {
+    return ok;
+  }
+  MDB_stat stat{};
+  if (const int rc = mdb_stat(txn_.get(), dbs_.request_order, &stat); rc != 0) {
+    return txn_.fail("stat of the request_order database", rc);
+  }
+  // Oldest first; the id just stored is the newest and always stays.
+  const std::uint64_t floor =
+      stat.ms_entries > kMaxPrunedPerStore ? stat.ms_entries - kMaxPrunedPerStore : 0;
+  for (std::uint64_t held = stat.ms_entries; held > 1 && held > floor; --held) {
+    std::uint64_t oldest = 0;
+    std::string id;
+    {
+      auto cursor = lmdb::Cursor::open(txn_, dbs_.request_order);
+      if (!cursor) return cursor.error();
+      MDB_val key{}, value{};
+      auto found = cursor->get(key, value, MDB_FIRST);
+      if (!found) return found.error();
+      if (!*found) break;
+      if (key.mv_size != sizeof oldest || value.mv_size < 8) {
+        return make_error(Errc::corrupt_meta, "malformed entry in the request_order database");
+      }
+      std::memcpy(&oldest, key.mv_data, sizeof oldest);
+      const std::string_view entry_bytes = lmdb::to_view(value);
+      if (!outside_window(window_, held, load_le<std::uint64_t>(entry_bytes.data()), stored_ns)) {
+        break;
+      }
+      id.assign(entry_bytes.substr(8));
+    }
+    if (auto gone = txn_.del(dbs_.requests, lmdb::to_val(id)); !gone) return gone.error();
+    if (auto gone = txn_.del(dbs_.request_order, lmdb::seq_key(oldest)); !gone) {
+      return gone.error();
+    }
+  }
+  return {};
+}
+
+Result<void> WriteTxn::order_requests(std::uint64_t stored_ns) {
+  // The ids the order already holds; entries whose id is gone are dropped.
+  std::unordered_set<std::string> ordered;
+  std::vector<std::uint64_t> dangling;
+  {
+    auto cursor = lmdb::Cursor::open(txn_, dbs_.request_order);
+    if (!cursor) return cursor.error();
+    auto walked = cursor->each([&](const MDB_val& key, const MDB_val& value) -> Result<void> {
+      if (key.mv_size != sizeof(std::uint64_t) || value.mv_size < 8) {
+        return make_error(Errc::corrupt_meta, "malformed entry in the request_order database");
+      }
+      std::uint64_t order;
+      std::memcpy(&order, key.mv_data, sizeof order);
+      const std::string id(lmdb::to_view(value).substr(8));
+      auto stored = txn_.get(dbs_.requests, lmdb::to_val(id));
+      if (!stored) return stored.error();
+      if (*stored && ordered.insert(id).second) return {};
+      dangling.push_back(order);
+      return {};
+    });
+    if (!walked) return walked;
+  }
+  for (std::uint64_t order : dangling) {
+    if (auto gone = txn_.del(dbs_.request_order, lmdb::seq_key(order)); !gone) return gone.error();
+  }
+  // The seq a request's outcome names tells roughly when it was stored.
+  std::vector<std::pair<std::uint64_t, std::string>> unordered;
+  {
+    auto cursor = lmdb::Cursor::open(txn_, dbs_.requests);
+    if (!cursor) return cursor.error();
+    auto walked = cursor->each([&](const MDB_val& key, const MDB_val&) -> Result<void> {
+      std::string id(lmdb::to_view(key));
+      if (ordered.contains(id)) return {};
+      unordered.emplace_back(0, std::move(id));
+      return {};
+    });
+    if (!walked) return walked;
+  }
+  for (auto& [seq, id] : unordered) {
+    auto record = request(id);
+    if (record) {
+      seq = std::max((*record)->last_seq, (*record)->already_at);
+    } else if (record.error().code != Errc::corrupt_meta) {
+      return record.error();
+    }  // a malformed record goes first: its seqs cannot be read
+  }
+  std::sort(unordered.begin(), unordered.end());
+  auto next = next_request_order();
+  if (!next) return next.error();
+  for (const auto& [seq, id] : unordered) {
+    const std::string entry = order_value(stored_ns, id);
+    if (auto ok =
+            txn_.put(dbs_.request_order, lmdb::seq_key((*next)++), lmdb::to_val(entry), MDB_APPEND);
+        !ok) {
+      return ok;
+    }
+  }
+  return {};
 }
 
 Result<ChainPoint> Reader::chain_head() {
@@ -427,11 +579,13 @@ Result<Journal> Journal::create(const std::string& dir, const JournalOptions& op
     auto snapshots = txn->open_db(kSnapshotsDb, MDB_CREATE | MDB_INTEGERKEY);
     auto requests = txn->open_db(kRequestsDb, MDB_CREATE);
     auto chain = txn->open_db(kChainDb, MDB_CREATE | MDB_INTEGERKEY);
+    auto request_order = txn->open_db(kRequestOrderDb, MDB_CREATE | MDB_INTEGERKEY);
     if (!events) return events.error();
     if (!meta) return meta.error();
     if (!snapshots) return snapshots.error();
     if (!requests) return requests.error();
     if (!chain) return chain.error();
+    if (!request_order) return request_order.error();
     const char version = static_cast<char>(kFormatVersion);
     const std::string journal_id = random_id();
     const ChainHash seed = chain_seed(journal_id);
@@ -560,6 +714,17 @@ Result<Journal> Journal::open_existing(const std::string& dir, const JournalOpti
   if (!requests) return requests.error();
   if (!chain) return chain.error();
   state->dbs = JournalDbs{*events, *meta, *snapshots, *requests, *chain};
+  // Ordered when every stored id has its order entry: else (a journal last
+  // written by an older build) a writer orders them once the read
+  // transaction is over.
+  bool ordered = false;
+  if (auto order = txn->open_db(kRequestOrderDb, MDB_INTEGERKEY); order) {
+    state->dbs.request_order = *order;
+    MDB_stat in_requests{}, in_order{};
+    ordered = mdb_stat(txn->get(), *requests, &in_requests) == 0 &&
+              mdb_stat(txn->get(), *order, &in_order) == 0 &&
+              in_requests.ms_entries == in_order.ms_entries;
+  }
   if (!options.read_only) {
     // A writer walks the free list with a cursor when it allocates pages.
     auto damage = lmdb::check_free_list(*txn, kEventsDb);
@@ -572,7 +737,21 @@ Result<Journal> Journal::open_existing(const std::string& dir, const JournalOpti
   }
   // Committing the read transaction keeps the database handles open.
   if (auto ok = txn->commit(); !ok) return ok.error();
-  return Journal(std::move(state));
+  Journal journal(std::move(state));
+  if (!options.read_only && !ordered) {
+    if (auto ok = journal.order_requests(); !ok) return ok.error();
+  }
+  return journal;
+}
+
+Result<void> Journal::order_requests() {
+  const std::uint64_t now = wall_clock_ns();
+  return write_impl([&](WriteTxn& w) -> Result<void> {
+    auto order = w.txn_.open_db(kRequestOrderDb, MDB_CREATE | MDB_INTEGERKEY);
+    if (!order) return order.error();
+    state_->dbs.request_order = *order;
+    return w.order_requests(now);
+  });
 }
 
 Result<std::uint64_t> Journal::head() const {
@@ -628,7 +807,7 @@ Result<void> Journal::write_impl(const std::function<Result<void>(WriteTxn&)>& f
       Reader reader(*txn, state_->dbs);
       auto head = reader.head();
       if (!head) return head.error();
-      WriteTxn w(*txn, state_->dbs, *head);
+      WriteTxn w(*txn, state_->dbs, *head, state_->options.requests);
       result = w.start();
       if (result) result = fn(w);
       if (result) result = w.finish();

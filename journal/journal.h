@@ -16,6 +16,7 @@
 #include "journal/codec.h"
 #include "journal/error.h"
 #include "journal/event.h"
+#include "journal/request_window.h"
 #include "journal/seq.h"
 #include "journal/verify.h"
 
@@ -49,6 +50,8 @@ struct JournalOptions {
   // The map doubles on MDB_MAP_FULL up to this size; past it appends fail with
   // journal_full. 0 means no limit beyond the address space.
   std::size_t max_map_size = 0;
+  // Which request ids put_request keeps (journal/request_window.h).
+  RequestWindow requests{};
 };
 
 struct JournalInfo {
@@ -158,8 +161,11 @@ class Reader {
   Result<std::optional<StoredSnapshot>> snapshot_at_most(std::uint64_t at_most);
   Result<std::vector<std::uint64_t>> snapshot_seqs();
 
-  // The record stored for a client request id, if any.
+  // The record stored for a client request id, if any: nullopt as well for
+  // an id deleted once it fell outside the request window.
   Result<std::optional<RequestRecord>> request(std::string_view request_id);
+  // How many request ids are stored.
+  Result<std::uint64_t> request_count();
 
   // The chain value stored with the last commit (corrupt_meta if malformed).
   Result<ChainPoint> chain_head();
@@ -208,19 +214,31 @@ class WriteTxn : public Reader {
   // Stores a snapshot blob under seq, then deletes all but the newest `keep`.
   Result<void> put_snapshot(std::uint64_t seq, std::string_view blob, std::size_t keep = 2);
 
-  // Stores the outcome of a client request under its id (see
-  // is_valid_request_id; invalid_argument otherwise).
-  Result<void> put_request(std::string_view request_id, const RequestRecord& record);
+  // Stores the outcome of a client request under its id, stamped stored_ns
+  // (unix nanoseconds; 0: the wall clock), then deletes the oldest stored
+  // ids that fall outside JournalOptions::requests at stored_ns (never this
+  // one; at most kMaxPrunedPerStore of them). The deletions are part of this transaction: if it
+  // does not commit, nothing is stored and nothing deleted. Errors, nothing written:
+  // invalid_argument (an id that is not is_valid_request_id, or one already
+  // stored), lmdb_error.
+  Result<void> put_request(std::string_view request_id, const RequestRecord& record,
+                           std::uint64_t stored_ns = 0);
 
  private:
-  WriteTxn(lmdb::Txn& txn, const JournalDbs& dbs, std::uint64_t head)
-      : Reader(txn, dbs), head_(head) {}
+  WriteTxn(lmdb::Txn& txn, const JournalDbs& dbs, std::uint64_t head, const RequestWindow& window)
+      : Reader(txn, dbs), head_(head), window_(window) {}
+  // Gives every stored request id without an entry in the request order one
+  // (after the existing entries, oldest outcome seq first, stamped
+  // stored_ns) and drops order entries whose id is gone.
+  Result<void> order_requests(std::uint64_t stored_ns);
+  Result<std::uint64_t> next_request_order();
   // Loads the chain head; it must be at head_ (corrupt_meta otherwise).
   Result<void> start();
   // Stores the chain head if anything was appended.
   Result<void> finish();
 
   std::uint64_t head_;
+  const RequestWindow& window_;  // the Journal's options, which outlive this
   ChainHash chain_{};
   bool appended_ = false;
   std::string buffer_;
@@ -310,6 +328,10 @@ class Journal {
   struct State;
   explicit Journal(std::unique_ptr<State> state);
   static Result<Journal> open_existing(const std::string& dir, const JournalOptions& options);
+  // Creates the request order database if missing and orders the request
+  // ids that have no entry in it (WriteTxn::order_requests), in one write
+  // transaction.
+  Result<void> order_requests();
   Result<void> read_impl(const std::function<Result<void>(Reader&)>& fn) const;
   Result<void> write_impl(const std::function<Result<void>(WriteTxn&)>& fn);
 

@@ -133,7 +133,7 @@ Result<std::vector<Result<Outcome>>> Ledger::execute_batch(std::span<const Reque
       if (!id.empty()) {
         const RequestRecord record{outcome->first_seq, outcome->last_seq, outcome->already_at,
                                    print};
-        if (auto ok = w.put_request(id, record); !ok) return ok.error();
+        if (auto ok = w.put_request(id, record, time_ns); !ok) return ok.error();
         in_batch.emplace(id, record);
       }
       results.emplace_back(*outcome);

@@ -99,6 +99,28 @@ TEST_F(DaemonTest, ConcurrentClientsShareCommitsAndEveryAckIsDurable) {
 
 // --- request ids ---------------------------------------------------------------------
 
+// --request-window 1: each new id pushes the one before out, so its retry is
+// executed anew (docs/protocol.md) instead of being answered "replayed".
+TEST_F(DaemonTest, ARetryPastTheRequestWindowIsExecutedAnew) {
+  Daemon& d = start({"--request-window", "1"});
+  Client c(socket());
+  ASSERT_TRUE(is_ok(call(c, register_request("t1", "s1"))));
+  json::object first = fork_request("fork", "t1", "f1", "first");
+  first["request_id"] = "r1";
+  ASSERT_TRUE(is_ok(call(c, first)));
+  const json::object retry_within = call(c, first);
+  ASSERT_TRUE(is_ok(retry_within));
+  EXPECT_EQ(retry_within.at("replayed"), true);
+  json::object second = fork_request("fork", "t1", "f2", "second");
+  second["request_id"] = "r2";
+  ASSERT_TRUE(is_ok(call(c, second)));
+  const json::object late = call(c, first);
+  EXPECT_TRUE(is_error(late, "already_live")) << boost::json::serialize(late);
+  EXPECT_EQ(head(c), 3u);
+  c.close();
+  EXPECT_EQ(d.terminate(SIGTERM), 0) << d.log();
+}
+
 TEST_F(DaemonTest, ARequestIdIsAnsweredOnceAlsoAfterARestart) {
   json::object forked = fork_request("fork", "t1", "f1", "first");
   forked["request_id"] = "vm-42/create#1";

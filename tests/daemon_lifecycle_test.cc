@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -204,6 +205,22 @@ TEST_F(DaemonTest, AStaleSocketIsReplacedAndTheModeApplied) {
       {"--journal", tmp_.sub("journal2"), "--socket", tmp_.sub("x.sock"), "--socket-mode", "999"});
   EXPECT_EQ(bad.exit_code, 2) << bad;
   EXPECT_TRUE(contains(bad.err, "--socket-mode")) << bad;
+}
+
+TEST_F(DaemonTest, BadRequestWindowValuesExit2WithOneLine) {
+  const std::vector<std::vector<std::string>> bad{{"--request-window", "-1"},
+                                                  {"--request-window", "many"},
+                                                  {"--request-max-age", "soon"},
+                                                  {"--request-max-age", "0"}};
+  for (const auto& flag : bad) {
+    std::vector<std::string> args{"--journal", tmp_.sub("journal2"), "--socket",
+                                  tmp_.sub("x.sock")};
+    args.insert(args.end(), flag.begin(), flag.end());
+    const Exited r = run_daemon(args);
+    EXPECT_EQ(r.exit_code, 2) << flag[0] << " " << flag[1] << ": " << r;
+    EXPECT_TRUE(contains(r.err, flag[0])) << r;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r;
+  }
 }
 
 }  // namespace

@@ -5,8 +5,8 @@
 namespace fj::service {
 
 Result<OpenedJournal> open_or_create(const std::string& dir, SyncMode sync,
-                                     std::size_t max_map_size) {
-  const JournalOptions options{.sync = sync, .max_map_size = max_map_size};
+                                     std::size_t max_map_size, const RequestWindow& requests) {
+  const JournalOptions options{.sync = sync, .max_map_size = max_map_size, .requests = requests};
   std::error_code ec;
   const bool fresh =
       !std::filesystem::exists(dir, ec) ||

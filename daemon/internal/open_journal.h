@@ -22,8 +22,10 @@ struct OpenedJournal {
 // Creates the journal when `dir` is missing, an empty directory, or holds
 // only what an interrupted create left; opens it otherwise. A create that
 // finds a journal made meanwhile by another process opens that one.
-// max_map_size: JournalOptions::max_map_size (0: no limit).
+// max_map_size: JournalOptions::max_map_size (0: no limit); requests:
+// JournalOptions::requests.
 Result<OpenedJournal> open_or_create(const std::string& dir, SyncMode sync,
-                                     std::size_t max_map_size = 0);
+                                     std::size_t max_map_size = 0,
+                                     const RequestWindow& requests = {});
 
 }  // namespace fj::service

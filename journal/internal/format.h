@@ -30,6 +30,11 @@ inline constexpr const char* kSnapshotsDb = "snapshots";  // u64 seq -> snapshot
 inline constexpr const char* kRequestsDb = "requests";    // request id -> RequestRecord
 inline constexpr const char* kChainDb =
     "chain";  // u64 seq (multiple of 4096) -> 32-byte chain value
+// u64 order (ascending with each stored id) -> [u64 stored_ns LE][request id]:
+// the order in which request ids leave the window. Added beside format
+// version 1 without changing it: a writer creates it at open and orders the
+// ids stored without it (docs/format.md).
+inline constexpr const char* kRequestOrderDb = "request_order";
 
 // RequestRecord value: [u8 version = 1][u64 first_seq][u64 last_seq]
 //                      [u64 already_at][u32 fingerprint], little-endian.

@@ -1,0 +1,33 @@
+// How long a journal keeps the request ids it stored (WriteTxn::put_request):
+// the newest max_count ids, and of those only the ones stored within max_age.
+// Older ids are deleted inside the write transaction that stores a new id, so
+// a retry and the pruning it might meet are serialised by LMDB's writer lock.
+// A retry whose id was deleted is executed anew (docs/protocol.md).
+//
+// Pure values and a pure decision: no I/O, any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace fj {
+
+struct RequestWindow {
+  std::uint64_t max_count = 100'000;     // ids kept; 0: no limit by count
+  std::chrono::milliseconds max_age{0};  // 0: no limit by age
+};
+
+// Ids one store deletes at most. Each store normally deletes the one id it
+// pushes out; this bounds the write transaction after the window shrank (a
+// smaller --request-window, an age limit after a quiet spell, a journal
+// upgraded with every id it ever stored): the excess then goes at up to this
+// many ids per store instead of all in one transaction.
+inline constexpr std::uint64_t kMaxPrunedPerStore = 64;
+
+// Whether the oldest of `held` stored ids, stored at `stored_ns` (unix
+// nanoseconds), falls outside the window at `now_ns`. A clock that stepped
+// back (stored_ns > now_ns) keeps the id: its age is taken as 0.
+bool outside_window(const RequestWindow& window, std::uint64_t held, std::uint64_t stored_ns,
+                    std::uint64_t now_ns) noexcept;
+
+}  // namespace fj
