@@ -11,9 +11,12 @@
 namespace fj {
 namespace {
 
-// Records per batch handed to the hasher: large enough that the hand-over
-// costs nothing per record, small enough for the batches to stay in cache.
-constexpr std::size_t kVerifyBatch = 8192;
+// Records per batch handed to the hasher, and batches in flight. Several
+// batches let either thread run ahead while the other waits for a core (the
+// wake-up of a blocked thread on a busy machine takes milliseconds); each
+// batch stays small enough for the set to fit in cache.
+constexpr std::size_t kVerifyBatch = 4096;
+constexpr std::size_t kVerifyDepth = 4;
 
 std::string window(std::uint64_t checkpoint) {
   const std::uint64_t first =
@@ -97,8 +100,8 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
     }
     batch.clear();
   };
-  std::array<std::vector<detail::ChainStep>, 2> batches;
-  std::array<std::uint64_t, 2> tickets{};
+  std::array<std::vector<detail::ChainStep>, kVerifyDepth> batches;
+  std::array<std::uint64_t, kVerifyDepth> tickets{};
   for (auto& b : batches) b.reserve(kVerifyBatch);
   std::size_t filling = 0;
 
@@ -132,15 +135,17 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
     }
     if (batches[filling].size() == kVerifyBatch) {
       tickets[filling] = hasher.submit(batches[filling], true);
-      filling = 1 - filling;
-      if (!batches[filling].empty()) {
+      filling = (filling + 1) % kVerifyDepth;
+      if (!batches[filling].empty()) {  // the oldest in flight
         hasher.wait(tickets[filling]);
         report(batches[filling]);
       }
     }
   }
-  // The older batch first, then the one being filled.
-  if (const std::size_t older = 1 - filling; !batches[older].empty()) {
+  // The batches in flight, oldest first, then the one being filled.
+  for (std::size_t i = 1; i < kVerifyDepth; ++i) {
+    const std::size_t older = (filling + i) % kVerifyDepth;
+    if (batches[older].empty()) continue;
     hasher.wait(tickets[older]);
     report(batches[older]);
   }
