@@ -62,6 +62,11 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
   auto cursor = lmdb::Cursor::open(txn_, dbs_.events);
   if (!cursor) return cursor.error();
 
+  // Declared before the hasher, whose worker may still be reading a batch
+  // when an error or exception leaves early: the hasher joins it first.
+  std::array<std::vector<detail::ChainStep>, kVerifyDepth> batches;
+  std::array<std::uint64_t, kVerifyDepth> tickets{};
+  for (auto& b : batches) b.reserve(kVerifyBatch);
   // The records go to the hasher a batch at a time; each batch comes back
   // with its chain values while the next is read, and only then are its
   // findings reported and its records handed to hooks.record, in key order.
@@ -100,9 +105,6 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
     }
     batch.clear();
   };
-  std::array<std::vector<detail::ChainStep>, kVerifyDepth> batches;
-  std::array<std::uint64_t, kVerifyDepth> tickets{};
-  for (auto& b : batches) b.reserve(kVerifyBatch);
   std::size_t filling = 0;
 
   const std::uint64_t start_key = expected;
