@@ -68,7 +68,7 @@ echo "== append"
 "$bench" append --events 2000 --durable-events 20 --clients 4 "${sizes[@]}" --json \
   >"$work/append.json" 2>"$work/append.err" || fail "append failed: $(cat "$work/append.err")"
 check_json "$work/append.json" batch_append_eps durable_single_eps registry_file_eps \
-  group_commit_eps group_commit_events_per_commit
+  group_commit_eps group_commit_events_per_commit group_commit_cpu_us_per_event durable_single_us
 "$bench" append --events 500 --durable-events 5 --clients 2 "${sizes[@]}" >"$work/append.txt" \
   2>/dev/null
 grep -q "group_commit_eps" "$work/append.txt" || fail "append table lacks group_commit_eps"

@@ -65,13 +65,14 @@ Result<GroupCommitRun> time_group_commit(std::uint64_t count, std::uint32_t clie
     }
   };
   Stopwatch clock;
+  const double cpu_before = process_cpu_seconds();
   if (registration) {
     for (std::uint32_t c = 0; c < clients; ++c) {
       boost::asio::post(io, Client{&svc, c, count, clients, &finished, &ok, &all_done});
     }
     all_done.get_future().wait();
   }
-  GroupCommitRun run{clock.seconds(), 0, 0};
+  GroupCommitRun run{clock.seconds(), 0, process_cpu_seconds() - cpu_before, 0};
   const auto stats = svc.stats();
   if (stats.ship) run.shipped = stats.ship->shipped_seq;
   run.events_per_commit = stats.commits > 1 ? static_cast<double>(stats.requests - 1) /

@@ -14,6 +14,9 @@ namespace fj::bench {
 struct GroupCommitRun {
   double seconds = 0;
   double events_per_commit = 0;
+  // CPU seconds the whole process used meanwhile (getrusage, every thread:
+  // the clients, the service's writer, the kernel's side of each fsync).
+  double cpu_seconds = 0;
   // The shipper's shipped seq when the clients were done (0 without `ship`):
   // shipping keeps up, or only follows.
   std::uint64_t shipped = 0;

@@ -49,6 +49,9 @@ Result<std::vector<double>> repeat(int reps, Once&& once) {
 // Turns per-repetition seconds into per-repetition rates (count / seconds).
 std::vector<double> rates(std::uint64_t count, const std::vector<double>& seconds);
 
+// CPU seconds (user + system) this process used so far, all its threads.
+double process_cpu_seconds();
+
 // Progress lines on stderr: "[forkjournal-bench   12.3 s] <what>".
 class Progress {
  public:

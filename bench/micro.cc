@@ -1,12 +1,14 @@
 // forkjournal-microbench: Google Benchmark micro-benchmarks of the pieces a
-// replay and a write are made of: encode, decode+checksum, evolve, decide,
-// and the id hash candidates (bench/id_hashes.h) alone and in a fork table.
+// replay and a write are made of: encode, decode+checksum, the chain step,
+// evolve, decide, and the id hash candidates (bench/id_hashes.h) alone and in
+// a fork table.
 //
 // The evolve benchmarks run a steady state that never ends: K templates and
 // L live forks out of a pool of 2L fork ids; step i adds fork i and removes
 // fork i - L (mod 2L), so every event is valid and the live set stays at L.
 #include "bench/id_hashes.h"
 #include "bench/workload.h"
+#include "journal/chain.h"
 #include "journal/codec.h"
 #include "journal/internal/crc32c.h"
 #include "projector/decide.h"
@@ -114,6 +116,20 @@ void BM_DecodeChecksum(benchmark::State& st) {
   st.SetLabel(std::to_string(record.size()) + "-byte fork_added");
 }
 BENCHMARK(BM_DecodeChecksum);
+
+// One step of the SHA-256 hash chain over a fork_added record, as each
+// append (and the audit) takes it: a chain value depends on the one before.
+void BM_ChainNext(benchmark::State& st) {
+  const std::string record = encode(sample_fork_added());
+  ChainHash chain = chain_seed("micro");
+  std::uint64_t seq = 0;
+  for (auto _ : st) {
+    chain = chain_next(chain, ++seq, record);
+    benchmark::DoNotOptimize(chain);
+  }
+  st.SetLabel(std::to_string(record.size()) + "-byte fork_added");
+}
+BENCHMARK(BM_ChainNext);
 
 // evolve alone, on a steady state of Arg(0) live forks.
 void BM_Evolve(benchmark::State& st) {

@@ -5,8 +5,10 @@
 
 #include <openssl/evp.h>
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 
 namespace fj {
@@ -44,7 +46,9 @@ EVP_MD_CTX* context() {
 ChainHash digest(std::initializer_list<std::string_view> parts) {
   ChainHash out{};
   EVP_MD_CTX* ctx = context();
-  if (EVP_DigestInit_ex(ctx, sha256(), nullptr) != 1) digest_failed("EVP_DigestInit_ex");
+  // EVP_DigestInit_ex2 with the fetched digest: no provider lookup per
+  // record (OpenSSL 3.0 still frees and allocates its small state here).
+  if (EVP_DigestInit_ex2(ctx, sha256(), nullptr) != 1) digest_failed("EVP_DigestInit_ex2");
   for (std::string_view part : parts) {
     if (EVP_DigestUpdate(ctx, part.data(), part.size()) != 1) digest_failed("EVP_DigestUpdate");
   }
@@ -67,6 +71,18 @@ ChainHash chain_seed(std::string_view journal_id) {
 
 ChainHash chain_next(const ChainHash& previous, std::uint64_t seq, std::string_view record) {
   const auto le = le_bytes(seq);
+  // A record of the usual size goes to SHA-256 in one update of one buffer:
+  // each EVP_DigestUpdate passes through the provider and the block buffer,
+  // which for three short parts cost about a fifth of the digest.
+  constexpr std::size_t kJoined = 256;
+  constexpr std::size_t kPrefix = sizeof previous + sizeof le;
+  if (record.size() <= kJoined - kPrefix) {
+    std::array<char, kJoined> joined;
+    std::memcpy(joined.data(), previous.data(), previous.size());
+    std::memcpy(joined.data() + previous.size(), le.data(), le.size());
+    std::memcpy(joined.data() + kPrefix, record.data(), record.size());
+    return digest({std::string_view(joined.data(), kPrefix + record.size())});
+  }
   return digest({bytes(previous), std::string_view(le.data(), le.size()), record});
 }
 

@@ -1,12 +1,22 @@
 // Reader::verify_chain (journal/verify.h).
+#include "journal/internal/chain_hasher.h"
 #include "journal/internal/databases.h"
 #include "journal/internal/lmdb.h"
 #include "journal/journal.h"
 
+#include <array>
 #include <cstring>
+#include <vector>
 
 namespace fj {
 namespace {
+
+// Records per batch handed to the hasher, and batches in flight. Several
+// batches let either thread run ahead while the other waits for a core (the
+// wake-up of a blocked thread on a busy machine takes milliseconds); each
+// batch stays small enough for the set to fit in cache.
+constexpr std::size_t kVerifyBatch = 4096;
+constexpr std::size_t kVerifyDepth = 4;
 
 std::string window(std::uint64_t checkpoint) {
   const std::uint64_t first =
@@ -31,7 +41,7 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
   auto stored_head = chain_head();
   if (!stored_head) find(0, "chain_head", stored_head.error().message);
 
-  ChainHash chain = from.value;
+  const ChainHash& chain = from.value;
   std::uint64_t last_good_checkpoint = from.seq;
   if (from.seq > 0 && from.seq % kChainCheckpointEvery == 0) {
     auto checkpoint = chain_checkpoint(from.seq);
@@ -51,53 +61,109 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
   if (auto sound = check_pages(expected); !sound) return sound.error();
   auto cursor = lmdb::Cursor::open(txn_, dbs_.events);
   if (!cursor) return cursor.error();
-  const std::uint64_t start_key = expected;
-  auto walked = cursor->each_from(
-      lmdb::seq_key(start_key), [&](const MDB_val& key, const MDB_val& value) -> Result<void> {
-        std::uint64_t seq = 0;
-        if (key.mv_size != sizeof seq) {
-          find(expected, "corrupt_record",
-               "malformed key after seq " + std::to_string(expected - 1));
-          return {};
-        }
-        std::memcpy(&seq, key.mv_data, sizeof seq);
-        const std::string_view record = lmdb::to_view(value);
-        if (seq != expected) {
-          find(expected, "seq_gap",
-               "seqs " + std::to_string(expected) + "-" + std::to_string(seq - 1) + " are missing");
-        }
-        expected = seq + 1;
-        if (from.seq > 0 && seq == from.seq) return {};
-        ++walk.records;
 
-        chain = chain_next(chain, seq, record);
+  // Declared before the hasher, whose worker may still be reading a batch
+  // when an error or exception leaves early: the hasher joins it first.
+  std::array<std::vector<detail::ChainStep>, kVerifyDepth> batches;
+  std::array<std::uint64_t, kVerifyDepth> tickets{};
+  for (auto& b : batches) b.reserve(kVerifyBatch);
+  // The records go to the hasher a batch at a time; each batch comes back
+  // with its chain values while the next is read, and only then are its
+  // findings reported and its records handed to hooks.record, in key order.
+  // The walk's findings and calls are so in the order of a walk that hashed
+  // each record as it read it.
+  detail::ChainHasher hasher(chain);
+  const auto report = [&](std::vector<detail::ChainStep>& batch) {
+    for (const detail::ChainStep& s : batch) {
+      if (s.malformed) {
+        find(s.seq, "corrupt_record", "malformed key after seq " + std::to_string(s.seq - 1));
+        continue;
+      }
+      if (s.gap_from != s.seq) {
+        find(s.gap_from, "seq_gap",
+             "seqs " + std::to_string(s.gap_from) + "-" + std::to_string(s.seq - 1) +
+                 " are missing");
+      }
+      if (!s.chained) continue;
+      switch (s.check) {
+        case detail::CheckpointCheck::missing:
+          find(s.seq, "chain_checkpoint_missing",
+               "no stored chain checkpoint at seq " + std::to_string(s.seq));
+          break;
+        case detail::CheckpointCheck::mismatch:
+          find(s.seq, "chain_mismatch",
+               "the hash chain differs from its checkpoint: a record in " + window(s.seq) +
+                   " was changed, inserted or removed");
+          break;
+        case detail::CheckpointCheck::good:
+          last_good_checkpoint = s.seq;
+          break;
+        case detail::CheckpointCheck::none:
+          break;
+      }
+      if (hooks.record) hooks.record(s.seq, s.record, s.chain);
+    }
+    batch.clear();
+  };
+  std::size_t filling = 0;
+
+  const std::uint64_t start_key = expected;
+  MDB_val key = lmdb::seq_key(start_key);
+  MDB_val value{};
+  for (auto found = cursor->get(key, value, MDB_SET_RANGE);;
+       found = cursor->get(key, value, MDB_NEXT)) {
+    if (!found) return found.error();
+    if (!*found) break;
+    detail::ChainStep& s = batches[filling].emplace_back();
+    std::uint64_t seq = 0;
+    if (key.mv_size != sizeof seq) {
+      s.malformed = true;
+      s.seq = expected;
+    } else {
+      std::memcpy(&seq, key.mv_data, sizeof seq);
+      s.seq = seq;
+      s.gap_from = expected;
+      s.record = lmdb::to_view(value);
+      expected = seq + 1;
+      s.chained = !(from.seq > 0 && seq == from.seq);
+      if (s.chained) {
+        ++walk.records;
         if (seq % kChainCheckpointEvery == 0) {
           auto checkpoint = chain_checkpoint(seq);
           if (!checkpoint) return checkpoint.error();
-          if (!*checkpoint) {
-            find(seq, "chain_checkpoint_missing",
-                 "no stored chain checkpoint at seq " + std::to_string(seq));
-          } else if (**checkpoint != chain) {
-            find(seq, "chain_mismatch",
-                 "the hash chain differs from its checkpoint: a record in " + window(seq) +
-                     " was changed, inserted or removed");
-            chain = **checkpoint;  // resynchronise so later windows are judged on their own
-          } else {
-            last_good_checkpoint = seq;
-          }
+          s.stored = *checkpoint;
         }
-        if (hooks.record) hooks.record(seq, record, chain);
-        return {};
-      });
-  if (!walked) return walked.error();
-  walk.chain = chain;
+      }
+    }
+    if (batches[filling].size() == kVerifyBatch) {
+      tickets[filling] = hasher.submit(batches[filling], true);
+      filling = (filling + 1) % kVerifyDepth;
+      if (!batches[filling].empty()) {  // the oldest in flight
+        hasher.wait(tickets[filling]);
+        report(batches[filling]);
+      }
+    }
+  }
+  // The batches in flight, oldest first, then the one being filled.
+  for (std::size_t i = 1; i < kVerifyDepth; ++i) {
+    const std::size_t older = (filling + i) % kVerifyDepth;
+    if (batches[older].empty()) continue;
+    hasher.wait(tickets[older]);
+    report(batches[older]);
+  }
+  if (!batches[filling].empty()) {
+    hasher.wait(hasher.submit(batches[filling], false));
+    report(batches[filling]);
+  }
+  const ChainHash& chain_at_end = hasher.chain();
+  walk.chain = chain_at_end;
 
   if (stored_head) {
     if (stored_head->seq != *head) {
       find(*head, "chain_head",
            "the stored chain head is at seq " + std::to_string(stored_head->seq) +
                ", the journal's head at seq " + std::to_string(*head));
-    } else if (stored_head->value != chain) {
+    } else if (stored_head->value != chain_at_end) {
       find(*head, "chain_mismatch",
            "the hash chain at the head differs from the stored one: a record after seq " +
                std::to_string(last_good_checkpoint) + " was changed, inserted or removed" +

@@ -79,13 +79,14 @@ Result<AuditReport> audit(const Journal& journal, const AuditOptions& options) {
       if (kind == "seq_gap" || kind == "corrupt_record") replay_trusted = false;
       find(seq, std::string(kind), std::move(detail));
     };
+    // One view for every record, as in a replay: nothing copied out of a Result.
+    EventView e;
     hooks.record = [&](std::uint64_t seq, std::string_view record, const ChainHash& chain) {
-      auto e = decode(seq, record);
-      if (!e) {
-        find(seq, std::string(code_name(e.error().code)), e.error().message);
+      if (auto decoded = decode_into(seq, record, e); !decoded) {
+        find(seq, std::string(code_name(decoded.error().code)), decoded.error().message);
         replay_trusted = false;
       } else if (replay_trusted) {
-        state.apply(seq, *e);
+        state.apply(seq, e);
       }
       check_snapshot(seq);
       check_expected(seq, chain);

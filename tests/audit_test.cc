@@ -164,6 +164,28 @@ TEST_F(AuditTest, ARecordRewrittenWithAValidChecksumIsLocalisedToItsWindow) {
   EXPECT_NE(r.findings[0].detail.find("seqs 4097-8192"), std::string::npos);
 }
 
+// A journal long enough that the audit hashes it in many pieces while it
+// replays: each finding keeps its seq, kind and order, and the edits far
+// apart are each localised on their own.
+TEST_F(AuditTest, EditsDeepInALongJournalAreFoundAtTheirOwnSeqs) {
+  build(60'000);
+  edit([](lmdb::Txn& txn, const JournalDbs& dbs) {
+    std::string rec = get_record(txn, dbs, 20'000);
+    rec[rec.size() / 2] ^= 0x10;
+    put_record(txn, dbs, 20'000, rec);
+    put_record(txn, dbs, 30'000, encode(view(added("web", "f-forged"))));
+    std::uint64_t gone = 45'000;
+    ASSERT_TRUE(txn.del(dbs.events, lmdb::seq_key(gone)));
+  });
+  const AuditReport r = run();
+  EXPECT_EQ(kinds(r), (std::vector<std::string>{"checksum_mismatch@20000", "chain_mismatch@20480",
+                                                "chain_mismatch@32768", "seq_gap@45000",
+                                                "chain_mismatch@45056"}));
+  EXPECT_EQ(r.records, 59'999u);
+  EXPECT_NE(r.findings[2].detail.find("seqs 28673-32768"), std::string::npos);
+  EXPECT_FALSE(r.state);
+}
+
 TEST_F(AuditTest, AnEditAfterTheLastCheckpointIsCaughtAtTheHead) {
   build(9000);
   edit([](lmdb::Txn& txn, const JournalDbs& dbs) {

@@ -1,0 +1,78 @@
+// The hashing half of Reader::verify_chain (journal/verify.cc): batches of
+// records, in seq order, extended onto the SHA-256 hash chain
+// (journal/chain.h) on a worker thread, so that the chain's hashing overlaps
+// what the walker's caller does with each record (the audit decodes and
+// replays it). Each hashed record gets the chain value after it and, at a
+// multiple of kChainCheckpointEvery, the verdict on the stored checkpoint the
+// walker read for it; on a mismatch the chain carries on from the stored
+// value, so each window is judged on its own.
+//
+// Errors: none (a failing SHA-256 aborts, as in journal/chain.h). Threads:
+// submit, wait and chain are called from one thread, the walker's. A batch
+// belongs to the hasher from submit until wait for its ticket returns, and
+// the records it views must stay readable (their read transaction open) as
+// long. The worker starts with the first submit that says more batches
+// follow; a walk of one batch, or a process that cannot start a thread,
+// hashes inline in submit. The destructor stops the worker after the batch
+// it is hashing (batches still queued are dropped) and joins it.
+#pragma once
+
+#include "journal/chain.h"
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace fj::detail {
+
+enum class CheckpointCheck : std::uint8_t { none, missing, mismatch, good };
+
+struct ChainStep {
+  // Set by the walker. A step that is not `chained` is not hashed: a
+  // malformed key, or the record of an already verified starting point.
+  std::uint64_t seq = 0;
+  std::uint64_t gap_from = 0;  // the walker's own note: seqs gap_from..seq-1 are missing
+  std::string_view record;
+  bool chained = false;
+  bool malformed = false;           // the walker's own note: a key that is no seq
+  std::optional<ChainHash> stored;  // the stored checkpoint at this seq, if any was read
+  // Set by the hasher.
+  ChainHash chain{};
+  CheckpointCheck check = CheckpointCheck::none;
+};
+
+class ChainHasher {
+ public:
+  explicit ChainHasher(const ChainHash& start) : chain_(start) {}
+  ChainHasher(const ChainHasher&) = delete;
+  ChainHasher& operator=(const ChainHasher&) = delete;
+  ~ChainHasher();
+
+  // Queues `batch` after every batch submitted before; returns its ticket.
+  std::uint64_t submit(std::vector<ChainStep>& batch, bool more_follow);
+  // Returns once the batch with `ticket` is hashed.
+  void wait(std::uint64_t ticket);
+  // The chain value after the last record hashed, once every batch is waited for.
+  const ChainHash& chain() const noexcept { return chain_; }
+
+ private:
+  void hash(std::vector<ChainStep>& batch);
+  void run();
+
+  ChainHash chain_;  // the worker's while it runs
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::vector<ChainStep>*> queue_;
+  std::uint64_t submitted_ = 0;
+  std::uint64_t hashed_ = 0;
+  bool stop_ = false;
+  bool inline_ = false;  // no worker could be started
+  std::thread worker_;
+};
+
+}  // namespace fj::detail
