@@ -168,6 +168,12 @@ class Projection {
   // AnomalyKind) and is recorded as an anomaly.
   void apply(std::uint64_t seq, const EventView& e);
 
+  // Room for this many templates, live forks and lost forks, so that a
+  // replay expected to reach them does not rehash its tables on the way up.
+  // A hint: never shrinks, and more are still accepted. Allocates (throws
+  // std::bad_alloc like every growth of the tables).
+  void reserve(std::size_t templates, std::size_t live_forks, std::size_t lost_forks);
+
   // Equal state (used to check that snapshot + tail equals a full replay).
   friend bool operator==(const Projection& a, const Projection& b);
 
