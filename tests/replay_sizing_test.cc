@@ -1,6 +1,8 @@
-// A replay sized up front from the newest snapshot's table sizes must end in
-// the very state an unsized replay reaches, whatever the hint says.
+// A replay sized up front from the newest snapshot's table sizes, and one
+// read on a helper thread, must end in the very state a plain fold of the
+// same events reaches, whatever the hint says.
 #include "journal/journal.h"
+#include "projector/internal/pipeline.h"
 #include "projector/internal/snapshot.h"
 #include "projector/ledger.h"
 #include "projector/replay.h"
@@ -10,6 +12,8 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -21,12 +25,12 @@ using namespace fj::testing;
 
 // Templates come and go while forks churn past several table doublings,
 // with reconciler losses and one anomaly.
-std::vector<Event> history() {
+std::vector<Event> history(int steps = 6000) {
   std::vector<Event> out;
   std::mt19937 rng(7);
   std::vector<std::pair<std::string, std::string>> live;  // fork, template
   for (int t = 0; t < 40; ++t) out.push_back(registered("tpl" + std::to_string(t)));
-  for (int i = 0; i < 6000; ++i) {
+  for (int i = 0; i < steps; ++i) {
     if (live.empty() || rng() % 3 != 0) {
       live.emplace_back("frk" + std::to_string(i), "tpl" + std::to_string(rng() % 40));
       out.push_back(added(live.back().second, live.back().first));
@@ -96,37 +100,105 @@ TEST(ReplaySizing, ReservedProjectionReplaysToTheSameState) {
   }
 }
 
-// fj::replay sizes itself from the journal's newest snapshot; it must still
-// equal what load (snapshot + tail) and an unsized fold of the same events give.
-TEST(ReplaySizing, ReplayOfAJournalWithASnapshotMatchesAnUnsizedFold) {
-  TempDir dir;
-  auto journal = Journal::create(dir.path(), JournalOptions{.sync = SyncMode::none});
-  ASSERT_TRUE(journal) << journal.error().message;
-  const std::vector<Event> events = history();
-  const std::size_t split = events.size() / 2;
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    ASSERT_TRUE(journal->append(view(events[i])));
-    if (i + 1 == split) {
-      auto ledger = Ledger::open(*journal);
-      ASSERT_TRUE(ledger);
-      ASSERT_TRUE(ledger->snapshot());
-    }
+// A journal long enough for the two-thread replay, with a snapshot halfway.
+class ReplayedJournal : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    events_ = history(static_cast<int>(kPipelineMinEvents) + 5000);
+    ASSERT_GT(events_.size(), kPipelineMinEvents);
+    split_ = events_.size() / 2;
+    auto journal = Journal::create(dir_.path(), JournalOptions{.sync = SyncMode::none});
+    ASSERT_TRUE(journal) << journal.error().message;
+    ASSERT_TRUE(append(*journal, 0, split_));
+    auto ledger = Ledger::open(*journal);
+    ASSERT_TRUE(ledger);
+    ASSERT_TRUE(ledger->snapshot());
+    ASSERT_TRUE(append(*journal, split_, events_.size()));
   }
-  const Projection plain = replayed(Projection{}, events);
+
+  bool append(Journal& journal, std::size_t from, std::size_t to) {
+    std::vector<EventView> views;
+    for (std::size_t i = from; i < to; ++i) views.push_back(view(events_[i]));
+    return static_cast<bool>(journal.append(views));
+  }
+
+  Projection first(std::size_t n) const {
+    return replayed(
+        Projection{},
+        std::vector<Event>(events_.begin(), events_.begin() + static_cast<std::ptrdiff_t>(n)));
+  }
+
+  TempDir dir_;
+  std::vector<Event> events_;
+  std::size_t split_ = 0;
+};
+
+// fj::replay sizes itself from the newest snapshot and reads on a helper
+// thread; it must still equal load (snapshot + tail) and an unsized fold.
+TEST_F(ReplayedJournal, ReplayMatchesLoadAndAnUnsizedFold) {
+  auto journal = Journal::open(dir_.path(), JournalOptions{.read_only = true});
+  ASSERT_TRUE(journal) << journal.error().message;
+  const Projection plain = first(events_.size());
   auto full = replay(*journal);
   ASSERT_TRUE(full) << full.error().message;
   EXPECT_TRUE(*full == plain);
   EXPECT_EQ(full->live_fork_count(), plain.live_fork_count());
+  EXPECT_EQ(full->template_count(), 40u);
   LoadReport report;
   auto loaded = load(*journal, kHead, &report);
   ASSERT_TRUE(loaded);
-  EXPECT_EQ(report.snapshot_seq, split);
+  EXPECT_EQ(report.snapshot_seq, split_);
   EXPECT_TRUE(*loaded == plain);
-  // A replay to a seq below the snapshot sizes from nothing and still matches.
-  auto early = replay(*journal, split - 1);
+  // Below the snapshot there is nothing to size from; still the same.
+  auto early = replay(*journal, split_ - 1);
   ASSERT_TRUE(early);
-  std::vector<Event> head(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(split - 1));
-  EXPECT_TRUE(*early == replayed(Projection{}, head));
+  EXPECT_TRUE(*early == first(split_ - 1));
+}
+
+// A damaged record stops the two-thread replay at its seq, with everything
+// before it applied, as the one-thread replay does.
+TEST_F(ReplayedJournal, ADamagedRecordStopsThePipelineAtItsSeq) {
+  const std::uint64_t bad = events_.size() - 1000;
+  std::string record;
+  {
+    auto journal = Journal::open(dir_.path(), JournalOptions{.read_only = true});
+    ASSERT_TRUE(journal);
+    auto got = journal->read([&](Reader& r) -> Result<void> {
+      auto found = r.record(bad);
+      if (!found) return found.error();
+      if (*found) record = std::string(**found);
+      return {};
+    });
+    ASSERT_TRUE(got);
+  }
+  ASSERT_FALSE(record.empty());
+  const std::string file = dir_.sub("data.mdb");
+  std::string data;
+  {
+    std::ifstream in(file, std::ios::binary);
+    data.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::size_t at = data.find(record);
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_EQ(data.find(record, at + 1), std::string::npos);
+  data[at + record.size() - 1] = static_cast<char>(data[at + record.size() - 1] ^ 0x10);
+  {
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out.write(data.data(), static_cast<std::streamsize>(data.size()));
+  }
+
+  auto journal = Journal::open(dir_.path(), JournalOptions{.read_only = true});
+  ASSERT_TRUE(journal);
+  auto full = replay(*journal);
+  ASSERT_FALSE(full);
+  EXPECT_EQ(full.error().seq, bad) << full.error().message;
+  Projection state;
+  auto applied =
+      journal->read([&](Reader& r) { return apply_range_pipelined(r, state, events_.size()); });
+  ASSERT_FALSE(applied);
+  EXPECT_EQ(applied.error().seq, bad);
+  EXPECT_EQ(state.seq(), bad - 1);
+  EXPECT_TRUE(state == first(bad - 1));
 }
 
 }  // namespace
