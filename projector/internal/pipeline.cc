@@ -19,7 +19,7 @@ namespace {
 // noise beside decoding it, few enough that the decoded events stay in the
 // caches until they are applied.
 constexpr std::size_t kBatch = 512;
-constexpr std::size_t kSlots = 16;
+constexpr std::size_t kSlots = 8;
 // A side that found nothing to do sleeps until this many slots are ready for
 // it (or the other side is done), so that the two threads do not wake each
 // other for every batch.
@@ -144,7 +144,7 @@ struct Joiner {
 Result<void> apply_range_pipelined(Reader& reader, Projection& state, std::uint64_t to) {
   const std::uint64_t from = state.seq() + 1;
   if (to < from || to - from < kPipelineMinEvents) return apply_range(reader, state, to);
-  // On the heap: its batches (about 1 MB) would crowd a thread's stack.
+  // On the heap: its batches (about 0.5 MB) would crowd a thread's stack.
   const auto shared = std::make_unique<Handover>();
   Handover& handover = *shared;
   std::thread producer;
