@@ -5,6 +5,7 @@
 
 #include <array>
 #include <condition_variable>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -93,9 +94,16 @@ class Handover {
     }
     changed_.notify_all();
   }
+  // The producer's last word when it threw (std::bad_alloc): the consumer
+  // rethrows it, as the one-thread replay would have thrown it.
+  void finish(std::exception_ptr thrown) {
+    thrown_ = std::move(thrown);
+    finish(Result<void>{});
+  }
   // After the producer finished.
   Result<void> outcome() {
     std::lock_guard lock(mutex_);
+    if (thrown_) std::rethrow_exception(thrown_);
     return *outcome_;
   }
 
@@ -109,11 +117,12 @@ class Handover {
   bool producer_waits_ = false;
   bool consumer_waits_ = false;
   std::optional<Result<void>> outcome_;
+  std::exception_ptr thrown_;  // set before outcome_, read after it
 };
 
 void produce(Reader& reader, std::uint64_t from, std::uint64_t to, Handover& handover) {
   Batch* batch = handover.empty();
-  if (batch == nullptr) return handover.finish({});
+  if (batch == nullptr) return handover.finish(Result<void>{});
   auto walked =
       for_each_event(reader, from, to, [&](std::uint64_t seq, const EventView& e) -> Result<void> {
         batch->seqs[batch->count] = seq;
@@ -149,7 +158,13 @@ Result<void> apply_range_pipelined(Reader& reader, Projection& state, std::uint6
   Handover& handover = *shared;
   std::thread producer;
   try {
-    producer = std::thread([&] { produce(reader, from, to, handover); });
+    producer = std::thread([&] {
+      try {
+        produce(reader, from, to, handover);
+      } catch (...) {
+        handover.finish(std::current_exception());
+      }
+    });
   } catch (const std::system_error&) {
     return apply_range(reader, state, to);
   }
