@@ -60,7 +60,27 @@ echo "== replay"
 "$bench" replay --events 2000 "${sizes[@]}" --json >"$work/replay.json" 2>"$work/replay.err" ||
   fail "replay failed: $(cat "$work/replay.err")"
 check_json "$work/replay.json" lmdb_scan_eps replay_eps sqlite_replay_eps replay_cold_eps \
-  full_replay_seconds snapshot_boot_seconds rss_anon_mb bytes_per_event
+  full_replay_seconds snapshot_boot_seconds rss_anon_mb bytes_per_event replay_first_eps \
+  lmdb_scan_first_eps sqlite_replay_first_eps audit_first_eps lmdb_scan_cold_eps \
+  sqlite_replay_cold_eps
+# The shapes: growing with small explicit sizes, soak with its own defaults.
+"$bench" replay --events 3000 --shape growing --templates 20 --live-forks 400 --json \
+  >"$work/growing.json" 2>"$work/growing.err" ||
+  fail "replay --shape growing failed: $(cat "$work/growing.err")"
+check_json "$work/growing.json" replay_first_eps audit_first_eps replay_cold_eps replay_eps
+"$bench" replay --events 3000 --shape soak --json >"$work/soak.json" 2>"$work/soak.err" ||
+  fail "replay --shape soak failed: $(cat "$work/soak.err")"
+check_json "$work/soak.json" replay_first_eps lmdb_scan_first_eps replay_eps
+python3 - "$work/growing.json" "$work/soak.json" <<'EOF'
+import json, sys
+growing, soak = (json.load(open(p))["parameters"] for p in sys.argv[1:])
+want = [(growing, "growing", 20, 400), (soak, "soak", 20000, 65000)]
+for params, shape, templates, live in want:
+    got = (params["shape"], params["templates"], params["live_forks"])
+    if got != (shape, templates, live):
+        sys.exit(f"replay --shape {shape}: parameters {got}, want {(shape, templates, live)}")
+EOF
+"$bench" replay --events 500 --shape flat >/dev/null 2>&1 && fail "replay accepted --shape flat"
 "$bench" replay --events 500 "${sizes[@]}" >"$work/replay.txt" 2>/dev/null
 grep -q "replay_eps" "$work/replay.txt" || fail "replay table lacks replay_eps"
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "bench/report.h"
+#include "bench/workload.h"
 #include "gc/scanner.h"
 #include "journal/error.h"
 
@@ -21,6 +22,7 @@ struct CommonArgs {
 struct ReplayArgs {
   CommonArgs common;
   std::uint64_t events = 0;
+  Shape shape = Shape::steady;  // also picks the default templates and live forks
 };
 
 struct AppendArgs {

@@ -2,6 +2,7 @@
 // by side with a bare LMDB scan, SQLite and a mutable-counter file registry;
 // and the speed of the hypeman metadata scanner (fj::gc::scan).
 #include "bench/commands.h"
+#include "bench/first_pass.h"
 #include "bench/replay_measures.h"
 
 #include <CLI/CLI.hpp>
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <map>
 
 int main(int argc, char** argv) {
   using namespace fj::bench;
@@ -45,12 +47,27 @@ int main(int argc, char** argv) {
 
   CLI::App* r = app.add_subcommand(
       "replay",
-      "Replay speed: bare LMDB scan, fj::replay (warm and cold), SQLite, snapshot boot, memory");
+      "Replay speed: fj::replay, the bare LMDB scan and SQLite as a fresh process meets them "
+      "(page cache warm, then cold), then the warm repeat; fj::audit's first pass, snapshot "
+      "boot, memory");
   r->add_option("--events", replay.events, "Events in the journal (at least 100)")
       ->required()
       ->check(CLI::Range(std::uint64_t{100}, std::uint64_t{1'000'000'000}));
+  r->add_option("--shape", replay.shape,
+                "How the journal grows: steady (templates early, live forks hover), growing "
+                "(templates all along, live forks climb to the end; default 2000 templates, "
+                "40000 live forks) or soak (growing with 20000 templates, 65000 live forks) "
+                "(default steady)")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, Shape>{
+              {"steady", Shape::steady}, {"growing", Shape::growing}, {"soak", Shape::soak}},
+          CLI::ignore_case));
   common(r, replay.common);
-  r->callback([&] { run = [&] { return run_replay(replay); }; });
+  r->callback([&] {
+    if (r->count("--templates") == 0) replay.common.templates = default_templates(replay.shape);
+    if (r->count("--live-forks") == 0) replay.common.live_forks = default_live_forks(replay.shape);
+    run = [&] { return run_replay(replay); };
+  });
 
   CLI::App* a = app.add_subcommand(
       "append", "Append speed: batches, durable single commits, the file registry");
@@ -137,6 +154,14 @@ int main(int argc, char** argv) {
   probe->group("");
   probe->add_option("--journal", probe_journal, "Journal directory")->required();
 
+  // Internal: the fresh process of a first-pass figure (bench/first_pass.h).
+  std::string first_what, first_path;
+  CLI::App* first = app.add_subcommand("first-pass", "Read a journal once and print the time");
+  first->group("");
+  first->add_option("--what", first_what, "replay, scan, audit or sqlite-replay")->required();
+  first->add_option("--path", first_path, "Journal directory (SQLite file for sqlite-replay)")
+      ->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -144,6 +169,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   if (probe->parsed()) return run_rss_probe(probe_journal);
+  if (first->parsed()) return first_pass_child(first_what, first_path);
 
   auto report = run();
   if (!report) {

@@ -1,5 +1,6 @@
 #include "bench/replay_measures.h"
 
+#include "bench/first_pass.h"
 #include "bench/lmdb_scan.h"
 #include "bench/sqlite_log.h"
 #include "journal/journal.h"
@@ -26,15 +27,6 @@ Result<Journal> open_read_only(const Corpus& c) {
 Error short_read(const std::string& what, std::uint64_t got, std::uint64_t want) {
   return make_error(Errc::invalid_argument, what + " read " + std::to_string(got) +
                                                 " records, the corpus has " + std::to_string(want));
-}
-
-Result<double> timed_replay(const Journal& journal, std::uint64_t events) {
-  Stopwatch clock;
-  auto state = replay(journal);
-  const double s = clock.seconds();
-  if (!state) return state.error();
-  if (state->seq() != events) return short_read("replay", state->seq(), events);
-  return s;
 }
 
 }  // namespace
@@ -110,18 +102,69 @@ Result<WarmTimes> time_warm(const Corpus& c, int reps) {
   return out;
 }
 
-Result<ColdReplay> time_cold_replay(const Corpus& c, int reps) {
-  ColdReplay out;
-  auto seconds = repeat(reps, [&]() -> Result<double> {
-    auto resident = drop_from_page_cache(c.journal_dir + "/data.mdb");
+namespace {
+
+// One fresh-process run that must read every record of the corpus.
+Result<double> first_pass_seconds(const Corpus& c, FirstPass what) {
+  const std::string& path = what == FirstPass::sqlite_replay ? c.sqlite_path : c.journal_dir;
+  auto run = run_first_pass(what, path);
+  if (!run) return run.error();
+  if (run->records != c.events) {
+    return short_read("the first-pass " + std::string(first_pass_name(what)), run->records,
+                      c.events);
+  }
+  return run->seconds;
+}
+
+// Rounds 0..reps of `measures`, each run once per round; round 0 is the
+// warm-up. `before` runs ahead of every run, untimed.
+template <class Before>
+Result<void> interleave(const Corpus& c, int reps,
+                        std::vector<std::pair<FirstPass, std::vector<double>*>> measures,
+                        Before&& before) {
+  for (int round = 0; round <= reps; ++round) {
+    for (auto& [what, seconds] : measures) {
+      if (auto ok = before(what); !ok) return ok.error();
+      auto s = first_pass_seconds(c, what);
+      if (!s) return s.error();
+      if (round > 0) seconds->push_back(*s);
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<FirstPassTimes> time_first_pass(const Corpus& c, int reps) {
+  FirstPassTimes out;
+  std::vector<std::pair<FirstPass, std::vector<double>*>> measures{
+      {FirstPass::scan, &out.scan},
+      {FirstPass::replay, &out.replay},
+      {FirstPass::audit, &out.audit},
+  };
+  if (!c.sqlite_path.empty()) measures.emplace_back(FirstPass::sqlite_replay, &out.sqlite_replay);
+  auto done =
+      interleave(c, reps, std::move(measures), [](FirstPass) -> Result<void> { return {}; });
+  if (!done) return done.error();
+  return out;
+}
+
+Result<ColdTimes> time_cold(const Corpus& c, int reps) {
+  ColdTimes out;
+  std::vector<std::pair<FirstPass, std::vector<double>*>> measures{
+      {FirstPass::scan, &out.scan},
+      {FirstPass::replay, &out.replay},
+  };
+  if (!c.sqlite_path.empty()) measures.emplace_back(FirstPass::sqlite_replay, &out.sqlite_replay);
+  auto done = interleave(c, reps, std::move(measures), [&](FirstPass what) -> Result<void> {
+    const std::string file =
+        what == FirstPass::sqlite_replay ? c.sqlite_path : c.journal_dir + "/data.mdb";
+    auto resident = drop_from_page_cache(file);
     if (!resident) return resident.error();
     out.max_resident = std::max(out.max_resident, *resident);
-    auto journal = open_read_only(c);
-    if (!journal) return journal.error();
-    return timed_replay(*journal, c.events);
+    return {};
   });
-  if (!seconds) return seconds.error();
-  out.seconds = std::move(*seconds);
+  if (!done) return done.error();
   return out;
 }
 

@@ -25,13 +25,26 @@ struct WarmTimes {
 };
 Result<WarmTimes> time_warm(const Corpus& c, int reps);
 
-struct ColdReplay {
-  std::vector<double> seconds;
-  double max_resident = 0;  // largest fraction of data.mdb still cached after a drop
+// The first-pass figures (bench/first_pass.h), in seconds per repetition,
+// each run in a fresh process. Interleaved like WarmTimes: each round runs
+// every measurement once, round 0 is the warm-up.
+struct FirstPassTimes {
+  std::vector<double> replay;         // fj::replay, page cache warm
+  std::vector<double> scan;           // the bare LMDB scan, page cache warm
+  std::vector<double> audit;          // fj::audit, page cache warm
+  std::vector<double> sqlite_replay;  // empty without SQLite
 };
-// Seconds of the first fj::replay after data.mdb was dropped from the page
-// cache (the journal is closed, flushed, dropped, then opened read-only).
-Result<ColdReplay> time_cold_replay(const Corpus& c, int reps);
+Result<FirstPassTimes> time_first_pass(const Corpus& c, int reps);
+
+// The same with the file read dropped from the page cache just before each
+// run (drop_from_page_cache), for fj::replay, the scan and the SQLite replay.
+struct ColdTimes {
+  std::vector<double> replay;
+  std::vector<double> scan;
+  std::vector<double> sqlite_replay;  // empty without SQLite
+  double max_resident = 0;            // largest fraction of a file still cached after a drop
+};
+Result<ColdTimes> time_cold(const Corpus& c, int reps);
 
 // Seconds to open the journal and rebuild the projection: from seq 1
 // (fj::replay) or, with `from_snapshot`, from the newest snapshot plus the

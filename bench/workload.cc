@@ -12,6 +12,42 @@ constexpr std::uint64_t kStepNs = 1'000'000;
 
 }  // namespace
 
+std::string_view shape_name(Shape s) noexcept {
+  switch (s) {
+    case Shape::steady:
+      return "steady";
+    case Shape::growing:
+      return "growing";
+    case Shape::soak:
+      return "soak";
+  }
+  return "unknown";
+}
+
+std::uint32_t default_templates(Shape s) noexcept {
+  switch (s) {
+    case Shape::steady:
+      return 100;
+    case Shape::growing:
+      return 2'000;
+    case Shape::soak:
+      return 20'000;
+  }
+  return 100;
+}
+
+std::uint32_t default_live_forks(Shape s) noexcept {
+  switch (s) {
+    case Shape::steady:
+      return 10'000;
+    case Shape::growing:
+      return 40'000;
+    case Shape::soak:
+      return 65'000;
+  }
+  return 10'000;
+}
+
 std::string make_id(std::string_view prefix, std::mt19937_64& rng) {
   static constexpr char kDigits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
   std::string id(prefix);
@@ -37,7 +73,7 @@ class WorkloadBuilder {
   Workload run() {
     const std::uint64_t n = spec_.events;
     const std::uint32_t k = std::max<std::uint32_t>(spec_.templates, 1);
-    const std::uint64_t ramp_end = std::max<std::uint64_t>(n / 10, 1);
+    const std::uint64_t ramp_end = std::max<std::uint64_t>(growing() ? n : n / 10, 1);
     const std::uint64_t rotate_every = n / 20;
     const std::uint64_t reconcile_every = n / 50;
     std::uint64_t next_rotation = ramp_end + rotate_every;
@@ -73,6 +109,7 @@ class WorkloadBuilder {
 
  private:
   bool full() const { return w_.steps_.size() >= spec_.events; }
+  bool growing() const { return spec_.shape != Shape::steady; }
 
   bool push(Workload::Step s) {
     if (full()) return false;
@@ -83,7 +120,12 @@ class WorkloadBuilder {
   // Probability (parts per million) that the next fork/unfork is a fork:
   // 0.5 at the target, higher below it, lower above it.
   std::uint64_t fork_odds_ppm() const {
-    const double target = spec_.live_forks;
+    double target = spec_.live_forks;
+    if (growing() && target > 0) {
+      // At least one fork, so that the start of the log is not all unforks.
+      target = std::max(1.0, target * static_cast<double>(w_.steps_.size() + 1) /
+                                 static_cast<double>(spec_.events));
+    }
     if (target <= 0) return 0;
     const double p = 0.5 + 0.5 * (target - static_cast<double>(live_.size())) / target;
     return static_cast<std::uint64_t>(std::clamp(p, 0.02, 0.98) * 1e6);

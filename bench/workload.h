@@ -25,11 +25,28 @@ inline constexpr std::size_t kIdLength = 24;
 
 std::string make_id(std::string_view prefix, std::mt19937_64& rng);
 
+// How the journal's population evolves over the log (Workload::generate).
+enum class Shape {
+  steady,   // templates registered early, live forks ramp up then hover (a long-running fleet)
+  growing,  // templates registered all along, the live-fork target climbs to the end
+  soak,     // growing with many templates and forks, as a long kill -9 soak leaves
+};
+
+// "steady", "growing", "soak".
+std::string_view shape_name(Shape s) noexcept;
+
+// The --templates and --live-forks a shape uses when not given: steady 100 /
+// 10,000; growing 2,000 / 40,000; soak 20,000 / 65,000 (the soak journal's
+// 20,912 templates and 64,545 live forks, rounded).
+std::uint32_t default_templates(Shape s) noexcept;
+std::uint32_t default_live_forks(Shape s) noexcept;
+
 struct WorkloadSpec {
   std::uint64_t events = 0;
   std::uint32_t templates = 100;      // active templates once the ramp-up is over
   std::uint32_t live_forks = 10'000;  // the fork/unfork mix hovers around this many
   std::uint64_t seed = 0x666f726b;
+  Shape shape = Shape::steady;
 };
 
 // What a correct replay of the whole workload must end with.
@@ -43,7 +60,7 @@ struct WorkloadTotals {
 
 class Workload {
  public:
-  // Schedule over N events (K templates, L live forks):
+  // Schedule over N events (K templates, L live forks), steady shape:
   //   - the K templates are registered one by one over the first 10% of the log;
   //   - forks and unforks of random active templates, with the fork probability
   //     pulled towards L live forks (0.5 at L), so the live set ramps up and then
@@ -53,6 +70,12 @@ class Workload {
   //   - every N/50 events a reconciler run: one fork_lost (instance_missing) of a
   //     random live fork, one fork_recovered (untracked_fork) of a new fork, and
   //     the reconcile_run marker.
+  // The growing and soak shapes register the K templates evenly over the
+  // whole log (so no rotation happens) and pull the live forks towards a
+  // target that climbs linearly from 0 to L at the last event; reconciler
+  // runs as above. Their replay keeps meeting a live-fork table and a
+  // template map larger than any before, as a journal that grew with its
+  // fleet does.
   // Every event is valid against the projection at its seq (replay records no
   // anomaly). A multi-event step cut off at N stays valid.
   static Workload generate(const WorkloadSpec& spec);

@@ -78,6 +78,13 @@ std::vector<std::pair<std::string_view, const Template*>> Projection::all_live_f
   return out;
 }
 
+void Projection::reserve(std::size_t templates, std::size_t live_forks, std::size_t lost_forks) {
+  templates_.reserve(templates);
+  template_index_.reserve(templates);
+  forks_.presize(live_forks);
+  lost_.reserve(lost_forks);
+}
+
 void Projection::anomaly(std::uint64_t seq, AnomalyKind kind, const EventView& e) {
   anomalies_.push_back(Anomaly{seq, kind, std::string(e.template_id), std::string(e.fork)});
 }

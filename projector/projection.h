@@ -85,6 +85,13 @@ class ForkTable {
   void reserve(std::size_t n) {
     if (4 * n > map_.bucket_count()) map_.reserve(4 * n);
   }
+  // The table inserts one by one would have grown to by n forks: the
+  // smallest with at least 4n buckets. reserve(n) asks the map for room for
+  // 4n at its own load limit of 7/8, which can be a doubling more.
+  void presize(std::size_t n) {
+    if (4 * n > map_.bucket_count()) map_.reserve(4 * n / 8 * 7);
+    reserve(n);
+  }
 
  private:
   Map map_;
@@ -167,6 +174,12 @@ class Projection {
   // invariant leaves the state unchanged (except as documented on
   // AnomalyKind) and is recorded as an anomaly.
   void apply(std::uint64_t seq, const EventView& e);
+
+  // Room for this many templates, live forks and lost forks, so that a
+  // replay expected to reach them does not rehash its tables on the way up.
+  // A hint: never shrinks, and more are still accepted. Allocates (throws
+  // std::bad_alloc like every growth of the tables).
+  void reserve(std::size_t templates, std::size_t live_forks, std::size_t lost_forks);
 
   // Equal state (used to check that snapshot + tail equals a full replay).
   friend bool operator==(const Projection& a, const Projection& b);

@@ -2,7 +2,10 @@
 
 #include "journal/codec.h"
 #include "journal/events.h"
+#include "projector/internal/pipeline.h"
 #include "projector/internal/snapshot.h"
+
+#include <algorithm>
 
 namespace fj {
 
@@ -26,8 +29,23 @@ Result<std::uint64_t> clamp_to_head(Reader& r, std::uint64_t to) {
   return to;
 }
 
-Result<Projection> replay_from(Reader& r, Projection state, std::uint64_t to) {
-  if (auto ok = apply_range(r, state, to); !ok) return ok.error();
+// An empty projection with room for what a replay to `to` will hold, as the
+// newest snapshot at or below `to` counts it: growing the tables from empty
+// rehashes every live fork at each doubling. A snapshot that does not decode
+// gives no hint; none can be wrong enough to matter (a hint is never a
+// bound), and sizes are capped by the events to replay, which bound them.
+Result<Projection> sized_for(Reader& r, std::uint64_t to) {
+  Projection state;
+  if (to == 0) return state;
+  auto stored = r.snapshot_at_most(to);
+  if (!stored) return stored.error();
+  if (!*stored) return state;
+  auto sizes = SnapshotCodec::sizes((*stored)->blob);
+  if (!sizes) return state;
+  const auto cap = [&](std::uint32_t n) {
+    return static_cast<std::size_t>(std::min<std::uint64_t>(n, to));
+  };
+  state.reserve(cap(sizes->templates), cap(sizes->live_forks), cap(sizes->lost_forks));
   return state;
 }
 
@@ -59,30 +77,48 @@ Result<Projection> newest_snapshot(Reader& r, std::uint64_t to, LoadReport& repo
   return Projection{};
 }
 
-}  // namespace
+// How replay_from may read: `pipelined` only in a read transaction of our own
+// (projector/internal/pipeline.h).
+enum class Reading { in_caller_txn, pipelined };
 
-Result<Projection> replay(const Journal& journal, std::uint64_t to) {
-  return journal.read([&](Reader& r) -> Result<Projection> {
-    auto end = clamp_to_head(r, to);
-    if (!end) return end.error();
-    return replay_from(r, Projection{}, *end);
-  });
+Result<Projection> replay_from(Reader& r, Projection state, std::uint64_t to, Reading reading) {
+  auto ok = reading == Reading::pipelined ? apply_range_pipelined(r, state, to)
+                                          : apply_range(r, state, to);
+  if (!ok) return ok.error();
+  return state;
 }
 
-Result<Projection> load_from(Reader& reader, std::uint64_t to, LoadReport& report) {
+Result<Projection> load_in(Reader& reader, std::uint64_t to, LoadReport& report, Reading reading) {
   report = LoadReport{};
   auto end = clamp_to_head(reader, to);
   if (!end) return end.error();
   auto base = newest_snapshot(reader, *end, report);
   if (!base) return base.error();
   report.replayed = *end - base->seq();
-  return replay_from(reader, std::move(*base), *end);
+  return replay_from(reader, std::move(*base), *end, reading);
+}
+
+}  // namespace
+
+Result<Projection> replay(const Journal& journal, std::uint64_t to) {
+  return journal.read([&](Reader& r) -> Result<Projection> {
+    auto end = clamp_to_head(r, to);
+    if (!end) return end.error();
+    auto state = sized_for(r, *end);
+    if (!state) return state.error();
+    return replay_from(r, std::move(*state), *end, Reading::pipelined);
+  });
+}
+
+Result<Projection> load_from(Reader& reader, std::uint64_t to, LoadReport& report) {
+  return load_in(reader, to, report, Reading::in_caller_txn);
 }
 
 Result<Projection> load(const Journal& journal, std::uint64_t to, LoadReport* report) {
   LoadReport local;
-  return journal.read(
-      [&](Reader& r) { return load_from(r, to, report != nullptr ? *report : local); });
+  return journal.read([&](Reader& r) {
+    return load_in(r, to, report != nullptr ? *report : local, Reading::pipelined);
+  });
 }
 
 }  // namespace fj

@@ -8,7 +8,11 @@
 // the corruption codes with Error::seq naming the record at fault
 // (corrupt_record, checksum_mismatch, unknown_version, unknown_type, seq_gap,
 // corrupt_page), lmdb_error. Each runs in its own read transaction (or the
-// caller's Reader) and may be called from any thread.
+// caller's Reader) and may be called from any thread. replay and load read a
+// long range (kPipelineMinEvents or more) on one helper thread of their own
+// while the calling thread applies (projector/internal/pipeline.h); it has
+// ended when they return. apply_range and load_from use the calling thread
+// only.
 #pragma once
 
 #include "journal/journal.h"
@@ -24,7 +28,9 @@ namespace fj {
 // Stops at the first corrupt record; `state` then holds everything before it.
 Result<void> apply_range(Reader& reader, Projection& state, std::uint64_t to);
 
-// A full replay from seq 1 up to `to` (kHead: the journal's head). No snapshot.
+// A full replay from seq 1 up to `to` (kHead: the journal's head). Uses no
+// snapshot's state, only the newest snapshot's table sizes to reserve room
+// up front (a hint: any snapshot, even a damaged one, gives the same result).
 Result<Projection> replay(const Journal& journal, std::uint64_t to = kHead);
 
 struct LoadReport {

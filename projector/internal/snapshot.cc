@@ -74,7 +74,11 @@ std::string SnapshotCodec::encode(const Projection& p, std::uint32_t record_crc)
   return out;
 }
 
-Result<DecodedSnapshot> SnapshotCodec::decode(std::string_view blob) {
+namespace {
+
+// The body of a blob whose checksum and versions are right, read past the
+// version bytes.
+Result<LeReader> checked_body(std::string_view blob) {
   if (blob.size() < 4 + 12 + 16 + 4) return bad("too short");
   const auto body = blob.substr(0, blob.size() - 4);
   LeReader crc_reader(blob.substr(body.size()));
@@ -91,6 +95,15 @@ Result<DecodedSnapshot> SnapshotCodec::decode(std::string_view blob) {
                                                  std::to_string(kFormatVersion));
   }
   r.le<std::uint16_t>();
+  return r;
+}
+
+}  // namespace
+
+Result<DecodedSnapshot> SnapshotCodec::decode(std::string_view blob) {
+  auto checked = checked_body(blob);
+  if (!checked) return checked.error();
+  LeReader& r = *checked;
   DecodedSnapshot out;
   Projection& p = out.projection;
   p.seq_ = r.le<std::uint64_t>();
@@ -141,6 +154,32 @@ Result<DecodedSnapshot> SnapshotCodec::decode(std::string_view blob) {
     p.anomalies_.push_back(std::move(a));
   }
   if (!r.done()) return bad("malformed body");
+  return out;
+}
+
+Result<SnapshotSizes> SnapshotCodec::sizes(std::string_view blob) {
+  auto checked = checked_body(blob);
+  if (!checked) return checked.error();
+  LeReader& r = *checked;
+  SnapshotSizes out;
+  out.seq = r.le<std::uint64_t>();
+  r.le<std::uint32_t>();
+  out.templates = read_count(r, 2 + 2 + 1 + 1 + 16);
+  for (std::uint32_t i = 0; i < out.templates && r.ok(); ++i) {
+    r.str8();
+    r.str8();
+    r.str8();
+    r.le<std::uint8_t>();
+    r.le<std::uint64_t>();
+    r.le<std::uint64_t>();
+  }
+  out.live_forks = read_count(r, 2 + 4);
+  for (std::uint32_t i = 0; i < out.live_forks && r.ok(); ++i) {
+    r.str8();
+    r.le<std::uint32_t>();
+  }
+  out.lost_forks = read_count(r, 2 + 4 + 8);
+  if (!r.ok()) return bad("malformed body");
   return out;
 }
 

@@ -21,6 +21,14 @@ struct DecodedSnapshot {
   std::uint32_t record_crc = 0;  // stored checksum of the record at that seq
 };
 
+// The table sizes a snapshot holds, read without building its projection.
+struct SnapshotSizes {
+  std::uint64_t seq = 0;
+  std::uint32_t templates = 0;
+  std::uint32_t live_forks = 0;
+  std::uint32_t lost_forks = 0;
+};
+
 class SnapshotCodec {
  public:
   // `record_crc`: stored_checksum() of the record at state.seq().
@@ -28,6 +36,9 @@ class SnapshotCodec {
   // corrupt_record (or unknown_version) naming what is wrong; never trusts a
   // length before the blob's own checksum has been verified.
   static Result<DecodedSnapshot> decode(std::string_view blob);
+  // The sizes alone, after the same checksum and version checks as decode
+  // (and its errors); every count is bounded by the bytes that hold it.
+  static Result<SnapshotSizes> sizes(std::string_view blob);
 };
 
 }  // namespace fj
