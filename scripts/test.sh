@@ -79,17 +79,18 @@ echo "== tests (ASan+UBSan) =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   run_ctest build-asan
 
-# The service, the daemon, the scanner (it reads entries on threads) and the
-# shipper (beside the writer and libnats' threads) are the multi-threaded
+# The service, the daemon, the scanner (it reads entries on threads), the
+# shipper (beside the writer and libnats' threads), and the audit's and
+# replay's second threads (hashing, reading ahead) are the multi-threaded
 # parts: their tests run again under ThreadSanitizer (the daemon binary
 # itself is instrumented).
-echo "== build (TSan: service, daemon, scheduler, shipper) =="
+echo "== build (TSan: service, daemon, scheduler, shipper, audit, replay) =="
 scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo "$relwithdebinfo_flags" -DFJ_SANITIZE=thread \
   -DFJ_BUILD_BENCH=OFF -DFJ_WERROR=ON --target daemon_test dispatch_test gc_test fleet_test \
-  forkjournald forkjournal
+  projector_test forkjournald forkjournal
 echo "== tests (TSan) =="
 TSAN_OPTIONS=halt_on_error=1 run_ctest build-tsan \
-  -R 'DaemonTest|DispatchTest|ServicePeriodic|ReconcileScheduler|ScannerTest|MemoryScan|ReconcilerTest|Ship\.|FleetInit'
+  -R 'DaemonTest|DispatchTest|ServicePeriodic|ReconcileScheduler|ScannerTest|MemoryScan|ReconcilerTest|Ship\.|FleetInit|AuditTest|ReplayedJournal'
 
 # Each libFuzzer target for a short fixed time (FUZZ_SECONDS each); the
 # regressions it ever found also run in every build above.
