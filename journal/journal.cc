@@ -175,18 +175,9 @@ Result<std::size_t> RecordScan::next(std::span<StoredRecord> out) {
 }
 
 Result<std::uint64_t> Reader::head() {
-  auto cursor = lmdb::Cursor::open(txn_, dbs_.events);
-  if (!cursor) return cursor.error();
-  MDB_val key{}, value{};
-  auto found = cursor->get(key, value, MDB_LAST);
-  if (!found) return found.error();
-  if (!*found) return std::uint64_t{0};
-  if (key.mv_size != sizeof(std::uint64_t)) {
-    return make_error(Errc::corrupt_record, "malformed key at the head of the events database");
-  }
-  std::uint64_t seq;
-  std::memcpy(&seq, key.mv_data, sizeof seq);
-  return seq;
+  auto last = lmdb::last_seq_key(txn_, dbs_.events, Errc::corrupt_record, "events");
+  if (!last) return last.error();
+  return last->value_or(0);
 }
 
 Result<std::optional<std::string_view>> Reader::record(std::uint64_t seq) {
@@ -276,18 +267,9 @@ std::string order_value(std::uint64_t stored_ns, std::string_view request_id) {
 }  // namespace
 
 Result<std::uint64_t> WriteTxn::next_request_order() {
-  auto cursor = lmdb::Cursor::open(txn_, dbs_.request_order);
-  if (!cursor) return cursor.error();
-  MDB_val key{}, value{};
-  auto found = cursor->get(key, value, MDB_LAST);
-  if (!found) return found.error();
-  if (!*found) return std::uint64_t{1};
-  if (key.mv_size != sizeof(std::uint64_t)) {
-    return make_error(Errc::corrupt_meta, "malformed key in the request_order database");
-  }
-  std::uint64_t last;
-  std::memcpy(&last, key.mv_data, sizeof last);
-  return last + 1;
+  auto last = lmdb::last_seq_key(txn_, dbs_.request_order, Errc::corrupt_meta, "request_order");
+  if (!last) return last.error();
+  return last->value_or(0) + 1;
 }
 
 Result<void> WriteTxn::put_request(std::string_view request_id, const RequestRecord& r,
@@ -320,26 +302,24 @@ Result<void> WriteTxn::put_request(std::string_view request_id, const RequestRec
   // Oldest first; the id just stored is the newest and always stays.
   const std::uint64_t floor =
       stat.ms_entries > kMaxPrunedPerStore ? stat.ms_entries - kMaxPrunedPerStore : 0;
+  auto cursor = lmdb::Cursor::open(txn_, dbs_.request_order);
+  if (!cursor) return cursor.error();
   for (std::uint64_t held = stat.ms_entries; held > 1 && held > floor; --held) {
+    MDB_val key{}, value{};
+    auto found = cursor->get(key, value, MDB_FIRST);
+    if (!found) return found.error();
+    if (!*found) break;
     std::uint64_t oldest = 0;
-    std::string id;
-    {
-      auto cursor = lmdb::Cursor::open(txn_, dbs_.request_order);
-      if (!cursor) return cursor.error();
-      MDB_val key{}, value{};
-      auto found = cursor->get(key, value, MDB_FIRST);
-      if (!found) return found.error();
-      if (!*found) break;
-      if (key.mv_size != sizeof oldest || value.mv_size < 8) {
-        return make_error(Errc::corrupt_meta, "malformed entry in the request_order database");
-      }
-      std::memcpy(&oldest, key.mv_data, sizeof oldest);
-      const std::string_view entry_bytes = lmdb::to_view(value);
-      if (!outside_window(window_, held, load_le<std::uint64_t>(entry_bytes.data()), stored_ns)) {
-        break;
-      }
-      id.assign(entry_bytes.substr(8));
+    if (key.mv_size != sizeof oldest || value.mv_size < 8) {
+      return make_error(Errc::corrupt_meta, "malformed entry in the request_order database");
     }
+    std::memcpy(&oldest, key.mv_data, sizeof oldest);
+    const std::string_view entry_bytes = lmdb::to_view(value);
+    if (!outside_window(window_, held, load_le<std::uint64_t>(entry_bytes.data()), stored_ns)) {
+      break;
+    }
+    // Copied: the deletes below may move the page the entry lies on.
+    const std::string id(entry_bytes.substr(8));
     if (auto gone = txn_.del(dbs_.requests, lmdb::to_val(id)); !gone) return gone.error();
     if (auto gone = txn_.del(dbs_.request_order, lmdb::seq_key(oldest)); !gone) {
       return gone.error();

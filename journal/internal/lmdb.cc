@@ -2,6 +2,9 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string>
 #include <utility>
 
 namespace fj::lmdb {
@@ -194,6 +197,23 @@ Result<Cursor> Cursor::open(Txn& txn, MDB_dbi dbi) {
   }
   ++txn.open_cursors_;
   return Cursor(&txn, raw);
+}
+
+Result<std::optional<std::uint64_t>> last_seq_key(Txn& txn, MDB_dbi dbi, Errc malformed,
+                                                  const char* what) {
+  auto cursor = Cursor::open(txn, dbi);
+  if (!cursor) return cursor.error();
+  MDB_val key{}, value{};
+  auto found = cursor->get(key, value, MDB_LAST);
+  if (!found) return found.error();
+  if (!*found) return std::optional<std::uint64_t>{};
+  if (key.mv_size != sizeof(std::uint64_t)) {
+    return make_error(malformed,
+                      std::string("malformed key at the end of the ") + what + " database");
+  }
+  std::uint64_t last;
+  std::memcpy(&last, key.mv_data, sizeof last);
+  return std::optional<std::uint64_t>{last};
 }
 
 Cursor::~Cursor() {

@@ -182,4 +182,10 @@ inline MDB_val seq_key(const std::uint64_t& seq) noexcept {
   return MDB_val{sizeof seq, const_cast<std::uint64_t*>(&seq)};
 }
 
+// The last key of an integer-keyed database; nullopt when it is empty. A key
+// that is not a u64 is an Error of `malformed` with the message
+// "malformed key at the end of the <what> database".
+Result<std::optional<std::uint64_t>> last_seq_key(Txn& txn, MDB_dbi dbi, Errc malformed,
+                                                  const char* what);
+
 }  // namespace fj::lmdb
