@@ -206,7 +206,7 @@ int main(int argc, char** argv) {
   fj::service::DispatcherOptions limits;
   std::string write_timeout = "30s", line_timeout = "10s", idle_timeout = "300s";
   std::string metrics_address, stuck_after = "30s", reader_after = "10m", ship_urls, ship_host;
-  std::string request_max_age;
+  std::string request_max_age, request_min_age = "60s";
   bool metrics_any_address = false;
 
   CLI::App app{
@@ -266,6 +266,11 @@ int main(int argc, char** argv) {
   app.add_option("--request-max-age", request_max_age,
                  "Also delete request ids stored longer ago than this (durations: 30s, 5m, 24h; "
                  "default: no age limit)");
+  app.add_option("--request-min-age", request_min_age,
+                 "Keep request ids stored less long ago than this beyond --request-window, so "
+                 "that a client still retrying gets its stored outcome (0: the window's count "
+                 "alone decides)")
+      ->default_val(request_min_age);
   app.add_option("--metrics", metrics_address,
                  "Serve Prometheus metrics at http://HOST:PORT/metrics (numeric loopback host, "
                  "e.g. 127.0.0.1:9464; default: off)");
@@ -319,6 +324,20 @@ int main(int argc, char** argv) {
     if (!age || age->count() == 0)
       fail("--request-max-age: '" + request_max_age + "' is not a duration like 30s, 5m or 24h");
     options.request_window.max_age = *age;
+  }
+  if (auto age = parse_duration(request_min_age); !age) {
+    fail("--request-min-age: '" + request_min_age + "' is not a duration like 30s, 5m or 0");
+  } else {
+    options.request_window.min_age = *age;
+  }
+  if (options.request_window.max_age.count() > 0 &&
+      options.request_window.min_age > options.request_window.max_age) {
+    if (app.count("--request-min-age") != 0) {
+      fail("--request-min-age " + request_min_age + " is longer than --request-max-age " +
+           request_max_age + ": lower one or raise the other");
+    }
+    // The default yields to an age limit the operator chose.
+    options.request_window.min_age = options.request_window.max_age;
   }
   limits.log = log_line;
   if (!ship_urls.empty()) {

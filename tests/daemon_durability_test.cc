@@ -99,10 +99,11 @@ TEST_F(DaemonTest, ConcurrentClientsShareCommitsAndEveryAckIsDurable) {
 
 // --- request ids ---------------------------------------------------------------------
 
-// --request-window 1: each new id pushes the one before out, so its retry is
-// executed anew (docs/protocol.md) instead of being answered "replayed".
+// --request-window 1 with no minimum age: each new id pushes the one before
+// out, so its retry is executed anew (docs/protocol.md) instead of being
+// answered "replayed".
 TEST_F(DaemonTest, ARetryPastTheRequestWindowIsExecutedAnew) {
-  Daemon& d = start({"--request-window", "1"});
+  Daemon& d = start({"--request-window", "1", "--request-min-age", "0"});
   Client c(socket());
   ASSERT_TRUE(is_ok(call(c, register_request("t1", "s1"))));
   json::object first = fork_request("fork", "t1", "f1", "first");
@@ -117,6 +118,31 @@ TEST_F(DaemonTest, ARetryPastTheRequestWindowIsExecutedAnew) {
   const json::object late = call(c, first);
   EXPECT_TRUE(is_error(late, "already_live")) << boost::json::serialize(late);
   EXPECT_EQ(head(c), 3u);
+  c.close();
+  EXPECT_EQ(d.terminate(SIGTERM), 0) << d.log();
+}
+
+// By default an id younger than --request-min-age outlives the count, so a
+// client's retry within its retry span is answered "replayed" even after
+// more ids than --request-window; an age limit below the default minimum
+// lowers it instead of refusing to start.
+TEST_F(DaemonTest, ARetryWithinTheMinimumAgeIsReplayedPastTheCount) {
+  Daemon& d = start({"--request-window", "1", "--request-max-age", "30s"});
+  Client c(socket());
+  ASSERT_TRUE(is_ok(call(c, register_request("t1", "s1"))));
+  json::object first = fork_request("fork", "t1", "f1", "first");
+  first["request_id"] = "r1";
+  ASSERT_TRUE(is_ok(call(c, first)));
+  for (int i = 2; i <= 4; ++i) {
+    json::object next = fork_request("fork", "t1", "f" + std::to_string(i), "next");
+    next["request_id"] = "r" + std::to_string(i);
+    ASSERT_TRUE(is_ok(call(c, next)));
+  }
+  const json::object retry = call(c, first);
+  ASSERT_TRUE(is_ok(retry)) << boost::json::serialize(retry);
+  EXPECT_EQ(retry.at("replayed"), true);
+  EXPECT_EQ(u64(retry, "seq"), 2u);
+  EXPECT_EQ(head(c), 5u);
   c.close();
   EXPECT_EQ(d.terminate(SIGTERM), 0) << d.log();
 }

@@ -208,10 +208,10 @@ TEST_F(DaemonTest, AStaleSocketIsReplacedAndTheModeApplied) {
 }
 
 TEST_F(DaemonTest, BadRequestWindowValuesExit2WithOneLine) {
-  const std::vector<std::vector<std::string>> bad{{"--request-window", "-1"},
-                                                  {"--request-window", "many"},
-                                                  {"--request-max-age", "soon"},
-                                                  {"--request-max-age", "0"}};
+  const std::vector<std::vector<std::string>> bad{
+      {"--request-window", "-1"},    {"--request-window", "many"},
+      {"--request-max-age", "soon"}, {"--request-max-age", "0"},
+      {"--request-min-age", "soon"}, {"--request-min-age", "2m", "--request-max-age", "1m"}};
   for (const auto& flag : bad) {
     std::vector<std::string> args{"--journal", tmp_.sub("journal2"), "--socket",
                                   tmp_.sub("x.sock")};

@@ -25,13 +25,13 @@ constexpr std::uint64_t kSecond = 1'000'000'000;
 // --- the decision, without a journal ------------------------------------------
 
 TEST(RequestWindowRule, KeepsTheNewestMaxCountIds) {
-  const RequestWindow window{.max_count = 3};
+  const RequestWindow window{.max_count = 3, .min_age = 0ms};
   EXPECT_FALSE(outside_window(window, 3, 1, 2));
   EXPECT_TRUE(outside_window(window, 4, 1, 2));
 }
 
 TEST(RequestWindowRule, ZeroCountMeansNoLimitByCount) {
-  const RequestWindow window{.max_count = 0};
+  const RequestWindow window{.max_count = 0, .min_age = 0ms};
   EXPECT_FALSE(outside_window(window, 1'000'000'000, 1, 2));
 }
 
@@ -51,12 +51,27 @@ TEST(RequestWindowRule, TheLargestAgeDoesNotOverflow) {
   EXPECT_FALSE(outside_window(window, 1, 0 + 1, UINT64_MAX));
 }
 
+TEST(RequestWindowRule, AnIdYoungerThanMinAgeStaysPastMaxCount) {
+  const RequestWindow window{.max_count = 3, .min_age = 60s};
+  EXPECT_FALSE(outside_window(window, 1'000, 100 * kSecond, 159 * kSecond));
+  EXPECT_TRUE(outside_window(window, 4, 100 * kSecond, 160 * kSecond));
+  EXPECT_FALSE(outside_window(window, 3, 100 * kSecond, 500 * kSecond)) << "old, within the count";
+  EXPECT_FALSE(outside_window(window, 1'000, 500 * kSecond, 100 * kSecond)) << "clock stepped back";
+}
+
+TEST(RequestWindowRule, MaxAgeWinsOverMinAge) {
+  const RequestWindow window{.max_count = 0, .max_age = 10s, .min_age = 60s};
+  EXPECT_TRUE(outside_window(window, 1, 100 * kSecond, 111 * kSecond));
+}
+
 TEST(RequestWindowRule, Defaults) {
   const RequestWindow window;
   EXPECT_EQ(window.max_count, 100'000u);
   EXPECT_EQ(window.max_age.count(), 0);
+  EXPECT_EQ(window.min_age, 60s);
   EXPECT_EQ(JournalOptions{}.requests.max_count, 100'000u);
   EXPECT_EQ(JournalOptions{}.requests.max_age.count(), 0);
+  EXPECT_EQ(JournalOptions{}.requests.min_age, 60s);
 }
 
 // --- in a journal -------------------------------------------------------------
@@ -96,7 +111,7 @@ class RequestWindowTest : public ::testing::Test {
 };
 
 TEST_F(RequestWindowTest, NPlusOneIdsKeepTheNewestN) {
-  Journal j = open({.max_count = 3});
+  Journal j = open({.max_count = 3, .min_age = 0ms});
   for (int i = 1; i <= 3; ++i) put(j, i);
   EXPECT_EQ(count(j), 3u);
   EXPECT_TRUE(held(j, 1));
@@ -110,7 +125,7 @@ TEST_F(RequestWindowTest, NPlusOneIdsKeepTheNewestN) {
 }
 
 TEST_F(RequestWindowTest, SeveralIdsInOneTransactionArePrunedInOrder) {
-  Journal j = open({.max_count = 2});
+  Journal j = open({.max_count = 2, .min_age = 0ms});
   auto ok = j.write([&](WriteTxn& w) -> Result<void> {
     for (int i = 1; i <= 5; ++i) {
       if (auto put = w.put_request(id(i), RequestRecord{}); !put) return put;
@@ -122,6 +137,22 @@ TEST_F(RequestWindowTest, SeveralIdsInOneTransactionArePrunedInOrder) {
   EXPECT_TRUE(held(j, 4));
   EXPECT_TRUE(held(j, 5));
   EXPECT_FALSE(held(j, 3));
+}
+
+// The default window: a burst far beyond max_count keeps every id while
+// they are younger than a minute, and the first store after that minute
+// prunes the excess (oldest first, at most kMaxPrunedPerStore).
+TEST_F(RequestWindowTest, ABurstPastMaxCountIsKeptForTheMinimumAge) {
+  Journal j = open({.max_count = 3});
+  for (int i = 1; i <= 10; ++i) put(j, i, 100 * kSecond + std::uint64_t(i));
+  EXPECT_EQ(count(j), 10u);
+  for (int i = 1; i <= 10; ++i) EXPECT_TRUE(held(j, i)) << i;
+  put(j, 11, 159 * kSecond);
+  EXPECT_EQ(count(j), 11u) << "59 s old: still kept";
+  put(j, 12, 161 * kSecond);
+  EXPECT_EQ(count(j), 3u);
+  for (int i = 10; i <= 12; ++i) EXPECT_TRUE(held(j, i)) << i;
+  EXPECT_FALSE(held(j, 9));
 }
 
 TEST_F(RequestWindowTest, IdsOlderThanMaxAgeGoWhenANewOneIsStored) {
@@ -138,7 +169,7 @@ TEST_F(RequestWindowTest, IdsOlderThanMaxAgeGoWhenANewOneIsStored) {
 }
 
 TEST_F(RequestWindowTest, AnUnboundedWindowKeepsEveryId) {
-  Journal j = open({.max_count = 0});
+  Journal j = open({.max_count = 0, .min_age = 0ms});
   for (int i = 1; i <= 50; ++i) put(j, i);
   EXPECT_EQ(count(j), 50u);
   EXPECT_TRUE(held(j, 1));
@@ -146,10 +177,10 @@ TEST_F(RequestWindowTest, AnUnboundedWindowKeepsEveryId) {
 
 TEST_F(RequestWindowTest, TheWindowHoldsAcrossReopening) {
   {
-    Journal j = open({.max_count = 3});
+    Journal j = open({.max_count = 3, .min_age = 0ms});
     for (int i = 1; i <= 3; ++i) put(j, i);
   }
-  Journal j = open({.max_count = 3});
+  Journal j = open({.max_count = 3, .min_age = 0ms});
   EXPECT_EQ(count(j), 3u);
   put(j, 4);
   EXPECT_FALSE(held(j, 1));
@@ -159,10 +190,10 @@ TEST_F(RequestWindowTest, TheWindowHoldsAcrossReopening) {
 
 TEST_F(RequestWindowTest, ASmallerWindowAtReopenPrunesAtTheNextStore) {
   {
-    Journal j = open({.max_count = 10});
+    Journal j = open({.max_count = 10, .min_age = 0ms});
     for (int i = 1; i <= 10; ++i) put(j, i);
   }
-  Journal j = open({.max_count = 4});
+  Journal j = open({.max_count = 4, .min_age = 0ms});
   EXPECT_EQ(count(j), 10u) << "opening prunes nothing";
   put(j, 11);
   EXPECT_EQ(count(j), 4u);
@@ -173,10 +204,10 @@ TEST_F(RequestWindowTest, ASmallerWindowAtReopenPrunesAtTheNextStore) {
 TEST_F(RequestWindowTest, AFarSmallerWindowShrinksByAtMostABoundedNumberPerStore) {
   const int stored = 2 * static_cast<int>(kMaxPrunedPerStore) + 10;
   {
-    Journal j = open({.max_count = 0});
+    Journal j = open({.max_count = 0, .min_age = 0ms});
     for (int i = 1; i <= stored; ++i) put(j, i);
   }
-  Journal j = open({.max_count = 5});
+  Journal j = open({.max_count = 5, .min_age = 0ms});
   put(j, stored + 1);
   EXPECT_EQ(count(j), static_cast<std::uint64_t>(stored + 1) - kMaxPrunedPerStore);
   EXPECT_FALSE(held(j, static_cast<int>(kMaxPrunedPerStore)));
@@ -188,7 +219,7 @@ TEST_F(RequestWindowTest, AFarSmallerWindowShrinksByAtMostABoundedNumberPerStore
 }
 
 TEST_F(RequestWindowTest, AFailedWriteTransactionPrunesNothing) {
-  Journal j = open({.max_count = 2});
+  Journal j = open({.max_count = 2, .min_age = 0ms});
   put(j, 1);
   put(j, 2);
   auto failed = j.write([&](WriteTxn& w) -> Result<void> {
@@ -207,7 +238,7 @@ TEST_F(RequestWindowTest, AFailedWriteTransactionPrunesNothing) {
 }
 
 TEST_F(RequestWindowTest, AnIdAlreadyStoredIsRefusedAndNothingWritten) {
-  Journal j = open({.max_count = 2});
+  Journal j = open({.max_count = 2, .min_age = 0ms});
   put(j, 1);
   auto again = j.write([&](WriteTxn& w) {
     return w.put_request(id(1), RequestRecord{9, 9, 0, 9});
@@ -223,7 +254,7 @@ TEST_F(RequestWindowTest, AnIdAlreadyStoredIsRefusedAndNothingWritten) {
 // read, and a writer orders them (oldest outcome first) when it opens.
 TEST_F(RequestWindowTest, IdsOfAJournalWithoutAnOrderAreOrderedByAWriter) {
   {
-    Journal j = open({.max_count = 0});
+    Journal j = open({.max_count = 0, .min_age = 0ms});
     for (int i : {3, 1, 2}) put(j, i);
   }
   {
@@ -242,7 +273,7 @@ TEST_F(RequestWindowTest, IdsOfAJournalWithoutAnOrderAreOrderedByAWriter) {
     EXPECT_TRUE(held(*reader, 3));
     EXPECT_EQ(count(*reader), 3u);
   }
-  Journal j = open({.max_count = 3});
+  Journal j = open({.max_count = 3, .min_age = 0ms});
   EXPECT_EQ(count(j), 3u);
   put(j, 4);
   EXPECT_FALSE(held(j, 1)) << "seq 1 is the oldest outcome";
@@ -256,7 +287,7 @@ TEST_F(RequestWindowTest, IdsOfAJournalWithoutAnOrderAreOrderedByAWriter) {
 class RequestRetryTest : public RequestWindowTest {
  protected:
   void SetUp() override {
-    journal_ = std::make_unique<Journal>(open({.max_count = 2}));
+    journal_ = std::make_unique<Journal>(open({.max_count = 2, .min_age = 0ms}));
     auto l = Ledger::open(*journal_, [this] { return clock_ += kSecond; });
     ASSERT_TRUE(l);
     ledger_ = std::make_unique<Ledger>(std::move(*l));
