@@ -72,7 +72,7 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
   // findings reported and its records handed to hooks.record, in key order.
   // The walk's findings and calls are so in the order of a walk that hashed
   // each record as it read it.
-  detail::ChainHasher hasher(chain);
+  detail::ChainHasher hasher(chain, static_cast<bool>(hooks.event));
   const auto report = [&](std::vector<detail::ChainStep>& batch) {
     for (const detail::ChainStep& s : batch) {
       if (s.malformed) {
@@ -102,6 +102,7 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
           break;
       }
       if (hooks.record) hooks.record(s.seq, s.record, s.chain);
+      if (hooks.event) hooks.event(s.seq, s.decoded, s.event, s.chain);
     }
     batch.clear();
   };

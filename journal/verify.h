@@ -6,6 +6,8 @@
 #pragma once
 
 #include "journal/chain.h"
+#include "journal/error.h"
+#include "journal/event.h"
 
 #include <cstdint>
 #include <functional>
@@ -18,6 +20,14 @@ struct VerifyHooks {
   // Each record with a well-formed key, in key order, with the chain value
   // after it; `record` is valid only during the call. May be empty.
   std::function<void(std::uint64_t seq, std::string_view record, const ChainHash& chain)> record;
+  // The same records decoded (decode_into, journal/codec.h), called just
+  // after `record`: `decoded` is decode's outcome, and `event` is meaningful
+  // only if it succeeded; both are valid only during the call. Set, it makes
+  // the walk decode on its hashing thread, beside the chain, instead of
+  // leaving it to the caller's. May be empty.
+  std::function<void(std::uint64_t seq, const Result<void>& decoded, const EventView& event,
+                     const ChainHash& chain)>
+      event;
   // Each problem, in the order found: (seq at fault, kind, one-line detail).
   // Kinds: chain_head (stored head unreadable or at another seq),
   // corrupt_record (a malformed key; that record is skipped), seq_gap,

@@ -1,6 +1,5 @@
 #include "projector/audit.h"
 
-#include "journal/codec.h"
 #include "journal/hex.h"
 #include "projector/internal/snapshot.h"
 
@@ -79,10 +78,11 @@ Result<AuditReport> audit(const Journal& journal, const AuditOptions& options) {
       if (kind == "seq_gap" || kind == "corrupt_record") replay_trusted = false;
       find(seq, std::string(kind), std::move(detail));
     };
-    // One view for every record, as in a replay: nothing copied out of a Result.
-    EventView e;
-    hooks.record = [&](std::uint64_t seq, std::string_view record, const ChainHash& chain) {
-      if (auto decoded = decode_into(seq, record, e); !decoded) {
+    // Decoded beside the chain on the walk's hashing thread: this thread
+    // then only applies, as in a two-thread replay.
+    hooks.event = [&](std::uint64_t seq, const Result<void>& decoded, const EventView& e,
+                      const ChainHash& chain) {
+      if (!decoded) {
         find(seq, std::string(code_name(decoded.error().code)), decoded.error().message);
         replay_trusted = false;
       } else if (replay_trusted) {

@@ -1,9 +1,11 @@
 #include "projector/audit.h"
 
+#include "journal/codec.h"
 #include "journal/internal/databases.h"
 #include "journal/internal/endian.h"
 #include "journal/internal/format.h"
 #include "journal/internal/lmdb.h"
+#include "journal/verify.h"
 #include "projector/internal/snapshot.h"
 #include "projector/replay.h"
 #include "support/event_samples.h"
@@ -184,6 +186,49 @@ TEST_F(AuditTest, EditsDeepInALongJournalAreFoundAtTheirOwnSeqs) {
   EXPECT_EQ(r.records, 59'999u);
   EXPECT_NE(r.findings[2].detail.find("seqs 28673-32768"), std::string::npos);
   EXPECT_FALSE(r.state);
+}
+
+// The walk's own decode (VerifyHooks::event), done on its hashing thread for
+// a journal of several batches: every record comes decoded, in seq order,
+// right after its `record` call, equal to decoding the record here; a
+// damaged one comes with decode's error at its seq and the walk goes on.
+TEST_F(AuditTest, TheWalkDecodesEachRecordBesideItsChainValue) {
+  build(10'000);
+  edit([](lmdb::Txn& txn, const JournalDbs& dbs) {
+    std::string rec = get_record(txn, dbs, 6'000);
+    rec[rec.size() / 2] ^= 0x10;
+    put_record(txn, dbs, 6'000, rec);
+  });
+  auto j = Journal::open(dir_.path(), JournalOptions{.read_only = true});
+  ASSERT_TRUE(j);
+  std::uint64_t records = 0, events = 0, failed_at = 0;
+  std::string last_record;
+  std::uint64_t last_seq = 0;
+  VerifyHooks hooks;
+  hooks.record = [&](std::uint64_t seq, std::string_view record, const ChainHash&) {
+    ++records;
+    last_seq = seq;
+    last_record = record;
+  };
+  hooks.event = [&](std::uint64_t seq, const Result<void>& decoded, const EventView& e,
+                    const ChainHash&) {
+    ++events;
+    ASSERT_EQ(seq, last_seq) << "right after its record";
+    auto here = decode(seq, last_record);
+    ASSERT_EQ(static_cast<bool>(decoded), static_cast<bool>(here)) << seq;
+    if (decoded) {
+      EXPECT_EQ(e, *here) << seq;
+    } else {
+      EXPECT_EQ(decoded.error().code, Errc::checksum_mismatch);
+      EXPECT_EQ(decoded.error().message, here.error().message);
+      failed_at = seq;
+    }
+  };
+  auto walked = j->read([&](Reader& r) { return r.verify_chain(chain_seed(journal_id_), hooks); });
+  ASSERT_TRUE(walked) << walked.error().message;
+  EXPECT_EQ(records, 10'000u);
+  EXPECT_EQ(events, 10'000u);
+  EXPECT_EQ(failed_at, 6'000u);
 }
 
 TEST_F(AuditTest, AnEditAfterTheLastCheckpointIsCaughtAtTheHead) {

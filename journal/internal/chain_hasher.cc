@@ -1,5 +1,7 @@
 #include "journal/internal/chain_hasher.h"
 
+#include "journal/codec.h"
+
 #include <system_error>
 
 namespace fj::detail {
@@ -57,6 +59,7 @@ void ChainHasher::hash(std::vector<ChainStep>& batch) {
       }
     }
     s.chain = chain_;
+    if (decode_) s.decoded = decode_into(s.seq, s.record, s.event);
   }
 }
 

@@ -18,6 +18,8 @@
 #pragma once
 
 #include "journal/chain.h"
+#include "journal/error.h"
+#include "journal/event.h"
 
 #include <condition_variable>
 #include <cstdint>
@@ -44,11 +46,18 @@ struct ChainStep {
   // Set by the hasher.
   ChainHash chain{};
   CheckpointCheck check = CheckpointCheck::none;
+  // Set by the hasher when it decodes (ChainHasher's `decode`): the record
+  // decoded, and the outcome.
+  EventView event;
+  Result<void> decoded;
 };
 
 class ChainHasher {
  public:
-  explicit ChainHasher(const ChainHash& start) : chain_(start) {}
+  // `decode`: also decode each chained record (ChainStep::event, decoded),
+  // on the same thread as its hashing.
+  explicit ChainHasher(const ChainHash& start, bool decode = false)
+      : chain_(start), decode_(decode) {}
   ChainHasher(const ChainHasher&) = delete;
   ChainHasher& operator=(const ChainHasher&) = delete;
   ~ChainHasher();
@@ -65,6 +74,7 @@ class ChainHasher {
   void run();
 
   ChainHash chain_;  // the worker's while it runs
+  const bool decode_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<std::vector<ChainStep>*> queue_;
