@@ -260,16 +260,18 @@ int main(int argc, char** argv) {
   app.add_option(
          "--request-window", options.request_window.max_count,
          "Request ids kept for retries; storing a new one deletes the oldest beyond "
-         "this many, and a retry past them is executed anew (docs/protocol.md; 0: keep all)")
+         "this many once older than --request-min-age, and a retry past them is executed anew "
+         "(docs/protocol.md; 0: keep all)")
       ->default_val(options.request_window.max_count)
       ->check(CLI::NonNegativeNumber);
   app.add_option("--request-max-age", request_max_age,
-                 "Also delete request ids stored longer ago than this (durations: 30s, 5m, 24h; "
-                 "default: no age limit)");
+                 "Also delete request ids stored longer ago than this, whatever "
+                 "--request-min-age says (durations: 30s, 5m, 24h; default: no age limit)");
   app.add_option("--request-min-age", request_min_age,
                  "Keep request ids stored less long ago than this beyond --request-window, so "
                  "that a client still retrying gets its stored outcome (0: the window's count "
-                 "alone decides)")
+                 "alone decides; the default is off when --request-max-age is shorter, and a "
+                 "value given may not exceed it)")
       ->default_val(request_min_age);
   app.add_option("--metrics", metrics_address,
                  "Serve Prometheus metrics at http://HOST:PORT/metrics (numeric loopback host, "
@@ -336,8 +338,9 @@ int main(int argc, char** argv) {
       fail("--request-min-age " + request_min_age + " is longer than --request-max-age " +
            request_max_age + ": lower one or raise the other");
     }
-    // The default yields to an age limit the operator chose.
-    options.request_window.min_age = options.request_window.max_age;
+    // The default yields to an age limit the operator chose: the count and
+    // that age decide, as they did before there was a minimum.
+    options.request_window.min_age = std::chrono::milliseconds(0);
   }
   limits.log = log_line;
   if (!ship_urls.empty()) {

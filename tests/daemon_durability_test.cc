@@ -124,10 +124,9 @@ TEST_F(DaemonTest, ARetryPastTheRequestWindowIsExecutedAnew) {
 
 // By default an id younger than --request-min-age outlives the count, so a
 // client's retry within its retry span is answered "replayed" even after
-// more ids than --request-window; an age limit below the default minimum
-// lowers it instead of refusing to start.
+// more ids than --request-window.
 TEST_F(DaemonTest, ARetryWithinTheMinimumAgeIsReplayedPastTheCount) {
-  Daemon& d = start({"--request-window", "1", "--request-max-age", "30s"});
+  Daemon& d = start({"--request-window", "1"});
   Client c(socket());
   ASSERT_TRUE(is_ok(call(c, register_request("t1", "s1"))));
   json::object first = fork_request("fork", "t1", "f1", "first");
@@ -143,6 +142,24 @@ TEST_F(DaemonTest, ARetryWithinTheMinimumAgeIsReplayedPastTheCount) {
   EXPECT_EQ(retry.at("replayed"), true);
   EXPECT_EQ(u64(retry, "seq"), 2u);
   EXPECT_EQ(head(c), 5u);
+  c.close();
+  EXPECT_EQ(d.terminate(SIGTERM), 0) << d.log();
+}
+
+// An age limit shorter than the default minimum turns the minimum off
+// instead of refusing to start: the count and the age decide, as before.
+TEST_F(DaemonTest, AShortAgeLimitTurnsTheDefaultMinimumAgeOff) {
+  Daemon& d = start({"--request-window", "1", "--request-max-age", "30s"});
+  Client c(socket());
+  ASSERT_TRUE(is_ok(call(c, register_request("t1", "s1"))));
+  json::object first = fork_request("fork", "t1", "f1", "first");
+  first["request_id"] = "r1";
+  ASSERT_TRUE(is_ok(call(c, first)));
+  json::object second = fork_request("fork", "t1", "f2", "second");
+  second["request_id"] = "r2";
+  ASSERT_TRUE(is_ok(call(c, second)));
+  const json::object late = call(c, first);
+  EXPECT_TRUE(is_error(late, "already_live")) << boost::json::serialize(late);
   c.close();
   EXPECT_EQ(d.terminate(SIGTERM), 0) << d.log();
 }

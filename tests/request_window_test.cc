@@ -56,7 +56,9 @@ TEST(RequestWindowRule, AnIdYoungerThanMinAgeStaysPastMaxCount) {
   EXPECT_FALSE(outside_window(window, 1'000, 100 * kSecond, 159 * kSecond));
   EXPECT_TRUE(outside_window(window, 4, 100 * kSecond, 160 * kSecond));
   EXPECT_FALSE(outside_window(window, 3, 100 * kSecond, 500 * kSecond)) << "old, within the count";
-  EXPECT_FALSE(outside_window(window, 1'000, 500 * kSecond, 100 * kSecond)) << "clock stepped back";
+  EXPECT_FALSE(outside_window(window, 1'000, 130 * kSecond, 100 * kSecond)) << "30 s ahead";
+  EXPECT_TRUE(outside_window(window, 1'000, 500 * kSecond, 100 * kSecond))
+      << "a clock that stepped back by more than min_age does not hold the count off";
 }
 
 TEST(RequestWindowRule, MaxAgeWinsOverMinAge) {
@@ -153,6 +155,17 @@ TEST_F(RequestWindowTest, ABurstPastMaxCountIsKeptForTheMinimumAge) {
   EXPECT_EQ(count(j), 3u);
   for (int i = 10; i <= 12; ++i) EXPECT_TRUE(held(j, i)) << i;
   EXPECT_FALSE(held(j, 9));
+}
+
+// Ids stamped an hour ahead (the clock then stepped back): the count still
+// bounds them, instead of the oldest holding every newer one for an hour.
+TEST_F(RequestWindowTest, IdsStampedFarAheadStillLeaveByCount) {
+  Journal j = open({.max_count = 3});
+  for (int i = 1; i <= 5; ++i) put(j, i, 3'700 * kSecond + std::uint64_t(i));
+  EXPECT_EQ(count(j), 5u) << "young to each other";
+  for (int i = 6; i <= 8; ++i) put(j, i, 100 * kSecond + std::uint64_t(i));
+  EXPECT_EQ(count(j), 3u);
+  for (int i = 6; i <= 8; ++i) EXPECT_TRUE(held(j, i)) << i;
 }
 
 TEST_F(RequestWindowTest, IdsOlderThanMaxAgeGoWhenANewOneIsStored) {

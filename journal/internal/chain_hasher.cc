@@ -41,7 +41,8 @@ std::uint64_t ChainHasher::submit(std::vector<ChainStep>& batch, bool more_follo
 
 void ChainHasher::wait(std::uint64_t ticket) {
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, [&] { return hashed_ >= ticket; });
+  changed_.wait(lock, [&] { return hashed_ >= ticket || failed_; });
+  if (failed_) std::rethrow_exception(failed_);
 }
 
 void ChainHasher::hash(std::vector<ChainStep>& batch) {
@@ -73,12 +74,20 @@ void ChainHasher::run() {
       batch = queue_.front();
       queue_.pop_front();
     }
-    hash(*batch);
-    {
+    bool hashed = true;
+    try {
+      hash(*batch);
+    } catch (...) {  // std::bad_alloc from a decode error's message
+      hashed = false;
+      std::lock_guard lock(mutex_);
+      failed_ = std::current_exception();
+    }
+    if (hashed) {
       std::lock_guard lock(mutex_);
       ++hashed_;
     }
     changed_.notify_all();
+    if (!hashed) return;
   }
 }
 

@@ -1,13 +1,16 @@
 // The hashing half of Reader::verify_chain (journal/verify.cc): batches of
 // records, in seq order, extended onto the SHA-256 hash chain
 // (journal/chain.h) on a worker thread, so that the chain's hashing overlaps
-// what the walker's caller does with each record (the audit decodes and
-// replays it). Each hashed record gets the chain value after it and, at a
+// what the walker's caller does with each record (the audit replays it;
+// asked to, the hasher decodes it too). Each hashed record gets the chain
+// value after it and, at a
 // multiple of kChainCheckpointEvery, the verdict on the stored checkpoint the
 // walker read for it; on a mismatch the chain carries on from the stored
 // value, so each window is judged on its own.
 //
-// Errors: none (a failing SHA-256 aborts, as in journal/chain.h). Threads:
+// Errors: none (a failing SHA-256 aborts, as in journal/chain.h); a decode
+// error is the step's `decoded`. What the worker throws (std::bad_alloc) is
+// rethrown by the next wait, and the worker stops. Threads:
 // submit, wait and chain are called from one thread, the walker's. A batch
 // belongs to the hasher from submit until wait for its ticket returns, and
 // the records it views must stay readable (their read transaction open) as
@@ -24,6 +27,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -81,7 +85,8 @@ class ChainHasher {
   std::uint64_t submitted_ = 0;
   std::uint64_t hashed_ = 0;
   bool stop_ = false;
-  bool inline_ = false;  // no worker could be started
+  bool inline_ = false;        // no worker could be started
+  std::exception_ptr failed_;  // what the worker threw; it has stopped
   std::thread worker_;
 };
 
