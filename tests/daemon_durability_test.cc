@@ -99,25 +99,48 @@ TEST_F(DaemonTest, ConcurrentClientsShareCommitsAndEveryAckIsDurable) {
 
 // --- request ids ---------------------------------------------------------------------
 
-// --request-window 1 with no minimum age: each new id pushes the one before
-// out, so its retry is executed anew (docs/protocol.md) instead of being
-// answered "replayed".
-TEST_F(DaemonTest, ARetryPastTheRequestWindowIsExecutedAnew) {
+// Daemons started with a window of one request id.
+class RequestWindowDaemonTest : public DaemonTest {
+ protected:
+  // Fork f<n> of t1 with request id r<n>.
+  static json::object fork_with_id(int n) {
+    json::object request = fork_request("fork", "t1", "f" + std::to_string(n), "vm");
+    request["request_id"] = "r" + std::to_string(n);
+    return request;
+  }
+
+  // Registers t1, forks f1 (r1; its retry at once is replayed) and f2 (r2),
+  // then retries r1: a retry that r2 pushed out of the window is executed
+  // anew, so the fork already live is refused and nothing is appended.
+  static void expect_a_pushed_out_retry_runs_anew(Client& c) {
+    ASSERT_TRUE(is_ok(call(c, register_request("t1", "s1"))));
+    ASSERT_TRUE(is_ok(call(c, fork_with_id(1))));
+    const json::object retry_within = call(c, fork_with_id(1));
+    ASSERT_TRUE(is_ok(retry_within));
+    EXPECT_EQ(retry_within.at("replayed"), true);
+    ASSERT_TRUE(is_ok(call(c, fork_with_id(2))));
+    const json::object late = call(c, fork_with_id(1));
+    EXPECT_TRUE(is_error(late, "already_live")) << boost::json::serialize(late);
+    EXPECT_EQ(head(c), 3u);
+  }
+};
+
+// With no minimum age each new id pushes the one before out
+// (docs/protocol.md).
+TEST_F(RequestWindowDaemonTest, ARetryPastTheRequestWindowIsExecutedAnew) {
   Daemon& d = start({"--request-window", "1", "--request-min-age", "0"});
   Client c(socket());
-  ASSERT_TRUE(is_ok(call(c, register_request("t1", "s1"))));
-  json::object first = fork_request("fork", "t1", "f1", "first");
-  first["request_id"] = "r1";
-  ASSERT_TRUE(is_ok(call(c, first)));
-  const json::object retry_within = call(c, first);
-  ASSERT_TRUE(is_ok(retry_within));
-  EXPECT_EQ(retry_within.at("replayed"), true);
-  json::object second = fork_request("fork", "t1", "f2", "second");
-  second["request_id"] = "r2";
-  ASSERT_TRUE(is_ok(call(c, second)));
-  const json::object late = call(c, first);
-  EXPECT_TRUE(is_error(late, "already_live")) << boost::json::serialize(late);
-  EXPECT_EQ(head(c), 3u);
+  expect_a_pushed_out_retry_runs_anew(c);
+  c.close();
+  EXPECT_EQ(d.terminate(SIGTERM), 0) << d.log();
+}
+
+// An age limit shorter than the default minimum turns the minimum off
+// instead of refusing to start: the count and the age decide, as before.
+TEST_F(RequestWindowDaemonTest, AShortAgeLimitTurnsTheDefaultMinimumAgeOff) {
+  Daemon& d = start({"--request-window", "1", "--request-max-age", "30s"});
+  Client c(socket());
+  expect_a_pushed_out_retry_runs_anew(c);
   c.close();
   EXPECT_EQ(d.terminate(SIGTERM), 0) << d.log();
 }
@@ -125,41 +148,16 @@ TEST_F(DaemonTest, ARetryPastTheRequestWindowIsExecutedAnew) {
 // By default an id younger than --request-min-age outlives the count, so a
 // client's retry within its retry span is answered "replayed" even after
 // more ids than --request-window.
-TEST_F(DaemonTest, ARetryWithinTheMinimumAgeIsReplayedPastTheCount) {
+TEST_F(RequestWindowDaemonTest, ARetryWithinTheMinimumAgeIsReplayedPastTheCount) {
   Daemon& d = start({"--request-window", "1"});
   Client c(socket());
   ASSERT_TRUE(is_ok(call(c, register_request("t1", "s1"))));
-  json::object first = fork_request("fork", "t1", "f1", "first");
-  first["request_id"] = "r1";
-  ASSERT_TRUE(is_ok(call(c, first)));
-  for (int i = 2; i <= 4; ++i) {
-    json::object next = fork_request("fork", "t1", "f" + std::to_string(i), "next");
-    next["request_id"] = "r" + std::to_string(i);
-    ASSERT_TRUE(is_ok(call(c, next)));
-  }
-  const json::object retry = call(c, first);
+  for (int n = 1; n <= 4; ++n) ASSERT_TRUE(is_ok(call(c, fork_with_id(n)))) << n;
+  const json::object retry = call(c, fork_with_id(1));
   ASSERT_TRUE(is_ok(retry)) << boost::json::serialize(retry);
   EXPECT_EQ(retry.at("replayed"), true);
   EXPECT_EQ(u64(retry, "seq"), 2u);
   EXPECT_EQ(head(c), 5u);
-  c.close();
-  EXPECT_EQ(d.terminate(SIGTERM), 0) << d.log();
-}
-
-// An age limit shorter than the default minimum turns the minimum off
-// instead of refusing to start: the count and the age decide, as before.
-TEST_F(DaemonTest, AShortAgeLimitTurnsTheDefaultMinimumAgeOff) {
-  Daemon& d = start({"--request-window", "1", "--request-max-age", "30s"});
-  Client c(socket());
-  ASSERT_TRUE(is_ok(call(c, register_request("t1", "s1"))));
-  json::object first = fork_request("fork", "t1", "f1", "first");
-  first["request_id"] = "r1";
-  ASSERT_TRUE(is_ok(call(c, first)));
-  json::object second = fork_request("fork", "t1", "f2", "second");
-  second["request_id"] = "r2";
-  ASSERT_TRUE(is_ok(call(c, second)));
-  const json::object late = call(c, first);
-  EXPECT_TRUE(is_error(late, "already_live")) << boost::json::serialize(late);
   c.close();
   EXPECT_EQ(d.terminate(SIGTERM), 0) << d.log();
 }
