@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 namespace fj {
@@ -108,6 +109,10 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
     batch.clear();
   };
   std::size_t filling = 0;
+  // The chain value before the batch being filled, when known without
+  // hashing: a batch ends at each checkpoint, and the next one starts from
+  // its stored value (ChainHasher).
+  std::optional<ChainHash> start = chain;
 
   const std::uint64_t start_key = expected;
   MDB_val key = lmdb::seq_key(start_key);
@@ -117,6 +122,7 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
     if (!found) return found.error();
     if (!*found) break;
     detail::ChainStep& s = batches[filling].emplace_back();
+    bool ends_window = false;
     std::uint64_t seq = 0;
     if (key.mv_size != sizeof seq) {
       s.malformed = true;
@@ -134,11 +140,15 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
           auto checkpoint = chain_checkpoint(seq);
           if (!checkpoint) return checkpoint.error();
           s.stored = *checkpoint;
+          ends_window = true;
         }
       }
     }
-    if (batches[filling].size() == kVerifyBatch) {
-      tickets[filling] = hasher.submit(batches[filling], true);
+    if (batches[filling].size() == kVerifyBatch || ends_window) {
+      const std::optional<ChainHash> after =
+          ends_window ? batches[filling].back().stored : std::nullopt;
+      tickets[filling] = hasher.submit(batches[filling], start, true);
+      start = after;
       filling = (filling + 1) % kVerifyDepth;
       if (!batches[filling].empty()) {  // the oldest in flight
         hasher.wait(tickets[filling]);
@@ -154,7 +164,7 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
     report(batches[older]);
   }
   if (!batches[filling].empty()) {
-    hasher.wait(hasher.submit(batches[filling], false));
+    hasher.wait(hasher.submit(batches[filling], start, false));
     report(batches[filling]);
   }
   const ChainHash& chain_at_end = hasher.chain();

@@ -16,7 +16,8 @@ ChainHasher::~ChainHasher() {
   worker_.join();
 }
 
-std::uint64_t ChainHasher::submit(std::vector<ChainStep>& batch, bool more_follow) {
+std::uint64_t ChainHasher::submit(std::vector<ChainStep>& batch,
+                                  const std::optional<ChainHash>& start, bool more_follow) {
   if (!worker_.joinable() && !inline_ && more_follow) {
     try {
       worker_ = std::thread([this] { run(); });
@@ -25,14 +26,14 @@ std::uint64_t ChainHasher::submit(std::vector<ChainStep>& batch, bool more_follo
     }
   }
   if (!worker_.joinable()) {
-    hash(batch);
-    hashed_ = ++submitted_;
+    hash(chain_, batch);
+    next_ = first_ticket_ = ++submitted_ + 1;
     return submitted_;
   }
   std::uint64_t ticket = 0;
   {
     std::lock_guard lock(mutex_);
-    queue_.push_back(&batch);
+    jobs_.push_back(Job{&batch, start});
     ticket = ++submitted_;
   }
   changed_.notify_all();
@@ -41,53 +42,87 @@ std::uint64_t ChainHasher::submit(std::vector<ChainStep>& batch, bool more_follo
 
 void ChainHasher::wait(std::uint64_t ticket) {
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, [&] { return hashed_ >= ticket || failed_; });
-  if (failed_) std::rethrow_exception(failed_);
+  while (next_ <= ticket) {
+    if (failed_) std::rethrow_exception(failed_);
+    // The newest batch the worker has not reached whose start is known.
+    Job* mine = nullptr;
+    for (std::uint64_t t = submitted_; t > next_; --t) {
+      Job& j = job(t);
+      if (j.state == State::queued && j.start) {
+        mine = &j;
+        break;
+      }
+    }
+    if (mine == nullptr) {
+      changed_.wait(lock);
+      continue;
+    }
+    mine->state = State::hashing;
+    ChainHash chain = *mine->start;
+    lock.unlock();
+    hash(chain, *mine->batch);
+    lock.lock();
+    mine->end = chain;
+    mine->state = State::hashed;
+    changed_.notify_all();  // the worker may be waiting for it
+  }
+  // The worker has passed them: nothing refers to their jobs any more.
+  for (; first_ticket_ <= ticket; ++first_ticket_) jobs_.pop_front();
 }
 
-void ChainHasher::hash(std::vector<ChainStep>& batch) {
+void ChainHasher::hash(ChainHash& chain, std::vector<ChainStep>& batch) const {
   for (ChainStep& s : batch) {
     if (!s.chained) continue;
-    chain_ = chain_next(chain_, s.seq, s.record);
+    chain = chain_next(chain, s.seq, s.record);
     if (s.seq % kChainCheckpointEvery == 0) {
       if (!s.stored) {
         s.check = CheckpointCheck::missing;
-      } else if (*s.stored != chain_) {
+      } else if (*s.stored != chain) {
         s.check = CheckpointCheck::mismatch;
-        chain_ = *s.stored;
+        chain = *s.stored;
       } else {
         s.check = CheckpointCheck::good;
       }
     }
-    s.chain = chain_;
+    s.chain = chain;
     if (decode_) s.decoded = decode_into(s.seq, s.record, s.event);
   }
 }
 
 void ChainHasher::run() {
   for (;;) {
-    std::vector<ChainStep>* batch = nullptr;
+    Job* job = nullptr;
     {
       std::unique_lock lock(mutex_);
-      changed_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      // A batch the walker is hashing out of turn is waited for.
+      changed_.wait(lock, [&] {
+        return stop_ || (next_ <= submitted_ && this->job(next_).state != State::hashing);
+      });
       if (stop_) return;
-      batch = queue_.front();
-      queue_.pop_front();
+      job = &this->job(next_);
+      if (job->state == State::hashed) {  // by the walker: carry on from its end
+        chain_ = job->end;
+        ++next_;
+        lock.unlock();
+        changed_.notify_all();
+        continue;
+      }
+      job->state = State::hashing;
     }
-    bool hashed = true;
     try {
-      hash(*batch);
+      hash(chain_, *job->batch);
     } catch (...) {  // std::bad_alloc from a decode error's message
-      hashed = false;
       std::lock_guard lock(mutex_);
       failed_ = std::current_exception();
+      changed_.notify_all();
+      return;
     }
-    if (hashed) {
+    {
       std::lock_guard lock(mutex_);
-      ++hashed_;
+      job->state = State::hashed;
+      ++next_;
     }
     changed_.notify_all();
-    if (!hashed) return;
   }
 }
 

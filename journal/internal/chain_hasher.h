@@ -3,21 +3,28 @@
 // (journal/chain.h) on a worker thread, so that the chain's hashing overlaps
 // what the walker's caller does with each record (the audit replays it;
 // asked to, the hasher decodes it too). Each hashed record gets the chain
-// value after it and, at a
-// multiple of kChainCheckpointEvery, the verdict on the stored checkpoint the
-// walker read for it; on a mismatch the chain carries on from the stored
-// value, so each window is judged on its own.
+// value after it and, at a multiple of kChainCheckpointEvery, the verdict on
+// the stored checkpoint the walker read for it; on a mismatch the chain
+// carries on from the stored value, so each window is judged on its own.
+//
+// That also makes a batch that starts right after a stored checkpoint
+// independent of the batches before it: its chain starts at the stored
+// value, whatever they hash to. The walker passes that value with such a
+// batch, and a walker waiting for the worker hashes the newest such batch
+// itself instead of sleeping, so that both threads hash when hashing is what
+// the walk waits for (docs/decisions.md, "Both threads hash").
 //
 // Errors: none (a failing SHA-256 aborts, as in journal/chain.h); a decode
 // error is the step's `decoded`. What the worker throws (std::bad_alloc) is
-// rethrown by the next wait, and the worker stops. Threads:
-// submit, wait and chain are called from one thread, the walker's. A batch
-// belongs to the hasher from submit until wait for its ticket returns, and
-// the records it views must stay readable (their read transaction open) as
-// long. The worker starts with the first submit that says more batches
-// follow; a walk of one batch, or a process that cannot start a thread,
-// hashes inline in submit. The destructor stops the worker after the batch
-// it is hashing (batches still queued are dropped) and joins it.
+// rethrown by the next wait, and the worker stops; what wait throws while
+// hashing leaves the hasher to be destroyed. Threads: submit, wait and
+// chain are called from one thread, the walker's. A batch belongs to the
+// hasher from submit until wait for its ticket returns, and the records it
+// views must stay readable (their read transaction open) as long. The
+// worker starts with the first submit that says more batches follow; a walk
+// of one batch, or a process that cannot start a thread, hashes inline in
+// submit. The destructor stops the worker after the batch it is hashing
+// (batches still queued are dropped) and joins it.
 #pragma once
 
 #include "journal/chain.h"
@@ -67,23 +74,38 @@ class ChainHasher {
   ~ChainHasher();
 
   // Queues `batch` after every batch submitted before; returns its ticket.
-  std::uint64_t submit(std::vector<ChainStep>& batch, bool more_follow);
-  // Returns once the batch with `ticket` is hashed.
+  // `start`: the chain value before the batch's first record when the walker
+  // knows it without hashing (the stored checkpoint right before it), else
+  // nullopt.
+  std::uint64_t submit(std::vector<ChainStep>& batch, const std::optional<ChainHash>& start,
+                       bool more_follow);
+  // Returns once the batch with `ticket` is hashed; meanwhile hashes a later
+  // batch with a known start itself rather than sleep.
   void wait(std::uint64_t ticket);
   // The chain value after the last record hashed, once every batch is waited for.
   const ChainHash& chain() const noexcept { return chain_; }
 
  private:
-  void hash(std::vector<ChainStep>& batch);
+  enum class State : std::uint8_t { queued, hashing, hashed };
+  struct Job {
+    std::vector<ChainStep>* batch = nullptr;
+    std::optional<ChainHash> start;
+    State state = State::queued;
+    ChainHash end{};  // the chain after the batch, once hashed out of turn
+  };
+
+  void hash(ChainHash& chain, std::vector<ChainStep>& batch) const;
+  Job& job(std::uint64_t ticket) { return jobs_[ticket - first_ticket_]; }
   void run();
 
   ChainHash chain_;  // the worker's while it runs
   const bool decode_;
   std::mutex mutex_;
   std::condition_variable changed_;
-  std::deque<std::vector<ChainStep>*> queue_;
+  std::deque<Job> jobs_;            // tickets first_ticket_ .. submitted_
+  std::uint64_t first_ticket_ = 1;  // the oldest job not yet waited for
   std::uint64_t submitted_ = 0;
-  std::uint64_t hashed_ = 0;
+  std::uint64_t next_ = 1;  // the worker's next ticket: it has passed every earlier one
   bool stop_ = false;
   bool inline_ = false;        // no worker could be started
   std::exception_ptr failed_;  // what the worker threw; it has stopped
