@@ -178,11 +178,11 @@ class Reader {
   // key and chain problem to hooks.finding (see VerifyHooks in
   // journal/verify.h). Errors only when the journal cannot be read on
   // (corrupt_page, lmdb_error). The SHA-256 runs on a worker thread of its
-  // own, up to 16,384 records ahead of the walk (a walk of fewer than 4,096
-  // records hashes on the calling thread), and when the walk has to wait for
-  // it the calling thread hashes a later window itself (one that starts at
-  // a stored checkpoint); the hooks are called on the calling thread, in key
-  // order.
+  // own, up to four windows of 4,096 records ahead of the walk (a walk that
+  // reaches no checkpoint hashes on the calling thread), and when the walk
+  // has to wait for it the calling thread hashes a later window itself (one
+  // that starts at a stored checkpoint); the hooks are called on the calling
+  // thread, in key order.
   Result<ChainWalk> verify_chain(const ChainHash& seed, const VerifyHooks& hooks);
   // The same walk over the records after `from`, a (seq, chain) verified
   // earlier: the chain restarts at from.value, and the record at from.seq

@@ -12,11 +12,13 @@
 namespace fj {
 namespace {
 
-// Records per batch handed to the hasher, and batches in flight. Several
-// batches let either thread run ahead while the other waits for a core (the
-// wake-up of a blocked thread on a busy machine takes milliseconds); the set
-// is about 2 MB, 5 MB with decoded events.
-constexpr std::size_t kVerifyBatch = 4096;
+// Records per batch handed to the hasher, and batches in flight. A batch
+// also ends at each checkpoint, so it holds at most one window and the
+// already verified record a walk may start with. Several batches let either
+// thread run ahead while the other waits for a core (the wake-up of a
+// blocked thread on a busy machine takes milliseconds); the set is about
+// 5 MB with decoded events.
+constexpr std::size_t kVerifyBatch = kChainCheckpointEvery + 1;
 constexpr std::size_t kVerifyDepth = 4;
 
 std::string window(std::uint64_t checkpoint) {

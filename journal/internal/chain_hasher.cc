@@ -64,6 +64,7 @@ void ChainHasher::wait(std::uint64_t ticket) {
     lock.lock();
     mine->end = chain;
     mine->state = State::hashed;
+    ++hashed_by_walker_;
     changed_.notify_all();  // the worker may be waiting for it
   }
   // The worker has passed them: nothing refers to their jobs any more.

@@ -84,6 +84,8 @@ class ChainHasher {
   void wait(std::uint64_t ticket);
   // The chain value after the last record hashed, once every batch is waited for.
   const ChainHash& chain() const noexcept { return chain_; }
+  // Batches the walker hashed itself, out of turn (wait).
+  std::uint64_t hashed_by_walker() const noexcept { return hashed_by_walker_; }
 
  private:
   enum class State : std::uint8_t { queued, hashing, hashed };
@@ -107,8 +109,9 @@ class ChainHasher {
   std::uint64_t submitted_ = 0;
   std::uint64_t next_ = 1;  // the worker's next ticket: it has passed every earlier one
   bool stop_ = false;
-  bool inline_ = false;        // no worker could be started
-  std::exception_ptr failed_;  // what the worker threw; it has stopped
+  std::uint64_t hashed_by_walker_ = 0;  // the walker's own
+  bool inline_ = false;                 // no worker could be started
+  std::exception_ptr failed_;           // what the worker threw; it has stopped
   std::thread worker_;
 };
 
