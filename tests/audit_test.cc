@@ -96,6 +96,12 @@ class AuditTest : public ::testing::Test {
   static std::string get_record(lmdb::Txn& txn, const JournalDbs& dbs, std::uint64_t seq) {
     return std::string(**txn.get(dbs.events, lmdb::seq_key(seq)));
   }
+  // One bit flipped in the middle of the record at `seq`: a broken disk.
+  static void flip_byte(lmdb::Txn& txn, const JournalDbs& dbs, std::uint64_t seq) {
+    std::string rec = get_record(txn, dbs, seq);
+    rec[rec.size() / 2] ^= 0x10;
+    put_record(txn, dbs, seq, rec);
+  }
 
   AuditReport run(const AuditOptions& options = {}) {
     auto j = Journal::open(dir_.path(), JournalOptions{.read_only = true});
@@ -141,11 +147,7 @@ TEST_F(AuditTest, TheChainHeadIsTheChainOfAllRecords) {
 
 TEST_F(AuditTest, AFlippedByteIsAChecksumMismatchAtItsSeq) {
   build(100);
-  edit([](lmdb::Txn& txn, const JournalDbs& dbs) {
-    std::string rec = get_record(txn, dbs, 42);
-    rec[rec.size() / 2] ^= 0x10;
-    put_record(txn, dbs, 42, rec);
-  });
+  edit([](lmdb::Txn& txn, const JournalDbs& dbs) { flip_byte(txn, dbs, 42); });
   const AuditReport r = run();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.findings.front().seq, 42u);
@@ -172,9 +174,7 @@ TEST_F(AuditTest, ARecordRewrittenWithAValidChecksumIsLocalisedToItsWindow) {
 TEST_F(AuditTest, EditsDeepInALongJournalAreFoundAtTheirOwnSeqs) {
   build(60'000);
   edit([](lmdb::Txn& txn, const JournalDbs& dbs) {
-    std::string rec = get_record(txn, dbs, 20'000);
-    rec[rec.size() / 2] ^= 0x10;
-    put_record(txn, dbs, 20'000, rec);
+    flip_byte(txn, dbs, 20'000);
     put_record(txn, dbs, 30'000, encode(view(added("web", "f-forged"))));
     std::uint64_t gone = 45'000;
     ASSERT_TRUE(txn.del(dbs.events, lmdb::seq_key(gone)));
@@ -194,11 +194,7 @@ TEST_F(AuditTest, EditsDeepInALongJournalAreFoundAtTheirOwnSeqs) {
 // damaged one comes with decode's error at its seq and the walk goes on.
 TEST_F(AuditTest, TheWalkDecodesEachRecordBesideItsChainValue) {
   build(10'000);
-  edit([](lmdb::Txn& txn, const JournalDbs& dbs) {
-    std::string rec = get_record(txn, dbs, 6'000);
-    rec[rec.size() / 2] ^= 0x10;
-    put_record(txn, dbs, 6'000, rec);
-  });
+  edit([](lmdb::Txn& txn, const JournalDbs& dbs) { flip_byte(txn, dbs, 6'000); });
   auto j = Journal::open(dir_.path(), JournalOptions{.read_only = true});
   ASSERT_TRUE(j);
   std::uint64_t records = 0, events = 0, failed_at = 0;
@@ -331,11 +327,7 @@ TEST_F(AuditTest, AnAuditFromAPointCatchesAFlippedByteAfterIt) {
   build(100);
   const AuditPoint point = verified_point();
   append(50);
-  edit([](lmdb::Txn& txn, const JournalDbs& dbs) {
-    std::string rec = get_record(txn, dbs, 120);
-    rec[rec.size() / 2] ^= 0x10;
-    put_record(txn, dbs, 120, rec);
-  });
+  edit([](lmdb::Txn& txn, const JournalDbs& dbs) { flip_byte(txn, dbs, 120); });
   const auto k = kinds(run_from(point));
   EXPECT_NE(std::find(k.begin(), k.end(), "checksum_mismatch@120"), k.end());
   EXPECT_NE(std::find(k.begin(), k.end(), "chain_mismatch@150"), k.end());
@@ -442,11 +434,7 @@ TEST_F(AuditTest, AnEditBeforeThePointThatKeepsTheStoredChainIsLeftToAFullAudit)
   build(100);
   const AuditPoint point = verified_point();
   append(10);
-  edit([](lmdb::Txn& txn, const JournalDbs& dbs) {
-    std::string rec = get_record(txn, dbs, 42);
-    rec[rec.size() / 2] ^= 0x10;
-    put_record(txn, dbs, 42, rec);
-  });
+  edit([](lmdb::Txn& txn, const JournalDbs& dbs) { flip_byte(txn, dbs, 42); });
   EXPECT_TRUE(run_from(point).ok());
   const auto k = kinds(run());
   EXPECT_NE(std::find(k.begin(), k.end(), "checksum_mismatch@42"), k.end());
