@@ -20,7 +20,7 @@ namespace {
 // other side sleeps, which in a virtual machine costs the waker tens of
 // microseconds) is noise beside decoding it: a reading thread that woke the
 // applying one every 2,048 events instead of every 8,192 made a
-// reading-bound first pass 15-20 % slower (docs/decisions.md). About 2.6 MB
+// reading-bound first pass 15-20 % slower (docs/decisions.md). About 2.2 MB
 // of decoded events in all.
 constexpr std::size_t kBatch = 2048;
 constexpr std::size_t kSlots = 8;
@@ -156,7 +156,7 @@ struct Joiner {
 Result<void> apply_range_pipelined(Reader& reader, Projection& state, std::uint64_t to) {
   const std::uint64_t from = state.seq() + 1;
   if (to < from || to - from < kPipelineMinEvents) return apply_range(reader, state, to);
-  // On the heap: its batches (about 0.5 MB) would crowd a thread's stack.
+  // On the heap: its batches (about 2.2 MB) would crowd a thread's stack.
   const auto shared = std::make_unique<Handover>();
   Handover& handover = *shared;
   std::thread producer;
