@@ -92,26 +92,26 @@ void ChainHasher::hash(ChainHash& chain, std::vector<ChainStep>& batch) const {
 
 void ChainHasher::run() {
   for (;;) {
-    Job* job = nullptr;
+    Job* current = nullptr;
     {
       std::unique_lock lock(mutex_);
       // A batch the walker is hashing out of turn is waited for.
       changed_.wait(lock, [&] {
-        return stop_ || (next_ <= submitted_ && this->job(next_).state != State::hashing);
+        return stop_ || (next_ <= submitted_ && job(next_).state != State::hashing);
       });
       if (stop_) return;
-      job = &this->job(next_);
-      if (job->state == State::hashed) {  // by the walker: carry on from its end
-        chain_ = job->end;
+      current = &job(next_);
+      if (current->state == State::hashed) {  // by the walker: carry on from its end
+        chain_ = current->end;
         ++next_;
         lock.unlock();
         changed_.notify_all();
         continue;
       }
-      job->state = State::hashing;
+      current->state = State::hashing;
     }
     try {
-      hash(chain_, *job->batch);
+      hash(chain_, *current->batch);
     } catch (...) {  // std::bad_alloc from a decode error's message
       std::lock_guard lock(mutex_);
       failed_ = std::current_exception();
@@ -120,7 +120,7 @@ void ChainHasher::run() {
     }
     {
       std::lock_guard lock(mutex_);
-      job->state = State::hashed;
+      current->state = State::hashed;
       ++next_;
     }
     changed_.notify_all();
