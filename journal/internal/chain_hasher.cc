@@ -16,8 +16,8 @@ ChainHasher::~ChainHasher() {
   worker_.join();
 }
 
-std::uint64_t ChainHasher::submit(std::vector<ChainStep>& batch,
-                                  const std::optional<ChainHash>& start, bool more_follow) {
+std::uint64_t ChainHasher::submit(std::span<ChainStep> batch, const std::optional<ChainHash>& start,
+                                  bool more_follow) {
   if (!worker_.joinable() && !inline_ && more_follow) {
     try {
       worker_ = std::thread([this] { run(); });
@@ -33,7 +33,7 @@ std::uint64_t ChainHasher::submit(std::vector<ChainStep>& batch,
   std::uint64_t ticket = 0;
   {
     std::lock_guard lock(mutex_);
-    jobs_.push_back(Job{&batch, start});
+    jobs_.push_back(Job{batch, start});
     ticket = ++submitted_;
   }
   changed_.notify_all();
@@ -60,7 +60,7 @@ void ChainHasher::wait(std::uint64_t ticket) {
     mine->state = State::hashing;
     ChainHash chain = *mine->start;
     lock.unlock();
-    hash(chain, *mine->batch);
+    hash(chain, mine->batch);
     lock.lock();
     mine->end = chain;
     mine->state = State::hashed;
@@ -71,10 +71,11 @@ void ChainHasher::wait(std::uint64_t ticket) {
   for (; first_ticket_ <= ticket; ++first_ticket_) jobs_.pop_front();
 }
 
-void ChainHasher::hash(ChainHash& chain, std::vector<ChainStep>& batch) const {
+void ChainHasher::hash(ChainHash& chain, std::span<ChainStep> batch) const {
   for (ChainStep& s : batch) {
     if (!s.chained) continue;
     chain = chain_next(chain, s.seq, s.record);
+    s.check = CheckpointCheck::none;
     if (s.seq % kChainCheckpointEvery == 0) {
       if (!s.stored) {
         s.check = CheckpointCheck::missing;
@@ -111,7 +112,7 @@ void ChainHasher::run() {
       current->state = State::hashing;
     }
     try {
-      hash(chain_, *current->batch);
+      hash(chain_, current->batch);
     } catch (...) {  // std::bad_alloc from a decode error's message
       std::lock_guard lock(mutex_);
       failed_ = std::current_exception();

@@ -37,14 +37,16 @@
 #include <exception>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <thread>
-#include <vector>
 
 namespace fj::detail {
 
 enum class CheckpointCheck : std::uint8_t { none, missing, mismatch, good };
 
+// Steps are reused from batch to batch: the walker sets every field of its
+// own, and the hasher every field of its own on a chained step.
 struct ChainStep {
   // Set by the walker. A step that is not `chained` is not hashed: a
   // malformed key, or the record of an already verified starting point.
@@ -77,7 +79,7 @@ class ChainHasher {
   // `start`: the chain value before the batch's first record when the walker
   // knows it without hashing (the stored checkpoint right before it), else
   // nullopt.
-  std::uint64_t submit(std::vector<ChainStep>& batch, const std::optional<ChainHash>& start,
+  std::uint64_t submit(std::span<ChainStep> batch, const std::optional<ChainHash>& start,
                        bool more_follow);
   // Returns once the batch with `ticket` is hashed; meanwhile hashes a later
   // batch with a known start itself rather than sleep.
@@ -90,13 +92,13 @@ class ChainHasher {
  private:
   enum class State : std::uint8_t { queued, hashing, hashed };
   struct Job {
-    std::vector<ChainStep>* batch = nullptr;
+    std::span<ChainStep> batch;
     std::optional<ChainHash> start;
     State state = State::queued;
     ChainHash end{};  // the chain after the batch, once hashed out of turn
   };
 
-  void hash(ChainHash& chain, std::vector<ChainStep>& batch) const;
+  void hash(ChainHash& chain, std::span<ChainStep> batch) const;
   Job& job(std::uint64_t ticket) { return jobs_[ticket - first_ticket_]; }
   void run();
 
