@@ -45,8 +45,9 @@ namespace fj::detail {
 
 enum class CheckpointCheck : std::uint8_t { none, missing, mismatch, good };
 
-// Steps are reused from batch to batch: the walker sets every field of its
-// own, and the hasher every field of its own on a chained step.
+// Steps are reused from batch to batch: the walker sets each field of its
+// own that the step's kind is read for (a malformed key's only `seq`), and
+// the hasher every field of its own on a chained step.
 struct ChainStep {
   // Set by the walker. A step that is not `chained` is not hashed: a
   // malformed key, or the record of an already verified starting point.
