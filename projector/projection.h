@@ -10,6 +10,7 @@
 
 #include "journal/event.h"
 #include "journal/ids.h"
+#include "projector/huge_page_allocator.h"
 #include "projector/id.h"
 #include "projector/id_hash.h"
 
@@ -53,9 +54,11 @@ struct IdEqual {
   }
 };
 
-// Hashed with XXH3, a library hash as fast here as any measured (id_hash.h).
+// Hashed with XXH3, a library hash as fast here as any measured (id_hash.h);
+// a table of 2 MiB or more on huge pages (huge_page_allocator.h).
 template <class V>
-using IdMap = boost::unordered_flat_map<Id, V, IdHash, IdEqual>;
+using IdMap =
+    boost::unordered_flat_map<Id, V, IdHash, IdEqual, HugePageAllocator<std::pair<const Id, V>>>;
 
 // Live forks: fork id -> index of its template, the map a replay touches on
 // nearly every event. A boost::unordered_flat_map kept at most a quarter
@@ -192,10 +195,10 @@ class Projection {
   void remove_fork(std::uint64_t seq, const EventView& e);
 
   std::uint64_t seq_ = 0;
-  std::vector<Template> templates_;      // in registration order
-  IdMap<std::uint32_t> template_index_;  // id -> index into templates_
-  ForkTable forks_;                      // live fork -> template index
-  IdMap<LostFork> lost_;                 // forks removed by fork_lost
+  std::vector<Template, HugePageAllocator<Template>> templates_;  // in registration order
+  IdMap<std::uint32_t> template_index_;                           // id -> index into templates_
+  ForkTable forks_;                                               // live fork -> template index
+  IdMap<LostFork> lost_;                                          // forks removed by fork_lost
   std::vector<Anomaly> anomalies_;
 };
 
