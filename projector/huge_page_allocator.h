@@ -7,9 +7,10 @@
 // boundary stays in 4 KiB pages): a replay that fills a table of several MiB
 // then takes a handful of page faults instead of one per 4 KiB, and its
 // random lookups need one TLB entry per 2 MiB instead of 512
-// (docs/decisions.md, "The tables on huge pages"). The mapping is the block's alone, so the advice never
-// reaches memory that malloc hands out again, and freeing the block returns
-// it to the kernel at once. Smaller blocks come from std::allocator.
+// (docs/decisions.md, "The tables on huge pages"). The mapping is the
+// block's alone, so the advice never reaches memory that malloc hands out
+// again, and freeing the block returns it to the kernel at once. Smaller
+// blocks come from std::allocator.
 //
 // Errors: allocate throws std::bad_alloc (std::bad_array_new_length past
 // max_size()) when the memory cannot be had. The advice is only advice: a
