@@ -106,8 +106,9 @@ void NatsNode::kill9() {
   pid_ = -1;
 }
 
-::testing::AssertionResult wait_jetstream(const std::string& urls) {
-  const auto deadline = std::chrono::steady_clock::now() + kNatsStartTimeout;
+::testing::AssertionResult wait_jetstream(const std::string& urls,
+                                          std::chrono::steady_clock::duration timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string last = "never connected";
   while (std::chrono::steady_clock::now() < deadline) {
     fleet::nats::ConnectOptions options;
@@ -127,8 +128,9 @@ void NatsNode::kill9() {
   return ::testing::AssertionFailure() << "JetStream on " << urls << " did not answer: " << last;
 }
 
-::testing::AssertionResult wait_placement(const std::string& urls, int replicas) {
-  const auto deadline = std::chrono::steady_clock::now() + kNatsStartTimeout;
+::testing::AssertionResult wait_placement(const std::string& urls, int replicas,
+                                          std::chrono::steady_clock::duration timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string last = "never connected";
   const char* subjects[] = {"fj.placement.probe"};
   while (std::chrono::steady_clock::now() < deadline) {
@@ -201,8 +203,15 @@ std::string NatsCluster::urls() const {
 
 void NatsCluster::start_all() {
   for (auto& n : nodes_) n->start();
-  EXPECT_TRUE(wait_jetstream(urls())) << nodes_[0]->log();
-  EXPECT_TRUE(wait_placement(urls(), static_cast<int>(nodes_.size()))) << nodes_[0]->log();
+  // Every node's log: a missing leader is decided by the votes of all three.
+  const auto logs = [this] {
+    std::string out;
+    for (const auto& n : nodes_) out += n->log();
+    return out;
+  };
+  EXPECT_TRUE(wait_jetstream(urls(), kNatsClusterStartTimeout)) << logs();
+  EXPECT_TRUE(wait_placement(urls(), static_cast<int>(nodes_.size()), kNatsClusterStartTimeout))
+      << logs();
 }
 
 void NatsCluster::stop_all() {

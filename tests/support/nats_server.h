@@ -18,8 +18,14 @@
 
 namespace fj::testing {
 
-// How long a node (or a cluster's JetStream) may take to answer after start.
+// How long a node may take to answer after start.
 inline constexpr std::chrono::steady_clock::duration kNatsStartTimeout = std::chrono::seconds(30);
+// How long a cluster may take to place a stream after start. A cluster
+// restarted whole elects its metadata leader afresh, with election timeouts
+// drawn from 4-9 s and drawn again after a split vote: 40 whole restarts on
+// a loaded 2-core machine took 4.1-12.5 s, and one CI run waited past 30 s.
+inline constexpr std::chrono::steady_clock::duration kNatsClusterStartTimeout =
+    std::chrono::seconds(90);
 
 // A free TCP port on 127.0.0.1 (bound and released; nothing else here races
 // for it).
@@ -55,8 +61,9 @@ class NatsNode {
 };
 
 // Polls `urls` until JetStream answers an API request (a stream lookup
-// comes back found or not found), for at most kNatsStartTimeout.
-::testing::AssertionResult wait_jetstream(const std::string& urls);
+// comes back found or not found), for at most `timeout`.
+::testing::AssertionResult wait_jetstream(
+    const std::string& urls, std::chrono::steady_clock::duration timeout = kNatsStartTimeout);
 
 // One node, started and answering JetStream.
 class NatsServer {
@@ -70,8 +77,10 @@ class NatsServer {
 };
 
 // Polls `urls` until a probe stream of `replicas` replicas can be created
-// (then deletes it), for at most kNatsStartTimeout.
-::testing::AssertionResult wait_placement(const std::string& urls, int replicas);
+// (then deletes it), for at most `timeout`.
+::testing::AssertionResult wait_placement(
+    const std::string& urls, int replicas,
+    std::chrono::steady_clock::duration timeout = kNatsStartTimeout);
 
 // Three nodes routed to each other, started and able to place a stream of
 // three replicas.
@@ -84,7 +93,8 @@ class NatsCluster {
   std::string urls() const;
   // Starts every stopped node and waits until a stream of three replicas
   // can be placed (every node has joined JetStream's meta group), which
-  // answering JetStream alone does not prove.
+  // answering JetStream alone does not prove; for at most
+  // kNatsClusterStartTimeout each, and a failure shows every node's log.
   void start_all();
   void stop_all();
 
