@@ -4,8 +4,8 @@
 # in its own Release build, build-package/, without tests and benchmarks.
 # Compiler and linker flags come from dpkg-buildflags with every hardening
 # feature on, as a Debian build would have them. Extra arguments go to CMake
-# (the test command adds -DFJ_WERROR=ON and builds the tests and benchmarks
-# too, so that this is also its Release build). Prints the package's path.
+# (the test command adds -DFJ_WERROR=ON, so that this is also its Release
+# build). Prints the package's path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
