@@ -270,7 +270,8 @@ TEST(Ship, ClusterOutageLeavesLocalCommitsAloneAndShippingCatchesUp) {
   EXPECT_FALSE(down.connected);
 
   cluster.start_all();
-  ASSERT_TRUE(wait_shipped(*shipper, 3000, 60s));
+  // The stream's own group then elects a leader, with the same timeouts.
+  ASSERT_TRUE(wait_shipped(*shipper, 3000, kNatsClusterStartTimeout));
   EXPECT_EQ(shipper->state().last_error, "");
   EXPECT_TRUE(stream_matches(cluster.urls(), journal, "host-a"));
 }
