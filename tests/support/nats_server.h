@@ -23,7 +23,8 @@ inline constexpr std::chrono::steady_clock::duration kNatsStartTimeout = std::ch
 // How long a cluster may take to place a stream after start. A cluster
 // restarted whole elects its metadata leader afresh, with election timeouts
 // drawn from 4-9 s and drawn again after a split vote: 40 whole restarts on
-// a loaded 2-core machine took 4.1-12.5 s, and one CI run waited past 30 s.
+// this 2-core machine, idle or busy, took 4.1-12.5 s; one CI run waited past
+// 30 s.
 inline constexpr std::chrono::steady_clock::duration kNatsClusterStartTimeout =
     std::chrono::seconds(90);
 
@@ -78,9 +79,8 @@ class NatsServer {
 
 // Polls `urls` until a probe stream of `replicas` replicas can be created
 // (then deletes it), for at most `timeout`.
-::testing::AssertionResult wait_placement(
-    const std::string& urls, int replicas,
-    std::chrono::steady_clock::duration timeout = kNatsStartTimeout);
+::testing::AssertionResult wait_placement(const std::string& urls, int replicas,
+                                          std::chrono::steady_clock::duration timeout);
 
 // Three nodes routed to each other, started and able to place a stream of
 // three replicas.
