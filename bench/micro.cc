@@ -10,6 +10,7 @@
 #include "bench/workload.h"
 #include "journal/chain.h"
 #include "journal/codec.h"
+#include "journal/internal/chain_lanes.h"
 #include "journal/internal/crc32c.h"
 #include "projector/decide.h"
 #include "projector/projection.h"
@@ -130,6 +131,26 @@ void BM_ChainNext(benchmark::State& st) {
   st.SetLabel(std::to_string(record.size()) + "-byte fork_added");
 }
 BENCHMARK(BM_ChainNext);
+
+// Two chains stepped at once (journal/internal/chain_lanes.h), as the
+// audit's hashing does with two windows: per step of one chain, against
+// BM_ChainNext.
+void BM_ChainNextPair(benchmark::State& st) {
+  const std::string record = encode(sample_fork_added());
+  ChainHash a = chain_seed("micro a");
+  ChainHash b = chain_seed("micro b");
+  std::uint64_t seq = 0;
+  for (auto _ : st) {
+    ++seq;
+    detail::chain_next_pair({a, seq, record}, {b, seq, record});
+    benchmark::DoNotOptimize(a);
+    benchmark::DoNotOptimize(b);
+  }
+  st.SetItemsProcessed(2 * static_cast<std::int64_t>(st.iterations()));
+  st.SetLabel(std::string(detail::chain_lanes_interleave() ? "interleaved" : "one by one") +
+              ", per pair");
+}
+BENCHMARK(BM_ChainNextPair);
 
 // evolve alone, on a steady state of Arg(0) live forks.
 void BM_Evolve(benchmark::State& st) {

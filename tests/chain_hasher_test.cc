@@ -144,5 +144,38 @@ TEST_F(ChainHasherTest, AWalkWithoutAWorkerHashesInOrder) {
   walk_and_check(false);
 }
 
+TEST_F(ChainHasherTest, BatchesHashedTwoAtATimeGetTheValuesOfAnInOrderWalk) {
+  // Forty windows submitted before the first wait: the worker steps each
+  // batch beside the next from the front, the waiting walker the newest two
+  // from the back (journal/internal/chain_lanes.h), across a wrong and a
+  // missing checkpoint (after which a batch cannot start without its
+  // predecessor's chain).
+  const std::uint64_t windows = 40;
+  build(windows * kWindow + 7, {10 * kWindow, 25 * kWindow}, {30 * kWindow});
+  std::vector<std::vector<ChainStep>> batches;
+  for (std::uint64_t w = 0; w < windows; ++w) {
+    batches.push_back(steps(w * kWindow + 1, (w + 1) * kWindow));
+  }
+  batches.push_back(steps(windows * kWindow + 1, windows * kWindow + 7));
+
+  ChainHasher hasher(seed_);
+  std::vector<std::uint64_t> tickets;
+  std::optional<ChainHash> start = seed_;
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    tickets.push_back(hasher.submit(batches[i], start, i + 1 < batches.size()));
+    start = start_after(batches[i]);
+  }
+  for (std::uint64_t ticket : tickets) hasher.wait(ticket);
+
+  for (const auto& batch : batches) {
+    for (const ChainStep& got : batch) {
+      ASSERT_EQ(got.chain, want_[got.seq - 1].first) << "seq " << got.seq;
+      ASSERT_EQ(got.check, want_[got.seq - 1].second) << "seq " << got.seq;
+    }
+  }
+  EXPECT_EQ(hasher.chain(), want_.back().first);
+  EXPECT_GE(hasher.hashed_beside(), 1u);
+}
+
 }  // namespace
 }  // namespace fj::detail

@@ -10,9 +10,12 @@
 // That also makes a batch that starts right after a stored checkpoint
 // independent of the batches before it: its chain starts at the stored
 // value, whatever they hash to. The walker passes that value with such a
-// batch, and a walker waiting for the worker hashes the newest such batch
+// batch, and a walker waiting for the worker hashes the newest such batches
 // itself instead of sleeping, so that both threads hash when hashing is what
-// the walk waits for (docs/decisions.md, "Both threads hash").
+// the walk waits for (docs/decisions.md, "Both threads hash"). Each thread
+// steps two such batches at once when it can, the worker the batch after its
+// own (journal/internal/chain_lanes.h; docs/decisions.md, "Two chains per
+// core").
 //
 // Errors: none (a failing SHA-256 aborts, as in journal/chain.h); a decode
 // error is the step's `decoded`. What the worker throws (std::bad_alloc) is
@@ -82,13 +85,16 @@ class ChainHasher {
   // nullopt.
   std::uint64_t submit(std::span<ChainStep> batch, const std::optional<ChainHash>& start,
                        bool more_follow);
-  // Returns once the batch with `ticket` is hashed; meanwhile hashes a later
-  // batch with a known start itself rather than sleep.
+  // Returns once the batch with `ticket` is hashed; meanwhile hashes the
+  // latest one or two batches with a known start itself rather than sleep.
   void wait(std::uint64_t ticket);
   // The chain value after the last record hashed, once every batch is waited for.
   const ChainHash& chain() const noexcept { return chain_; }
   // Batches the walker hashed itself, out of turn (wait).
   std::uint64_t hashed_by_walker() const noexcept { return hashed_by_walker_; }
+  // Batches hashed beside another (hash_pair), by either thread, once every
+  // batch is waited for.
+  std::uint64_t hashed_beside() const noexcept { return hashed_beside_; }
 
  private:
   enum class State : std::uint8_t { queued, hashing, hashed };
@@ -96,10 +102,18 @@ class ChainHasher {
     std::span<ChainStep> batch;
     std::optional<ChainHash> start;
     State state = State::queued;
-    ChainHash end{};  // the chain after the batch, once hashed out of turn
+    ChainHash end{};  // the chain after the batch, once hashed beside or out of turn
   };
 
+  // Extends `chain` over the batch's chained steps, filling them in.
   void hash(ChainHash& chain, std::span<ChainStep> batch) const;
+  // Two independent batches at once, two chains per core
+  // (journal/internal/chain_lanes.h).
+  void hash_pair(ChainHash& chain_a, std::span<ChainStep> a, ChainHash& chain_b,
+                 std::span<ChainStep> b) const;
+  // A chained step's checkpoint verdict, chain value and decoding, once
+  // `chain` includes its record; a mismatch resets `chain` to the stored value.
+  void finish(ChainHash& chain, ChainStep& s) const;
   Job& job(std::uint64_t ticket) { return jobs_[ticket - first_ticket_]; }
   void run();
 
@@ -113,6 +127,7 @@ class ChainHasher {
   std::uint64_t next_ = 1;  // the worker's next ticket: it has passed every earlier one
   bool stop_ = false;
   std::uint64_t hashed_by_walker_ = 0;  // the walker's own
+  std::uint64_t hashed_beside_ = 0;     // guarded by mutex_
   bool inline_ = false;                 // no worker could be started
   std::exception_ptr failed_;           // what the worker threw; it has stopped
   std::thread worker_;
