@@ -114,6 +114,13 @@ Result<void> Reader::check_pages(std::uint64_t from, std::uint64_t through) {
   return check_database(txn_, kEventsDb, dbs_.events, from, through);
 }
 
+Result<void> Reader::check_pages_ahead(std::uint64_t next, std::uint64_t& checked_through) {
+  constexpr std::uint64_t kCheckChunk = 4096;
+  if (next <= checked_through) return {};
+  checked_through = next > kHead - kCheckChunk ? kHead : next + kCheckChunk;
+  return check_pages(next, checked_through);
+}
+
 // --- RecordScan ---------------------------------------------------------------
 
 RecordScan::RecordScan(Reader& reader, std::uint64_t from, std::uint64_t to) noexcept
@@ -122,14 +129,6 @@ RecordScan::RecordScan(Reader& reader, std::uint64_t from, std::uint64_t to) noe
 }
 
 RecordScan::~RecordScan() = default;
-
-// The cursor only steps onto checked pages: a chunk of seqs at a time.
-Result<void> RecordScan::check_ahead(std::uint64_t next) {
-  constexpr std::uint64_t kCheckChunk = 4096;
-  if (next <= checked_through_) return {};
-  checked_through_ = next > kHead - kCheckChunk ? kHead : next + kCheckChunk;
-  return reader_.check_pages(next, checked_through_);
-}
 
 Result<std::size_t> RecordScan::next(std::span<StoredRecord> out) {
   if (failure_) return *failure_;
@@ -143,7 +142,8 @@ Result<std::size_t> RecordScan::next(std::span<StoredRecord> out) {
   };
   MDB_cursor_op op = MDB_NEXT;
   if (!cursor_) {
-    if (auto sound = check_ahead(expected_); !sound) return fail(sound.error());
+    if (auto sound = reader_.check_pages_ahead(expected_, checked_through_); !sound)
+      return fail(sound.error());
     auto opened = lmdb::Cursor::open(reader_.txn_, reader_.dbs_.events);
     if (!opened) return fail(opened.error());
     cursor_ = std::make_unique<lmdb::Cursor>(std::move(*opened));
@@ -169,7 +169,8 @@ Result<std::size_t> RecordScan::next(std::span<StoredRecord> out) {
     if (seq != expected_) return fail(reader_.gap(expected_, seq));
     out[count++] = StoredRecord{seq, lmdb::to_view(value)};
     ++expected_;
-    if (auto sound = check_ahead(seq + 1); !sound) return fail(sound.error());
+    if (auto sound = reader_.check_pages_ahead(seq + 1, checked_through_); !sound)
+      return fail(sound.error());
   }
   return count;
 }

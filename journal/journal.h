@@ -120,8 +120,6 @@ class RecordScan {
   Result<std::size_t> next(std::span<StoredRecord> out);
 
  private:
-  Result<void> check_ahead(std::uint64_t next);
-
   Reader& reader_;
   std::unique_ptr<lmdb::Cursor> cursor_;
   std::uint64_t expected_;
@@ -155,6 +153,12 @@ class Reader {
   // for_each does this itself, a chunk ahead of its cursor; a no-op in a
   // write transaction.
   Result<void> check_pages(std::uint64_t from, std::uint64_t through = kHead);
+  // The same a chunk at a time, for a cursor scan about to step onto seq
+  // `next`: checks a chunk of seqs from `next` on unless `checked_through`
+  // (the scan's own, 0 at its start) already covers it, and moves
+  // `checked_through` to the chunk's end. So a scan's first key comes
+  // after one chunk's check, not the whole tree's.
+  Result<void> check_pages_ahead(std::uint64_t next, std::uint64_t& checked_through);
 
   // The newest snapshot with seq <= at_most, or nullopt. Older ones are
   // returned by calling again with a smaller bound.
@@ -177,12 +181,14 @@ class Reader {
   // stored checkpoint and the stored head, and reports each gap, malformed
   // key and chain problem to hooks.finding (see VerifyHooks in
   // journal/verify.h). Errors only when the journal cannot be read on
-  // (corrupt_page, lmdb_error). The SHA-256 runs on a worker thread of its
-  // own, up to four windows of 4,096 records ahead of the walk (a walk that
-  // reaches no checkpoint hashes on the calling thread), and when the walk
-  // has to wait for it the calling thread hashes a later window itself (one
-  // that starts at a stored checkpoint); the hooks are called on the calling
-  // thread, in key order.
+  // (corrupt_page, lmdb_error). The calling thread reads; the SHA-256 and
+  // the hooks run on a worker thread of its own, up to eight windows of
+  // 4,096 records behind the reading (a walk that reaches no checkpoint
+  // hashes on the calling thread), and when the reading has to wait for it
+  // the calling thread hashes later windows itself (ones that start at a
+  // stored checkpoint). The hooks are called in key order, one at a time,
+  // on that worker (on the calling thread for a walk of one batch); what a
+  // hook throws is thrown by verify_chain.
   Result<ChainWalk> verify_chain(const ChainHash& seed, const VerifyHooks& hooks);
   // The same walk over the records after `from`, a (seq, chain) verified
   // earlier: the chain restarts at from.value, and the record at from.seq

@@ -17,10 +17,13 @@ namespace {
 // also ends at each checkpoint, so it holds at most one window and the
 // already verified record a walk may start with. Several batches let either
 // thread run ahead while the other waits for a core (the wake-up of a
-// blocked thread on a busy machine takes milliseconds); the set is about
-// 5 MB with decoded events.
+// blocked thread on a busy machine takes milliseconds), and eight rather
+// than four let the reading thread read further ahead before it turns to
+// hashing, which balanced the two threads better (docs/decisions.md, "The
+// audit reports on the hashing thread"); the set is about 9 MB with
+// decoded events.
 constexpr std::size_t kVerifyBatch = kChainCheckpointEvery + 1;
-constexpr std::size_t kVerifyDepth = 4;
+constexpr std::size_t kVerifyDepth = 8;
 
 std::string window(std::uint64_t checkpoint) {
   const std::uint64_t first =
@@ -62,7 +65,11 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
   // The record at from.seq comes first: present, and not chained again.
   std::uint64_t expected = from.seq > 0 ? from.seq : 1;
   // A damaged page cannot be read past: corrupt_page, naming its first seq.
-  if (auto sound = check_pages(expected); !sound) return sound.error();
+  // Checked a chunk ahead of the cursor, as for_each does, not the whole
+  // tree before the first record: that was 15 ms of a 220 ms audit (2 M
+  // events) in which the hashing thread had nothing to do.
+  std::uint64_t checked_through = 0;
+  if (auto sound = check_pages_ahead(expected, checked_through); !sound) return sound.error();
   auto cursor = lmdb::Cursor::open(txn_, dbs_.events);
   if (!cursor) return cursor.error();
 
@@ -79,14 +86,13 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
     return std::span<detail::ChainStep>(steps[i].data(), counts[i]);
   };
   // The records go to the hasher a batch at a time; each batch comes back
-  // with its chain values while the next is read, and only then are its
-  // findings reported and its records handed to hooks.record and
-  // hooks.event (decoded by the hasher when that hook is set), in key order.
-  // The walk's findings and calls are so in the order of a walk that hashed
-  // each record as it read it.
-  detail::ChainHasher hasher(chain, static_cast<bool>(hooks.event));
-  const auto report = [&](std::size_t i) {
-    for (const detail::ChainStep& s : batch(i)) {
+  // with its chain values while the next ones are read, and its findings
+  // are reported and its records handed to hooks.record and hooks.event
+  // (decoded by the hasher when that hook is set) on the hasher's worker, in
+  // key order. The walk's findings and calls are so in the order of a walk
+  // that hashed each record as it read it.
+  const detail::ChainHasher::Report report = [&](std::span<const detail::ChainStep> hashed) {
+    for (const detail::ChainStep& s : hashed) {
       if (s.malformed) {
         find(s.seq, "corrupt_record", "malformed key after seq " + std::to_string(s.seq - 1));
         continue;
@@ -116,8 +122,8 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
       if (hooks.record) hooks.record(s.seq, s.record, s.chain);
       if (hooks.event) hooks.event(s.seq, s.decoded, s.event, s.chain);
     }
-    counts[i] = 0;
   };
+  detail::ChainHasher hasher(chain, static_cast<bool>(hooks.event), report);
   std::size_t filling = 0;
   // The chain value before the batch being filled, when known without
   // hashing: a batch ends at each checkpoint, and the next one starts from
@@ -158,6 +164,13 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
         }
       }
     }
+    // The next key's pages. After a malformed key the rest of the tree at
+    // once: such a key says nothing of where the cursor steps next.
+    if (s.malformed && checked_through != kHead) {
+      if (auto sound = check_pages(expected, kHead); !sound) return sound.error();
+      checked_through = kHead;
+    }
+    if (auto sound = check_pages_ahead(expected, checked_through); !sound) return sound.error();
     if (counts[filling] == kVerifyBatch || ends_window) {
       const std::optional<ChainHash> after = ends_window ? s.stored : std::nullopt;
       tickets[filling] = hasher.submit(batch(filling), start, true);
@@ -165,21 +178,16 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
       filling = (filling + 1) % kVerifyDepth;
       if (counts[filling] != 0) {  // the oldest in flight
         hasher.wait(tickets[filling]);
-        report(filling);
+        counts[filling] = 0;
       }
     }
   }
   // The batches in flight, oldest first, then the one being filled.
   for (std::size_t i = 1; i < kVerifyDepth; ++i) {
     const std::size_t older = (filling + i) % kVerifyDepth;
-    if (counts[older] == 0) continue;
-    hasher.wait(tickets[older]);
-    report(older);
+    if (counts[older] != 0) hasher.wait(tickets[older]);
   }
-  if (counts[filling] != 0) {
-    hasher.wait(hasher.submit(batch(filling), start, false));
-    report(filling);
-  }
+  if (counts[filling] != 0) hasher.wait(hasher.submit(batch(filling), start, false));
   const ChainHash& chain_at_end = hasher.chain();
   walk.chain = chain_at_end;
 

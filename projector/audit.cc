@@ -78,8 +78,10 @@ Result<AuditReport> audit(const Journal& journal, const AuditOptions& options) {
       if (kind == "seq_gap" || kind == "corrupt_record") replay_trusted = false;
       find(seq, std::string(kind), std::move(detail));
     };
-    // Decoded beside the chain on the walk's hashing thread: this thread
-    // then only applies, as in a two-thread replay.
+    // Called on the walk's worker thread, in key order, with each record
+    // decoded beside its chain value: the calling thread only reads and
+    // hashes the windows the worker has not reached (Reader::verify_chain),
+    // so the replaying thread, as in a two-thread replay, waits on no one.
     hooks.event = [&](std::uint64_t seq, const Result<void>& decoded, const EventView& e,
                       const ChainHash& chain) {
       if (!decoded) {

@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -91,7 +93,21 @@ class ChainHasherTest : public ::testing::Test {
     malformed.malformed = true;
     batches[2].insert(batches[2].begin() + 9, malformed);
 
-    ChainHasher hasher(seed_, /*decode=*/true);
+    // Each batch is reported once, in order, with its values already set,
+    // on the worker (on the caller's thread when there is none).
+    std::vector<std::uint64_t> reported;  // each batch's first seq
+    bool reported_on_worker = true;
+    bool reported_on_caller = true;
+    const auto caller = std::this_thread::get_id();
+    ChainHasher hasher(seed_, /*decode=*/true, [&](std::span<const ChainStep> batch) {
+      reported.push_back(batch.front().seq);
+      (std::this_thread::get_id() == caller ? reported_on_worker : reported_on_caller) = false;
+      for (const ChainStep& got : batch) {
+        if (got.chained) {
+          ASSERT_EQ(got.chain, want_[got.seq - 1].first) << "seq " << got.seq;
+        }
+      }
+    });
     std::vector<std::uint64_t> tickets;
     std::optional<ChainHash> start = seed_;
     for (std::size_t i = 0; i < batches.size(); ++i) {
@@ -118,6 +134,10 @@ class ChainHasherTest : public ::testing::Test {
     EXPECT_EQ(checks[CheckpointCheck::mismatch], 1);
     EXPECT_EQ(checks[CheckpointCheck::missing], 1);
     EXPECT_EQ(hasher.chain(), want_.back().first);
+    std::vector<std::uint64_t> firsts;
+    for (const auto& batch : batches) firsts.push_back(batch.front().seq);
+    EXPECT_EQ(reported, firsts);
+    EXPECT_TRUE(threaded ? reported_on_worker : reported_on_caller);
     if (threaded) {
       // While the worker hashes the first batch (~40 ms) the waiting walker
       // takes the five later ones it may; only a walker kept off a core for

@@ -28,6 +28,7 @@ std::uint64_t ChainHasher::submit(std::span<ChainStep> batch, const std::optiona
   }
   if (!worker_.joinable()) {
     hash(chain_, batch);
+    if (report_) report_(batch);
     next_ = first_ticket_ = ++submitted_ + 1;
     return submitted_;
   }
@@ -125,6 +126,7 @@ void ChainHasher::run() {
   for (;;) {
     Job* current = nullptr;
     Job* second = nullptr;  // the next batch, when its start is known: hashed beside
+    bool hashed = false;    // by the walker, or beside the batch before
     {
       std::unique_lock lock(mutex_);
       // A batch the walker is hashing out of turn is waited for.
@@ -133,30 +135,29 @@ void ChainHasher::run() {
       });
       if (stop_) return;
       current = &job(next_);
-      if (current->state == State::hashed) {  // by the walker: carry on from its end
-        chain_ = current->end;
-        ++next_;
-        lock.unlock();
-        changed_.notify_all();
-        continue;
-      }
-      current->state = State::hashing;
-      if (next_ < submitted_) {
-        Job& j = job(next_ + 1);
-        if (j.state == State::queued && j.start) {
-          second = &j;
-          second->state = State::hashing;
-          second->end = *second->start;
+      hashed = current->state == State::hashed;
+      if (!hashed) {
+        current->state = State::hashing;
+        if (next_ < submitted_) {
+          Job& j = job(next_ + 1);
+          if (j.state == State::queued && j.start) {
+            second = &j;
+            second->state = State::hashing;
+            second->end = *second->start;
+          }
         }
       }
     }
     try {
-      if (second == nullptr) {
+      if (hashed) {
+        chain_ = current->end;
+      } else if (second == nullptr) {
         hash(chain_, current->batch);
       } else {
         hash_pair(chain_, current->batch, second->end, second->batch);
       }
-    } catch (...) {  // std::bad_alloc from a decode error's message
+      if (report_) report_(current->batch);
+    } catch (...) {  // std::bad_alloc from a decode error's message, or the report's
       std::lock_guard lock(mutex_);
       failed_ = std::current_exception();
       changed_.notify_all();
@@ -165,13 +166,11 @@ void ChainHasher::run() {
     {
       std::lock_guard lock(mutex_);
       current->state = State::hashed;
-      ++next_;
       if (second != nullptr) {
         second->state = State::hashed;
-        chain_ = second->end;
-        ++next_;
         hashed_beside_ += 2;
       }
+      ++next_;
     }
     changed_.notify_all();
   }

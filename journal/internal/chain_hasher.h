@@ -1,33 +1,37 @@
-// The hashing half of Reader::verify_chain (journal/verify.cc): batches of
-// records, in seq order, extended onto the SHA-256 hash chain
-// (journal/chain.h) on a worker thread, so that the chain's hashing overlaps
-// what the walker's caller does with each record (the audit replays it;
-// asked to, the hasher decodes it too). Each hashed record gets the chain
-// value after it and, at a multiple of kChainCheckpointEvery, the verdict on
-// the stored checkpoint the walker read for it; on a mismatch the chain
-// carries on from the stored value, so each window is judged on its own.
+// The hashing and reporting half of Reader::verify_chain (journal/verify.cc):
+// batches of records, in seq order, extended onto the SHA-256 hash chain
+// (journal/chain.h) and handed to a report callback (the audit decodes and
+// replays each record there) on a worker thread, while the walker reads the
+// next batches. Each hashed record gets the chain value after it and, at a
+// multiple of kChainCheckpointEvery, the verdict on the stored checkpoint
+// the walker read for it; on a mismatch the chain carries on from the
+// stored value, so each window is judged on its own.
 //
 // That also makes a batch that starts right after a stored checkpoint
 // independent of the batches before it: its chain starts at the stored
 // value, whatever they hash to. The walker passes that value with such a
 // batch, and a walker waiting for the worker hashes the newest such batches
-// itself instead of sleeping, so that both threads hash when hashing is what
-// the walk waits for (docs/decisions.md, "Both threads hash"). Each thread
-// steps two such batches at once when it can, the worker the batch after its
-// own (journal/internal/chain_lanes.h; docs/decisions.md, "Two chains per
-// core").
+// itself instead of sleeping, so that the two threads share the hashing
+// whichever of them has less else to do (docs/decisions.md, "Both threads
+// hash", "The audit reports on the hashing thread"). Each thread steps two
+// such batches at once when it can, the worker the batch after its own
+// (journal/internal/chain_lanes.h; docs/decisions.md, "Two chains per
+// core"). Reports stay in ticket order, one batch at a time.
 //
 // Errors: none (a failing SHA-256 aborts, as in journal/chain.h); a decode
-// error is the step's `decoded`. What the worker throws (std::bad_alloc) is
-// rethrown by the next wait, and the worker stops; what wait throws while
-// hashing leaves the hasher to be destroyed. Threads: submit, wait and
-// chain are called from one thread, the walker's. A batch belongs to the
-// hasher from submit until wait for its ticket returns, and the records it
-// views must stay readable (their read transaction open) as long. The
-// worker starts with the first submit that says more batches follow; a walk
-// of one batch, or a process that cannot start a thread, hashes inline in
-// submit. The destructor stops the worker after the batch it is hashing
-// (batches still queued are dropped) and joins it.
+// error is the step's `decoded`. What the worker throws (std::bad_alloc,
+// or whatever the report throws) is rethrown by the next wait, and the
+// worker stops; what wait throws while hashing leaves the hasher to be
+// destroyed. Threads: submit, wait and chain are called from one thread,
+// the walker's; the report is called on the worker (on the walker's thread,
+// in submit, for a walk without one), never two at once. A batch belongs to
+// the hasher from submit until wait for its ticket returns, and the records
+// it views must stay readable (their read transaction open) as long. The
+// worker starts with the first submit that says more batches follow; a
+// walk of one batch, or a process that cannot start a thread, hashes and
+// reports inline in submit. The destructor stops the worker after the batch
+// it is on (batches still queued are neither hashed nor reported) and joins
+// it.
 #pragma once
 
 #include "journal/chain.h"
@@ -38,11 +42,13 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string_view>
 #include <thread>
+#include <utility>
 
 namespace fj::detail {
 
@@ -71,10 +77,13 @@ struct ChainStep {
 
 class ChainHasher {
  public:
+  // Called with each batch once it is hashed, in ticket order.
+  using Report = std::function<void(std::span<const ChainStep> batch)>;
+
   // `decode`: also decode each chained record (ChainStep::event, decoded),
-  // on the same thread as its hashing.
-  explicit ChainHasher(const ChainHash& start, bool decode = false)
-      : chain_(start), decode_(decode) {}
+  // on the same thread as its hashing. `report` may be empty.
+  explicit ChainHasher(const ChainHash& start, bool decode = false, Report report = {})
+      : chain_(start), decode_(decode), report_(std::move(report)) {}
   ChainHasher(const ChainHasher&) = delete;
   ChainHasher& operator=(const ChainHasher&) = delete;
   ~ChainHasher();
@@ -85,8 +94,9 @@ class ChainHasher {
   // nullopt.
   std::uint64_t submit(std::span<ChainStep> batch, const std::optional<ChainHash>& start,
                        bool more_follow);
-  // Returns once the batch with `ticket` is hashed; meanwhile hashes the
-  // latest one or two batches with a known start itself rather than sleep.
+  // Returns once the batch with `ticket` is hashed and reported; meanwhile
+  // hashes the latest one or two batches with a known start itself rather
+  // than sleep.
   void wait(std::uint64_t ticket);
   // The chain value after the last record hashed, once every batch is waited for.
   const ChainHash& chain() const noexcept { return chain_; }
@@ -119,12 +129,13 @@ class ChainHasher {
 
   ChainHash chain_;  // the worker's while it runs
   const bool decode_;
+  const Report report_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<Job> jobs_;            // tickets first_ticket_ .. submitted_
   std::uint64_t first_ticket_ = 1;  // the oldest job not yet waited for
   std::uint64_t submitted_ = 0;
-  std::uint64_t next_ = 1;  // the worker's next ticket: it has passed every earlier one
+  std::uint64_t next_ = 1;  // the worker's next ticket: it has reported every earlier one
   bool stop_ = false;
   std::uint64_t hashed_by_walker_ = 0;  // the walker's own
   std::uint64_t hashed_beside_ = 0;     // guarded by mutex_
