@@ -182,13 +182,15 @@ class Reader {
   // key and chain problem to hooks.finding (see VerifyHooks in
   // journal/verify.h). Errors only when the journal cannot be read on
   // (corrupt_page, lmdb_error). The calling thread reads; the SHA-256 and
-  // the hooks run on a worker thread of its own, up to eight windows of
-  // 4,096 records behind the reading (a walk that reaches no checkpoint
-  // hashes on the calling thread), and when the reading has to wait for it
-  // the calling thread hashes later windows itself (ones that start at a
-  // stored checkpoint). The hooks are called in key order, one at a time,
-  // on that worker (on the calling thread for a walk of one batch); what a
-  // hook throws is thrown by verify_chain.
+  // the hooks for the records run on a worker thread of its own, up to
+  // eight windows of 4,096 records behind the reading (a walk of one batch
+  // runs on the calling thread alone), and when the reading has to wait
+  // for it the calling thread hashes later windows itself (ones that start
+  // at a stored checkpoint). The hooks are called in key order, one at a
+  // time: findings about the stored head and the starting point on the
+  // calling thread before the walk and after it, the rest on the worker
+  // (journal/verify.h says what a hook may do). What a hook throws is
+  // thrown by verify_chain.
   Result<ChainWalk> verify_chain(const ChainHash& seed, const VerifyHooks& hooks);
   // The same walk over the records after `from`, a (seq, chain) verified
   // earlier: the chain restarts at from.value, and the record at from.seq

@@ -124,6 +124,11 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
     }
   };
   detail::ChainHasher hasher(chain, static_cast<bool>(hooks.event), report);
+  // An error that ends the walk early; what a hook threw before it wins.
+  const auto fail = [&](Error e) -> Result<ChainWalk> {
+    hasher.rethrow_if_failed();
+    return e;
+  };
   std::size_t filling = 0;
   // The chain value before the batch being filled, when known without
   // hashing: a batch ends at each checkpoint, and the next one starts from
@@ -135,7 +140,7 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
   MDB_val value{};
   for (auto found = cursor->get(key, value, MDB_SET_RANGE);;
        found = cursor->get(key, value, MDB_NEXT)) {
-    if (!found) return found.error();
+    if (!found) return fail(found.error());
     if (!*found) break;
     if (counts[filling] == steps[filling].size()) steps[filling].emplace_back();
     detail::ChainStep& s = steps[filling][counts[filling]++];
@@ -158,7 +163,7 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
         ++walk.records;
         if (seq % kChainCheckpointEvery == 0) {
           auto checkpoint = chain_checkpoint(seq);
-          if (!checkpoint) return checkpoint.error();
+          if (!checkpoint) return fail(checkpoint.error());
           s.stored = *checkpoint;
           ends_window = true;
         }
@@ -167,10 +172,12 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
     // The next key's pages. After a malformed key the rest of the tree at
     // once: such a key says nothing of where the cursor steps next.
     if (s.malformed && checked_through != kHead) {
-      if (auto sound = check_pages(expected, kHead); !sound) return sound.error();
+      if (auto sound = check_pages(expected, kHead); !sound) return fail(sound.error());
       checked_through = kHead;
     }
-    if (auto sound = check_pages_ahead(expected, checked_through); !sound) return sound.error();
+    if (auto sound = check_pages_ahead(expected, checked_through); !sound) {
+      return fail(sound.error());
+    }
     if (counts[filling] == kVerifyBatch || ends_window) {
       const std::optional<ChainHash> after = ends_window ? s.stored : std::nullopt;
       tickets[filling] = hasher.submit(batch(filling), start, true);

@@ -16,6 +16,13 @@
 
 namespace fj {
 
+// The hooks are called one at a time, in key order, but not on the calling
+// thread: during the walk on the walk's worker (Reader::verify_chain,
+// journal/journal.h), while the calling thread goes on reading. So a hook
+// must not use the Reader or its transaction (LMDB allows one thread in a
+// transaction at a time), nor anything else the caller touches during the
+// walk. When the walk ends with an error, the hooks may have seen records
+// before the damage; what a hook throws is thrown by verify_chain.
 struct VerifyHooks {
   // Each record with a well-formed key, in key order, with the chain value
   // after it; `record` is valid only during the call. May be empty.

@@ -49,8 +49,9 @@ struct AuditOptions {
   // An earlier audit's (head seq, chain head). With `from`, at or after
   // from->chain.seq, and from->chain when not given.
   std::optional<ChainPoint> expect_head;
-  // Called now and then with (records read, head seq), on a thread of the
-  // audit's own (the walk's worker, journal/journal.h), never two at once.
+  // Called now and then with (records read, head seq), never two at once,
+  // and on a thread of the audit's own (the walk's worker,
+  // journal/journal.h) unless the walk is one batch long.
   std::function<void(std::uint64_t, std::uint64_t)> progress;
   // Audit only the records after this point (see above); nullptr: from seq 1.
   // Borrowed for the call.

@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -140,8 +141,9 @@ class ChainHasherTest : public ::testing::Test {
     EXPECT_TRUE(threaded ? reported_on_worker : reported_on_caller);
     if (threaded) {
       // While the worker hashes the first batch (~40 ms) the waiting walker
-      // takes the five later ones it may; only a walker kept off a core for
-      // all that time would leave them to the worker.
+      // takes the later ones it may (five at most: some may go to the
+      // worker, hashed beside its own); only a walker kept off a core for
+      // all that time would leave them all to the worker.
       EXPECT_GE(hasher.hashed_by_walker(), 1u);
       EXPECT_LE(hasher.hashed_by_walker(), 5u);
     } else {
@@ -177,6 +179,18 @@ TEST_F(ChainHasherTest, BatchesHashedTwoAtATimeGetTheValuesOfAnInOrderWalk) {
     batches.push_back(steps(w * kWindow + 1, (w + 1) * kWindow));
   }
   batches.push_back(steps(windows * kWindow + 1, windows * kWindow + 7));
+  // Steps that are not hashed, in every third window: a malformed key, and
+  // a record already verified (as a walk from a ChainPoint starts with),
+  // which the pair's lanes must skip without falling out of step.
+  for (std::uint64_t w = 0; w < windows; w += 3) {
+    ChainStep malformed;
+    malformed.seq = w * kWindow + 20;
+    malformed.malformed = true;
+    batches[w].insert(batches[w].begin() + 19, malformed);
+    ChainStep verified = batches[w][100];
+    verified.chained = false;
+    batches[w].insert(batches[w].begin() + 100, verified);
+  }
 
   ChainHasher hasher(seed_);
   std::vector<std::uint64_t> tickets;
@@ -187,14 +201,55 @@ TEST_F(ChainHasherTest, BatchesHashedTwoAtATimeGetTheValuesOfAnInOrderWalk) {
   }
   for (std::uint64_t ticket : tickets) hasher.wait(ticket);
 
+  std::size_t unhashed = 0;
   for (const auto& batch : batches) {
     for (const ChainStep& got : batch) {
+      if (!got.chained) {
+        EXPECT_EQ(got.chain, ChainHash{}) << "an unchained step is not hashed";
+        ++unhashed;
+        continue;
+      }
       ASSERT_EQ(got.chain, want_[got.seq - 1].first) << "seq " << got.seq;
       ASSERT_EQ(got.check, want_[got.seq - 1].second) << "seq " << got.seq;
     }
   }
+  EXPECT_EQ(unhashed, 2 * 14u);
   EXPECT_EQ(hasher.chain(), want_.back().first);
   EXPECT_GE(hasher.hashed_beside(), 1u);
+}
+
+TEST_F(ChainHasherTest, WhatTheReportThrowsIsRethrownAndTheHasherStillEnds) {
+  // The report throws on the fourth batch, with later ones queued (some of
+  // them perhaps claimed beside it): wait rethrows it, nothing later is
+  // reported, and the destructor returns.
+  const std::uint64_t windows = 12;
+  build(windows * kWindow, {}, {});
+  std::vector<std::vector<ChainStep>> batches;
+  for (std::uint64_t w = 0; w < windows; ++w) {
+    batches.push_back(steps(w * kWindow + 1, (w + 1) * kWindow));
+  }
+  std::vector<std::uint64_t> reported;
+  {
+    ChainHasher hasher(seed_, false, [&](std::span<const ChainStep> batch) {
+      if (reported.size() == 3) throw std::runtime_error("report failed");
+      reported.push_back(batch.front().seq);
+    });
+    std::vector<std::uint64_t> tickets;
+    std::optional<ChainHash> start = seed_;
+    for (std::size_t i = 0; i < batches.size(); ++i) {
+      tickets.push_back(hasher.submit(batches[i], start, true));
+      start = start_after(batches[i]);
+    }
+    try {
+      hasher.wait(tickets.back());
+      ADD_FAILURE() << "wait returned after the report threw";
+    } catch (const std::runtime_error& e) {
+      EXPECT_STREQ(e.what(), "report failed");
+    }
+    EXPECT_THROW(hasher.rethrow_if_failed(), std::runtime_error);
+    EXPECT_THROW(hasher.submit(batches[0], start, true), std::runtime_error);
+  }
+  EXPECT_EQ(reported, (std::vector<std::uint64_t>{1, kWindow + 1, 2 * kWindow + 1}));
 }
 
 }  // namespace

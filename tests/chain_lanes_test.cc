@@ -1,6 +1,8 @@
 // Two chains stepped at once (journal/internal/chain_lanes.h) must give
 // chain_next's values bit for bit, whatever the two records' lengths: the
-// same block count or not, and past the four blocks the lanes take.
+// same block count or not, and past the four blocks the lanes take. On a
+// processor without the SHA extensions both sides are chain_next, and only
+// the last test, which says which path ran, checks anything of the lanes.
 #include "journal/internal/chain_lanes.h"
 
 #include "journal/hex.h"

@@ -35,6 +35,7 @@ std::uint64_t ChainHasher::submit(std::span<ChainStep> batch, const std::optiona
   std::uint64_t ticket = 0;
   {
     std::lock_guard lock(mutex_);
+    if (failed_) std::rethrow_exception(failed_);
     jobs_.push_back(Job{batch, start});
     ticket = ++submitted_;
   }
@@ -79,6 +80,11 @@ void ChainHasher::wait(std::uint64_t ticket) {
   }
   // The worker has passed them: nothing refers to their jobs any more.
   for (; first_ticket_ <= ticket; ++first_ticket_) jobs_.pop_front();
+}
+
+void ChainHasher::rethrow_if_failed() {
+  std::lock_guard lock(mutex_);
+  if (failed_) std::rethrow_exception(failed_);
 }
 
 void ChainHasher::finish(ChainHash& chain, ChainStep& s) const {

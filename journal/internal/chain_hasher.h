@@ -20,9 +20,9 @@
 //
 // Errors: none (a failing SHA-256 aborts, as in journal/chain.h); a decode
 // error is the step's `decoded`. What the worker throws (std::bad_alloc,
-// or whatever the report throws) is rethrown by the next wait, and the
-// worker stops; what wait throws while hashing leaves the hasher to be
-// destroyed. Threads: submit, wait and chain are called from one thread,
+// or whatever the report throws) is rethrown by the next submit, wait or
+// rethrow_if_failed, and the worker stops; what wait throws while hashing
+// leaves the hasher to be destroyed. Threads: submit, wait and chain are called from one thread,
 // the walker's; the report is called on the worker (on the walker's thread,
 // in submit, for a walk without one), never two at once. A batch belongs to
 // the hasher from submit until wait for its ticket returns, and the records
@@ -30,8 +30,8 @@
 // worker starts with the first submit that says more batches follow; a
 // walk of one batch, or a process that cannot start a thread, hashes and
 // reports inline in submit. The destructor stops the worker after the batch
-// it is on (batches still queued are neither hashed nor reported) and joins
-// it.
+// it is on (batches still queued are not reported, though the walker may
+// have hashed some) and joins it.
 #pragma once
 
 #include "journal/chain.h"
@@ -98,6 +98,8 @@ class ChainHasher {
   // hashes the latest one or two batches with a known start itself rather
   // than sleep.
   void wait(std::uint64_t ticket);
+  // Throws what the worker threw, if it has (wait and submit do too).
+  void rethrow_if_failed();
   // The chain value after the last record hashed, once every batch is waited for.
   const ChainHash& chain() const noexcept { return chain_; }
   // Batches the walker hashed itself, out of turn (wait).

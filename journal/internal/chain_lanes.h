@@ -11,7 +11,8 @@
 //
 // Errors: none; the values are chain_next's, bit for bit
 // (tests/chain_lanes_test.cc compares them on every record length up to
-// past the longest the lanes take). Thread-safe; no allocation.
+// past the longest the lanes take). Thread-safe; no allocation where the
+// lanes interleave (chain_next's fallback is OpenSSL's).
 #pragma once
 
 #include "journal/chain.h"
