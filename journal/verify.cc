@@ -130,6 +130,7 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
     return e;
   };
   std::size_t filling = 0;
+  std::uint64_t newest = 0;  // the newest ticket
   // The chain value before the batch being filled, when known without
   // hashing: a batch ends at each checkpoint, and the next one starts from
   // its stored value (ChainHasher).
@@ -180,7 +181,7 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
     }
     if (counts[filling] == kVerifyBatch || ends_window) {
       const std::optional<ChainHash> after = ends_window ? s.stored : std::nullopt;
-      tickets[filling] = hasher.submit(batch(filling), start, true);
+      tickets[filling] = newest = hasher.submit(batch(filling), start, true);
       start = after;
       filling = (filling + 1) % kVerifyDepth;
       if (counts[filling] != 0) {  // the oldest in flight
@@ -189,12 +190,9 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
       }
     }
   }
-  // The batches in flight, oldest first, then the one being filled.
-  for (std::size_t i = 1; i < kVerifyDepth; ++i) {
-    const std::size_t older = (filling + i) % kVerifyDepth;
-    if (counts[older] != 0) hasher.wait(tickets[older]);
-  }
-  if (counts[filling] != 0) hasher.wait(hasher.submit(batch(filling), start, false));
+  // The one being filled, then every batch: the newest waits for them all.
+  if (counts[filling] != 0) newest = hasher.submit(batch(filling), start, false);
+  if (newest != 0) hasher.wait(newest);
   const ChainHash& chain_at_end = hasher.chain();
   walk.chain = chain_at_end;
 

@@ -59,9 +59,7 @@ void ChainHasher::wait(std::uint64_t ticket) {
       continue;
     }
     for (Job* j : mine) {
-      if (j == nullptr) continue;
-      j->state = State::hashing;
-      j->end = *j->start;
+      if (j != nullptr) claim(*j);
     }
     lock.unlock();
     if (mine[1] == nullptr) {
@@ -148,8 +146,7 @@ void ChainHasher::run() {
           Job& j = job(next_ + 1);
           if (j.state == State::queued && j.start) {
             second = &j;
-            second->state = State::hashing;
-            second->end = *second->start;
+            claim(j);
           }
         }
       }

@@ -22,16 +22,16 @@
 // error is the step's `decoded`. What the worker throws (std::bad_alloc,
 // or whatever the report throws) is rethrown by the next submit, wait or
 // rethrow_if_failed, and the worker stops; what wait throws while hashing
-// leaves the hasher to be destroyed. Threads: submit, wait and chain are called from one thread,
-// the walker's; the report is called on the worker (on the walker's thread,
-// in submit, for a walk without one), never two at once. A batch belongs to
-// the hasher from submit until wait for its ticket returns, and the records
-// it views must stay readable (their read transaction open) as long. The
-// worker starts with the first submit that says more batches follow; a
-// walk of one batch, or a process that cannot start a thread, hashes and
-// reports inline in submit. The destructor stops the worker after the batch
-// it is on (batches still queued are not reported, though the walker may
-// have hashed some) and joins it.
+// leaves the hasher to be destroyed. Threads: submit, wait and chain are
+// called from one thread, the walker's; the report is called on the worker
+// (on the walker's thread, in submit, for a walk without one), never two at
+// once. A batch belongs to the hasher from submit until wait for its ticket
+// returns, and the records it views must stay readable (their read
+// transaction open) as long. The worker starts with the first submit that
+// says more batches follow; a walk of one batch, or a process that cannot
+// start a thread, hashes and reports inline in submit. The destructor stops the worker after the
+// batch it is on (batches still queued are not reported, though the walker may have hashed some)
+// and joins it.
 #pragma once
 
 #include "journal/chain.h"
@@ -94,9 +94,9 @@ class ChainHasher {
   // nullopt.
   std::uint64_t submit(std::span<ChainStep> batch, const std::optional<ChainHash>& start,
                        bool more_follow);
-  // Returns once the batch with `ticket` is hashed and reported; meanwhile
-  // hashes the latest one or two batches with a known start itself rather
-  // than sleep.
+  // Returns once the batch with `ticket`, and so every batch before it, is
+  // hashed and reported; meanwhile hashes the latest one or two batches with
+  // a known start itself rather than sleep.
   void wait(std::uint64_t ticket);
   // Throws what the worker threw, if it has (wait and submit do too).
   void rethrow_if_failed();
@@ -127,6 +127,12 @@ class ChainHasher {
   // `chain` includes its record; a mismatch resets `chain` to the stored value.
   void finish(ChainHash& chain, ChainStep& s) const;
   Job& job(std::uint64_t ticket) { return jobs_[ticket - first_ticket_]; }
+  // Takes a queued job with a known start out of turn: it is hashed from
+  // `end`, which starts at the start.
+  static void claim(Job& j) {
+    j.state = State::hashing;
+    j.end = *j.start;
+  }
   void run();
 
   ChainHash chain_;  // the worker's while it runs
