@@ -203,7 +203,7 @@ Result<std::optional<StoredSnapshot>> Reader::snapshot_at_most(std::uint64_t at_
     if (key.mv_size != sizeof seq) return std::optional<StoredSnapshot>();
     std::memcpy(&seq, key.mv_data, sizeof seq);
   }
-  return std::optional<StoredSnapshot>(StoredSnapshot{seq, std::string(lmdb::to_view(value))});
+  return std::optional<StoredSnapshot>(StoredSnapshot{seq, lmdb::to_view(value)});
 }
 
 Result<std::vector<std::uint64_t>> Reader::snapshot_seqs() {

@@ -61,9 +61,12 @@ struct JournalInfo {
   std::uint8_t format_version = 0;
 };
 
+// A snapshot as stored. `blob` points into the map: valid until the
+// transaction ends or writes (a boot or an audit decodes it in place; a copy
+// of a 60,000-fork snapshot's 3.6 MB took longer than decoding it).
 struct StoredSnapshot {
   std::uint64_t seq = 0;
-  std::string blob;
+  std::string_view blob;
 };
 
 // What a request id maps to: the outcome of the request that first used it,
@@ -161,7 +164,8 @@ class Reader {
   Result<void> check_pages_ahead(std::uint64_t next, std::uint64_t& checked_through);
 
   // The newest snapshot with seq <= at_most, or nullopt. Older ones are
-  // returned by calling again with a smaller bound.
+  // returned by calling again with a smaller bound. The blob is valid until
+  // the transaction ends or writes.
   Result<std::optional<StoredSnapshot>> snapshot_at_most(std::uint64_t at_most);
   Result<std::vector<std::uint64_t>> snapshot_seqs();
 

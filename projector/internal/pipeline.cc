@@ -1,6 +1,7 @@
 #include "projector/internal/pipeline.h"
 
 #include "journal/events.h"
+#include "projector/huge_page_allocator.h"
 #include "projector/replay.h"
 
 #include <array>
@@ -156,8 +157,10 @@ struct Joiner {
 Result<void> apply_range_pipelined(Reader& reader, Projection& state, std::uint64_t to) {
   const std::uint64_t from = state.seq() + 1;
   if (to < from || to - from < kPipelineMinEvents) return apply_range(reader, state, to);
-  // On the heap: its batches (about 2.2 MB) would crowd a thread's stack.
-  const auto shared = std::make_unique<Handover>();
+  // On the heap, its batches (about 2.2 MB) would crowd a thread's stack;
+  // on huge pages, since setting them up in 4 KiB pages took a millisecond
+  // of page faults before either thread could start.
+  const auto shared = std::allocate_shared<Handover>(HugePageAllocator<Handover>());
   Handover& handover = *shared;
   std::thread producer;
   try {
