@@ -111,6 +111,7 @@ Result<DecodedSnapshot> SnapshotCodec::decode(std::string_view blob) {
 
   const std::uint32_t templates = read_count(r, 2 + 2 + 1 + 1 + 16);
   p.templates_.reserve(templates);
+  p.template_index_.reserve(templates);
   for (std::uint32_t i = 0; i < templates && r.ok(); ++i) {
     Template t;
     t.id = Id(read_id(r));
@@ -125,7 +126,7 @@ Result<DecodedSnapshot> SnapshotCodec::decode(std::string_view blob) {
     p.templates_.push_back(std::move(t));
   }
   const std::uint32_t forks = read_count(r, 2 + 4);
-  p.forks_.reserve(forks);
+  p.forks_.presize(forks);
   for (std::uint32_t i = 0; i < forks && r.ok(); ++i) {
     const std::string_view fork = read_id(r);
     const auto index = r.le<std::uint32_t>();
@@ -134,6 +135,7 @@ Result<DecodedSnapshot> SnapshotCodec::decode(std::string_view blob) {
     ++p.templates_[index].forks;
   }
   const std::uint32_t lost = read_count(r, 2 + 4 + 8);
+  p.lost_.reserve(lost);
   for (std::uint32_t i = 0; i < lost && r.ok(); ++i) {
     const Id fork(read_id(r));
     const auto index = r.le<std::uint32_t>();
