@@ -29,9 +29,9 @@
 // returns, and the records it views must stay readable (their read
 // transaction open) as long. The worker starts with the first submit that
 // says more batches follow; a walk of one batch, or a process that cannot
-// start a thread, hashes and reports inline in submit. The destructor stops the worker after the
-// batch it is on (batches still queued are not reported, though the walker may have hashed some)
-// and joins it.
+// start a thread, hashes and reports inline in submit. The destructor
+// stops the worker after the batch it is on (batches still queued are not
+// reported, though the walker may have hashed some) and joins it.
 #pragma once
 
 #include "journal/chain.h"
