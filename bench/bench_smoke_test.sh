@@ -62,7 +62,7 @@ echo "== replay"
 check_json "$work/replay.json" lmdb_scan_eps replay_eps sqlite_replay_eps replay_cold_eps \
   full_replay_seconds snapshot_boot_seconds rss_anon_mb bytes_per_event replay_first_eps \
   lmdb_scan_first_eps sqlite_replay_first_eps audit_first_eps lmdb_scan_cold_eps \
-  sqlite_replay_cold_eps
+  sqlite_replay_cold_eps memory_load_4mib_ns memory_load_16mib_ns
 # The shapes: growing with small explicit sizes, soak with its own defaults.
 "$bench" replay --events 3000 --shape growing --templates 20 --live-forks 400 --json \
   >"$work/growing.json" 2>"$work/growing.err" ||

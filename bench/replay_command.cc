@@ -83,6 +83,12 @@ Result<Report> run_replay(const ReplayArgs& args) {
              "first pass of the SQLite replay in a fresh process; page cache warm"),
       figure("audit_first_eps", "events/s", rates(n, first->audit),
              "first pass of fj::audit (the whole journal) in a fresh process; page cache warm"),
+      figure("memory_load_4mib_ns", "ns", first->load_4mib_ns,
+             "one dependent load in random order over 4 MiB, in each first-pass round: the "
+             "host's cache latency"),
+      figure("memory_load_16mib_ns", "ns", first->load_16mib_ns,
+             "the same over 16 MiB, about the soak shape's tables: near the 4 MiB figure when "
+             "the host leaves this process enough of its shared cache, near DRAM's when not"),
       figure("replay_cold_eps", "events/s", rates(n, cold->replay),
              "fj::replay in a fresh process after POSIX_FADV_DONTNEED on data.mdb"),
       figure("lmdb_scan_cold_eps", "events/s", rates(n, cold->scan),

@@ -33,6 +33,9 @@ struct FirstPassTimes {
   std::vector<double> scan;           // the bare LMDB scan, page cache warm
   std::vector<double> audit;          // fj::audit, page cache warm
   std::vector<double> sqlite_replay;  // empty without SQLite
+  // MemoryProbe's ns per load, once a round before its first pass.
+  std::vector<double> load_4mib_ns;
+  std::vector<double> load_16mib_ns;
 };
 Result<FirstPassTimes> time_first_pass(const Corpus& c, int reps);
 
