@@ -148,6 +148,16 @@ Result<Report> run_replay(const ReplayArgs& args) {
   };
   r.extra["rss_anon_baseline_mb"] = memory->baseline_mb;
   r.extra["cold_cache_max_resident_fraction"] = cold->max_resident;
+  // Here a load that hits the shared cache takes about 20 ns and one from
+  // DRAM 110-150 ns, so a ratio above 3 says most 16 MiB loads went to DRAM
+  // (bench/README.md, "The host's cache share").
+  const double cache_share = median("memory_load_16mib_ns") / median("memory_load_4mib_ns");
+  if (cache_share > 3) {
+    r.notes.push_back("a random load over 16 MiB took " + number(cache_share) +
+                      " times one over 4 MiB: the host's other tenants held most of the shared "
+                      "cache, so replays whose tables are larger (the soak shape's) waited on "
+                      "memory and their first-pass ratio is lower than in a quiet run");
+  }
   if (cold->max_resident > 0.05) {
     r.notes.push_back("after the page-cache drop up to " + percent(cold->max_resident) +
                       " of a dropped file was still resident, so the cold figures are partly warm");
