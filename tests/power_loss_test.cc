@@ -140,11 +140,16 @@ TEST(PowerLossExplorerTest, NometaLosesOnlyTheLastCommits) {
   EXPECT_EQ(r.at("promise_kept"), true);
 }
 
+// The refusal also takes its scratch directory with it: TMPDIR is left as
+// it was found.
 TEST(PowerLossExplorerTest, AMissingRecorderIsAOneLineError) {
-  const auto r = run(
-      {CRASHTEST_BIN, "--power-loss", "--recorder", "/nonexistent/libfjrecord.so", "--seed", "1"});
+  const TempDir tmp;
+  const auto r = run({"/usr/bin/env", "TMPDIR=" + tmp.path(), CRASHTEST_BIN, "--power-loss",
+                      "--recorder", "/nonexistent/libfjrecord.so", "--seed", "1"});
   EXPECT_EQ(r.exit_code, 2) << r;
   EXPECT_NE(r.err.find("recorder /nonexistent/libfjrecord.so is missing"), std::string::npos) << r;
+  EXPECT_TRUE(std::filesystem::is_empty(tmp.path()))
+      << "left in TMPDIR: " << std::filesystem::directory_iterator(tmp.path())->path();
 }
 
 }  // namespace

@@ -279,9 +279,28 @@ bool ExploreReport::promise_kept() const {
   return false;
 }
 
+// The explorer's scratch directories, removed however explore() leaves (a
+// failed recording throws), except what --keep asked to keep.
+struct Scratch {
+  fs::path work;
+  bool keep = false;
+  fs::path state;  // set once created
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() {
+    std::error_code ec;
+    if (!state.empty()) fs::remove_all(state, ec);
+    if (!keep) fs::remove_all(work, ec);
+  }
+};
+
 ExploreReport explore(const ExploreOptions& o) {
   const auto started = Clock::now();
-  const fs::path work = make_work_dir(o.keep);
+  Scratch scratch;
+  scratch.work = make_work_dir(o.keep);
+  scratch.keep = !o.keep.empty();
+  const fs::path& work = scratch.work;
   const fs::path journal = work / "journal", root = work / "data-root", trace_path = work / "trace";
   fs::create_directories(journal);
   prepare_data_root(root.string());
@@ -322,6 +341,7 @@ ExploreReport explore(const ExploreOptions& o) {
   // States are written and read thousands of times: on tmpfs when there is
   // one (their durability is not what a check is about).
   const fs::path state_dir = state_directory(work);
+  scratch.state = state_dir;
   // A worker that died leaves a broken pipe: an error to handle, not a signal.
   ::signal(SIGPIPE, SIG_IGN);
   Checker checker(state_dir.string(), acks, *reference);
@@ -407,9 +427,6 @@ ExploreReport explore(const ExploreOptions& o) {
   });
   if (o.progress) std::cerr << "\r" << std::string(70, ' ') << "\r" << std::flush;
   r.seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  std::error_code ec;
-  fs::remove_all(state_dir, ec);
-  if (o.keep.empty()) fs::remove_all(work, ec);
   return r;
 }
 
