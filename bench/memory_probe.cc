@@ -3,7 +3,6 @@
 #include "bench/measure.h"
 
 #include <algorithm>
-#include <numeric>
 #include <random>
 #include <utility>
 
@@ -12,13 +11,12 @@ namespace fj::bench {
 MemoryProbe::MemoryProbe(std::size_t bytes) : lines_(std::max<std::size_t>(bytes / 64, 2)) {
   // Sattolo's shuffle: a random permutation that is one cycle, so the walk
   // visits every line before it repeats one.
-  std::vector<std::uint32_t> order(lines_.size());
-  std::iota(order.begin(), order.end(), 0u);
+  for (std::size_t i = 0; i < lines_.size(); ++i) lines_[i].next = static_cast<std::uint32_t>(i);
   std::mt19937_64 rng(0x5eed);
-  for (std::size_t i = order.size() - 1; i > 0; --i) {
-    std::swap(order[i], order[std::uniform_int_distribution<std::size_t>(0, i - 1)(rng)]);
+  for (std::size_t i = lines_.size() - 1; i > 0; --i) {
+    std::swap(lines_[i].next,
+              lines_[std::uniform_int_distribution<std::size_t>(0, i - 1)(rng)].next);
   }
-  for (std::size_t i = 0; i < order.size(); ++i) lines_[i].next = order[i];
 }
 
 double MemoryProbe::ns_per_load(std::size_t loads) {

@@ -282,24 +282,22 @@ bool ExploreReport::promise_kept() const {
 // The explorer's scratch directories, removed however explore() leaves (a
 // failed recording throws), except what --keep asked to keep.
 struct Scratch {
-  fs::path work;
-  bool keep = false;
-  fs::path state;  // set once created
-  Scratch() = default;
+  explicit Scratch(const std::string& keep) : work(make_work_dir(keep)), kept(!keep.empty()) {}
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
   ~Scratch() {
     std::error_code ec;
     if (!state.empty()) fs::remove_all(state, ec);
-    if (!keep) fs::remove_all(work, ec);
+    if (!kept) fs::remove_all(work, ec);
   }
+  const fs::path work;
+  const bool kept;
+  fs::path state;  // set once created
 };
 
 ExploreReport explore(const ExploreOptions& o) {
   const auto started = Clock::now();
-  Scratch scratch;
-  scratch.work = make_work_dir(o.keep);
-  scratch.keep = !o.keep.empty();
+  Scratch scratch(o.keep);
   const fs::path& work = scratch.work;
   const fs::path journal = work / "journal", root = work / "data-root", trace_path = work / "trace";
   fs::create_directories(journal);
