@@ -503,7 +503,10 @@ bool Journal::interrupted_init(const std::string& dir) {
     if (name != "data.mdb" && name != "lock.mdb") return false;
   }
   if (fs::file_size(data, ec) == 0 && !ec) return true;  // killed before LMDB wrote a page
-  auto env = lmdb::Env::open(dir, lmdb::EnvOptions{.flags = MDB_RDONLY});
+  // Without a lock file no writer can be running; looking must not create one.
+  const unsigned flags =
+      MDB_RDONLY | (fs::exists(fs::path(dir) / "lock.mdb", ec) ? 0U : unsigned{MDB_NOLOCK});
+  auto env = lmdb::Env::open(dir, lmdb::EnvOptions{.flags = flags});
   if (!env) return false;
   auto txn = lmdb::Txn::begin(*env, MDB_RDONLY);
   if (!txn) return false;
@@ -608,12 +611,43 @@ Result<Journal> Journal::open(const std::string& dir, const JournalOptions& opti
 
 Result<Journal> Journal::open_existing(const std::string& dir, const JournalOptions& options) {
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
+  // A directory the process may not read is not a missing journal: saying
+  // "no journal" would send the user to create one.
+  const fs::file_status dir_status = fs::status(dir, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    return errno_error("cannot open " + dir, ec.value());
+  }
+  if (!fs::exists(dir_status)) {
     return make_error(Errc::not_a_journal, "no journal at " + dir + ": no such directory");
   }
-  if (!fs::is_regular_file(fs::path(dir) / "data.mdb", ec)) {
+  if (!fs::is_directory(dir_status)) {
     return make_error(Errc::not_a_journal,
-                      "no journal at " + dir + " (create one with 'forkjournal init')");
+                      "no journal at " + dir + ": it is a file, not a directory");
+  }
+  const fs::path data = fs::path(dir) / "data.mdb";
+  const fs::file_status data_status = fs::status(data, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    return errno_error("cannot open " + data.string(), ec.value());
+  }
+  if (!fs::exists(data_status)) {
+    const bool empty = fs::is_empty(dir, ec);
+    if (ec) return errno_error("cannot list " + dir, ec.value());
+    return make_error(Errc::not_a_journal,
+                      "no journal at " + dir +
+                          (empty ? " (create one with 'forkjournal init')"
+                                 : ": the directory holds other files and no data.mdb"));
+  }
+  if (!fs::is_regular_file(data_status)) {
+    return make_error(Errc::not_a_journal,
+                      "no journal at " + dir + ": data.mdb is not a regular file");
+  }
+  // LMDB reports an empty file as a bad descriptor; it is what a create
+  // killed before LMDB wrote a page leaves (interrupted_init).
+  if (fs::file_size(data, ec) == 0 && !ec) {
+    return make_error(Errc::not_a_journal,
+                      "no journal at " + dir +
+                          ": data.mdb is empty (a create that did not finish; 'forkjournal "
+                          "init' completes it)");
   }
   lmdb::EnvOptions env_options{.flags = env_flags(options), .map_size = options.initial_map_size};
   // Without a lock file no writer can be running; reading must not create one.

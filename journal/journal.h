@@ -277,14 +277,16 @@ class Journal {
 
   // Opens an existing journal. Read-only opening never creates or changes a
   // file and runs beside a live writer. Errors: not_a_journal (missing
-  // directory, no journal, another program's LMDB environment),
-  // unknown_version (another format version; both versions named),
+  // directory, a file, no data.mdb, an empty data.mdb, another program's
+  // LMDB environment; the message says which), io_error (the directory or
+  // data.mdb cannot be looked at: permission), unknown_version (another format version; both versions named),
   // corrupt_meta, lmdb_error (also for a linked LMDB of another release, as
   // create). Clears reader slots left by dead processes.
   static Result<Journal> open(const std::string& dir, const JournalOptions& options = {});
 
   // True when `dir` holds only what a create() killed before its first commit
-  // leaves behind (create() then starts over instead of refusing).
+  // leaves behind (create() then starts over instead of refusing). Creates
+  // no file: without a lock.mdb it reads without one.
   static bool interrupted_init(const std::string& dir);
 
   Journal(Journal&&) noexcept;

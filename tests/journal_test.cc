@@ -120,6 +120,78 @@ TEST(Journal, OpeningAMissingDirectoryCreatesNothing) {
   EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
 }
 
+// Each way a path can fail to be a journal gets a message that says which,
+// and the open leaves the path as it found it.
+TEST(Journal, WhatIsNotAJournalIsNamed) {
+  TempDir dir;
+  namespace fs = std::filesystem;
+  std::ofstream(dir.sub("file")) << "x";
+  fs::create_directory(dir.sub("other"));
+  std::ofstream(dir.sub("other/notes.txt")) << "x";
+  fs::create_directory(dir.sub("empty-data"));
+  std::ofstream(dir.sub("empty-data/data.mdb"));
+  fs::create_directory(dir.sub("random"));
+  std::ofstream(dir.sub("random/data.mdb")) << std::string(20000, '\x5a');
+  fs::create_directories(dir.sub("dir-data/data.mdb"));
+  const std::pair<std::string, std::string> cases[] = {
+      {"file", "it is a file, not a directory"},
+      {"other", "the directory holds other files and no data.mdb"},
+      {"empty-data", "data.mdb is empty"},
+      {"random", "data.mdb is not an LMDB file"},
+      {"dir-data", "data.mdb is not a regular file"},
+  };
+  for (const auto& [name, says] : cases) {
+    for (bool read_only : {true, false}) {
+      auto j = Journal::open(dir.sub(name), JournalOptions{.read_only = read_only});
+      ASSERT_FALSE(j) << name;
+      EXPECT_EQ(j.error().code, Errc::not_a_journal) << name;
+      EXPECT_NE(j.error().message.find(says), std::string::npos) << j.error().message;
+      EXPECT_FALSE(fs::exists(dir.sub(name + "/lock.mdb"))) << name;
+    }
+  }
+  // The check for an interrupted create does not leave a lock file either.
+  EXPECT_FALSE(Journal::interrupted_init(dir.sub("random")));
+  EXPECT_FALSE(fs::exists(dir.sub("random/lock.mdb")));
+  // An empty data.mdb is what a create killed early leaves: init completes it.
+  EXPECT_TRUE(Journal::interrupted_init(dir.sub("empty-data")));
+  ASSERT_TRUE(Journal::create(dir.sub("empty-data"), fast()));
+}
+
+// A journal the process may not read is reported as that, not as missing
+// (which would send its user to create one).
+TEST(Journal, AnUnreadableJournalIsNotReportedMissing) {
+  TempDir dir;
+  const std::string path = dir.sub("j");
+  ASSERT_TRUE(Journal::create(path, fast()));
+  if (::geteuid() != 0) {
+    ASSERT_EQ(::chmod(path.c_str(), 0), 0);
+    auto j = Journal::open(path, JournalOptions{.read_only = true});
+    ASSERT_FALSE(j);
+    EXPECT_EQ(j.error().code, Errc::io_error) << j.error().message;
+    EXPECT_NE(j.error().message.find("Permission denied"), std::string::npos);
+    return;
+  }
+  // Root reads through any mode: open as an unprivileged user in a child,
+  // with the temporary directory traversable for it and the journal not.
+  std::filesystem::permissions(dir.path(), std::filesystem::perms::others_exec,
+                               std::filesystem::perm_options::add);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) ::_exit(3);
+    auto j = Journal::open(path, JournalOptions{.read_only = true});
+    if (j) ::_exit(4);
+    const bool named = j.error().code == Errc::io_error &&
+                       j.error().message.find("Permission denied") != std::string::npos;
+    ::_exit(named ? 0 : 5);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "3: could not drop privileges, 4: opened, "
+                                       "5: not reported as permission denied";
+}
+
 TEST(Journal, AForeignLmdbEnvironmentIsNotAJournal) {
   TempDir dir;
   {
