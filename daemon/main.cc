@@ -565,8 +565,15 @@ int main(int argc, char** argv) {
       [&](const boost::system::error_code& ec, int signo) {
         if (ec) return;
         if (signo == SIGHUP) {
-          log_line("SIGHUP: reconciling");
-          (*service)->async_reconcile(false, [](fj::Result<fj::gc::ReconcileReport>) {});
+          if (options.data_root.empty()) {
+            // The service refuses a reconcile without a data root (and logs
+            // nothing), so say here that nothing happens.
+            log_line("SIGHUP: no --data-root, so there is nothing to reconcile against");
+          } else {
+            // The reconcile logs its own line (or "requested reconcile failed").
+            log_line("SIGHUP: reconciling");
+            (*service)->async_reconcile(false, [](fj::Result<fj::gc::ReconcileReport>) {});
+          }
           signals->async_wait(on_signal);
           return;
         }

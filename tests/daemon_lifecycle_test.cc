@@ -150,6 +150,40 @@ TEST_F(DaemonTest, SigintAlsoExitsCleanly) {
   EXPECT_FALSE(fs::exists(fs::symlink_status(socket())));
 }
 
+// --- SIGHUP and the boot log --------------------------------------------------------------
+
+// Polls the daemon's log until it holds `text`, for kStartTimeout at most.
+::testing::AssertionResult log_shows(const Daemon& d, const std::string& text) {
+  const auto deadline = Clock::now() + kStartTimeout;
+  while (!contains(d.log(), text)) {
+    if (Clock::now() >= deadline) {
+      return ::testing::AssertionFailure() << "no '" << text << "' in the log:\n" << d.log();
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// Without a data root the service refuses a reconcile and logs nothing, so
+// the SIGHUP line itself must say that nothing is reconciled.
+TEST_F(DaemonTest, SighupWithoutADataRootLogsThatNothingIsReconciled) {
+  Daemon& d = start();
+  d.signal(SIGHUP);
+  EXPECT_TRUE(log_shows(d, "SIGHUP: no --data-root, so there is nothing to reconcile against"));
+  Client c(socket());
+  expect_pong(c, "SIGHUP");
+  EXPECT_EQ(d.terminate(), 0) << d.log();
+  EXPECT_FALSE(contains(d.log(), "SIGHUP: reconciling")) << d.log();
+}
+
+TEST_F(DaemonDataRootTest, SighupReconcilesAndLogsTheReconcile) {
+  Daemon& d = start({"--data-root", root_});
+  d.signal(SIGHUP);
+  EXPECT_TRUE(log_shows(d, "SIGHUP: reconciling"));
+  EXPECT_TRUE(log_shows(d, "requested reconcile against seq"));
+  EXPECT_EQ(d.terminate(), 0) << d.log();
+}
+
 // --- refusals at start ---------------------------------------------------------------
 
 TEST_F(DaemonTest, ASecondDaemonOnTheSameJournalExits2NamingTheWriterRole) {
