@@ -527,7 +527,10 @@ int main(int argc, char** argv) {
   {
     auto opened = fj::service::open_or_create(options.journal, options.sync, options.max_map_size);
     if (!opened) fail(opened.error().message);
-    if (opened->created) log_line("created journal " + options.journal);
+    if (opened->created) {
+      log_line("created journal " + options.journal + " (id " + opened->journal.info().journal_id +
+               ")");
+    }
   }
   take_writer_role(options.journal);
 

@@ -184,6 +184,21 @@ TEST_F(DaemonDataRootTest, SighupReconcilesAndLogsTheReconcile) {
   EXPECT_EQ(d.terminate(), 0) << d.log();
 }
 
+// docs/operations.md, Logs: "created journal DIR (id ...)".
+TEST_F(DaemonTest, TheBootLogNamesTheCreatedJournalAndItsId) {
+  Daemon& d = start();
+  auto j = fj::Journal::open(journal(), fj::JournalOptions{.read_only = true});
+  ASSERT_TRUE(j) << j.error().message;
+  const std::string id = j->info().journal_id;
+  EXPECT_TRUE(contains(d.log(), "created journal " + journal() + " (id " + id + ")")) << d.log();
+  EXPECT_EQ(d.terminate(), 0) << d.log();
+
+  Daemon& again = start();
+  EXPECT_TRUE(contains(again.log(), "opened journal " + journal() + " (id " + id + ")"))
+      << again.log();
+  EXPECT_FALSE(contains(again.log(), "created journal")) << again.log();
+}
+
 // --- refusals at start ---------------------------------------------------------------
 
 TEST_F(DaemonTest, ASecondDaemonOnTheSameJournalExits2NamingTheWriterRole) {
