@@ -4,6 +4,7 @@
 #include "daemon/internal/open_journal.h"
 #include "daemon/metrics.h"
 #include "daemon/service.h"
+#include "fleet/shipper.h"
 #include "journal/internal/clock.h"
 #include "journal/internal/format.h"
 #include "present/render.h"
@@ -14,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
@@ -28,10 +30,12 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <future>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <regex>
 #include <tuple>
@@ -59,8 +63,38 @@ void log_line(const std::string& message) {
   }
 }
 
+// --- the socket this process bound ----------------------------------------------------
+
+// Set once the socket is bound: a start that fails later, and a clean exit,
+// remove it. The file's identity is kept so that only this process's own
+// socket is ever removed, never a file that replaced it at that path.
+struct BoundSocket {
+  std::string path;
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+std::optional<BoundSocket> g_bound;
+
+void remember_bound_socket(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) g_bound = BoundSocket{path, st.st_dev, st.st_ino};
+}
+
+void remove_bound_socket() {
+  if (!g_bound) return;
+  struct stat st {};
+  if (::lstat(g_bound->path.c_str(), &st) == 0 && st.st_dev == g_bound->dev &&
+      st.st_ino == g_bound->ino) {
+    ::unlink(g_bound->path.c_str());
+  }
+  g_bound.reset();
+}
+
+// Logs one line and exits 2 (a startup error, as --help says), removing the
+// socket if this process bound it.
 [[noreturn]] void fail(const std::string& message) {
   log_line("error: " + message);
+  remove_bound_socket();
   std::exit(2);
 }
 
@@ -76,6 +110,25 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& text)
   if (unit == "m") return std::chrono::minutes(n);
   if (unit == "h") return std::chrono::hours(n);
   return std::chrono::seconds(n);
+}
+
+// Parses the decimal value of option `name` (digits only: no sign, no
+// spaces) as a count from `min` (0 or 1) up to `max`; anything else fails
+// with one line naming the option.
+std::uint64_t parse_count(const std::string& name, const std::string& text, std::uint64_t min,
+                          std::uint64_t max) {
+  const std::string kind = min == 0 ? "a non-negative integer" : "a positive integer";
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
+    fail(name + ": '" + text + "' is not " + kind);
+  }
+  std::uint64_t n = 0;
+  // Digits only, so from_chars fails only when the value overflows.
+  const bool fits = std::from_chars(text.data(), text.data() + text.size(), n).ec == std::errc();
+  if (!fits || n > max) {
+    fail(name + ": '" + text + "' is out of range (at most " + std::to_string(max) + ")");
+  }
+  if (n < min) fail(name + ": '" + text + "' is not " + kind);
+  return n;
 }
 
 // --- the writer role and the socket -------------------------------------------------
@@ -97,6 +150,12 @@ void take_writer_role(const std::string& journal) {
   // The descriptor stays open (and the lock held) until the process exits.
 }
 
+// The longest socket path: sockaddr_un's sun_path holds it and its NUL.
+constexpr std::size_t kMaxSocketPath = sizeof(sockaddr_un::sun_path) - 1;
+
+// Binds and listens on `path`, replacing a stale socket there; fails (one
+// line, exit 2) when another daemon serves it or a file that is not a socket
+// is in the way. Once bound, fail() removes the socket again.
 stream_protocol::acceptor open_socket(asio::io_context& io, const std::string& path,
                                       unsigned mode) {
   struct stat st {};
@@ -114,6 +173,7 @@ stream_protocol::acceptor open_socket(asio::io_context& io, const std::string& p
   acceptor.open(stream_protocol(), ec);
   if (!ec) acceptor.bind(stream_protocol::endpoint(path), ec);
   if (ec) fail("cannot bind " + path + ": " + ec.message());
+  remember_bound_socket(path);
   if (::chmod(path.c_str(), mode) != 0) fail("cannot chmod " + path + ": " + std::strerror(errno));
   acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) fail("cannot listen on " + path + ": " + ec.message());
@@ -202,17 +262,24 @@ class Server {
 int main(int argc, char** argv) {
   fj::service::ServiceOptions options;
   std::string socket_path, reconcile_every, mode_text = "0660", log_format = "text";
-  std::uint64_t snapshot_every = 100'000;
   fj::service::DispatcherOptions limits;
+  // Counts are read as text and parsed by parse_count: CLI11's own checks
+  // print unreadable ranges and accept negative or overflowing values.
+  std::string snapshot_every = "100000", max_connections = std::to_string(limits.max_connections),
+              max_output = std::to_string(limits.max_output), max_map_size = "0",
+              request_window = std::to_string(options.request_window.max_count);
   std::string write_timeout = "30s", line_timeout = "10s", idle_timeout = "300s";
   std::string metrics_address, stuck_after = "30s", reader_after = "10m", ship_urls, ship_host;
   std::string request_max_age, request_min_age = "60s";
   bool metrics_any_address = false;
+  // The map's size at open: a smaller --max-map-size could never apply.
+  const std::size_t min_map_size = fj::JournalOptions{}.initial_map_size;
 
   CLI::App app{
       "forkjournald: serves a fork journal to VM managers over a Unix socket.\n"
       "Newline-delimited JSON requests; an append is acknowledged only once durable.\n"
-      "Protocol: docs/protocol.md. Exit codes: 0 clean shutdown, 2 startup error.",
+      "Protocol: docs/protocol.md. Exit codes: 0 clean shutdown, 2 startup error (one\n"
+      "line; options are checked before the socket is bound or the journal touched).",
       "forkjournald"};
   app.set_version_flag("--version", std::string("forkjournald ") + FJ_VERSION +
                                         " (journal format version " +
@@ -220,28 +287,32 @@ int main(int argc, char** argv) {
   app.add_option("--journal", options.journal, "Journal directory (created if missing or empty)")
       ->envname("FORKJOURNAL_DIR")
       ->required();
-  app.add_option("--socket", socket_path, "Unix socket path to serve on")->required();
+  app.add_option(
+         "--socket", socket_path,
+         "Unix socket path to serve on (at most " + std::to_string(kMaxSocketPath) + " bytes)")
+      ->required();
   app.add_option("--data-root", options.data_root,
                  "VM manager data root to reconcile against at boot and periodically");
   app.add_option(
       "--reconcile-every", reconcile_every,
       "Reconcile period, e.g. 30s, 5m, 1h (needs --data-root; default: boot and SIGHUP only)");
   app.add_option("--snapshot-every", snapshot_every, "Events between snapshots (0: never)")
-      ->default_val(100000);
+      ->type_name("N")
+      ->default_val(snapshot_every);
   fj::add_sync_option(app, options.sync);
   app.add_option("--socket-mode", mode_text, "Permissions of the socket, octal (default 0660)");
   app.add_option("--log-format", log_format, "text (default) or json")
       ->check(CLI::IsMember({"text", "json"}));
-  app.add_option("--max-connections", limits.max_connections,
-                 "Connections served at once; past it a new one gets a busy error and is closed "
-                 "(kept below the descriptor limit)")
-      ->default_val(limits.max_connections)
-      ->check(CLI::PositiveNumber);
-  app.add_option("--max-output", limits.max_output,
-                 "Bytes of unwritten replies per connection before its requests are no longer "
-                 "read")
-      ->default_val(limits.max_output)
-      ->check(CLI::PositiveNumber);
+  app.add_option("--max-connections", max_connections,
+                 "Connections served at once, at least 1; past it a new one gets a busy error and "
+                 "is closed (kept below the descriptor limit)")
+      ->type_name("N")
+      ->default_val(max_connections);
+  app.add_option("--max-output", max_output,
+                 "Bytes of unwritten replies per connection, at least 1, before its requests are "
+                 "no longer read")
+      ->type_name("BYTES")
+      ->default_val(max_output);
   app.add_option("--write-timeout", write_timeout,
                  "Close a connection whose peer does not take a pending reply within this long")
       ->default_val(write_timeout);
@@ -253,17 +324,19 @@ int main(int argc, char** argv) {
                  "Close a connection that sends no request for this long (durations: 500ms, 30s, "
                  "5m, 1h)")
       ->default_val(idle_timeout);
-  app.add_option("--max-map-size", options.max_map_size,
-                 "Bytes the LMDB map may grow to; past it appends fail (journal_full) and health "
-                 "is degraded above 80% (default: no limit)")
-      ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-map-size", max_map_size,
+                 "Bytes the LMDB map may grow to, at least " + std::to_string(min_map_size) +
+                     " (64 MiB, its size at open; a smaller value is refused); past it appends "
+                     "fail (journal_full) and health is degraded above 80% (default and 0: no "
+                     "limit)")
+      ->type_name("BYTES");
   app.add_option(
-         "--request-window", options.request_window.max_count,
+         "--request-window", request_window,
          "Request ids kept for retries; storing a new one deletes the oldest beyond "
          "this many once older than --request-min-age, and a retry past them is executed anew "
          "(docs/protocol.md; 0: keep all)")
-      ->default_val(options.request_window.max_count)
-      ->check(CLI::NonNegativeNumber);
+      ->type_name("N")
+      ->default_val(request_window);
   app.add_option("--request-max-age", request_max_age,
                  "Also delete request ids stored longer ago than this, whatever "
                  "--request-min-age says (durations: 30s, 5m, 24h; default: no age limit)");
@@ -301,8 +374,20 @@ int main(int argc, char** argv) {
     return 2;
   }
   g_json_logs = log_format == "json";
-  options.snapshot_every = snapshot_every;
   options.log = log_line;
+
+  // --- every argument is checked before anything is bound, opened or created.
+  constexpr auto kMaxSize = std::numeric_limits<std::size_t>::max();
+  constexpr auto kMaxU64 = std::numeric_limits<std::uint64_t>::max();
+  options.snapshot_every = parse_count("--snapshot-every", snapshot_every, 0, kMaxU64);
+  limits.max_connections = parse_count("--max-connections", max_connections, 1, kMaxSize);
+  limits.max_output = parse_count("--max-output", max_output, 1, kMaxSize);
+  options.max_map_size = parse_count("--max-map-size", max_map_size, 0, kMaxSize);
+  if (options.max_map_size != 0 && options.max_map_size < min_map_size) {
+    fail("--max-map-size: '" + max_map_size + "' is below the minimum of " +
+         std::to_string(min_map_size) + " bytes (64 MiB, the map's size at open; 0: no limit)");
+  }
+  options.request_window.max_count = parse_count("--request-window", request_window, 0, kMaxU64);
   if (!reconcile_every.empty()) {
     auto every = parse_duration(reconcile_every);
     if (!every || every->count() == 0)
@@ -343,39 +428,47 @@ int main(int argc, char** argv) {
     options.request_window.min_age = std::chrono::milliseconds(0);
   }
   limits.log = log_line;
-  if (!ship_urls.empty()) {
+  // An explicit empty --ship or --ship-host is a mistake, not "off" or
+  // "the default".
+  if (app.count("--ship") != 0) {
     options.ship.emplace();
     options.ship->urls = ship_urls;
+    if (app.count("--ship-host") != 0 && ship_host.empty()) {
+      fail("--ship-host: the host name is empty (leave the option out to use gethostname)");
+    }
     options.ship->host = ship_host;
-  } else if (!ship_host.empty()) {
+    if (auto ok = fj::fleet::check_ship_options(*options.ship); !ok) {
+      fail("--ship: " + ok.error().message);
+    }
+  } else if (app.count("--ship-host") != 0) {
     fail("--ship-host needs --ship");
   }
-  unsigned mode = 0;
+  if (!metrics_address.empty()) {
+    if (auto ok = fj::service::Metrics::check_address(metrics_address, metrics_any_address); !ok)
+      fail(ok.error().message);
+  }
   if (mode_text.empty() || mode_text.size() > 4 ||
       mode_text.find_first_not_of("01234567") != std::string::npos) {
     fail("--socket-mode: '" + mode_text + "' is not an octal mode like 0660");
   }
-  mode = static_cast<unsigned>(std::stoul(mode_text, nullptr, 8));
-
-  // Create the journal first (if needed) so that the lock file can live in
-  // it; the handle is closed before the service opens the journal again.
-  {
-    auto opened = fj::service::open_or_create(options.journal, options.sync, options.max_map_size);
-    if (!opened) fail(opened.error().message);
-    if (opened->created) log_line("created journal " + options.journal);
+  const auto mode = static_cast<unsigned>(std::stoul(mode_text, nullptr, 8));
+  if (socket_path.size() > kMaxSocketPath) {
+    fail("--socket: '" + socket_path + "' is " + std::to_string(socket_path.size()) +
+         " bytes; a Unix socket path holds at most " + std::to_string(kMaxSocketPath) +
+         " (sun_path, with its NUL)");
   }
-  take_writer_role(options.journal);
-
-  std::shared_ptr<fj::service::Metrics> metrics;
-  if (!metrics_address.empty()) {
-    auto served = fj::service::Metrics::serve(metrics_address, metrics_any_address);
-    if (!served) fail(served.error().message);
-    metrics = std::move(*served);
-    options.observers.push_back(metrics);
-    limits.on_request = [m = metrics.get()](std::string_view op, std::string_view result) {
-      m->on_request(op, result);
-    };
-    log_line("metrics on http://" + metrics->address() + "/metrics");
+  if (!options.data_root.empty()) {
+    // The boot reconcile would fail on it only after the journal exists.
+    const int fd = ::open(options.data_root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) fail("--data-root: cannot open " + options.data_root + ": " + std::strerror(errno));
+    ::close(fd);
+  }
+  if (const std::size_t fit = connections_that_fit(); fit < limits.max_connections) {
+    if (fit == 0) fail("the descriptor limit (RLIMIT_NOFILE) leaves no room for connections");
+    log_line("--max-connections " + std::to_string(limits.max_connections) + " lowered to " +
+             std::to_string(fit) + " to stay under the descriptor limit (RLIMIT_NOFILE), with " +
+             std::to_string(kReservedFds) + " kept for the daemon's own files");
+    limits.max_connections = fit;
   }
 
   // Under systemd's WatchdogSec=, the writer thread pings at half the
@@ -389,26 +482,60 @@ int main(int argc, char** argv) {
              " ms");
   }
 
+  // --- the listeners, before the journal: a second daemon, a path in use or
+  // an address that cannot be bound fails before the journal is touched
+  // (docs/protocol.md, Lifecycle). From here on fail() removes the socket.
   asio::io_context io;
   // Subscribers wake when the head moves (daemon/head_signal.h).
   limits.heads = std::make_shared<fj::service::HeadSignal>(io.get_executor());
   options.observers.push_back(limits.heads);
-  // Registered before the socket exists: a signal during boot is queued and
-  // handled once serving starts, never the default (abrupt) termination.
-  asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
-  auto acceptor = open_socket(io, socket_path, mode);
+  std::optional<asio::signal_set> signals;
+  std::optional<stream_protocol::acceptor> acceptor;
+  try {
+    // Registered before the socket exists: a signal during boot is queued
+    // and handled once serving starts, never the default (abrupt)
+    // termination.
+    signals.emplace(io, SIGTERM, SIGINT, SIGHUP);
+    acceptor.emplace(open_socket(io, socket_path, mode));
+  } catch (const boost::system::system_error& e) {
+    // open_socket reports what it foresees itself; Asio throws for the rest.
+    fail("cannot serve on " + socket_path + ": " + e.code().message());
+  }
+
+  std::shared_ptr<fj::service::Metrics> metrics;
+  if (!metrics_address.empty()) {
+    auto served = fj::service::Metrics::serve(metrics_address, metrics_any_address);
+    if (!served) fail(served.error().message);
+    metrics = std::move(*served);
+    options.observers.push_back(metrics);
+    limits.on_request = [m = metrics.get()](std::string_view op, std::string_view result) {
+      m->on_request(op, result);
+    };
+    log_line("metrics on http://" + metrics->address() + "/metrics");
+  }
+
+  // Create the journal (if needed) so that the lock file can live in it;
+  // the handle is closed before the service opens the journal again.
+  //
+  // A start that fails after this point leaves a journal it created behind
+  // (docs/operations.md, Install): it is not removed, because from its
+  // creation on another process (forkjournal, a racing forkjournald that
+  // then took the writer role) may have opened it or written to it, and no
+  // check before deleting its files could exclude a write right after the
+  // check. A journal left so is empty or holds what was written to it, and
+  // the next start opens it as it is.
+  {
+    auto opened = fj::service::open_or_create(options.journal, options.sync, options.max_map_size);
+    if (!opened) fail(opened.error().message);
+    if (opened->created) {
+      log_line("created journal " + options.journal + " (id " + opened->journal.info().journal_id +
+               ")");
+    }
+  }
+  take_writer_role(options.journal);
+
   auto service = fj::service::Service::start(io.get_executor(), options);
-  if (!service) {
-    ::unlink(socket_path.c_str());
-    fail(service.error().message);
-  }
-  if (const std::size_t fit = connections_that_fit(); fit < limits.max_connections) {
-    if (fit == 0) fail("the descriptor limit (RLIMIT_NOFILE) leaves no room for connections");
-    log_line("--max-connections " + std::to_string(limits.max_connections) + " lowered to " +
-             std::to_string(fit) + " to stay under the descriptor limit (RLIMIT_NOFILE), with " +
-             std::to_string(kReservedFds) + " kept for the daemon's own files");
-    limits.max_connections = fit;
-  }
+  if (!service) fail(service.error().message);
   if (metrics) {
     fj::service::Service* svc = service->get();
     metrics->set_sources(
@@ -434,16 +561,23 @@ int main(int argc, char** argv) {
          }});
   }
   fj::service::Dispatcher dispatcher(io.get_executor(), **service, FJ_VERSION, limits);
-  Server server(dispatcher, std::move(acceptor));
+  Server server(dispatcher, std::move(*acceptor));
   asio::co_spawn(io, server.accept_loop(), asio::detached);
 
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int signo) {
         if (ec) return;
         if (signo == SIGHUP) {
-          log_line("SIGHUP: reconciling");
-          (*service)->async_reconcile(false, [](fj::Result<fj::gc::ReconcileReport>) {});
-          signals.async_wait(on_signal);
+          if (options.data_root.empty()) {
+            // The service refuses a reconcile without a data root (and logs
+            // nothing), so say here that nothing happens.
+            log_line("SIGHUP: no --data-root, so there is nothing to reconcile against");
+          } else {
+            // The reconcile logs its own line (or "requested reconcile failed").
+            log_line("SIGHUP: reconciling");
+            (*service)->async_reconcile(false, [](fj::Result<fj::gc::ReconcileReport>) {});
+          }
+          signals->async_wait(on_signal);
           return;
         }
         log_line(std::string(signo == SIGTERM ? "SIGTERM" : "SIGINT") +
@@ -451,7 +585,7 @@ int main(int argc, char** argv) {
         sd_notify(0, "STOPPING=1");
         server.stop();
       };
-  signals.async_wait(on_signal);
+  signals->async_wait(on_signal);
 
   log_line("serving " + options.journal + " on " + socket_path + " (sync " +
            std::string(fj::sync_mode_name(options.sync)) + ")");
@@ -460,7 +594,7 @@ int main(int argc, char** argv) {
 
   (*service)->stop();             // finishes queued work and writes the shutdown snapshot
   if (metrics) metrics->close();  // its sources read the service
-  ::unlink(socket_path.c_str());
+  remove_bound_socket();
   log_line("exited cleanly");
   return 0;
 }

@@ -188,7 +188,15 @@ struct Metrics::Impl {
   }
 };
 
-Result<std::unique_ptr<Metrics>> Metrics::serve(const std::string& address, bool any_address) {
+namespace {
+
+struct Address {
+  std::string host;  // without brackets
+  std::string port;
+  boost::asio::ip::address ip;
+};
+
+Result<Address> parse_address(const std::string& address, bool any_address) {
   const auto colon = address.rfind(':');
   const auto bad = [&](const std::string& why) {
     return make_error(Errc::invalid_argument, "--metrics '" + address + "': " + why);
@@ -209,6 +217,20 @@ Result<std::unique_ptr<Metrics>> Metrics::serve(const std::string& address, bool
         "not a loopback address; the metrics are unauthenticated (add "
         "--metrics-any-address to serve them there)");
   }
+  return Address{std::move(host), port, ip};
+}
+
+}  // namespace
+
+Result<void> Metrics::check_address(const std::string& address, bool any_address) {
+  if (auto parsed = parse_address(address, any_address); !parsed) return parsed.error();
+  return {};
+}
+
+Result<std::unique_ptr<Metrics>> Metrics::serve(const std::string& address, bool any_address) {
+  auto parsed = parse_address(address, any_address);
+  if (!parsed) return parsed.error();
+  const auto& [host, port, ip] = *parsed;
   auto impl = std::make_unique<Impl>();
   try {
     impl->exposer = std::make_unique<pm::Exposer>(address, 2);

@@ -43,6 +43,9 @@ class Metrics final : public ServiceObserver {
   // HOST:PORT, or a host that is not a loopback address while any_address
   // is false), io_error (the address cannot be listened on).
   static Result<std::unique_ptr<Metrics>> serve(const std::string& address, bool any_address);
+  // serve's invalid_argument checks alone, without listening: lets a caller
+  // refuse a bad address before it does any other work.
+  static Result<void> check_address(const std::string& address, bool any_address);
   ~Metrics() override;
 
   // HOST:PORT actually listened on.

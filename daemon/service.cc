@@ -421,6 +421,11 @@ Service::Service(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Result<std::unique_ptr<Service>> Service::start(boost::asio::any_io_executor executor,
                                                 ServiceOptions options) {
+  // Refused before boot_up, which creates the journal and appends the boot
+  // reconcile's events and a snapshot: bad options must leave no trace.
+  if (options.ship) {
+    if (auto ok = fleet::check_ship_options(*options.ship); !ok) return ok.error();
+  }
   auto impl = std::make_unique<Impl>(std::move(options));
   if (auto ok = impl->boot_up(); !ok) return ok.error();
   if (impl->options.ship) {

@@ -140,8 +140,10 @@ struct BootReport {
 
 class Service {
  public:
-  // Boots the service. Errors: the journal's and the reconciler's (a data
-  // root that cannot be read). Completions go to `executor` by default.
+  // Boots the service. Errors: invalid_argument (ship's URLs, checked
+  // before the journal is opened or created), the journal's and the
+  // reconciler's (a data root that cannot be read). Completions go to
+  // `executor` by default.
   static Result<std::unique_ptr<Service>> start(boost::asio::any_io_executor executor,
                                                 ServiceOptions options);
   ~Service();

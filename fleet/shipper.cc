@@ -440,10 +440,15 @@ struct Shipper::Impl {
   }
 };
 
+Result<void> check_ship_options(const ShipOptions& options) {
+  if (auto urls = nats::parse_urls(options.urls); !urls) return urls.error();
+  return {};
+}
+
 Shipper::Shipper(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Result<std::unique_ptr<Shipper>> Shipper::start(const Journal& journal, ShipOptions options) {
-  if (auto urls = nats::parse_urls(options.urls); !urls) return urls.error();
+  if (auto ok = check_ship_options(options); !ok) return ok.error();
   auto impl = std::make_unique<Impl>(journal, std::move(options));
   std::unique_ptr<Shipper> shipper(new Shipper(std::move(impl)));
   Impl* raw = shipper->impl_.get();

@@ -80,6 +80,12 @@ struct ShipState {
   std::string last_error;        // of the latest failure; empty once shipping succeeds again
 };
 
+// Checks what Shipper::start would refuse, touching neither a journal nor
+// the network, so that a caller can refuse bad options before doing any
+// work. Errors: invalid_argument (a URL that is not nats://HOST:PORT).
+// Any thread.
+Result<void> check_ship_options(const ShipOptions& options);
+
 class Shipper {
  public:
   // Starts the shipping thread. Errors: invalid_argument (the URLs). NATS

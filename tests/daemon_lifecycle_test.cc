@@ -150,6 +150,55 @@ TEST_F(DaemonTest, SigintAlsoExitsCleanly) {
   EXPECT_FALSE(fs::exists(fs::symlink_status(socket())));
 }
 
+// --- SIGHUP and the boot log --------------------------------------------------------------
+
+// Polls the daemon's log until it holds `text`, for kStartTimeout at most.
+::testing::AssertionResult log_shows(const Daemon& d, const std::string& text) {
+  const auto deadline = Clock::now() + kStartTimeout;
+  while (!contains(d.log(), text)) {
+    if (Clock::now() >= deadline) {
+      return ::testing::AssertionFailure() << "no '" << text << "' in the log:\n" << d.log();
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// Without a data root the service refuses a reconcile and logs nothing, so
+// the SIGHUP line itself must say that nothing is reconciled.
+TEST_F(DaemonTest, SighupWithoutADataRootLogsThatNothingIsReconciled) {
+  Daemon& d = start();
+  d.signal(SIGHUP);
+  EXPECT_TRUE(log_shows(d, "SIGHUP: no --data-root, so there is nothing to reconcile against"));
+  Client c(socket());
+  expect_pong(c, "SIGHUP");
+  EXPECT_EQ(d.terminate(), 0) << d.log();
+  EXPECT_FALSE(contains(d.log(), "SIGHUP: reconciling")) << d.log();
+}
+
+TEST_F(DaemonDataRootTest, SighupReconcilesAndLogsTheReconcile) {
+  Daemon& d = start({"--data-root", root_});
+  d.signal(SIGHUP);
+  EXPECT_TRUE(log_shows(d, "SIGHUP: reconciling"));
+  EXPECT_TRUE(log_shows(d, "requested reconcile against seq"));
+  EXPECT_EQ(d.terminate(), 0) << d.log();
+}
+
+// docs/operations.md, Logs: "created journal DIR (id ...)".
+TEST_F(DaemonTest, TheBootLogNamesTheCreatedJournalAndItsId) {
+  Daemon& d = start();
+  auto j = fj::Journal::open(journal(), fj::JournalOptions{.read_only = true});
+  ASSERT_TRUE(j) << j.error().message;
+  const std::string id = j->info().journal_id;
+  EXPECT_TRUE(contains(d.log(), "created journal " + journal() + " (id " + id + ")")) << d.log();
+  EXPECT_EQ(d.terminate(), 0) << d.log();
+
+  Daemon& again = start();
+  EXPECT_TRUE(contains(again.log(), "opened journal " + journal() + " (id " + id + ")"))
+      << again.log();
+  EXPECT_FALSE(contains(again.log(), "created journal")) << again.log();
+}
+
 // --- refusals at start ---------------------------------------------------------------
 
 TEST_F(DaemonTest, ASecondDaemonOnTheSameJournalExits2NamingTheWriterRole) {

@@ -334,6 +334,29 @@ TEST_F(DaemonTest, ResponsesEchoIdsOfEveryJsonType) {
   EXPECT_TRUE(r.at("id").is_null());
 }
 
+// The spellings docs/protocol.md shows: numbers keep their value, and the
+// doubles come out in Boost.JSON's exponent form (a client must parse them
+// as JSON numbers).
+TEST_F(DaemonTest, NumbersComeBackInTheFormTheProtocolDocShows) {
+  start();
+  Client c(socket());
+  ASSERT_TRUE(c.connected()) << c.error();
+  const std::vector<std::pair<std::string, std::string>> echoes{
+      {"7", "7"}, {"4.50", "4.5E0"}, {"1e2", "1E2"}, {"30.0", "3E1"}};
+  for (const auto& [sent, back] : echoes) {
+    ASSERT_TRUE(c.send(R"({"op":"ping","id":)" + sent + "}\n")) << c.error();
+    const auto line = c.read_line(kIoTimeout);
+    ASSERT_TRUE(line) << c.error();
+    EXPECT_TRUE(line->starts_with(R"({"id":)" + back + ",")) << sent << " -> " << *line;
+  }
+  ASSERT_TRUE(c.send("{\"op\":\"health\"}\n")) << c.error();
+  const auto health = c.read_line(kIoTimeout);
+  ASSERT_TRUE(health) << c.error();
+  EXPECT_NE(health->find(R"("writer":{"oldest_wait_seconds":0E0,"stuck_after_seconds":3E1})"),
+            std::string::npos)
+      << *health;
+}
+
 TEST_F(DaemonTest, PipelinedRequestsAreAnsweredInOrder) {
   start();
   Client c(socket());

@@ -8,6 +8,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <filesystem>
 #include <future>
 #include <memory>
 #include <thread>
@@ -43,6 +44,24 @@ TEST(ServiceStop, RequestsAfterStopCompleteWithStoppingAndApplyNothing) {
   auto journal = Journal::open(dir.path(), JournalOptions{.read_only = true});
   ASSERT_TRUE(journal) << journal.error().message;
   EXPECT_EQ(*journal->head(), 0u);
+}
+
+// Ship options start() would refuse are refused before boot, which would
+// create the journal and write its boot snapshot.
+TEST(ServiceStart, BadShipUrlsAreRefusedBeforeTheJournalIsCreated) {
+  TempDir dir;
+  boost::asio::io_context io;
+  ServiceOptions options;
+  options.journal = dir.sub("journal");
+  options.sync = SyncMode::none;
+  options.ship.emplace();
+  options.ship->urls = "garbage";
+  auto service = Service::start(io.get_executor(), options);
+  ASSERT_FALSE(service);
+  EXPECT_EQ(service.error().code, Errc::invalid_argument);
+  EXPECT_NE(service.error().message.find("'garbage' is not a NATS URL"), std::string::npos)
+      << service.error().message;
+  EXPECT_FALSE(std::filesystem::exists(options.journal)) << "the journal was created";
 }
 
 }  // namespace
