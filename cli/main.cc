@@ -1,11 +1,13 @@
 // forkjournal: the replay, audit and operations tool for a fork journal.
 #include "cli/commands.h"
+#include "cli/stdout_buffer.h"
 #include "journal/internal/format.h"
 #include "present/sync_option.h"
 
 #include <CLI/CLI.hpp>
 
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <iostream>
 
@@ -13,10 +15,28 @@
 #define FJ_VERSION "unknown"
 #endif
 
+namespace {
+
+// Whether the command parsed may have appended to the journal.
+bool writes(const CLI::App& app, const fj::cli::Options& o) {
+  if (o.dry_run) return false;
+  for (const char* name :
+       {"init", "register", "fork", "unfork", "retire", "snapshot", "reconcile", "import"}) {
+    if (app.get_subcommand(name)->parsed()) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  // Every command's output, help included, goes through it, so that a write
+  // that fails is seen below.
+  fj::cli::StdoutBuffer out;
   using fj::cli::Options;
   Options o;
   std::function<int(const Options&)> run;
+  bool ran = false;  // a command ran (not help, version or a usage error)
 
   CLI::App app{
       "forkjournal: an event-sourced journal of VM template fork counts.\n"
@@ -196,21 +216,41 @@ int main(int argc, char** argv) {
     json_flag(sub);
   }
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "forkjournal: " << e.what() << " (see 'forkjournal --help')\n";
+  const int code = [&] {
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+      return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+      return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+      return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+      std::cerr << "forkjournal: " << e.what() << " (see 'forkjournal --help')\n";
+      return 2;
+    }
+    if (o.journal.empty() && !health->parsed() && !fleet->parsed()) {
+      std::cerr << "forkjournal: --journal is required (see 'forkjournal --help')\n";
+      return 2;
+    }
+    ran = true;
+    return run(o);
+  }();
+  if (const int err = out.flush(); err != 0) {
+    // Said when the command itself succeeded: its effect stays, only its
+    // report is lost.
+    const bool done_ok = ran && code == 0;
+    std::string done;
+    if (done_ok && (backup->parsed() || restore->parsed())) {
+      const std::string& copy = backup->parsed() ? o.dest : o.journal;
+      done = " (the copy in " + copy +
+             " is complete, but its head was not printed: " + "'forkjournal --journal " + copy +
+             " audit' prints it)";
+    } else if (done_ok && writes(app, o)) {
+      done = " (what the command recorded is committed: see 'forkjournal log')";
+    }
+    std::cerr << "forkjournal: write to stdout: " << std::strerror(err) << done << '\n';
     return 2;
   }
-  if (o.journal.empty() && !health->parsed() && !fleet->parsed()) {
-    std::cerr << "forkjournal: --journal is required (see 'forkjournal --help')\n";
-    return 2;
-  }
-  return run(o);
+  return code;
 }

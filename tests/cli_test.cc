@@ -189,6 +189,15 @@ class CliTest : public ::testing::Test {
 
   const std::string& journal() const { return dir_; }
 
+  // Runs forkjournal --journal <journal()> args... with stdout on /dev/full,
+  // where every write fails (ENOSPC).
+  Exited fj_to_full_device(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv{"/bin/sh",       "-c",        "exec \"$0\" \"$@\" >/dev/full",
+                                  FORKJOURNAL_BIN, "--journal", dir_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  }
+
   TempDir tmp_;
   std::string dir_ = tmp_.sub("journal");
 };
@@ -996,6 +1005,69 @@ TEST_F(PopulatedCliTest, StatsHumanReportsTheSameNumbers) {
   EXPECT_TRUE(contains(out, "templates      2 (1 active)\n")) << out;
   EXPECT_TRUE(contains(out, "live forks     1\n")) << out;
   EXPECT_TRUE(contains(out, "snapshots      none\n")) << out;
+}
+
+// --- a report that cannot be written ------------------------------------------
+
+constexpr const char* kNoSpace = "forkjournal: write to stdout: No space left on device";
+
+// A command whose output is lost exits 2, so that a script (a backup timer
+// keeping the printed head as its anchor) never takes it for success.
+TEST_F(PopulatedCliTest, EveryReadCommandExitsTwoWhenStdoutCannotBeWritten) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"counts"},
+                                             {"counts", "--json"},
+                                             {"log"},
+                                             {"log", "--json"},
+                                             {"stats"},
+                                             {"stats", "--json"},
+                                             {"explain", "t1"},
+                                             {"explain", "t1", "--json"},
+                                             {"replay"},
+                                             {"replay", "--json"},
+                                             {"audit"},
+                                             {"audit", "--json"},
+                                             {"export"}}) {
+    SCOPED_TRACE("forkjournal " + ::testing::PrintToString(args));
+    const Exited r = fj_to_full_device(args);
+    EXPECT_EQ(r.exit_code, 2) << r;
+    EXPECT_EQ(r.err, std::string(kNoSpace) + "\n") << r;
+  }
+}
+
+TEST_F(PopulatedCliTest, HelpExitsTwoWhenStdoutCannotBeWritten) {
+  const Exited r = fj_to_full_device({"--help"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_EQ(r.err, std::string(kNoSpace) + "\n") << r;
+}
+
+// The backup is kept (it is complete and audited), but the exit code says
+// that its head, the anchor to keep, never reached stdout.
+TEST_F(CliTest, ABackupWhoseHeadCannotBePrintedExitsTwoAndNamesTheCompleteCopy) {
+  populate();
+  for (const bool json_output : {true, false}) {
+    const std::string dest = tmp_.sub(json_output ? "backup-json" : "backup-text");
+    std::vector<std::string> args{"backup", dest};
+    if (json_output) args.push_back("--json");
+    const Exited r = fj_to_full_device(args);
+    EXPECT_EQ(r.exit_code, 2) << r;
+    ASSERT_EQ(lines_of(r.err).size(), 1u) << r;
+    EXPECT_TRUE(r.err.starts_with(kNoSpace)) << r;
+    EXPECT_TRUE(contains(r.err, "the copy in " + dest + " is complete")) << r;
+    EXPECT_TRUE(contains(r.err, "forkjournal --journal " + dest + " audit")) << r;
+    EXPECT_TRUE(fs::is_regular_file(dest + "/data.mdb"));
+    EXPECT_EQ(run_binary({"--journal", dest, "audit"}).exit_code, 0);
+  }
+}
+
+TEST_F(CliTest, AWriteCommandWhoseReportCannotBePrintedExitsTwoAndSaysItIsCommitted) {
+  init();
+  const Exited r = fj_to_full_device({"register", "t1", "--source", "s1"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  ASSERT_EQ(lines_of(r.err).size(), 1u) << r;
+  EXPECT_TRUE(r.err.starts_with(kNoSpace)) << r;
+  EXPECT_TRUE(contains(r.err, "committed")) << r;
+  EXPECT_EQ(head(), 1);
 }
 
 // --- out-of-range and invalid values on read commands ------------------------
