@@ -10,6 +10,8 @@
 #include <cstring>
 #include <functional>
 #include <iostream>
+#include <optional>
+#include <string>
 
 #ifndef FJ_VERSION
 #define FJ_VERSION "unknown"
@@ -25,6 +27,24 @@ bool writes(const CLI::App& app, const fj::cli::Options& o) {
     if (app.get_subcommand(name)->parsed()) return true;
   }
   return false;
+}
+
+// The line for a command line that names no known command (at the top or
+// under fleet), or nullopt when a command was found: CLI11 says "A
+// subcommand is required" for both a missing and an unknown one.
+std::optional<std::string> command_missing(const CLI::App& app, const CLI::App& fleet) {
+  const bool under_fleet = fleet.parsed();
+  if (!(under_fleet ? fleet : app).get_subcommands().empty()) return std::nullopt;
+  const std::string help = under_fleet ? "forkjournal fleet --help" : "forkjournal --help";
+  // An unknown word is left over (fleet's fall through to the top).
+  for (const std::string& arg : app.remaining(true)) {
+    if (arg.starts_with('-')) continue;
+    return std::string(under_fleet ? "unknown fleet command '" : "unknown command '") + arg +
+           "' (see '" + help + "')";
+  }
+  return std::string(under_fleet ? "fleet needs a command: init, counts or verify"
+                                 : "a command is required") +
+         " (see '" + help + "')";
 }
 
 }  // namespace
@@ -225,6 +245,11 @@ int main(int argc, char** argv) {
       return app.exit(e);
     } catch (const CLI::CallForVersion& e) {
       return app.exit(e);
+    } catch (const CLI::RequiredError& e) {
+      const auto missing = command_missing(app, *fleet);
+      std::cerr << "forkjournal: "
+                << missing.value_or(std::string(e.what()) + " (see 'forkjournal --help')") << '\n';
+      return 2;
     } catch (const CLI::ParseError& e) {
       std::cerr << "forkjournal: " << e.what() << " (see 'forkjournal --help')\n";
       return 2;

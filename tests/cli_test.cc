@@ -557,7 +557,7 @@ TEST_F(CliTest, InvalidNamesAreUsageErrorsThatAppendNothing) {
 TEST_F(CliTest, MissingArgumentsAndUnknownOptionsAreUsageErrors) {
   init();
   ok({"register", "t1", "--source", "s1"});
-  expect_usage_error({}, "subcommand");
+  expect_usage_error({}, "a command is required");
   expect_usage_error({"register", "t2"}, "--source");
   expect_usage_error({"register", "--source", "s2"}, "template");
   expect_usage_error({"register", "t2", "--source"});
@@ -577,6 +577,31 @@ TEST_F(CliTest, MissingArgumentsAndUnknownOptionsAreUsageErrors) {
   expect_usage_error({"frobnicate"});
   EXPECT_EQ(head(), 1);
   EXPECT_EQ(num(template_entry("t1").at("forks")), 0);
+}
+
+// CLI11 alone says "A subcommand is required" for these too.
+TEST(CliCommands, AnUnknownCommandIsNamedAndAMissingOneAsked) {
+  TempDir tmp;
+  const std::string dir = tmp.sub("journal");
+  for (const auto& [args, err] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--journal", dir, "frobnicate"},
+            "unknown command 'frobnicate' (see 'forkjournal --help')"},
+           {{"--journal", dir, "count"}, "unknown command 'count' (see 'forkjournal --help')"},
+           {{"count", "--json"}, "unknown command 'count' (see 'forkjournal --help')"},
+           {{"fleet", "bogus"}, "unknown fleet command 'bogus' (see 'forkjournal fleet --help')"},
+           {{"fleet", "bogus", "--nats", "nats://127.0.0.1:1"},
+            "unknown fleet command 'bogus' (see 'forkjournal fleet --help')"},
+           {{}, "a command is required (see 'forkjournal --help')"},
+           {{"--journal", dir}, "a command is required (see 'forkjournal --help')"},
+           {{"fleet"},
+            "fleet needs a command: init, counts or verify (see 'forkjournal fleet --help')"}}) {
+    SCOPED_TRACE(::testing::PrintToString(args));
+    const Exited r = run_binary(args);
+    EXPECT_EQ(r.exit_code, 2) << r;
+    EXPECT_EQ(r.out, "") << r;
+    EXPECT_EQ(r.err, "forkjournal: " + err + "\n") << r;
+  }
+  EXPECT_FALSE(fs::exists(dir));
 }
 
 TEST_F(CliTest, MissingJournalDirectoryIsAnErrorAndIsNotCreated) {
