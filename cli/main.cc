@@ -82,10 +82,14 @@ int main(int argc, char** argv) {
   // "head" sentinel, and no hex or float spelling is accepted).
   const CLI::Validator seq_check(
       [](std::string& v) -> std::string {
-        const bool digits = !v.empty() && v.size() <= 19 &&
-                            v.find_first_not_of("0123456789") == std::string::npos &&
+        const bool digits = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos &&
                             v.find_first_not_of('0') != std::string::npos;
-        return digits ? std::string() : "'" + v + "' is not a seq (a decimal integer from 1)";
+        if (!digits) return "'" + v + "' is not a seq (a decimal integer from 1)";
+        if (v.size() > 19) {
+          return "'" + v + "' is out of range: beyond the head of any journal (seqs have at most " +
+                 "19 digits)";
+        }
+        return std::string();
       },
       "SEQ");
   const auto json_flag = [&](CLI::App* sub) { sub->add_flag("--json", o.json, "Print JSON"); };

@@ -859,13 +859,29 @@ TEST_F(PopulatedCliTest, LogFromToAndTemplateFiltersSelectEvents) {
   EXPECT_EQ(seqs(log_json({"--to", "2"})), (V{1, 2}));
   EXPECT_EQ(seqs(log_json({"--from", "4", "--to", "4"})), (V{4}));
   EXPECT_EQ(seqs(log_json({"--to", "100"})), (V{1, 2, 3, 4, 5, 6, 7, 8}));
-  EXPECT_EQ(seqs(log_json({"--from", "100"})), V{});
+  EXPECT_EQ(seqs(log_json({"--from", "9"})), V{});  // the head + 1: nothing yet
   EXPECT_EQ(seqs(log_json({"--template", "t2"})), (V{2, 5, 7, 8}));
   EXPECT_EQ(seqs(log_json({"--template", "t1", "--from", "2", "--to", "6"})), (V{3, 4, 6}));
   EXPECT_EQ(seqs(log_json({"--template", "unknown"})), V{});
   for (const auto& e : log_json({"--template", "t2"})) EXPECT_EQ(str(e.at("template")), "t2");
   EXPECT_EQ(lines_of(ok({"log", "--template", "t1"})).size(), 4u);
   EXPECT_EQ(lines_of(ok({"log", "--from", "2", "--to", "3"})).size(), 2u);
+}
+
+// As in export: a --from past the next seq is a mistake, not an empty log.
+TEST_F(PopulatedCliTest, LogFromBeyondTheHeadPlusOneIsUsageError) {
+  const std::string why = ": log starts at the head + 1 (seq 9) at most";
+  expect_usage_error({"log", "--from", "10"}, "--from 10 is beyond the head (seq 8)" + why);
+  expect_usage_error({"log", "--from", "99", "--json"},
+                     "--from 99 is beyond the head (seq 8)" + why);
+  expect_usage_error({"log", "--from", "99", "--to", "100"}, "--from 99 is beyond the head");
+  expect_usage_error({"log", "--from", "99", "--template", "t1"}, "--from 99 is beyond the head");
+}
+
+TEST_F(CliTest, LogOfAnEmptyJournalFromSeqOneIsEmptyAndFromTwoIsUsageError) {
+  init();
+  EXPECT_EQ(ok({"log", "--from", "1"}), "");
+  expect_usage_error({"log", "--from", "2"}, "--from 2 is beyond the head (seq 0)");
 }
 
 TEST_F(PopulatedCliTest, LogFromAfterToIsUsageError) {
@@ -1100,8 +1116,12 @@ TEST_F(CliTest, AWriteCommandWhoseReportCannotBePrintedExitsTwoAndSaysItIsCommit
 // `counts --as-of` with a value that does not fit in 64 bits is a usage
 // error, not clamped to the head.
 TEST_F(PopulatedCliTest, CountsAsOfOutOfRangeIsUsageError) {
+  const std::string beyond = "is out of range: beyond the head of any journal";
   expect_usage_error({"counts", "--as-of", "99999999999999999999999"}, "--as-of");
-  expect_usage_error({"counts", "--as-of", "18446744073709551615"});
+  expect_usage_error({"counts", "--as-of", "99999999999999999999999"}, beyond);
+  expect_usage_error({"counts", "--as-of", "18446744073709551615"},
+                     "--as-of: '18446744073709551615' " + beyond);
+  expect_usage_error({"log", "--from", "10000000000000000000"}, beyond);
   EXPECT_EQ(head(), 8);
 }
 
