@@ -94,7 +94,10 @@ int main(int argc, char** argv) {
       "SEQ");
   const auto json_flag = [&](CLI::App* sub) { sub->add_flag("--json", o.json, "Print JSON"); };
 
-  command("init", "Create a new, empty journal in the --journal directory", fj::cli::cmd_init);
+  command("init",
+          "Create a new, empty journal in the --journal directory, which must be missing or empty "
+          "(missing parent directories are created too)",
+          fj::cli::cmd_init);
 
   CLI::App* reg = command("register", "Record that a standby instance became template T",
                           fj::cli::cmd_register);

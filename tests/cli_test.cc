@@ -285,6 +285,17 @@ TEST(CliHelp, SubcommandHelpExitsZeroAndDescribesItsOptions) {
   EXPECT_TRUE(contains(counts.out, "--json")) << counts;
 }
 
+// init, unlike backup and restore, creates missing parents: its help says so.
+TEST(CliHelp, InitHelpSaysItCreatesMissingParents) {
+  const Exited help = run_binary({"init", "--help"});
+  EXPECT_EQ(help.exit_code, 0) << help;
+  EXPECT_TRUE(contains(help.out, "missing parent directories are created too")) << help;
+  TempDir tmp;
+  const std::string dir = tmp.sub("a/b/journal");
+  EXPECT_EQ(run_binary({"--journal", dir, "init"}).exit_code, 0);
+  EXPECT_TRUE(fs::is_regular_file(dir + "/data.mdb"));
+}
+
 TEST(CliHelp, VersionExitsZeroAndNamesTheFormatVersion) {
   const Exited r = run_binary({"--version"});
   EXPECT_EQ(r.exit_code, 0) << r;
