@@ -143,7 +143,6 @@ int main(int argc, char** argv) {
   exp->add_flag("--follow", o.follow,
                 "After the head, keep printing events as any process commits them, until "
                 "SIGINT, SIGTERM or stdout closes (exit 0); --from may then be the head + 1");
-  json_flag(exp);
 
   CLI::App* explain = command("explain", "Show every event of template T and the count after each",
                               fj::cli::cmd_explain);

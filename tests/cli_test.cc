@@ -285,6 +285,20 @@ TEST(CliHelp, SubcommandHelpExitsZeroAndDescribesItsOptions) {
   EXPECT_TRUE(contains(counts.out, "--json")) << counts;
 }
 
+// export prints NDJSON in any case: it has no --json to suggest otherwise.
+TEST(CliHelp, ExportHasNoJsonFlag) {
+  const Exited help = run_binary({"export", "--help"});
+  EXPECT_EQ(help.exit_code, 0) << help;
+  EXPECT_FALSE(contains(help.out, "--json")) << help;
+  TempDir tmp;
+  const std::string dir = tmp.sub("journal");
+  ASSERT_EQ(run_binary({"--journal", dir, "init"}).exit_code, 0);
+  const Exited r = run_binary({"--journal", dir, "export", "--json"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_EQ(r.out, "") << r;
+  EXPECT_TRUE(contains(r.err, "--json")) << r;
+}
+
 // init, unlike backup and restore, creates missing parents: its help says so.
 TEST(CliHelp, InitHelpSaysItCreatesMissingParents) {
   const Exited help = run_binary({"init", "--help"});
