@@ -76,6 +76,11 @@ int main(int argc, char** argv) {
   const auto command = [&](const char* name, const char* help, int (*fn)(const Options&)) {
     CLI::App* sub = app.add_subcommand(name, help);
     sub->callback([&run, fn] { run = fn; });
+    // A command's own help lists only its own options.
+    sub->footer(
+        "Global options (before or after the command, see 'forkjournal --help'):\n"
+        "  --journal DIR               Journal directory (or FORKJOURNAL_DIR=DIR)\n"
+        "  --sync full|nometa|none     Durability of writes");
     return sub;
   };
   // Seqs are decimal, from 1 up to 19 digits (so no value reaches the
@@ -207,6 +212,7 @@ int main(int argc, char** argv) {
       "health",
       "Ask forkjournald for its health: exit 0 healthy, 1 degraded, 2 unreachable (no --journal)",
       fj::cli::cmd_health);
+  health->footer("");  // it takes no --journal
   health->add_option("--socket", o.socket, "forkjournald's Unix socket")->required();
   json_flag(health);
 

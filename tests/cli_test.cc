@@ -285,6 +285,23 @@ TEST(CliHelp, SubcommandHelpExitsZeroAndDescribesItsOptions) {
   EXPECT_TRUE(contains(counts.out, "--json")) << counts;
 }
 
+// A command's help names the global options it needs, which CLI11 lists
+// only in the top-level help.
+TEST(CliHelp, EveryJournalCommandsHelpNamesTheGlobalOptions) {
+  for (const std::string command :
+       {"init", "register", "fork", "unfork", "retire", "counts", "log", "export", "explain",
+        "replay", "snapshot", "stats", "reconcile", "import", "audit", "backup", "restore"}) {
+    const Exited r = run_binary({command, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << r;
+    EXPECT_TRUE(contains(r.out, "\n  --journal DIR ")) << command << "\n" << r;
+    EXPECT_TRUE(contains(r.out, "FORKJOURNAL_DIR")) << command << "\n" << r;
+    EXPECT_TRUE(contains(r.out, "--sync")) << command << "\n" << r;
+  }
+  const Exited health = run_binary({"health", "--help"});
+  EXPECT_EQ(health.exit_code, 0) << health;
+  EXPECT_FALSE(contains(health.out, "FORKJOURNAL_DIR")) << health;
+}
+
 // export prints NDJSON in any case: it has no --json to suggest otherwise.
 TEST(CliHelp, ExportHasNoJsonFlag) {
   const Exited help = run_binary({"export", "--help"});
