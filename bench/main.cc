@@ -58,10 +58,12 @@ int main(int argc, char** argv) {
                 "(templates all along, live forks climb to the end; default 2000 templates, "
                 "40000 live forks) or soak (growing with 20000 templates, 65000 live forks) "
                 "(default steady)")
-      ->transform(CLI::CheckedTransformer(
-          std::map<std::string, Shape>{
-              {"steady", Shape::steady}, {"growing", Shape::growing}, {"soak", Shape::soak}},
-          CLI::ignore_case));
+      // The names only: CLI11 would show the enum's values beside them.
+      ->transform(CLI::CheckedTransformer(std::map<std::string, Shape>{{"steady", Shape::steady},
+                                                                       {"growing", Shape::growing},
+                                                                       {"soak", Shape::soak}},
+                                          CLI::ignore_case)
+                      .description("{steady,growing,soak}"));
   common(r, replay.common);
   r->callback([&] {
     if (r->count("--templates") == 0) replay.common.templates = default_templates(replay.shape);

@@ -166,6 +166,16 @@ int cmd_log(const Options& o) {
   auto journal = open_read(o);
   if (!journal) return report(journal.error());
   auto done = journal->read([&](Reader& r) -> Result<void> {
+    // A --to past the head reads to the head, but a --from past the next
+    // seq is a mistake, as in export (the head + 1 prints nothing yet).
+    auto head = r.head();
+    if (!head) return head.error();
+    if (from > *head + 1) {
+      return make_error(Errc::invalid_argument,
+                        "--from " + std::to_string(from) + " is beyond the head (seq " +
+                            std::to_string(*head) + "): log starts at the head + 1 (seq " +
+                            std::to_string(*head + 1) + ") at most");
+    }
     return for_each_event(r, from, to, [&](std::uint64_t seq, const EventView& e) -> Result<void> {
       if (o.template_filter && e.template_id != *o.template_filter) return {};
       if (o.json) {

@@ -119,7 +119,12 @@ int export_follow(const Options& o, const Journal& journal) {
       if (!head) return head.error();
       if (!chain) {
         const std::uint64_t from = o.from.value_or(1);
-        if (from > *head + 1) return beyond_head("--from", from, *head);
+        if (from > *head + 1) {
+          return make_error(Errc::invalid_argument,
+                            "--from " + std::to_string(from) + " is beyond the head (seq " +
+                                std::to_string(*head) + "): --follow starts at the head + 1 (seq " +
+                                std::to_string(*head + 1) + ") at most");
+        }
         auto started = ChainCursor::before(r, from, journal_id);
         if (!started) return started.error();
         chain.emplace(*started);

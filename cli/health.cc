@@ -7,6 +7,8 @@
 #include <boost/json.hpp>
 
 #include <cerrno>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <optional>
@@ -85,9 +87,16 @@ std::optional<std::string> ask(const std::string& path, const std::string& line,
   }
 }
 
+// A JSON number as a person reads it: integers as they are, fractions (the
+// ages in seconds) to a tenth, or a thousandth below one, never in
+// Boost.JSON's exponent form (8.220266894E0).
 std::string number(const json::value& v) {
   if (v.is_null()) return "none";
-  return json::serialize(v);
+  if (!v.is_double()) return json::serialize(v);
+  const double d = v.get_double();
+  char text[64];
+  std::snprintf(text, sizeof text, std::fabs(d) < 1 && d != 0 ? "%.3f" : "%.1f", d);
+  return text;
 }
 
 }  // namespace
@@ -133,9 +142,7 @@ int cmd_health(const Options& o) {
       const auto* age = reader->if_contains("age_seconds");
       std::cout << ", oldest reader pid " << number(reader->at("pid")) << " "
                 << number(reader->at("txn_lag")) << " commits behind";
-      if (age != nullptr && age->is_number()) {
-        std::cout << " for " << static_cast<long long>(age->to_number<double>()) << " s";
-      }
+      if (age != nullptr && age->is_number()) std::cout << " for " << number(*age) << " s";
     }
     std::cout << "\n";
     if (const auto* reasons = r["reasons"].if_array()) {

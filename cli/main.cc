@@ -1,22 +1,62 @@
 // forkjournal: the replay, audit and operations tool for a fork journal.
 #include "cli/commands.h"
+#include "cli/stdout_buffer.h"
 #include "journal/internal/format.h"
 #include "present/sync_option.h"
 
 #include <CLI/CLI.hpp>
 
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <iostream>
+#include <optional>
+#include <string>
 
 #ifndef FJ_VERSION
 #define FJ_VERSION "unknown"
 #endif
 
+namespace {
+
+// Whether the command parsed may have appended to the journal.
+bool writes(const CLI::App& app, const fj::cli::Options& o) {
+  if (o.dry_run) return false;
+  for (const char* name :
+       {"init", "register", "fork", "unfork", "retire", "snapshot", "reconcile", "import"}) {
+    if (app.get_subcommand(name)->parsed()) return true;
+  }
+  return false;
+}
+
+// The line for a command line that names no known command (at the top or
+// under fleet), or nullopt when a command was found: CLI11 says "A
+// subcommand is required" for both a missing and an unknown one.
+std::optional<std::string> command_missing(const CLI::App& app, const CLI::App& fleet) {
+  const bool under_fleet = fleet.parsed();
+  if (!(under_fleet ? fleet : app).get_subcommands().empty()) return std::nullopt;
+  const std::string help = under_fleet ? "forkjournal fleet --help" : "forkjournal --help";
+  // An unknown word is left over (fleet's fall through to the top).
+  for (const std::string& arg : app.remaining(true)) {
+    if (arg.starts_with('-')) continue;
+    return std::string(under_fleet ? "unknown fleet command '" : "unknown command '") + arg +
+           "' (see '" + help + "')";
+  }
+  return std::string(under_fleet ? "fleet needs a command: init, counts or verify"
+                                 : "a command is required") +
+         " (see '" + help + "')";
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  // Every command's output, help included, goes through it, so that a write
+  // that fails is seen below.
+  fj::cli::StdoutBuffer out;
   using fj::cli::Options;
   Options o;
   std::function<int(const Options&)> run;
+  bool ran = false;  // a command ran (not help, version or a usage error)
 
   CLI::App app{
       "forkjournal: an event-sourced journal of VM template fork counts.\n"
@@ -36,21 +76,33 @@ int main(int argc, char** argv) {
   const auto command = [&](const char* name, const char* help, int (*fn)(const Options&)) {
     CLI::App* sub = app.add_subcommand(name, help);
     sub->callback([&run, fn] { run = fn; });
+    // A command's own help lists only its own options.
+    sub->footer(
+        "Global options (before or after the command, see 'forkjournal --help'):\n"
+        "  --journal DIR               Journal directory (or FORKJOURNAL_DIR=DIR)\n"
+        "  --sync full|nometa|none     Durability of writes");
     return sub;
   };
   // Seqs are decimal, from 1 up to 19 digits (so no value reaches the
   // "head" sentinel, and no hex or float spelling is accepted).
   const CLI::Validator seq_check(
       [](std::string& v) -> std::string {
-        const bool digits = !v.empty() && v.size() <= 19 &&
-                            v.find_first_not_of("0123456789") == std::string::npos &&
+        const bool digits = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos &&
                             v.find_first_not_of('0') != std::string::npos;
-        return digits ? std::string() : "'" + v + "' is not a seq (a decimal integer from 1)";
+        if (!digits) return "'" + v + "' is not a seq (a decimal integer from 1)";
+        if (v.size() > 19) {
+          return "'" + v + "' is out of range: beyond the head of any journal (seqs have at most " +
+                 "19 digits)";
+        }
+        return std::string();
       },
       "SEQ");
   const auto json_flag = [&](CLI::App* sub) { sub->add_flag("--json", o.json, "Print JSON"); };
 
-  command("init", "Create a new, empty journal in the --journal directory", fj::cli::cmd_init);
+  command("init",
+          "Create a new, empty journal in the --journal directory, which must be missing or empty "
+          "(missing parent directories are created too)",
+          fj::cli::cmd_init);
 
   CLI::App* reg = command("register", "Record that a standby instance became template T",
                           fj::cli::cmd_register);
@@ -96,7 +148,6 @@ int main(int argc, char** argv) {
   exp->add_flag("--follow", o.follow,
                 "After the head, keep printing events as any process commits them, until "
                 "SIGINT, SIGTERM or stdout closes (exit 0); --from may then be the head + 1");
-  json_flag(exp);
 
   CLI::App* explain = command("explain", "Show every event of template T and the count after each",
                               fj::cli::cmd_explain);
@@ -161,6 +212,7 @@ int main(int argc, char** argv) {
       "health",
       "Ask forkjournald for its health: exit 0 healthy, 1 degraded, 2 unreachable (no --journal)",
       fj::cli::cmd_health);
+  health->footer("");  // it takes no --journal
   health->add_option("--socket", o.socket, "forkjournald's Unix socket")->required();
   json_flag(health);
 
@@ -196,21 +248,46 @@ int main(int argc, char** argv) {
     json_flag(sub);
   }
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "forkjournal: " << e.what() << " (see 'forkjournal --help')\n";
+  const int code = [&] {
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+      return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+      return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+      return app.exit(e);
+    } catch (const CLI::RequiredError& e) {
+      const auto missing = command_missing(app, *fleet);
+      std::cerr << "forkjournal: "
+                << missing.value_or(std::string(e.what()) + " (see 'forkjournal --help')") << '\n';
+      return 2;
+    } catch (const CLI::ParseError& e) {
+      std::cerr << "forkjournal: " << e.what() << " (see 'forkjournal --help')\n";
+      return 2;
+    }
+    if (o.journal.empty() && !health->parsed() && !fleet->parsed()) {
+      std::cerr << "forkjournal: --journal is required (see 'forkjournal --help')\n";
+      return 2;
+    }
+    ran = true;
+    return run(o);
+  }();
+  if (const int err = out.flush(); err != 0) {
+    // Said when the command itself succeeded: its effect stays, only its
+    // report is lost.
+    const bool done_ok = ran && code == 0;
+    std::string done;
+    if (done_ok && (backup->parsed() || restore->parsed())) {
+      const std::string& copy = backup->parsed() ? o.dest : o.journal;
+      done = " (the copy in " + copy +
+             " is complete, but its head was not printed: " + "'forkjournal --journal " + copy +
+             " audit' prints it)";
+    } else if (done_ok && writes(app, o)) {
+      done = " (what the command recorded is committed: see 'forkjournal log')";
+    }
+    std::cerr << "forkjournal: write to stdout: " << std::strerror(err) << done << '\n';
     return 2;
   }
-  if (o.journal.empty() && !health->parsed() && !fleet->parsed()) {
-    std::cerr << "forkjournal: --journal is required (see 'forkjournal --help')\n";
-    return 2;
-  }
-  return run(o);
+  return code;
 }

@@ -835,7 +835,9 @@ int main(int argc, char** argv) {
   bool seeded = false;
   app.add_option("--journal", cfg.journal,
                  "Journal directory (default: a temporary directory, removed at the end)");
-  app.add_option("--iterations", cfg.iterations, "Kills to run")->check(CLI::PositiveNumber);
+  app.add_option("--iterations", cfg.iterations, "Kills to run")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option_function<std::uint64_t>(
       "--seed",
       [&](const std::uint64_t& s) {
@@ -850,17 +852,20 @@ int main(int argc, char** argv) {
                "The child also runs reconciles; kills land mid-reconcile (data root: a temporary "
                "directory unless --data-root)");
   app.add_option("--clients", cfg.clients, "Concurrent client threads in the child")
-      ->check(CLI::Range(1, 32));
+      ->check(CLI::Range(1, 32))
+      ->capture_default_str();
   app.add_option("--max-kill-ms", cfg.max_kill_ms,
                  "Kill the child at most this long after forking it")
-      ->check(CLI::Range(1, 10000));
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
   app.add_flag("--child-creates", cfg.child_creates,
                "Let the first child create the journal through Service::start, so that a kill "
                "can land inside Journal::create");
   app.add_option("--full-check-every", cfg.full_check_every,
                  "Audit and replay the whole journal every N iterations (and at the end); the "
                  "others check only what the last child appended")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_flag("-v,--verbose", cfg.verbose, "One line per iteration");
   fj::power_loss::PowerLossCli power_loss;
   fj::power_loss::add_power_loss_options(app, power_loss);

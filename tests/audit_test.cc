@@ -280,6 +280,17 @@ TEST_F(AuditTest, TruncationIsCaughtByAnEarlierHead) {
   EXPECT_EQ(r.findings[0].kind, "expect_head");  // ...but not the history audited before
 }
 
+TEST_F(AuditTest, AnExpectedHeadAtSeqZeroIsCheckedAgainstTheChainSeed) {
+  build(10);
+  EXPECT_TRUE(run(AuditOptions{ChainPoint{0, chain_seed(journal_id_)}, {}}).ok());
+  for (const ChainHash& wrong : {ChainHash{}, chain_seed("another journal")}) {
+    const AuditReport r = run(AuditOptions{ChainPoint{0, wrong}, {}});
+    ASSERT_EQ(r.findings.size(), 1u) << ::testing::PrintToString(kinds(r));
+    EXPECT_EQ(r.findings[0].kind, "expect_head");
+    EXPECT_EQ(r.findings[0].seq, 0u);
+  }
+}
+
 TEST_F(AuditTest, RewrittenHistoryWithARecomputedChainIsCaughtByAnEarlierHead) {
   build(100);
   const AuditReport before = run();

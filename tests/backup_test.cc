@@ -206,4 +206,43 @@ TEST(Backup, RestoreIntoAnEmptyDirectoryPassesTheBackupsExpectHead) {
   EXPECT_EQ(forkjournal(restored, {"restore", dir.sub("backup")}).exit_code, 2);
 }
 
+// An empty journal's anchor is 0:<its chain seed> (what backup and audit print
+// for it): an expect-head at seq 0 is checked like any other, so a wrong seed,
+// or another journal's, is a finding.
+TEST(Backup, AnEmptyJournalsAnchorIsItsChainSeedAndOnlyThatSeedPasses) {
+  TempDir dir;
+  const std::string original = dir.sub("journal");
+  ASSERT_EQ(forkjournal(original, {"init"}).exit_code, 0);
+  const Exited backup = forkjournal(original, {"backup", dir.sub("backup"), "--json"});
+  ASSERT_EQ(backup.exit_code, 0) << backup;
+  const json::object out = parse(backup.out).as_object();
+  EXPECT_EQ(out.at("head_seq").to_number<std::uint64_t>(), 0u);
+  const std::string seed = "0:" + std::string(out.at("chain_head").as_string());
+
+  EXPECT_EQ(forkjournal(original, {"audit", "--expect-head", seed}).exit_code, 0);
+  EXPECT_EQ(forkjournal(dir.sub("backup"), {"audit", "--expect-head", seed}).exit_code, 0);
+  ASSERT_EQ(forkjournal(original, {"register", "t1", "--source", "s1"}).exit_code, 0);
+  EXPECT_EQ(forkjournal(original, {"audit", "--expect-head", seed}).exit_code, 0);
+
+  const std::string other = dir.sub("other");
+  ASSERT_EQ(forkjournal(other, {"init"}).exit_code, 0);
+  const std::string wrong = "0:" + std::string(64, '0');
+  for (const auto& [journal, expect] : std::vector<std::pair<std::string, std::string>>{
+           {original, wrong}, {other, seed}, {dir.sub("backup"), wrong}}) {
+    SCOPED_TRACE(journal + " --expect-head " + expect);
+    const Exited text = forkjournal(journal, {"audit", "--expect-head", expect});
+    EXPECT_EQ(text.exit_code, 1) << text;
+    EXPECT_NE(text.out.find("seq 0  expect_head: the chain seed (seq 0) is "), std::string::npos)
+        << text;
+    EXPECT_NE(text.out.find("not the journal that head was taken from"), std::string::npos) << text;
+    const Exited js = forkjournal(journal, {"audit", "--json", "--expect-head", expect});
+    EXPECT_EQ(js.exit_code, 1) << js;
+    const json::object report = parse(js.out).as_object();
+    EXPECT_FALSE(report.at("ok").as_bool());
+    ASSERT_EQ(report.at("findings").as_array().size(), 1u) << js;
+    EXPECT_EQ(report.at("findings").at(0).at("kind").as_string(), "expect_head");
+    EXPECT_EQ(report.at("findings").at(0).at("seq").to_number<std::uint64_t>(), 0u);
+  }
+}
+
 }  // namespace

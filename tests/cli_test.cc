@@ -189,6 +189,15 @@ class CliTest : public ::testing::Test {
 
   const std::string& journal() const { return dir_; }
 
+  // Runs forkjournal --journal <journal()> args... with stdout on /dev/full,
+  // where every write fails (ENOSPC).
+  Exited fj_to_full_device(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv{"/bin/sh",       "-c",        "exec \"$0\" \"$@\" >/dev/full",
+                                  FORKJOURNAL_BIN, "--journal", dir_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  }
+
   TempDir tmp_;
   std::string dir_ = tmp_.sub("journal");
 };
@@ -274,6 +283,48 @@ TEST(CliHelp, SubcommandHelpExitsZeroAndDescribesItsOptions) {
   EXPECT_EQ(counts.exit_code, 0) << counts;
   EXPECT_TRUE(contains(counts.out, "--as-of")) << counts;
   EXPECT_TRUE(contains(counts.out, "--json")) << counts;
+}
+
+// A command's help names the global options it needs, which CLI11 lists
+// only in the top-level help.
+TEST(CliHelp, EveryJournalCommandsHelpNamesTheGlobalOptions) {
+  for (const std::string command :
+       {"init", "register", "fork", "unfork", "retire", "counts", "log", "export", "explain",
+        "replay", "snapshot", "stats", "reconcile", "import", "audit", "backup", "restore"}) {
+    const Exited r = run_binary({command, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << r;
+    EXPECT_TRUE(contains(r.out, "\n  --journal DIR ")) << command << "\n" << r;
+    EXPECT_TRUE(contains(r.out, "FORKJOURNAL_DIR")) << command << "\n" << r;
+    EXPECT_TRUE(contains(r.out, "--sync")) << command << "\n" << r;
+  }
+  const Exited health = run_binary({"health", "--help"});
+  EXPECT_EQ(health.exit_code, 0) << health;
+  EXPECT_FALSE(contains(health.out, "FORKJOURNAL_DIR")) << health;
+}
+
+// export prints NDJSON in any case: it has no --json to suggest otherwise.
+TEST(CliHelp, ExportHasNoJsonFlag) {
+  const Exited help = run_binary({"export", "--help"});
+  EXPECT_EQ(help.exit_code, 0) << help;
+  EXPECT_FALSE(contains(help.out, "--json")) << help;
+  TempDir tmp;
+  const std::string dir = tmp.sub("journal");
+  ASSERT_EQ(run_binary({"--journal", dir, "init"}).exit_code, 0);
+  const Exited r = run_binary({"--journal", dir, "export", "--json"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_EQ(r.out, "") << r;
+  EXPECT_TRUE(contains(r.err, "--json")) << r;
+}
+
+// init, unlike backup and restore, creates missing parents: its help says so.
+TEST(CliHelp, InitHelpSaysItCreatesMissingParents) {
+  const Exited help = run_binary({"init", "--help"});
+  EXPECT_EQ(help.exit_code, 0) << help;
+  EXPECT_TRUE(contains(help.out, "missing parent directories are created too")) << help;
+  TempDir tmp;
+  const std::string dir = tmp.sub("a/b/journal");
+  EXPECT_EQ(run_binary({"--journal", dir, "init"}).exit_code, 0);
+  EXPECT_TRUE(fs::is_regular_file(dir + "/data.mdb"));
 }
 
 TEST(CliHelp, VersionExitsZeroAndNamesTheFormatVersion) {
@@ -548,7 +599,7 @@ TEST_F(CliTest, InvalidNamesAreUsageErrorsThatAppendNothing) {
 TEST_F(CliTest, MissingArgumentsAndUnknownOptionsAreUsageErrors) {
   init();
   ok({"register", "t1", "--source", "s1"});
-  expect_usage_error({}, "subcommand");
+  expect_usage_error({}, "a command is required");
   expect_usage_error({"register", "t2"}, "--source");
   expect_usage_error({"register", "--source", "s2"}, "template");
   expect_usage_error({"register", "t2", "--source"});
@@ -568,6 +619,31 @@ TEST_F(CliTest, MissingArgumentsAndUnknownOptionsAreUsageErrors) {
   expect_usage_error({"frobnicate"});
   EXPECT_EQ(head(), 1);
   EXPECT_EQ(num(template_entry("t1").at("forks")), 0);
+}
+
+// CLI11 alone says "A subcommand is required" for these too.
+TEST(CliCommands, AnUnknownCommandIsNamedAndAMissingOneAsked) {
+  TempDir tmp;
+  const std::string dir = tmp.sub("journal");
+  for (const auto& [args, err] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--journal", dir, "frobnicate"},
+            "unknown command 'frobnicate' (see 'forkjournal --help')"},
+           {{"--journal", dir, "count"}, "unknown command 'count' (see 'forkjournal --help')"},
+           {{"count", "--json"}, "unknown command 'count' (see 'forkjournal --help')"},
+           {{"fleet", "bogus"}, "unknown fleet command 'bogus' (see 'forkjournal fleet --help')"},
+           {{"fleet", "bogus", "--nats", "nats://127.0.0.1:1"},
+            "unknown fleet command 'bogus' (see 'forkjournal fleet --help')"},
+           {{}, "a command is required (see 'forkjournal --help')"},
+           {{"--journal", dir}, "a command is required (see 'forkjournal --help')"},
+           {{"fleet"},
+            "fleet needs a command: init, counts or verify (see 'forkjournal fleet --help')"}}) {
+    SCOPED_TRACE(::testing::PrintToString(args));
+    const Exited r = run_binary(args);
+    EXPECT_EQ(r.exit_code, 2) << r;
+    EXPECT_EQ(r.out, "") << r;
+    EXPECT_EQ(r.err, "forkjournal: " + err + "\n") << r;
+  }
+  EXPECT_FALSE(fs::exists(dir));
 }
 
 TEST_F(CliTest, MissingJournalDirectoryIsAnErrorAndIsNotCreated) {
@@ -825,13 +901,29 @@ TEST_F(PopulatedCliTest, LogFromToAndTemplateFiltersSelectEvents) {
   EXPECT_EQ(seqs(log_json({"--to", "2"})), (V{1, 2}));
   EXPECT_EQ(seqs(log_json({"--from", "4", "--to", "4"})), (V{4}));
   EXPECT_EQ(seqs(log_json({"--to", "100"})), (V{1, 2, 3, 4, 5, 6, 7, 8}));
-  EXPECT_EQ(seqs(log_json({"--from", "100"})), V{});
+  EXPECT_EQ(seqs(log_json({"--from", "9"})), V{});  // the head + 1: nothing yet
   EXPECT_EQ(seqs(log_json({"--template", "t2"})), (V{2, 5, 7, 8}));
   EXPECT_EQ(seqs(log_json({"--template", "t1", "--from", "2", "--to", "6"})), (V{3, 4, 6}));
   EXPECT_EQ(seqs(log_json({"--template", "unknown"})), V{});
   for (const auto& e : log_json({"--template", "t2"})) EXPECT_EQ(str(e.at("template")), "t2");
   EXPECT_EQ(lines_of(ok({"log", "--template", "t1"})).size(), 4u);
   EXPECT_EQ(lines_of(ok({"log", "--from", "2", "--to", "3"})).size(), 2u);
+}
+
+// As in export: a --from past the next seq is a mistake, not an empty log.
+TEST_F(PopulatedCliTest, LogFromBeyondTheHeadPlusOneIsUsageError) {
+  const std::string why = ": log starts at the head + 1 (seq 9) at most";
+  expect_usage_error({"log", "--from", "10"}, "--from 10 is beyond the head (seq 8)" + why);
+  expect_usage_error({"log", "--from", "99", "--json"},
+                     "--from 99 is beyond the head (seq 8)" + why);
+  expect_usage_error({"log", "--from", "99", "--to", "100"}, "--from 99 is beyond the head");
+  expect_usage_error({"log", "--from", "99", "--template", "t1"}, "--from 99 is beyond the head");
+}
+
+TEST_F(CliTest, LogOfAnEmptyJournalFromSeqOneIsEmptyAndFromTwoIsUsageError) {
+  init();
+  EXPECT_EQ(ok({"log", "--from", "1"}), "");
+  expect_usage_error({"log", "--from", "2"}, "--from 2 is beyond the head (seq 0)");
 }
 
 TEST_F(PopulatedCliTest, LogFromAfterToIsUsageError) {
@@ -998,13 +1090,80 @@ TEST_F(PopulatedCliTest, StatsHumanReportsTheSameNumbers) {
   EXPECT_TRUE(contains(out, "snapshots      none\n")) << out;
 }
 
+// --- a report that cannot be written ------------------------------------------
+
+constexpr const char* kNoSpace = "forkjournal: write to stdout: No space left on device";
+
+// A command whose output is lost exits 2, so that a script (a backup timer
+// keeping the printed head as its anchor) never takes it for success.
+TEST_F(PopulatedCliTest, EveryReadCommandExitsTwoWhenStdoutCannotBeWritten) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"counts"},
+                                             {"counts", "--json"},
+                                             {"log"},
+                                             {"log", "--json"},
+                                             {"stats"},
+                                             {"stats", "--json"},
+                                             {"explain", "t1"},
+                                             {"explain", "t1", "--json"},
+                                             {"replay"},
+                                             {"replay", "--json"},
+                                             {"audit"},
+                                             {"audit", "--json"},
+                                             {"export"}}) {
+    SCOPED_TRACE("forkjournal " + ::testing::PrintToString(args));
+    const Exited r = fj_to_full_device(args);
+    EXPECT_EQ(r.exit_code, 2) << r;
+    EXPECT_EQ(r.err, std::string(kNoSpace) + "\n") << r;
+  }
+}
+
+TEST_F(PopulatedCliTest, HelpExitsTwoWhenStdoutCannotBeWritten) {
+  const Exited r = fj_to_full_device({"--help"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_EQ(r.err, std::string(kNoSpace) + "\n") << r;
+}
+
+// The backup is kept (it is complete and audited), but the exit code says
+// that its head, the anchor to keep, never reached stdout.
+TEST_F(CliTest, ABackupWhoseHeadCannotBePrintedExitsTwoAndNamesTheCompleteCopy) {
+  populate();
+  for (const bool json_output : {true, false}) {
+    const std::string dest = tmp_.sub(json_output ? "backup-json" : "backup-text");
+    std::vector<std::string> args{"backup", dest};
+    if (json_output) args.push_back("--json");
+    const Exited r = fj_to_full_device(args);
+    EXPECT_EQ(r.exit_code, 2) << r;
+    ASSERT_EQ(lines_of(r.err).size(), 1u) << r;
+    EXPECT_TRUE(r.err.starts_with(kNoSpace)) << r;
+    EXPECT_TRUE(contains(r.err, "the copy in " + dest + " is complete")) << r;
+    EXPECT_TRUE(contains(r.err, "forkjournal --journal " + dest + " audit")) << r;
+    EXPECT_TRUE(fs::is_regular_file(dest + "/data.mdb"));
+    EXPECT_EQ(run_binary({"--journal", dest, "audit"}).exit_code, 0);
+  }
+}
+
+TEST_F(CliTest, AWriteCommandWhoseReportCannotBePrintedExitsTwoAndSaysItIsCommitted) {
+  init();
+  const Exited r = fj_to_full_device({"register", "t1", "--source", "s1"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  ASSERT_EQ(lines_of(r.err).size(), 1u) << r;
+  EXPECT_TRUE(r.err.starts_with(kNoSpace)) << r;
+  EXPECT_TRUE(contains(r.err, "committed")) << r;
+  EXPECT_EQ(head(), 1);
+}
+
 // --- out-of-range and invalid values on read commands ------------------------
 
 // `counts --as-of` with a value that does not fit in 64 bits is a usage
 // error, not clamped to the head.
 TEST_F(PopulatedCliTest, CountsAsOfOutOfRangeIsUsageError) {
+  const std::string beyond = "is out of range: beyond the head of any journal";
   expect_usage_error({"counts", "--as-of", "99999999999999999999999"}, "--as-of");
-  expect_usage_error({"counts", "--as-of", "18446744073709551615"});
+  expect_usage_error({"counts", "--as-of", "99999999999999999999999"}, beyond);
+  expect_usage_error({"counts", "--as-of", "18446744073709551615"},
+                     "--as-of: '18446744073709551615' " + beyond);
+  expect_usage_error({"log", "--from", "10000000000000000000"}, beyond);
   EXPECT_EQ(head(), 8);
 }
 

@@ -207,7 +207,9 @@ TEST_F(ExportFollowTest, ResumesFromLastPlusOneWithNothingSkippedOrRepeated) {
   EXPECT_EQ(reap(next), 0);
   const Exited beyond = fj({"export", "--follow", "--from", "9"});
   EXPECT_EQ(beyond.exit_code, 2) << beyond;
-  EXPECT_EQ(beyond.err, "forkjournal: --from 9 is beyond the head (seq 7)\n");
+  EXPECT_EQ(beyond.err,
+            "forkjournal: --from 9 is beyond the head (seq 7): --follow starts at the head + 1 "
+            "(seq 8) at most\n");
   const Exited with_to = fj({"export", "--follow", "--to", "3"});
   EXPECT_EQ(with_to.exit_code, 2) << with_to;
 }
