@@ -291,6 +291,10 @@ TEST_F(DaemonTest, HealthReportsHeadCommitAgeAndMapHeadroom) {
   const Exited text = run({FORKJOURNAL_BIN, "health", "--socket", socket()});
   EXPECT_EQ(text.exit_code, 0) << text;
   EXPECT_EQ(text.out.rfind("healthy: head seq 1", 0), 0u) << text;
+  // An age in seconds as a reader writes it: 0.004 below one, 8.2 above,
+  // never the protocol's 4.1E-3.
+  EXPECT_TRUE(std::regex_search(text.out, std::regex(R"(, last commit (0\.\d{3}|\d+\.\d) s ago,)")))
+      << text;
   const Exited js = run({FORKJOURNAL_BIN, "health", "--socket", socket(), "--json"});
   EXPECT_EQ(js.exit_code, 0) << js;
   const json::object parsed = json::parse(js.out).as_object();
@@ -337,7 +341,9 @@ TEST_F(DaemonTest, HealthReportsTheOldestReaderAndDegradesPastReaderAfter) {
   EXPECT_NE(json::serialize(h.at("reasons")).find("has held a read transaction"), std::string::npos)
       << show(h);
   EXPECT_EQ(text.exit_code, 1) << text;
-  EXPECT_NE(text.out.find("oldest reader pid " + std::to_string(::getpid())), std::string::npos)
+  EXPECT_TRUE(
+      std::regex_search(text.out, std::regex("oldest reader pid " + std::to_string(::getpid()) +
+                                             R"( \d+ commits behind for \d+\.\d s\n)")))
       << text;
 
   // Released: no reader is left, and health recovers.
