@@ -109,6 +109,15 @@ struct Shipper::Impl {
   bool positioned = false;
   std::uint64_t shipped = 0;          // the Fj-Seq of the subject's last message
   std::uint64_t last_stream_seq = 0;  // its stream sequence (0: none)
+  // The server's last-message lookup finds no message on the subject although
+  // it holds `last_stream_seq` (nats-server 2.9, once the subject's last
+  // message was deleted). Its check of an expected last subject sequence
+  // uses the same lookup, so it takes only "no message" (0) then, and only
+  // for as long as nothing was stored on the subject since.
+  bool server_sees_no_last = false;
+  // The highest seq this process saw the stream hold: a stream that later
+  // holds nothing on the subject lost that history.
+  std::uint64_t confirmed = 0;
   // Re-reads of the stream's last message since the last stored publish: a
   // stream that keeps refusing the seq after its last message (e.g. that
   // message was deleted, which nats-server 2.9 then reports as no message
@@ -213,63 +222,159 @@ struct Shipper::Impl {
     return st.shipped_seq;
   }
 
+  // The stream is gone: says so, and forgets the position (the stream holds
+  // nothing now, so shipped_seq is 0 until it exists again).
+  Error stream_missing(Error e) {
+    e.message = "stream " + std::string(kStreamName) + " does not exist on " + options.urls +
+                ": create it with 'forkjournal fleet init --nats URL'";
+    shipped = 0;
+    last_stream_seq = 0;
+    server_sees_no_last = false;
+    std::lock_guard lock(st_mu);
+    st.shipped_seq = 0;
+    return e;
+  }
+
+  // The subject's true last message when the last-message lookup found none:
+  // nullopt when the stream's per-subject count agrees that the subject is
+  // empty. Otherwise its last message was deleted (nats-server 2.9 then
+  // reports no last message while earlier ones remain), and a binary search
+  // over the stream's sequences with next-by-subject direct gets finds the
+  // last one left: about log2(stream's last sequence) small requests, once,
+  // where shipping from seq 1 would store the whole history again.
+  Result<std::optional<nats::MsgPtr>> true_last() {
+    auto counted = nats::subject_state(*conn, kStreamName, subject);
+    if (!counted) return counted.error();
+    if (counted->messages == 0) return std::optional<nats::MsgPtr>();
+    auto first = nats::next_message(*conn, kStreamName, subject, 1);
+    if (!first) return first.error();
+    if (!*first) {
+      return make_error(Errc::unavailable, "stream " + std::string(kStreamName) + " counts " +
+                                               std::to_string(counted->messages) + " messages on " +
+                                               subject + " but a direct get finds none");
+    }
+    std::uint64_t lo = nats::direct_sequence(first->value().get());
+    std::uint64_t hi = std::max(counted->stream_last, lo);
+    // Invariant: the subject holds a message at lo and none after hi.
+    while (lo < hi) {
+      if (should_stop()) return make_error(Errc::stopping, "stopping");
+      const std::uint64_t mid = lo + (hi - lo + 1) / 2;
+      auto next = nats::next_message(*conn, kStreamName, subject, mid);
+      if (!next) return next.error();
+      if (*next) {
+        lo = nats::direct_sequence(next->value().get());
+      } else {
+        hi = mid - 1;
+      }
+    }
+    // Direct gets may be answered by a replica that lags behind the leader:
+    // the leader must still hold the message found.
+    auto held = nats::message_at(*conn, kStreamName, lo);
+    if (!held) {
+      Error e = held.error();
+      e.code = Errc::unavailable;  // not the stream missing: retry
+      e.message = "confirming the last message on " + subject + " at stream sequence " +
+                  std::to_string(lo) + ": " + e.message;
+      return e;
+    }
+    return std::optional<nats::MsgPtr>(std::move(*held));
+  }
+
+  // Checks `msg`, the subject's last message, against the journal and resumes
+  // after it; false (after halt()) when it disagrees.
+  Result<bool> resume_after(natsMsg* msg, const std::string& where) {
+    const std::string& id = journal.info().journal_id;
+    const auto seq_text = nats::header(msg, kSeqHeader.data());
+    const auto journal_text = nats::header(msg, kJournalHeader.data());
+    const auto chain_text = nats::header(msg, kChainHeader.data());
+    const auto seq = seq_text ? parse_seq(*seq_text) : std::nullopt;
+    if (!seq || *seq == 0 || journal_text != std::string_view(id) || !chain_text) {
+      halt(where + " lacks a valid Fj-Seq, Fj-Journal or Fj-Chain header for journal " + id);
+      return false;
+    }
+    auto head = journal.head();
+    if (!head) return head.error();
+    if (*seq > *head) {
+      halt(where + " holds seq " + std::to_string(*seq) + " but the local journal ends at seq " +
+           std::to_string(*head) + ": another history under journal id " + id);
+      return false;
+    }
+    std::string local;
+    auto at = journal.read([&](Reader& r) -> Result<ChainHash> {
+      auto record = r.record(*seq);
+      if (!record) return record.error();
+      if (!*record) return make_error(Errc::seq_gap, "no record at seq", *seq);
+      local.assign(**record);
+      return chain_at(r, id, *seq);
+    });
+    if (!at) return at.error();
+    if (*chain_text != to_hex(*at) || nats::body(msg) != local) {
+      // Only this one seq was compared: the histories may part earlier, and
+      // 'audit --witness' finds the first seq at which they do.
+      halt(where + " disagrees with the local journal at seq " + std::to_string(*seq) +
+           ", the one seq compared (" +
+           (*chain_text != to_hex(*at) ? "chain value" : "record bytes") +
+           " differ; the histories may part at an earlier seq: 'forkjournal audit --witness' "
+           "names the first that differs): another history under journal id " +
+           id);
+      return false;
+    }
+    shipped = *seq;
+    last_stream_seq = nats::direct_sequence(msg);
+    chain = *at;
+    return true;
+  }
+
   // Reads the subject's last message and checks it against the journal;
   // false (after halt()) when it disagrees.
   Result<bool> position() {
     auto last = nats::last_message(*conn, kStreamName, subject);
     if (!last) {
-      Error e = last.error();
-      if (e.code == Errc::not_found) {
-        e.message = "stream " + std::string(kStreamName) + " does not exist on " + options.urls +
-                    ": create it with 'forkjournal fleet init --nats URL'";
-      }
-      return e;
+      if (last.error().code == Errc::not_found) return stream_missing(last.error());
+      return last.error();
     }
-    const std::string& id = journal.info().journal_id;
-    if (!*last) {
-      shipped = 0;
-      last_stream_seq = 0;
-      chain = chain_seed(id);
-    } else {
+    server_sees_no_last = false;
+    if (*last) {
       natsMsg* msg = last->value().get();
-      const auto seq_text = nats::header(msg, kSeqHeader.data());
-      const auto journal_text = nats::header(msg, kJournalHeader.data());
-      const auto chain_text = nats::header(msg, kChainHeader.data());
-      const auto seq = seq_text ? parse_seq(*seq_text) : std::nullopt;
-      const std::uint64_t stream_seq = natsMsg_GetSequence(msg);
-      const std::string where = "the stream's last message on " + subject + " (stream sequence " +
-                                std::to_string(stream_seq) + ")";
-      if (!seq || *seq == 0 || journal_text != std::string_view(id) || !chain_text) {
-        halt(where + " lacks a valid Fj-Seq, Fj-Journal or Fj-Chain header for journal " + id);
-        return false;
+      auto ok = resume_after(msg, "the stream's last message on " + subject + " (stream sequence " +
+                                      std::to_string(natsMsg_GetSequence(msg)) + ")");
+      if (!ok || !*ok) return ok;
+    } else {
+      // No last message is not yet an empty subject: ask again another way.
+      auto found = true_last();
+      if (!found) {
+        if (found.error().code == Errc::not_found) return stream_missing(found.error());
+        return found.error();
       }
-      auto head = journal.head();
-      if (!head) return head.error();
-      if (*seq > *head) {
-        halt(where + " holds seq " + std::to_string(*seq) + " but the local journal ends at seq " +
-             std::to_string(*head) + ": another history under journal id " + id);
-        return false;
+      if (*found) {
+        natsMsg* msg = found->value().get();
+        auto ok = resume_after(
+            msg, "the last message left on " + subject + " (stream sequence " +
+                     std::to_string(nats::direct_sequence(msg)) +
+                     ", found by direct gets: the server's last-message lookup reports none, "
+                     "as nats-server 2.9 does once a subject's last message is deleted)");
+        if (!ok || !*ok) return ok;
+        server_sees_no_last = true;
+        options.log("the stream's last-message lookup finds nothing on " + subject +
+                    " but it holds seq " + std::to_string(shipped) + " at stream sequence " +
+                    std::to_string(last_stream_seq) +
+                    " (its later messages were deleted): shipping on after it");
+      } else {
+        if (confirmed != 0) {
+          // As after a purge or a deleted stream (docs/fleet.md): the host
+          // refills the subject from its journal, the truth.
+          options.log("the stream holds no message on " + subject + " although it held seq " +
+                      std::to_string(confirmed) +
+                      " before (subject purged, or stream deleted and created again): "
+                      "shipping the journal again from seq 1");
+        }
+        shipped = 0;
+        last_stream_seq = 0;
+        chain = chain_seed(journal.info().journal_id);
       }
-      std::string local;
-      auto at = journal.read([&](Reader& r) -> Result<ChainHash> {
-        auto record = r.record(*seq);
-        if (!record) return record.error();
-        if (!*record) return make_error(Errc::seq_gap, "no record at seq", *seq);
-        local.assign(**record);
-        return chain_at(r, id, *seq);
-      });
-      if (!at) return at.error();
-      if (*chain_text != to_hex(*at) || nats::body(msg) != local) {
-        halt(where + " disagrees with the local journal at seq " + std::to_string(*seq) + " (" +
-             (*chain_text != to_hex(*at) ? "chain value" : "record bytes") +
-             " differ): another history under journal id " + id);
-        return false;
-      }
-      shipped = *seq;
-      last_stream_seq = stream_seq;
-      chain = *at;
     }
     positioned = true;
+    confirmed = std::max(confirmed, shipped);
     {
       std::lock_guard lock(st_mu);
       st.shipped_seq = shipped;
@@ -331,14 +436,15 @@ struct Shipper::Impl {
 
   // The stream holds something other than expected after `seq - 1`: read
   // its last message again, unless that keeps changing nothing.
-  void reread(std::uint64_t seq) {
+  // `why` says how the latest attempt was refused.
+  void reread(std::uint64_t seq, const std::string& why) {
     if (++rereads >= kMaxRereads) {
       return halt("the stream keeps refusing seq " + std::to_string(seq) + " on " + subject +
-                  " after its last message was read again " + std::to_string(rereads) +
-                  " times (last read: seq " + std::to_string(shipped) + ", stream sequence " +
-                  std::to_string(last_stream_seq) +
-                  "): its last message may have been deleted; compare it with 'forkjournal "
-                  "audit --witness'");
+                  " (latest: " + why + ") after its last message was read again " +
+                  std::to_string(rereads) + " times (last read: seq " + std::to_string(shipped) +
+                  ", stream sequence " + std::to_string(last_stream_seq) +
+                  "): its last message may have been deleted within the stream's duplicate "
+                  "window; compare it with 'forkjournal audit --witness'");
     }
     positioned = false;
   }
@@ -352,7 +458,8 @@ struct Shipper::Impl {
       const ChainHash after = chain_next(chain, p.seq, p.bytes);
       auto msg = message_for(p, after);
       if (!msg) return fail(msg.error());
-      auto published = nats::publish(*conn, msg->get(), message_id(id, p.seq), last_stream_seq);
+      const std::uint64_t expect = server_sees_no_last ? 0 : last_stream_seq;
+      auto published = nats::publish(*conn, msg->get(), message_id(id, p.seq), expect);
       if (!published) {
         if (published.error().code == Errc::head_moved) {
           // Stored by an earlier incarnation (or a publish that timed out
@@ -361,7 +468,7 @@ struct Shipper::Impl {
             std::lock_guard lock(st_mu);
             ++st.conflicts;
           }
-          return reread(p.seq);
+          return reread(p.seq, "refused for a wrong last sequence");
         }
         if (published.error().code == Errc::not_found) {
           Error e = published.error();
@@ -377,11 +484,15 @@ struct Shipper::Impl {
           std::lock_guard lock(st_mu);
           ++st.duplicates;
         }
-        return reread(p.seq);
+        return reread(p.seq, "acknowledged as a duplicate of stream sequence " +
+                                 std::to_string(published->stream_seq) +
+                                 ", a message id stored before");
       }
       rereads = 0;
       shipped = p.seq;
+      confirmed = std::max(confirmed, shipped);
       last_stream_seq = published->stream_seq;
+      server_sees_no_last = false;  // a stored message is the subject's last again
       chain = after;
       {
         std::lock_guard lock(st_mu);

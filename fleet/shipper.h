@@ -5,22 +5,27 @@
 // The stream is the cursor: at start and after any failure the shipper reads
 // the last message on its journal's subject, checks it against the local
 // journal (journal id, seq, chain value and bytes at that seq) and continues
-// with the next seq. Each event is published alone with the previous
-// message's stream sequence as the expected last subject sequence and
-// "<journal id>:<seq>" as message id, and counts once acknowledged. A refusal
-// for a wrong last sequence means an earlier incarnation stored it first: the
-// shipper re-reads the last message and goes on from there. So nothing is
-// shipped twice or skipped, even past the stream's duplicate window.
+// with the next seq. When the lookup finds no message, the subject counts as
+// empty only if the stream's per-subject count agrees; otherwise (nats-server
+// 2.9 loses a subject's last message once it is deleted) direct gets find the
+// last message left, and shipping goes on after it, publishing the next seq
+// with "no message" as the expected last, the one value such a server takes.
+// Each event is published alone with the previous message's stream sequence
+// as the expected last subject sequence and "<journal id>:<seq>" as message
+// id, and counts once acknowledged. A refusal for a wrong last sequence means
+// an earlier incarnation stored it first: the shipper re-reads the last
+// message and goes on from there. So nothing is shipped twice or skipped,
+// even past the stream's duplicate window.
 //
 // Failures: no server, a missing stream (made only by forkjournal fleet
-// init), timeouts: retried with exponential backoff up to backoff_max, the
-// events staying in the journal meanwhile; last_error says why. A last
-// message that disagrees with the journal (another history under this
-// journal id, or a stream ahead of the journal), or a stream that refuses
-// the next seq five times in a row however often its last message is read
-// again (that message deleted), halts shipping for good:
-// state().halted, an error naming the seq, one log line; the stream is never
-// overwritten.
+// init; shipped_seq is then 0), timeouts: retried with exponential backoff
+// up to backoff_max, the events staying in the journal meanwhile; last_error
+// says why. A last message that disagrees with the journal (another history
+// under this journal id, or a stream ahead of the journal), or a stream that
+// refuses the next seq five times in a row however often its last message is
+// read again (that message deleted within the duplicate window), halts
+// shipping for good: state().halted, an error naming the seq it compared,
+// one log line; the stream is never overwritten.
 //
 // Threads: notify() and state() may be called from any thread and never
 // wait for NATS or the journal (notify takes a mutex that no thread holds

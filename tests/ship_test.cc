@@ -3,6 +3,7 @@
 // headers, across node failures and whole-cluster outages, several journals
 // in one stream, and the refusals (no stream, a stream that disagrees).
 #include "fleet/internal/nats.h"
+#include "fleet/internal/stream_read.h"
 #include "fleet/shipper.h"
 #include "fleet/stream.h"
 #include "fleet/stream_setup.h"
@@ -17,6 +18,7 @@
 #include <chrono>
 #include <iostream>
 #include <thread>
+#include <vector>
 
 namespace fj::testing {
 namespace {
@@ -143,8 +145,10 @@ TEST(Ship, HaltsWhenTheStreamDisagreesWithTheJournal) {
     std::this_thread::sleep_for(20ms);
   const auto s = shipper->state();
   ASSERT_TRUE(s.halted) << s.last_error;
-  EXPECT_NE(s.last_error.find("disagrees with the local journal at seq 7"), std::string::npos)
+  EXPECT_NE(s.last_error.find("disagrees with the local journal at seq 7, the one seq compared"),
+            std::string::npos)
       << s.last_error;
+  EXPECT_NE(s.last_error.find("audit --witness"), std::string::npos) << s.last_error;
   EXPECT_EQ(s.published, 0u);
   EXPECT_EQ(s.lag_events, 20u);
   // The stream keeps what it had: the shipper never overwrote it.
@@ -157,9 +161,11 @@ TEST(Ship, HaltsWhenTheStreamDisagreesWithTheJournal) {
 }
 
 // Deleting a subject's last message makes nats-server 2.9 report no last
-// message at all while the subject still holds the others: the shipper
-// would start over at seq 1, be refused, read again and be refused again.
-// It halts instead, naming the seq, and the stream keeps what it had.
+// message at all while the subject still holds the others. The shipper finds
+// the last one left (seq 4) and offers seq 5 again, but within the duplicate
+// window the stream still knows seq 5's message id and answers "duplicate"
+// of a message it no longer holds, however often it is asked. The shipper
+// halts, naming the seq, and the stream keeps what it had.
 TEST(Ship, HaltsWhenTheSubjectsLastMessageWasDeleted) {
   TempDir dir;
   NatsServer server(dir.sub("nats"));
@@ -186,6 +192,8 @@ TEST(Ship, HaltsWhenTheSubjectsLastMessageWasDeleted) {
   ASSERT_TRUE(st.halted) << st.last_error;
   EXPECT_NE(st.last_error.find("last message may have been deleted"), std::string::npos)
       << st.last_error;
+  EXPECT_NE(st.last_error.find("refusing seq 5 "), std::string::npos) << st.last_error;
+  EXPECT_NE(st.last_error.find("acknowledged as a duplicate"), std::string::npos) << st.last_error;
   EXPECT_EQ(st.published, 0u);
   auto info = fleet::nats::Connection::open(server.url());
   ASSERT_TRUE(info);
@@ -193,6 +201,78 @@ TEST(Ship, HaltsWhenTheSubjectsLastMessageWasDeleted) {
   ASSERT_EQ(js_GetStreamInfo(&si, info->js(), fleet::kStreamName.data(), nullptr, &jerr), NATS_OK);
   EXPECT_EQ(si->State.Msgs, 4u) << "the shipper stored nothing over what was left";
   jsStreamInfo_Destroy(si);
+}
+
+// Shortens the stream's duplicate window to `window`, so that a test can
+// outlive it without waiting the server's default 2 minutes.
+void shorten_duplicate_window(const std::string& url, std::chrono::milliseconds window) {
+  auto conn = fleet::nats::Connection::open(url);
+  ASSERT_TRUE(conn) << conn.error().message;
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = jsErrCode(0);
+  ASSERT_EQ(js_GetStreamInfo(&si, conn->js(), fleet::kStreamName.data(), nullptr, &jerr), NATS_OK);
+  fleet::nats::StreamInfoPtr info(si);
+  info->Config->Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(window).count();
+  jsStreamInfo* updated = nullptr;
+  ASSERT_EQ(js_UpdateStream(&updated, conn->js(), info->Config, nullptr, &jerr), NATS_OK) << jerr;
+  fleet::nats::StreamInfoPtr keep(updated);
+  ASSERT_EQ(updated->Config->Duplicates, info->Config->Duplicates);
+}
+
+// The Fj-Seq of every message on the journal's subject, in stream order, read
+// without the subject's last message (which nats-server 2.9 loses when it is
+// deleted).
+std::vector<std::uint64_t> fj_seqs(const std::string& url, const Journal& journal) {
+  std::vector<std::uint64_t> out;
+  auto conn = fleet::nats::Connection::open(url);
+  EXPECT_TRUE(conn) << conn.error().message;
+  if (!conn) return out;
+  auto read = fleet::nats::for_each_in_stream(
+      *conn, fleet::kStreamName, fleet::subject_for(journal.info().journal_id),
+      [&](natsMsg* msg, std::uint64_t) -> Result<void> {
+        const auto seq = fleet::nats::header(msg, "Fj-Seq");
+        out.push_back(seq ? std::stoull(std::string(*seq)) : 0);
+        return {};
+      });
+  EXPECT_TRUE(read) << read.error().message;
+  return out;
+}
+
+// Past the duplicate window, a subject whose last message was deleted looks
+// empty to the last-message lookup (nats-server 2.9) and takes a publish
+// expecting no message: a shipper that believed it would ship the journal
+// again from seq 1. It finds the subject's true last message instead and
+// ships the lost tail after it, once.
+TEST(Ship, ResumesAfterTheTrueLastWhenTheLastMessageWasDeletedPastTheDuplicateWindow) {
+  TempDir dir;
+  NatsServer server(dir.sub("nats"));
+  ASSERT_TRUE(fleet::init_stream(server.url(), 1));
+  shorten_duplicate_window(server.url(), 1s);
+  Journal journal = make_journal(dir.sub("journal"));
+  append_forks(journal, 4);
+  {
+    auto first = ship(journal, server.url());
+    ASSERT_TRUE(wait_shipped(*first, 4, 30s));
+    first->stop();
+  }
+  auto conn = fleet::nats::Connection::open(server.url());
+  ASSERT_TRUE(conn) << conn.error().message;
+  jsErrCode jerr = jsErrCode(0);
+  ASSERT_EQ(js_DeleteMsg(conn->js(), fleet::kStreamName.data(), 4, nullptr, &jerr), NATS_OK)
+      << jerr;
+  // The server forgets message ids some time after the window: wait well past it.
+  std::this_thread::sleep_for(3s);
+  append_forks(journal, 1, 100);
+
+  auto again = ship(journal, server.url());
+  ASSERT_TRUE(wait_shipped(*again, 5, 30s));
+  const auto st = again->state();
+  EXPECT_FALSE(st.halted) << st.last_error;
+  EXPECT_EQ(st.last_error, "");
+  EXPECT_EQ(st.published, 2u) << "seq 4 (the deleted tail) and seq 5, nothing before";
+  again->stop();
+  EXPECT_EQ(fj_seqs(server.url(), journal), (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
+  EXPECT_TRUE(stream_matches(server.url(), journal, "host-a"));
 }
 
 TEST(Ship, HaltsWhenTheStreamIsAheadOfTheJournal) {

@@ -200,16 +200,63 @@ Result<MsgPtr> message_at(const Connection& c, std::string_view stream, std::uin
   return error_from(what, s, jerr);
 }
 
-namespace {
-
-// The stream sequence a direct get answered with (its Nats-Sequence header).
-std::uint64_t direct_seq(natsMsg* msg) {
+std::uint64_t direct_sequence(natsMsg* msg) {
   if (const std::uint64_t seq = natsMsg_GetSequence(msg); seq != 0) return seq;
   const auto text = header(msg, JSSequence);
   std::uint64_t seq = 0;
   if (text) std::from_chars(text->data(), text->data() + text->size(), seq);
   return seq;
 }
+
+Result<std::optional<MsgPtr>> next_message(const Connection& c, std::string_view stream,
+                                           std::string_view subject, std::uint64_t from) {
+  const std::string name(stream), subj(subject);
+  jsDirectGetMsgOptions o;
+  jsDirectGetMsgOptions_Init(&o);
+  o.Sequence = from;
+  o.NextBySubject = subj.c_str();
+  natsMsg* raw = nullptr;
+  const natsStatus s = js_DirectGetMsg(&raw, c.js(), name.c_str(), nullptr, &o);
+  if (s == NATS_NOT_FOUND) return std::optional<MsgPtr>();
+  if (s != NATS_OK) {
+    return error_from("reading the first message on " + subj + " from stream sequence " +
+                          std::to_string(from) + " (a direct get: stream " + name +
+                          " must exist and allow direct gets, as fleet init makes it)",
+                      s);
+  }
+  MsgPtr msg(raw);
+  if (direct_sequence(msg.get()) < from)
+    return error_from("a direct get without Nats-Sequence on " + subj, NATS_ERR);
+  return std::optional<MsgPtr>(std::move(msg));
+}
+
+Result<SubjectState> subject_state(const Connection& c, std::string_view stream,
+                                   std::string_view subject) {
+  const std::string name(stream), subj(subject);
+  jsOptions o;
+  jsOptions_Init(&o);
+  o.Stream.Info.SubjectsFilter = subj.c_str();
+  jsStreamInfo* raw = nullptr;
+  jsErrCode jerr = jsErrCode(0);
+  const natsStatus s = js_GetStreamInfo(&raw, c.js(), name.c_str(), &o, &jerr);
+  if (s != NATS_OK) {
+    const std::string what = "reading stream " + name + "'s count of messages on " + subj;
+    if (jerr == JSStreamNotFoundErr) return error_from(what, s, jerr, Errc::not_found);
+    return error_from(what, s, jerr);
+  }
+  StreamInfoPtr info(raw);
+  SubjectState out;
+  out.stream_last = info->State.LastSeq;
+  if (const jsStreamStateSubjects* subjects = info->State.Subjects; subjects != nullptr) {
+    for (int i = 0; i < subjects->Count; ++i) {
+      const jsStreamStateSubject& e = subjects->List[i];
+      if (e.Subject != nullptr && subj == e.Subject) out.messages += e.Msgs;
+    }
+  }
+  return out;
+}
+
+namespace {
 
 // The subject's messages from `from` through `through`, one direct get each:
 // any replica answers, and no consumer has to be placed.
@@ -228,7 +275,7 @@ Result<void> walk_direct(const Connection& c, const std::string& stream, const s
       return error_from("reading " + subject + " at stream sequence " + std::to_string(next), s);
     }
     MsgPtr msg(raw);
-    const std::uint64_t seq = direct_seq(msg.get());
+    const std::uint64_t seq = direct_sequence(msg.get());
     if (seq < next) return error_from("a direct get without Nats-Sequence on " + subject, s);
     if (seq > through) return {};
     if (auto r = visit(msg.get(), seq); !r) return r;

@@ -96,6 +96,31 @@ std::string_view body(natsMsg* msg);
 Result<std::optional<MsgPtr>> last_message(const Connection& c, std::string_view stream,
                                            std::string_view subject);
 
+// The first message stored on `subject` at stream sequence `from` or later,
+// by a direct get with next_by_subj (answered by any replica; the stream must
+// allow direct gets, as fleet init makes it); nullopt when there is none.
+// Unlike last_message this is right for a subject whose last message was
+// deleted. Its stream sequence is direct_sequence(). Errors: unavailable
+// (also a stream that does not allow direct gets, or no such stream).
+Result<std::optional<MsgPtr>> next_message(const Connection& c, std::string_view stream,
+                                           std::string_view subject, std::uint64_t from);
+
+// The stream sequence a direct get answered with (its Nats-Sequence header);
+// 0 when it has none.
+std::uint64_t direct_sequence(natsMsg* msg);
+
+struct SubjectState {
+  std::uint64_t messages = 0;     // stored on the subject
+  std::uint64_t stream_last = 0;  // the stream's last sequence, any subject
+};
+
+// What the stream's info says about `subject` (the stream info request
+// filtered on that subject, one small answer): an account that nats-server
+// 2.9 keeps right where its last-message lookup goes wrong. Errors:
+// not_found (no such stream), unavailable.
+Result<SubjectState> subject_state(const Connection& c, std::string_view stream,
+                                   std::string_view subject);
+
 // The message at stream sequence `seq`. Errors: not_found (no such stream
 // or message), unavailable.
 Result<MsgPtr> message_at(const Connection& c, std::string_view stream, std::uint64_t seq);
