@@ -118,6 +118,9 @@ struct Shipper::Impl {
   // The highest seq this process saw the stream hold: a stream that later
   // holds nothing on the subject lost that history.
   std::uint64_t confirmed = 0;
+  // When an idle shipper next reads the subject's last message to notice a
+  // stream deleted, purged or cut short while nothing was shipped.
+  std::chrono::steady_clock::time_point next_recheck{};
   // Re-reads of the stream's last message since the last stored publish: a
   // stream that keeps refusing the seq after its last message (e.g. that
   // message was deleted, which nats-server 2.9 then reports as no message
@@ -174,6 +177,7 @@ struct Shipper::Impl {
   // failures is over.
   void positioned_at() {
     backoff = options.backoff_min;
+    next_recheck = std::chrono::steady_clock::now() + options.recheck_every;
     const std::string where = subject + " from seq " + std::to_string(shipped + 1);
     if (failing) {
       failing = false;
@@ -382,6 +386,27 @@ struct Shipper::Impl {
     return true;
   }
 
+  // While nothing is to be shipped: one read of the subject's last message,
+  // to notice a stream deleted, purged or cut short since (the next publish
+  // would, but an idle journal makes none). Anything but what the shipper
+  // left there positions it again.
+  void recheck() {
+    auto last = nats::last_message(*conn, kStreamName, subject);
+    if (!last) {
+      if (last.error().code == Errc::not_found) return fail(stream_missing(last.error()));
+      return fail(last.error());
+    }
+    const std::uint64_t now_at = *last ? natsMsg_GetSequence(last->value().get()) : 0;
+    const std::uint64_t left_at = server_sees_no_last ? 0 : last_stream_seq;
+    if (now_at == left_at) return;
+    options.log(
+        "the stream's last message on " + subject + " is " +
+        (now_at == 0 ? std::string("gone") : "at stream sequence " + std::to_string(now_at)) +
+        ", not at stream sequence " + std::to_string(last_stream_seq) + " where seq " +
+        std::to_string(shipped) + " was left: reading the stream again");
+    positioned = false;
+  }
+
   // Refreshes head_seq and the age of the oldest unshipped event; returns
   // the head.
   Result<std::uint64_t> look_at_journal() {
@@ -529,7 +554,14 @@ struct Shipper::Impl {
         continue;
       }
       if (*head <= shipped) {
-        pause(options.poll_every, true);
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= next_recheck) {
+          next_recheck = now + options.recheck_every;
+          recheck();
+          if (!positioned) continue;
+        }
+        const auto until_recheck = std::chrono::ceil<std::chrono::milliseconds>(next_recheck - now);
+        pause(std::clamp(until_recheck, std::chrono::milliseconds(1), options.poll_every), true);
         continue;
       }
       auto batch = read_batch(std::min(*head, shipped + kBatch));

@@ -15,7 +15,10 @@
 // id, and counts once acknowledged. A refusal for a wrong last sequence means
 // an earlier incarnation stored it first: the shipper re-reads the last
 // message and goes on from there. So nothing is shipped twice or skipped,
-// even past the stream's duplicate window.
+// even past the stream's duplicate window. While there is nothing to ship it
+// reads the last message again every recheck_every, so that a stream
+// deleted, purged or cut short meanwhile is reported (missing) or refilled
+// from the journal without waiting for a local event.
 //
 // Failures: no server, a missing stream (made only by forkjournal fleet
 // init; shipped_seq is then 0), timeouts: retried with exponential backoff
@@ -50,6 +53,10 @@ struct ShipOptions {
   std::string host;  // the Fj-Host header; empty: gethostname()
   // How often the journal is looked at without a notify().
   std::chrono::milliseconds poll_every{1000};
+  // While nothing is to be shipped, how often the subject's last message is
+  // read again (one small request): what notices a stream deleted, purged or
+  // cut short while the journal is quiet.
+  std::chrono::milliseconds recheck_every{10000};
   // Waits after a failure: doubling from backoff_min up to backoff_max.
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{2000};

@@ -275,6 +275,54 @@ TEST(Ship, ResumesAfterTheTrueLastWhenTheLastMessageWasDeletedPastTheDuplicateWi
   EXPECT_TRUE(stream_matches(server.url(), journal, "host-a"));
 }
 
+// A quiet shipper (everything shipped, no new event) still notices that the
+// stream was deleted: it reports it missing, and once fleet init creates it
+// again it ships the journal again from seq 1, as after a purge, without
+// waiting for a local event.
+TEST(Ship, AQuietShipperReportsADeletedStreamAndRefillsItsRecreation) {
+  TempDir dir;
+  NatsServer server(dir.sub("nats"));
+  ASSERT_TRUE(fleet::init_stream(server.url(), 1));
+  Journal journal = make_journal(dir.sub("journal"));
+  append_forks(journal, 20);
+  fleet::ShipOptions o;
+  o.urls = server.url();
+  o.host = "host-a";
+  o.recheck_every = 200ms;
+  o.backoff_max = 200ms;
+  auto started = fleet::Shipper::start(journal, o);
+  ASSERT_TRUE(started) << started.error().message;
+  fleet::Shipper& shipper = **started;
+  ASSERT_TRUE(wait_shipped(shipper, 20, 30s));
+
+  {
+    auto conn = fleet::nats::Connection::open(server.url());
+    ASSERT_TRUE(conn) << conn.error().message;
+    jsErrCode jerr = jsErrCode(0);
+    ASSERT_EQ(js_DeleteStream(conn->js(), fleet::kStreamName.data(), nullptr, &jerr), NATS_OK)
+        << jerr;
+  }
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (shipper.state().last_error.empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  const auto missing = shipper.state();
+  EXPECT_NE(missing.last_error.find("stream FORKJOURNAL does not exist"), std::string::npos)
+      << missing.last_error;
+  EXPECT_FALSE(missing.halted);
+  EXPECT_EQ(missing.shipped_seq, 0u) << "the stream holds nothing now";
+  EXPECT_EQ(missing.lag_events, 20u);
+
+  ASSERT_TRUE(fleet::init_stream(server.url(), 1));
+  ASSERT_TRUE(wait_stream_seq(server.url(), journal.info().journal_id, 20, 20s));
+  ASSERT_TRUE(wait_shipped(shipper, 20, 10s));
+  const auto refilled = shipper.state();
+  EXPECT_EQ(refilled.last_error, "");
+  EXPECT_EQ(refilled.lag_events, 0u);
+  EXPECT_EQ(refilled.published, 40u) << "all 20 again, once";
+  shipper.stop();
+  EXPECT_TRUE(stream_matches(server.url(), journal, "host-a"));
+}
+
 TEST(Ship, HaltsWhenTheStreamIsAheadOfTheJournal) {
   TempDir dir;
   NatsServer server(dir.sub("nats"));
