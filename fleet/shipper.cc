@@ -509,6 +509,19 @@ struct Shipper::Impl {
           std::lock_guard lock(st_mu);
           ++st.duplicates;
         }
+        if (server_sees_no_last) {
+          // After the subject's later messages were deleted, the stream may
+          // still know this seq's id (for its duplicate window) while the
+          // message is gone: then waiting out the window is all it takes.
+          auto held = nats::message_at(*conn, kStreamName, published->stream_seq);
+          if (!held && held.error().code == Errc::not_found) {
+            return fail(make_error(
+                Errc::unavailable,
+                "the stream still knows seq " + std::to_string(p.seq) + "'s message id on " +
+                    subject + " as stream sequence " + std::to_string(published->stream_seq) +
+                    ", a deleted message: retrying until its duplicate window has passed"));
+          }
+        }
         return reread(p.seq, "acknowledged as a duplicate of stream sequence " +
                                  std::to_string(published->stream_seq) +
                                  ", a message id stored before");

@@ -56,7 +56,7 @@ struct ShipOptions {
   // While nothing is to be shipped, how often the subject's last message is
   // read again (one small request): what notices a stream deleted, purged or
   // cut short while the journal is quiet.
-  std::chrono::milliseconds recheck_every{10000};
+  std::chrono::milliseconds recheck_every{30000};
   // Waits after a failure: doubling from backoff_min up to backoff_max.
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{2000};
