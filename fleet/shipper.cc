@@ -468,8 +468,8 @@ struct Shipper::Impl {
                   " (latest: " + why + ") after its last message was read again " +
                   std::to_string(rereads) + " times (last read: seq " + std::to_string(shipped) +
                   ", stream sequence " + std::to_string(last_stream_seq) +
-                  "): its last message may have been deleted within the stream's duplicate "
-                  "window; compare it with 'forkjournal audit --witness'");
+                  "): its last message may have been deleted; compare it with 'forkjournal "
+                  "audit --witness'");
     }
     positioned = false;
   }

@@ -23,12 +23,13 @@
 // Failures: no server, a missing stream (made only by forkjournal fleet
 // init; shipped_seq is then 0), timeouts: retried with exponential backoff
 // up to backoff_max, the events staying in the journal meanwhile; last_error
-// says why. A last message that disagrees with the journal (another history
-// under this journal id, or a stream ahead of the journal), or a stream that
-// refuses the next seq five times in a row however often its last message is
-// read again (that message deleted within the duplicate window), halts
-// shipping for good: state().halted, an error naming the seq it compared,
-// one log line; the stream is never overwritten.
+// says why; so is a subject whose deleted tail the stream still remembers by
+// message id (its duplicate window), until the window has passed. A last
+// message that disagrees with the journal (another history under this
+// journal id, or a stream ahead of the journal), or a stream that refuses the
+// next seq five times in a row however often its last message is read again,
+// halts shipping for good: state().halted, an error naming the seq it
+// compared, one log line; the stream is never overwritten.
 //
 // Threads: notify() and state() may be called from any thread and never
 // wait for NATS or the journal (notify takes a mutex that no thread holds
