@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <iostream>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -300,6 +301,12 @@ TEST(Ship, AQuietShipperReportsADeletedStreamAndRefillsItsRecreation) {
   o.host = "host-a";
   o.recheck_every = 200ms;
   o.backoff_max = 200ms;
+  auto lines = std::make_shared<std::vector<std::string>>();
+  auto lines_mu = std::make_shared<std::mutex>();
+  o.log = [lines, lines_mu](const std::string& line) {
+    std::lock_guard lock(*lines_mu);
+    lines->push_back(line);
+  };
   auto started = fleet::Shipper::start(journal, o);
   ASSERT_TRUE(started) << started.error().message;
   fleet::Shipper& shipper = **started;
@@ -330,6 +337,11 @@ TEST(Ship, AQuietShipperReportsADeletedStreamAndRefillsItsRecreation) {
   EXPECT_EQ(refilled.lag_events, 0u);
   EXPECT_EQ(refilled.published, 40u) << "all 20 again, once";
   shipper.stop();
+  bool said_lost = false;
+  for (const std::string& line : *lines)
+    said_lost |= line.find("although it held seq 20 before") != std::string::npos &&
+                 line.find("again from seq 1") != std::string::npos;
+  EXPECT_TRUE(said_lost) << "no log line says the stream lost the shipped history";
   EXPECT_TRUE(stream_matches(server.url(), journal, "host-a"));
 }
 
