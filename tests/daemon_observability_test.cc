@@ -189,6 +189,44 @@ TEST_F(DaemonTest, MetricsCountAKnownWorkloadExactly) {
   EXPECT_EQ(m.find("\"t0\""), std::string::npos);
 }
 
+// A line that names a known op is counted under that op whatever is wrong
+// with its fields; only a line naming no known op is op="invalid".
+TEST_F(DaemonTest, MetricsLabelARefusedRequestWithTheOpItNames) {
+  Daemon& d = start({"--metrics", "127.0.0.1:0"});
+  const int port = metrics_port(d);
+  ASSERT_NE(port, 0);
+
+  Client c(socket());
+  const auto refused = [&](const std::string& line, std::string_view code) {
+    ASSERT_TRUE(c.send(line + "\n")) << c.error();
+    const auto r = c.read_response();
+    ASSERT_TRUE(r) << line << ": " << c.error();
+    EXPECT_TRUE(is_error(*r, code)) << line;
+  };
+  refused(R"({"op":"fork","template":"s"})", "bad_request");
+  refused(R"({"op":"fork","template":"bad id","fork":"x"})", "invalid_id");
+  refused(R"({"op":"register","template":"t","source":"s","request_id":7})", "bad_request");
+  refused(R"({"op":"nonsense"})", "unknown_op");
+  refused(R"({"template":"t"})", "bad_request");
+  refused("not json", "bad_request");
+  // Last: a subscribe refused for its fields is answered like any request,
+  // on a connection that still takes requests.
+  refused(R"({"op":"subscribe","from_seq":-1})", "bad_request");
+
+  const std::string m = scrape(port);
+  ASSERT_NE(m.find("200 OK"), std::string::npos) << m;
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="fork",result="bad_request"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="fork",result="invalid_id"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="register",result="bad_request"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="subscribe",result="bad_request"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="invalid",result="unknown_op"})"), 1);
+  // No op, and not JSON at all.
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="invalid",result="bad_request"})"), 2);
+  // Each refusal counted once: under its op, not also under "invalid".
+  EXPECT_EQ(sum(m, "forkjournal_requests_total", R"(result="invalid_id")"), 1);
+  EXPECT_EQ(sum(m, "forkjournal_requests_total", R"(result="bad_request")"), 5);
+}
+
 // The corrections a reconcile commits are counted by type and reason, as the
 // journal holds them.
 TEST_F(DaemonDataRootTest, MetricsCountReconcileCorrectionsAsJournaled) {
