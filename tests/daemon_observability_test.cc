@@ -26,6 +26,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -73,6 +74,13 @@ double value(const std::string& scraped, const std::string& series) {
   }
   ADD_FAILURE() << "no series " << series << " in the scrape:\n" << scraped;
   return -1;
+}
+
+// How many times `text` occurs in `scraped`.
+std::size_t occurrences(const std::string& scraped, const std::string& text) {
+  std::size_t n = 0;
+  for (auto at = scraped.find(text); at != std::string::npos; at = scraped.find(text, at + 1)) ++n;
+  return n;
 }
 
 // The sum of every series of `name` whose labels contain `filter`.
@@ -278,6 +286,23 @@ TEST_F(DaemonDataRootTest, MetricsCountReconcileCorrectionsAsJournaled) {
   EXPECT_EQ(value(m, R"(forkjournal_reconcile_runs_total{dry_run="true"})"), 1);
   // The sample needs a person at boot and still at the requested run.
   EXPECT_EQ(value(m, "forkjournal_reconcile_needs_attention_total"), 2);
+  // The family's HELP and TYPE once, though it was announced before it had series.
+  EXPECT_EQ(occurrences(m, "# TYPE forkjournal_corrections_total counter\n"), 1u) << m;
+  EXPECT_EQ(occurrences(m, "# HELP forkjournal_corrections_total "), 1u) << m;
+}
+
+// Before any correction the family is announced (HELP, TYPE) with no series,
+// so a scrape shows the daemon counts them and has counted none.
+TEST_F(DaemonTest, MetricsAnnounceTheCorrectionsFamilyBeforeTheFirstCorrection) {
+  Daemon& d = start({"--metrics", "127.0.0.1:0", "--data-root", empty_root(tmp_)});
+  const int port = metrics_port(d);
+  ASSERT_NE(port, 0);
+  const std::string m = scrape(port);
+  ASSERT_NE(m.find("200 OK"), std::string::npos) << m;
+  EXPECT_EQ(occurrences(m, "# HELP forkjournal_corrections_total Corrections and sweeps "), 1u)
+      << m;
+  EXPECT_EQ(occurrences(m, "# TYPE forkjournal_corrections_total counter\n"), 1u) << m;
+  EXPECT_EQ(m.find("forkjournal_corrections_total{"), std::string::npos) << m;
 }
 
 TEST_F(DaemonTest, MetricsRefuseANonLoopbackAddress) {
