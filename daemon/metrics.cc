@@ -12,8 +12,11 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <exception>
 #include <mutex>
+#include <string>
+#include <vector>
 
 namespace fj::service {
 namespace {
@@ -155,6 +158,11 @@ class Gauges final : public pm::Collectable {
   Metrics::Sources sources_;
 };
 
+// The metrics server's threads, each serving one connection at a time.
+constexpr int kExposerThreads = 4;
+// How long the server waits on one read or write of a connection.
+constexpr std::chrono::milliseconds kRequestTimeout{5000};
+
 pm::Histogram::BucketBoundaries commit_buckets() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
           0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
@@ -264,7 +272,14 @@ Result<std::unique_ptr<Metrics>> Metrics::serve(const std::string& address, bool
   const auto& [host, port, ip] = *parsed;
   auto impl = std::make_unique<Impl>();
   try {
-    impl->exposer = std::make_unique<pm::Exposer>(address, 2);
+    // civetweb's defaults (prometheus-cpp's: 2 threads; civetweb's: a 30 s
+    // timeout for each read and write) let two connections that never
+    // finish their request headers hold every scrape for 30 s. More threads
+    // and a short timeout bound that: a scrape is a few kilobytes over
+    // loopback, far under 5 s, and Prometheus' default scrape timeout is 10 s.
+    impl->exposer = std::make_unique<pm::Exposer>(std::vector<std::string>{
+        "listening_ports", address, "num_threads", std::to_string(kExposerThreads),
+        "request_timeout_ms", std::to_string(kRequestTimeout.count())});
   } catch (const std::exception& e) {
     return make_error(Errc::io_error, "cannot serve metrics on " + address + ": " + e.what());
   }

@@ -319,6 +319,40 @@ TEST_F(DaemonTest, MetricsRefuseANonLoopbackAddress) {
   EXPECT_NE(bad.err.find("not HOST:PORT"), std::string::npos) << bad;
 }
 
+// Connections that never finish their request headers (a stuck or hostile
+// local client) hold a server thread each only for the request timeout
+// (5 s): with as many of them as there are threads (4), a scrape is still
+// answered within Prometheus' default scrape timeout of 10 s.
+TEST_F(DaemonTest, MetricsAnswerAScrapeWhileConnectionsStallInTheirHeaders) {
+  Daemon& d = start({"--metrics", "127.0.0.1:0"});
+  const int port = metrics_port(d);
+  ASSERT_NE(port, 0);
+  std::vector<int> stalled;
+  for (int i = 0; i < 4; ++i) {
+    const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(s, 0);
+    stalled.push_back(s);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(s, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0)
+        << std::strerror(errno);
+    const std::string partial = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    ASSERT_EQ(::send(s, partial.data(), partial.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(partial.size()));
+  }
+  // Let the server hand every stalled connection to a thread first.
+  std::this_thread::sleep_for(200ms);
+  const auto started = Clock::now();
+  const std::string m = scrape(port);  // gives up after 10 s
+  const auto took = Clock::now() - started;
+  for (const int s : stalled) ::close(s);
+  EXPECT_NE(m.find("200 OK"), std::string::npos) << "no answer within 10 s: " << m;
+  EXPECT_LT(took, 9s);
+  EXPECT_NE(m.find("forkjournal_head_seq"), std::string::npos) << m;
+}
+
 TEST_F(DaemonTest, MetricsAreOffByDefault) {
   Daemon& d = start();
   EXPECT_EQ(d.log().find("metrics on"), std::string::npos) << d.log();
