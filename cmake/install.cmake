@@ -25,7 +25,8 @@ set(FJ_PUBLIC_HEADERS
     projector/audit.h projector/decide.h projector/huge_page_allocator.h projector/id.h
     projector/id_hash.h projector/ledger.h
     projector/projection.h projector/replay.h
-    fleet/fleet_view.h fleet/journal_fold.h fleet/shipper.h fleet/stream.h fleet/stream_setup.h
+    fleet/fleet_view.h fleet/journal_fold.h fleet/ship_host.h fleet/shipper.h fleet/stream.h
+    fleet/stream_setup.h
     fleet/witness.h
     gc/importer.h gc/reconciler.h gc/scanner.h
     daemon/dispatcher.h daemon/head_signal.h daemon/health.h daemon/observer.h daemon/protocol.h daemon/service.h)

@@ -154,8 +154,10 @@ asio::awaitable<std::string> Dispatcher::reply(std::string_view line) {
 
 asio::awaitable<std::string> Dispatcher::answer(std::string_view line, std::string_view& op,
                                                 std::string& result) {
-  auto parsed = protocol::parse_request(line);
+  std::optional<Op> named;
+  auto parsed = protocol::parse_request(line, &named);
   if (auto* e = std::get_if<protocol::ProtocolError>(&parsed)) {
+    if (named) op = protocol::op_name(*named);
     result = e->code;
     co_return protocol::error_response(e->id, e->code, e->message);
   }

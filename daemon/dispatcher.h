@@ -63,9 +63,10 @@ struct DispatcherOptions {
   // timeout, which is routine); may be empty.
   std::function<void(const std::string&)> log;
   HealthOptions health;  // what the health op calls degraded
-  // Told of every request answered: its op's name ("invalid" for a line
-  // that names none) and "ok" or the error code of its reply. Called on the
-  // dispatcher's executor; may be empty.
+  // Told of every request answered: its op's name, whatever is wrong with
+  // its fields ("invalid" only for a line that names no known op: malformed
+  // JSON, no op, an unknown one) and "ok" or the error code of its reply.
+  // Called on the dispatcher's executor; may be empty.
   std::function<void(std::string_view op, std::string_view result)> on_request;
   // Wakes subscribers when the head moves (it must also be one of the
   // service's observers); without it they look for new events once a second.

@@ -4,6 +4,7 @@
 #include "daemon/internal/open_journal.h"
 #include "daemon/metrics.h"
 #include "daemon/service.h"
+#include "fleet/ship_host.h"
 #include "fleet/shipper.h"
 #include "journal/internal/clock.h"
 #include "journal/internal/format.h"
@@ -362,7 +363,8 @@ int main(int argc, char** argv) {
                  "Ship every event exactly once to the fleet stream on these NATS servers "
                  "(nats://HOST:PORT[,...]; the stream comes from 'forkjournal fleet init')");
   app.add_option("--ship-host", ship_host,
-                 "Host name the shipped events carry (Fj-Host; default: gethostname)");
+                 "Host name the shipped events carry (Fj-Host; 1-255 bytes of letters, digits, "
+                 "'-', '.' and '_'; default: gethostname)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -433,8 +435,11 @@ int main(int argc, char** argv) {
   if (app.count("--ship") != 0) {
     options.ship.emplace();
     options.ship->urls = ship_urls;
-    if (app.count("--ship-host") != 0 && ship_host.empty()) {
-      fail("--ship-host: the host name is empty (leave the option out to use gethostname)");
+    if (app.count("--ship-host") != 0) {
+      if (ship_host.empty())
+        fail("--ship-host: the host name is empty (leave the option out to use gethostname)");
+      if (auto ok = fj::fleet::check_ship_host(ship_host); !ok)
+        fail("--ship-host: " + ok.error().message);
     }
     options.ship->host = ship_host;
     if (auto ok = fj::fleet::check_ship_options(*options.ship); !ok) {

@@ -11,8 +11,12 @@
 #include <boost/asio/ip/address.hpp>
 
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <exception>
 #include <mutex>
+#include <string>
+#include <vector>
 
 namespace fj::service {
 namespace {
@@ -67,6 +71,37 @@ void ship_families(const fleet::ShipState& ship, std::vector<pm::MetricFamily>& 
   }
   out.push_back(std::move(publishes));
 }
+
+// A counter family's HELP and TYPE lines while it has no series yet:
+// prometheus-cpp's Family leaves a family without series out of a scrape,
+// so without this a family whose labels come from events (corrections)
+// would be missing until its first event, and a reader could not tell a
+// daemon that counts none from one that does not count them at all. It is
+// registered after the registry and marked filled before the family's first
+// series is added, so that no scrape shows the family twice.
+class EmptyCounterFamily final : public pm::Collectable {
+ public:
+  EmptyCounterFamily(std::string name, std::string help) {
+    family_.name = std::move(name);
+    family_.help = std::move(help);
+    family_.type = pm::MetricType::Counter;
+  }
+  // The family has a series now: this collectable goes quiet for good.
+  void filled() { filled_.store(true); }
+
+  std::vector<pm::MetricFamily> Collect() const override {
+    if (filled_.load()) return {};
+    return {family_};
+  }
+
+ private:
+  pm::MetricFamily family_;
+  std::atomic<bool> filled_{false};
+};
+
+constexpr const char* kCorrectionsName = "forkjournal_corrections_total";
+constexpr const char* kCorrectionsHelp =
+    "Corrections and sweeps reconciles committed, by event type and reason";
 
 // The gauges, read from the sources at each scrape.
 class Gauges final : public pm::Collectable {
@@ -123,6 +158,11 @@ class Gauges final : public pm::Collectable {
   Metrics::Sources sources_;
 };
 
+// The metrics server's threads, each serving one connection at a time.
+constexpr int kExposerThreads = 4;
+// How long the server waits on one read or write of a connection.
+constexpr std::chrono::milliseconds kRequestTimeout{5000};
+
 pm::Histogram::BucketBoundaries commit_buckets() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
           0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
@@ -156,10 +196,9 @@ struct Metrics::Impl {
                                             .Help("Reconciles finished, by dry_run")
                                             .Register(*registry);
   pm::Family<pm::Counter>& corrections =
-      pm::BuildCounter()
-          .Name("forkjournal_corrections_total")
-          .Help("Corrections and sweeps reconciles committed, by event type and reason")
-          .Register(*registry);
+      pm::BuildCounter().Name(kCorrectionsName).Help(kCorrectionsHelp).Register(*registry);
+  std::shared_ptr<EmptyCounterFamily> no_corrections =
+      std::make_shared<EmptyCounterFamily>(kCorrectionsName, kCorrectionsHelp);
   pm::Family<pm::Counter>& attention =
       pm::BuildCounter()
           .Name("forkjournal_reconcile_needs_attention_total")
@@ -233,7 +272,14 @@ Result<std::unique_ptr<Metrics>> Metrics::serve(const std::string& address, bool
   const auto& [host, port, ip] = *parsed;
   auto impl = std::make_unique<Impl>();
   try {
-    impl->exposer = std::make_unique<pm::Exposer>(address, 2);
+    // civetweb's defaults (prometheus-cpp's: 2 threads; civetweb's: a 30 s
+    // timeout for each read and write) let two connections that never
+    // finish their request headers hold every scrape for 30 s. More threads
+    // and a short timeout bound that: a scrape is a few kilobytes over
+    // loopback, far under 5 s, and Prometheus' default scrape timeout is 10 s.
+    impl->exposer = std::make_unique<pm::Exposer>(std::vector<std::string>{
+        "listening_ports", address, "num_threads", std::to_string(kExposerThreads),
+        "request_timeout_ms", std::to_string(kRequestTimeout.count())});
   } catch (const std::exception& e) {
     return make_error(Errc::io_error, "cannot serve metrics on " + address + ": " + e.what());
   }
@@ -241,6 +287,8 @@ Result<std::unique_ptr<Metrics>> Metrics::serve(const std::string& address, bool
   const std::string shown = ip.is_v6() ? "[" + host + "]" : host;
   impl->address = shown + ":" + (ports.empty() ? port : std::to_string(ports.front()));
   impl->exposer->RegisterCollectable(impl->registry);
+  // After the registry: a scrape collects in this order (EmptyCounterFamily).
+  impl->exposer->RegisterCollectable(impl->no_corrections);
   impl->exposer->RegisterCollectable(impl->gauges);
   return std::unique_ptr<Metrics>(new Metrics(std::move(impl)));
 }
@@ -286,6 +334,7 @@ void Metrics::on_reconcile(const gc::ReconcileReport& report) {
   if (report.plan.needs_attention()) impl_->attention.Add({}).Increment();
   if (!report.committed) return;
   for (const Event& e : report.appended) {
+    impl_->no_corrections->filled();  // before the series exists: never both in a scrape
     impl_->corrections
         .Add({{"type", std::string(type_name(e.type))},
               {"reason", std::string(reason_name(e.reason))}})

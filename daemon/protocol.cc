@@ -158,7 +158,8 @@ json::value parse_json(std::string_view text, json::error_code& ec, std::size_t 
   return parser.handler().stack.release();
 }
 
-std::variant<ParsedRequest, ProtocolError> parse_request(std::string_view line) {
+std::variant<ParsedRequest, ProtocolError> parse_request(std::string_view line,
+                                                         std::optional<Op>* named) {
   if (line.size() > kMaxLine) {
     return ProtocolError{nullptr, "too_large",
                          "request line longer than " + std::to_string(kMaxLine) + " bytes"};
@@ -185,6 +186,7 @@ std::variant<ParsedRequest, ProtocolError> parse_request(std::string_view line) 
                          "unknown op \"" + printable(op->value().get_string(), 64) + "\""};
   }
   out.op = known->second;
+  if (named != nullptr) *named = out.op;
 
   if (const auto rid = o.find("request_id"); rid != o.end() && !rid->value().is_null()) {
     if (!rid->value().is_string() || !is_valid_request_id(rid->value().get_string())) {

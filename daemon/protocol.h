@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -58,8 +59,13 @@ boost::json::value parse_json(std::string_view text, boost::json::error_code& ec
 // The op's name on the wire ("register" for Op::register_template).
 std::string_view op_name(Op op);
 
-// Parses one request line (without its newline). Never throws.
-std::variant<ParsedRequest, ProtocolError> parse_request(std::string_view line);
+// Parses one request line (without its newline). `named`, when given, is
+// set to the op the line names as soon as it names a known one, so that a
+// caller can count a refused line under its op (a fork request with a bad
+// id is still a fork request); it stays nullopt for a line naming no known
+// op. Never throws.
+std::variant<ParsedRequest, ProtocolError> parse_request(std::string_view line,
+                                                         std::optional<Op>* named = nullptr);
 
 // {"id": id, "ok": false, "error": {"code": code, "message": message}}
 std::string error_response(const boost::json::value& id, std::string_view code,

@@ -140,8 +140,8 @@ struct BootReport {
 
 class Service {
  public:
-  // Boots the service. Errors: invalid_argument (ship's URLs, checked
-  // before the journal is opened or created), the journal's and the
+  // Boots the service. Errors: invalid_argument (ship's URLs and host name,
+  // checked before the journal is opened or created), the journal's and the
   // reconciler's (a data root that cannot be read). Completions go to
   // `executor` by default.
   static Result<std::unique_ptr<Service>> start(boost::asio::any_io_executor executor,

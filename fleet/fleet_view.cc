@@ -5,15 +5,66 @@
 #include "fleet/stream.h"
 
 #include <algorithm>
+#include <array>
 #include <map>
+#include <string_view>
 
 namespace fj::fleet {
+namespace {
+
+// Whether the subject filter `filter` takes every subject kStreamSubjects
+// does: token by token a literal match or '*', until a '>' that stands
+// where kStreamSubjects still has tokens to match.
+bool covers_fleet_subjects(std::string_view filter) {
+  constexpr std::array<std::string_view, 2> kLiteral{"forkjournal", "events"};
+  std::size_t i = 0;
+  for (std::size_t start = 0;; ++i) {
+    const std::size_t dot = filter.find('.', start);
+    const std::string_view token = filter.substr(start, dot - start);
+    if (token == ">") return dot == std::string_view::npos;
+    // kStreamSubjects ends in '>': only '>' takes all of what follows.
+    if (i >= kLiteral.size()) return false;
+    if (token != "*" && token != kLiteral[i]) return false;
+    if (dot == std::string_view::npos) return false;
+    start = dot + 1;
+  }
+}
+
+// A stream named kStreamName whose subjects miss some journal's subject is
+// not the fleet stream: reading it would report "ok" for a fleet it does not
+// hold. Errors: invalid_argument, naming its subjects; a failure to read its
+// configuration is left to the read that follows, which says it better.
+Result<void> check_fleet_subjects(const nats::Connection& conn) {
+  const std::string name(kStreamName);
+  jsStreamInfo* raw = nullptr;
+  jsErrCode jerr = jsErrCode(0);
+  if (js_GetStreamInfo(&raw, conn.js(), name.c_str(), nullptr, &jerr) != NATS_OK) return {};
+  nats::StreamInfoPtr info(raw);
+  const jsStreamConfig& config = *info->Config;
+  std::string subjects;
+  for (int i = 0; i < config.SubjectsLen; ++i) {
+    if (covers_fleet_subjects(config.Subjects[i])) return {};
+    if (i < 4) subjects += (i == 0 ? "" : " ") + std::string(config.Subjects[i]);
+  }
+  if (config.SubjectsLen > 4)
+    subjects += " and " + std::to_string(config.SubjectsLen - 4) + " more";
+  if (subjects.empty()) subjects = "none";
+  return make_error(Errc::invalid_argument,
+                    "stream " + name + " takes subjects " + subjects + ", which do not cover " +
+                        std::string(kStreamSubjects) +
+                        ": it is not the fleet stream (run 'forkjournal fleet init' to see what "
+                        "differs; fix its subjects with 'nats stream edit " +
+                        name + "')");
+}
+
+}  // namespace
 
 Result<FleetView> read_fleet(const std::string& urls, std::chrono::milliseconds timeout) {
   nats::ConnectOptions options;
   options.timeout = timeout;
   auto conn = nats::Connection::open(urls, options);
   if (!conn) return conn.error();
+  if (auto ok = check_fleet_subjects(*conn); !ok) return ok.error();
   std::map<std::string, JournalFold, std::less<>> folds;
   auto read = nats::for_each_in_stream(
       *conn, kStreamName, {}, [&](natsMsg* msg, std::uint64_t stream_seq) -> Result<void> {

@@ -2,8 +2,10 @@
 // journal's subject folded (fleet/journal_fold.h) into its shipped head,
 // its integrity and its counts. Needs no journal.
 //
-// Errors: invalid_argument (the URLs), not_found (no stream: forkjournal
-// fleet init makes it), unavailable (no server answered, a read timed out).
+// Errors: invalid_argument (the URLs; a stream whose subjects do not cover
+// kStreamSubjects, which is not the fleet stream), not_found (no stream:
+// forkjournal fleet init makes it), unavailable (no server answered, a read
+// timed out).
 // Threads: any; blocks its caller while it reads the whole stream, each
 // request waiting at most `timeout`.
 #pragma once

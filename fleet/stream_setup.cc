@@ -12,14 +12,28 @@ StreamSetup summary(const jsStreamInfo& info, bool created) {
   return StreamSetup{created, int(info.Config->Replicas), info.State.Msgs, info.Config->Duplicates};
 }
 
-// What differs between an existing stream and the one init_stream makes;
-// empty when nothing does.
+// The stream's subjects as a list for a message, at most a few of them.
+std::string subject_list(const jsStreamConfig& have) {
+  if (have.SubjectsLen <= 0) return "none";
+  constexpr int kShown = 4;
+  std::string text;
+  for (int i = 0; i < have.SubjectsLen && i < kShown; ++i)
+    text += (i == 0 ? "" : " ") + std::string(have.Subjects[i]);
+  if (have.SubjectsLen > kShown)
+    text += " and " + std::to_string(have.SubjectsLen - kShown) + " more";
+  return text;
+}
+
+// What differs between an existing stream and the one init_stream makes,
+// each with the value it has; empty when nothing does.
 std::string differences(const jsStreamConfig& have, int replicas) {
   std::vector<std::string> out;
   const bool subjects_match =
       have.SubjectsLen == 1 && std::string_view(have.Subjects[0]) == kStreamSubjects;
-  if (!subjects_match) out.push_back("subjects are not only " + std::string(kStreamSubjects));
-  if (have.Storage != js_FileStorage) out.push_back("storage is not file");
+  if (!subjects_match) {
+    out.push_back("subjects " + subject_list(have) + ", not only " + std::string(kStreamSubjects));
+  }
+  if (have.Storage != js_FileStorage) out.push_back("memory storage, not file");
   if (have.Replicas != replicas) {
     out.push_back("replicas " + std::to_string(have.Replicas) + ", not " +
                   std::to_string(replicas));
@@ -49,9 +63,13 @@ Result<StreamSetup> init_stream(const std::string& urls, int replicas) {
   if (s == NATS_OK) {
     nats::StreamInfoPtr info(raw);
     if (const std::string diff = differences(*info->Config, replicas); !diff.empty()) {
-      return make_error(Errc::already_exists, "stream " + name +
-                                                  " exists with another configuration: " + diff +
-                                                  " (change or delete it with the nats tool)");
+      // What to do depends on the difference: some (replicas, subjects) the
+      // nats tool can change in place, storage only by deleting the stream.
+      return make_error(Errc::already_exists,
+                        "stream " + name + " exists with another configuration: " + diff +
+                            " (change it with 'nats stream edit " + name +
+                            "', or, if it holds nothing to keep, delete it with 'nats stream rm " +
+                            name + "' and run this again)");
     }
     return summary(*info, false);
   }

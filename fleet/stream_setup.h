@@ -24,8 +24,8 @@ struct StreamSetup {
 // stream exists with that configuration. Errors: invalid_argument (URLs, replicas), unavailable (no
 // server, JetStream not answering or not enabled), already_exists (the
 // stream exists with another configuration; the message names what
-// differs), and a JetStream refusal as unavailable (e.g. fewer servers than
-// replicas).
+// differs, with the values the stream has, and what to do), and a JetStream refusal as unavailable
+// (e.g. fewer servers than replicas).
 Result<StreamSetup> init_stream(const std::string& urls, int replicas);
 
 }  // namespace fj::fleet

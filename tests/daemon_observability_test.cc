@@ -26,6 +26,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -73,6 +74,13 @@ double value(const std::string& scraped, const std::string& series) {
   }
   ADD_FAILURE() << "no series " << series << " in the scrape:\n" << scraped;
   return -1;
+}
+
+// How many times `text` occurs in `scraped`.
+std::size_t occurrences(const std::string& scraped, const std::string& text) {
+  std::size_t n = 0;
+  for (auto at = scraped.find(text); at != std::string::npos; at = scraped.find(text, at + 1)) ++n;
+  return n;
 }
 
 // The sum of every series of `name` whose labels contain `filter`.
@@ -189,6 +197,44 @@ TEST_F(DaemonTest, MetricsCountAKnownWorkloadExactly) {
   EXPECT_EQ(m.find("\"t0\""), std::string::npos);
 }
 
+// A line that names a known op is counted under that op whatever is wrong
+// with its fields; only a line naming no known op is op="invalid".
+TEST_F(DaemonTest, MetricsLabelARefusedRequestWithTheOpItNames) {
+  Daemon& d = start({"--metrics", "127.0.0.1:0"});
+  const int port = metrics_port(d);
+  ASSERT_NE(port, 0);
+
+  Client c(socket());
+  const auto refused = [&](const std::string& line, std::string_view code) {
+    ASSERT_TRUE(c.send(line + "\n")) << c.error();
+    const auto r = c.read_response();
+    ASSERT_TRUE(r) << line << ": " << c.error();
+    EXPECT_TRUE(is_error(*r, code)) << line;
+  };
+  refused(R"({"op":"fork","template":"s"})", "bad_request");
+  refused(R"({"op":"fork","template":"bad id","fork":"x"})", "invalid_id");
+  refused(R"({"op":"register","template":"t","source":"s","request_id":7})", "bad_request");
+  refused(R"({"op":"nonsense"})", "unknown_op");
+  refused(R"({"template":"t"})", "bad_request");
+  refused("not json", "bad_request");
+  // Last: a subscribe refused for its fields is answered like any request,
+  // on a connection that still takes requests.
+  refused(R"({"op":"subscribe","from_seq":-1})", "bad_request");
+
+  const std::string m = scrape(port);
+  ASSERT_NE(m.find("200 OK"), std::string::npos) << m;
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="fork",result="bad_request"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="fork",result="invalid_id"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="register",result="bad_request"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="subscribe",result="bad_request"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="invalid",result="unknown_op"})"), 1);
+  // No op, and not JSON at all.
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="invalid",result="bad_request"})"), 2);
+  // Each refusal counted once: under its op, not also under "invalid".
+  EXPECT_EQ(sum(m, "forkjournal_requests_total", R"(result="invalid_id")"), 1);
+  EXPECT_EQ(sum(m, "forkjournal_requests_total", R"(result="bad_request")"), 5);
+}
+
 // The corrections a reconcile commits are counted by type and reason, as the
 // journal holds them.
 TEST_F(DaemonDataRootTest, MetricsCountReconcileCorrectionsAsJournaled) {
@@ -240,6 +286,23 @@ TEST_F(DaemonDataRootTest, MetricsCountReconcileCorrectionsAsJournaled) {
   EXPECT_EQ(value(m, R"(forkjournal_reconcile_runs_total{dry_run="true"})"), 1);
   // The sample needs a person at boot and still at the requested run.
   EXPECT_EQ(value(m, "forkjournal_reconcile_needs_attention_total"), 2);
+  // The family's HELP and TYPE once, though it was announced before it had series.
+  EXPECT_EQ(occurrences(m, "# TYPE forkjournal_corrections_total counter\n"), 1u) << m;
+  EXPECT_EQ(occurrences(m, "# HELP forkjournal_corrections_total "), 1u) << m;
+}
+
+// Before any correction the family is announced (HELP, TYPE) with no series,
+// so a scrape shows the daemon counts them and has counted none.
+TEST_F(DaemonTest, MetricsAnnounceTheCorrectionsFamilyBeforeTheFirstCorrection) {
+  Daemon& d = start({"--metrics", "127.0.0.1:0", "--data-root", empty_root(tmp_)});
+  const int port = metrics_port(d);
+  ASSERT_NE(port, 0);
+  const std::string m = scrape(port);
+  ASSERT_NE(m.find("200 OK"), std::string::npos) << m;
+  EXPECT_EQ(occurrences(m, "# HELP forkjournal_corrections_total Corrections and sweeps "), 1u)
+      << m;
+  EXPECT_EQ(occurrences(m, "# TYPE forkjournal_corrections_total counter\n"), 1u) << m;
+  EXPECT_EQ(m.find("forkjournal_corrections_total{"), std::string::npos) << m;
 }
 
 TEST_F(DaemonTest, MetricsRefuseANonLoopbackAddress) {
@@ -254,6 +317,40 @@ TEST_F(DaemonTest, MetricsRefuseANonLoopbackAddress) {
       run_daemon({"--journal", journal(), "--socket", socket(), "--metrics", "localhost"});
   EXPECT_EQ(bad.exit_code, 2) << bad;
   EXPECT_NE(bad.err.find("not HOST:PORT"), std::string::npos) << bad;
+}
+
+// Connections that never finish their request headers (a stuck or hostile
+// local client) hold a server thread each only for the request timeout
+// (5 s): with as many of them as there are threads (4), a scrape is still
+// answered within Prometheus' default scrape timeout of 10 s.
+TEST_F(DaemonTest, MetricsAnswerAScrapeWhileConnectionsStallInTheirHeaders) {
+  Daemon& d = start({"--metrics", "127.0.0.1:0"});
+  const int port = metrics_port(d);
+  ASSERT_NE(port, 0);
+  std::vector<int> stalled;
+  for (int i = 0; i < 4; ++i) {
+    const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(s, 0);
+    stalled.push_back(s);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(s, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0)
+        << std::strerror(errno);
+    const std::string partial = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    ASSERT_EQ(::send(s, partial.data(), partial.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(partial.size()));
+  }
+  // Let the server hand every stalled connection to a thread first.
+  std::this_thread::sleep_for(200ms);
+  const auto started = Clock::now();
+  const std::string m = scrape(port);  // gives up after 10 s
+  const auto took = Clock::now() - started;
+  for (const int s : stalled) ::close(s);
+  EXPECT_NE(m.find("200 OK"), std::string::npos) << "no answer within 10 s: " << m;
+  EXPECT_LT(took, 9s);
+  EXPECT_NE(m.find("forkjournal_head_seq"), std::string::npos) << m;
 }
 
 TEST_F(DaemonTest, MetricsAreOffByDefault) {

@@ -69,6 +69,15 @@ TEST_F(DaemonDataRootTest, BadShipAndMetricsOptionsAreRefusedBeforeTheBootReconc
       {{"--ship", ""}, "is not a NATS URL"},
       {{"--ship", "nats://127.0.0.1:4222", "--ship-host", ""}, "--ship-host"},
       {{"--ship-host", "h1"}, "--ship-host needs --ship"},
+      // CR and LF would become spaces in the Fj-Host header; the error names
+      // the byte, never echoes it (one line).
+      {{"--ship", "nats://127.0.0.1:4222", "--ship-host", "evil\r\nFj-Seq: 999"},
+       "--ship-host: the host name has byte 0x0D at offset 4"},
+      {{"--ship", "nats://127.0.0.1:4222", "--ship-host", "a host"}, "byte 0x20 at offset 1"},
+      {{"--ship", "nats://127.0.0.1:4222", "--ship-host", std::string(5000, 'h')},
+       "--ship-host: the host name is 5000 bytes long; at most 255"},
+      {{"--ship", "nats://127.0.0.1:4222", "--ship-host", std::string(256, 'h')},
+       "is 256 bytes long"},
       {{"--metrics", "localhost"}, "not HOST:PORT"},
       {{"--metrics", "10.0.0.1:9464"}, "not a loopback address"},
   };
@@ -91,6 +100,17 @@ TEST_F(DaemonDataRootTest, BadShipAndMetricsOptionsAreRefusedBeforeTheBootReconc
         EXPECT_EQ(j.newest_snapshot, 0u) << flags[0] << ": a boot snapshot was written";
       }
     }
+  }
+}
+
+// Real host names pass the --ship-host check: the longest allowed, and one
+// with every kind of character allowed. NATS need not be up to start.
+TEST_F(DaemonTest, ShipHostNamesOfHostNameCharactersUpTo255BytesAreAccepted) {
+  for (const std::string& host :
+       {std::string(255, 'h'), std::string("Host-01.rack_7.example.com")}) {
+    Daemon& d = launch({"--ship", "nats://127.0.0.1:1", "--ship-host", host}, journal(), socket());
+    EXPECT_TRUE(d.wait_ready()) << host.size() << " bytes: " << d.log();
+    EXPECT_EQ(d.terminate(), 0) << d.log();
   }
 }
 

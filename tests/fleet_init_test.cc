@@ -21,6 +21,24 @@ Exited fleet_init(const std::string& urls, const std::vector<std::string>& extra
   return run(argv);
 }
 
+// Creates stream FORKJOURNAL as someone with the nats tool could, configured
+// otherwise than fleet init makes it.
+void add_stream(const std::string& url, const std::string& subject, jsStorageType storage) {
+  auto conn = fleet::nats::Connection::open(url);
+  ASSERT_TRUE(conn) << conn.error().message;
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  const char* subjects[] = {subject.c_str()};
+  cfg.Name = "FORKJOURNAL";
+  cfg.Subjects = subjects;
+  cfg.SubjectsLen = 1;
+  cfg.Storage = storage;
+  jsStreamInfo* raw = nullptr;
+  jsErrCode jerr = jsErrCode(0);
+  ASSERT_EQ(js_AddStream(&raw, conn->js(), &cfg, nullptr, &jerr), NATS_OK) << int(jerr);
+  fleet::nats::StreamInfoPtr info(raw);
+}
+
 TEST(FleetInit, CreatesTheStreamOnceAndThenFindsItAsAsked) {
   TempDir dir;
   NatsServer server(dir.sub("nats"));
@@ -58,6 +76,32 @@ TEST(FleetInit, RefusesAStreamConfiguredOtherwise) {
   EXPECT_NE(other.err.find("exists with another configuration: replicas 1, not 3"),
             std::string::npos)
       << other;
+}
+
+// A stream made by hand: init names each difference with the value the
+// stream has, in one line with what to do, and changes nothing.
+TEST(FleetInit, NamesWhatDiffersInAStreamMadeOtherwise) {
+  TempDir dir;
+  NatsServer server(dir.sub("nats"));
+  add_stream(server.url(), "other.>", js_MemoryStorage);
+  const auto r = fleet_init(server.url());
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_EQ(r.out, "") << r;
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "not one line: " << r;
+  EXPECT_NE(r.err.find("subjects other.>, not only forkjournal.events.>"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("memory storage, not file"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("nats stream edit FORKJOURNAL"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("nats stream rm FORKJOURNAL"), std::string::npos) << r;
+
+  auto conn = fleet::nats::Connection::open(server.url());
+  ASSERT_TRUE(conn) << conn.error().message;
+  jsStreamInfo* raw = nullptr;
+  jsErrCode jerr = jsErrCode(0);
+  ASSERT_EQ(js_GetStreamInfo(&raw, conn->js(), "FORKJOURNAL", nullptr, &jerr), NATS_OK);
+  fleet::nats::StreamInfoPtr info(raw);
+  EXPECT_EQ(info->Config->Storage, js_MemoryStorage) << "init changed the stream";
+  ASSERT_EQ(info->Config->SubjectsLen, 1);
+  EXPECT_STREQ(info->Config->Subjects[0], "other.>");
 }
 
 TEST(FleetInit, FailsClearlyWithoutAServer) {

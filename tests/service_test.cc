@@ -64,5 +64,23 @@ TEST(ServiceStart, BadShipUrlsAreRefusedBeforeTheJournalIsCreated) {
   EXPECT_FALSE(std::filesystem::exists(options.journal)) << "the journal was created";
 }
 
+// An embedder's ship host name is checked as --ship-host is, before boot.
+TEST(ServiceStart, ABadShipHostIsRefusedBeforeTheJournalIsCreated) {
+  TempDir dir;
+  boost::asio::io_context io;
+  ServiceOptions options;
+  options.journal = dir.sub("journal");
+  options.sync = SyncMode::none;
+  options.ship.emplace();
+  options.ship->urls = "nats://127.0.0.1:4222";
+  options.ship->host = "evil\r\nFj-Seq: 999";
+  auto service = Service::start(io.get_executor(), options);
+  ASSERT_FALSE(service);
+  EXPECT_EQ(service.error().code, Errc::invalid_argument);
+  EXPECT_NE(service.error().message.find("byte 0x0D at offset 4"), std::string::npos)
+      << service.error().message;
+  EXPECT_FALSE(std::filesystem::exists(options.journal)) << "the journal was created";
+}
+
 }  // namespace
 }  // namespace fj::service

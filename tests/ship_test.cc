@@ -453,6 +453,36 @@ TEST(Ship, YieldsToABusyWriterButNeverStarves) {
   EXPECT_GE(asked->load(), 2 * kEvents);
 }
 
+// libnats keeps a thread's last error until the next one it records, and a
+// publish that times out records none: an error must not borrow the detail
+// of an earlier, unrelated failure ("Timeout: ... stream not found" read as
+// a missing stream while the server was only down).
+TEST(Ship, APublishTimeoutDoesNotCarryAnEarlierErrorsDetail) {
+  TempDir dir;
+  NatsServer server(dir.sub("nats"));
+  ASSERT_TRUE(fleet::init_stream(server.url(), 1));
+  fleet::nats::ConnectOptions options;
+  options.timeout = 500ms;
+  auto conn = fleet::nats::Connection::open(server.url(), options);
+  ASSERT_TRUE(conn) << conn.error().message;
+  // An earlier failure on this thread: a stream that does not exist.
+  auto missing = fleet::nats::last_message(*conn, "NOSUCHSTREAM", "forkjournal.events.x");
+  ASSERT_FALSE(missing);
+  ASSERT_NE(missing.error().message.find("not found"), std::string::npos)
+      << missing.error().message;
+
+  server.node().stop();  // SIGTERM
+  natsMsg* raw = nullptr;
+  const std::string subject = fleet::subject_for(std::string(32, 'a'));
+  ASSERT_EQ(natsMsg_Create(&raw, subject.c_str(), nullptr, "x", 1), NATS_OK);
+  fleet::nats::MsgPtr msg(raw);
+  auto published = fleet::nats::publish(*conn, msg.get(), "a:1", 0);
+  ASSERT_FALSE(published);
+  EXPECT_EQ(published.error().code, Errc::unavailable) << published.error().message;
+  EXPECT_EQ(published.error().message.find("not found"), std::string::npos)
+      << published.error().message;
+}
+
 TEST(Ship, StopIsPromptWhileNatsIsDown) {
   TempDir dir;
   Journal journal = make_journal(dir.sub("journal"));

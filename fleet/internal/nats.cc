@@ -21,8 +21,13 @@ std::string trim(std::string_view s) {
 Error error_from(std::string_view what, natsStatus status, jsErrCode js_code, Errc code) {
   std::string message = std::string(what) + ": " + natsStatus_GetText(status);
   if (js_code != 0) message += " (JetStream error " + std::to_string(int(js_code)) + ")";
+  // libnats keeps a thread's last error until it records another, and some
+  // failures (a publish timing out) record none: a detail recorded with
+  // another status is an earlier call's, and once read "Timeout: ... stream
+  // not found" while the server was only down.
   natsStatus last = NATS_OK;
-  if (const char* detail = nats_GetLastError(&last); detail != nullptr && *detail != '\0') {
+  if (const char* detail = nats_GetLastError(&last);
+      last == status && detail != nullptr && *detail != '\0') {
     const std::string_view text(detail);
     if (message.find(text) == std::string::npos) message += ": " + std::string(text);
   }
