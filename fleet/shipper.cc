@@ -229,8 +229,17 @@ struct Shipper::Impl {
   // The stream is gone: says so, and forgets the position (the stream holds
   // nothing now, so shipped_seq is 0 until it exists again).
   Error stream_missing(Error e) {
-    e.message = "stream " + std::string(kStreamName) + " does not exist on " + options.urls +
-                ": create it with 'forkjournal fleet init --nats URL'";
+    // A stream seen before in this run was deleted, or a server starting
+    // or stopping answered so for a moment: fleet init is not the only
+    // remedy then.
+    e.message = confirmed == 0
+                    ? "stream " + std::string(kStreamName) + " does not exist on " + options.urls +
+                          ": create it with 'forkjournal fleet init --nats URL'"
+                    : "stream " + std::string(kStreamName) + " not found on " + options.urls +
+                          " although it held seq " + std::to_string(confirmed) +
+                          " of this journal: deleted (run 'forkjournal fleet init', "
+                          "and the shipper refills it), or a NATS server starting or "
+                          "stopping answered so";
     shipped = 0;
     last_stream_seq = 0;
     server_sees_no_last = false;
