@@ -5,6 +5,7 @@
 #include "fleet/stream.h"
 #include "support/nats_server.h"
 #include "support/process.h"
+#include "support/ship_checks.h"
 #include "support/temp_dir.h"
 
 #include <gtest/gtest.h>
@@ -19,24 +20,6 @@ Exited fleet_init(const std::string& urls, const std::vector<std::string>& extra
   std::vector<std::string> argv{FORKJOURNAL_BIN, "fleet", "init", "--nats", urls};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return run(argv);
-}
-
-// Creates stream FORKJOURNAL as someone with the nats tool could, configured
-// otherwise than fleet init makes it.
-void add_stream(const std::string& url, const std::string& subject, jsStorageType storage) {
-  auto conn = fleet::nats::Connection::open(url);
-  ASSERT_TRUE(conn) << conn.error().message;
-  jsStreamConfig cfg;
-  jsStreamConfig_Init(&cfg);
-  const char* subjects[] = {subject.c_str()};
-  cfg.Name = "FORKJOURNAL";
-  cfg.Subjects = subjects;
-  cfg.SubjectsLen = 1;
-  cfg.Storage = storage;
-  jsStreamInfo* raw = nullptr;
-  jsErrCode jerr = jsErrCode(0);
-  ASSERT_EQ(js_AddStream(&raw, conn->js(), &cfg, nullptr, &jerr), NATS_OK) << int(jerr);
-  fleet::nats::StreamInfoPtr info(raw);
 }
 
 TEST(FleetInit, CreatesTheStreamOnceAndThenFindsItAsAsked) {
@@ -83,7 +66,7 @@ TEST(FleetInit, RefusesAStreamConfiguredOtherwise) {
 TEST(FleetInit, NamesWhatDiffersInAStreamMadeOtherwise) {
   TempDir dir;
   NatsServer server(dir.sub("nats"));
-  add_stream(server.url(), "other.>", js_MemoryStorage);
+  add_foreign_stream(server.url(), "other.>", js_MemoryStorage);
   const auto r = fleet_init(server.url());
   EXPECT_EQ(r.exit_code, 1) << r;
   EXPECT_EQ(r.out, "") << r;

@@ -409,31 +409,13 @@ TEST(StreamRead, DirectGetsReadWhatTheConsumerReads) {
   EXPECT_TRUE(read(fleet::subject_for(std::string(32, '0')), Walk::consumer_first).empty());
 }
 
-// Creates stream FORKJOURNAL as someone with the nats tool could, configured
-// otherwise than fleet init makes it.
-void add_stream(const std::string& url, const std::string& subject, jsStorageType storage) {
-  auto conn = fleet::nats::Connection::open(url);
-  ASSERT_TRUE(conn) << conn.error().message;
-  jsStreamConfig cfg;
-  jsStreamConfig_Init(&cfg);
-  const char* subjects[] = {subject.c_str()};
-  cfg.Name = "FORKJOURNAL";
-  cfg.Subjects = subjects;
-  cfg.SubjectsLen = 1;
-  cfg.Storage = storage;
-  jsStreamInfo* raw = nullptr;
-  jsErrCode jerr = jsErrCode(0);
-  ASSERT_EQ(js_AddStream(&raw, conn->js(), &cfg, nullptr, &jerr), NATS_OK) << int(jerr);
-  fleet::nats::StreamInfoPtr info(raw);
-}
-
 // A FORKJOURNAL stream that cannot hold the journals' subjects is not the
 // fleet stream: counts and verify refuse it in one line instead of reporting
 // an empty, healthy fleet.
 TEST(FleetView, AStreamWhoseSubjectsMissTheJournalsIsRefused) {
   TempDir dir;
   NatsServer server(dir.sub("nats"));
-  add_stream(server.url(), "other.>", js_FileStorage);
+  add_foreign_stream(server.url(), "other.>", js_FileStorage);
   for (const char* sub : {"counts", "verify"}) {
     const auto r = cli({"fleet", sub, "--nats", server.url()});
     EXPECT_EQ(r.exit_code, 2) << r;
@@ -450,7 +432,7 @@ TEST(FleetView, AStreamWhoseSubjectsMissTheJournalsIsRefused) {
 TEST(FleetView, AStreamWhoseSubjectsCoverTheJournalsIsRead) {
   TempDir dir;
   NatsServer server(dir.sub("nats"));
-  add_stream(server.url(), "forkjournal.*.>", js_FileStorage);
+  add_foreign_stream(server.url(), "forkjournal.*.>", js_FileStorage);
   const auto r = cli({"fleet", "verify", "--nats", server.url()});
   EXPECT_EQ(r.exit_code, 0) << r;
   EXPECT_NE(r.out.find("ok"), std::string::npos) << r;

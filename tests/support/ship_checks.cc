@@ -13,6 +13,22 @@
 
 namespace fj::testing {
 
+void add_foreign_stream(const std::string& url, const std::string& subject, jsStorageType storage) {
+  auto conn = fleet::nats::Connection::open(url);
+  ASSERT_TRUE(conn) << conn.error().message;
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  const char* subjects[] = {subject.c_str()};
+  cfg.Name = "FORKJOURNAL";
+  cfg.Subjects = subjects;
+  cfg.SubjectsLen = 1;
+  cfg.Storage = storage;
+  jsStreamInfo* raw = nullptr;
+  jsErrCode jerr = jsErrCode(0);
+  ASSERT_EQ(js_AddStream(&raw, conn->js(), &cfg, nullptr, &jerr), NATS_OK) << int(jerr);
+  fleet::nats::StreamInfoPtr info(raw);
+}
+
 void append_forks(Journal& journal, std::uint64_t count, std::uint64_t first) {
   std::vector<Event> events;
   for (std::uint64_t done = 0; done < count;) {

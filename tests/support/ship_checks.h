@@ -15,6 +15,11 @@
 
 namespace fj::testing {
 
+// Creates stream FORKJOURNAL on `url` as someone with the nats tool could,
+// with one subject and a storage of their choosing, otherwise than fleet init
+// makes it.
+void add_foreign_stream(const std::string& url, const std::string& subject, jsStorageType storage);
+
 // Appends `count` fork_added events to `journal` in transactions of up to
 // 1,000, numbering forks from `first`.
 void append_forks(Journal& journal, std::uint64_t count, std::uint64_t first = 0);
