@@ -320,15 +320,17 @@ TEST_F(DaemonTest, MetricsRefuseANonLoopbackAddress) {
 }
 
 // Connections that never finish their request headers (a stuck or hostile
-// local client) hold a server thread each only for the request timeout
-// (5 s): with as many of them as there are threads (4), a scrape is still
-// answered within Prometheus' default scrape timeout of 10 s.
+// local client) hold a server thread each: with fewer of them than the
+// server's threads (4), a scrape is answered at once. (It ran 2 threads, so
+// two such connections held every scrape for civetweb's 30 s.) A scrape
+// queued behind as many stalled connections as threads is not tested: it
+// may be dropped when they time out (operations.md).
 TEST_F(DaemonTest, MetricsAnswerAScrapeWhileConnectionsStallInTheirHeaders) {
   Daemon& d = start({"--metrics", "127.0.0.1:0"});
   const int port = metrics_port(d);
   ASSERT_NE(port, 0);
   std::vector<int> stalled;
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < 3; ++i) {
     const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ASSERT_GE(s, 0);
     stalled.push_back(s);
@@ -349,7 +351,8 @@ TEST_F(DaemonTest, MetricsAnswerAScrapeWhileConnectionsStallInTheirHeaders) {
   const auto took = Clock::now() - started;
   for (const int s : stalled) ::close(s);
   EXPECT_NE(m.find("200 OK"), std::string::npos) << "no answer within 10 s: " << m;
-  EXPECT_LT(took, 9s);
+  // Well under the stalled connections' 5 s timeout: not waiting for them.
+  EXPECT_LT(took, 3s);
   EXPECT_NE(m.find("forkjournal_head_seq"), std::string::npos) << m;
 }
 
