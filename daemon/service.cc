@@ -1,7 +1,6 @@
 #include "daemon/service.h"
 
 #include "daemon/internal/open_journal.h"
-#include "fleet/ship_host.h"
 #include "gc/internal/scheduler.h"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -426,10 +425,6 @@ Result<std::unique_ptr<Service>> Service::start(boost::asio::any_io_executor exe
   // reconcile's events and a snapshot: bad options must leave no trace.
   if (options.ship) {
     if (auto ok = fleet::check_ship_options(*options.ship); !ok) return ok.error();
-    // Empty: the shipper asks gethostname.
-    if (!options.ship->host.empty()) {
-      if (auto ok = fleet::check_ship_host(options.ship->host); !ok) return ok.error();
-    }
   }
   auto impl = std::make_unique<Impl>(std::move(options));
   if (auto ok = impl->boot_up(); !ok) return ok.error();

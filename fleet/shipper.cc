@@ -1,6 +1,7 @@
 #include "fleet/shipper.h"
 
 #include "fleet/internal/nats.h"
+#include "fleet/ship_host.h"
 #include "fleet/stream.h"
 #include "journal/chain.h"
 #include "journal/codec.h"
@@ -607,7 +608,8 @@ struct Shipper::Impl {
 
 Result<void> check_ship_options(const ShipOptions& options) {
   if (auto urls = nats::parse_urls(options.urls); !urls) return urls.error();
-  return {};
+  if (options.host.empty()) return {};  // the shipper asks gethostname
+  return check_ship_host(options.host);
 }
 
 Shipper::Shipper(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -95,7 +95,8 @@ struct ShipState {
 
 // Checks what Shipper::start would refuse, touching neither a journal nor
 // the network, so that a caller can refuse bad options before doing any
-// work. Errors: invalid_argument (a URL that is not nats://HOST:PORT).
+// work. Errors: invalid_argument (a URL that is not nats://HOST:PORT, a
+// host name check_ship_host refuses; an empty one means gethostname).
 // Any thread.
 Result<void> check_ship_options(const ShipOptions& options);
 

@@ -279,8 +279,8 @@ class Journal {
   // file and runs beside a live writer. Errors: not_a_journal (missing
   // directory, a file, no data.mdb, an empty data.mdb, another program's
   // LMDB environment; the message says which), io_error (the directory or
-  // data.mdb cannot be looked at: permission), unknown_version (another format version; both versions named),
-  // corrupt_meta, lmdb_error (also for a linked LMDB of another release, as
+  // data.mdb cannot be looked at: permission), unknown_version (another format version; both
+  // versions named), corrupt_meta, lmdb_error (also for a linked LMDB of another release, as
   // create). Clears reader slots left by dead processes.
   static Result<Journal> open(const std::string& dir, const JournalOptions& options = {});
 

@@ -22,6 +22,17 @@ Exited fleet_init(const std::string& urls, const std::vector<std::string>& extra
   return run(argv);
 }
 
+// Stream FORKJOURNAL's info on `url`, or null (after a test failure).
+fleet::nats::StreamInfoPtr stream_info(const std::string& url) {
+  auto conn = fleet::nats::Connection::open(url);
+  EXPECT_TRUE(conn) << conn.error().message;
+  if (!conn) return nullptr;
+  jsStreamInfo* raw = nullptr;
+  jsErrCode jerr = jsErrCode(0);
+  EXPECT_EQ(js_GetStreamInfo(&raw, conn->js(), "FORKJOURNAL", nullptr, &jerr), NATS_OK);
+  return fleet::nats::StreamInfoPtr(raw);
+}
+
 TEST(FleetInit, CreatesTheStreamOnceAndThenFindsItAsAsked) {
   TempDir dir;
   NatsServer server(dir.sub("nats"));
@@ -34,12 +45,8 @@ TEST(FleetInit, CreatesTheStreamOnceAndThenFindsItAsAsked) {
   EXPECT_EQ(created.at("replicas"), 1);
   EXPECT_GT(created.at("duplicate_window_seconds").to_number<double>(), 0);
 
-  auto conn = fleet::nats::Connection::open(server.url());
-  ASSERT_TRUE(conn) << conn.error().message;
-  jsStreamInfo* raw = nullptr;
-  jsErrCode jerr = jsErrCode(0);
-  ASSERT_EQ(js_GetStreamInfo(&raw, conn->js(), "FORKJOURNAL", nullptr, &jerr), NATS_OK);
-  fleet::nats::StreamInfoPtr info(raw);
+  const fleet::nats::StreamInfoPtr info = stream_info(server.url());
+  ASSERT_TRUE(info);
   EXPECT_EQ(info->Config->Storage, js_FileStorage);
   EXPECT_TRUE(info->Config->AllowDirect);
   ASSERT_EQ(info->Config->SubjectsLen, 1);
@@ -76,12 +83,8 @@ TEST(FleetInit, NamesWhatDiffersInAStreamMadeOtherwise) {
   EXPECT_NE(r.err.find("nats stream edit FORKJOURNAL"), std::string::npos) << r;
   EXPECT_NE(r.err.find("nats stream rm FORKJOURNAL"), std::string::npos) << r;
 
-  auto conn = fleet::nats::Connection::open(server.url());
-  ASSERT_TRUE(conn) << conn.error().message;
-  jsStreamInfo* raw = nullptr;
-  jsErrCode jerr = jsErrCode(0);
-  ASSERT_EQ(js_GetStreamInfo(&raw, conn->js(), "FORKJOURNAL", nullptr, &jerr), NATS_OK);
-  fleet::nats::StreamInfoPtr info(raw);
+  const fleet::nats::StreamInfoPtr info = stream_info(server.url());
+  ASSERT_TRUE(info);
   EXPECT_EQ(info->Config->Storage, js_MemoryStorage) << "init changed the stream";
   ASSERT_EQ(info->Config->SubjectsLen, 1);
   EXPECT_STREQ(info->Config->Subjects[0], "other.>");

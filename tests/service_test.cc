@@ -46,40 +46,31 @@ TEST(ServiceStop, RequestsAfterStopCompleteWithStoppingAndApplyNothing) {
   EXPECT_EQ(*journal->head(), 0u);
 }
 
-// Ship options start() would refuse are refused before boot, which would
-// create the journal and write its boot snapshot.
-TEST(ServiceStart, BadShipUrlsAreRefusedBeforeTheJournalIsCreated) {
-  TempDir dir;
-  boost::asio::io_context io;
-  ServiceOptions options;
-  options.journal = dir.sub("journal");
-  options.sync = SyncMode::none;
-  options.ship.emplace();
-  options.ship->urls = "garbage";
-  auto service = Service::start(io.get_executor(), options);
-  ASSERT_FALSE(service);
-  EXPECT_EQ(service.error().code, Errc::invalid_argument);
-  EXPECT_NE(service.error().message.find("'garbage' is not a NATS URL"), std::string::npos)
-      << service.error().message;
-  EXPECT_FALSE(std::filesystem::exists(options.journal)) << "the journal was created";
-}
-
-// An embedder's ship host name is checked as --ship-host is, before boot.
-TEST(ServiceStart, ABadShipHostIsRefusedBeforeTheJournalIsCreated) {
-  TempDir dir;
-  boost::asio::io_context io;
-  ServiceOptions options;
-  options.journal = dir.sub("journal");
-  options.sync = SyncMode::none;
-  options.ship.emplace();
-  options.ship->urls = "nats://127.0.0.1:4222";
-  options.ship->host = "evil\r\nFj-Seq: 999";
-  auto service = Service::start(io.get_executor(), options);
-  ASSERT_FALSE(service);
-  EXPECT_EQ(service.error().code, Errc::invalid_argument);
-  EXPECT_NE(service.error().message.find("byte 0x0D at offset 4"), std::string::npos)
-      << service.error().message;
-  EXPECT_FALSE(std::filesystem::exists(options.journal)) << "the journal was created";
+// Ship options start() would refuse (a URL, or an embedder's host name
+// checked as --ship-host is) are refused before boot, which would create the
+// journal and write its boot snapshot.
+TEST(ServiceStart, BadShipOptionsAreRefusedBeforeTheJournalIsCreated) {
+  const struct {
+    std::string urls, host, says;
+  } cases[] = {
+      {"garbage", "", "'garbage' is not a NATS URL"},
+      {"nats://127.0.0.1:4222", "evil\r\nFj-Seq: 999", "byte 0x0D at offset 4"},
+  };
+  for (const auto& c : cases) {
+    TempDir dir;
+    boost::asio::io_context io;
+    ServiceOptions options;
+    options.journal = dir.sub("journal");
+    options.sync = SyncMode::none;
+    options.ship.emplace();
+    options.ship->urls = c.urls;
+    options.ship->host = c.host;
+    auto service = Service::start(io.get_executor(), options);
+    ASSERT_FALSE(service) << c.says;
+    EXPECT_EQ(service.error().code, Errc::invalid_argument);
+    EXPECT_NE(service.error().message.find(c.says), std::string::npos) << service.error().message;
+    EXPECT_FALSE(std::filesystem::exists(options.journal)) << "the journal was created";
+  }
 }
 
 }  // namespace

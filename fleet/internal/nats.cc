@@ -269,21 +269,13 @@ Result<void> walk_direct(const Connection& c, const std::string& stream, const s
                          std::uint64_t from, std::uint64_t through,
                          const std::function<Result<void>(natsMsg*, std::uint64_t)>& visit) {
   for (std::uint64_t next = from; next <= through;) {
-    jsDirectGetMsgOptions o;
-    jsDirectGetMsgOptions_Init(&o);
-    o.Sequence = next;
-    o.NextBySubject = subject.c_str();
-    natsMsg* raw = nullptr;
-    const natsStatus s = js_DirectGetMsg(&raw, c.js(), stream.c_str(), nullptr, &o);
-    if (s == NATS_NOT_FOUND) return {};
-    if (s != NATS_OK) {
-      return error_from("reading " + subject + " at stream sequence " + std::to_string(next), s);
-    }
-    MsgPtr msg(raw);
-    const std::uint64_t seq = direct_sequence(msg.get());
-    if (seq < next) return error_from("a direct get without Nats-Sequence on " + subject, s);
+    auto msg = next_message(c, stream, subject, next);
+    if (!msg) return msg.error();
+    if (!*msg) return {};
+    natsMsg* raw = msg->value().get();
+    const std::uint64_t seq = direct_sequence(raw);
     if (seq > through) return {};
-    if (auto r = visit(msg.get(), seq); !r) return r;
+    if (auto r = visit(raw, seq); !r) return r;
     next = seq + 1;
   }
   return {};
