@@ -42,6 +42,10 @@ set(FJ_SYSTEMD_UNIT_DIR lib/systemd/system CACHE STRING
     "Where the systemd unit is installed (relative: under the prefix)")
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/forkjournald.service
         DESTINATION ${FJ_SYSTEMD_UNIT_DIR})
+# The drop-in that gives the unit, which has no network, one for --ship and
+# --metrics (docs/operations.md).
+install(FILES ${PROJECT_SOURCE_DIR}/packaging/examples/network.conf
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
 set(FJ_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/forkjournal)
 install(EXPORT forkjournalTargets NAMESPACE forkjournal:: DESTINATION ${FJ_CMAKE_DIR})

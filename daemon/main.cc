@@ -181,6 +181,23 @@ stream_protocol::acceptor open_socket(asio::io_context& io, const std::string& p
   return acceptor;
 }
 
+// Empty when this process may open a TCP socket (IPv4 or IPv6); else why not.
+// A service manager can forbid it (the packaged unit allows Unix sockets
+// only), and the shipper would then retry for ever, its log saying only that
+// no server is available.
+std::string why_no_tcp() {
+  int error = 0;
+  for (const int family : {AF_INET, AF_INET6}) {
+    const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+      ::close(fd);
+      return {};
+    }
+    error = errno;
+  }
+  return std::strerror(error);
+}
+
 // --- descriptors -------------------------------------------------------------------
 
 // Descriptors kept for everything but connections: stdio, the journal's
@@ -444,6 +461,10 @@ int main(int argc, char** argv) {
     options.ship->host = ship_host;
     if (auto ok = fj::fleet::check_ship_options(*options.ship); !ok) {
       fail("--ship: " + ok.error().message);
+    }
+    if (const std::string why = why_no_tcp(); !why.empty()) {
+      fail("--ship: this process may not open a TCP socket (" + why +
+           "); under systemd, RestrictAddressFamilies= must allow AF_INET or AF_INET6");
     }
   } else if (app.count("--ship-host") != 0) {
     fail("--ship-host needs --ship");

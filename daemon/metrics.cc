@@ -8,7 +8,9 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include <array>
 #include <atomic>
@@ -259,6 +261,20 @@ Result<Address> parse_address(const std::string& address, bool any_address) {
   return Address{std::move(host), port, ip};
 }
 
+// civetweb only says that it could not bind; a bind of our own names why: the
+// address in use, or a family the service manager forbids (the packaged
+// unit's RestrictAddressFamilies=AF_UNIX). `fallback` when ours succeeds.
+std::string why_not_bound(const Address& at, std::string fallback) {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor acceptor(io);
+  const boost::asio::ip::tcp::endpoint endpoint(at.ip,
+                                                static_cast<unsigned short>(std::stoul(at.port)));
+  boost::system::error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  return ec ? ec.message() : fallback;
+}
+
 }  // namespace
 
 Result<void> Metrics::check_address(const std::string& address, bool any_address) {
@@ -281,7 +297,8 @@ Result<std::unique_ptr<Metrics>> Metrics::serve(const std::string& address, bool
         "listening_ports", address, "num_threads", std::to_string(kExposerThreads),
         "request_timeout_ms", std::to_string(kRequestTimeout.count())});
   } catch (const std::exception& e) {
-    return make_error(Errc::io_error, "cannot serve metrics on " + address + ": " + e.what());
+    return make_error(Errc::io_error, "cannot serve metrics on " + address + ": " +
+                                          why_not_bound(*parsed, e.what()));
   }
   const auto ports = impl->exposer->GetListeningPorts();
   const std::string shown = ip.is_v6() ? "[" + host + "]" : host;

@@ -11,7 +11,7 @@ packages=(
   libsystemd-dev prometheus-cpp-dev
   clang-14 libclang-rt-14-dev
   libbenchmark-dev libsqlite3-dev gnuplot-nox
-  libxxhash-dev
+  libxxhash-dev libseccomp-dev
   nats-server libnats-dev
   golang-go
   help2man lintian dpkg-dev fakeroot adduser systemd man-db

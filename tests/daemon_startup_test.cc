@@ -208,9 +208,33 @@ TEST_F(DaemonTest, AMetricsAddressInUseFailsBeforeTheJournalIsCreatedAndRemovesT
 
   const Exited r = run_daemon({"--journal", journal(), "--socket", socket(), "--metrics", address});
   ::close(taken);
-  EXPECT_TRUE(refused(r, "cannot serve metrics on " + address));
+  EXPECT_TRUE(refused(r, "cannot serve metrics on " + address + ": Address already in use"));
   EXPECT_FALSE(exists(journal())) << "the journal was created";
   EXPECT_FALSE(exists(socket())) << "the socket bound before the failure was left behind";
+}
+
+// Under a service manager that allows Unix sockets only (the packaged unit's
+// RestrictAddressFamilies=AF_UNIX), --ship and --metrics fail at start and say
+// why, instead of a shipper retrying for ever or civetweb's "problem binding".
+TEST_F(DaemonTest, WithUnixSocketsOnlyShipAndMetricsFailAtStartSayingWhy) {
+  const std::string no_family = "Address family not supported by protocol";
+  const struct {
+    std::vector<std::string> option;
+    std::string why;
+  } cases[] = {
+      {{"--ship", "nats://127.0.0.1:4222"},
+       "--ship: this process may not open a TCP socket (" + no_family + ")"},
+      {{"--metrics", "127.0.0.1:0"}, "cannot serve metrics on 127.0.0.1:0: " + no_family},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> argv = {
+        UNIX_SOCKETS_ONLY_BIN, FORKJOURNALD_BIN, "--journal", journal(), "--socket", socket()};
+    argv.insert(argv.end(), c.option.begin(), c.option.end());
+    const Exited r = run(argv);
+    EXPECT_TRUE(refused(r, c.why)) << c.option[0];
+    EXPECT_FALSE(exists(journal())) << c.option[0] << ": the journal was created";
+    EXPECT_FALSE(exists(socket())) << c.option[0] << ": the socket was left behind";
+  }
 }
 
 // A failure after the socket is bound (here: the journal's writer role is

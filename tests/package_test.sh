@@ -17,13 +17,15 @@ installed() { dpkg-query -W -f='${Status}' forkjournal 2>/dev/null | grep -q "in
 known() { dpkg-query -W forkjournal >/dev/null 2>&1; }
 
 [ "$(id -u)" -eq 0 ] || fail "needs root (dpkg -i)"
+dropins=/etc/systemd/system/forkjournald.service.d
 if known || getent passwd forkjournal >/dev/null || getent group forkjournal >/dev/null ||
-  [ -e /var/lib/forkjournal ]; then
-  fail "forkjournal (package, user, group or /var/lib/forkjournal) already on this machine"
+  [ -e /var/lib/forkjournal ] || [ -e "$dropins" ]; then
+  fail "forkjournal (package, user, group, /var/lib/forkjournal or $dropins) already on this machine"
 fi
 work=$(mktemp -d)
 cleanup() {
   if known; then dpkg -P forkjournal >/dev/null 2>&1 || true; fi
+  rm -rf "$dropins"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -40,6 +42,7 @@ for f in ./usr/bin/forkjournal ./usr/bin/forkjournald ./usr/bin/forkjournal-cras
   ./usr/share/man/man1/forkjournal.1.gz ./usr/share/man/man1/forkjournald.1.gz \
   ./usr/share/man/man1/forkjournal-crashtest.1.gz \
   ./usr/share/doc/forkjournal/copyright ./usr/share/doc/forkjournal/changelog.Debian.gz \
+  ./usr/share/doc/forkjournal/examples/network.conf \
   ./usr/include/forkjournal/journal/journal.h \
   ./usr/lib/x86_64-linux-gnu/cmake/forkjournal/forkjournalConfig.cmake; do
   grep -qxF "$f" "$work/contents" || fail "$f not in the package"
@@ -67,6 +70,24 @@ getent group forkjournal >/dev/null || fail "no forkjournal group"
   fail "/var/lib/forkjournal is $(stat -c '%U:%G %a' /var/lib/forkjournal)"
 systemd-analyze verify /lib/systemd/system/forkjournald.service ||
   fail "systemd-analyze verify forkjournald.service"
+# The example drop-in for --ship and --metrics (docs/operations.md) parses
+# cleanly beside the unit, and its command line keeps every option of the
+# unit's: a drop-in replaces the whole ExecStart.
+example=/usr/share/doc/forkjournal/examples/network.conf
+install -D -m 0644 "$example" "$dropins/network.conf"
+systemd-analyze verify /lib/systemd/system/forkjournald.service 2>"$work/verify.log" ||
+  fail "systemd-analyze verify with $example: $(cat "$work/verify.log")"
+! grep -F network.conf "$work/verify.log" || fail "systemd-analyze verify complains about $example"
+exec_start() { sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$1" | sed -n 's/^ExecStart=\(.\)/\1/p' | tail -n 1; }
+unit_line=$(exec_start /lib/systemd/system/forkjournald.service)
+dropin_line=$(exec_start "$dropins/network.conf")
+for word in $unit_line; do
+  [[ " $(echo $dropin_line) " == *" $word "* ]] || fail "$example's ExecStart lacks the unit's '$word'"
+done
+for option in --ship --metrics; do
+  [[ " $(echo $dropin_line) " == *" $option "* ]] || fail "$example's ExecStart lacks $option"
+done
+rm -r "$dropins"
 # The user can write its journal where the unit puts it.
 runuser -u forkjournal -- /usr/bin/forkjournal --journal /var/lib/forkjournal/journal init >/dev/null
 runuser -u forkjournal -- /usr/bin/forkjournal --journal /var/lib/forkjournal/journal \
