@@ -25,13 +25,14 @@ struct Options {
   std::optional<std::string> template_filter;
   std::string data_root;
   bool dry_run = false;
-  bool follow = false;      // export: keep printing what is committed after the head
-  std::string expect_head;  // SEQ:HEX
-  std::string dest;         // backup's target directory
-  std::string socket;       // forkjournald's socket, for health
-  std::string nats;         // NATS URLs, comma-separated, for fleet
-  int replicas = 1;         // the fleet stream's replicas
-  std::string witness;      // NATS URLs of the fleet stream, for audit --witness
+  std::string fork_grace = "10m";  // reconcile: gc::kDefaultForkGrace
+  bool follow = false;             // export: keep printing what is committed after the head
+  std::string expect_head;         // SEQ:HEX
+  std::string dest;                // backup's target directory
+  std::string socket;              // forkjournald's socket, for health
+  std::string nats;                // NATS URLs, comma-separated, for fleet
+  int replicas = 1;                // the fleet stream's replicas
+  std::string witness;             // NATS URLs of the fleet stream, for audit --witness
 };
 
 int cmd_init(const Options& o);

@@ -3,12 +3,14 @@
 #include "cli/commands.h"
 #include "gc/importer.h"
 #include "gc/reconciler.h"
+#include "present/duration.h"
 #include "present/render.h"
 #include "present/report_json.h"
 
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <iostream>
 
 namespace fj::cli {
@@ -39,6 +41,13 @@ void print_dangling(const std::vector<gc::DanglingFork>& forks) {
   }
 }
 
+// An age to a tenth of a second: "8.2 s".
+std::string age(std::uint64_t ns) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f s", static_cast<double>(ns) / 1e9);
+  return text;
+}
+
 }  // namespace
 
 int cmd_reconcile(const Options& o) {
@@ -48,6 +57,7 @@ int cmd_reconcile(const Options& o) {
   if (!ledger) return report(ledger.error());
   gc::ReconcileOptions options;
   options.dry_run = o.dry_run;
+  options.fork_grace = *parse_duration(o.fork_grace);  // checked by the option's validator
   auto run = gc::reconcile(*ledger, o.data_root, options);
   if (!run) return report(run.error());
   const gc::ReconcilePlan& plan = run->plan;
@@ -72,6 +82,12 @@ int cmd_reconcile(const Options& o) {
               << (k.proven_by.empty() ? " (an unreadable fork is still a fork)"
                                       : "; proven by its memory link: " + k.proven_by)
               << '\n';
+  }
+  for (const auto& p : plan.pending) {
+    std::cout << "  pending fork " << p.fork << " of " << p.template_id << ": no guests/" << p.fork
+              << " yet, recorded " << age(p.age_ns) << " ago"
+              << (p.seq == 0 ? "" : " (seq " + std::to_string(p.seq) + ")") << "; lost if still "
+              << "missing after the " << o.fork_grace << " grace\n";
   }
   print_link_mismatches(plan.link_mismatches);
   for (const auto& k : plan.kept)

@@ -2,6 +2,7 @@
 #include "cli/commands.h"
 #include "cli/stdout_buffer.h"
 #include "journal/internal/format.h"
+#include "present/duration.h"
 #include "present/sync_option.h"
 
 #include <CLI/CLI.hpp>
@@ -173,6 +174,14 @@ int main(int argc, char** argv) {
       ->add_option("--data-root", o.data_root, "The VM manager's data root (guests/, templates/)")
       ->required();
   reconcile->add_flag("--dry-run", o.dry_run, "Print the plan; write nothing at all");
+  reconcile
+      ->add_option("--fork-grace", o.fork_grace,
+                   "How long a recorded fork may have no directory before it is declared lost, "
+                   "e.g. 30s, 10m (0: at once)")
+      ->default_val(o.fork_grace)
+      ->check([](const std::string& text) -> std::string {
+        return fj::render::parse_duration(text) ? "" : "not a duration like 30s, 10m or 0";
+      });
   json_flag(reconcile);
 
   CLI::App* import = command(

@@ -28,7 +28,7 @@ set(FJ_PUBLIC_HEADERS
     fleet/fleet_view.h fleet/journal_fold.h fleet/ship_host.h fleet/shipper.h fleet/stream.h
     fleet/stream_setup.h
     fleet/witness.h
-    gc/importer.h gc/reconciler.h gc/scanner.h
+    gc/importer.h gc/recent_forks.h gc/reconciler.h gc/scanner.h
     daemon/dispatcher.h daemon/head_signal.h daemon/health.h daemon/observer.h daemon/protocol.h daemon/service.h)
 foreach(header IN LISTS FJ_PUBLIC_HEADERS)
   get_filename_component(dir ${header} DIRECTORY)

@@ -8,6 +8,7 @@
 #include "fleet/shipper.h"
 #include "journal/internal/clock.h"
 #include "journal/internal/format.h"
+#include "present/duration.h"
 #include "present/render.h"
 #include "present/sync_option.h"
 
@@ -38,7 +39,6 @@
 #include <iostream>
 #include <limits>
 #include <optional>
-#include <regex>
 #include <tuple>
 
 #ifndef FJ_VERSION
@@ -100,18 +100,6 @@ void remove_bound_socket() {
 }
 
 // --- arguments -------------------------------------------------------------------
-
-std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
-  static const std::regex re(R"(^(\d{1,9})(ms|s|m|h)?$)");
-  std::smatch m;
-  if (!std::regex_match(text, m, re)) return std::nullopt;
-  const long long n = std::stoll(m[1]);
-  const std::string unit = m[2];
-  if (unit == "ms") return std::chrono::milliseconds(n);
-  if (unit == "m") return std::chrono::minutes(n);
-  if (unit == "h") return std::chrono::hours(n);
-  return std::chrono::seconds(n);
-}
 
 // Parses the decimal value of option `name` (digits only: no sign, no
 // spaces) as a count from `min` (0 or 1) up to `max`; anything else fails
@@ -280,6 +268,7 @@ class Server {
 int main(int argc, char** argv) {
   fj::service::ServiceOptions options;
   std::string socket_path, reconcile_every, mode_text = "0660", log_format = "text";
+  std::string fork_grace = "10m";  // gc::kDefaultForkGrace
   fj::service::DispatcherOptions limits;
   // Counts are read as text and parsed by parse_count: CLI11's own checks
   // print unreadable ranges and accept negative or overflowing values.
@@ -314,6 +303,10 @@ int main(int argc, char** argv) {
   app.add_option(
       "--reconcile-every", reconcile_every,
       "Reconcile period, e.g. 30s, 5m, 1h (needs --data-root; default: boot and SIGHUP only)");
+  app.add_option("--fork-grace", fork_grace,
+                 "How long a recorded fork may have no directory before a reconcile declares it "
+                 "lost, e.g. 10m (0: at once)")
+      ->default_val(fork_grace);
   app.add_option("--snapshot-every", snapshot_every, "Events between snapshots (0: never)")
       ->type_name("N")
       ->default_val(snapshot_every);
@@ -408,11 +401,16 @@ int main(int argc, char** argv) {
   }
   options.request_window.max_count = parse_count("--request-window", request_window, 0, kMaxU64);
   if (!reconcile_every.empty()) {
-    auto every = parse_duration(reconcile_every);
+    auto every = fj::render::parse_duration(reconcile_every);
     if (!every || every->count() == 0)
       fail("--reconcile-every: '" + reconcile_every + "' is not a duration like 30s, 5m or 1h");
     if (options.data_root.empty()) fail("--reconcile-every needs --data-root");
     options.reconcile_every = *every;
+  }
+  if (auto grace = fj::render::parse_duration(fork_grace); !grace) {
+    fail("--fork-grace: '" + fork_grace + "' is not a duration like 30s, 10m or 0");
+  } else {
+    options.fork_grace = *grace;
   }
   for (auto [name, text, field] :
        {std::tuple{"--write-timeout", &write_timeout, &limits.write_timeout},
@@ -420,18 +418,18 @@ int main(int argc, char** argv) {
         std::tuple{"--idle-timeout", &idle_timeout, &limits.idle_timeout},
         std::tuple{"--stuck-after", &stuck_after, &limits.health.stuck_after},
         std::tuple{"--reader-after", &reader_after, &limits.health.reader_after}}) {
-    auto d = parse_duration(*text);
+    auto d = fj::render::parse_duration(*text);
     if (!d || d->count() == 0)
       fail(std::string(name) + ": '" + *text + "' is not a duration like 500ms, 30s or 5m");
     *field = *d;
   }
   if (!request_max_age.empty()) {
-    auto age = parse_duration(request_max_age);
+    auto age = fj::render::parse_duration(request_max_age);
     if (!age || age->count() == 0)
       fail("--request-max-age: '" + request_max_age + "' is not a duration like 30s, 5m or 24h");
     options.request_window.max_age = *age;
   }
-  if (auto age = parse_duration(request_min_age); !age) {
+  if (auto age = fj::render::parse_duration(request_min_age); !age) {
     fail("--request-min-age: '" + request_min_age + "' is not a duration like 30s, 5m or 0");
   } else {
     options.request_window.min_age = *age;

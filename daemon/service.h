@@ -65,8 +65,11 @@ struct ServiceOptions {
   SyncMode sync = SyncMode::full;
   std::string data_root;                         // empty: no reconciling
   std::chrono::milliseconds reconcile_every{0};  // 0: at boot and on demand only
-  std::uint64_t snapshot_every = 100'000;        // events between snapshots; 0: never
-  std::size_t max_batch = 4096;                  // requests per transaction
+  // How long a recorded fork may have no directory before a reconcile
+  // declares it lost (gc::ReconcileOptions::fork_grace).
+  std::chrono::milliseconds fork_grace = gc::kDefaultForkGrace;
+  std::uint64_t snapshot_every = 100'000;  // events between snapshots; 0: never
+  std::size_t max_batch = 4096;            // requests per transaction
   std::size_t max_map_size = 0;  // bytes the LMDB map may grow to (JournalOptions); 0: no limit
   // The request ids kept for retries (JournalOptions::requests): a retry
   // whose id fell out of it is executed anew (docs/protocol.md).

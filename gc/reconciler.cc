@@ -92,8 +92,9 @@ Holder hold_for(std::string id, std::string what, const Attribution& a, bool lef
 // One run's planning, rule by rule (see reconciler.h). Borrows its inputs.
 class Planner {
  public:
-  Planner(const Projection& state, const ScanResult& scan, std::uint64_t time_ns)
-      : state_(state), scan_(scan), links_(state, scan), time_ns_(time_ns) {
+  Planner(const Projection& state, const ScanResult& scan, std::uint64_t time_ns,
+          const RecentForks& recent)
+      : state_(state), scan_(scan), recent_(recent), links_(state, scan), time_ns_(time_ns) {
     plan_.based_on_seq = state.seq();
     plan_.scanned = static_cast<std::uint32_t>(scan.scanned());
     for (const UnreadableFile& u : scan.unreadable) {
@@ -147,8 +148,13 @@ class Planner {
       const std::string fork(fork_view);
       const std::string tid = tpl->id.str();
       if (!scan_.has_entry(fork)) {
-        add(EventType::fork_lost, tid, fork, Reason::instance_missing,
-            "guests/" + fork + ": no such directory");
+        if (const auto r = recent_.find(fork, tid)) {
+          plan_.pending.push_back(
+              PendingFork{fork, tid, r->seq, time_ns_ > r->time_ns ? time_ns_ - r->time_ns : 0});
+        } else {
+          add(EventType::fork_lost, tid, fork, Reason::instance_missing,
+              "guests/" + fork + ": no such directory");
+        }
         continue;
       }
       const Instance* in = scan_.find(fork);
@@ -327,6 +333,7 @@ class Planner {
 
   const Projection& state_;
   const ScanResult& scan_;
+  const RecentForks& recent_;
   const MemoryIndex links_;
   const std::uint64_t time_ns_;
   ReconcilePlan plan_;
@@ -336,9 +343,9 @@ class Planner {
 
 }  // namespace
 
-ReconcilePlan plan_reconcile(const Projection& state, const ScanResult& scan,
-                             std::uint64_t time_ns) {
-  return Planner(state, scan, time_ns).run();
+ReconcilePlan plan_reconcile(const Projection& state, const ScanResult& scan, std::uint64_t time_ns,
+                             const RecentForks& recent) {
+  return Planner(state, scan, time_ns, recent).run();
 }
 
 namespace {
@@ -368,8 +375,15 @@ Result<ReconcileReport> reconcile(Ledger& ledger, const std::string& data_root,
   if (auto ok = ledger.catch_up(); !ok) return ok.error();
   auto scanned = scan(data_root, options.scan);
   if (!scanned) return scanned.error();
-  return apply_plan(ledger, plan_reconcile(ledger.projection(), *scanned, ledger.now()), *scanned,
-                    options);
+  const std::uint64_t now = ledger.now();
+  const auto grace =
+      static_cast<std::uint64_t>(std::max<std::int64_t>(options.fork_grace.count(), 0));
+  const Projection& state = ledger.projection();
+  auto recent = ledger.journal().read([&](Reader& reader) {
+    return find_recent_forks(reader, state.seq(), now > grace ? now - grace : 0);
+  });
+  if (!recent) return recent.error();
+  return apply_plan(ledger, plan_reconcile(state, *scanned, now, *recent), *scanned, options);
 }
 
 Result<ReconcileReport> apply_plan(Ledger& ledger, ReconcilePlan plan, const ScanResult& scan,

@@ -8,6 +8,8 @@
 //  1. Take the head seq H (the ledger's projection), then scan the data root;
 //     a listing that fails part-way ends the run with nothing appended.
 //  2. For each live fork F of template T at H:
+//       no guests/F entry, F recorded within the grace (gc/recent_forks.h)
+//                                               -> pending, reported, no event
 //       no guests/F entry                       -> fork_lost(T, F, instance_missing)
 //       parsed, ForkOfTemplate != T, and F's memory does not link T
 //                                               -> fork_lost(T, F, metadata_disagrees),
@@ -46,10 +48,12 @@
 //     holds retired with no live fork.
 #pragma once
 
+#include "gc/recent_forks.h"
 #include "gc/scanner.h"
 #include "journal/event.h"
 #include "projector/ledger.h"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -121,6 +125,15 @@ struct StuckFlag {
   std::string why;  // "retired template" | "unknown template"
 };
 
+// A live fork with no guests/ entry yet, recorded within the grace: the VM
+// manager may still be making its directory. Not lost, not needing anyone.
+struct PendingFork {
+  std::string fork;
+  std::string template_id;
+  std::uint64_t seq = 0;     // its fork event (0: the look back was cut short)
+  std::uint64_t age_ns = 0;  // how long before the run it was recorded
+};
+
 // A half-made fork, with the templates its copied metadata names.
 struct HalfMade {
   HalfMadeFork entry;
@@ -135,6 +148,7 @@ struct ReconcilePlan {
   std::vector<Event> sweeps;         // template_retired (orphaned), origin sweep
   std::vector<KeptTemplate> kept;    // live forks but no source
   std::vector<KeptFork> kept_forks;  // live forks kept because not readable as instances
+  std::vector<PendingFork> pending;  // live forks with no directory yet, within the grace
   std::vector<DanglingFork> dangling;
   std::vector<UnreadableFile> unreadable;  // guests/* whose metadata.json cannot be read
   std::vector<std::string> leftovers;      // guests/* without metadata.json
@@ -157,12 +171,20 @@ struct ReconcilePlan {
   }
 };
 
-ReconcilePlan plan_reconcile(const Projection& state, const ScanResult& scan,
-                             std::uint64_t time_ns);
+// `recent`: the forks recorded within the grace (none: every live fork with
+// no directory is lost).
+ReconcilePlan plan_reconcile(const Projection& state, const ScanResult& scan, std::uint64_t time_ns,
+                             const RecentForks& recent = {});
+
+// How long after its fork event a live fork with no directory stays pending
+// rather than lost: the longest a VM manager may take between recording a
+// fork and making its directory.
+inline constexpr std::chrono::seconds kDefaultForkGrace{600};
 
 struct ReconcileOptions {
   bool dry_run = false;  // plan and report; write nothing at all
   ScanOptions scan;
+  std::chrono::nanoseconds fork_grace = kDefaultForkGrace;
   // Removes a retired template's files. Called after the retire event is
   // durable, for templates this run swept and for retired templates whose
   // files are still on disk (so a crash in between heals next run), and only

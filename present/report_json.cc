@@ -61,6 +61,13 @@ json::object to_json(const ReconcileReport& report) {
         {"reason", k.why},
         {"proven_by", k.proven_by.empty() ? json::value(nullptr) : json::value(k.proven_by)}});
   }
+  json::array pending;
+  for (const auto& p : plan.pending) {
+    pending.push_back(json::object{{"fork", p.fork},
+                                   {"template", p.template_id},
+                                   {"seq", p.seq == 0 ? json::value(nullptr) : json::value(p.seq)},
+                                   {"age_seconds", static_cast<double>(p.age_ns) / 1e9}});
+  }
   json::array leftovers, half_made, holders, held, link_counts, stuck;
   for (const auto& l : plan.leftovers) leftovers.push_back(json::string(l));
   for (const auto& h : plan.half_made) {
@@ -101,6 +108,7 @@ json::object to_json(const ReconcileReport& report) {
       {"swept", std::move(swept)},
       {"kept", std::move(kept)},
       {"kept_forks", std::move(kept_forks)},
+      {"pending", std::move(pending)},
       {"unreadable", to_json(plan.unreadable)},
       {"dangling", to_json(plan.dangling)},
       {"leftovers", std::move(leftovers)},

@@ -47,6 +47,7 @@ class Ledger {
   static Result<Ledger> open(Journal& journal, Clock clock = {});
 
   const Projection& projection() const noexcept { return state_; }
+  Journal& journal() const noexcept { return *journal_; }
   const LoadReport& load_report() const noexcept { return report_; }
   // The clock this ledger stamps events with (unix nanoseconds).
   std::uint64_t now() const { return clock_(); }

@@ -58,9 +58,13 @@ cp -r tests/fixtures/hypeman-sample "$root"
 rm -r "$root/guests/frk0web0000000000000002"
 echo "  guests/frk0web...2 was deleted by hand; frk0web...3/metadata.json is torn mid-write;"
 echo "  ins0empty.../metadata.json is empty; the sources of db and ci are gone, ci still has a fork."
-say "reconcile appends corrections and never edits state; an unreadable fork stays live, and
+say "frk0web...2 was recorded seconds ago: the VM manager may still be making its directory,
+# so within the grace (--fork-grace, 10 minutes) a reconcile keeps it pending, not lost:"
+run reconcile --data-root "$root" --dry-run
+say "Past the grace (here --fork-grace 0: at once) it is lost. reconcile appends corrections
+# and never edits state; an unreadable fork stays live, and
 # while unreadable entries with no memory file may be any template's fork, no orphan is swept:"
-run reconcile --data-root "$root"
+run reconcile --data-root "$root" --fork-grace 0
 say "The VM manager rewrites the torn metadata and removes the empty instance; db is now sweepable:"
 sed 's/frk0web0000000000000001/frk0web0000000000000003/g; s/"web-1"/"web-3"/' \
   "$root/guests/frk0web0000000000000001/metadata.json" >"$root/guests/frk0web0000000000000003/metadata.json"

@@ -123,8 +123,9 @@ std::string empty_root(const TempDir& tmp) {
 TEST_F(DaemonTest, MetricsCountAKnownWorkloadExactly) {
   constexpr int kTemplates = 3, kForks = 5, kUnforks = 2;
   const std::string root = empty_root(tmp_);
-  Daemon& d = start({"--metrics", "127.0.0.1:0", "--data-root", root, "--max-map-size",
-                     std::to_string(std::uint64_t{1} << 30)});
+  // No grace: the reconcile below records the forks with no directory lost.
+  Daemon& d = start({"--metrics", "127.0.0.1:0", "--data-root", root, "--fork-grace", "0",
+                     "--max-map-size", std::to_string(std::uint64_t{1} << 30)});
   const int port = metrics_port(d);
   ASSERT_NE(port, 0);
 
@@ -238,7 +239,7 @@ TEST_F(DaemonTest, MetricsLabelARefusedRequestWithTheOpItNames) {
 // The corrections a reconcile commits are counted by type and reason, as the
 // journal holds them.
 TEST_F(DaemonDataRootTest, MetricsCountReconcileCorrectionsAsJournaled) {
-  Daemon& d = start({"--metrics", "127.0.0.1:0", "--data-root", root_});
+  Daemon& d = start({"--metrics", "127.0.0.1:0", "--data-root", root_, "--fork-grace", "0"});
   const int port = metrics_port(d);
   ASSERT_NE(port, 0);
   {

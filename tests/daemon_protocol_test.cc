@@ -15,6 +15,8 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -22,6 +24,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -118,8 +121,36 @@ TEST_F(DaemonTest, EveryOpAnswersWithItsShape) {
   EXPECT_LT(uptime, 60.0);
 }
 
+// The VM manager records a fork, then makes its directory; periodic
+// reconciles in between keep the fork pending, so its template cannot be
+// retired under it.
+TEST_F(DaemonDataRootTest, PeriodicReconcilesKeepAForkWhoseDirectoryIsNotMadeYet) {
+  start({"--data-root", root_, "--reconcile-every", "50ms"});
+  Client c(socket());
+  ASSERT_TRUE(c.connected()) << c.error();
+  ASSERT_TRUE(is_ok(call(c, register_request(kWeb, "src0web0000000000000001", "web"))));
+  ASSERT_TRUE(is_ok(call(c, fork_request("fork", kWeb, "frk0web0000000000000009"))));
+  const std::uint64_t after_fork = u64(stats(c), "reconciles");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (u64(stats(c), "reconciles") < after_fork + 3 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_GE(u64(stats(c), "reconciles"), after_fork + 3) << "no periodic reconciles ran";
+
+  const json::object retire = call(c, {{"op", "retire"}, {"template", kWeb}, {"id", "retire"}});
+  EXPECT_TRUE(is_error(retire, "in_use"));
+  const json::object tpl = call(c, {{"op", "template"}, {"template", kWeb}, {"id", "tpl"}});
+  const json::array& live = tpl.at("live_forks").as_array();
+  EXPECT_NE(std::find(live.begin(), live.end(), json::value("frk0web0000000000000009")), live.end())
+      << show(tpl);
+  const json::object dry = call(c, {{"op", "reconcile"}, {"dry_run", true}, {"id", "dry"}});
+  ASSERT_EQ(dry.at("pending").as_array().size(), 1u) << show(dry);
+  EXPECT_EQ(dry.at("pending").as_array()[0].at("fork"), "frk0web0000000000000009");
+}
+
 TEST_F(DaemonDataRootTest, ReconcileDryRunWritesNothingAndARealRunHeals) {
-  start({"--data-root", root_});
+  // No grace: the forks recorded below with no directory are lost at once.
+  start({"--data-root", root_, "--fork-grace", "0"});
   Client c(socket());
   ASSERT_TRUE(c.connected()) << c.error();
   // The boot reconcile ran against the empty journal and appended nothing.

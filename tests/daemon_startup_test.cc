@@ -80,6 +80,7 @@ TEST_F(DaemonDataRootTest, BadShipAndMetricsOptionsAreRefusedBeforeTheBootReconc
        "is 256 bytes long"},
       {{"--metrics", "localhost"}, "not HOST:PORT"},
       {{"--metrics", "10.0.0.1:9464"}, "not a loopback address"},
+      {{"--fork-grace", "soon"}, "--fork-grace: 'soon' is not a duration like 30s, 10m or 0"},
   };
   for (const bool existing : {false, true}) {
     if (existing) {

@@ -161,18 +161,20 @@ TEST_F(DispatchTest, EveryOpAnswersItsFields) {
             R"("state":"active","forks":1,"live_forks":["f1"],"last_seq":4,"seq":4})");
   EXPECT_EQ(call(R"({"op":"snapshot","id":7})"), R"({"id":7,"ok":true,"seq":4})");
 
-  // The data root is empty: f1's directory is gone, so a dry run plans a
+  // The data root is empty: f1 has no directory, but it was recorded within
+  // the service's default grace, so a dry run reports it pending, plans no
   // fork_lost and appends nothing.
   const json::object reconcile = call_json(R"({"op":"reconcile","id":8,"dry_run":true})");
   EXPECT_EQ(reconcile.at("id"), 8);
   EXPECT_EQ(reconcile.at("ok"), true);
   EXPECT_EQ(reconcile.at("based_on_seq"), 4);
   EXPECT_EQ(reconcile.at("committed"), false);
-  ASSERT_EQ(reconcile.at("corrections").as_array().size(), 1u) << reconcile;
-  const json::object& lost = reconcile.at("corrections").as_array()[0].as_object();
-  EXPECT_EQ(lost.at("type"), "fork_lost");
-  EXPECT_EQ(lost.at("fork"), "f1");
-  EXPECT_EQ(lost.at("reason"), "instance_missing");
+  EXPECT_TRUE(reconcile.at("corrections").as_array().empty()) << reconcile;
+  ASSERT_EQ(reconcile.at("pending").as_array().size(), 1u) << reconcile;
+  const json::object& pending = reconcile.at("pending").as_array()[0].as_object();
+  EXPECT_EQ(pending.at("fork"), "f1");
+  EXPECT_EQ(pending.at("template"), "t1");
+  EXPECT_EQ(pending.at("seq"), 2);
 
   const json::object stats = call_json(R"({"op":"stats","id":9})");
   EXPECT_EQ(stats.at("id"), 9);

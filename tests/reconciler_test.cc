@@ -44,9 +44,12 @@ class ReconcilerTest : public ::testing::Test {
       root_.instance(f, "web");
     }
   }
+  // No grace: a fork recorded here with no directory is lost at once (the
+  // grace has tests of its own, below).
   ReconcileReport run(bool dry_run = false) {
     ReconcileOptions options;
     options.dry_run = dry_run;
+    options.fork_grace = std::chrono::nanoseconds(0);
     auto r = reconcile(*ledger_, root_.path(), options);
     EXPECT_TRUE(r) << (r ? "" : r.error().message);
     return r ? *r : ReconcileReport{};
@@ -310,6 +313,87 @@ TEST_F(ReconcilerTest, FilesAreRemovedOnlyForRetiredTemplatesWithoutForks) {
   ASSERT_TRUE(r);
   EXPECT_TRUE(removed.empty());
   EXPECT_TRUE(root_.has_template_dir("web"));
+}
+
+// --- the grace for forks recorded before their directories exist -------------------
+
+// The VM manager records a fork, then makes its directory. A reconcile in
+// between must not declare it lost: its template would then count no fork
+// and could be retired (or swept, its source gone) under the fork coming up.
+TEST_F(ReconcilerTest, AForkRecordedWithinTheGraceIsPendingNotLost) {
+  web_with_forks({"a"});
+  ok(AddFork{"web", "b"});  // no directory yet
+  const std::uint64_t b_seq = head();
+  root_.remove("src-web");                     // and web's source is gone: an orphan but for b
+  auto r = reconcile(*ledger_, root_.path());  // the default grace
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->plan.corrections.empty());
+  EXPECT_TRUE(r->plan.sweeps.empty());
+  EXPECT_FALSE(r->committed);
+  ASSERT_EQ(r->plan.pending.size(), 1u);
+  EXPECT_EQ(r->plan.pending[0].fork, "b");
+  EXPECT_EQ(r->plan.pending[0].template_id, "web");
+  EXPECT_EQ(r->plan.pending[0].seq, b_seq);
+  EXPECT_EQ(forks("web"), 2u);
+  auto retire = ledger_->execute(RetireTemplate{"web"}, Origin::api);
+  ASSERT_FALSE(retire);
+  EXPECT_EQ(retire.error().code, Errc::in_use);
+}
+
+TEST_F(ReconcilerTest, AForkOlderThanTheGraceIsLost) {
+  std::uint64_t now = 1'000'000'000'000;
+  auto clocked = Ledger::open(*journal_, [&now] { return now; });
+  ASSERT_TRUE(clocked);
+  root_.instance("src-web", "", true, "web");
+  ASSERT_TRUE(clocked->execute(RegisterTemplate{"web", "src-web", "web"}, Origin::api));
+  ASSERT_TRUE(clocked->execute(AddFork{"web", "b"}, Origin::api));
+  ReconcileOptions options;
+  options.dry_run = true;
+  options.fork_grace = std::chrono::minutes(10);
+
+  now += std::chrono::nanoseconds(std::chrono::minutes(10)).count() - 1;  // just within
+  auto within = reconcile(*clocked, root_.path(), options);
+  ASSERT_TRUE(within);
+  EXPECT_TRUE(within->plan.corrections.empty());
+  ASSERT_EQ(within->plan.pending.size(), 1u);
+  EXPECT_EQ(within->plan.pending[0].age_ns, 600'000'000'000u - 1);
+
+  now += 2;  // just past
+  auto past = reconcile(*clocked, root_.path(), options);
+  ASSERT_TRUE(past);
+  EXPECT_TRUE(past->plan.pending.empty());
+  ASSERT_EQ(past->plan.corrections.size(), 1u);
+  EXPECT_EQ(past->plan.corrections[0].type, EventType::fork_lost);
+  EXPECT_EQ(past->plan.corrections[0].fork, "b");
+  EXPECT_EQ(past->plan.corrections[0].reason, Reason::instance_missing);
+}
+
+// The look back ends at the first event stamped before the grace, and at its
+// limit; cut short, it keeps every missing fork pending rather than guess.
+TEST_F(ReconcilerTest, TheLookBackStopsAtTheGraceAndAtItsLimit) {
+  std::uint64_t now = 100;
+  auto clocked = Ledger::open(*journal_, [&now] { return now; });
+  ASSERT_TRUE(clocked);
+  ASSERT_TRUE(clocked->execute(RegisterTemplate{"web", "src-web", "web"}, Origin::api));
+  ASSERT_TRUE(clocked->execute(AddFork{"web", "old"}, Origin::api));  // seq 2 at 100
+  now = 300;
+  ASSERT_TRUE(clocked->execute(AddFork{"web", "new"}, Origin::api));  // seq 3 at 300
+  ASSERT_TRUE(clocked->execute(RemoveFork{"web", "new"}, Origin::api));
+  ASSERT_TRUE(clocked->execute(AddFork{"web", "new"}, Origin::api));  // seq 5 at 300
+
+  auto recent = journal_->read([](Reader& r) { return find_recent_forks(r, 5, 250); });
+  ASSERT_TRUE(recent) << recent.error().message;
+  EXPECT_FALSE(recent->cut_short);
+  ASSERT_TRUE(recent->find("new", "web"));
+  EXPECT_EQ(recent->find("new", "web")->seq, 5u);  // the newest fork event of the id
+  EXPECT_FALSE(recent->find("new", "db"));         // another template's fork of that id
+  EXPECT_FALSE(recent->find("old", "web"));        // stamped before the grace
+
+  auto cut = journal_->read([](Reader& r) { return find_recent_forks(r, 5, 0, 2); });
+  ASSERT_TRUE(cut);
+  EXPECT_TRUE(cut->cut_short);
+  ASSERT_TRUE(cut->find("old", "web"));  // not reached: pending, on doubt
+  EXPECT_EQ(cut->find("old", "web")->seq, 0u);
 }
 
 }  // namespace
