@@ -102,7 +102,8 @@ func TestReconcile(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(root, "guests"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	d := newDaemon(t, "--data-root", root)
+	// No grace: a fork with no directory is lost at once, not pending.
+	d := newDaemon(t, "--data-root", root, "--fork-grace", "0")
 	c := d.dial(t)
 	ctx := ctxFor(t, 20*time.Second)
 
