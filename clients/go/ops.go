@@ -112,6 +112,9 @@ type ShipState struct {
 }
 
 func (c *Client) write(ctx context.Context, op string, fields map[string]interface{}) (WriteResult, error) {
+	if ctx == nil {
+		return WriteResult{}, &callError{op: op, err: errNilContext, notApplied: true}
+	}
 	id, err := requestID(ctx)
 	if err != nil {
 		return WriteResult{}, err
@@ -124,7 +127,8 @@ func (c *Client) write(ctx context.Context, op string, fields map[string]interfa
 }
 
 // Register records a template (made from the instance source). name may be
-// empty. Refusals: ErrAlreadyExists, ErrInvalidID, ErrBadRequest.
+// empty. Refusals: ErrAlreadyExists, ErrInvalidID, ErrBadRequest (a bad
+// name, a request_id reused for another request).
 func (c *Client) Register(ctx context.Context, templateID, source, name string) (WriteResult, error) {
 	f := map[string]interface{}{"template": templateID, "source": source}
 	if name != "" {
@@ -134,20 +138,23 @@ func (c *Client) Register(ctx context.Context, templateID, source, name string) 
 }
 
 // Fork records a fork of templateID; call it before creating the fork.
-// Refusals: ErrNotFound, ErrRetired, ErrAlreadyLive, ErrInvalidID.
+// Refusals: ErrNotFound, ErrRetired, ErrAlreadyLive, ErrInvalidID,
+// ErrBadRequest (a request_id reused for another request).
 func (c *Client) Fork(ctx context.Context, templateID, forkID string) (WriteResult, error) {
 	return c.write(ctx, "fork", map[string]interface{}{"template": templateID, "fork": forkID})
 }
 
 // Unfork records that a fork is gone; call it after its data is removed.
-// Refusals: ErrNotFound (unknown template or fork not live); Noop in the
+// Refusals: ErrNotFound (unknown template or fork not live), ErrInvalidID,
+// ErrBadRequest (a request_id reused for another request); Noop in the
 // result when a reconcile had already recorded the fork as lost.
 func (c *Client) Unfork(ctx context.Context, templateID, forkID string) (WriteResult, error) {
 	return c.write(ctx, "unfork", map[string]interface{}{"template": templateID, "fork": forkID})
 }
 
 // Retire records a template's retirement; call it before removing its
-// files. Refusals: ErrInUse while forks live, ErrRetired, ErrNotFound.
+// files. Refusals: ErrInUse while forks live, ErrRetired, ErrNotFound,
+// ErrInvalidID, ErrBadRequest (a request_id reused for another request).
 func (c *Client) Retire(ctx context.Context, templateID string) (WriteResult, error) {
 	return c.write(ctx, "retire", map[string]interface{}{"template": templateID})
 }
