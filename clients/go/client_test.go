@@ -147,6 +147,39 @@ func TestReconcile(t *testing.T) {
 	}
 }
 
+// A fork recorded moments ago with no directory yet is pending, not lost,
+// within the daemon's default grace: its template stays in use.
+func TestReconcileKeepsARecentForkPending(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "guests", "src0web"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := newDaemon(t, "--data-root", root)
+	c := d.dial(t)
+	ctx := ctxFor(t, 20*time.Second)
+	if _, err := c.Register(ctx, "tpl0web", "src0web", "web"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Fork(ctx, "tpl0web", "frk0web1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := c.Reconcile(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Corrections) != 0 || len(rep.Pending) != 1 {
+		t.Fatalf("reconcile = %+v, want one pending fork and no correction", rep)
+	}
+	p := rep.Pending[0]
+	if p.Fork != "frk0web1" || p.Template != "tpl0web" || p.Seq != f.Seq || p.AgeSeconds < 0 {
+		t.Fatalf("pending = %+v, want frk0web1 of tpl0web at seq %d", p, f.Seq)
+	}
+	if _, err := c.Retire(ctx, "tpl0web"); !errors.Is(err, forkjournal.ErrInUse) {
+		t.Fatalf("Retire with a pending fork: %v, want ErrInUse", err)
+	}
+}
+
 func TestTypedErrors(t *testing.T) {
 	d := newDaemon(t)
 	c := d.dial(t)

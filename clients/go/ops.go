@@ -61,6 +61,16 @@ type Correction struct {
 	Evidence string `json:"evidence"`
 }
 
+// PendingFork is a live fork with no directory yet, recorded within the
+// daemon's --fork-grace: the VM manager may still be making it, so the
+// reconcile kept it live and recorded nothing.
+type PendingFork struct {
+	Fork       string  `json:"fork"`
+	Template   string  `json:"template"`
+	Seq        uint64  `json:"seq"` // its fork event; 0 when the daemon's look back was cut short
+	AgeSeconds float64 `json:"age_seconds"`
+}
+
 // ReconcileReport is the answer to Reconcile (forkjournal reconcile --json).
 // The fields a client usually needs are decoded; Raw holds the whole reply
 // (kept, unreadable, dangling, holders, ...).
@@ -70,6 +80,7 @@ type ReconcileReport struct {
 	DryRun         bool            `json:"dry_run"`
 	Corrections    []Correction    `json:"corrections"`
 	Swept          []string        `json:"swept"` // templates retired by the sweep
+	Pending        []PendingFork   `json:"pending"`
 	Committed      bool            `json:"committed"`
 	FirstSeq       uint64          `json:"first_seq"`
 	LastSeq        uint64          `json:"last_seq"`

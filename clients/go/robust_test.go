@@ -226,9 +226,11 @@ func TestPoolLargerThanMaxConnections(t *testing.T) {
 		t.Error(err)
 	}
 	// 2 served connections, and each of the 6 other slots dialled about
-	// once a second (refused busy, then passed over for a second).
+	// once a second (refused busy, then passed over for a second); twice
+	// that leaves room for dials racing a refusal, while a pool that keeps
+	// redialling its refused slots makes about 160 a second.
 	dials := forkjournal.DialCount(c)
-	if limit := 2 + 6*(uint64(took/time.Second)+2); dials > limit {
+	if limit := 2 + 2*6*(uint64(took/time.Second)+2); dials > limit {
 		t.Fatalf("%d dials in %v, want at most %d", dials, took, limit)
 	}
 	t.Logf("800 forks in %v with %d dials", took, dials)
