@@ -48,6 +48,18 @@ std::string age(std::uint64_t ns) {
   return text;
 }
 
+// The closing line: every kind of finding above that needs a person.
+void print_causes(const gc::ReconcilePlan& plan) {
+  std::cout << "needs attention: see the";
+  const char* sep = " ";
+  for (const gc::ReconcilePlan::Finding& f : plan.findings()) {
+    if (f.count == 0) continue;
+    std::cout << sep << f.name;
+    sep = ", ";
+  }
+  std::cout << " entries above\n";
+}
+
 }  // namespace
 
 int cmd_reconcile(const Options& o) {
@@ -78,10 +90,13 @@ int cmd_reconcile(const Options& o) {
               << event_details(view(e)) << '\n';
   }
   for (const auto& k : plan.kept_forks) {
-    std::cout << "  kept live fork " << k.fork << " of " << k.template_id << ": " << k.why
-              << (k.proven_by.empty() ? " (an unreadable fork is still a fork)"
-                                      : "; proven by its memory link: " + k.proven_by)
-              << '\n';
+    std::cout << "  kept live fork " << k.fork << " of " << k.template_id << ": " << k.why;
+    if (!k.proven_by.empty()) {
+      std::cout << "; proven by its memory link: " << k.proven_by;
+    } else if (!k.readable) {
+      std::cout << " (an unreadable fork is still a fork)";
+    }
+    std::cout << '\n';
   }
   for (const auto& p : plan.pending) {
     std::cout << "  pending fork " << p.fork << " of " << p.template_id << ": no guests/" << p.fork
@@ -96,6 +111,14 @@ int cmd_reconcile(const Options& o) {
   for (const auto& l : plan.leftovers) {
     std::cout << "  leftover guests/" << l
               << ": no metadata.json (a delete that did not finish?); remove it by hand\n";
+  }
+  for (const auto& k : plan.kept_leftovers) {
+    std::cout << "  guests/" << k.instance << ": " << k.why
+              << ", its metadata.json is missing; keep it\n";
+  }
+  for (const auto& s : plan.skipped) {
+    std::cout << "  skipped guests/" << s.name << ": " << s.why
+              << " (never read: it may be any fork)\n";
   }
   for (const auto& h : plan.half_made) {
     std::cout << "  half-made fork guests/" << h.entry.id << ": its metadata.json is "
@@ -151,11 +174,7 @@ int cmd_reconcile(const Options& o) {
   } else {
     std::cout << "the journal already agrees with the disk: nothing appended\n";
   }
-  if (code != 0) {
-    std::cout
-        << "needs attention: see the unreadable, leftover, half-made, dangling, stuck or kept "
-           "entries above\n";
-  }
+  if (code != 0) print_causes(plan);
   return code;
 }
 

@@ -63,19 +63,14 @@ json::object health_json(const ServiceStats& s, const HealthOptions& options) {
 
   json::value reconcile = nullptr;
   if (const auto& r = s.last_reconcile) {
-    reconcile = json::object{{"based_on_seq", r->based_on_seq},
-                             {"last_seq", r->last_seq},
-                             {"age_seconds", r->age_seconds},
-                             {"needs_attention", r->needs_attention},
-                             {"unreadable", r->unreadable},
-                             {"leftovers", r->leftovers},
-                             {"half_made", r->half_made},
-                             {"dangling", r->dangling},
-                             {"kept", r->kept},
-                             {"kept_forks", r->kept_forks},
-                             {"link_mismatches", r->link_mismatches},
-                             {"stuck_flags", r->stuck_flags},
-                             {"held", r->held}};
+    reconcile =
+        json::object{{"based_on_seq", r->based_on_seq}, {"last_seq", r->last_seq},
+                     {"age_seconds", r->age_seconds},   {"needs_attention", r->needs_attention},
+                     {"unreadable", r->unreadable},     {"leftovers", r->leftovers},
+                     {"half_made", r->half_made},       {"skipped", r->skipped},
+                     {"dangling", r->dangling},         {"kept", r->kept},
+                     {"kept_forks", r->kept_forks},     {"link_mismatches", r->link_mismatches},
+                     {"stuck_flags", r->stuck_flags},   {"held", r->held}};
     if (r->needs_attention) {
       reasons.emplace_back("the last reconcile (based on seq " + std::to_string(r->based_on_seq) +
                            ") needs a person: see `forkjournal reconcile --dry-run`");

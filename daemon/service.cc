@@ -49,7 +49,7 @@ ReconcileSummary summarize(const gc::ReconcileReport& r) {
   s.last_seq = r.committed ? r.last_seq : 0;
   s.needs_attention = p.needs_attention();
   s.unreadable = p.unreadable.size();
-  s.leftovers = p.leftovers.size();
+  s.leftovers = p.leftovers.size() + p.kept_leftovers.size();
   s.half_made = p.half_made.size();
   s.dangling = p.dangling.size();
   s.kept = p.kept.size();
@@ -57,23 +57,24 @@ ReconcileSummary summarize(const gc::ReconcileReport& r) {
   s.link_mismatches = p.link_mismatches.size();
   s.stuck_flags = p.stuck_flags.size();
   s.held = p.held.size();
+  s.skipped = p.skipped.size();
   return s;
 }
 
+// One line carrying every count that can make the run need a person.
 std::string summary(const gc::ReconcileReport& r) {
   std::size_t swept = 0;
   for (const Event& e : r.appended) swept += e.type == EventType::template_retired;
-  return "reconcile against seq " + std::to_string(r.plan.based_on_seq) + ": " +
-         std::to_string(r.plan.scanned) + " scanned, " + std::to_string(r.plan.unreadable.size()) +
-         " unreadable, " + std::to_string(r.plan.leftovers.size()) + " leftover, " +
-         std::to_string(r.plan.half_made.size()) + " half-made, " +
-         std::to_string(r.appended.size() - swept) + " corrections, " + std::to_string(swept) +
-         " swept, " + std::to_string(r.plan.held.size()) + " held, " +
-         std::to_string(r.plan.dangling.size()) + " dangling, " +
-         std::to_string(r.plan.kept.size()) + " kept" +
-         (r.committed
-              ? ", appended seqs " + std::to_string(r.first_seq) + "-" + std::to_string(r.last_seq)
-              : ", nothing appended");
+  std::string line = "reconcile against seq " + std::to_string(r.plan.based_on_seq) + ": " +
+                     std::to_string(r.plan.scanned) + " scanned, " +
+                     std::to_string(r.appended.size() - swept) + " corrections, " +
+                     std::to_string(swept) + " swept";
+  for (const gc::ReconcilePlan::Finding& f : r.plan.findings()) {
+    line += ", " + std::to_string(f.count) + " " + f.name;
+  }
+  return line + (r.committed ? ", appended seqs " + std::to_string(r.first_seq) + "-" +
+                                   std::to_string(r.last_seq)
+                             : ", nothing appended");
 }
 
 }  // namespace

@@ -96,8 +96,9 @@ struct ReconcileSummary {
   std::uint64_t last_seq = 0;    // its reconcile_run marker (0: nothing committed)
   double age_seconds = 0;        // since it finished
   bool needs_attention = false;  // gc::ReconcilePlan::needs_attention
-  std::size_t unreadable = 0, leftovers = 0, half_made = 0, dangling = 0, kept = 0, kept_forks = 0,
-              link_mismatches = 0, stuck_flags = 0, held = 0;
+  // Leftovers count the kept ones too (gc::ReconcilePlan::kept_leftovers).
+  std::size_t unreadable = 0, leftovers = 0, half_made = 0, skipped = 0, dangling = 0, kept = 0,
+              kept_forks = 0, link_mismatches = 0, stuck_flags = 0, held = 0;
 };
 
 // The oldest read transaction open on the journal, in any process: while it

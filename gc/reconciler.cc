@@ -107,6 +107,7 @@ class Planner {
     for (const HalfMadeFork& h : scan.half_made) {
       plan_.half_made.push_back(HalfMade{h, named_templates(h, state, links_)});
     }
+    plan_.skipped = scan.skipped;
   }
 
   ReconcilePlan run() && {
@@ -115,6 +116,7 @@ class Planner {
     doubtful_entries();
     link_counts();
     sweep();
+    keep_leftovers();
     return std::move(plan_);
   }
 
@@ -174,7 +176,7 @@ class Planner {
             KeptFork{fork, tid,
                      "ForkOfTemplate names " + (in->fork_of.empty() ? "none" : in->fork_of) +
                          ", but its memory may still be this template's (" + a.evidence + ")",
-                     ""});
+                     "", true});
         continue;
       }
       const std::string evidence = metadata_evidence(fork, in->fork_of);
@@ -186,6 +188,50 @@ class Planner {
         dangle(plan_, state_, *in);
       }
     }
+  }
+
+  // The templates an instance belongs to: the one it is counted under, the
+  // one this run recovers it under, and those it is the source of.
+  std::vector<const Template*> own_templates(const Instance& in, const Template* owner,
+                                             bool recovering) const {
+    std::vector<const Template*> own = links_.templates_of_source(in.id);
+    if (owner != nullptr) own.push_back(owner);
+    if (recovering) own.push_back(active(state_, in.fork_of));
+    return own;
+  }
+
+  // Whether guests/<id> is a template's source whose memory is a regular
+  // file: that template's own memory. A hardlink has no direction: whoever
+  // else shares that file links it, and is weighed as that entry.
+  bool source_memory(std::string_view id) const {
+    const Memory* m = scan_.memory_of(id);
+    return links_.is_source(id) && m != nullptr &&
+           (m->kind == MemoryKind::private_file || m->kind == MemoryKind::shared_file);
+  }
+
+  // Whether linking `linked` is no finding at all for `in`: it is one of its
+  // own templates or shares a source with one, or `in`'s memory is its
+  // template's own (source_memory).
+  bool belongs(const Instance& in, const std::vector<const Template*>& own,
+               const Template& linked) const {
+    if (source_memory(in.id)) return true;
+    return std::any_of(own.begin(), own.end(), [&](const Template* t) {
+      return t->id == linked.id || t->source == linked.source;
+    });
+  }
+
+  // The template among `own` (not one `in` is the source of) whose source's
+  // memory itself links `linked`: a template made from a fork of `linked`. A
+  // fork of it needs `linked` too, without any wrong link.
+  const Template* through(const Instance& in, const std::vector<const Template*>& own,
+                          const Template& linked) const {
+    for (const Template* t : own) {
+      if (t->source.view() != in.id &&
+          links_.attribute(t->source.view()).references(linked.id.view())) {
+        return t;
+      }
+    }
+    return nullptr;
   }
 
   // Rule 3: forks on disk the projection lacks, by metadata; stuck source
@@ -204,18 +250,8 @@ class Planner {
       const bool recovering =
           owner == nullptr && !in.fork_of.empty() && active(state_, in.fork_of) != nullptr;
       const Attribution a = links_.attribute(in.id);
-      for (const std::string& linked : a.templates) {
-        if (active(state_, linked) == nullptr || (owner != nullptr && owner->id.view() == linked) ||
-            (recovering && linked == in.fork_of) || links_.is_source_of(in.id, linked)) {
-          continue;
-        }
-        hold(Holder{
-            in.id, "its memory links template " + linked + "; " + a.evidence, false, {linked}});
-        if (linked != in.fork_of) {
-          plan_.link_mismatches.push_back(
-              LinkMismatch{in.id, linked, in.fork_of, a.evidence, owner != nullptr});
-        }
-      }
+      links(in, a, own_templates(in, owner, recovering), owner != nullptr);
+      if (owner == nullptr && !recovering) unattributed(in, a);
       if (owner != nullptr || in.fork_of.empty()) continue;
       if (!recovering) {
         dangle(plan_, state_, in);
@@ -224,6 +260,41 @@ class Planner {
       add(EventType::fork_recovered, in.fork_of, in.id, Reason::untracked_fork,
           metadata_evidence(in.id, in.fork_of));
     }
+  }
+
+  // What an instance's memory links beyond its own templates: each such
+  // template is held (active: its sweep; retired: its files), and a link no
+  // own template explains is reported.
+  void links(const Instance& in, const Attribution& a, const std::vector<const Template*>& own,
+             bool live) {
+    for (const std::string& id : a.templates) {
+      const Template& linked = *state_.find(id);
+      if (belongs(in, own, linked)) continue;
+      if (const Template* via = through(in, own, linked)) {
+        hold(Holder{in.id,
+                    "its memory reaches template " + id + " through template " + via->id.str() +
+                        "'s source; " + a.evidence,
+                    false,
+                    {id}});
+        continue;
+      }
+      hold(Holder{in.id, "its memory links template " + id + "; " + a.evidence, false, {id}});
+      if (id != in.fork_of) {
+        plan_.link_mismatches.push_back(LinkMismatch{in.id, id, in.fork_of, a.evidence, live});
+      }
+    }
+  }
+
+  // An instance counted nowhere, even after this run, whose memory cannot be
+  // attributed (not examinable, outside the data root, shared with no known
+  // template's) may be any template's fork: doubt keeps, as for unreadable
+  // metadata.
+  void unattributed(const Instance& in, const Attribution& a) {
+    if (a.kind != Attribution::Kind::unattributed || source_memory(in.id)) return;
+    hold(Holder{in.id,
+                "counted under no template, and its memory may be any template's; " + a.evidence,
+                true,
+                {}});
   }
 
   // Rule 6 and the doubtful entries' holds.
@@ -246,10 +317,8 @@ class Planner {
       hold(hold_for(h.entry.id, "half-made (its metadata.json names " + h.entry.names + ")",
                     links_.attribute(h.entry.id), false, h.templates));
     }
-    // A symlinked guests/ entry is never followed: it may be any fork.
-    for (const Skipped& s : scan_.skipped) {
-      if (s.symlink) hold(Holder{s.name, s.why, true, {}});
-    }
+    // A skipped guests/ entry is never read: it may be any fork.
+    for (const Skipped& s : plan_.skipped) hold(Holder{s.name, s.why, true, {}});
   }
 
   // Rule 7: hardlinks of each template's source memory.
@@ -326,9 +395,44 @@ class Planner {
     if (orphans_held > 0) {
       plan_.sweep_blocked =
           plural(orphans_held, "orphan", "orphans") +
-          " not swept: held back by unreadable, leftover, half-made or linked entries that "
-          "may share its memory";
+          " not swept: held back by entries that may share its memory (unreadable, leftover, "
+          "half-made, skipped, linked, or whose memory cannot be examined)";
     }
+  }
+
+  // Whether a holder names template `id` or may be any template's.
+  bool may_be_shared(std::string_view id) const {
+    return std::any_of(plan_.holders.begin(), plan_.holders.end(), [&](const Holder& h) {
+      return h.every || std::find(h.templates.begin(), h.templates.end(), id) != h.templates.end();
+    });
+  }
+
+  // Why the journal still counts guests/<id>, or empty: a leftover it counts
+  // is not the remains of a finished delete, whatever its directory lacks.
+  std::string counted(const std::string& id) const {
+    if (const Template* t = state_.owner(id)) return "live fork of template " + t->id.str();
+    for (const Template* t : links_.templates_of_source(id)) {
+      if (t->state == TemplateState::active) return "source of template " + t->id.str();
+      if (t->forks > 0 || may_be_shared(t->id.view())) {
+        return "source of retired template " + t->id.str() +
+               ", which entries may share memory with";
+      }
+    }
+    return "";
+  }
+
+  // Moves the leftovers the journal counts to kept_leftovers.
+  void keep_leftovers() {
+    std::vector<std::string> removable;
+    for (std::string& id : plan_.leftovers) {
+      std::string why = counted(id);
+      if (why.empty()) {
+        removable.push_back(std::move(id));
+      } else {
+        plan_.kept_leftovers.push_back(KeptLeftover{std::move(id), std::move(why)});
+      }
+    }
+    plan_.leftovers = std::move(removable);
   }
 
   const Projection& state_;
@@ -342,6 +446,20 @@ class Planner {
 };
 
 }  // namespace
+
+std::vector<ReconcilePlan::Finding> ReconcilePlan::findings() const {
+  return {
+      {"unreadable", unreadable.size()},  {"leftover", leftovers.size() + kept_leftovers.size()},
+      {"half-made", half_made.size()},    {"skipped", skipped.size()},
+      {"dangling", dangling.size()},      {"kept", kept.size()},
+      {"kept fork", kept_forks.size()},   {"link mismatch", link_mismatches.size()},
+      {"stuck flag", stuck_flags.size()}, {"held", held.size()}};
+}
+
+bool ReconcilePlan::needs_attention() const {
+  const std::vector<Finding> all = findings();
+  return std::any_of(all.begin(), all.end(), [](const Finding& f) { return f.count > 0; });
+}
 
 ReconcilePlan plan_reconcile(const Projection& state, const ScanResult& scan, std::uint64_t time_ns,
                              const RecentForks& recent) {

@@ -28,8 +28,12 @@
 //  4. Sweep: an active template with no live forks after the corrections and
 //     no guests/<source> entry is an orphan    -> template_retired(orphaned),
 //     unless an entry may share its memory: any instance whose memory links
-//     it while the journal counts it elsewhere, a guests/ entry that is a
-//     symlink (never followed: it may be anything), or a doubtful entry
+//     it while the journal counts it elsewhere (reported as a mismatch unless
+//     it reaches it through its own template's source, a template made from
+//     a fork; a template source's own memory file links nothing), an
+//     instance counted nowhere whose memory cannot be attributed (holds
+//     every orphan), a skipped guests/ entry (not an id, a symlink, not a
+//     directory: never read, it may be anything), or a doubtful entry
 //     (unreadable metadata, a leftover, a half-made fork) whose
 //       memory links known templates            -> holds those
 //       private memory                          -> holds none (a half-made
@@ -39,7 +43,9 @@
 //       no memory file: a leftover holds none, a half-made fork the template
 //       its copied metadata names, unreadable metadata every orphan.
 //     A template with live forks and no source is kept and reported. The
-//     same holds keep a retired template's files (remove_template_files).
+//     same holds keep a retired template's files (remove_template_files),
+//     and a leftover the journal counts (a live fork, a source of a template
+//     active or held) is kept, never offered for removal.
 //  5. Commit corrections, sweeps and one reconcile_run marker in one write
 //     transaction, after re-checking each against the events appended after H:
 //     a fork or template touched meanwhile is left alone. A run with nothing
@@ -79,6 +85,7 @@ struct KeptFork {
   std::string template_id;
   std::string why;        // the unreadable reason, or why the entry is not an instance
   std::string proven_by;  // the memory link naming template_id, or empty
+  bool readable = false;  // its metadata parses: kept because its memory may be the template's
 };
 
 // A guests/ entry that may share memory with templates it is not counted
@@ -134,6 +141,14 @@ struct PendingFork {
   std::uint64_t age_ns = 0;  // how long before the run it was recorded
 };
 
+// A leftover (no metadata.json) the journal still counts: a live fork, or
+// the source of a template that is active or whose memory an entry may share.
+// It is reported, never offered for removal.
+struct KeptLeftover {
+  std::string instance;
+  std::string why;  // "source of template T", "live fork of template T", ...
+};
+
 // A half-made fork, with the templates its copied metadata names.
 struct HalfMade {
   HalfMadeFork entry;
@@ -150,9 +165,11 @@ struct ReconcilePlan {
   std::vector<KeptFork> kept_forks;  // live forks kept because not readable as instances
   std::vector<PendingFork> pending;  // live forks with no directory yet, within the grace
   std::vector<DanglingFork> dangling;
-  std::vector<UnreadableFile> unreadable;  // guests/* whose metadata.json cannot be read
-  std::vector<std::string> leftovers;      // guests/* without metadata.json
+  std::vector<UnreadableFile> unreadable;    // guests/* whose metadata.json cannot be read
+  std::vector<std::string> leftovers;        // guests/* without metadata.json, to remove by hand
+  std::vector<KeptLeftover> kept_leftovers;  // the same, but counted: to keep
   std::vector<HalfMade> half_made;
+  std::vector<Skipped> skipped;    // guests/* never read (not an id, a symlink, a file)
   std::vector<Holder> holders;     // every entry that holds anything back
   std::vector<HeldTemplate> held;  // templates held back
   std::vector<LinkMismatch> link_mismatches;
@@ -161,14 +178,18 @@ struct ReconcilePlan {
   std::string sweep_blocked;                    // a summary of `held`, or empty
   std::vector<std::string> retired_with_files;  // retired templates whose files remain, unheld
 
-  // A person is needed: something on disk is unreadable, half-made, left over
-  // or contradictory, a live fork is kept on doubt, or a template is held
-  // back. Proofs by link and link counts are reported but need no one.
-  bool needs_attention() const {
-    return !unreadable.empty() || !leftovers.empty() || !half_made.empty() || !dangling.empty() ||
-           !kept.empty() || !kept_forks.empty() || !link_mismatches.empty() ||
-           !stuck_flags.empty() || !held.empty();
-  }
+  // A person is needed: something on disk is unreadable, half-made, left over,
+  // never read or contradictory, a live fork is kept on doubt, or a template
+  // is held back. Proofs by link and link counts are reported but need no one.
+  bool needs_attention() const;
+
+  // Each kind of finding that needs a person, with its count (zero too), in
+  // report order: what the daemon's log line and the CLI's closing line name.
+  struct Finding {
+    const char* name;  // "unreadable", "leftover", "link mismatch", ...
+    std::size_t count;
+  };
+  std::vector<Finding> findings() const;
 };
 
 // `recent`: the forks recorded within the grace (none: every live fork with

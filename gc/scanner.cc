@@ -129,7 +129,8 @@ int list_dir(DIR* dir, std::vector<std::string>& names, std::vector<Skipped>& sk
     if (is_valid_id(name)) {
       names.push_back(std::move(name));
     } else {
-      skipped.push_back(Skipped{std::move(name), "the name is not a valid id"});
+      // Any bytes but '/' and NUL: escaped for reports, logs and JSON.
+      skipped.push_back(Skipped{printable(name, 255), "the name is not a valid id"});
     }
   }
 }

@@ -124,7 +124,7 @@ struct TemplateRecord {
 };
 
 struct Skipped {
-  std::string name;  // the entry under guests/ or templates/
+  std::string name;  // the entry under guests/ or templates/ (escaped, printable())
   std::string why;
   bool symlink = false;  // a symbolic link with a valid id: it may hide anything
 };

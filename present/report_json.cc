@@ -70,6 +70,13 @@ json::object to_json(const ReconcileReport& report) {
   }
   json::array leftovers, half_made, holders, held, link_counts, stuck;
   for (const auto& l : plan.leftovers) leftovers.push_back(json::string(l));
+  json::array skipped;
+  for (const auto& k : plan.skipped)
+    skipped.push_back(json::object{{"entry", k.name}, {"reason", k.why}});
+  json::array kept_leftovers;
+  for (const auto& k : plan.kept_leftovers) {
+    kept_leftovers.push_back(json::object{{"instance", k.instance}, {"reason", k.why}});
+  }
   for (const auto& h : plan.half_made) {
     json::array templates;
     for (const auto& t : h.templates) templates.push_back(json::string(t));
@@ -112,7 +119,9 @@ json::object to_json(const ReconcileReport& report) {
       {"unreadable", to_json(plan.unreadable)},
       {"dangling", to_json(plan.dangling)},
       {"leftovers", std::move(leftovers)},
+      {"kept_leftovers", std::move(kept_leftovers)},
       {"half_made", std::move(half_made)},
+      {"skipped", std::move(skipped)},
       {"holders", std::move(holders)},
       {"held", std::move(held)},
       {"link_mismatches", to_json(plan.link_mismatches)},

@@ -1,6 +1,7 @@
 // End-to-end tests of the `forkjournal` command-line tool: every test runs the
 // built binary (FORKJOURNAL_BIN) in a child process and checks its stdout,
 // stderr and exit code against the contract in DESIGN.md ("Interfaces").
+#include "support/data_root.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 #include "support/text.h"
@@ -1330,6 +1331,137 @@ TEST_F(CliDataRootTest, ReconcileNeedsAReadableDataRoot) {
   expect_usage_error({"reconcile"}, "--data-root");
   expect_usage_error({"reconcile", "--data-root", root() + "/missing"}, "missing");
   EXPECT_EQ(head(), 0);
+}
+
+// A data root built per test: templates whose sources have memory files,
+// forks whose memory symlinks a source's.
+class CliReconcileTest : public CliTest {
+ protected:
+  void SetUp() override { init(); }
+  // Source `source` of template `tpl`, registered, with its own memory.
+  void source(const std::string& source, const std::string& tpl) {
+    disk_.instance(source, "", true, tpl);
+    disk_.memory(source);
+    disk_.template_dir(tpl, source);
+    ok({"register", tpl, "--source", source});
+  }
+  // A fork of `tpl` on disk whose memory links `links`'s, live in the journal.
+  void fork(const std::string& tpl, const std::string& fork, const std::string& links) {
+    disk_.instance(fork, tpl);
+    disk_.memory_symlink(fork, links);
+    ok({"fork", tpl, fork});
+  }
+  Exited dry_run(bool as_json = false) const {
+    std::vector<std::string> args{"reconcile", "--data-root", disk_.path(), "--dry-run"};
+    if (as_json) args.push_back("--json");
+    return fj(args);
+  }
+  std::string guests() const { return disk_.path() + "/guests/"; }
+
+  DataRoot disk_;
+};
+
+// A live fork linking a template that is then retired holds its files, and
+// the wrong link stays reported, also once that template's source is gone.
+TEST_F(CliReconcileTest, ALiveLinkToARetiredTemplateHoldsItAndNeedsAPerson) {
+  source("S1", "T1");
+  source("S2", "T2");
+  fork("T1", "F", "S2");
+  ok({"retire", "T2"});
+  for (bool source_gone : {false, true}) {
+    if (source_gone) disk_.remove("S2");
+    const Exited r = dry_run(/*as_json=*/true);
+    EXPECT_EQ(r.exit_code, 1) << r;
+    const json::object out = parse_json(r.out).as_object();
+    ASSERT_EQ(out.at("link_mismatches").as_array().size(), 1u) << r;
+    EXPECT_EQ(str(out.at("link_mismatches").as_array()[0].at("linked")), "T2");
+    ASSERT_EQ(out.at("held").as_array().size(), 1u) << r;
+    EXPECT_EQ(str(out.at("held").as_array()[0].at("template")), "T2");
+    EXPECT_TRUE(out.at("retired_with_files").as_array().empty()) << r;
+    EXPECT_TRUE(out.at("needs_attention").as_bool());
+  }
+}
+
+// A live fork whose readable metadata names no template, kept because its
+// memory cannot be examined, is not called unreadable; the closing line
+// names what needs a person.
+TEST_F(CliReconcileTest, AReadableKeptForkIsNotCalledUnreadable) {
+  source("S1", "T1");
+  disk_.instance("F");
+  fs::create_directories(disk_.snapshot_dir("F") + "/memory");  // not a file
+  ok({"fork", "T1", "F"});
+  const Exited r = dry_run();
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_TRUE(contains(r.out, "kept live fork F of T1: ForkOfTemplate names none")) << r;
+  EXPECT_FALSE(contains(r.out, "an unreadable fork is still a fork")) << r;
+  EXPECT_TRUE(contains(r.out, "needs attention: see the kept fork entries above\n")) << r;
+}
+
+TEST_F(CliReconcileTest, TheClosingLineNamesALinkMismatch) {
+  source("S1", "T1");
+  source("S2", "T2");
+  fork("T1", "F", "S2");
+  const Exited r = dry_run();
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_TRUE(contains(r.out, "needs attention: see the link mismatch entries above\n")) << r;
+}
+
+TEST_F(CliReconcileTest, ALeftoverThatIsATemplatesSourceIsToBeKept) {
+  source("S1", "T1");
+  fork("T1", "F", "S1");
+  fs::remove(guests() + "S1/metadata.json");
+  const Exited r = dry_run();
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_TRUE(contains(r.out,
+                       "guests/S1: source of template T1, its metadata.json is missing; "
+                       "keep it"))
+      << r;
+  EXPECT_FALSE(contains(r.out, "remove it by hand")) << r;
+  const json::object out = parse_json(dry_run(true).out).as_object();
+  EXPECT_TRUE(out.at("leftovers").as_array().empty());
+  EXPECT_EQ(str(out.at("kept_leftovers").as_array()[0].at("instance")), "S1");
+}
+
+TEST_F(CliReconcileTest, ALiveForkWithoutMetadataIsNotOfferedForRemoval) {
+  source("S1", "T1");
+  fork("T1", "F", "S1");
+  fs::remove(guests() + "F/metadata.json");
+  const Exited r = dry_run();
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_TRUE(contains(r.out, "kept live fork F of T1")) << r;
+  EXPECT_TRUE(contains(r.out, "guests/F: live fork of template T1")) << r;
+  EXPECT_FALSE(contains(r.out, "remove it by hand")) << r;
+}
+
+// An entry never read (a name that is no id, a file) may be any fork: it is
+// listed, holds every orphan back and needs a person.
+TEST_F(CliReconcileTest, SkippedEntriesAreListedAndHoldEveryOrphan) {
+  source("S1", "T1");
+  source("S9", "T9");
+  const std::string odd = guests() + "fork-\xc3\xa9";
+  fs::create_directories(odd + "/snapshots/snapshot-latest");
+  std::ofstream(odd + "/metadata.json") << "{\"Id\":\"fork-\xc3\xa9\",\"ForkOfTemplate\":\"T1\"}";
+  fs::create_symlink(guests() + "S1/snapshots/snapshot-latest/memory",
+                     odd + "/snapshots/snapshot-latest/memory");
+  disk_.remove("S1");
+  const Exited r = dry_run();
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_FALSE(contains(r.out, "template_retired")) << r;
+  EXPECT_TRUE(contains(r.out, "skipped guests/fork-\\xc3\\xa9: the name is not a valid id")) << r;
+  const json::object out = parse_json(dry_run(true).out).as_object();
+  ASSERT_EQ(out.at("skipped").as_array().size(), 1u);
+  EXPECT_EQ(str(out.at("skipped").as_array()[0].at("entry")), "fork-\\xc3\\xa9");
+  EXPECT_TRUE(out.at("swept").as_array().empty());
+}
+
+TEST_F(CliReconcileTest, ASourceReplacedByAFileNeedsAPerson) {
+  source("S1", "T1");
+  disk_.remove("S1");
+  std::ofstream(guests() + "S1") << "not a directory";
+  const Exited r = dry_run();
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_TRUE(contains(r.out, "skipped guests/S1: not a directory")) << r;
+  EXPECT_TRUE(contains(r.out, "needs attention: see the skipped entries above\n")) << r;
 }
 
 TEST_F(CliDataRootTest, ImportBootstrapsAnEmptyJournalFromTheFixture) {

@@ -3,6 +3,7 @@
 // the writer thread.
 #include "journal/journal.h"
 #include "support/daemon_fixture.h"
+#include "support/data_root.h"
 #include "support/text.h"
 
 #include <gtest/gtest.h>
@@ -482,6 +483,33 @@ TEST_F(DaemonDataRootTest, HealthIsDegradedWhileTheLastReconcileNeedsAPerson) {
   EXPECT_EQ(text.exit_code, 1) << text;
   EXPECT_EQ(text.out.rfind("degraded:", 0), 0u) << text;
   EXPECT_NE(text.out.find("needs a person"), std::string::npos) << text;
+}
+
+// The reconcile log line carries every count that makes a run need a
+// person: here a link mismatch alone, which the line used to leave out.
+TEST_F(DaemonTest, ReconcileLogLineCountsALinkMismatch) {
+  DataRoot disk;
+  for (const char* s : {"S1", "S2"}) {
+    disk.instance(s, "", true, std::string("T") + s[1]);
+    disk.memory(s);
+  }
+  disk.instance("F", "T1");
+  disk.memory_symlink("F", "S2");  // F names T1 but links T2's memory
+  Daemon& d = start({"--data-root", disk.path()});
+  {
+    Client c(socket());
+    ASSERT_TRUE(is_ok(call(c, register_request("T1", "S1"))));
+    ASSERT_TRUE(is_ok(call(c, register_request("T2", "S2"))));
+    ASSERT_TRUE(is_ok(call(c, fork_request("fork", "T1", "F"))));
+    ASSERT_TRUE(is_ok(call(c, {{"op", "reconcile"}})));
+  }
+  ASSERT_EQ(d.terminate(), 0) << d.log();
+  const std::string log = d.log();
+  EXPECT_TRUE(contains(log,
+                       "requested reconcile against seq 3: 3 scanned, 0 corrections, 0 swept, "
+                       "0 unreadable, 0 leftover, 0 half-made, 0 skipped, 0 dangling, 0 kept, "
+                       "0 kept fork, 1 link mismatch, 0 stuck flag, 0 held, nothing appended"))
+      << log;
 }
 
 TEST_F(DaemonTest, HealthOfAnUnreachableDaemonExitsTwo) {

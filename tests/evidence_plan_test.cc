@@ -328,6 +328,76 @@ TEST_F(EvidencePlanTest, Rule3_LiveLeftoverStaysLive) {
   EXPECT_NE(p.kept_forks[0].why.find("leftover"), std::string::npos);
 }
 
+// A readable instance counted nowhere whose memory cannot be attributed may
+// be any template's fork, as an unreadable one may.
+TEST_F(EvidencePlanTest, InstanceNotLiveWithUnattributedMemoryHoldsEveryOrphan) {
+  Memory unknown;
+  unknown.kind = MemoryKind::unknown;
+  unknown.detail = "memory: a directory";
+  for (const Memory& m : {unknown, symlink_outside(), regular(900, 2)}) {
+    scan_ = {};
+    state_ = {};
+    tpl("web", false);
+    instance("ins-x", "", false, "", m);
+    const ReconcilePlan p = plan();
+    EXPECT_TRUE(p.sweeps.empty());
+    EXPECT_EQ(held(p), Strings{"web"});
+    EXPECT_TRUE(holder(p, "ins-x").every);
+    EXPECT_TRUE(p.needs_attention());
+  }
+}
+
+// A source's own memory file, shared with forks not recorded yet, holds
+// nothing: those forks are weighed on their own.
+TEST_F(EvidencePlanTest, ASourcesOwnSharedMemoryHoldsNothing) {
+  tpl("web", true, regular(900, 2));
+  tpl("db", false);
+  EXPECT_EQ(swept(plan()), Strings{"db"});
+}
+
+// A leftover the journal counts is kept, never offered for removal.
+TEST_F(EvidencePlanTest, Rule3_LeftoverThatIsATemplatesSourceIsKept) {
+  tpl("web");
+  fork("web", "frk-a", symlink_to("src-web"));
+  leftover("src-web", regular(500, 1));
+  const ReconcilePlan p = plan();
+  EXPECT_TRUE(p.leftovers.empty());
+  ASSERT_EQ(p.kept_leftovers.size(), 1u);
+  EXPECT_EQ(p.kept_leftovers[0].instance, "src-web");
+  EXPECT_EQ(p.kept_leftovers[0].why, "source of template web");
+  EXPECT_TRUE(p.needs_attention());
+}
+
+TEST_F(EvidencePlanTest, Rule3_LeftoverThatIsALiveForkIsKept) {
+  tpl("web");
+  fork("web", "frk-a");
+  leftover("frk-a");
+  const ReconcilePlan p = plan();
+  EXPECT_TRUE(p.leftovers.empty());
+  ASSERT_EQ(p.kept_leftovers.size(), 1u);
+  EXPECT_EQ(p.kept_leftovers[0].why, "live fork of template web");
+}
+
+// A retired template's source is kept while an entry may share its memory,
+// and offered for removal once none does.
+TEST_F(EvidencePlanTest, Rule3_LeftoverSourceOfARetiredTemplateIsKeptWhileLinked) {
+  tpl("web");
+  tpl("db");
+  apply(retired("db"));
+  leftover("src-db", regular(500, 1));
+  fork("web", "frk-a", symlink_to("src-db"));
+  ReconcilePlan p = plan();
+  EXPECT_TRUE(p.leftovers.empty());
+  ASSERT_EQ(p.kept_leftovers.size(), 1u);
+  EXPECT_EQ(p.kept_leftovers[0].instance, "src-db");
+
+  drop("frk-a");
+  instance("frk-a", "web", false, "", regular(501, 1));
+  p = plan();
+  EXPECT_EQ(p.leftovers, Strings{"src-db"});
+  EXPECT_TRUE(p.kept_leftovers.empty());
+}
+
 // Rule 4: proof for kept forks.
 
 TEST_F(EvidencePlanTest, Rule4_TornForkIsProvenBySymlink) {
@@ -552,6 +622,96 @@ TEST_F(EvidencePlanTest, LinkToAnotherTemplateHoldsItAfterRecovery) {
   EXPECT_TRUE(p.needs_attention());
 }
 
+// A readable fork linking a retired template keeps its files, and the link
+// stays a finding for a person, as for an active template.
+TEST_F(EvidencePlanTest, LinkToARetiredTemplateHoldsItsFiles) {
+  tpl("web");
+  tpl("db", false);  // its source is gone too
+  apply(retired("db"));
+  scan_.template_dirs.push_back("db");
+  fork("web", "frk-a", symlink_to("src-db"));
+  const ReconcilePlan p = plan();
+  ASSERT_EQ(p.held.size(), 1u);
+  EXPECT_EQ(p.held[0].template_id, "db");
+  EXPECT_TRUE(p.held[0].retired);
+  EXPECT_EQ(p.held[0].holders, Strings{"frk-a"});
+  EXPECT_TRUE(p.retired_with_files.empty());
+  ASSERT_EQ(p.link_mismatches.size(), 1u);
+  EXPECT_EQ(p.link_mismatches[0].linked, "db");
+  EXPECT_TRUE(p.needs_attention());
+}
+
+// A template made from a fork: src-db is a fork of web (linking web's source)
+// and the source of db; frk-b, a fork of db, links src-db's memory.
+class TemplateOfAForkTest : public EvidencePlanTest {
+ protected:
+  void layout(const Memory& web_memory, const Memory& db_memory, const Memory& fork_memory) {
+    tpl("web", true, web_memory);
+    apply(added("web", "src-db"));
+    apply(registered("db", "src-db", "db"));
+    instance("src-db", "web", true, "db", db_memory);
+    fork("db", "frk-b", fork_memory);
+  }
+  static bool holds(const ReconcilePlan& p, const std::string& instance) {
+    return std::any_of(p.holders.begin(), p.holders.end(),
+                       [&](const Holder& h) { return h.instance == instance; });
+  }
+};
+
+TEST_F(TemplateOfAForkTest, ByASymlinkIsNoMismatch) {
+  layout(regular(500, 1), symlink_to("src-web"), symlink_to("src-db"));
+  const ReconcilePlan p = plan();
+  EXPECT_TRUE(p.link_mismatches.empty());
+  EXPECT_FALSE(p.needs_attention());
+  // frk-b still needs web's memory through src-db's: it holds web.
+  EXPECT_EQ(holder(p, "frk-b").templates, Strings{"web"});
+}
+
+TEST_F(TemplateOfAForkTest, ByAHardlinkIsNoMismatchAndTheFirstSourceIsNotBlamed) {
+  layout(regular(500, 3), regular(500, 3), regular(500, 3));
+  const ReconcilePlan p = plan();
+  EXPECT_TRUE(p.link_mismatches.empty());
+  EXPECT_FALSE(p.needs_attention());
+  EXPECT_FALSE(holds(p, "src-web"));
+  EXPECT_EQ(holder(p, "frk-b").templates, Strings{"web"});
+}
+
+// With both sources gone, frk-b's link still names src-db, which the journal
+// held live under web: web is not swept under it.
+TEST_F(TemplateOfAForkTest, GoneSourcesLeaveWebHeldByTheForkOfDb) {
+  layout(regular(500, 1), symlink_to("src-web"), symlink_to("src-db"));
+  drop("src-db");
+  drop("src-web");
+  const ReconcilePlan p = plan();
+  EXPECT_TRUE(p.sweeps.empty());
+  EXPECT_EQ(held(p), Strings{"web"});
+}
+
+// A fork of a template whose source once served a retired template links
+// both: the same memory, no mismatch.
+TEST_F(EvidencePlanTest, ASourceReusedByANewTemplateIsNoMismatch) {
+  apply(registered("aa", "src-x", "aa"));
+  apply(retired("aa"));
+  apply(registered("bb", "src-x", "bb"));
+  instance("src-x", "", true, "bb", regular(700, 1));
+  fork("bb", "frk-a", symlink_to("src-x"));
+  const ReconcilePlan p = plan();
+  EXPECT_TRUE(p.link_mismatches.empty());
+  EXPECT_FALSE(p.needs_attention());
+}
+
+// A fork of web hardlinking db's source is the wrong link: it is reported,
+// not db's source, whose memory is db's own.
+TEST_F(EvidencePlanTest, AWrongHardlinkIsBlamedOnTheForkNotTheSource) {
+  tpl("web");
+  tpl("db", true, regular(600, 2));
+  fork("web", "frk-a", regular(600, 2));
+  const ReconcilePlan p = plan();
+  ASSERT_EQ(p.link_mismatches.size(), 1u);
+  EXPECT_EQ(p.link_mismatches[0].instance, "frk-a");
+  EXPECT_EQ(p.link_mismatches[0].linked, "db");
+}
+
 TEST_F(EvidencePlanTest, ImportReportsAForkLinkingAnotherTemplate) {
   scan_.templates.push_back(TemplateRecord{"web", "web", "src-web", 0});
   scan_.templates.push_back(TemplateRecord{"db", "db", "src-db", 0});
@@ -590,6 +750,20 @@ TEST_F(EvidencePlanTest, SymlinkedGuestsEntryHoldsEveryOrphan) {
   const ReconcilePlan p = plan();
   EXPECT_EQ(held(p), Strings{"web"});
   EXPECT_TRUE(holder(p, "frk-s").every);
+}
+
+// Any entry never read may be any fork, not only a symlink: a name that is
+// no id (not even in `present`) or a plain file.
+TEST_F(EvidencePlanTest, EverySkippedEntryHoldsEveryOrphanAndNeedsAPerson) {
+  tpl("web", false);
+  tpl("db");
+  scan_.skipped.push_back(Skipped{"fork-\\xc3\\xa9", "the name is not a valid id"});
+  skipped("frk-f", /*symlink=*/false);
+  const ReconcilePlan p = plan();
+  EXPECT_TRUE(p.sweeps.empty());
+  EXPECT_EQ(holders_of(p, "web"), (Strings{"fork-\\xc3\\xa9", "frk-f"}));
+  EXPECT_EQ(p.skipped.size(), 2u);
+  EXPECT_TRUE(p.needs_attention());
 }
 
 TEST_F(EvidencePlanTest, Rule5_ForkWhoseMemoryCannotBeExaminedIsNotLost) {

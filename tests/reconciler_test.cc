@@ -295,6 +295,33 @@ TEST_F(ReconcilerTest, RetiredTemplatesFilesStayWhileAnEntryMayShareItsMemory) {
   EXPECT_EQ(removed, std::vector<std::string>{"web"});
 }
 
+// The same for a readable live fork of another template: its link to the
+// retired template's source holds the files, even once that source is gone.
+TEST_F(ReconcilerTest, ALiveForkLinkingARetiredTemplateKeepsItsFiles) {
+  root_.instance("src-db", "", true, "db");
+  root_.memory("src-db");
+  ok(RegisterTemplate{"db", "src-db", "db"});
+  web_with_forks({"frk-a"});
+  root_.memory_symlink("frk-a", "src-db");
+  ok(RetireTemplate{"db"});
+  root_.template_dir("db", "src-db");
+  root_.remove("src-db");
+  std::vector<std::string> removed;
+  ReconcileOptions options;
+  options.remove_template_files = [&](const std::string& id) -> Result<void> {
+    removed.push_back(id);
+    return {};
+  };
+  auto r = reconcile(*ledger_, root_.path(), options);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(removed.empty());
+  EXPECT_TRUE(r->plan.needs_attention());
+  ASSERT_EQ(r->plan.link_mismatches.size(), 1u);
+  EXPECT_EQ(r->plan.link_mismatches[0].instance, "frk-a");
+  ASSERT_EQ(r->plan.held.size(), 1u);
+  EXPECT_EQ(r->plan.held[0].holders, std::vector<std::string>{"frk-a"});
+}
+
 TEST_F(ReconcilerTest, FilesAreRemovedOnlyForRetiredTemplatesWithoutForks) {
   root_.instance("src-web", "", true, "web");
   ok(RegisterTemplate{"web", "src-web", "web"});

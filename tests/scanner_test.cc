@@ -705,7 +705,7 @@ TEST_F(ScannerTest, NamesThatAreNotValidIdsAreSkippedAndNotPresent) {
 
   const ScanResult r = scan_ok(data_.root());
   EXPECT_EQ(describe_all(r.skipped),
-            (std::vector<std::string>{"a b", "a:b", "caf\xc3\xa9", long_name}));
+            (std::vector<std::string>{"a b", "a:b", "caf\\xc3\\xa9", long_name}));  // escaped
   for (const Skipped& s : r.skipped) {
     EXPECT_NE(s.why.find("not a valid id"), std::string::npos) << s.name << ": " << s.why;
     EXPECT_FALSE(r.has_entry(s.name)) << s.name;

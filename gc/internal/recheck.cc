@@ -44,7 +44,7 @@ Recheck recheck(const ReconcilePlan& plan, const Projection& head, const Touched
   marker.run =
       ReconcileStats{plan.based_on_seq, plan.scanned,
                      static_cast<std::uint32_t>(plan.unreadable.size() + plan.leftovers.size() +
-                                                plan.half_made.size()),
+                                                plan.kept_leftovers.size() + plan.half_made.size()),
                      corrections, swept};
   out.decision.events.push_back(std::move(marker));
   return out;
