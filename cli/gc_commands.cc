@@ -171,6 +171,11 @@ int cmd_reconcile(const Options& o) {
   } else if (run->committed) {
     std::cout << "appended seqs " << run->first_seq << "-" << run->last_seq
               << " (reconcile_run marker at seq " << run->last_seq << ")\n";
+  } else if (!run->left_alone.empty()) {
+    std::cout << "nothing appended: every planned event was left alone (the journal changed "
+                 "since the scan; the next run plans again)\n";
+  } else if (!plan.pending.empty()) {
+    std::cout << "nothing appended: the pending forks are weighed again at the next run\n";
   } else {
     std::cout << "the journal already agrees with the disk: nothing appended\n";
   }

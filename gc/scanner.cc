@@ -108,11 +108,44 @@ std::variant<json::object, UnreadableFile> parse_object(std::string_view id, std
 }
 
 // Reads an optional string field ("" when absent or null). False: wrong type.
+// Whether object key `key` names the field `name` (ASCII) as Go's
+// encoding/json matches them: equal, or equal under case folding, in which
+// k also matches the Kelvin sign (U+212A) and s the long s (U+017F). The VM
+// manager decodes its files so: to it, a hand-edited "forkOfTemplate" names
+// a fork's template, so it must to the reconciler too.
+bool go_key_matches(std::string_view key, std::string_view name) {
+  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+  std::size_t at = 0;
+  for (const char c : name) {
+    const char want = lower(c);
+    if (at < key.size() && lower(key[at]) == want) {
+      ++at;
+    } else if (want == 'k' && key.substr(at, 3) == "\xE2\x84\xAA") {
+      at += 3;
+    } else if (want == 's' && key.substr(at, 2) == "\xC5\xBF") {
+      at += 2;
+    } else {
+      return false;
+    }
+  }
+  return at == key.size();
+}
+
+// The value Go would decode into field `name`: that of the last key that
+// names it (each one found overwrites the field), or null when none does.
+const json::value* field(const json::object& o, std::string_view name) {
+  const json::value* found = nullptr;
+  for (const auto& entry : o) {
+    if (go_key_matches(entry.key(), name)) found = &entry.value();
+  }
+  return found;
+}
+
 bool string_field(const json::object& o, std::string_view key, std::string& out) {
-  const auto it = o.find(key);
-  if (it == o.end() || it->value().is_null()) return true;
-  if (!it->value().is_string()) return false;
-  out = std::string(it->value().get_string());
+  const json::value* v = field(o, key);
+  if (v == nullptr || v->is_null()) return true;
+  if (!v->is_string()) return false;
+  out = std::string(v->get_string());
   return true;
 }
 
@@ -267,10 +300,10 @@ std::variant<Instance, HalfMadeFork, UnreadableFile> parse_metadata(std::string_
     return unreadable(id, Unreadable::id_mismatch,
                       in.id.empty() ? "no \"Id\"" : "\"Id\" is \"" + printable(in.id) + "\"");
   }
-  if (const auto it = o.find("IsTemplate"); it != o.end() && !it->value().is_null()) {
-    if (!it->value().is_bool())
+  if (const json::value* v = field(o, "IsTemplate"); v != nullptr && !v->is_null()) {
+    if (!v->is_bool())
       return unreadable(id, Unreadable::wrong_type, "\"IsTemplate\" is not a bool");
-    in.is_template = it->value().get_bool();
+    in.is_template = v->get_bool();
   }
   for (auto [key, field] :
        {std::pair{"TemplateID", &in.template_id}, std::pair{"ForkOfTemplate", &in.fork_of}}) {
@@ -317,11 +350,11 @@ std::variant<TemplateRecord, UnreadableFile> parse_template(std::string_view id,
   if (!string_field(o, "source_instance_id", t.source) || !is_valid_id(t.source)) {
     return unreadable(id, Unreadable::wrong_type, "\"source_instance_id\" is not a valid id");
   }
-  if (const auto it = o.find("fork_count"); it != o.end() && !it->value().is_null()) {
-    if (!it->value().is_int64()) {
+  if (const json::value* v = field(o, "fork_count"); v != nullptr && !v->is_null()) {
+    if (!v->is_int64()) {
       return unreadable(id, Unreadable::wrong_type, "\"fork_count\" is not an integer");
     }
-    t.fork_count = it->value().get_int64();
+    t.fork_count = v->get_int64();
   }
   return t;
 }

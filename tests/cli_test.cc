@@ -1258,6 +1258,7 @@ TEST_F(CliDataRootTest, AForkRecordedWithinTheGraceIsPendingNotLost) {
                                   ": no guests/frk0web0000000000000002 yet, recorded "))
       << r;
   EXPECT_FALSE(contains(r.out, "fork_lost")) << r;
+  EXPECT_TRUE(contains(r.out, "nothing appended: the pending forks are weighed again")) << r;
   EXPECT_EQ(num(template_entry(kWeb).at("forks")), 3);
   EXPECT_EQ(head(), before);  // nothing to append: no marker either
 

@@ -462,7 +462,9 @@ TEST_F(ScannerTest, AMissingIdIsIdMismatch) {
   EXPECT_EQ(classify("ins1", "{}"), "id_mismatch");
   EXPECT_EQ(classify("ins2", "{\"Id\":null}"), "id_mismatch");
   EXPECT_EQ(classify("ins3", "{\"Id\":\"\"}"), "id_mismatch");
-  EXPECT_EQ(classify("ins4", "{\"ID\":\"ins4\"}"), "id_mismatch");  // Go writes "Id"
+  // Go's decoder matches "ID" to the field Id, so the VM manager reads this
+  // file as ins4's, and so does the scanner (KeysMatchFieldsAsGoMatchesThem).
+  EXPECT_EQ(classify("ins4", "{\"ID\":\"ins4\"}"), "parsed");
 }
 
 TEST_F(ScannerTest, AFileOverTheConfiguredCapIsTooLarge) {
@@ -723,12 +725,37 @@ TEST_F(ScannerTest, NamesThatAreNotValidIdsAreSkippedAndNotPresent) {
 TEST_F(ScannerTest, UnknownFieldsAreIgnoredWhateverTheirType) {
   const std::string doc = R"({"Id":"ins0","Name":"web-1","Size":4294967296,"StoppedAt":null,
     "Env":{"A":"1","nested":[1,2,{"x":[]}]},"Ports":[80,443],"Ratio":0.5,"Big":1e400,
-    "auto_standby_runtime":null,"isTemplate":"not the Go name","ForkOfTemplate":"tpl0"})";
+    "auto_standby_runtime":null,"IsTemplates":"another field","ForkOfTemplate":"tpl0"})";
   auto r = parse_instance("ins0", doc);
   ASSERT_TRUE(std::holds_alternative<Instance>(r))
       << unreadable_name(std::get<UnreadableFile>(r).reason);
   EXPECT_EQ(describe(std::get<Instance>(r)), "ins0 ForkOfTemplate=tpl0");
   EXPECT_EQ(classify("ins0", doc), "parsed");
+}
+
+// The VM manager decodes metadata.json with Go's encoding/json, which matches
+// keys to fields ignoring case (k and s also match the Kelvin sign and the
+// long s), the last matching key winning: a hand-edited key names the same
+// field to it, and so to the reconciler.
+TEST(ParseInstance, KeysMatchFieldsAsGoMatchesThem) {
+  const auto fork_of = [](const std::string& doc) {
+    auto r = parse_instance("ins0", doc);
+    return std::holds_alternative<Instance>(r)
+               ? std::get<Instance>(r).fork_of
+               : "unreadable: " + std::string(unreadable_name(std::get<UnreadableFile>(r).reason));
+  };
+  EXPECT_EQ(fork_of(R"({"Id":"ins0","forkOfTemplate":"tpl0"})"), "tpl0");
+  EXPECT_EQ(fork_of(R"({"id":"ins0","FORKOFTEMPLATE":"tpl0"})"), "tpl0");
+  EXPECT_EQ(fork_of("{\"Id\":\"ins0\",\"For\u212aOfTemplate\":\"tpl0\"}"), "tpl0");  // Kelvin sign
+  EXPECT_EQ(fork_of(R"({"Id":"ins0","forkoftemplate":"tpl0","ForkOfTemplate":"tpl1"})"), "tpl1");
+  EXPECT_EQ(fork_of(R"({"Id":"ins0","ForkOfTemplate":"tpl1","forkoftemplate":"tpl0"})"), "tpl0");
+  EXPECT_EQ(fork_of(R"({"Id":"ins0","ForkOfTemplat":"tpl0","ForkOfTemplatee":"tpl1"})"), "");
+  EXPECT_EQ(fork_of(R"({"Id":"ins0","isTemplate":"yes"})"), "unreadable: wrong_type");
+  auto source =
+      parse_instance("src0", "{\"Id\":\"src0\",\"i\u017ftemplate\":true,\"templateid\":\"t\"}");
+  ASSERT_TRUE(std::holds_alternative<Instance>(source));
+  EXPECT_TRUE(std::get<Instance>(source).is_template);  // the long s
+  EXPECT_EQ(std::get<Instance>(source).template_id, "t");
 }
 
 TEST_F(ScannerTest, NullTemplateIdForkOfTemplateAndIsTemplateAreEmpty) {
@@ -827,10 +854,12 @@ TEST(ParseTemplate, AnInvalidNameIsWrongType) {
   EXPECT_EQ(template_outcome("tpl0", tpl_json("tpl0", "1", "\"src0\"", "\"web ✓\"")), "parsed");
 }
 
-TEST(ParseTemplate, TheSnakeCaseIdMustMatchTheDirectory) {
+TEST(ParseTemplate, TheIdMustMatchTheDirectory) {
   EXPECT_EQ(template_outcome("tpl0", tpl_json("tpl1")), "id_mismatch");
-  EXPECT_EQ(template_outcome("tpl0", R"({"Id":"tpl0","name":"web","source_instance_id":"s"})"),
-            "id_mismatch");
+  EXPECT_EQ(template_outcome("tpl0", R"({"name":"web","source_instance_id":"s"})"), "id_mismatch");
+  // Keys match the Go struct's tags ignoring case, as the VM manager reads them.
+  EXPECT_EQ(template_outcome("tpl0", R"({"Id":"tpl0","Name":"web","Source_Instance_ID":"s"})"),
+            "parsed");
 }
 
 TEST(ParseTemplate, SharesTheFileLevelClassifications) {

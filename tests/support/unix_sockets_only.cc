@@ -20,8 +20,11 @@ int main(int argc, char** argv) {
   scmp_filter_ctx filter = seccomp_init(SCMP_ACT_ALLOW);
   if (filter == nullptr) return 125;
   // seccomp_load sets no_new_privs itself (SCMP_FLTATR_CTL_NNP is on by default).
-  const int added = seccomp_rule_add(filter, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
-                                     SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+  // socket()'s first argument, the family, is not AF_UNIX. (Spelled out:
+  // SCMP_A0 leaves datum_b to the compiler, which clang warns about.)
+  const scmp_arg_cmp not_unix{.arg = 0, .op = SCMP_CMP_NE, .datum_a = AF_UNIX, .datum_b = 0};
+  const int added =
+      seccomp_rule_add(filter, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1, not_unix);
   const int loaded = added == 0 ? seccomp_load(filter) : added;
   seccomp_release(filter);
   if (loaded != 0) {
