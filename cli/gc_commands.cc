@@ -100,9 +100,10 @@ int cmd_reconcile(const Options& o) {
   }
   for (const auto& p : plan.pending) {
     std::cout << "  pending fork " << p.fork << " of " << p.template_id << ": no guests/" << p.fork
-              << " yet, recorded " << age(p.age_ns) << " ago"
-              << (p.seq == 0 ? "" : " (seq " + std::to_string(p.seq) + ")") << "; lost if still "
-              << "missing after the " << o.fork_grace << " grace\n";
+              << " yet, recorded "
+              << (p.seq == 0 ? "at a time not looked up (the look back was cut short)"
+                             : age(p.age_ns) + " ago (seq " + std::to_string(p.seq) + ")")
+              << "; lost if still missing after the " << o.fork_grace << " grace\n";
   }
   print_link_mismatches(plan.link_mismatches);
   for (const auto& k : plan.kept)

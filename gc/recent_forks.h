@@ -40,9 +40,10 @@ struct RecentForks {
 };
 
 // Walks the journal back from `head` over the events stamped at or after
-// `since_ns` and collects the fork_added events among them. The walk stops at the
-// first event stamped before since_ns (a clock stepped back by more than the
-// grace can end it early) or after `limit` events (cut_short).
+// `since_ns` and collects the fork_added events among them. The walk stops at
+// the first event stamped before since_ns (after a clock step forward by more
+// than the grace, the events before the step look that old) or after `limit`
+// events (cut_short).
 Result<RecentForks> find_recent_forks(Reader& reader, std::uint64_t head, std::uint64_t since_ns,
                                       std::uint64_t limit = 1'000'000);
 

@@ -9,6 +9,7 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include <algorithm>
+#include <cstdint>
 
 namespace fj::gc {
 namespace {
@@ -151,8 +152,10 @@ class Planner {
       const std::string tid = tpl->id.str();
       if (!scan_.has_entry(fork)) {
         if (const auto r = recent_.find(fork, tid)) {
-          plan_.pending.push_back(
-              PendingFork{fork, tid, r->seq, time_ns_ > r->time_ns ? time_ns_ - r->time_ns : 0});
+          // Cut short (seq 0), the fork's time is unknown: no age.
+          const std::uint64_t age =
+              r->seq != 0 && time_ns_ > r->time_ns ? time_ns_ - r->time_ns : 0;
+          plan_.pending.push_back(PendingFork{fork, tid, r->seq, age});
         } else {
           add(EventType::fork_lost, tid, fork, Reason::instance_missing,
               "guests/" + fork + ": no such directory");
@@ -210,13 +213,16 @@ class Planner {
   }
 
   // Whether linking `linked` is no finding at all for `in`: it is one of its
-  // own templates or shares a source with one, or `in`'s memory is its
-  // template's own (source_memory).
+  // own templates, or shares a source with one (a source reused for a new
+  // template) while `in`'s metadata does not name it, or `in`'s memory is
+  // its template's own (source_memory). A fork whose metadata names the
+  // other template of a shared source still holds it: the VM manager counts
+  // it there.
   bool belongs(const Instance& in, const std::vector<const Template*>& own,
                const Template& linked) const {
     if (source_memory(in.id)) return true;
     return std::any_of(own.begin(), own.end(), [&](const Template* t) {
-      return t->id == linked.id || t->source == linked.source;
+      return t->id == linked.id || (t->source == linked.source && in.fork_of != linked.id.view());
     });
   }
 
@@ -494,8 +500,11 @@ Result<ReconcileReport> reconcile(Ledger& ledger, const std::string& data_root,
   auto scanned = scan(data_root, options.scan);
   if (!scanned) return scanned.error();
   const std::uint64_t now = ledger.now();
-  const auto grace =
+  // In nanoseconds, saturated: a grace beyond the clock's reach keeps every
+  // missing fork pending (nine digits of hours fit in milliseconds only).
+  const auto grace_ms =
       static_cast<std::uint64_t>(std::max<std::int64_t>(options.fork_grace.count(), 0));
+  const std::uint64_t grace = grace_ms > UINT64_MAX / 1'000'000 ? UINT64_MAX : grace_ms * 1'000'000;
   const Projection& state = ledger.projection();
   auto recent = ledger.journal().read([&](Reader& reader) {
     return find_recent_forks(reader, state.seq(), now > grace ? now - grace : 0);

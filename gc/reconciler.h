@@ -138,7 +138,7 @@ struct PendingFork {
   std::string fork;
   std::string template_id;
   std::uint64_t seq = 0;     // its fork event (0: the look back was cut short)
-  std::uint64_t age_ns = 0;  // how long before the run it was recorded
+  std::uint64_t age_ns = 0;  // how long before the run it was recorded (seq 0: unknown, 0)
 };
 
 // A leftover (no metadata.json) the journal still counts: a live fork, or
@@ -205,7 +205,7 @@ inline constexpr std::chrono::seconds kDefaultForkGrace{600};
 struct ReconcileOptions {
   bool dry_run = false;  // plan and report; write nothing at all
   ScanOptions scan;
-  std::chrono::nanoseconds fork_grace = kDefaultForkGrace;
+  std::chrono::milliseconds fork_grace = kDefaultForkGrace;
   // Removes a retired template's files. Called after the retire event is
   // durable, for templates this run swept and for retired templates whose
   // files are still on disk (so a crash in between heals next run), and only

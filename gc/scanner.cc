@@ -131,22 +131,42 @@ bool go_key_matches(std::string_view key, std::string_view name) {
   return at == key.size();
 }
 
-// The value Go would decode into field `name`: that of the last key that
-// names it (each one found overwrites the field), or null when none does.
-const json::value* field(const json::object& o, std::string_view name) {
-  const json::value* found = nullptr;
+// What a file says for one field, as Go would decode it.
+struct Field {
+  const json::value* value = nullptr;  // none: no key names it, or only nulls do
+  // Keys naming it with different values: Go takes the last in the file,
+  // but the parsed object has lost their order (an exact duplicate key
+  // keeps its first place and its last value), so the file is not read.
+  bool ambiguous = false;
+};
+
+// A null leaves a Go field as it was, so only non-null values count.
+Field field(const json::object& o, std::string_view name) {
+  Field f;
   for (const auto& entry : o) {
-    if (go_key_matches(entry.key(), name)) found = &entry.value();
+    if (entry.value().is_null() || !go_key_matches(entry.key(), name)) continue;
+    f.ambiguous = f.ambiguous || (f.value != nullptr && *f.value != entry.value());
+    f.value = &entry.value();
   }
-  return found;
+  return f;
 }
 
-bool string_field(const json::object& o, std::string_view key, std::string& out) {
-  const json::value* v = field(o, key);
-  if (v == nullptr || v->is_null()) return true;
-  if (!v->is_string()) return false;
-  out = std::string(v->get_string());
-  return true;
+enum class FieldRead { ok, wrong_type, ambiguous };
+
+FieldRead string_field(const json::object& o, std::string_view key, std::string& out) {
+  const Field f = field(o, key);
+  if (f.ambiguous) return FieldRead::ambiguous;
+  if (f.value == nullptr) return FieldRead::ok;
+  if (!f.value->is_string()) return FieldRead::wrong_type;
+  out = std::string(f.value->get_string());
+  return FieldRead::ok;
+}
+
+// The detail of an unreadable file for a field string_field could not read.
+std::string field_problem(FieldRead r, std::string_view key, std::string_view wanted) {
+  return "\"" + std::string(key) + "\" " +
+         (r == FieldRead::ambiguous ? "is named by several keys with different values"
+                                    : "is not " + std::string(wanted));
 }
 
 // The names in dir but "." and "..": valid ids in `names`, the rest skipped.
@@ -294,21 +314,24 @@ std::variant<Instance, HalfMadeFork, UnreadableFile> parse_metadata(std::string_
   if (auto* bad = std::get_if<UnreadableFile>(&parsed)) return std::move(*bad);
   const json::object& o = std::get<json::object>(parsed);
   Instance in;
-  if (!string_field(o, "Id", in.id))
-    return unreadable(id, Unreadable::wrong_type, "\"Id\" is not a string");
+  if (const FieldRead r = string_field(o, "Id", in.id); r != FieldRead::ok)
+    return unreadable(id, Unreadable::wrong_type, field_problem(r, "Id", "a string"));
   if (in.id != id && !is_valid_id(in.id)) {
     return unreadable(id, Unreadable::id_mismatch,
                       in.id.empty() ? "no \"Id\"" : "\"Id\" is \"" + printable(in.id) + "\"");
   }
-  if (const json::value* v = field(o, "IsTemplate"); v != nullptr && !v->is_null()) {
-    if (!v->is_bool())
-      return unreadable(id, Unreadable::wrong_type, "\"IsTemplate\" is not a bool");
-    in.is_template = v->get_bool();
+  if (const Field f = field(o, "IsTemplate"); f.ambiguous || f.value != nullptr) {
+    if (f.ambiguous || !f.value->is_bool()) {
+      return unreadable(id, Unreadable::wrong_type,
+                        field_problem(f.ambiguous ? FieldRead::ambiguous : FieldRead::wrong_type,
+                                      "IsTemplate", "a bool"));
+    }
+    in.is_template = f.value->get_bool();
   }
   for (auto [key, field] :
        {std::pair{"TemplateID", &in.template_id}, std::pair{"ForkOfTemplate", &in.fork_of}}) {
-    if (!string_field(o, key, *field)) {
-      return unreadable(id, Unreadable::wrong_type, std::string("\"") + key + "\" is not a string");
+    if (const FieldRead r = string_field(o, key, *field); r != FieldRead::ok) {
+      return unreadable(id, Unreadable::wrong_type, field_problem(r, key, "a string"));
     }
     if (!field->empty() && !is_valid_id(*field)) {
       return unreadable(id, Unreadable::wrong_type,
@@ -338,23 +361,25 @@ std::variant<TemplateRecord, UnreadableFile> parse_template(std::string_view id,
   if (auto* bad = std::get_if<UnreadableFile>(&parsed)) return std::move(*bad);
   const json::object& o = std::get<json::object>(parsed);
   TemplateRecord t;
-  if (!string_field(o, "id", t.id))
-    return unreadable(id, Unreadable::wrong_type, "\"id\" is not a string");
+  if (const FieldRead r = string_field(o, "id", t.id); r != FieldRead::ok)
+    return unreadable(id, Unreadable::wrong_type, field_problem(r, "id", "a string"));
   if (t.id != id) {
     return unreadable(id, Unreadable::id_mismatch,
                       t.id.empty() ? "no \"id\"" : "\"id\" is \"" + printable(t.id) + "\"");
   }
-  if (!string_field(o, "name", t.name) || !is_valid_name(t.name)) {
+  if (string_field(o, "name", t.name) != FieldRead::ok || !is_valid_name(t.name)) {
     return unreadable(id, Unreadable::wrong_type, "\"name\" is not a valid name");
   }
-  if (!string_field(o, "source_instance_id", t.source) || !is_valid_id(t.source)) {
+  if (string_field(o, "source_instance_id", t.source) != FieldRead::ok || !is_valid_id(t.source)) {
     return unreadable(id, Unreadable::wrong_type, "\"source_instance_id\" is not a valid id");
   }
-  if (const json::value* v = field(o, "fork_count"); v != nullptr && !v->is_null()) {
-    if (!v->is_int64()) {
-      return unreadable(id, Unreadable::wrong_type, "\"fork_count\" is not an integer");
+  if (const Field f = field(o, "fork_count"); f.ambiguous || f.value != nullptr) {
+    if (f.ambiguous || !f.value->is_int64()) {
+      return unreadable(id, Unreadable::wrong_type,
+                        field_problem(f.ambiguous ? FieldRead::ambiguous : FieldRead::wrong_type,
+                                      "fork_count", "an integer"));
     }
-    t.fork_count = v->get_int64();
+    t.fork_count = f.value->get_int64();
   }
   return t;
 }

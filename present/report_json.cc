@@ -63,10 +63,12 @@ json::object to_json(const ReconcileReport& report) {
   }
   json::array pending;
   for (const auto& p : plan.pending) {
-    pending.push_back(json::object{{"fork", p.fork},
-                                   {"template", p.template_id},
-                                   {"seq", p.seq == 0 ? json::value(nullptr) : json::value(p.seq)},
-                                   {"age_seconds", static_cast<double>(p.age_ns) / 1e9}});
+    pending.push_back(json::object{
+        {"fork", p.fork},
+        {"template", p.template_id},
+        {"seq", p.seq == 0 ? json::value(nullptr) : json::value(p.seq)},
+        {"age_seconds",
+         p.seq == 0 ? json::value(nullptr) : json::value(static_cast<double>(p.age_ns) / 1e9)}});
   }
   json::array leftovers, half_made, holders, held, link_counts, stuck;
   for (const auto& l : plan.leftovers) leftovers.push_back(json::string(l));

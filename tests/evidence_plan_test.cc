@@ -700,6 +700,32 @@ TEST_F(EvidencePlanTest, ASourceReusedByANewTemplateIsNoMismatch) {
   EXPECT_FALSE(p.needs_attention());
 }
 
+// Two active templates made from one source: a fork counted under aa whose
+// metadata names bb still holds bb (the VM manager counts it there), so bb
+// is not swept when the source goes.
+TEST_F(EvidencePlanTest, AForkNamingTheOtherTemplateOfASharedSourceHoldsIt) {
+  apply(registered("aa", "src-x", "aa"));
+  apply(registered("bb", "src-x", "bb"));
+  apply(added("aa", "frk-a"));
+  instance("frk-a", "bb", false, "", symlink_to("src-x"));  // src-x itself is gone
+  const ReconcilePlan p = plan();
+  EXPECT_TRUE(swept(p).empty());
+  EXPECT_EQ(held(p), (std::vector<std::string>{"bb"}));
+}
+
+// Cut short, the look back knows no time for a pending fork: no age.
+TEST_F(EvidencePlanTest, APendingForkOfACutShortLookBackHasNoAge) {
+  tpl("web");
+  apply(added("web", "frk-a"));  // no directory
+  RecentForks recent;
+  recent.cut_short = true;
+  const ReconcilePlan p = plan_reconcile(state_, scan_, 5'000'000'000, recent);
+  ASSERT_EQ(p.pending.size(), 1u);
+  EXPECT_EQ(p.pending[0].seq, 0u);
+  EXPECT_EQ(p.pending[0].age_ns, 0u);
+  EXPECT_TRUE(p.corrections.empty());
+}
+
 // A fork of web hardlinking db's source is the wrong link: it is reported,
 // not db's source, whose memory is db's own.
 TEST_F(EvidencePlanTest, AWrongHardlinkIsBlamedOnTheForkNotTheSource) {

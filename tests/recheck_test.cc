@@ -70,6 +70,23 @@ TEST_F(RecheckTest, ASweepOfATemplateTouchedSinceThePlanIsLeftAlone) {
   EXPECT_TRUE(r.decision.events.empty());
 }
 
+// A sweep is weighed against holds that assume the plan's recoveries (an
+// instance being recovered holds nothing): when a recovery is left alone,
+// no sweep commits either.
+TEST_F(RecheckTest, ASweepPlannedBesideARecoveryLeftAloneIsLeftAlone) {
+  apply(registered("u", "src-u"));
+  apply(registered("w", "src-w"));
+  mark_plan();
+  plan_.corrections.push_back(recovered("u", "x"));
+  plan_.sweeps.push_back(sweep("w"));
+  meanwhile(retired("u"));  // x is no longer recoverable under u
+  const Recheck r = run();
+  EXPECT_TRUE(r.still_right.empty());
+  EXPECT_EQ(r.left_alone, (Strings{"fork_recovered of fork x: no longer true at seq 3",
+                                   "sweep of template w: planned beside a recovery left alone"}));
+  EXPECT_TRUE(r.decision.events.empty());
+}
+
 TEST_F(RecheckTest, ACorrectionNoLongerTrueAtTheHeadIsLeftAlone) {
   apply(registered("web", "src-web"));
   apply(added("web", "a"));

@@ -49,7 +49,7 @@ class ReconcilerTest : public ::testing::Test {
   ReconcileReport run(bool dry_run = false) {
     ReconcileOptions options;
     options.dry_run = dry_run;
-    options.fork_grace = std::chrono::nanoseconds(0);
+    options.fork_grace = std::chrono::milliseconds(0);
     auto r = reconcile(*ledger_, root_.path(), options);
     EXPECT_TRUE(r) << (r ? "" : r.error().message);
     return r ? *r : ReconcileReport{};
@@ -393,6 +393,20 @@ TEST_F(ReconcilerTest, AForkOlderThanTheGraceIsLost) {
   EXPECT_EQ(past->plan.corrections[0].type, EventType::fork_lost);
   EXPECT_EQ(past->plan.corrections[0].fork, "b");
   EXPECT_EQ(past->plan.corrections[0].reason, Reason::instance_missing);
+}
+
+// A grace longer than the clock reaches (nine digits of hours parse) keeps
+// the fork pending rather than wrapping around to no grace at all.
+TEST_F(ReconcilerTest, AGraceBeyondTheClocksReachKeepsTheForkPending) {
+  web_with_forks({});
+  ok(AddFork{"web", "b"});
+  ReconcileOptions options;
+  options.dry_run = true;
+  options.fork_grace = std::chrono::hours(999'999'999);
+  auto r = reconcile(*ledger_, root_.path(), options);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->plan.corrections.empty());
+  EXPECT_EQ(r->plan.pending.size(), 1u);
 }
 
 // The look back ends at the first event stamped before the grace, and at its

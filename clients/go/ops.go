@@ -67,8 +67,8 @@ type Correction struct {
 type PendingFork struct {
 	Fork       string  `json:"fork"`
 	Template   string  `json:"template"`
-	Seq        uint64  `json:"seq"` // its fork event; 0 when the daemon's look back was cut short
-	AgeSeconds float64 `json:"age_seconds"`
+	Seq        uint64  `json:"seq"`         // its fork event; 0 when the daemon's look back was cut short
+	AgeSeconds float64 `json:"age_seconds"` // 0 when Seq is 0: not looked up
 }
 
 // ReconcileReport is the answer to Reconcile (forkjournal reconcile --json).

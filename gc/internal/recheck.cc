@@ -8,10 +8,20 @@ Recheck recheck(const ReconcilePlan& plan, const Projection& head, const Touched
   Projection scratch = head;
   std::uint64_t seq = head.seq();
   std::uint32_t corrections = 0, swept = 0;
+  // The sweeps were weighed against holds that assume the plan's recoveries:
+  // an instance being recovered holds nothing. When a recovery is left
+  // alone, that instance is counted nowhere and may be any orphan's, so no
+  // sweep commits; the next run plans them again. (A fork count is checked
+  // for each sweep below.)
+  bool recovery_left_alone = false;
   auto consider = [&](const Event& e) {
     const bool is_sweep = e.type == EventType::template_retired;
     std::string subject = is_sweep ? "sweep of template " + e.template_id
                                    : std::string(type_name(e.type)) + " of fork " + e.fork;
+    if (is_sweep && recovery_left_alone) {
+      out.left_alone.push_back(subject + ": planned beside a recovery left alone");
+      return;
+    }
     if (is_sweep ? touched.templates.contains(e.template_id) : touched.forks.contains(e.fork)) {
       out.left_alone.push_back(subject + ": changed after seq " +
                                std::to_string(plan.based_on_seq));
@@ -32,7 +42,11 @@ Recheck recheck(const ReconcilePlan& plan, const Projection& head, const Touched
     out.still_right.push_back(e);
     (is_sweep ? swept : corrections) += 1;
   };
-  for (const Event& e : plan.corrections) consider(e);
+  for (const Event& e : plan.corrections) {
+    const std::size_t before = out.left_alone.size();
+    consider(e);
+    recovery_left_alone |= e.type == EventType::fork_recovered && out.left_alone.size() > before;
+  }
   for (const Event& e : plan.sweeps) consider(e);
   if (out.still_right.empty()) return out;
 
