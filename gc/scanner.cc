@@ -153,13 +153,21 @@ Field field(const json::object& o, std::string_view name) {
 
 enum class FieldRead { ok, wrong_type, ambiguous };
 
-FieldRead string_field(const json::object& o, std::string_view key, std::string& out) {
+// Reads field `key` into `out` when a key names it; `typed` is one of the
+// value's if_string, if_bool, ... (null: another type).
+template <class T, class Typed>
+FieldRead read_field(const json::object& o, std::string_view key, T& out, Typed typed) {
   const Field f = field(o, key);
   if (f.ambiguous) return FieldRead::ambiguous;
   if (f.value == nullptr) return FieldRead::ok;
-  if (!f.value->is_string()) return FieldRead::wrong_type;
-  out = std::string(f.value->get_string());
+  const auto* value = typed(*f.value);
+  if (value == nullptr) return FieldRead::wrong_type;
+  out = T(*value);
   return FieldRead::ok;
+}
+
+FieldRead string_field(const json::object& o, std::string_view key, std::string& out) {
+  return read_field(o, key, out, [](const json::value& v) { return v.if_string(); });
 }
 
 // The detail of an unreadable file for a field string_field could not read.
@@ -320,13 +328,10 @@ std::variant<Instance, HalfMadeFork, UnreadableFile> parse_metadata(std::string_
     return unreadable(id, Unreadable::id_mismatch,
                       in.id.empty() ? "no \"Id\"" : "\"Id\" is \"" + printable(in.id) + "\"");
   }
-  if (const Field f = field(o, "IsTemplate"); f.ambiguous || f.value != nullptr) {
-    if (f.ambiguous || !f.value->is_bool()) {
-      return unreadable(id, Unreadable::wrong_type,
-                        field_problem(f.ambiguous ? FieldRead::ambiguous : FieldRead::wrong_type,
-                                      "IsTemplate", "a bool"));
-    }
-    in.is_template = f.value->get_bool();
+  if (const FieldRead r = read_field(o, "IsTemplate", in.is_template,
+                                     [](const json::value& v) { return v.if_bool(); });
+      r != FieldRead::ok) {
+    return unreadable(id, Unreadable::wrong_type, field_problem(r, "IsTemplate", "a bool"));
   }
   for (auto [key, field] :
        {std::pair{"TemplateID", &in.template_id}, std::pair{"ForkOfTemplate", &in.fork_of}}) {
@@ -373,13 +378,10 @@ std::variant<TemplateRecord, UnreadableFile> parse_template(std::string_view id,
   if (string_field(o, "source_instance_id", t.source) != FieldRead::ok || !is_valid_id(t.source)) {
     return unreadable(id, Unreadable::wrong_type, "\"source_instance_id\" is not a valid id");
   }
-  if (const Field f = field(o, "fork_count"); f.ambiguous || f.value != nullptr) {
-    if (f.ambiguous || !f.value->is_int64()) {
-      return unreadable(id, Unreadable::wrong_type,
-                        field_problem(f.ambiguous ? FieldRead::ambiguous : FieldRead::wrong_type,
-                                      "fork_count", "an integer"));
-    }
-    t.fork_count = f.value->get_int64();
+  if (const FieldRead r = read_field(o, "fork_count", t.fork_count,
+                                     [](const json::value& v) { return v.if_int64(); });
+      r != FieldRead::ok) {
+    return unreadable(id, Unreadable::wrong_type, field_problem(r, "fork_count", "an integer"));
   }
   return t;
 }
