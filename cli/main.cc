@@ -13,6 +13,7 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #ifndef FJ_VERSION
 #define FJ_VERSION "unknown"
@@ -46,6 +47,21 @@ std::optional<std::string> command_missing(const CLI::App& app, const CLI::App& 
   return std::string(under_fleet ? "fleet needs a command: init, counts or verify"
                                  : "a command is required") +
          " (see '" + help + "')";
+}
+
+// For a missing argument: the first argument that starts with a single '-'
+// (the tool has no short options), which CLI11 took for an option although
+// it is likely the id that is missing, or empty.
+std::string dash_hint(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (arg.size() > 1 && arg[0] == '-' && arg[1] != '-') {
+      return "; '" + std::string(arg) + "' was read as an option: put '--' before an id that " +
+             "starts with '-'";
+    }
+  }
+  return "";
 }
 
 }  // namespace
@@ -269,7 +285,9 @@ int main(int argc, char** argv) {
     } catch (const CLI::RequiredError& e) {
       const auto missing = command_missing(app, *fleet);
       std::cerr << "forkjournal: "
-                << missing.value_or(std::string(e.what()) + " (see 'forkjournal --help')") << '\n';
+                << missing.value_or(std::string(e.what()) + dash_hint(argc, argv) +
+                                    " (see 'forkjournal --help')")
+                << '\n';
       return 2;
     } catch (const CLI::ParseError& e) {
       std::cerr << "forkjournal: " << e.what() << " (see 'forkjournal --help')\n";

@@ -618,8 +618,11 @@ TEST_F(CliTest, MissingArgumentsAndUnknownOptionsAreUsageErrors) {
   expect_usage_error({"log", "--to", "-3"}, "--to");
   expect_usage_error({"--sync", "sometimes", "fork", "t1", "f1"}, "--sync");
   expect_usage_error({"frobnicate"});
+  expect_usage_error({"fork", "t1", "-f1"},
+                     "'-f1' was read as an option: put '--' before an id that starts with '-'");
   EXPECT_EQ(head(), 1);
-  EXPECT_EQ(num(template_entry("t1").at("forks")), 0);
+  ok({"fork", "t1", "--", "-f1"});
+  EXPECT_EQ(num(template_entry("t1").at("forks")), 1);
 }
 
 // CLI11 alone says "A subcommand is required" for these too.
