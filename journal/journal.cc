@@ -182,6 +182,15 @@ Result<std::uint64_t> Reader::head() {
 }
 
 Result<std::optional<std::string_view>> Reader::record(std::uint64_t seq) {
+  if (seq < checked_low_ || seq > checked_high_) {
+    // A walk back from the head (gc/recent_forks.h) checks a chunk at a time.
+    constexpr std::uint64_t kBackChunk = 4096;
+    const bool back = checked_low_ <= checked_high_ && seq + 1 == checked_low_;
+    const std::uint64_t low = back && seq > kBackChunk ? seq - kBackChunk + 1 : back ? 1 : seq;
+    if (auto sound = check_pages(low, seq); !sound) return sound.error();
+    checked_low_ = low;
+    checked_high_ = seq;
+  }
   return txn_.get(dbs_.events, lmdb::seq_key(seq));
 }
 
@@ -402,6 +411,9 @@ Result<ChainPoint> Reader::chain_head() {
 }
 
 Result<std::optional<ChainHash>> Reader::chain_checkpoint(std::uint64_t seq) {
+  if (auto sound = check_database(txn_, kChainDb, dbs_.chain, seq, seq); !sound) {
+    return sound.error();
+  }
   auto value = txn_.get(dbs_.chain, lmdb::seq_key(seq));
   if (!value) return value.error();
   if (!*value) return std::optional<ChainHash>();
@@ -677,12 +689,43 @@ Result<Journal> Journal::open_existing(const std::string& dir, const JournalOpti
                         "journal " + dir + ": data.mdb is truncated (" + std::to_string(size) +
                             " bytes, the last page in use ends at " + std::to_string(needed) + ")");
     }
+    // Refused before anything reads or writes: LMDB may have picked the
+    // state before the last commit, and a commit would make that permanent.
+    int fd = -1;
+    if (const int got = mdb_env_get_fd(env->get(), &fd); got != 0) {
+      return lmdb::error("mdb_env_get_fd", got);
+    }
+    auto meta_pages = lmdb::check_meta_pages(fd, stat.ms_psize);
+    if (!meta_pages) return meta_pages.error();
+    if (*meta_pages) {
+      return make_error(Errc::corrupt_meta,
+                        "journal " + dir + ": data.mdb's meta page is damaged (" + **meta_pages +
+                            ", which differ by at most 1 in a sound file); the newest commits "
+                            "may be hidden, so nothing is read or written: restore from a "
+                            "backup");
+    }
   }
 
   auto state = std::make_unique<State>(std::move(*env), options);
   state->info.path = dir;
   auto txn = lmdb::Txn::begin(state->env, MDB_RDONLY);
   if (!txn) return txn.error();
+  {
+    int fd = -1;
+    if (const int got = mdb_env_get_fd(state->env.get(), &fd); got != 0) {
+      return lmdb::error("mdb_env_get_fd", got);
+    }
+    MDB_stat stat{};
+    mdb_env_stat(state->env.get(), &stat);
+    auto directory = lmdb::check_directory(*txn, fd, stat.ms_psize, kMetaDb);
+    if (!directory) return directory.error();
+    if (*directory) {
+      return make_error(Errc::corrupt_page, "journal " + dir +
+                                                ": data.mdb is damaged where the journal keeps "
+                                                "its own records (" +
+                                                (*directory)->what + ")");
+    }
+  }
   auto meta = txn->open_db(kMetaDb, 0);
   if (!meta) {
     return make_error(Errc::not_a_journal,

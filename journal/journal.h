@@ -147,7 +147,10 @@ class Reader {
   template <class Visit>
   Result<void> for_each(std::uint64_t from, std::uint64_t to, Visit&& visit);
 
-  // The record at `seq`, valid until the transaction ends.
+  // The record at `seq`, valid until the transaction ends. In a read
+  // transaction the pages a lookup reads are checked first (check_pages):
+  // a damaged page is corrupt_page. Walking back one seq at a time checks a
+  // chunk below at once, so damage a little below `seq` can fail this call.
   Result<std::optional<std::string_view>> record(std::uint64_t seq);
 
   // Checks the pages of the events database that a scan over the seqs
@@ -213,6 +216,9 @@ class Reader {
 
   lmdb::Txn& txn_;
   const JournalDbs& dbs_;  // owned by the Journal, which outlives every Reader
+  // The seqs record() has checked the pages of: [checked_low_, checked_high_].
+  std::uint64_t checked_low_ = 1;
+  std::uint64_t checked_high_ = 0;
 
   friend class Journal;
   friend class RecordScan;

@@ -65,6 +65,16 @@ Result<Projection> newest_snapshot(Reader& r, std::uint64_t to, LoadReport& repo
     }
     auto record = r.record(seq);
     if (!record) return record.error();
+    // The record itself is checked too: a snapshot tagged with a damaged
+    // record is not used, so the replay from an older one stops at it.
+    if (*record) {
+      if (auto sound = decode(seq, **record); !sound) {
+        report.ignored.push_back("snapshot at seq " + std::to_string(seq) +
+                                 ": the journal's record at that seq is damaged (" +
+                                 sound.error().message + ")");
+        continue;
+      }
+    }
     if (decoded->projection.seq() != seq || !*record ||
         stored_checksum(**record) != decoded->record_crc) {
       report.ignored.push_back("snapshot at seq " + std::to_string(seq) +

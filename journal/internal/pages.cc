@@ -2,11 +2,19 @@
 
 #include "journal/hex.h"
 
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <functional>
+#include <string_view>
+#include <thread>
+#include <vector>
 
 namespace fj::lmdb {
 namespace {
@@ -22,8 +30,16 @@ constexpr std::uint16_t kLeaf = 0x02;
 constexpr std::uint16_t kOverflow = 0x04;
 constexpr std::uint16_t kMeta = 0x08;
 // MDB_node on a branch page: the child's pgno in lo u16, hi u16, flags u16
-// (bits 0-15, 16-31, 32-47), then ksize u16 and the key.
+// (bits 0-15, 16-31, 32-47), then ksize u16 and the key. On a leaf page: the
+// value's size in lo and hi, flags, ksize, the key, then the value, or with
+// F_BIGDATA the pgno of the overflow pages that hold it.
 constexpr std::size_t kNodeHeader = 8;
+constexpr std::uint16_t kBigData = 0x01;
+constexpr std::uint16_t kSubData = 0x02;
+// LMDB's default (and Debian's) largest key.
+constexpr std::size_t kMaxKeySize = 511;
+// An overflow page's page count (u32) where other pages keep lower and upper.
+constexpr std::size_t kOverflowPagesAt = 12;
 // MDB_db: pad u32, flags u16, depth u16, branch, leaf and overflow page
 // counts, entries, root (u64 each).
 constexpr std::size_t kDbRecordSize = 48;
@@ -34,6 +50,7 @@ constexpr std::uint64_t kNoRoot = ~std::uint64_t{0};
 // MDB_meta after the page header: magic u32, version u32, address, mapsize,
 // the free list's MDB_db, the main database's MDB_db, last_pg, txnid.
 constexpr std::size_t kMetaFreeDbAt = kPageHeader + 24;
+constexpr std::size_t kMetaMainDbAt = kMetaFreeDbAt + 48;
 constexpr std::size_t kMetaTxnidAt = kPageHeader + 128;
 // Deeper than any tree LMDB builds (a depth of 10 holds > 10^15 keys).
 constexpr unsigned kMaxDepth = 32;
@@ -96,11 +113,26 @@ Result<Map> locate_map(Txn& txn, MDB_dbi main_dbi, const char* name, std::size_t
   return map;
 }
 
-// A depth-first walk over the pages a scan from `from` visits.
+// What a database's leaf nodes hold.
+enum class Keys {
+  integer,  // 64-bit integer keys, values inline or on overflow pages
+  text,     // keys of 1-511 bytes, values inline or on overflow pages
+  names,    // LMDB's main database: names of databases, each with its record
+            // (F_SUBDATA), beside any plain values
+};
+
+// Called with each leaf node's key, value (inline unless flags has
+// F_BIGDATA), its size and the node's flags, once the leaf is sound.
+using LeafVisit = std::function<void(std::string_view key, const unsigned char* value,
+                                     std::size_t size, std::uint16_t flags)>;
+
+// A depth-first walk over the pages a scan from `from` visits; with text
+// keys, over every page.
 class Walk {
  public:
-  Walk(const Map& map, std::uint64_t from, std::uint64_t through)
-      : map_(map), from_(from), through_(through) {}
+  Walk(const Map& map, std::uint64_t from, std::uint64_t through, Keys keys = Keys::integer,
+       LeafVisit on_leaf = {})
+      : map_(map), from_(from), through_(through), keys_(keys), on_leaf_(std::move(on_leaf)) {}
 
   // False when a page is damaged (damage() says which).
   // low and high bound the keys the page holds: [low, high).
@@ -130,19 +162,38 @@ class Walk {
       return damaged("has impossible bounds (lower " + std::to_string(lower) + ", upper " +
                      std::to_string(upper) + ")");
     }
-    if (levels == 1) {
-      // The first leaf past `through` is the last one a scan can step onto.
-      if (low && *low > through_) done_ = true;
-      return true;
-    }
     const std::size_t nodes = (lower - kPageHeader) / 2;
-    if (nodes == 0) return damaged("is a branch page without children");
-    // Node i leads to the keys in [key(i), key(i + 1)); key(0) is the parent's.
     const auto node = [&](std::size_t i) -> const unsigned char* {
       const auto at = load<std::uint16_t>(page + kPageHeader + 2 * i);
       if (at < upper || at + kNodeHeader > map_.page_size) return nullptr;
       return page + at;
     };
+    if (levels == 1) {
+      // The first leaf past `through` is the last one a scan can step onto.
+      if (low && *low > through_) done_ = true;
+      for (std::size_t i = 0; i < nodes; ++i) {
+        const unsigned char* n = node(i);
+        if (n == nullptr)
+          return damaged("has a record outside the page (entry " + std::to_string(i) + ")");
+        if (auto what = leaf_node(n, page); !what.empty()) {
+          return damaged("has a damaged record header (entry " + std::to_string(i) + ": " + what +
+                         ")");
+        }
+      }
+      if (on_leaf_) {
+        for (std::size_t i = 0; i < nodes; ++i) {
+          const unsigned char* n = node(i);
+          const auto ksize = load<std::uint16_t>(n + 6);
+          const std::size_t size = load<std::uint16_t>(n) | std::size_t{load<std::uint16_t>(n + 2)}
+                                                                << 16;
+          on_leaf_(std::string_view(reinterpret_cast<const char*>(n + kNodeHeader), ksize),
+                   n + kNodeHeader + ksize, size, load<std::uint16_t>(n + 4));
+        }
+      }
+      return true;
+    }
+    if (nodes == 0) return damaged("is a branch page without children");
+    // Node i leads to the keys in [key(i), key(i + 1)); key(0) is the parent's.
     const auto key = [&](const unsigned char* n) -> std::optional<std::uint64_t> {
       if (load<std::uint16_t>(n + 6) != sizeof(std::uint64_t) ||
           n + kNodeHeader + sizeof(std::uint64_t) > page + map_.page_size) {
@@ -158,6 +209,11 @@ class Walk {
     for (std::size_t i = 0; i < nodes; ++i) {
       const unsigned char* n = node(i);
       if (n == nullptr) return damaged("has a node outside the page");
+      if (keys_ != Keys::integer) {
+        // Text keys bound no seqs: every child is visited.
+        if (!visit(child_of(n), levels - 1, std::nullopt, std::nullopt)) return false;
+        continue;
+      }
       std::optional<std::uint64_t> first = low;
       if (i != 0) {
         first = key(n);
@@ -180,32 +236,88 @@ class Walk {
   const std::optional<PageDamage>& damage() const { return damage_; }
 
  private:
+  // What is wrong with leaf node n of `page`, or empty: LMDB reads the key,
+  // the value and an overflow page's header without checking them, and a
+  // wild size or page number makes it read past the page, or past the end
+  // of data.mdb (SIGBUS). The databases checked here have 64-bit integer
+  // keys and plain values, inline or on overflow pages.
+  std::string leaf_node(const unsigned char* n, const unsigned char* page) const {
+    const std::uint64_t size =
+        std::uint64_t{load<std::uint16_t>(n)} | std::uint64_t{load<std::uint16_t>(n + 2)} << 16;
+    const auto flags = load<std::uint16_t>(n + 4);
+    const auto ksize = load<std::uint16_t>(n + 6);
+    const std::size_t room = map_.page_size - static_cast<std::size_t>(n - page) - kNodeHeader;
+    if (keys_ == Keys::integer ? ksize != sizeof(std::uint64_t)
+                               : ksize == 0 || ksize > kMaxKeySize || ksize > room) {
+      return "a key of " + std::to_string(ksize) + " bytes";
+    }
+    if (keys_ == Keys::names && flags == kSubData) {
+      // A database's record. (Other entries are plain values, as below: an
+      // LMDB file that is not a journal, which the open names as such.)
+      if (size != kDbRecordSize || ksize + size > room) {
+        return "a database record of " + std::to_string(size) + " bytes";
+      }
+      return {};
+    }
+    if (flags != 0 && flags != kBigData) return "flags " + hex16(flags);
+    if (flags == 0) {
+      if (ksize + size > room) return "a value of " + std::to_string(size) + " bytes";
+      return {};
+    }
+    if (ksize + sizeof(std::uint64_t) > room) return "an overflow pointer outside the page";
+    const auto first = load<std::uint64_t>(n + kNodeHeader + ksize);
+    if (first < 2 || first >= map_.pages) {
+      return "an overflow page " + std::to_string(first) + " that is not a page of data.mdb";
+    }
+    const unsigned char* overflow = map_.base + first * map_.page_size;
+    const auto count = load<std::uint32_t>(overflow + kOverflowPagesAt);
+    if (load<std::uint64_t>(overflow) != first ||
+        (load<std::uint16_t>(overflow + kFlagsAt) & (kBranch | kLeaf | kOverflow | kMeta)) !=
+            kOverflow ||
+        count == 0 || count > map_.pages - first ||
+        size > std::uint64_t{count} * map_.page_size - kPageHeader) {
+      return "overflow page " + std::to_string(first) + " does not hold its " +
+             std::to_string(size) + "-byte value";
+    }
+    return {};
+  }
+
   const Map& map_;
   std::uint64_t from_;
   std::uint64_t through_;
+  Keys keys_;
+  LeafVisit on_leaf_;
   bool done_ = false;
   std::uint64_t visited_ = 0;
   std::optional<PageDamage> damage_;
 };
 
+// Walks the tree whose MDB_db record is `record`.
+std::optional<PageDamage> walk_record(const Map& map, const unsigned char* record,
+                                      std::uint64_t from, std::uint64_t through,
+                                      const std::string& name, Keys keys = Keys::integer,
+                                      LeafVisit on_leaf = {}) {
+  const auto depth = load<std::uint16_t>(record + kDbDepthAt);
+  const auto root = load<std::uint64_t>(record + kDbRootAt);
+  if (root == kNoRoot) return std::nullopt;  // an empty database
+  if (depth == 0 || depth > kMaxDepth) {
+    return PageDamage{root, std::nullopt, std::nullopt,
+                      name + " has an impossible depth " + std::to_string(depth)};
+  }
+  Walk w(map, from, through, keys, std::move(on_leaf));
+  w.visit(root, depth, std::nullopt, std::nullopt);
+  return w.damage();
+}
+
 Result<std::optional<PageDamage>> walk(const Map& map, const unsigned char* record,
                                        const MDB_stat& stat, std::uint64_t from,
                                        std::uint64_t through, const std::string& name) {
-  const auto depth = load<std::uint16_t>(record + kDbDepthAt);
-  const auto root = load<std::uint64_t>(record + kDbRootAt);
-  if (depth != stat.ms_depth || load<std::uint64_t>(record + kDbEntriesAt) != stat.ms_entries) {
+  if (load<std::uint16_t>(record + kDbDepthAt) != stat.ms_depth ||
+      load<std::uint64_t>(record + kDbEntriesAt) != stat.ms_entries) {
     return make_error(Errc::lmdb_error, "the database record of " + name +
                                             " does not match mdb_stat: not LMDB 0.9's layout");
   }
-  if (root == kNoRoot) return std::optional<PageDamage>();  // an empty database
-  if (depth == 0 || depth > kMaxDepth) {
-    return std::optional<PageDamage>(
-        PageDamage{root, std::nullopt, std::nullopt,
-                   name + " has an impossible depth " + std::to_string(depth)});
-  }
-  Walk w(map, from, through);
-  w.visit(root, depth, std::nullopt, std::nullopt);
-  return w.damage();
+  return walk_record(map, record, from, through, name);
 }
 
 Result<MDB_dbi> main_dbi(Txn& txn) {
@@ -272,6 +384,72 @@ Result<std::optional<PageDamage>> check_free_list(Txn& txn, const char* any_data
     return walk(*map, record, stat, 0, kHead, "the free list");
   }
   return std::optional<PageDamage>();
+}
+
+Result<std::optional<PageDamage>> check_directory(Txn& txn, int fd, std::size_t page_size,
+                                                  const char* small_database) {
+  if (auto ok = txn.usable(); !ok) return ok.error();
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return make_error(Errc::io_error, "cannot stat data.mdb");
+  const auto bytes = static_cast<std::size_t>(st.st_size);
+  if (bytes < 2 * page_size) return std::optional<PageDamage>();  // LMDB refuses it itself
+  void* mapped = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
+  if (mapped == MAP_FAILED) return make_error(Errc::io_error, "cannot map data.mdb");
+  const struct Unmap {
+    void* p;
+    std::size_t n;
+    ~Unmap() { ::munmap(p, n); }
+  } unmap{mapped, bytes};
+  Map map;
+  map.base = static_cast<const unsigned char*>(mapped);
+  map.page_size = page_size;
+  map.pages = bytes / page_size;
+  // The main database's record is in the meta page of this transaction's
+  // txnid, which a writer in another process may overwrite once it has
+  // committed twice more: copied, then the page must still hold the txnid
+  // (else the check is skipped). The transaction keeps the pages the record
+  // leads to from being reused.
+  const auto txnid = static_cast<std::uint64_t>(mdb_txn_id(txn.get()));
+  unsigned char main[kDbRecordSize];
+  bool copied = false;
+  for (std::uint64_t m = 0; m < 2 && !copied; ++m) {
+    const unsigned char* page = map.base + m * page_size;
+    const auto* stamp = reinterpret_cast<const volatile std::uint64_t*>(page + kMetaTxnidAt);
+    if (*stamp != txnid) continue;
+    std::memcpy(main, page + kMetaMainDbAt, sizeof main);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    copied = *stamp == txnid;
+  }
+  if (!copied) return std::optional<PageDamage>();
+  std::optional<std::vector<unsigned char>> small;
+  const auto found = [&](std::string_view key, const unsigned char* value, std::size_t size,
+                         std::uint16_t flags) {
+    if (key == small_database && flags == kSubData) small.emplace(value, value + size);
+  };
+  if (auto damage = walk_record(map, main, 0, kHead, "LMDB's main database", Keys::names, found)) {
+    return damage;
+  }
+  if (!small) return std::optional<PageDamage>();  // not a journal: the open says so
+  return walk_record(map, small->data(), 0, kHead,
+                     std::string("the ") + small_database + " database", Keys::text);
+}
+
+Result<std::optional<std::string>> check_meta_pages(int fd, std::size_t page_size) {
+  std::uint64_t ids[2] = {};
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    if (attempt != 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    for (int m = 0; m < 2; ++m) {
+      const auto at = static_cast<off_t>(m * page_size + kMetaTxnidAt);
+      if (::pread(fd, &ids[m], sizeof ids[m], at) != static_cast<ssize_t>(sizeof ids[m])) {
+        return make_error(Errc::io_error, "cannot read the meta pages of data.mdb");
+      }
+    }
+    if (std::max(ids[0], ids[1]) - std::min(ids[0], ids[1]) <= 1) {
+      return std::optional<std::string>();
+    }
+  }
+  return std::optional<std::string>("its two meta pages hold transaction ids " +
+                                    std::to_string(ids[0]) + " and " + std::to_string(ids[1]));
 }
 
 }  // namespace fj::lmdb

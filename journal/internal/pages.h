@@ -59,4 +59,26 @@ Result<std::optional<PageDamage>> check_tree(Txn& txn, const char* name, MDB_dbi
 // in a meta page that LMDB does not keep for readers.
 Result<std::optional<PageDamage>> check_free_list(Txn& txn, const char* any_database);
 
+// Checks, through a mapping of its own of data.mdb (`fd`), the pages LMDB
+// reads when a journal is opened: LMDB's main database (the directory of
+// named databases) and the named database `small_database`, whose keys are
+// text; each whole, every node header included, as of read transaction
+// `txn`. For the open, before LMDB looks anything up: a damaged node there
+// would make it read past its page. nullopt when sound (or when writers in
+// other processes committed twice during the check, as for the free list);
+// io_error when the file cannot be mapped.
+Result<std::optional<PageDamage>> check_directory(Txn& txn, int fd, std::size_t page_size,
+                                                  const char* small_database);
+
+// Reads the transaction ids in data.mdb's two meta pages (through `fd`).
+// LMDB writes the meta pages in turn, one per commit, so in a sound file
+// their ids differ by at most one (both are 0 before the first commit).
+// LMDB checksums neither and uses the one with the larger id: a damaged id
+// can make it pick the older one, the state before the last commit, which
+// the next commit then makes permanent. Returns what is wrong ("meta pages
+// hold transaction ids 5 and 4294967301"), or nullopt when they agree; reads
+// again a few times before it says so, since a writer in another process
+// may commit between the two reads. io_error if the file cannot be read.
+Result<std::optional<std::string>> check_meta_pages(int fd, std::size_t page_size);
+
 }  // namespace fj::lmdb
