@@ -7,12 +7,14 @@
 #include "support/event_samples.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
+#include "support/text.h"
 
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <chrono>
@@ -21,6 +23,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -163,6 +166,111 @@ TEST(Backup, RefusesANonEmptyDestinationAndLeavesItUntouched) {
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), "mine");
   std::ifstream same(file);
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(same), {}), "a file");
+}
+
+// A .partial in DEST is someone else's: a backup killed before it moved its
+// copy into place, one still copying, or the operator's own file. backup and
+// restore refuse it and change nothing in DEST, whatever it is.
+TEST(Backup, ADestinationHoldingAPartialIsRefusedAndLeftUntouched) {
+  TempDir dir;
+  const std::string original = dir.sub("journal");
+  ASSERT_EQ(forkjournal(original, {"init"}).exit_code, 0);
+  const std::string backup = dir.sub("backup");
+  ASSERT_EQ(forkjournal(original, {"backup", backup}).exit_code, 0);
+  const std::string elsewhere = dir.sub("elsewhere");
+  fs::create_directory(elsewhere);
+  std::ofstream(elsewhere + "/notes.txt") << "important";
+
+  for (const std::string kind : {"directory", "file", "symlink", "with-more"}) {
+    SCOPED_TRACE(kind);
+    const std::string dest = dir.sub("dest-" + kind);
+    fs::create_directory(dest);
+    const std::string partial = dest + "/.partial";
+    if (kind == "file") {
+      std::ofstream(partial) << "important";
+    } else if (kind == "symlink") {
+      fs::create_directory_symlink(elsewhere, partial);
+    } else {
+      fs::create_directory(partial);
+      std::ofstream(partial + "/notes.txt") << "important";
+      if (kind == "with-more") std::ofstream(dest + "/other") << "mine";
+    }
+    const std::set<std::string> before = listing(dest);
+    // backup DEST, and restore into --journal DEST.
+    for (const auto& [journal, args, what] :
+         std::vector<std::tuple<std::string, std::vector<std::string>, std::string>>{
+             {original, {"backup", dest}, "backup"}, {dest, {"restore", backup}, "restore"}}) {
+      SCOPED_TRACE(what);
+      const Exited r = forkjournal(journal, args);
+      EXPECT_EQ(r.exit_code, 2) << r;
+      EXPECT_EQ(r.out, "");
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+      EXPECT_NE(r.err.find(dest), std::string::npos) << r.err;
+      if (kind == "with-more") {
+        EXPECT_NE(r.err.find(dest + " is not empty"), std::string::npos) << r.err;
+      } else {
+        EXPECT_NE(r.err.find("left by an interrupted " + what + " (or one still running)"),
+                  std::string::npos)
+            << r.err;
+        EXPECT_NE(r.err.find("remove " + partial + " by hand once no " + what), std::string::npos)
+            << r.err;
+      }
+      EXPECT_EQ(listing(dest), before);
+      const std::string notes = kind == "file"      ? partial
+                                : kind == "symlink" ? elsewhere + "/notes.txt"
+                                                    : partial + "/notes.txt";
+      std::ifstream kept(notes);
+      EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), "important");
+    }
+    if (kind == "symlink") {
+      EXPECT_TRUE(fs::is_symlink(partial));
+    }
+  }
+  // Once the .partial is removed by hand, the same command goes through.
+  fs::remove_all(dir.sub("dest-directory/.partial"));
+  EXPECT_EQ(forkjournal(original, {"backup", dir.sub("dest-directory")}).exit_code, 0);
+  EXPECT_EQ(listing(dir.sub("dest-directory")), std::set<std::string>{"data.mdb"});
+}
+
+// Two backups started at once into one DEST: one makes the copy, the other
+// is refused and removes nothing of the first's (it used to remove the
+// first's .partial, which then failed to move its copy into place).
+TEST(Backup, TwoBackupsIntoOneDestinationAtOnceLeaveOneGoodCopy) {
+  TempDir dir;
+  const std::string original = dir.sub("journal");
+  {
+    auto journal = fj::Journal::create(original, fj::JournalOptions{.sync = fj::SyncMode::none});
+    ASSERT_TRUE(journal);
+    fill(*journal);
+  }
+  for (int round = 0; round < 8; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    const std::string dest = dir.sub("dest" + std::to_string(round));
+    // Into a new DEST in even rounds, an existing empty one in odd rounds.
+    if (round % 2 == 1) fs::create_directory(dest);
+    std::vector<pid_t> pids;
+    for (int i = 0; i < 2; ++i) {
+      const std::string log = dir.sub("log" + std::to_string(round) + "-" + std::to_string(i));
+      pids.push_back(spawn_logged({FORKJOURNAL_BIN, "--journal", original, "backup", dest},
+                                  log + ".out", log + ".err"));
+      ASSERT_GT(pids.back(), 0);
+    }
+    std::vector<int> codes;
+    std::string errors;
+    for (int i = 0; i < 2; ++i) {
+      const auto status = wait_exit(pids[i], std::chrono::seconds(60));
+      ASSERT_TRUE(status && WIFEXITED(*status));
+      codes.push_back(WEXITSTATUS(*status));
+      errors += fj::testing::file_text(
+          dir.sub("log" + std::to_string(round) + "-" + std::to_string(i) + ".err"));
+    }
+    std::sort(codes.begin(), codes.end());
+    EXPECT_EQ(codes, (std::vector<int>{0, 2})) << errors;
+    EXPECT_EQ(errors.find("cannot move the copy"), std::string::npos) << errors;
+    EXPECT_EQ(listing(dest), std::set<std::string>{"data.mdb"});
+    const Exited audit = forkjournal(dest, {"audit"});
+    EXPECT_EQ(audit.exit_code, 0) << audit;
+  }
 }
 
 TEST(Backup, AFailedBackupLeavesNothingBehind) {
