@@ -2,6 +2,7 @@
 
 #include "cli/event_line.h"
 #include "cli/table.h"
+#include "cli/target_dir.h"
 #include "fleet/witness.h"
 #include "journal/events.h"
 #include "journal/hex.h"
@@ -105,6 +106,9 @@ int report(const Error& e) {
 }
 
 int cmd_init(const Options& o) {
+  // A directory this process may not list is no "non-empty directory": say
+  // why it cannot be used.
+  if (auto target = inspect_target(o.journal); !target) return report(target.error());
   auto journal = Journal::create(o.journal, JournalOptions{.sync = o.sync});
   if (!journal) return report(journal.error());
   std::cout << "initialized journal " << o.journal << " (id " << journal->info().journal_id

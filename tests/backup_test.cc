@@ -15,6 +15,7 @@
 
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -271,6 +272,59 @@ TEST(Backup, TwoBackupsIntoOneDestinationAtOnceLeaveOneGoodCopy) {
     const Exited audit = forkjournal(dest, {"audit"});
     EXPECT_EQ(audit.exit_code, 0) << audit;
   }
+}
+
+// Runs forkjournal as user nobody when this process is root (for whom no
+// mode bars a listing), else as this user.
+Exited forkjournal_unprivileged(const std::string& journal, std::vector<std::string> args) {
+  args.insert(args.begin(), {FORKJOURNAL_BIN, "--journal", journal});
+  if (::geteuid() == 0) {
+    args.insert(args.begin(),
+                {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"});
+  }
+  return run(args, {.journal_env = std::nullopt, .timeout = std::chrono::seconds(60)});
+}
+
+// A target directory the user may not list is reported as that, naming it,
+// not as "not empty" (backup's DEST, restore's and init's --journal).
+TEST(Backup, ATargetThatCannotBeListedIsReportedAsSuchNotAsNotEmpty) {
+  TempDir dir;
+  // Others may pass through the test's directory, not list it.
+  fs::permissions(dir.path(), fs::perms::others_exec, fs::perm_options::add);
+  const std::string original = dir.sub("journal");
+  ASSERT_EQ(forkjournal(original, {"init"}).exit_code, 0);
+  const std::string backup = dir.sub("backup");
+  ASSERT_EQ(forkjournal(original, {"backup", backup}).exit_code, 0);
+  if (::geteuid() == 0) {
+    for (const std::string& d : {original, backup}) {
+      for (const auto& entry : fs::recursive_directory_iterator(d)) {
+        ASSERT_EQ(::chown(entry.path().c_str(), 65534, 65534), 0);
+      }
+      ASSERT_EQ(::chown(d.c_str(), 65534, 65534), 0);
+    }
+  }
+  const std::string locked = dir.sub("locked");
+  fs::create_directory(locked);
+  fs::permissions(locked, fs::perms::none);
+
+  for (const auto& [journal, args] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {original, {"backup", locked}}, {locked, {"restore", backup}}, {locked, {"init"}}}) {
+    SCOPED_TRACE(::testing::PrintToString(args));
+    const Exited r = forkjournal_unprivileged(journal, args);
+    EXPECT_EQ(r.exit_code, 2) << r;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err, "forkjournal: cannot list " + locked + ": Permission denied\n") << r;
+  }
+  fs::permissions(locked, fs::perms::owner_all);
+  EXPECT_TRUE(fs::is_empty(locked));
+  // The same user goes through in a directory of its own.
+  const std::string own = dir.sub("own");
+  fs::create_directory(own);
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown(own.c_str(), 65534, 65534), 0);
+  }
+  const Exited ok = forkjournal_unprivileged(original, {"backup", own + "/backup"});
+  EXPECT_EQ(ok.exit_code, 0) << ok;
 }
 
 TEST(Backup, AFailedBackupLeavesNothingBehind) {
