@@ -108,6 +108,23 @@ int place(const fs::path& from, const fs::path& to) {
   return 0;
 }
 
+// restore's SRC, when it is a directory without a data.mdb. Journal::open
+// would say "no journal (create one with 'forkjournal init')", sending the
+// user to make a journal of the backup directory.
+Result<void> check_backup_dir(const std::string& src) {
+  struct stat st {};
+  if (::stat(src.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return {};  // Journal::open says why
+  if (::lstat((fs::path(src) / "data.mdb").c_str(), &st) == 0 || errno != ENOENT) return {};
+  std::string message = src +
+                        " holds no journal to restore (no data.mdb): a backup directory holds the "
+                        "data.mdb that 'forkjournal backup' wrote";
+  if (::lstat((fs::path(src) / kStaging).c_str(), &st) == 0) {
+    message += std::string("; its ") + kStaging +
+               " was left by a backup that did not finish and is no copy";
+  }
+  return make_error(Errc::not_a_journal, std::move(message));
+}
+
 struct Copied {
   AuditReport audit;
   std::uint64_t bytes = 0;
@@ -202,6 +219,7 @@ int cmd_backup(const Options& o) {
 }
 
 int cmd_restore(const Options& o) {
+  if (auto ok = check_backup_dir(o.source); !ok) return report(ok.error());
   return copy_command(o.source, o.journal, "restored", "restore", o);
 }
 

@@ -368,6 +368,34 @@ TEST(Backup, RestoreIntoAnEmptyDirectoryPassesTheBackupsExpectHead) {
   EXPECT_EQ(forkjournal(restored, {"restore", dir.sub("backup")}).exit_code, 2);
 }
 
+// restore from a directory without data.mdb says that it holds no backup,
+// not to create a journal there with init; nothing is created.
+TEST(Backup, RestoreFromADirectoryWithoutDataMdbSaysItHoldsNoBackup) {
+  TempDir dir;
+  const std::string empty = dir.sub("empty");
+  fs::create_directory(empty);
+  const std::string interrupted = dir.sub("interrupted");
+  fs::create_directories(interrupted + "/.partial");
+  for (const std::string& src : {empty, interrupted}) {
+    SCOPED_TRACE(src);
+    const Exited r = forkjournal(dir.sub("restored"), {"restore", src});
+    EXPECT_EQ(r.exit_code, 2) << r;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find(src + " holds no journal to restore (no data.mdb): a backup directory "
+                               "holds the data.mdb that 'forkjournal backup' wrote"),
+              std::string::npos)
+        << r;
+    EXPECT_EQ(r.err.find("init"), std::string::npos) << r;
+    EXPECT_EQ(r.err.find(".partial was left by a backup that did not finish") != std::string::npos,
+              src == interrupted)
+        << r;
+    EXPECT_FALSE(fs::exists(dir.sub("restored")));
+  }
+  EXPECT_TRUE(fs::is_empty(empty));
+  EXPECT_EQ(listing(interrupted), std::set<std::string>{".partial"});
+}
+
 // An empty journal's anchor is 0:<its chain seed> (what backup and audit print
 // for it): an expect-head at seq 0 is checked like any other, so a wrong seed,
 // or another journal's, is a finding.
