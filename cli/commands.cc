@@ -471,8 +471,12 @@ int cmd_audit(const Options& o) {
   } else {
     std::cout << "audited " << result->records << " records of " << o.journal << "\n"
               << "head seq " << result->head_seq << ", chain head " << to_hex(result->chain_head)
-              << "\n(keep \"" << result->head_seq << ":" << to_hex(result->chain_head)
-              << "\" and pass it to a later audit as --expect-head)\n";
+              << '\n';
+    // A head worth anchoring later audits to: only one that audits clean.
+    if (result->ok()) {
+      std::cout << "(keep \"" << result->head_seq << ":" << to_hex(result->chain_head)
+                << "\" and pass it to a later audit as --expect-head)\n";
+    }
     if (witnessed) print_witness(*witnessed);
     if (result->ok()) {
       std::cout << "ok: checksums, seqs, hash chain, replay and snapshot all check out"
