@@ -1,5 +1,6 @@
 #include "crashtest/power_loss/command.h"
 
+#include "crashtest/cli_checks.h"
 #include "crashtest/power_loss/explorer.h"
 #include "crashtest/power_loss/workload.h"
 #include "present/sync_option.h"
@@ -48,6 +49,7 @@ void add_power_loss_options(CLI::App& app, PowerLossCli& cli) {
   add_sync_option(app, cli.sync)->group(group);
   app.add_option("--states", cli.states,
                  "Check at most this many crash states, a seeded sample (0: all)")
+      ->check(crashtest::whole_number(0, ""))
       ->default_val(cli.states)
       ->group(group);
   app.add_option("--requests", cli.requests, "Requests in the recorded workload")
