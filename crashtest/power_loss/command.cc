@@ -65,8 +65,9 @@ void add_power_loss_options(CLI::App& app, PowerLossCli& cli) {
                  "lib/libfjrecord.so, or the installed one)")
       ->group(group);
   app.add_option("--keep", cli.keep,
-                 "Keep the trace, the recorded journal and up to 20 failing states in this new "
-                 "directory")
+                 "Keep the trace, the recorded journal, up to 20 failing states (failed-K) and up "
+                 "to 20 states that crashed the check (crashed-N, N the state's number in the "
+                 "report) in this new directory")
       ->group(group);
   // What the explorer runs under the recorder.
   app.add_flag("--power-loss-workload", cli.workload)->group("");
