@@ -2,6 +2,7 @@
 
 #include "cli/event_line.h"
 #include "cli/table.h"
+#include "cli/target_dir.h"
 #include "fleet/witness.h"
 #include "journal/events.h"
 #include "journal/hex.h"
@@ -105,6 +106,9 @@ int report(const Error& e) {
 }
 
 int cmd_init(const Options& o) {
+  // A directory this process may not list is no "non-empty directory": say
+  // why it cannot be used.
+  if (auto target = inspect_target(o.journal); !target) return report(target.error());
   auto journal = Journal::create(o.journal, JournalOptions{.sync = o.sync});
   if (!journal) return report(journal.error());
   std::cout << "initialized journal " << o.journal << " (id " << journal->info().journal_id
@@ -467,8 +471,12 @@ int cmd_audit(const Options& o) {
   } else {
     std::cout << "audited " << result->records << " records of " << o.journal << "\n"
               << "head seq " << result->head_seq << ", chain head " << to_hex(result->chain_head)
-              << "\n(keep \"" << result->head_seq << ":" << to_hex(result->chain_head)
-              << "\" and pass it to a later audit as --expect-head)\n";
+              << '\n';
+    // A head worth anchoring later audits to: only one that audits clean.
+    if (result->ok()) {
+      std::cout << "(keep \"" << result->head_seq << ":" << to_hex(result->chain_head)
+                << "\" and pass it to a later audit as --expect-head)\n";
+    }
     if (witnessed) print_witness(*witnessed);
     if (result->ok()) {
       std::cout << "ok: checksums, seqs, hash chain, replay and snapshot all check out"

@@ -43,6 +43,7 @@
 // a failing seed replays the same schedule (the exact interleaving still
 // depends on timing). Exit 0 when every check passed, 1 on the first
 // violation (with the seed and iteration), 2 on a usage or setup error.
+#include "crashtest/cli_checks.h"
 #include "crashtest/dash.h"
 #include "crashtest/invariants.h"
 #include "crashtest/power_loss/command.h"
@@ -78,8 +79,10 @@
 #include <optional>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #ifndef FJ_VERSION
@@ -91,6 +94,7 @@ namespace {
 using fj::crashtest::dash;
 using fj::crashtest::mix;
 using fj::crashtest::undash;
+using fj::crashtest::whole_number;
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -117,19 +121,16 @@ struct Config {
   bool child_creates = false;
   // Every this many iterations the check also audits and replays from seq 1.
   std::uint64_t full_check_every = 500;
-  // Part of every id and request id, so that a run on a journal that already
-  // holds events never reuses one: empty for an empty journal, else its head.
-  std::string run;
 };
 
-std::string tpl_id(const std::string& run, std::uint64_t iteration, int k) {
-  return "t" + run + std::to_string(iteration) + "-" + std::to_string(k);
+std::string tpl_id(std::uint64_t iteration, int k) {
+  return "t" + std::to_string(iteration) + "-" + std::to_string(k);
 }
-std::string source_id(const std::string& run, std::uint64_t iteration, int k) {
-  return "s" + run + std::to_string(iteration) + "-" + std::to_string(k);
+std::string source_id(std::uint64_t iteration, int k) {
+  return "s" + std::to_string(iteration) + "-" + std::to_string(k);
 }
-std::string disk_fork_id(const std::string& run, std::uint64_t iteration, int j) {
-  return "d" + run + std::to_string(iteration) + "-" + std::to_string(j);
+std::string disk_fork_id(std::uint64_t iteration, int j) {
+  return "d" + std::to_string(iteration) + "-" + std::to_string(j);
 }
 
 // One acknowledged request, as the child reports it and the parent checks it.
@@ -235,8 +236,8 @@ class Client {
       std::vector<std::future<fj::Result<fj::Outcome>>> pending;
       for (int i = 0; i < burst; ++i) {
         Ack a = next_command();
-        a.request_id = "r" + cfg_.run + std::to_string(plan_.iteration) + "." +
-                       std::to_string(index_) + "." + std::to_string(++sent_);
+        a.request_id = "r" + std::to_string(plan_.iteration) + "." + std::to_string(index_) + "." +
+                       std::to_string(++sent_);
         fj::Request request{command_of(a), a.request_id};
         Waiter<fj::Result<fj::Outcome>> done;
         service_.async_execute(std::move(request), done.callback());
@@ -252,7 +253,7 @@ class Client {
     // The current iteration's templates, and sometimes the previous one's.
     const std::uint64_t it =
         plan_.iteration > 0 && rng_() % 4 == 0 ? plan_.iteration - 1 : plan_.iteration;
-    return tpl_id(cfg_.run, it, static_cast<int>(rng_() % kTemplatesPerIteration));
+    return tpl_id(it, static_cast<int>(rng_() % kTemplatesPerIteration));
   }
 
   Ack next_command() {
@@ -261,18 +262,17 @@ class Client {
     if (roll < 8) {
       const int k = static_cast<int>(rng_() % kTemplatesPerIteration);
       a.type = fj::EventType::template_registered;
-      a.template_id = tpl_id(cfg_.run, plan_.iteration, k);
-      a.source = source_id(cfg_.run, plan_.iteration, k);
+      a.template_id = tpl_id(plan_.iteration, k);
+      a.source = source_id(plan_.iteration, k);
     } else if (roll < 55) {
       a.type = fj::EventType::fork_added;
       a.template_id = some_template();
       if (cfg_.with_reconcile && rng_() % 8 == 0) {
         // A fork the data root knows, perhaps under another template.
-        a.fork = disk_fork_id(cfg_.run, plan_.iteration,
-                              static_cast<int>(rng_() % kDiskForksPerIteration));
+        a.fork = disk_fork_id(plan_.iteration, static_cast<int>(rng_() % kDiskForksPerIteration));
       } else {
-        a.fork = "f" + cfg_.run + std::to_string(plan_.iteration) + "-" + std::to_string(index_) +
-                 "-" + std::to_string(++forks_);
+        a.fork = "f" + std::to_string(plan_.iteration) + "-" + std::to_string(index_) + "-" +
+                 std::to_string(++forks_);
       }
     } else if (roll < 92 && !mine_.empty()) {
       const std::size_t pick = rng_() % mine_.size();
@@ -461,6 +461,12 @@ class Violation {
   std::string what_;
 };
 
+// The run cannot be made (exit 2): nothing was checked yet.
+class SetupError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 std::string describe(const fj::Error& e) {
   return std::string(fj::code_name(e.code)) + ": " + e.message;
 }
@@ -496,6 +502,9 @@ class Parent {
       start();
       for (iteration_ = 0; iteration_ < cfg_.iterations; ++iteration_) one_iteration();
       final_check();
+    } catch (const SetupError& e) {
+      std::cerr << "forkjournal-crashtest: " << e.what() << std::endl;
+      return 2;
     } catch (const Violation& v) {
       std::cout << "VIOLATION (seed " << cfg_.seed << ", iteration " << iteration_
                 << "): " << v.what() << "\n  journal kept at " << cfg_.journal
@@ -522,16 +531,18 @@ class Parent {
   }
 
  private:
+  // The journal directory is missing or empty (main checked): the run
+  // starts from an empty journal, which it creates.
   void start() {
-    // The first head the checks trust: whatever the journal already holds,
-    // audited once.
     std::error_code ec;
-    if (!cfg_.child_creates && !fs::exists(fs::path(cfg_.journal) / "data.mdb", ec)) {
+    if (!cfg_.child_creates) {
       // Created here, not by the first child (--child-creates exercises a
       // kill inside Journal::create instead).
-      must(fj::Journal::create(cfg_.journal), "creating the journal");
+      auto created = fj::Journal::create(cfg_.journal);
+      if (!created) throw SetupError("cannot create the journal: " + describe(created.error()));
     }
     if (fs::exists(fs::path(cfg_.journal) / "data.mdb", ec)) {
+      // The first head the checks trust: the new journal's seed.
       auto journal = must(fj::Journal::open(cfg_.journal), "opening the journal");
       auto report = must(fj::audit(journal), "audit before the first iteration");
       if (!report.ok()) throw Violation("the journal has audit findings before the first kill");
@@ -539,12 +550,12 @@ class Parent {
                                  std::move(*report.state)};
     }
     totals_.first_head = totals_.head = verified_.chain.seq;
-    if (verified_.chain.seq > 0) cfg_.run = std::to_string(verified_.chain.seq) + "x";
     if (cfg_.with_reconcile) {
       fs::create_directories(fs::path(cfg_.data_root) / "guests", ec);
-      fs::create_directories(fs::path(cfg_.data_root) / "templates", ec);
-      if (ec)
-        throw Violation("cannot create the data root " + cfg_.data_root + ": " + ec.message());
+      if (!ec) fs::create_directories(fs::path(cfg_.data_root) / "templates", ec);
+      if (ec) {
+        throw SetupError("cannot create the data root " + cfg_.data_root + ": " + ec.message());
+      }
     }
   }
 
@@ -561,18 +572,18 @@ class Parent {
     };
     const std::uint64_t it = iteration_;
     for (int k = 0; k < kTemplatesPerIteration; ++k) {
-      if (rng() % 4 != 0) instance(source_id(cfg_.run, it, k), "");  // the others get swept
+      if (rng() % 4 != 0) instance(source_id(it, k), "");  // the others get swept
     }
     for (int j = 0; j < kDiskForksPerIteration; ++j) {
       const std::uint64_t owner = it > 0 && rng() % 3 == 0 ? it - 1 : it;
-      instance(disk_fork_id(cfg_.run, it, j),
-               tpl_id(cfg_.run, owner, static_cast<int>(rng() % kTemplatesPerIteration)));
+      instance(disk_fork_id(it, j),
+               tpl_id(owner, static_cast<int>(rng() % kTemplatesPerIteration)));
     }
     if (it >= 2) {
       for (int k = 0; k < kTemplatesPerIteration; ++k)
-        fs::remove_all(guests / source_id(cfg_.run, it - 2, k));
+        fs::remove_all(guests / source_id(it - 2, k));
       for (int j = 0; j < kDiskForksPerIteration; ++j) {
-        if (rng() % 2 == 0) fs::remove_all(guests / disk_fork_id(cfg_.run, it - 2, j));
+        if (rng() % 2 == 0) fs::remove_all(guests / disk_fork_id(it - 2, j));
       }
     }
     fs::remove_all(guests / "torn");
@@ -825,7 +836,10 @@ int main(int argc, char** argv) {
       "forkjournal-crashtest: a seeded kill -9 loop. A child appends through the embeddable\n"
       "service from several clients and reports every acknowledged seq; the parent SIGKILLs it\n"
       "at a random moment, reopens the journal and checks that nothing acknowledged was lost.\n"
-      "Exit codes: 0 every check passed, 1 a violation (seed and iteration printed), 2 usage.\n"
+      "It creates its own scratch journal (and data root), filled with fake events and guests:\n"
+      "a --journal or --data-root that exists and is not empty is refused.\n"
+      "Exit codes: 0 every check passed, 1 a violation (seed and iteration printed), 2 a usage\n"
+      "error or a run that cannot be made (one line on stderr).\n"
       "With --power-loss: the crash states a power loss may leave instead (see below); exit 0\n"
       "when the --sync mode kept its promise, 1 when it did not, 2 when the run cannot be made.",
       "forkjournal-crashtest"};
@@ -834,20 +848,24 @@ int main(int argc, char** argv) {
                                         std::to_string(fj::kFormatVersion) + ")");
   bool seeded = false;
   app.add_option("--journal", cfg.journal,
-                 "Journal directory (default: a temporary directory, removed at the end)");
+                 "New or empty directory for the test's own scratch journal, kept after a "
+                 "violation (default: a temporary directory, removed at the end); one that exists "
+                 "and is not empty is refused (exit 2)");
   app.add_option("--iterations", cfg.iterations, "Kills to run")
-      ->check(CLI::PositiveNumber)
+      ->check(whole_number(1, "POSITIVE"))
       ->capture_default_str();
   app.add_option_function<std::uint64_t>(
-      "--seed",
-      [&](const std::uint64_t& s) {
-        cfg.seed = s;
-        seeded = true;
-      },
-      "Seed of the kill schedule and the workload (default: random, printed)");
+         "--seed",
+         [&](const std::uint64_t& s) {
+           cfg.seed = s;
+           seeded = true;
+         },
+         "Seed of the kill schedule and the workload (default: random, printed)")
+      ->check(whole_number(0, ""));
   app.add_option("--data-root", cfg.data_root,
-                 "Reconcile against this VM-manager data root, which gets drift every iteration "
-                 "(implies --with-reconcile)");
+                 "New or empty directory for a scratch VM-manager data root to reconcile "
+                 "against, which gets fake guests and drift every iteration (implies "
+                 "--with-reconcile); one that exists and is not empty is refused (exit 2)");
   app.add_flag("--with-reconcile", cfg.with_reconcile,
                "The child also runs reconciles; kills land mid-reconcile (data root: a temporary "
                "directory unless --data-root)");
@@ -864,12 +882,32 @@ int main(int argc, char** argv) {
   app.add_option("--full-check-every", cfg.full_check_every,
                  "Audit and replay the whole journal every N iterations (and at the end); the "
                  "others check only what the last child appended")
-      ->check(CLI::PositiveNumber)
+      ->check(whole_number(1, "POSITIVE"))
       ->capture_default_str();
   app.add_flag("-v,--verbose", cfg.verbose, "One line per iteration");
   fj::power_loss::PowerLossCli power_loss;
   fj::power_loss::add_power_loss_options(app, power_loss);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // CLI11's own exit codes (105, 109, ...) are no usage error's 2.
+    std::cerr << "forkjournal-crashtest: " << e.what() << " (see 'forkjournal-crashtest --help')\n";
+    return 2;
+  }
+  for (const auto& [path, option, what] : {std::tuple{cfg.journal, "--journal", "journal"},
+                                           std::tuple{cfg.data_root, "--data-root", "data root"}}) {
+    if (path.empty()) continue;
+    if (const auto problem = fj::crashtest::scratch_dir_problem(path, option, what)) {
+      std::cerr << "forkjournal-crashtest: " << *problem << '\n';
+      return 2;
+    }
+  }
 
   if (!seeded) cfg.seed = std::random_device{}() ^ (std::uint64_t{std::random_device{}()} << 32);
   if (power_loss.power_loss || power_loss.workload) {

@@ -7,12 +7,15 @@
 #include "support/event_samples.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
+#include "support/text.h"
 
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -21,6 +24,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -165,6 +169,164 @@ TEST(Backup, RefusesANonEmptyDestinationAndLeavesItUntouched) {
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(same), {}), "a file");
 }
 
+// A .partial in DEST is someone else's: a backup killed before it moved its
+// copy into place, one still copying, or the operator's own file. backup and
+// restore refuse it and change nothing in DEST, whatever it is.
+TEST(Backup, ADestinationHoldingAPartialIsRefusedAndLeftUntouched) {
+  TempDir dir;
+  const std::string original = dir.sub("journal");
+  ASSERT_EQ(forkjournal(original, {"init"}).exit_code, 0);
+  const std::string backup = dir.sub("backup");
+  ASSERT_EQ(forkjournal(original, {"backup", backup}).exit_code, 0);
+  const std::string elsewhere = dir.sub("elsewhere");
+  fs::create_directory(elsewhere);
+  std::ofstream(elsewhere + "/notes.txt") << "important";
+
+  for (const std::string kind : {"directory", "file", "symlink", "with-more"}) {
+    SCOPED_TRACE(kind);
+    const std::string dest = dir.sub("dest-" + kind);
+    fs::create_directory(dest);
+    const std::string partial = dest + "/.partial";
+    if (kind == "file") {
+      std::ofstream(partial) << "important";
+    } else if (kind == "symlink") {
+      fs::create_directory_symlink(elsewhere, partial);
+    } else {
+      fs::create_directory(partial);
+      std::ofstream(partial + "/notes.txt") << "important";
+      if (kind == "with-more") std::ofstream(dest + "/other") << "mine";
+    }
+    const std::set<std::string> before = listing(dest);
+    // backup DEST, and restore into --journal DEST.
+    for (const auto& [journal, args, what] :
+         std::vector<std::tuple<std::string, std::vector<std::string>, std::string>>{
+             {original, {"backup", dest}, "backup"}, {dest, {"restore", backup}, "restore"}}) {
+      SCOPED_TRACE(what);
+      const Exited r = forkjournal(journal, args);
+      EXPECT_EQ(r.exit_code, 2) << r;
+      EXPECT_EQ(r.out, "");
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+      EXPECT_NE(r.err.find(dest), std::string::npos) << r.err;
+      if (kind == "with-more") {
+        EXPECT_NE(r.err.find(dest + " is not empty"), std::string::npos) << r.err;
+      } else {
+        EXPECT_NE(r.err.find("left by an interrupted " + what + " (or one still running)"),
+                  std::string::npos)
+            << r.err;
+        EXPECT_NE(r.err.find("remove " + partial + " by hand once no " + what), std::string::npos)
+            << r.err;
+      }
+      EXPECT_EQ(listing(dest), before);
+      const std::string notes = kind == "file"      ? partial
+                                : kind == "symlink" ? elsewhere + "/notes.txt"
+                                                    : partial + "/notes.txt";
+      std::ifstream kept(notes);
+      EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), "important");
+    }
+    if (kind == "symlink") {
+      EXPECT_TRUE(fs::is_symlink(partial));
+    }
+  }
+  // Once the .partial is removed by hand, the same command goes through.
+  fs::remove_all(dir.sub("dest-directory/.partial"));
+  EXPECT_EQ(forkjournal(original, {"backup", dir.sub("dest-directory")}).exit_code, 0);
+  EXPECT_EQ(listing(dir.sub("dest-directory")), std::set<std::string>{"data.mdb"});
+}
+
+// Two backups started at once into one DEST: one makes the copy, the other
+// is refused and removes nothing of the first's (it used to remove the
+// first's .partial, which then failed to move its copy into place).
+TEST(Backup, TwoBackupsIntoOneDestinationAtOnceLeaveOneGoodCopy) {
+  TempDir dir;
+  const std::string original = dir.sub("journal");
+  {
+    auto journal = fj::Journal::create(original, fj::JournalOptions{.sync = fj::SyncMode::none});
+    ASSERT_TRUE(journal);
+    fill(*journal);
+  }
+  for (int round = 0; round < 8; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    const std::string dest = dir.sub("dest" + std::to_string(round));
+    // Into a new DEST in even rounds, an existing empty one in odd rounds.
+    if (round % 2 == 1) fs::create_directory(dest);
+    std::vector<pid_t> pids;
+    for (int i = 0; i < 2; ++i) {
+      const std::string log = dir.sub("log" + std::to_string(round) + "-" + std::to_string(i));
+      pids.push_back(spawn_logged({FORKJOURNAL_BIN, "--journal", original, "backup", dest},
+                                  log + ".out", log + ".err"));
+      ASSERT_GT(pids.back(), 0);
+    }
+    std::vector<int> codes;
+    std::string errors;
+    for (int i = 0; i < 2; ++i) {
+      const auto status = wait_exit(pids[i], std::chrono::seconds(60));
+      ASSERT_TRUE(status && WIFEXITED(*status));
+      codes.push_back(WEXITSTATUS(*status));
+      errors += fj::testing::file_text(
+          dir.sub("log" + std::to_string(round) + "-" + std::to_string(i) + ".err"));
+    }
+    std::sort(codes.begin(), codes.end());
+    EXPECT_EQ(codes, (std::vector<int>{0, 2})) << errors;
+    EXPECT_EQ(errors.find("cannot move the copy"), std::string::npos) << errors;
+    EXPECT_EQ(listing(dest), std::set<std::string>{"data.mdb"});
+    const Exited audit = forkjournal(dest, {"audit"});
+    EXPECT_EQ(audit.exit_code, 0) << audit;
+  }
+}
+
+// Runs forkjournal as user nobody when this process is root (for whom no
+// mode bars a listing), else as this user.
+Exited forkjournal_unprivileged(const std::string& journal, std::vector<std::string> args) {
+  args.insert(args.begin(), {FORKJOURNAL_BIN, "--journal", journal});
+  if (::geteuid() == 0) {
+    args.insert(args.begin(),
+                {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"});
+  }
+  return run(args, {.journal_env = std::nullopt, .timeout = std::chrono::seconds(60)});
+}
+
+// A target directory the user may not list is reported as that, naming it,
+// not as "not empty" (backup's DEST, restore's and init's --journal).
+TEST(Backup, ATargetThatCannotBeListedIsReportedAsSuchNotAsNotEmpty) {
+  TempDir dir;
+  // Others may pass through the test's directory, not list it.
+  fs::permissions(dir.path(), fs::perms::others_exec, fs::perm_options::add);
+  const std::string original = dir.sub("journal");
+  ASSERT_EQ(forkjournal(original, {"init"}).exit_code, 0);
+  const std::string backup = dir.sub("backup");
+  ASSERT_EQ(forkjournal(original, {"backup", backup}).exit_code, 0);
+  if (::geteuid() == 0) {
+    for (const std::string& d : {original, backup}) {
+      for (const auto& entry : fs::recursive_directory_iterator(d)) {
+        ASSERT_EQ(::chown(entry.path().c_str(), 65534, 65534), 0);
+      }
+      ASSERT_EQ(::chown(d.c_str(), 65534, 65534), 0);
+    }
+  }
+  const std::string locked = dir.sub("locked");
+  fs::create_directory(locked);
+  fs::permissions(locked, fs::perms::none);
+
+  for (const auto& [journal, args] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {original, {"backup", locked}}, {locked, {"restore", backup}}, {locked, {"init"}}}) {
+    SCOPED_TRACE(::testing::PrintToString(args));
+    const Exited r = forkjournal_unprivileged(journal, args);
+    EXPECT_EQ(r.exit_code, 2) << r;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err, "forkjournal: cannot list " + locked + ": Permission denied\n") << r;
+  }
+  fs::permissions(locked, fs::perms::owner_all);
+  EXPECT_TRUE(fs::is_empty(locked));
+  // The same user goes through in a directory of its own.
+  const std::string own = dir.sub("own");
+  fs::create_directory(own);
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown(own.c_str(), 65534, 65534), 0);
+  }
+  const Exited ok = forkjournal_unprivileged(original, {"backup", own + "/backup"});
+  EXPECT_EQ(ok.exit_code, 0) << ok;
+}
+
 TEST(Backup, AFailedBackupLeavesNothingBehind) {
   TempDir dir;
   const std::string dest = dir.sub("backup");
@@ -204,6 +366,34 @@ TEST(Backup, RestoreIntoAnEmptyDirectoryPassesTheBackupsExpectHead) {
   EXPECT_EQ(forkjournal(restored, {"fork", "tpl1", "frk-new"}).exit_code, 0);
   // Restoring over a journal is refused.
   EXPECT_EQ(forkjournal(restored, {"restore", dir.sub("backup")}).exit_code, 2);
+}
+
+// restore from a directory without data.mdb says that it holds no backup,
+// not to create a journal there with init; nothing is created.
+TEST(Backup, RestoreFromADirectoryWithoutDataMdbSaysItHoldsNoBackup) {
+  TempDir dir;
+  const std::string empty = dir.sub("empty");
+  fs::create_directory(empty);
+  const std::string interrupted = dir.sub("interrupted");
+  fs::create_directories(interrupted + "/.partial");
+  for (const std::string& src : {empty, interrupted}) {
+    SCOPED_TRACE(src);
+    const Exited r = forkjournal(dir.sub("restored"), {"restore", src});
+    EXPECT_EQ(r.exit_code, 2) << r;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find(src + " holds no journal to restore (no data.mdb): a backup directory "
+                               "holds the data.mdb that 'forkjournal backup' wrote"),
+              std::string::npos)
+        << r;
+    EXPECT_EQ(r.err.find("init"), std::string::npos) << r;
+    EXPECT_EQ(r.err.find(".partial was left by a backup that did not finish") != std::string::npos,
+              src == interrupted)
+        << r;
+    EXPECT_FALSE(fs::exists(dir.sub("restored")));
+  }
+  EXPECT_TRUE(fs::is_empty(empty));
+  EXPECT_EQ(listing(interrupted), std::set<std::string>{".partial"});
 }
 
 // An empty journal's anchor is 0:<its chain seed> (what backup and audit print

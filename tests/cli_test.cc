@@ -1100,6 +1100,32 @@ constexpr const char* kNoSpace = "forkjournal: write to stdout: No space left on
 
 // A command whose output is lost exits 2, so that a script (a backup timer
 // keeping the printed head as its anchor) never takes it for success.
+// The head to keep for --expect-head is offered only by a clean audit: a
+// journal with findings is no anchor.
+TEST_F(PopulatedCliTest, AuditOffersItsHeadForExpectHeadOnlyWhenClean) {
+  const Exited clean = fj({"audit"});
+  ASSERT_EQ(clean.exit_code, 0) << clean;
+  const std::smatch head = [&] {
+    std::smatch m;
+    EXPECT_TRUE(
+        std::regex_search(clean.out, m, std::regex("head seq 8, chain head ([0-9a-f]{64})")))
+        << clean;
+    return m;
+  }();
+  ASSERT_FALSE(head.empty());
+  const std::string anchor = "8:" + head[1].str();
+  EXPECT_TRUE(contains(clean.out,
+                       "(keep \"" + anchor + "\" and pass it to a later audit as --expect-head)\n"))
+      << clean;
+
+  const Exited findings = fj({"audit", "--expect-head", "9:" + head[1].str()});
+  EXPECT_EQ(findings.exit_code, 1) << findings;
+  EXPECT_TRUE(contains(findings.out, "1 finding:\n")) << findings;
+  EXPECT_TRUE(contains(findings.out, "head seq 8, chain head " + head[1].str())) << findings;
+  EXPECT_FALSE(contains(findings.out, "--expect-head")) << findings;
+  EXPECT_FALSE(contains(findings.out, "(keep")) << findings;
+}
+
 TEST_F(PopulatedCliTest, EveryReadCommandExitsTwoWhenStdoutCannotBeWritten) {
   for (const std::vector<std::string>& args :
        std::vector<std::vector<std::string>>{{"counts"},

@@ -1,5 +1,6 @@
 #include "crashtest/power_loss/command.h"
 
+#include "crashtest/cli_checks.h"
 #include "crashtest/power_loss/explorer.h"
 #include "crashtest/power_loss/workload.h"
 #include "present/sync_option.h"
@@ -48,6 +49,7 @@ void add_power_loss_options(CLI::App& app, PowerLossCli& cli) {
   add_sync_option(app, cli.sync)->group(group);
   app.add_option("--states", cli.states,
                  "Check at most this many crash states, a seeded sample (0: all)")
+      ->check(crashtest::whole_number(0, ""))
       ->default_val(cli.states)
       ->group(group);
   app.add_option("--requests", cli.requests, "Requests in the recorded workload")
@@ -63,8 +65,9 @@ void add_power_loss_options(CLI::App& app, PowerLossCli& cli) {
                  "lib/libfjrecord.so, or the installed one)")
       ->group(group);
   app.add_option("--keep", cli.keep,
-                 "Keep the trace, the recorded journal and up to 20 failing states in this new "
-                 "directory")
+                 "Keep the trace, the recorded journal, up to 20 failing states (failed-K) and up "
+                 "to 20 states that crashed the check (crashed-N, N the state's number in the "
+                 "report) in this new directory")
       ->group(group);
   // What the explorer runs under the recorder.
   app.add_flag("--power-loss-workload", cli.workload)->group("");

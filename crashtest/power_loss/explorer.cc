@@ -185,6 +185,9 @@ std::optional<std::string> read_line(int fd, std::string& pending) {
 // state after state (a fork per state costs more than the check under the
 // sanitizers); a worker that dies is replaced for the next state.
 class Checker {
+  // Starts the line a worker sends as a stage of the check begins.
+  static constexpr const char* kStage = "> ";
+
  public:
   Checker(std::string dir, std::span<const Ack> acks, const Reference& reference)
       : dir_(std::move(dir)), acks_(acks), reference_(reference) {}
@@ -193,11 +196,18 @@ class Checker {
   Checker& operator=(const Checker&) = delete;
 
   // Checks the state in the directory against the first `acked`
-  // acknowledgements; nothing, with `died` saying why, when the worker died.
+  // acknowledgements; nothing, with `died` saying why and in which stage,
+  // when the worker died.
   std::optional<Verdict> check(std::size_t acked, std::string& died) {
     if (pid_ < 0) spawn();
     std::optional<std::string> line;
-    if (write_all(to_, std::to_string(acked) + "\n")) line = read_line(from_, pending_);
+    std::string stage;
+    if (write_all(to_, std::to_string(acked) + "\n")) {
+      // "> STAGE" as each stage of the check begins, then the verdict.
+      while ((line = read_line(from_, pending_)) && line->starts_with(kStage)) {
+        stage = line->substr(std::strlen(kStage));
+      }
+    }
     if (line) {
       auto v = from_line(*line);
       if (!v) died = "the check answered an unreadable line";
@@ -207,6 +217,7 @@ class Checker {
     died = WIFSIGNALED(status)
                ? "the check died of signal " + std::to_string(WTERMSIG(status))
                : "the check exited " + std::to_string(WEXITSTATUS(status)) + " without a verdict";
+    if (!stage.empty()) died += " in the " + stage;
     return std::nullopt;
   }
 
@@ -224,7 +235,9 @@ class Checker {
       std::string pending;
       while (auto request = read_line(down[0], pending)) {
         const std::size_t acked = std::min<std::size_t>(std::stoull(*request), acks_.size());
-        const Verdict v = check_state(dir_, acks_.first(acked), reference_);
+        const Verdict v = check_state(
+            dir_, acks_.first(acked), reference_,
+            [&](std::string_view stage) { write_all(up[1], kStage + std::string(stage) + "\n"); });
         if (!write_all(up[1], to_line(v) + "\n")) break;
       }
       ::_exit(0);
@@ -359,7 +372,8 @@ ExploreReport explore(const ExploreOptions& o) {
   auto last_progress = Clock::now();
   const std::uint64_t expected =
       o.max_states == 0 ? r.candidates : std::min(o.max_states, r.candidates);
-  std::size_t failed_kept = 0;
+  std::size_t failed_kept = 0, crashed_kept = 0;
+  r.keep = o.keep;
   model->for_each_state([&](const CrashState& state) {
     // The same files checked against more acknowledgements is a new check.
     const auto acked = static_cast<std::size_t>(
@@ -382,11 +396,22 @@ ExploreReport explore(const ExploreOptions& o) {
     write_files(state_dir, state.files);
     std::string died;
     auto v = checker.check(acked, died);
-    ++r.states;
+    const std::uint64_t number = ++r.states;
     std::string problem;
     if (!v) {
       ++r.crashed;
       problem = died;
+      // Every state that crashed is named and, with --keep, kept as it was
+      // built (the check may have written to its copy before it died).
+      if (r.crashes.size() < 20) {
+        CrashedState c{number, state.description + ", " + std::to_string(acked) + " acknowledged",
+                       died, ""};
+        if (!o.keep.empty() && crashed_kept++ < 20) {
+          c.kept = (work / ("crashed-" + std::to_string(number))).string();
+          write_files(c.kept, state.files);
+        }
+        r.crashes.push_back(std::move(c));
+      }
     } else {
       r.opened += v->opened;
       r.booted += v->booted;
@@ -409,11 +434,12 @@ ExploreReport explore(const ExploreOptions& o) {
       if (v->acked_lost > 0 || v->wrong_count) problem = v->problem;
     }
     if (!problem.empty()) {
-      if (r.examples.size() < 5) r.examples.push_back(state.description + ": " + problem);
-      if (!o.keep.empty() && failed_kept < 20) {
-        std::error_code ec;
-        fs::copy(state_dir, work / ("failed-" + std::to_string(failed_kept++)),
-                 fs::copy_options::recursive, ec);
+      if (r.examples.size() < 5) {
+        r.examples.push_back("state " + std::to_string(number) + ", " + state.description + ": " +
+                             problem);
+      }
+      if (v && !o.keep.empty() && failed_kept < 20) {
+        write_files(work / ("failed-" + std::to_string(failed_kept++)), state.files);
       }
     }
     if (o.progress && Clock::now() - last_progress > std::chrono::seconds(1)) {
@@ -435,6 +461,14 @@ std::string to_json(const ExploreReport& r) {
   }
   boost::json::array examples;
   for (const std::string& e : r.examples) examples.emplace_back(e);
+  boost::json::array crashes;
+  for (const CrashedState& c : r.crashes) {
+    crashes.emplace_back(boost::json::object{
+        {"state", c.number},
+        {"description", c.description},
+        {"died", c.died},
+        {"kept", c.kept.empty() ? boost::json::value(nullptr) : boost::json::value(c.kept)}});
+  }
   return boost::json::serialize(
       boost::json::object{{"sync", std::string(sync_mode_name(r.sync))},
                           {"states", r.states},
@@ -453,6 +487,7 @@ std::string to_json(const ExploreReport& r) {
                           {"states_losing_acked", r.states_losing},
                           {"refused_holding_acked", r.refused_holding_acks},
                           {"crashed", r.crashed},
+                          {"crashes", std::move(crashes)},
                           {"refusals", std::move(refusals)},
                           {"examples", std::move(examples)},
                           {"promise_kept", r.promise_kept()},
@@ -473,6 +508,24 @@ std::string to_text(const ExploreReport& r) {
   for (const auto& [kind, n] : r.refusals) {
     out << "  refused: " << kind << ": " << n << " states, first: " << r.refusal_examples.at(kind)
         << "\n";
+  }
+  for (const CrashedState& c : r.crashes) {
+    out << "  crashed: state " << c.number << ", " << c.description << ": " << c.died;
+    if (!c.kept.empty()) out << "; kept in " << c.kept;
+    out << "\n";
+  }
+  if (r.crashed > r.crashes.size()) {
+    out << "  crashed: " << r.crashed - r.crashes.size() << " more states\n";
+  }
+  if (r.crashed > 0) {
+    if (r.keep.empty()) {
+      out << "  to keep the states that crashed, run again with --keep DIR (a timing-dependent "
+             "recording may differ: then the numbers name other states)\n";
+    } else {
+      out << "  a kept state is a journal directory: 'forkjournal --journal DIR audit' repeats "
+             "the read-only stages, 'forkjournald --journal COPY --socket SOCK --sync none' the "
+             "boot (on a copy: it writes)\n";
+    }
   }
   for (const std::string& e : r.examples) out << "  e.g. " << e << "\n";
   out << "  " << (r.promise_kept() ? "the mode kept its promise" : "THE MODE BROKE ITS PROMISE")

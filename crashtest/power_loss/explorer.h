@@ -32,10 +32,21 @@ struct ExploreOptions {
   std::uint64_t seed = 0;
   std::uint64_t max_states = 2000;  // 0: every candidate
   int requests = 120;
-  std::string recorder;   // libfjrecord.so
-  std::string self;       // this executable, which runs the workload
-  std::string keep;       // empty, or a directory to keep the trace, journal and failing states in
+  std::string recorder;  // libfjrecord.so
+  std::string self;      // this executable, which runs the workload
+  // Empty, or a directory to keep the trace, the journal, up to 20 failing
+  // states (failed-K) and up to 20 states that crashed the check (crashed-N,
+  // N the state's number) in.
+  std::string keep;
   bool progress = false;  // a progress line on stderr
+};
+
+// A state whose checking process died (LMDB aborts on some damaged pages).
+struct CrashedState {
+  std::uint64_t number = 0;  // its place among the distinct states checked, from 1
+  std::string description;   // the crash point, what is present and torn, the acknowledgements
+  std::string died;          // "the check died of signal 6 in the boot"
+  std::string kept;          // the directory --keep kept its files in, or empty
 };
 
 struct ExploreReport {
@@ -56,9 +67,11 @@ struct ExploreReport {
   std::uint64_t refused = 0;
   std::uint64_t refused_holding_acks = 0;
   std::uint64_t crashed = 0;                            // the checking process died
+  std::vector<CrashedState> crashes;                    // the first 20 of them
   std::map<std::string, std::uint64_t> refusals;        // "<stage>: <code>" -> states
   std::map<std::string, std::string> refusal_examples;  // "<stage>: <code>" -> the first such
   std::vector<std::string> examples;                    // the first failing states, one line each
+  std::string keep;                                     // ExploreOptions::keep
   double seconds = 0;
 
   // Whether the mode kept its promise (see above).

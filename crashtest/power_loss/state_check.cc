@@ -42,12 +42,15 @@ struct Opened {
 
 // The acknowledgements a readable journal does not hold as acknowledged.
 Result<Opened> read_only_view(const std::string& dir, std::span<const Ack> acks,
-                              std::string& refused) {
+                              std::string& refused,
+                              const std::function<void(std::string_view)>& stage) {
+  stage("read-only open");
   auto journal = Journal::open(dir, JournalOptions{.read_only = true});
   if (!journal) {
     refused = describe("read-only open", journal.error());
     return journal.error();
   }
+  stage("audit");
   auto audited = audit(*journal);
   if (!audited) {
     refused = describe("audit", audited.error());
@@ -58,12 +61,14 @@ Result<Opened> read_only_view(const std::string& dir, std::span<const Ack> acks,
     refused = "audit: " + f.kind + " at seq " + std::to_string(f.seq) + ": " + f.detail;
     return make_error(Errc::corrupt_record, refused);
   }
+  stage("replay");
   auto replayed = replay(*journal);
   if (!replayed) {
     refused = describe("replay", replayed.error());
     return replayed.error();
   }
   Opened out{audited->head_seq, digest(*replayed), 0, {}};
+  stage("reading acknowledged seqs");
   auto read = journal->read([&](Reader& r) -> Result<void> {
     for (const Ack& a : acks) {
       std::string why;
@@ -179,7 +184,11 @@ boost::system::result<Reference, std::string> Reference::build(const std::string
   return ref;
 }
 
-Verdict check_state(const std::string& dir, std::span<const Ack> acks, const Reference& reference) {
+Verdict check_state(const std::string& dir, std::span<const Ack> acks, const Reference& reference,
+                    const std::function<void(std::string_view)>& stage_begins) {
+  const auto stage = [&](std::string_view name) {
+    if (stage_begins) stage_begins(name);
+  };
   Verdict v;
   v.acked = acks.size();
   const auto wrong = [&](std::string what) {
@@ -196,7 +205,7 @@ Verdict check_state(const std::string& dir, std::span<const Ack> acks, const Ref
     }
   };
 
-  auto ro = read_only_view(dir, acks, v.refused);
+  auto ro = read_only_view(dir, acks, v.refused, stage);
   if (ro) {
     v.opened = true;
     v.head = ro->head;
@@ -210,6 +219,7 @@ Verdict check_state(const std::string& dir, std::span<const Ack> acks, const Ref
       v.problem =
           "refused with " + std::to_string(acks.size()) + " acknowledged events: " + v.refused;
   }
+  stage("boot");
   auto booted = boot(dir);
   if (!booted) {
     v.boot_refused = describe("boot", booted.error());

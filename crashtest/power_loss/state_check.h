@@ -16,6 +16,7 @@
 #include <boost/system/result.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -62,7 +63,11 @@ struct Verdict {
   std::string problem;  // the first lost acknowledgement or wrong count, one line
 };
 
-Verdict check_state(const std::string& dir, std::span<const Ack> acks, const Reference& reference);
+// `stage`, when given, is called as each stage begins ("read-only open",
+// "audit", "replay", "reading acknowledged seqs", "boot"), so that whoever
+// sees the checking process die can say in which.
+Verdict check_state(const std::string& dir, std::span<const Ack> acks, const Reference& reference,
+                    const std::function<void(std::string_view)>& stage = {});
 
 // One line for the pipe between a checking process and the explorer, and back.
 std::string to_line(const Verdict& v);
