@@ -59,12 +59,13 @@ Result<void> add_lines(Reader& r, ChainCursor& chain, std::uint64_t from, std::u
   const std::uint64_t verified_at = std::min(
       head, (to + kChainCheckpointEvery - 1) / kChainCheckpointEvery * kChainCheckpointEvery);
   if (verified_at > to) {
-    done = r.for_each(to + 1, verified_at,
-                      [&](std::uint64_t, std::string_view record) -> Result<void> {
-                        auto value = chain.advance(r, record);
-                        if (!value) return value.error();
-                        return {};
-                      });
+    done = chain.walk(r, verified_at);
+    if (!done && done.error().seq > to && done.error().code != Errc::corrupt_meta) {
+      Error e = done.error();
+      e.message += " (the chain values up to seq " + std::to_string(to) + " are checked at seq " +
+                   std::to_string(verified_at) + ")";
+      done = e;
+    }
   }
   if (done) done = chain.check_head(r, head);
   if (!done) {
