@@ -141,8 +141,9 @@ int cmd_counts(const Options& o) {
   if (state->template_count() != 0) {
     std::vector<std::vector<std::string>> rows{{"TEMPLATE", "STATE", "FORKS", "SOURCE", "NAME"}};
     for (const Template* t : state->templates()) {
+      // A name is free text: quoted and escaped, it reads as one column.
       rows.push_back({t->id.str(), std::string(state_name(t->state)), std::to_string(t->forks),
-                      t->source.str(), t->name});
+                      t->source.str(), t->name.empty() ? std::string() : quoted(t->name)});
     }
     print_table(rows, {false, false, true, false, false});
   }
@@ -248,8 +249,9 @@ int cmd_explain(const Options& o) {
     print_json(out);
     return 0;
   }
-  std::cout << "template " << t->id.view() << " (" << (t->name.empty() ? "no name" : t->name)
-            << "), source " << t->source.view() << ", " << state_name(t->state) << ", "
+  std::cout << "template " << t->id.view() << " ("
+            << (t->name.empty() ? std::string("no name") : quoted(t->name)) << "), source "
+            << t->source.view() << ", " << state_name(t->state) << ", "
             << plural(t->forks, "live fork") << " as of seq " << state.seq() << '\n';
   print_table(rows, {true, false, false, false, false, true});
   if (!live.empty()) {
