@@ -160,10 +160,6 @@ int cmd_log(const Options& o) {
   }
   const std::uint64_t from = o.from.value_or(1);
   const std::uint64_t to = o.to.value_or(kHead);
-  if (from > to) {
-    return report(make_error(Errc::invalid_argument, "--from " + std::to_string(from) +
-                                                         " is after --to " + std::to_string(to)));
-  }
   auto journal = open_read(o);
   if (!journal) return report(journal.error());
   auto done = journal->read([&](Reader& r) -> Result<void> {
@@ -171,6 +167,11 @@ int cmd_log(const Options& o) {
     // seq is a mistake, as in export (the head + 1 prints nothing yet).
     auto head = r.head();
     if (!head) return head.error();
+    if (from > to) {
+      return make_error(Errc::invalid_argument,
+                        "--from " + std::to_string(from) + " is after --to " + std::to_string(to) +
+                            " (the head is seq " + std::to_string(*head) + ")");
+    }
     if (from > *head + 1) {
       return make_error(Errc::invalid_argument,
                         "--from " + std::to_string(from) + " is beyond the head (seq " +

@@ -140,6 +140,12 @@ int export_range(const Options& o, const Journal& journal) {
   auto done = journal.read([&](Reader& r) -> Result<void> {
     auto head = r.head();
     if (!head) return head.error();
+    if (o.from && o.to && *o.from > *o.to) {
+      return make_error(Errc::invalid_argument, "--from " + std::to_string(*o.from) +
+                                                    " is after --to " + std::to_string(*o.to) +
+                                                    " (the head is seq " + std::to_string(*head) +
+                                                    ")");
+    }
     if (o.from && *o.from > *head) return beyond_head("--from", *o.from, *head);
     if (o.to && *o.to > *head) return beyond_head("--to", *o.to, *head);
     const std::uint64_t from = o.from.value_or(1);
@@ -219,11 +225,8 @@ int export_follow(const Options& o, const Journal& journal) {
 }  // namespace
 
 int cmd_export(const Options& o) {
-  if (o.from && o.to && *o.from > *o.to) {
-    return report(make_error(
-        Errc::invalid_argument,
-        "--from " + std::to_string(*o.from) + " is after --to " + std::to_string(*o.to)));
-  }
+  // --from after --to is found in the read transaction, whose head the
+  // error names.
   if (o.follow && o.to) {
     return report(make_error(Errc::invalid_argument, "--follow has no end: it takes no --to"));
   }

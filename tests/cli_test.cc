@@ -974,8 +974,10 @@ TEST_F(CliTest, LogOfAnEmptyJournalFromSeqOneIsEmptyAndFromTwoIsUsageError) {
 }
 
 TEST_F(PopulatedCliTest, LogFromAfterToIsUsageError) {
-  expect_usage_error({"log", "--from", "5", "--to", "2"}, "--from 5");
-  expect_usage_error({"log", "--from", "5", "--to", "4", "--json"}, "--to 4");
+  expect_usage_error({"log", "--from", "5", "--to", "2"},
+                     "forkjournal: --from 5 is after --to 2 (the head is seq 8)\n");
+  expect_usage_error({"log", "--from", "5", "--to", "4", "--json"},
+                     "--from 5 is after --to 4 (the head is seq 8)");
   EXPECT_EQ(head(), 8);
 }
 

@@ -172,7 +172,9 @@ TEST_F(ExportTest, ExitedgesSelectTheirSeqs) {
 TEST_F(ExportTest, BadExitedgesAreOneLineUsageErrors) {
   six_events();
   expect_usage_error({"export", "--from", "4", "--to", "2"},
-                     "forkjournal: --from 4 is after --to 2\n");
+                     "forkjournal: --from 4 is after --to 2 (the head is seq 6)\n");
+  expect_usage_error({"export", "--from", "9", "--to", "8"},
+                     "forkjournal: --from 9 is after --to 8 (the head is seq 6)\n");
   expect_usage_error({"export", "--to", "7"}, "forkjournal: --to 7 is beyond the head (seq 6)\n");
   expect_usage_error({"export", "--from", "7"},
                      "forkjournal: --from 7 is beyond the head (seq 6)\n");
