@@ -145,8 +145,9 @@ int cmd_counts(const Options& o) {
   if (state->template_count() != 0) {
     std::vector<std::vector<std::string>> rows{{"TEMPLATE", "STATE", "FORKS", "SOURCE", "NAME"}};
     for (const Template* t : state->templates()) {
+      // A name is free text: quoted and escaped, it reads as one column.
       rows.push_back({t->id.str(), std::string(state_name(t->state)), std::to_string(t->forks),
-                      t->source.str(), t->name});
+                      t->source.str(), t->name.empty() ? std::string() : quoted(t->name)});
     }
     print_table(rows, {false, false, true, false, false});
   }
@@ -163,10 +164,6 @@ int cmd_log(const Options& o) {
   }
   const std::uint64_t from = o.from.value_or(1);
   const std::uint64_t to = o.to.value_or(kHead);
-  if (from > to) {
-    return report(make_error(Errc::invalid_argument, "--from " + std::to_string(from) +
-                                                         " is after --to " + std::to_string(to)));
-  }
   auto journal = open_read(o);
   if (!journal) return report(journal.error());
   auto done = journal->read([&](Reader& r) -> Result<void> {
@@ -174,6 +171,11 @@ int cmd_log(const Options& o) {
     // seq is a mistake, as in export (the head + 1 prints nothing yet).
     auto head = r.head();
     if (!head) return head.error();
+    if (from > to) {
+      return make_error(Errc::invalid_argument,
+                        "--from " + std::to_string(from) + " is after --to " + std::to_string(to) +
+                            " (the head is seq " + std::to_string(*head) + ")");
+    }
     if (from > *head + 1) {
       return make_error(Errc::invalid_argument,
                         "--from " + std::to_string(from) + " is beyond the head (seq " +
@@ -252,8 +254,9 @@ int cmd_explain(const Options& o) {
     print_json(out);
     return 0;
   }
-  std::cout << "template " << t->id.view() << " (" << (t->name.empty() ? "no name" : t->name)
-            << "), source " << t->source.view() << ", " << state_name(t->state) << ", "
+  std::cout << "template " << t->id.view() << " ("
+            << (t->name.empty() ? std::string("no name") : quoted(t->name)) << "), source "
+            << t->source.view() << ", " << state_name(t->state) << ", "
             << plural(t->forks, "live fork") << " as of seq " << state.seq() << '\n';
   print_table(rows, {true, false, false, false, false, true});
   if (!live.empty()) {

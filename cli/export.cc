@@ -11,11 +11,17 @@
 #include "journal/events.h"
 #include "journal/head_watch.h"
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <optional>
+#include <utility>
 
 namespace fj::cli {
 namespace {
@@ -25,6 +31,56 @@ constexpr std::size_t kFlushBytes = 64 * 1024;
 // How long a follower sleeps when no write to data.mdb wakes it
 // (journal/head_watch.h).
 constexpr std::chrono::milliseconds kFallbackPoll{1000};
+
+// What an idle follower waits for besides a commit, as one descriptor for
+// HeadWatch::wait: an epoll set holding the stop signals' descriptor and
+// stdout. A pipe whose reader closed reports POLLERR on its write end (a
+// socket or terminal whose other end is gone, POLLHUP), which epoll reports
+// whatever events were asked for; so the set becomes readable when the
+// reader goes away, and the follower exits then instead of at the next
+// commit's write. stdout that cannot be polled (a regular file, /dev/null)
+// is left out: it has no reader to lose.
+class IdleWake {
+ public:
+  static Result<IdleWake> open(int stop_fd) {
+    IdleWake wake(::epoll_create1(EPOLL_CLOEXEC));
+    if (wake.fd_ < 0) return os_error("epoll_create1");
+    epoll_event stop{};
+    stop.events = EPOLLIN;
+    stop.data.fd = stop_fd;
+    if (::epoll_ctl(wake.fd_, EPOLL_CTL_ADD, stop_fd, &stop) != 0) {
+      return os_error("epoll_ctl (the stop signals)");
+    }
+    epoll_event out{};
+    out.events = 0;  // EPOLLERR and EPOLLHUP are always reported
+    out.data.fd = STDOUT_FILENO;
+    if (::epoll_ctl(wake.fd_, EPOLL_CTL_ADD, STDOUT_FILENO, &out) != 0 && errno != EPERM) {
+      return os_error("epoll_ctl (stdout)");
+    }
+    return wake;
+  }
+  IdleWake(IdleWake&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  IdleWake& operator=(IdleWake&&) = delete;
+  IdleWake(const IdleWake&) = delete;
+  ~IdleWake() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  int fd() const noexcept { return fd_; }
+
+  // Whether stdout's reader is gone, without waiting.
+  static bool reader_gone() {
+    pollfd out{STDOUT_FILENO, 0, 0};
+    return ::poll(&out, 1, 0) == 1 && (out.revents & (POLLERR | POLLHUP)) != 0;
+  }
+
+ private:
+  explicit IdleWake(int fd) noexcept : fd_(fd) {}
+  static Error os_error(const char* what) {
+    return make_error(Errc::io_error, std::string(what) + ": " + std::strerror(errno));
+  }
+  int fd_ = -1;
+};
 
 Error beyond_head(const char* option, std::uint64_t seq, std::uint64_t head) {
   return make_error(Errc::invalid_argument, std::string(option) + " " + std::to_string(seq) +
@@ -59,12 +115,13 @@ Result<void> add_lines(Reader& r, ChainCursor& chain, std::uint64_t from, std::u
   const std::uint64_t verified_at = std::min(
       head, (to + kChainCheckpointEvery - 1) / kChainCheckpointEvery * kChainCheckpointEvery);
   if (verified_at > to) {
-    done = r.for_each(to + 1, verified_at,
-                      [&](std::uint64_t, std::string_view record) -> Result<void> {
-                        auto value = chain.advance(r, record);
-                        if (!value) return value.error();
-                        return {};
-                      });
+    done = chain.walk(r, verified_at);
+    if (!done && done.error().seq > to && done.error().code != Errc::corrupt_meta) {
+      Error e = done.error();
+      e.message += " (the chain values up to seq " + std::to_string(to) + " are checked at seq " +
+                   std::to_string(verified_at) + ")";
+      done = e;
+    }
   }
   if (done) done = chain.check_head(r, head);
   if (!done) {
@@ -83,6 +140,12 @@ int export_range(const Options& o, const Journal& journal) {
   auto done = journal.read([&](Reader& r) -> Result<void> {
     auto head = r.head();
     if (!head) return head.error();
+    if (o.from && o.to && *o.from > *o.to) {
+      return make_error(Errc::invalid_argument, "--from " + std::to_string(*o.from) +
+                                                    " is after --to " + std::to_string(*o.to) +
+                                                    " (the head is seq " + std::to_string(*head) +
+                                                    ")");
+    }
     if (o.from && *o.from > *head) return beyond_head("--from", *o.from, *head);
     if (o.to && *o.to > *head) return beyond_head("--to", *o.to, *head);
     const std::uint64_t from = o.from.value_or(1);
@@ -108,6 +171,8 @@ int export_follow(const Options& o, const Journal& journal) {
   // Watching starts before the first read, so no commit falls between them.
   auto watch = HeadWatch::open(o.journal);
   if (!watch) return report(watch.error());
+  auto idle = IdleWake::open(stop->fd());
+  if (!idle) return report(idle.error());
   StdoutLines out;
   bool chain_failed = false;
   const std::string& journal_id = journal.info().journal_id;
@@ -148,20 +213,20 @@ int export_follow(const Options& o, const Journal& journal) {
     if (!flushed) return report(flushed.error());
     if (out.closed() || stop->received()) return 0;
     if (!caught_up) continue;
-    auto woke = watch->wait(kFallbackPoll, stop->fd());
+    auto woke = watch->wait(kFallbackPoll, idle->fd());
     if (!woke) return report(woke.error());
-    if (*woke == HeadWatch::Wake::stop_fd) return 0;
+    // A signal, or the reader gone: exit 0, quietly, as after EPIPE.
+    if (*woke == HeadWatch::Wake::stop_fd && (stop->received() || IdleWake::reader_gone())) {
+      return 0;
+    }
   }
 }
 
 }  // namespace
 
 int cmd_export(const Options& o) {
-  if (o.from && o.to && *o.from > *o.to) {
-    return report(make_error(
-        Errc::invalid_argument,
-        "--from " + std::to_string(*o.from) + " is after --to " + std::to_string(*o.to)));
-  }
+  // --from after --to is found in the read transaction, whose head the
+  // error names.
   if (o.follow && o.to) {
     return report(make_error(Errc::invalid_argument, "--follow has no end: it takes no --to"));
   }

@@ -1,12 +1,31 @@
 #include "journal/chain_cursor.h"
 
+#include "journal/codec.h"
+
 namespace fj {
 namespace {
 
-Error disagrees(std::uint64_t seq, const char* what) {
+// Where a recomputed chain starts: the seed, or a stored checkpoint.
+std::string start_text(std::uint64_t checked) {
+  return checked == 0 ? std::string("from seq 1")
+                      : "from the checkpoint at seq " + std::to_string(checked);
+}
+
+// The recomputed chain disagrees with the value stored at `seq`. The chain
+// cannot say which record differs from what was hashed when it was stored:
+// any record after the last value it agreed with, or a stored value itself.
+// The message names those seqs and the audit, which checks every record from
+// seq 1 (and names a record whose own checksum fails by its seq).
+Error disagrees(std::uint64_t checked, std::uint64_t seq, const char* what) {
+  const std::string records =
+      checked + 1 == seq
+          ? "record " + std::to_string(seq)
+          : "a record in seqs " + std::to_string(checked + 1) + "-" + std::to_string(seq);
   return make_error(Errc::corrupt_meta,
-                    "the hash chain recomputed up to seq " + std::to_string(seq) +
-                        " disagrees with the stored " + what,
+                    "the hash chain recomputed " + start_text(checked) + " disagrees with the " +
+                        "stored " + what + " at seq " + std::to_string(seq) + ": " + records +
+                        ", or a stored chain value, changed (the chain cannot say which; " +
+                        "'forkjournal audit' checks every record from seq 1)",
                     seq);
 }
 
@@ -38,15 +57,36 @@ Result<ChainCursor> ChainCursor::before(Reader& reader, std::uint64_t first,
     if (!stored) return stored.error();
     at.value = *stored;
   }
-  if (base + 1 <= first - 1) {
-    auto walked = reader.for_each(base + 1, first - 1,
-                                  [&](std::uint64_t seq, std::string_view record) -> Result<void> {
-                                    at = {seq, chain_next(at.value, seq, record)};
-                                    return {};
-                                  });
-    if (!walked) return walked.error();
+  ChainCursor cursor(at);
+  if (auto walked = cursor.walk(reader, first - 1); !walked) {
+    Error e = walked.error();
+    // A damaged record before `first` is named by its own seq: the chain
+    // values from `first` on are computed over it.
+    const bool record_damage = e.code == Errc::corrupt_record ||
+                               e.code == Errc::checksum_mismatch ||
+                               e.code == Errc::unknown_version || e.code == Errc::unknown_type;
+    if (record_damage) {
+      e.message += " (the hash chain to seq " + std::to_string(first) + " is recomputed over it " +
+                   start_text(base) + ")";
+    }
+    return e;
   }
-  return ChainCursor(at);
+  return cursor;
+}
+
+Result<void> ChainCursor::walk(Reader& reader, std::uint64_t through) {
+  if (through <= at_.seq) return {};
+  return reader.for_each(at_.seq + 1, through,
+                         [&](std::uint64_t seq, std::string_view record) -> Result<void> {
+                           // A record that fails its own checks is named by
+                           // them, not by the chain value it spoils.
+                           if (auto decoded = decode(seq, record); !decoded) {
+                             return decoded.error();
+                           }
+                           auto value = advance(reader, record);
+                           if (!value) return value.error();
+                           return {};
+                         });
 }
 
 Result<ChainHash> ChainCursor::advance(Reader& reader, std::string_view record) {
@@ -55,7 +95,8 @@ Result<ChainHash> ChainCursor::advance(Reader& reader, std::string_view record) 
   if (seq % kChainCheckpointEvery == 0) {
     auto stored = stored_checkpoint(reader, seq);
     if (!stored) return stored.error();
-    if (*stored != value) return disagrees(seq, "checkpoint");
+    if (*stored != value) return disagrees(checked_, seq, "checkpoint");
+    checked_ = seq;
   }
   at_ = {seq, value};
   return value;
@@ -71,7 +112,7 @@ Result<void> ChainCursor::check_head(Reader& reader, std::uint64_t head) const {
                           ", not at the head " + std::to_string(head),
                       head);
   }
-  if (stored->value != at_.value) return disagrees(head, "chain head");
+  if (stored->value != at_.value) return disagrees(checked_, head, "chain head");
   return {};
 }
 

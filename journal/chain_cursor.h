@@ -8,10 +8,18 @@
 // stores; an edit before the starting checkpoint that left the stored chain
 // values alone is found only by an audit from the seed (forkjournal audit).
 //
-// Errors (each names the seq at fault): corrupt_meta when a stored
+// The records the cursor walks over without handing them out (towards the
+// first seq, and on to a checkpoint) are decoded too, so a record damaged
+// there is reported by its own seq as a decode error (checksum_mismatch,
+// corrupt_record, unknown_version, unknown_type), as a read of it would,
+// not as a chain value that disagrees further on.
+//
+// Errors: those decode errors, naming the record; corrupt_meta when a stored
 // checkpoint is missing or malformed, or disagrees with the recomputed value,
-// or the chain head does; the Reader's errors (seq_gap, corrupt_page,
-// lmdb_error) while reading towards the first seq.
+// or the chain head does: the chain cannot tell which record differs from
+// what was hashed, so the message names the seqs since the last stored value
+// the cursor agreed with (Error::seq is the disagreeing value's seq); the
+// Reader's errors (seq_gap, corrupt_page, lmdb_error) while reading.
 //
 // Lifetime and threads: a plain value, used by one thread at a time. It
 // keeps no reference to a Reader, so one cursor follows the journal across
@@ -39,6 +47,11 @@ class ChainCursor {
   // multiple of kChainCheckpointEvery).
   Result<ChainHash> advance(Reader& reader, std::string_view record);
 
+  // Advances over the records from next_seq() through `through` (a no-op
+  // when through < next_seq()), decoding each one first, for a reader that
+  // checks chain values it does not hand out.
+  Result<void> walk(Reader& reader, std::uint64_t through);
+
   // Checks the value against the stored chain head when the cursor is at
   // the head `head` of the reader's transaction; a no-op otherwise.
   Result<void> check_head(Reader& reader, std::uint64_t head) const;
@@ -49,8 +62,11 @@ class ChainCursor {
   const ChainPoint& point() const noexcept { return at_; }
 
  private:
-  explicit ChainCursor(ChainPoint at) : at_(at) {}
+  explicit ChainCursor(ChainPoint at) : at_(at), checked_(at.seq) {}
   ChainPoint at_;
+  // The seq of the last stored value the chain started from or agreed with
+  // (0: the seed).
+  std::uint64_t checked_;
 };
 
 }  // namespace fj

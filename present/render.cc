@@ -53,6 +53,34 @@ boost::json::object export_json(std::uint64_t seq, const EventView& e, std::stri
   return o;
 }
 
+std::string quoted(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size() + 2);
+  out += '"';
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (byte < 0x20 || byte == 0x7F) {
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xF];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
 std::string event_details(const EventView& e) {
   if (e.type == EventType::reconcile_run) {
     return "based_on_seq=" + std::to_string(e.run.based_on_seq) +
@@ -65,10 +93,10 @@ std::string event_details(const EventView& e) {
   if (has_fork(e.type)) s += " fork=" + std::string(e.fork);
   if (e.type == EventType::template_registered) {
     s += " source=" + std::string(e.source);
-    if (!e.name.empty()) s += " name=\"" + std::string(e.name) + "\"";
+    if (!e.name.empty()) s += " name=" + quoted(e.name);
   }
   if (e.reason != Reason::none) s += " reason=" + std::string(reason_name(e.reason));
-  if (!e.evidence.empty()) s += " evidence=\"" + std::string(e.evidence) + "\"";
+  if (!e.evidence.empty()) s += " evidence=" + quoted(e.evidence);
   return s;
 }
 

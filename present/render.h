@@ -26,7 +26,14 @@ boost::json::object event_json(std::uint64_t seq, const EventView& e);
 boost::json::object export_json(std::uint64_t seq, const EventView& e, std::string_view journal_id,
                                 const ChainHash& chain);
 
-// The type's fields as "key=value" pairs for human output.
+// A free-text field (a name, evidence) for human output: in double quotes,
+// with '"' and '\\' escaped by a backslash, and every control character
+// (a byte below 0x20, or 0x7F) as \n, \r, \t or \xNN, so that the field
+// always reads as one field on one line, whatever it holds. Bytes from 0x80
+// up are left alone (names are valid UTF-8).
+std::string quoted(std::string_view text);
+
+// The type's fields as "key=value" pairs for human output; free text quoted.
 std::string event_details(const EventView& e);
 
 boost::json::object anomaly_json(const Anomaly& a);

@@ -1,6 +1,7 @@
 // End-to-end tests of the `forkjournal` command-line tool: every test runs the
 // built binary (FORKJOURNAL_BIN) in a child process and checks its stdout,
 // stderr and exit code against the contract in DESIGN.md ("Interfaces").
+#include "present/render.h"
 #include "support/data_root.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
@@ -777,7 +778,7 @@ TEST_F(PopulatedCliTest, CountsHumanShowsASummaryAndOneRowPerTemplate) {
   EXPECT_TRUE(
       std::regex_match(lines[1], std::regex(R"(TEMPLATE\s+STATE\s+FORKS\s+SOURCE\s+NAME\s*)")))
       << lines[1];
-  EXPECT_TRUE(std::regex_match(lines[2], std::regex(R"(t1\s+active\s+1\s+s1\s+Web base)")))
+  EXPECT_TRUE(std::regex_match(lines[2], std::regex(R"(t1\s+active\s+1\s+s1\s+"Web base")")))
       << lines[2];
   EXPECT_TRUE(std::regex_match(lines[3], std::regex(R"(t2\s+retired\s+0\s+s2\s*)"))) << lines[3];
 }
@@ -835,6 +836,48 @@ TEST_F(PopulatedCliTest, LogHumanPrintsOneLinePerEventInSeqOrder) {
   EXPECT_TRUE(contains(lines[0], "template=t1 source=s1 name=\"Web base\"")) << lines[0];
   EXPECT_TRUE(contains(lines[2], "template=t1 fork=f1")) << lines[2];
   EXPECT_TRUE(contains(lines[7], "template=t2 reason=deleted")) << lines[7];
+}
+
+// A name is free text: in every text rendering a quote or backslash in it
+// is escaped, so that it cannot read as the end of the field and more
+// fields after it.
+TEST_F(CliTest, NamesWithQuotesAndBackslashesReadAsOneFieldInText) {
+  init();
+  const std::string evil = R"(web" source=EVIL fork=f1 x=")";
+  const std::string escaped = R"("web\" source=EVIL fork=f1 x=\"")";
+  const std::string registered = ok({"register", "t1", "--source", "s1", "--name", evil});
+  EXPECT_TRUE(contains(registered, "source=s1 name=" + escaped + " (0 live forks)")) << registered;
+  ok({"register", "t2", "--source", "s2", "--name", R"(back\slash "q")"});
+
+  const std::vector<std::string> logged = lines_of(ok({"log"}));
+  ASSERT_EQ(logged.size(), 2u);
+  EXPECT_TRUE(logged[0].ends_with("template=t1 source=s1 name=" + escaped)) << logged[0];
+  EXPECT_TRUE(logged[1].ends_with(R"(template=t2 source=s2 name="back\\slash \"q\"")"))
+      << logged[1];
+  EXPECT_FALSE(contains(logged[0], "source=EVIL fork=f1 x=\"\"")) << logged[0];
+
+  const std::vector<std::string> counted = lines_of(ok({"counts"}));
+  ASSERT_EQ(counted.size(), 4u);
+  EXPECT_TRUE(counted[2].ends_with("s1      " + escaped)) << counted[2];
+  EXPECT_TRUE(counted[3].ends_with(R"(s2      "back\\slash \"q\"")")) << counted[3];
+
+  const std::string explained = lines_of(ok({"explain", "t1"})).at(0);
+  EXPECT_EQ(explained,
+            "template t1 (" + escaped + "), source s1, active, 0 live forks as of seq 2");
+
+  // JSON keeps the name as it is.
+  EXPECT_EQ(str(template_entry("t1").at("name")), evil);
+  EXPECT_EQ(str(log_json().at(0).at("name")), evil);
+}
+
+TEST(RenderQuoted, EscapesQuotesBackslashesAndControlCharacters) {
+  EXPECT_EQ(fj::render::quoted(""), R"("")");
+  EXPECT_EQ(fj::render::quoted("Web base"), R"("Web base")");
+  EXPECT_EQ(fj::render::quoted(R"(a"b\c)"), R"("a\"b\\c")");
+  // Evidence is free text the codec does not restrict: one line, always.
+  EXPECT_EQ(fj::render::quoted(std::string("l1\nl2\r\t\x01\x7f\0end", 13)),
+            R"("l1\nl2\r\t\x01\x7f\x00end")");
+  EXPECT_EQ(fj::render::quoted("caf\xc3\xa9"), "\"caf\xc3\xa9\"");
 }
 
 TEST_F(PopulatedCliTest, LogJsonPrintsOneObjectPerLineWithTheEventFields) {
@@ -931,8 +974,10 @@ TEST_F(CliTest, LogOfAnEmptyJournalFromSeqOneIsEmptyAndFromTwoIsUsageError) {
 }
 
 TEST_F(PopulatedCliTest, LogFromAfterToIsUsageError) {
-  expect_usage_error({"log", "--from", "5", "--to", "2"}, "--from 5");
-  expect_usage_error({"log", "--from", "5", "--to", "4", "--json"}, "--to 4");
+  expect_usage_error({"log", "--from", "5", "--to", "2"},
+                     "forkjournal: --from 5 is after --to 2 (the head is seq 8)\n");
+  expect_usage_error({"log", "--from", "5", "--to", "4", "--json"},
+                     "--from 5 is after --to 4 (the head is seq 8)");
   EXPECT_EQ(head(), 8);
 }
 
@@ -982,7 +1027,7 @@ TEST_F(PopulatedCliTest, ExplainJsonOfARetiredTemplateEndsAtZero) {
 TEST_F(PopulatedCliTest, ExplainHumanShowsAHeaderOneRowPerEventAndTheLiveForks) {
   const std::vector<std::string> lines = lines_of(ok({"explain", "t1"}));
   ASSERT_EQ(lines.size(), 7u);
-  EXPECT_EQ(lines[0], "template t1 (Web base), source s1, active, 1 live fork as of seq 8");
+  EXPECT_EQ(lines[0], "template t1 (\"Web base\"), source s1, active, 1 live fork as of seq 8");
   EXPECT_TRUE(
       std::regex_match(lines[1], std::regex(R"(\s*SEQ\s+TIME\s+ORIGIN\s+EVENT\s+DETAIL\s+FORKS)")))
       << lines[1];

@@ -276,6 +276,54 @@ TEST_F(ExportFollowTest, ExitsZeroQuietlyWhenItsReaderGoesAway) {
   EXPECT_EQ(read_file(err_), "");
 }
 
+// `export --follow | head -1` on an idle journal: the follower notices its
+// reader is gone while it waits, not at the next commit's write.
+TEST_F(ExportFollowTest, ExitsWhenItsReaderGoesAwayWhileNothingCommits) {
+  ok({"init"});
+  ok({"register", "t1", "--source", "s1"});
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  const int reader = fds[0];
+  const int writer = fds[1];
+  // The child's stdout is the pipe's write end; the test keeps no copy of
+  // it, so the reader closing is the last word.
+  const int err = ::open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ASSERT_GE(err, 0);
+  const std::string journal = journal_;
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::dup2(writer, STDOUT_FILENO);
+    ::dup2(err, STDERR_FILENO);
+    ::execl(FORKJOURNAL_BIN, FORKJOURNAL_BIN, "--journal", journal.c_str(), "export", "--follow",
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  children_.push_back(pid);
+  ::close(writer);
+  ::close(err);
+  std::string got;
+  const auto deadline = Clock::now() + kFollowBound;
+  while (got.find('\n') == std::string::npos && Clock::now() < deadline) {
+    char buffer[4096];
+    const ssize_t n = ::read(reader, buffer, sizeof buffer);
+    if (n <= 0) break;
+    got.append(buffer, static_cast<std::size_t>(n));
+  }
+  ASSERT_EQ(seqs_of(complete_lines(got)), (std::vector<std::uint64_t>{1}));
+  ::close(reader);
+  // No commit follows: the exit must come from noticing the closed pipe.
+  const auto closed = Clock::now();
+  const auto status = fj::testing::wait_exit(pid, kFollowBound);
+  ASSERT_TRUE(status.has_value()) << "export --follow still running 2 s after its reader closed";
+  children_.erase(std::remove(children_.begin(), children_.end(), pid), children_.end());
+  std::cout << "reader gone to exit: "
+            << std::chrono::duration<double, std::milli>(Clock::now() - closed).count() << " ms\n";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << fj::testing::describe_status(*status);
+  EXPECT_EQ(read_file(err_), "");
+}
+
 TEST_F(ExportFollowTest, AnIdleFollowerUsesLittleCpu) {
   ok({"init"});
   ok({"register", "t1", "--source", "s1"});

@@ -1,6 +1,7 @@
 // `forkjournal export` through the binary: NDJSON with one object per event
 // (the same lines as `log --json`), seq ranges, range and corruption errors,
 // and a journal another process is appending to.
+#include "journal/internal/crc32c.h"
 #include "projector/ledger.h"
 #include "support/many_forks.h"
 #include "support/process.h"
@@ -171,7 +172,9 @@ TEST_F(ExportTest, ExitedgesSelectTheirSeqs) {
 TEST_F(ExportTest, BadExitedgesAreOneLineUsageErrors) {
   six_events();
   expect_usage_error({"export", "--from", "4", "--to", "2"},
-                     "forkjournal: --from 4 is after --to 2\n");
+                     "forkjournal: --from 4 is after --to 2 (the head is seq 6)\n");
+  expect_usage_error({"export", "--from", "9", "--to", "8"},
+                     "forkjournal: --from 9 is after --to 8 (the head is seq 6)\n");
   expect_usage_error({"export", "--to", "7"}, "forkjournal: --to 7 is beyond the head (seq 6)\n");
   expect_usage_error({"export", "--from", "7"},
                      "forkjournal: --from 7 is beyond the head (seq 6)\n");
@@ -233,8 +236,9 @@ TEST_F(ExportTest, ACorruptRecordStopsTheExportNamingItsSeq) {
             "forkjournal: corrupt journal (checksum_mismatch): record at seq 3: checksum "
             "mismatch\n");
   // Seqs past the damage are still readable, by log; export refuses them:
-  // their chain values are computed over the damaged record and disagree with
-  // the stored chain head, and no unverified chain value is printed.
+  // their chain values are computed over the damaged record, and no
+  // unverified chain value is printed. The error names the damaged record,
+  // not the head where the chain would first disagree.
   const Exited logged = fj({"log", "--json", "--from", "4"});
   EXPECT_EQ(logged.exit_code, 0) << logged;
   EXPECT_EQ(seqs(logged.out), (std::vector<std::uint64_t>{4}));
@@ -242,8 +246,117 @@ TEST_F(ExportTest, ACorruptRecordStopsTheExportNamingItsSeq) {
   EXPECT_EQ(after.exit_code, 2) << after;
   EXPECT_EQ(after.out, "") << after;
   EXPECT_EQ(after.err,
-            "forkjournal: corrupt journal (corrupt_meta): the hash chain recomputed up to seq 4 "
-            "disagrees with the stored chain head\n");
+            "forkjournal: corrupt journal (checksum_mismatch): record at seq 3: checksum "
+            "mismatch (the hash chain to seq 4 is recomputed over it from seq 1)\n");
+}
+
+// Flips a bit of `marker` in every copy LMDB keeps of the record holding it.
+void flip_marker(const std::string& journal, const std::string& marker) {
+  const std::string path = journal + "/data.mdb";
+  std::string data;
+  {
+    std::ifstream in(path, std::ios::binary);
+    data.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::size_t flipped = 0;
+  for (auto at = data.find(marker); at != std::string::npos; at = data.find(marker, at + 1)) {
+    data[at] = static_cast<char>(data[at] ^ 0x10);
+    ++flipped;
+  }
+  ASSERT_GT(flipped, 0u);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+}
+
+// Changes the last byte of `marker`, the fork id of a fork_added of template
+// "t1", in every copy of its record and recomputes the record's CRC32C: an
+// edit only the hash chain sees. Returns the new fork id.
+std::string rewrite_marker(const std::string& journal, const std::string& marker) {
+  const std::string path = journal + "/data.mdb";
+  std::string data;
+  {
+    std::ifstream in(path, std::ios::binary);
+    data.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  // header (12) | 2 "t1" | len marker | crc32c (4)
+  const std::size_t before = 12 + 3 + 1;
+  const std::size_t size = before + marker.size() + 4;
+  std::size_t rewritten = 0;
+  for (auto at = data.find(marker); at != std::string::npos; at = data.find(marker, at + 1)) {
+    EXPECT_GE(at, before);
+    const std::size_t start = at - before;
+    data[at + marker.size() - 1] = 'X';
+    const std::uint32_t crc = fj::crc32c(data.data() + start, size - 4);
+    for (int i = 0; i < 4; ++i) {
+      data[start + size - 4 + i] = static_cast<char>((crc >> (8 * i)) & 0xFF);
+    }
+    ++rewritten;
+  }
+  EXPECT_GT(rewritten, 0u);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+  return marker.substr(0, marker.size() - 1) + "X";
+}
+
+// The review's case: a damaged record before --from, in the first window
+// (no checkpoint yet), so the chain is recomputed from the seed over it.
+TEST_F(ExportTest, ADamagedRecordBeforeFromIsNamedByItsSeqNotTheHead) {
+  ok({"init"});
+  ok({"register", "t1", "--source", "s1"});
+  fj::testing::append_forks(journal_, "t1", 166);       // seqs 2-167
+  ok({"fork", "t1", "frkcorruptmarker"});               // seq 168
+  fj::testing::append_forks(journal_, "t1", 156, "g");  // seqs 169-324
+  flip_marker(journal_, "frkcorruptmarker");
+
+  const std::string named =
+      "forkjournal: corrupt journal (checksum_mismatch): record at seq 168: checksum mismatch";
+  const Exited whole = fj({"export"});
+  EXPECT_EQ(whole.exit_code, 2) << whole.err;
+  EXPECT_EQ(seqs(whole.out).size(), 167u);
+  EXPECT_EQ(whole.err, named + "\n");
+
+  const Exited from = fj({"export", "--from", "200"});
+  EXPECT_EQ(from.exit_code, 2) << from.err;
+  EXPECT_EQ(from.out, "");
+  EXPECT_EQ(from.err, named + " (the hash chain to seq 200 is recomputed over it from seq 1)\n");
+
+  // --follow starts the same way, and stops there.
+  const Exited follow = fj({"export", "--follow", "--from", "200"});
+  EXPECT_EQ(follow.exit_code, 2) << follow.err;
+  EXPECT_EQ(follow.out, "");
+  EXPECT_EQ(follow.err, from.err);
+
+  // A range that ends before the damage is checked by walking on to the
+  // head over it: the damaged record is named there too, and the range's
+  // lines, which that check could not verify, are not printed.
+  const Exited to = fj({"export", "--from", "10", "--to", "100"});
+  EXPECT_EQ(to.exit_code, 2) << to.err;
+  EXPECT_EQ(to.out, "");
+  EXPECT_EQ(to.err, named + " (the chain values up to seq 100 are checked at seq 324)\n");
+}
+
+// An edit with a valid CRC is only seen by the chain, at the next stored
+// value: the error names the seqs the chain cannot tell apart and the audit.
+TEST_F(ExportTest, AnEditOnlyTheChainSeesNamesTheSeqsItCannotTellApart) {
+  ok({"init"});
+  ok({"register", "t1", "--source", "s1"});
+  fj::testing::append_forks(journal_, "t1", 166);       // seqs 2-167
+  ok({"fork", "t1", "frkcorruptmarker"});               // seq 168
+  fj::testing::append_forks(journal_, "t1", 156, "g");  // seqs 169-324
+  const std::string edited = rewrite_marker(journal_, "frkcorruptmarker");
+  // The edit decodes: log shows it.
+  const Exited logged = fj({"log", "--json", "--from", "168", "--to", "168"});
+  ASSERT_EQ(logged.exit_code, 0) << logged;
+  EXPECT_EQ(parse(logged.out).at(0).at("fork"), edited.c_str());
+
+  const Exited from = fj({"export", "--from", "200"});
+  EXPECT_EQ(from.exit_code, 2) << from.err;
+  EXPECT_EQ(from.out, "");
+  EXPECT_EQ(from.err,
+            "forkjournal: corrupt journal (corrupt_meta): the hash chain recomputed from seq 1 "
+            "disagrees with the stored chain head at seq 324: a record in seqs 1-324, or a "
+            "stored chain value, changed (the chain cannot say which; 'forkjournal audit' checks "
+            "every record from seq 1)\n");
+  const Exited audit = fj({"audit"});
+  EXPECT_EQ(audit.exit_code, 1) << audit;
 }
 
 TEST_F(ExportTest, AJournalAnotherProcessIsWritingExportsAConsistentPrefix) {
@@ -335,15 +448,39 @@ TEST_F(ExportTest, AChainThatDisagreesWithACheckpointPrintsNothingUncheckedAndNa
   std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
 
   // From 6000 the chain is carried from the checkpoint at 4096 over the
-  // damaged seq 5000 and first checked at the checkpoint at 8192.
+  // damaged seq 5000, which is named.
   const Exited r = fj({"export", "--from", "6000"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(r.err,
-            "forkjournal: corrupt journal (corrupt_meta): the hash chain recomputed up to seq 8192 "
-            "disagrees with the stored checkpoint\n");
+            "forkjournal: corrupt journal (checksum_mismatch): record at seq 5000: checksum "
+            "mismatch (the hash chain to seq 6000 is recomputed over it from the checkpoint at "
+            "seq 4096)\n");
   // From past that checkpoint the chain starts from it and checks out.
   const Exited after = fj({"export", "--from", "8193"});
   EXPECT_EQ(after.exit_code, 0) << after.err;
   EXPECT_EQ(split_lines(after.out).size(), 808u);
+}
+
+TEST_F(ExportTest, AnEditOnlyTheChainSeesIsPlacedBetweenTheCheckpointsAroundIt) {
+  ok({"init"});
+  ok({"register", "t1", "--source", "s1"});
+  fj::testing::append_forks(journal_, "t1", 4998);  // seqs 2-4999
+  ok({"fork", "t1", "frkcorruptmarker"});           // seq 5000
+  fj::testing::append_forks(journal_, "t1", 4000, "g");
+  rewrite_marker(journal_, "frkcorruptmarker");
+  // From 6000 the chain is carried from the checkpoint at 4096 over the
+  // edited seq 5000, which decodes, and first disagrees at 8192.
+  const Exited r = fj({"export", "--from", "6000"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "forkjournal: corrupt journal (corrupt_meta): the hash chain recomputed from the "
+            "checkpoint at seq 4096 disagrees with the stored checkpoint at seq 8192: a record in "
+            "seqs 4097-8192, or a stored chain value, changed (the chain cannot say which; "
+            "'forkjournal audit' checks every record from seq 1)\n");
+  // A range inside the first window still checks out.
+  const Exited before = fj({"export", "--to", "4096"});
+  EXPECT_EQ(before.exit_code, 0) << before.err;
+  EXPECT_EQ(split_lines(before.out).size(), 4096u);
 }
