@@ -99,7 +99,9 @@ Result<void> check_database(lmdb::Txn& txn, const char* name, MDB_dbi dbi, std::
   auto damage = lmdb::check_tree(txn, name, dbi, from, through);
   if (!damage) return damage.error();
   if (!*damage) return {};
-  const std::uint64_t seq = std::max(from, (*damage)->first_key.value_or(1));
+  // A check of the newest leaf alone (from kHead) names the seqs it held.
+  const std::uint64_t first = (*damage)->first_key.value_or(1);
+  const std::uint64_t seq = from == kHead ? first : std::max(from, first);
   const auto end = (*damage)->end_key;
   return make_error(Errc::corrupt_page,
                     std::string("the ") + name + " database is damaged: " + (*damage)->what +
@@ -176,6 +178,9 @@ Result<std::size_t> RecordScan::next(std::span<StoredRecord> out) {
 }
 
 Result<std::uint64_t> Reader::head() {
+  // The pages on the way to the last record: the newest leaf, rewritten by
+  // every append, is read before any scan checks it.
+  if (auto sound = check_pages(kHead, kHead); !sound) return sound.error();
   auto last = lmdb::last_seq_key(txn_, dbs_.events, Errc::corrupt_record, "events");
   if (!last) return last.error();
   return last->value_or(0);
@@ -183,13 +188,16 @@ Result<std::uint64_t> Reader::head() {
 
 Result<std::optional<std::string_view>> Reader::record(std::uint64_t seq) {
   if (seq < checked_low_ || seq > checked_high_) {
-    // A walk back from the head (gc/recent_forks.h) checks a chunk at a time.
-    constexpr std::uint64_t kBackChunk = 4096;
-    const bool back = checked_low_ <= checked_high_ && seq + 1 == checked_low_;
-    const std::uint64_t low = back && seq > kBackChunk ? seq - kBackChunk + 1 : back ? 1 : seq;
-    if (auto sound = check_pages(low, seq); !sound) return sound.error();
+    // A walk one seq at a time, back from the head (gc/recent_forks.h) or
+    // forward (fleet/witness.h), checks a chunk at a time.
+    constexpr std::uint64_t kChunk = 4096;
+    const bool walked = checked_low_ <= checked_high_;
+    std::uint64_t low = seq, high = seq;
+    if (walked && seq + 1 == checked_low_) low = seq > kChunk ? seq - kChunk + 1 : 1;
+    if (walked && seq == checked_high_ + 1) high = seq > kHead - kChunk ? kHead : seq + kChunk - 1;
+    if (auto sound = check_pages(low, high); !sound) return sound.error();
     checked_low_ = low;
-    checked_high_ = seq;
+    checked_high_ = high;
   }
   return txn_.get(dbs_.events, lmdb::seq_key(seq));
 }
@@ -700,9 +708,10 @@ Result<Journal> Journal::open_existing(const std::string& dir, const JournalOpti
     if (*meta_pages) {
       return make_error(Errc::corrupt_meta,
                         "journal " + dir + ": data.mdb's meta page is damaged (" + **meta_pages +
-                            ", which differ by at most 1 in a sound file); the newest commits "
-                            "may be hidden, so nothing is read or written: restore from a "
-                            "backup");
+                            ", where LMDB keeps an even id in page 0 and the odd one next to it "
+                            "in page 1; or a power loss hit it in --sync none mode); the "
+                            "newest commits may be hidden, so nothing is read or written: "
+                            "restore from a backup");
     }
   }
 

@@ -604,9 +604,14 @@ TEST_F(CorruptionTest, ARolledBackMetaPageIsTheStateBeforeTheLastCommit) {
   const int newer = txnid(1) > txnid(0) ? 1 : 0;
   const int older = 1 - newer;
   ASSERT_EQ(txnid(newer), txnid(older) + 1);
-  // Overwrite the newer meta with the older one (page headers stay).
+  // The last commit's meta write lost: the newer page no longer wins. It
+  // gets the older one's content (page headers stay) under the id two below
+  // the newer, the id it held before, so that the pages keep LMDB's parity
+  // (an id equal to the other's is refused as damage: the test below).
   std::memcpy(data.data() + newer * page + kPageHeader, data.data() + older * page + kPageHeader,
               kMetaSize);
+  const std::uint64_t before_last = txnid(older) - 1;
+  std::memcpy(data.data() + newer * page + kMetaTxnidAt, &before_last, sizeof before_last);
   write_file(dir + "/data.mdb", data);
 
   const Probe p = probe(dir, original());
@@ -747,6 +752,39 @@ TEST_F(CorruptionTest, ADamagedRecordHeaderInALeafIsCorruptPageNamingItsSeqsNotA
   }
 }
 
+// The newest leaf, which every append rewrites, is read by the lookup of
+// the head before any scan: damage there crashed every command.
+TEST_F(CorruptionTest, ADamagedNewestLeafIsCorruptPageAtTheHeadNotACrash) {
+  const std::uint64_t seq = kOriginalEvents;
+  const std::vector<std::pair<const char*, std::function<void(std::string&, const LeafNode&)>>>
+      damages = {
+          {"the last record's pointer past the page",
+           [](std::string& d, const LeafNode& n) {
+             const std::uint16_t wild = 0xfff0;
+             std::memcpy(d.data() + n.page + kPageHeader + 2 * n.entry, &wild, 2);
+           }},
+          {"the last record's flags F_DUPDATA",
+           [](std::string& d, const LeafNode& n) { d[n.at + 4] = 0x04; }},
+          {"the page's lower bound 0xfff0",
+           [](std::string& d, const LeafNode& n) {
+             const std::uint16_t wild = 0xfff0;
+             std::memcpy(d.data() + n.page + 12, &wild, 2);
+           }},
+      };
+  for (const auto& [what, apply] : damages) {
+    const std::string dir =
+        copy(std::string("head-leaf-") + std::to_string(&apply - &damages[0].second));
+    std::string data = read_file(dir + "/data.mdb");
+    const LeafNode node = leaf_node_of(data, record_offset(dir, seq), page_size(data));
+    apply(data, node);
+    write_file(dir + "/data.mdb", data);
+    const Probe p = probe(dir, original());
+    expect_no_silent_damage(p, what);
+    EXPECT_TRUE(p.read("replay").starts_with("error corrupt_page ")) << what << "\n" << p.raw;
+    EXPECT_EQ(p.audit_error, "corrupt_page") << what << "\n" << p.raw;
+  }
+}
+
 // The snapshot's own overflow pointer: the snapshots database holds blobs
 // larger than a page, on overflow pages, reached through a page number in
 // the leaf node. A wild number must not be followed.
@@ -859,10 +897,12 @@ TEST_F(CorruptionTest, ADamagedRecordAtTheNewestSnapshotIsNotBuiltOn) {
   EXPECT_EQ(p.read("replay"), "error checksum_mismatch " + std::to_string(seq)) << p.raw;
 }
 
-// A damaged transaction id in the older meta page made LMDB pick it: the
-// journal opened at the state before its last commit, clean to every check,
-// and the next commit made the loss permanent. Such ids differ by more
-// than one, which a sound file's never do: the open refuses.
+// A damaged transaction id in a meta page made LMDB pick the older one:
+// the journal opened at the state before its last commit, clean to every
+// check, and the next commit made the loss permanent. In a sound file page
+// 0 holds an even id and page 1 the odd one next to it: the open refuses
+// anything else. (A flip that keeps both rules, 546/545 to 544/545, cannot
+// be seen in the ids.)
 TEST_F(CorruptionTest, AMetaPageWithAWildTransactionIdIsRefusedBeforeAnythingIsWritten) {
   const std::string original_data = read_file(original() + "/data.mdb");
   const std::size_t page = page_size(original_data);
@@ -870,15 +910,31 @@ TEST_F(CorruptionTest, AMetaPageWithAWildTransactionIdIsRefusedBeforeAnythingIsW
     return load_at<std::uint64_t>(original_data, m * page + kMetaTxnidAt);
   };
   const int older = txnid(0) < txnid(1) ? 0 : 1;
-  for (const std::size_t byte : {std::size_t{0}, std::size_t{1}, std::size_t{5}}) {
-    const std::string dir = copy("meta-txnid-" + std::to_string(byte));
+  const int newer = 1 - older;
+  ASSERT_EQ(txnid(0) % 2, 0u);
+  ASSERT_EQ(txnid(1) % 2, 1u);
+  // The older id's bytes, all of them wild; and the lowest bit of either,
+  // the flip that leaves the two ids next to each other or equal.
+  const std::vector<std::pair<int, std::pair<std::size_t, char>>> flips = {
+      {older, {0, static_cast<char>(0xff)}},
+      {older, {1, static_cast<char>(0xff)}},
+      {older, {5, static_cast<char>(0xff)}},
+      {older, {0, 0x01}},
+      {newer, {0, 0x01}},
+  };
+  for (const auto& flip : flips) {
+    const int m = flip.first;
+    const std::size_t byte = flip.second.first;
+    const std::string dir =
+        copy("meta-txnid-" + std::to_string(m) + "-" + std::to_string(byte) + "-" +
+             std::to_string(static_cast<unsigned char>(flip.second.second)));
     std::string data = original_data;
-    data[older * page + kMetaTxnidAt + byte] ^= static_cast<char>(0xff);
+    data[m * page + kMetaTxnidAt + byte] ^= flip.second.second;
     write_file(dir + "/data.mdb", data);
     const auto before = read_file(dir + "/data.mdb");
 
     const Probe p = probe(dir, original());
-    expect_no_silent_damage(p, "meta txnid byte " + std::to_string(byte));
+    expect_no_silent_damage(p, "meta " + std::to_string(m) + " txnid byte " + std::to_string(byte));
     EXPECT_EQ(p.open_error, "corrupt_meta") << p.raw;
     auto j = Journal::open(dir);
     ASSERT_FALSE(j);

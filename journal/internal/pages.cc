@@ -444,11 +444,15 @@ Result<std::optional<std::string>> check_meta_pages(int fd, std::size_t page_siz
         return make_error(Errc::io_error, "cannot read the meta pages of data.mdb");
       }
     }
-    if (std::max(ids[0], ids[1]) - std::min(ids[0], ids[1]) <= 1) {
+    // Meta page m is written by the commits whose id has parity m; a new
+    // file holds 0 in both.
+    const bool fresh = ids[0] == 0 && ids[1] == 0;
+    const bool parity = ids[0] % 2 == 0 && ids[1] % 2 == 1;
+    if (fresh || (parity && std::max(ids[0], ids[1]) - std::min(ids[0], ids[1]) == 1)) {
       return std::optional<std::string>();
     }
   }
-  return std::optional<std::string>("its two meta pages hold transaction ids " +
+  return std::optional<std::string>("its meta pages 0 and 1 hold transaction ids " +
                                     std::to_string(ids[0]) + " and " + std::to_string(ids[1]));
 }
 

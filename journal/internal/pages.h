@@ -71,8 +71,10 @@ Result<std::optional<PageDamage>> check_directory(Txn& txn, int fd, std::size_t 
                                                   const char* small_database);
 
 // Reads the transaction ids in data.mdb's two meta pages (through `fd`).
-// LMDB writes the meta pages in turn, one per commit, so in a sound file
-// their ids differ by at most one (both are 0 before the first commit).
+// LMDB writes meta page `id % 2` at the commit with id `id`, so in a sound
+// file page 0 holds an even id and page 1 the next or previous odd one
+// (both are 0 before the first commit). A power loss under MDB_NOSYNC can
+// leave them further apart, which is refused too.
 // LMDB checksums neither and uses the one with the larger id: a damaged id
 // can make it pick the older one, the state before the last commit, which
 // the next commit then makes permanent. Returns what is wrong ("meta pages
