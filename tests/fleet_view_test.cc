@@ -466,6 +466,35 @@ TEST(FleetVerify, AForgedHostOrARepeatedHeaderIsAFindingShownEscaped) {
       << counts;
 }
 
+// audit --witness names a stream message's Fj-Seq that is not a seq: shown
+// escaped, so that a forged one cannot rewrite the terminal.
+TEST(AuditWitness, ShowsAForgedFjSeqEscaped) {
+  TempDir dir;
+  NatsServer server(dir.sub("nats"));
+  ASSERT_TRUE(fleet::init_stream(server.url(), 1));
+  const std::string id = shipped_journal(dir.sub("j"), forks_of("j", 3), server.url(), "h");
+  auto conn = fleet::nats::Connection::open(server.url());
+  ASSERT_TRUE(conn) << conn.error().message;
+  const std::string subject = fleet::subject_for(id);
+  natsMsg* raw = nullptr;
+  ASSERT_EQ(natsMsg_Create(&raw, subject.c_str(), nullptr, "x", 1), NATS_OK);
+  fleet::nats::MsgPtr msg(raw);
+  ASSERT_EQ(natsMsgHeader_Set(raw, "Fj-Seq", "5\x1b[2J"), NATS_OK);
+  ASSERT_EQ(natsMsgHeader_Set(raw, "Fj-Journal", id.c_str()), NATS_OK);
+  jsPubAck* ack = nullptr;
+  jsErrCode jerr = jsErrCode(0);
+  ASSERT_EQ(js_PublishMsg(&ack, conn->js(), raw, nullptr, &jerr), NATS_OK) << int(jerr);
+  jsPubAck_Destroy(ack);
+
+  const auto witnessed = cli({"audit", "--journal", dir.sub("j"), "--witness", server.url()});
+  EXPECT_EQ(witnessed.exit_code, 1) << witnessed;
+  EXPECT_NE(witnessed.out.find("the stream's Fj-Seq '5\\x1b[2J' where 5 was expected"),
+            std::string::npos)
+      << witnessed;
+  EXPECT_EQ(witnessed.out.find('\x1b'), std::string::npos) << witnessed;
+  EXPECT_EQ(witnessed.err.find('\x1b'), std::string::npos) << witnessed;
+}
+
 TEST(AuditWitness, CatchesALocalRewriteOfShippedHistoryThatALocalAuditPasses) {
   TempDir dir;
   NatsServer server(dir.sub("nats"));
