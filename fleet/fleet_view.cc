@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <map>
 #include <string_view>
 
@@ -57,6 +58,21 @@ Result<void> check_fleet_subjects(const nats::Connection& conn) {
                         name + "')");
 }
 
+// The first of the headers the fold reads that `msg` carries more than once
+// (empty: none).
+std::string_view repeated_header(natsMsg* msg) {
+  static const std::array<std::string_view, 5> kRead{kSeqHeader, kJournalHeader, kHostHeader,
+                                                     kChainHeader, "Nats-Msg-Id"};
+  for (const std::string_view key : kRead) {
+    const char** values = nullptr;
+    int count = 0;
+    if (natsMsgHeader_Values(msg, key.data(), &values, &count) != NATS_OK) continue;
+    std::free(values);
+    if (count > 1) return key;
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<FleetView> read_fleet(const std::string& urls, std::chrono::milliseconds timeout) {
@@ -82,7 +98,8 @@ Result<FleetView> read_fleet(const std::string& urls, std::chrono::milliseconds 
                                       .host = header(msg, kHostHeader.data()),
                                       .chain = header(msg, kChainHeader.data()),
                                       .msg_id = header(msg, "Nats-Msg-Id"),
-                                      .body = nats::body(msg)});
+                                      .body = nats::body(msg),
+                                      .repeated_header = repeated_header(msg)});
         return {};
       });
   if (!read) return read.error();

@@ -1,9 +1,11 @@
 #include "fleet/journal_fold.h"
 
+#include "fleet/ship_host.h"
 #include "fleet/stream.h"
 #include "journal/codec.h"
 #include "journal/hex.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace fj::fleet {
@@ -22,10 +24,30 @@ std::optional<std::uint64_t> parse_seq(std::string_view text) {
 }
 
 std::string shown(std::optional<std::string_view> header) {
-  return header ? "'" + std::string(*header) + "'" : std::string("none");
+  return header ? "'" + printable(*header) + "'" : std::string("none");
 }
 
 }  // namespace
+
+std::string printable(std::string_view text, std::size_t max) {
+  std::string out;
+  const std::size_t n = std::min(text.size(), max);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += char(c);
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  if (text.size() > max) out += "... (" + std::to_string(text.size()) + " bytes)";
+  return out;
+}
 
 std::optional<std::string_view> journal_of_subject(std::string_view subject) {
   if (!subject.starts_with(kSubjectPrefix)) return std::nullopt;
@@ -43,6 +65,11 @@ void JournalFold::add(const ShippedMessage& m) {
   if (broken_) return;
   const std::uint64_t expected = head_seq() + 1;
   const bool first = first_seq_ == 0;
+  if (!m.repeated_header.empty()) {
+    return fail(
+        expected, m.stream_seq,
+        "header " + printable(m.repeated_header) + " appears more than once: a malformed message");
+  }
   if (!is_journal_id(journal_id_)) {
     return fail(expected, m.stream_seq, "the subject's journal id is not 32 hex digits");
   }
@@ -64,6 +91,12 @@ void JournalFold::add(const ShippedMessage& m) {
                 "Nats-Msg-Id " + shown(m.msg_id) + ", not " + message_id(journal_id_, *seq));
   }
   if (!m.host || m.host->empty()) return fail(*seq, m.stream_seq, "no Fj-Host");
+  // The rule forkjournald applies to --ship-host: anything else did not come
+  // from a shipper, and printing it could rewrite the reader's terminal.
+  if (auto host = check_ship_host(*m.host); !host) {
+    return fail(*seq, m.stream_seq,
+                "Fj-Host " + shown(m.host) + " is not a host name: " + host.error().message);
+  }
   if (auto decoded = decode_into(*seq, m.body, event_); !decoded) {
     return fail(*seq, m.stream_seq,
                 std::string(code_name(decoded.error().code)) + ": " + decoded.error().message);

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <charconv>
 #include <condition_variable>
+#include <cstdio>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -131,6 +132,22 @@ struct Shipper::Impl {
   ChainHash chain{};  // the chain value after `shipped`
   std::chrono::milliseconds backoff{};
   bool failing = false;  // since the last success: log the first failure only
+  // Waiting out the duplicate window: the stream acknowledges seqs as
+  // duplicates of messages it no longer holds (deleted or purged). One
+  // episode from the first such refusal until the shipper has caught up
+  // (refills store many seqs whose ids leave the window one after another):
+  // logged when it starts and when it ends, never per try.
+  struct WindowWait {
+    std::uint64_t first_seq = 0;  // the first seq refused
+    std::uint64_t last_seq = 0;   // the latest seq refused
+    std::chrono::steady_clock::time_point since{};
+    std::uint64_t tries = 0;  // refused publishes
+  };
+  std::optional<WindowWait> window_wait;
+  // Paused with nothing to ship since the last check of where the subject
+  // ends: before publishing "no message" as the expected last (which the
+  // server cannot check against the true last) the shipper looks again.
+  bool idled = false;
   std::thread thread;
 
   bool should_stop() {
@@ -174,20 +191,15 @@ struct Shipper::Impl {
     backoff = std::min(backoff * 2, options.backoff_max);
   }
 
-  // Positioned on the stream again: a round trip succeeded, so a run of
-  // failures is over.
+  // Positioned on the stream again. After a failure that is not yet the
+  // end of it (the next publish may fail the same way): resumed_at() says so
+  // once an event is stored, or once there is nothing to ship, and only then
+  // is the backoff reset, so that a publish that keeps failing is retried
+  // with a growing wait and logged once.
   void positioned_at() {
-    backoff = options.backoff_min;
+    idled = false;
     next_recheck = std::chrono::steady_clock::now() + options.recheck_every;
-    const std::string where = subject + " from seq " + std::to_string(shipped + 1);
-    if (failing) {
-      failing = false;
-      options.log("shipping to NATS resumed: " + where);
-      std::lock_guard lock(st_mu);
-      st.last_error.clear();
-    } else {
-      options.log("shipping " + where);
-    }
+    if (!failing) options.log("shipping " + subject + " from seq " + std::to_string(shipped + 1));
   }
 
   void halt(const std::string& why) {
@@ -400,20 +412,54 @@ struct Shipper::Impl {
   // to notice a stream deleted, purged or cut short since (the next publish
   // would, but an idle journal makes none). Anything but what the shipper
   // left there positions it again.
+  //
+  // What is compared is the subject's last message itself, its stream
+  // sequence and its Fj-Seq, with what the shipper shipped. When the server's
+  // lookup finds no last message although the shipper left one there (the
+  // state nats-server 2.9 is in once a subject's last message was deleted),
+  // the last message left is found by direct gets (true_last) and compared
+  // the same way: the lookup says "none" whether or not more was deleted
+  // since, so it proves nothing then.
   void recheck() {
+    idled = false;
     auto last = nats::last_message(*conn, kStreamName, subject);
     if (!last) {
       if (last.error().code == Errc::not_found) return fail(stream_missing(last.error()));
       return fail(last.error());
     }
-    const std::uint64_t now_at = *last ? natsMsg_GetSequence(last->value().get()) : 0;
-    const std::uint64_t left_at = server_sees_no_last ? 0 : last_stream_seq;
-    if (now_at == left_at) return;
-    options.log(
-        "the stream's last message on " + subject + " is " +
-        (now_at == 0 ? std::string("gone") : "at stream sequence " + std::to_string(now_at)) +
-        ", not at stream sequence " + std::to_string(last_stream_seq) + " where seq " +
-        std::to_string(shipped) + " was left: reading the stream again");
+    // Null: no message on the subject.
+    nats::MsgPtr found = *last ? std::move(**last) : nullptr;
+    const bool by_lookup = found != nullptr;
+    if (!found && server_sees_no_last) {
+      auto true_found = true_last();
+      if (!true_found) {
+        if (true_found.error().code == Errc::not_found)
+          return fail(stream_missing(true_found.error()));
+        return fail(true_found.error());
+      }
+      if (*true_found) found = std::move(**true_found);
+    }
+    std::uint64_t now_at = 0;
+    std::optional<std::uint64_t> now_seq;
+    if (found) {
+      natsMsg* msg = found.get();
+      now_at = nats::direct_sequence(msg);
+      if (const auto text = nats::header(msg, kSeqHeader.data())) now_seq = parse_seq(*text);
+    }
+    const bool same_place = now_at == last_stream_seq && now_at != 0;
+    if (same_place && now_seq == shipped) {
+      // The server's lookup finds it again (e.g. after a restart): its own
+      // check of the expected last sequence works again too.
+      if (by_lookup) server_sees_no_last = false;
+      return;
+    }
+    if (!found && last_stream_seq == 0 && shipped == 0) return;  // nothing shipped, none there
+    options.log("the stream's last message on " + subject + " is " +
+                (!found ? std::string("gone")
+                        : "at stream sequence " + std::to_string(now_at) + " with Fj-Seq " +
+                              (now_seq ? std::to_string(*now_seq) : std::string("unreadable"))) +
+                ", not at stream sequence " + std::to_string(last_stream_seq) + " with seq " +
+                std::to_string(shipped) + " where the shipper left it: reading the stream again");
     positioned = false;
   }
 
@@ -484,6 +530,54 @@ struct Shipper::Impl {
     positioned = false;
   }
 
+  // The stream acknowledged `seq` as a duplicate of `stream_seq`, which it no
+  // longer holds: retries the same publish (staying positioned, the same
+  // expectation) with backoff until the stream's duplicate window has
+  // passed. Logs only the first refusal of an episode (window_done() ends it).
+  void wait_out_window(std::uint64_t seq, std::uint64_t stream_seq) {
+    const std::string why =
+        "the stream still knows seq " + std::to_string(seq) + "'s message id on " + subject +
+        " as stream sequence " + std::to_string(stream_seq) +
+        ", a deleted or purged message: retrying until its duplicate window has passed";
+    if (!window_wait) {
+      window_wait = WindowWait{seq, seq, std::chrono::steady_clock::now(), 0};
+      options.log("shipping to NATS waits after seq " + std::to_string(shipped) + ": " + why +
+                  "; retrying with backoff up to " + std::to_string(options.backoff_max.count()) +
+                  " ms");
+    }
+    window_wait->last_seq = seq;
+    ++window_wait->tries;
+    {
+      std::lock_guard lock(st_mu);
+      st.last_error = why;
+    }
+    pause(backoff, false);
+    backoff = std::min(backoff * 2, options.backoff_max);
+  }
+
+  // Caught up after waiting out the duplicate window: one line sums it up.
+  void window_done() {
+    const double waited =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - window_wait->since)
+            .count();
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.1f", waited);
+    options.log("shipping to NATS caught up at seq " + std::to_string(shipped) + " on " + subject +
+                ": seqs " + std::to_string(window_wait->first_seq) + ".." +
+                std::to_string(window_wait->last_seq) + " waited out the duplicate window (" +
+                std::to_string(window_wait->tries) + " refused tries over " + secs + " s)");
+    window_wait.reset();
+  }
+
+  // `seq` was stored after a failure: one line says so.
+  void resumed_at(std::uint64_t seq) {
+    options.log("shipping to NATS resumed: " + subject + " from seq " + std::to_string(seq));
+    failing = false;
+    backoff = options.backoff_min;
+    std::lock_guard lock(st_mu);
+    st.last_error.clear();
+  }
+
   // Publishes the batch in order; stops at the first event not stored.
   void ship(const std::vector<Pending>& batch) {
     const std::string& id = journal.info().journal_id;
@@ -519,24 +613,27 @@ struct Shipper::Impl {
           std::lock_guard lock(st_mu);
           ++st.duplicates;
         }
-        if (server_sees_no_last) {
-          // After the subject's later messages were deleted, the stream may
-          // still know this seq's id (for its duplicate window) while the
-          // message is gone: then waiting out the window is all it takes.
-          auto held = nats::message_at(*conn, kStreamName, published->stream_seq);
-          if (!held && held.error().code == Errc::not_found) {
-            return fail(make_error(
-                Errc::unavailable,
-                "the stream still knows seq " + std::to_string(p.seq) + "'s message id on " +
-                    subject + " as stream sequence " + std::to_string(published->stream_seq) +
-                    ", a deleted message: retrying until its duplicate window has passed"));
-          }
-        }
+        // After the subject's messages were deleted or purged, the stream
+        // still knows their ids for its duplicate window while the messages
+        // are gone: then waiting out the window is all it takes, however
+        // long (nothing is stored meanwhile).
+        auto held = nats::message_at(*conn, kStreamName, published->stream_seq);
+        if (!held && held.error().code == Errc::not_found)
+          return wait_out_window(p.seq, published->stream_seq);
+        if (!held) return fail(held.error());
         return reread(p.seq, "acknowledged as a duplicate of stream sequence " +
                                  std::to_string(published->stream_seq) +
                                  ", a message id stored before");
       }
       rereads = 0;
+      if (failing) resumed_at(p.seq);
+      if (window_wait) {
+        // Stored: the window has passed for this seq (the next may still
+        // be inside it); the episode ends once the shipper has caught up.
+        backoff = options.backoff_min;
+        std::lock_guard lock(st_mu);
+        st.last_error.clear();
+      }
       shipped = p.seq;
       confirmed = std::max(confirmed, shipped);
       last_stream_seq = published->stream_seq;
@@ -577,6 +674,8 @@ struct Shipper::Impl {
         continue;
       }
       if (*head <= shipped) {
+        if (failing) resumed_at(shipped + 1);
+        if (window_wait) window_done();
         const auto now = std::chrono::steady_clock::now();
         if (now >= next_recheck) {
           next_recheck = now + options.recheck_every;
@@ -585,7 +684,15 @@ struct Shipper::Impl {
         }
         const auto until_recheck = std::chrono::ceil<std::chrono::milliseconds>(next_recheck - now);
         pause(std::clamp(until_recheck, std::chrono::milliseconds(1), options.poll_every), true);
+        idled = true;
         continue;
+      }
+      if (idled && server_sees_no_last) {
+        // Publishing "no message" as the expected last would store the next
+        // seq after whatever the subject holds now: first check that it
+        // still ends where the shipper left it (it may have lost more).
+        recheck();
+        if (!positioned) continue;
       }
       auto batch = read_batch(std::min(*head, shipped + kBatch));
       if (!batch) {
@@ -594,6 +701,7 @@ struct Shipper::Impl {
       }
       ship(*batch);
       if (halted) break;
+      if (window_wait && shipped >= *head) window_done();  // before anyone sees it caught up
     }
     // Halted: keep the lag current for the stats until stopped.
     while (!should_stop()) {

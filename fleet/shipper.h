@@ -16,15 +16,18 @@
 // an earlier incarnation stored it first: the shipper re-reads the last
 // message and goes on from there. So nothing is shipped twice or skipped,
 // even past the stream's duplicate window. While there is nothing to ship it
-// reads the last message again every recheck_every, so that a stream
-// deleted, purged or cut short meanwhile is reported (missing) or refilled
-// from the journal without waiting for a local event.
+// reads the last message again every recheck_every and compares its stream
+// sequence and Fj-Seq with what it shipped, so that a stream deleted, purged
+// or cut short meanwhile is reported (missing) or refilled from the journal
+// without waiting for a local event (after a deleted last message, by direct
+// gets, also before the first publish after being idle).
 //
 // Failures: no server, a missing stream (made only by forkjournal fleet
 // init; shipped_seq is then 0), timeouts: retried with exponential backoff
 // up to backoff_max, the events staying in the journal meanwhile; last_error
-// says why; so is a subject whose deleted tail the stream still remembers by
-// message id (its duplicate window), until the window has passed. A last
+// says why; so is a subject whose deleted tail or purged messages the stream
+// still remembers by message id (its duplicate window), until the window has
+// passed (logged once when the wait starts and once when it ends). A last
 // message that disagrees with the journal (another history under this
 // journal id, or a stream ahead of the journal), or a stream that refuses the
 // next seq five times in a row however often its last message is read again,

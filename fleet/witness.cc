@@ -44,7 +44,7 @@ Result<WitnessReport> witness(const Journal& journal, const std::string& urls,
           if (ec != std::errc() || end != text.data() + text.size() || seq == 0 ||
               (report.compared != 0 && seq != expected)) {
             return differ(expected, stream_seq,
-                          "the stream's Fj-Seq '" + std::string(text) + "' where " +
+                          "the stream's Fj-Seq '" + printable(text) + "' where " +
                               std::to_string(expected) + " was expected");
           }
           if (seq > report.local_head) {
@@ -79,7 +79,7 @@ Result<WitnessReport> witness(const Journal& journal, const std::string& urls,
           if (shipped_chain != to_hex(chain)) {
             return differ(seq, stream_seq,
                           "the local chain value " + to_hex(chain) + " differs from the shipped " +
-                              std::string(shipped_chain));
+                              printable(shipped_chain));
           }
           if (report.compared == 0) report.shipped_first = seq;
           report.shipped_head = seq;

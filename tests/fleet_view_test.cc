@@ -188,6 +188,9 @@ TEST(FleetCounts, EqualsEachJournalsOwnCountsJournalsKeptApart) {
   EXPECT_EQ(totals.at("journals"), 2);
   EXPECT_EQ(totals.at("templates"), 5);
   EXPECT_EQ(totals.at("live_forks"), 10);
+  EXPECT_EQ(totals.at("partial"), false);
+  EXPECT_TRUE(totals.at("uncountable").as_array().empty());
+  EXPECT_TRUE(totals.at("broken").as_array().empty());
 
   const auto text = cli({"fleet", "counts", "--nats", server.url()});
   ASSERT_EQ(text.exit_code, 0) << text;
@@ -302,6 +305,194 @@ TEST(FleetVerify, NamesEachJournalAndSeqWhereTheStreamWasTamperedWith) {
   EXPECT_EQ(counts.exit_code, 2) << counts;
   EXPECT_NE(counts.err.find("journal " + deleted + ": breaks at seq 8"), std::string::npos)
       << counts;
+}
+
+// A stream that keeps only a journal's recent messages (max_msgs_per_subject,
+// or a purge keeping the last K) holds its tail: counts folded from it alone
+// are wrong (forks whose fork_added is gone are not counted, their
+// fork_removed are anomalies). fleet counts names such a journal, leaves it
+// out of the totals and says the totals are partial, exit 2; a broken journal
+// makes them partial too.
+TEST(FleetCounts, AJournalWhoseStreamHistoryStartsAfterSeqOneIsLeftOutAndTheTotalsArePartial) {
+  TempDir dir;
+  NatsServer server(dir.sub("nats"));
+  ASSERT_TRUE(fleet::init_stream(server.url(), 1));
+  const std::string whole = shipped_journal(dir.sub("w"), forks_of("w", 4), server.url(), "h");
+  std::vector<Event> r = forks_of("r", 20);
+  for (int i = 1; i <= 10; ++i) r.push_back(removed("r", "r-f" + std::to_string(i)));
+  const std::string kept = shipped_journal(dir.sub("k"), r, server.url(), "h");
+  auto conn = fleet::nats::Connection::open(server.url());
+  ASSERT_TRUE(conn) << conn.error().message;
+  {
+    const std::string subject = fleet::subject_for(kept);
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Stream.Purge.Subject = subject.c_str();
+    jo.Stream.Purge.Keep = 12;  // seqs 20..31 stay
+    jsErrCode jerr = jsErrCode(0);
+    ASSERT_EQ(js_PurgeStream(conn->js(), "FORKJOURNAL", &jo, &jerr), NATS_OK) << int(jerr);
+  }
+
+  const auto text = cli({"fleet", "counts", "--nats", server.url()});
+  EXPECT_EQ(text.exit_code, 2) << text;
+  EXPECT_NE(text.out.find("stream FORKJOURNAL: 1 journal, 1 template, 4 live forks (17 "
+                          "messages); partial: 1 journal not countable from the stream, left "
+                          "out (" +
+                          kept + " from seq 20)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.out.find("not countable from the stream: its history there starts at seq 20"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.out.find("anomal"), std::string::npos) << text;
+  EXPECT_NE(text.err.find("journal " + kept +
+                          ": not countable from the stream: its history there starts at seq 20"),
+            std::string::npos)
+      << text;
+
+  const auto js = cli({"fleet", "counts", "--nats", server.url(), "--json"});
+  EXPECT_EQ(js.exit_code, 2) << js;
+  const json::object view = json::parse(js.out).as_object();
+  const json::object& totals = view.at("totals").as_object();
+  EXPECT_EQ(totals.at("journals"), 1);
+  EXPECT_EQ(totals.at("live_forks"), 4);
+  EXPECT_EQ(totals.at("partial"), true);
+  ASSERT_EQ(totals.at("uncountable").as_array().size(), 1u) << js;
+  EXPECT_EQ(totals.at("uncountable").as_array()[0].at("journal_id").as_string(), kept);
+  EXPECT_EQ(totals.at("uncountable").as_array()[0].at("first_seq"), 20);
+  for (const auto& j : view.at("journals").as_array()) {
+    const bool is_kept = j.at("journal_id") == json::value(kept);
+    EXPECT_EQ(j.at("countable"), !is_kept) << js;
+    if (is_kept) {
+      EXPECT_TRUE(j.at("live_forks").is_null()) << js;
+      EXPECT_TRUE(j.at("anomalies").is_null()) << js;
+      EXPECT_TRUE(j.at("templates").as_array().empty()) << js;
+    }
+  }
+
+  // A journal with a message deleted from its middle: counted up to the
+  // break, and the totals say so.
+  const std::string gap = shipped_journal(dir.sub("g"), forks_of("g", 6), server.url(), "h");
+  jsErrCode jerr = jsErrCode(0);
+  ASSERT_EQ(js_DeleteMsg(conn->js(), "FORKJOURNAL", stream_seq_of(*conn, gap, 4), nullptr, &jerr),
+            NATS_OK);
+  const auto broken = cli({"fleet", "counts", "--nats", server.url()});
+  EXPECT_EQ(broken.exit_code, 2) << broken;
+  EXPECT_NE(broken.out.find("1 journal counted only up to a break (" + gap + " at seq 4)"),
+            std::string::npos)
+      << broken;
+  const auto broken_js = cli({"fleet", "counts", "--nats", server.url(), "--json"});
+  const json::value broken_view = json::parse(broken_js.out);
+  const json::object& broken_totals = broken_view.at("totals").as_object();
+  EXPECT_EQ(broken_totals.at("partial"), true);
+  ASSERT_EQ(broken_totals.at("broken").as_array().size(), 1u) << broken_js;
+  EXPECT_EQ(broken_totals.at("broken").as_array()[0].at("journal_id").as_string(), gap);
+  EXPECT_EQ(broken_totals.at("broken").as_array()[0].at("seq"), 4);
+}
+
+// Publishes `body` as `seq` on the journal's subject with Fj-Host `host` and,
+// when `second_seq` is set, a second Fj-Seq header.
+void publish_forged(const fleet::nats::Connection& c, const std::string& id, std::uint64_t seq,
+                    const std::string& host, const std::string& second_seq = {}) {
+  const std::string subject = fleet::subject_for(id);
+  auto before = fleet::nats::message_at(c, "FORKJOURNAL", stream_seq_of(c, id, seq - 1));
+  ASSERT_TRUE(before) << before.error().message;
+  const ChainHash prev = *chain_from_hex(*fleet::nats::header(before->get(), "Fj-Chain"));
+  const std::string body = encode(view(added("x", "x-forged")));
+  natsMsg* raw = nullptr;
+  ASSERT_EQ(natsMsg_Create(&raw, subject.c_str(), nullptr, body.data(), int(body.size())), NATS_OK);
+  fleet::nats::MsgPtr msg(raw);
+  const std::string seq_text = std::to_string(seq), chain = to_hex(chain_next(prev, seq, body));
+  ASSERT_EQ(natsMsgHeader_Set(raw, "Fj-Seq", seq_text.c_str()), NATS_OK);
+  if (!second_seq.empty()) {
+    ASSERT_EQ(natsMsgHeader_Add(raw, "Fj-Seq", second_seq.c_str()), NATS_OK);
+  }
+  ASSERT_EQ(natsMsgHeader_Set(raw, "Fj-Journal", id.c_str()), NATS_OK);
+  ASSERT_EQ(natsMsgHeader_Set(raw, "Fj-Host", host.c_str()), NATS_OK);
+  ASSERT_EQ(natsMsgHeader_Set(raw, "Fj-Chain", chain.c_str()), NATS_OK);
+  const std::string msg_id = fleet::message_id(id, seq);
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MsgId = msg_id.c_str();
+  jsPubAck* ack = nullptr;
+  jsErrCode jerr = jsErrCode(0);
+  ASSERT_EQ(js_PublishMsg(&ack, c.js(), raw, &po, &jerr), NATS_OK) << int(jerr);
+  jsPubAck_Destroy(ack);
+}
+
+// Fj-Host is whatever a publisher wrote: a name forkjournald would refuse as
+// --ship-host (terminal escape codes, 400 bytes) is a finding at its journal
+// and seq, shown escaped; a message with two Fj-Seq headers is malformed. No
+// raw control byte reaches the reader's terminal.
+TEST(FleetVerify, AForgedHostOrARepeatedHeaderIsAFindingShownEscaped) {
+  TempDir dir;
+  NatsServer server(dir.sub("nats"));
+  ASSERT_TRUE(fleet::init_stream(server.url(), 1));
+  const std::string esc = shipped_journal(dir.sub("e"), forks_of("e", 3), server.url(), "h");
+  const std::string big = shipped_journal(dir.sub("b"), forks_of("b", 3), server.url(), "h");
+  const std::string two = shipped_journal(dir.sub("t"), forks_of("t", 3), server.url(), "h");
+  auto conn = fleet::nats::Connection::open(server.url());
+  ASSERT_TRUE(conn) << conn.error().message;
+  publish_forged(*conn, esc, 5, "h9\x1b[1A\x1b[2K\rjournal " + esc + ": ok");
+  publish_forged(*conn, big, 5, std::string(400, 'h'));
+  publish_forged(*conn, two, 5, "h", "4");
+
+  const auto verify = cli({"fleet", "verify", "--nats", server.url()});
+  EXPECT_EQ(verify.exit_code, 1) << verify;
+  EXPECT_NE(verify.out.find("journal " + esc + ": breaks at seq 5 (stream sequence " +
+                            std::to_string(stream_seq_of(*conn, esc, 5)) +
+                            "): Fj-Host 'h9\\x1b[1A\\x1b[2K"),
+            std::string::npos)
+      << verify;
+  EXPECT_NE(verify.out.find("journal " + big + ": breaks at seq 5 "), std::string::npos) << verify;
+  EXPECT_NE(verify.out.find("400 bytes long"), std::string::npos) << verify;
+  EXPECT_EQ(verify.out.find(std::string(300, 'h')), std::string::npos) << verify;
+  EXPECT_NE(verify.out.find("journal " + two + ": breaks at seq 5 (stream sequence " +
+                            std::to_string(stream_seq_of(*conn, two, 5)) +
+                            "): header Fj-Seq appears more than once: a malformed message"),
+            std::string::npos)
+      << verify;
+  EXPECT_EQ(verify.out.find('\x1b'), std::string::npos);
+  EXPECT_EQ(verify.out.find('\r'), std::string::npos);
+
+  const auto counts = cli({"fleet", "counts", "--nats", server.url()});
+  EXPECT_EQ(counts.exit_code, 2) << counts;
+  EXPECT_NE(counts.err.find("journal " + esc + ": breaks at seq 5"), std::string::npos) << counts;
+  for (const std::string* out : {&counts.out, &counts.err}) {
+    EXPECT_EQ(out->find('\x1b'), std::string::npos) << *out;
+    EXPECT_EQ(out->find('\r'), std::string::npos) << *out;
+  }
+  EXPECT_NE(counts.out.find("journal " + esc + "  host h  shipped seq 4"), std::string::npos)
+      << counts;
+}
+
+// audit --witness names a stream message's Fj-Seq that is not a seq: shown
+// escaped, so that a forged one cannot rewrite the terminal.
+TEST(AuditWitness, ShowsAForgedFjSeqEscaped) {
+  TempDir dir;
+  NatsServer server(dir.sub("nats"));
+  ASSERT_TRUE(fleet::init_stream(server.url(), 1));
+  const std::string id = shipped_journal(dir.sub("j"), forks_of("j", 3), server.url(), "h");
+  auto conn = fleet::nats::Connection::open(server.url());
+  ASSERT_TRUE(conn) << conn.error().message;
+  const std::string subject = fleet::subject_for(id);
+  natsMsg* raw = nullptr;
+  ASSERT_EQ(natsMsg_Create(&raw, subject.c_str(), nullptr, "x", 1), NATS_OK);
+  fleet::nats::MsgPtr msg(raw);
+  ASSERT_EQ(natsMsgHeader_Set(raw, "Fj-Seq", "5\x1b[2J"), NATS_OK);
+  ASSERT_EQ(natsMsgHeader_Set(raw, "Fj-Journal", id.c_str()), NATS_OK);
+  jsPubAck* ack = nullptr;
+  jsErrCode jerr = jsErrCode(0);
+  ASSERT_EQ(js_PublishMsg(&ack, conn->js(), raw, nullptr, &jerr), NATS_OK) << int(jerr);
+  jsPubAck_Destroy(ack);
+
+  const auto witnessed = cli({"audit", "--journal", dir.sub("j"), "--witness", server.url()});
+  EXPECT_EQ(witnessed.exit_code, 1) << witnessed;
+  EXPECT_NE(witnessed.out.find("the stream's Fj-Seq '5\\x1b[2J' where 5 was expected"),
+            std::string::npos)
+      << witnessed;
+  EXPECT_EQ(witnessed.out.find('\x1b'), std::string::npos) << witnessed;
+  EXPECT_EQ(witnessed.err.find('\x1b'), std::string::npos) << witnessed;
 }
 
 TEST(AuditWitness, CatchesALocalRewriteOfShippedHistoryThatALocalAuditPasses) {

@@ -19,9 +19,10 @@ const std::string kId = "0123456789abcdef0123456789abcdef";
 struct Message {
   std::uint64_t stream_seq = 0;
   std::string seq, journal, host, chain, msg_id, body;
+  std::string repeated_header;
 
   fleet::ShippedMessage view() const {
-    return {stream_seq, seq, journal, host, chain, msg_id, body};
+    return {stream_seq, seq, journal, host, chain, msg_id, body, repeated_header};
   }
 };
 
@@ -123,6 +124,61 @@ TEST(JournalFold, CatchesARewrittenRecordByTheChain) {
   EXPECT_EQ(f.broken()->seq, 3u);
   EXPECT_NE(f.broken()->detail.find("Fj-Chain"), std::string::npos) << f.broken()->detail;
   EXPECT_EQ(f.head_seq(), 2u);
+}
+
+// Fj-Host is chosen by whoever publishes: one that forkjournald would refuse
+// as --ship-host (escape codes that rewrite a terminal, 400 bytes) breaks
+// the fold at its seq, and the detail shows it escaped, never raw.
+TEST(JournalFold, RefusesAnFjHostThatIsNotAShipHost) {
+  {
+    auto messages = shipped(history());
+    messages[3].host = "h9\x1b[1A\x1b[2K\rjournal x: ok";
+    const auto f = fold(messages);
+    ASSERT_TRUE(f.broken());
+    EXPECT_EQ(f.broken()->seq, 4u);
+    EXPECT_EQ(f.broken()->stream_seq, 104u);
+    const std::string& why = f.broken()->detail;
+    EXPECT_NE(why.find("Fj-Host 'h9\\x1b[1A\\x1b[2K\\x0djournal x: ok' is not a host name"),
+              std::string::npos)
+        << why;
+    EXPECT_EQ(why.find('\x1b'), std::string::npos) << why;
+    EXPECT_EQ(why.find('\r'), std::string::npos) << why;
+    EXPECT_EQ(f.head_seq(), 3u);
+    EXPECT_EQ(f.host(), "host-a");
+  }
+  {
+    auto messages = shipped(history());
+    messages[0].host = std::string(400, 'h');
+    const auto f = fold(messages);
+    ASSERT_TRUE(f.broken());
+    EXPECT_EQ(f.broken()->seq, 1u);
+    EXPECT_NE(f.broken()->detail.find("400 bytes long"), std::string::npos) << f.broken()->detail;
+    EXPECT_LT(f.broken()->detail.size(), 300u) << "the whole host repeated";
+  }
+  {
+    auto messages = shipped(history());
+    messages[2].host = "host a";
+    EXPECT_TRUE(fold(messages).broken());
+  }
+}
+
+// A header the fold reads that a message carries twice: which one counts
+// would depend on the reader, so the message is malformed.
+TEST(JournalFold, RefusesARepeatedHeader) {
+  auto messages = shipped(history());
+  messages[4].repeated_header = "Fj-Seq";
+  const auto f = fold(messages);
+  ASSERT_TRUE(f.broken());
+  EXPECT_EQ(f.broken()->seq, 5u);
+  EXPECT_NE(f.broken()->detail.find("header Fj-Seq appears more than once: a malformed message"),
+            std::string::npos)
+      << f.broken()->detail;
+}
+
+TEST(JournalFold, PrintableEscapesWhatATerminalWouldObey) {
+  EXPECT_EQ(fleet::printable("host-a.b_c"), "host-a.b_c");
+  EXPECT_EQ(fleet::printable("a\x1b[2K\r\n\\\xc3\xa9"), "a\\x1b[2K\\x0d\\x0a\\\\\\xc3\\xa9");
+  EXPECT_EQ(fleet::printable(std::string(100, 'x'), 10), "xxxxxxxxxx... (100 bytes)");
 }
 
 TEST(JournalFold, CatchesHeadersThatDisagreeWithTheSubject) {

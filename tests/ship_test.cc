@@ -16,7 +16,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -41,6 +43,32 @@ std::unique_ptr<fleet::Shipper> ship(const Journal& journal, const std::string& 
   EXPECT_TRUE(s) << s.error().message;
   return std::move(*s);
 }
+
+// Collects a shipper's log lines (its thread and the NATS client's).
+struct LogLines {
+  std::shared_ptr<std::vector<std::string>> lines = std::make_shared<std::vector<std::string>>();
+  std::shared_ptr<std::mutex> mu = std::make_shared<std::mutex>();
+  std::function<void(const std::string&)> sink() {
+    return [lines = lines, mu = mu](const std::string& line) {
+      std::lock_guard lock(*mu);
+      lines->push_back(line);
+    };
+  }
+  std::vector<std::string> all() const {
+    std::lock_guard lock(*mu);
+    return *lines;
+  }
+  std::size_t with(const std::string& part) const {
+    std::size_t n = 0;
+    for (const std::string& line : all()) n += line.find(part) != std::string::npos;
+    return n;
+  }
+  std::string joined() const {
+    std::string out;
+    for (const std::string& line : all()) out += line + "\n";
+    return out;
+  }
+};
 
 TEST(Ship, HundredThousandEventsExactlyOnceInOrder) {
   TempDir dir;
@@ -218,6 +246,8 @@ TEST(Ship, WaitsOutTheDuplicateWindowWhenTheSubjectsLastMessageWasDeleted) {
     ASSERT_TRUE(first) << first.error().message;
     ASSERT_TRUE(wait_shipped(**first, 5, 30s));
   }
+  LogLines log;
+  o.log = log.sink();
   auto conn = fleet::nats::Connection::open(server.url());
   ASSERT_TRUE(conn) << conn.error().message;
   jsErrCode jerr = jsErrCode(0);
@@ -245,6 +275,11 @@ TEST(Ship, WaitsOutTheDuplicateWindowWhenTheSubjectsLastMessageWasDeleted) {
   EXPECT_EQ(done.last_error, "");
   EXPECT_EQ(done.published, 4u) << "seqs 5 to 8, nothing before";
   again.stop();
+  // One line when the wait starts and one when it ends, not a few per try
+  // (a try every 100-200 ms for the 3 s window).
+  EXPECT_EQ(log.with("until its duplicate window has passed"), 1u) << log.joined();
+  EXPECT_EQ(log.with("waited out the duplicate window"), 1u) << log.joined();
+  EXPECT_LE(log.all().size(), 6u) << log.joined();
   EXPECT_EQ(fj_seqs(server.url(), journal), (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
   EXPECT_TRUE(stream_matches(server.url(), journal, "host-a"));
 }
@@ -346,6 +381,147 @@ TEST(Ship, AQuietShipperReportsADeletedStreamAndRefillsItsRecreation) {
     said_lost |= line.find("although it held seq 20 before") != std::string::npos &&
                  line.find("again from seq 1") != std::string::npos;
   EXPECT_TRUE(said_lost) << "no log line says the stream lost the shipped history";
+  EXPECT_TRUE(stream_matches(server.url(), journal, "host-a"));
+}
+
+// The repair operations.md documents for a stream that disagrees with a
+// journal: purge the journal's subject, and the shipper ships the journal
+// again from seq 1. A purge leaves the message ids of the subject's recent
+// messages in the stream's duplicate window, so the first publishes are
+// acknowledged as duplicates of messages the stream no longer holds. The
+// shipper waits the window out with backoff, logging the wait once, and
+// then ships every seq again; it never halts.
+TEST(Ship, APurgedSubjectIsShippedAgainFromSeqOneOnceItsDuplicateWindowHasPassed) {
+  TempDir dir;
+  NatsServer server(dir.sub("nats"));
+  ASSERT_TRUE(fleet::init_stream(server.url(), 1));
+  shorten_duplicate_window(server.url(), 3s);
+  Journal journal = make_journal(dir.sub("journal"));
+  append_forks(journal, 20);
+  LogLines log;
+  fleet::ShipOptions o;
+  o.urls = server.url();
+  o.host = "host-a";
+  o.recheck_every = 200ms;
+  o.log = log.sink();
+  auto started = fleet::Shipper::start(journal, o);
+  ASSERT_TRUE(started) << started.error().message;
+  fleet::Shipper& shipper = **started;
+  ASSERT_TRUE(wait_shipped(shipper, 20, 30s));
+  const std::size_t lines_before = log.all().size();
+
+  {
+    auto conn = fleet::nats::Connection::open(server.url());
+    ASSERT_TRUE(conn) << conn.error().message;
+    const std::string subject = fleet::subject_for(journal.info().journal_id);
+    jsOptions po;
+    jsOptions_Init(&po);
+    po.Stream.Purge.Subject = subject.c_str();
+    jsErrCode jerr = jsErrCode(0);
+    ASSERT_EQ(js_PurgeStream(conn->js(), fleet::kStreamName.data(), &po, &jerr), NATS_OK) << jerr;
+  }
+  // The idle shipper notices within recheck_every and starts again at seq 1,
+  // whose id the stream still holds.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (shipper.state().last_error.empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  const auto waiting = shipper.state();
+  EXPECT_NE(waiting.last_error.find("until its duplicate window has passed"), std::string::npos)
+      << waiting.last_error;
+  EXPECT_FALSE(waiting.halted) << waiting.last_error;
+
+  std::vector<std::uint64_t> all(20);
+  for (std::uint64_t i = 0; i < 20; ++i) all[i] = i + 1;
+  deadline = std::chrono::steady_clock::now() + 30s;
+  while (fj_seqs(server.url(), journal) != all && !shipper.state().halted &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(wait_shipped(shipper, 20, 10s));
+  const auto done = shipper.state();
+  EXPECT_FALSE(done.halted) << done.last_error;
+  EXPECT_EQ(done.last_error, "");
+  EXPECT_EQ(done.published, 40u) << "all 20 again, once";
+  shipper.stop();
+  EXPECT_EQ(fj_seqs(server.url(), journal), all);
+  EXPECT_TRUE(stream_matches(server.url(), journal, "host-a"));
+  // Backoff up to 2 s over a 3 s window: a handful of tries, and the log has
+  // the loss, the wait and its end, not a line per try.
+  const auto lines = log.all();
+  EXPECT_LE(lines.size() - lines_before, 6u) << log.joined();
+  EXPECT_EQ(log.with("until its duplicate window has passed"), 1u) << log.joined();
+  EXPECT_EQ(log.with("waited out the duplicate window"), 1u) << log.joined();
+}
+
+// nats-server 2.9 reports no last message on a subject whose last message
+// was deleted, and then takes a publish expecting "no message" whatever the
+// subject holds. A quiet shipper positioned in that state (its last message,
+// seq 3, found by direct gets) must still notice when seq 3 is deleted too:
+// its recheck finds the last message left and ships seq 3 again, and the
+// next event lands after it, not after seq 2.
+TEST(Ship, AQuietShipperReshipsADeletedLastMessageWithoutAGap) {
+  TempDir dir;
+  NatsServer server(dir.sub("nats"));
+  ASSERT_TRUE(fleet::init_stream(server.url(), 1));
+  shorten_duplicate_window(server.url(), 2s);
+  Journal journal = make_journal(dir.sub("journal"));
+  append_forks(journal, 3);
+  {
+    auto first = ship(journal, server.url());
+    ASSERT_TRUE(wait_shipped(*first, 3, 30s));
+  }
+  auto conn = fleet::nats::Connection::open(server.url());
+  ASSERT_TRUE(conn) << conn.error().message;
+  // A fourth message on the subject, then deleted (stream sequence 4): the
+  // server's last-message lookup now finds nothing on the subject.
+  {
+    const std::string subject = fleet::subject_for(journal.info().journal_id);
+    natsMsg* raw = nullptr;
+    ASSERT_EQ(natsMsg_Create(&raw, subject.c_str(), nullptr, "x", 1), NATS_OK);
+    fleet::nats::MsgPtr msg(raw);
+    jsPubAck* ack = nullptr;
+    jsErrCode jerr = jsErrCode(0);
+    ASSERT_EQ(js_PublishMsg(&ack, conn->js(), raw, nullptr, &jerr), NATS_OK) << jerr;
+    fleet::nats::PubAckPtr keep(ack);
+    ASSERT_EQ(ack->Sequence, 4u);
+    ASSERT_EQ(js_DeleteMsg(conn->js(), fleet::kStreamName.data(), 4, nullptr, &jerr), NATS_OK)
+        << jerr;
+  }
+  LogLines log;
+  fleet::ShipOptions o;
+  o.urls = server.url();
+  o.host = "host-a";
+  o.recheck_every = 200ms;
+  o.backoff_max = 200ms;
+  o.log = log.sink();
+  auto started = fleet::Shipper::start(journal, o);
+  ASSERT_TRUE(started) << started.error().message;
+  fleet::Shipper& shipper = **started;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (log.with("the stream's last-message lookup finds nothing") == 0 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(log.with("the stream's last-message lookup finds nothing"), 1u) << log.joined();
+  EXPECT_EQ(shipper.state().shipped_seq, 3u);
+  EXPECT_EQ(shipper.state().published, 0u);
+
+  // Now the subject's last message, seq 3, goes too while the journal is quiet.
+  jsErrCode jerr = jsErrCode(0);
+  ASSERT_EQ(js_DeleteMsg(conn->js(), fleet::kStreamName.data(), 3, nullptr, &jerr), NATS_OK)
+      << jerr;
+  deadline = std::chrono::steady_clock::now() + 20s;
+  while (shipper.state().published == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(shipper.state().published, 1u) << "seq 3 shipped again\n" << log.joined();
+  EXPECT_EQ(fj_seqs(server.url(), journal), (std::vector<std::uint64_t>{1, 2, 3}));
+
+  append_forks(journal, 1, 100);
+  shipper.notify(4);
+  ASSERT_TRUE(wait_shipped(shipper, 4, 20s));
+  const auto done = shipper.state();
+  EXPECT_FALSE(done.halted) << done.last_error;
+  EXPECT_EQ(done.last_error, "");
+  shipper.stop();
+  EXPECT_EQ(fj_seqs(server.url(), journal), (std::vector<std::uint64_t>{1, 2, 3, 4}));
   EXPECT_TRUE(stream_matches(server.url(), journal, "host-a"));
 }
 
