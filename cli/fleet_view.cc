@@ -6,6 +6,7 @@
 #include "cli/table.h"
 #include "fleet/stream.h"
 #include "journal/hex.h"
+#include "journal/ids.h"
 #include "present/render.h"
 
 #include <boost/json.hpp>
@@ -33,7 +34,7 @@ json::value break_json(const fleet::JournalFold& j) {
 // The journal id as the subject spells it, fit for a terminal: a subject
 // outside the contract is shown whole, and anyone may publish one.
 std::string id_of(const fleet::JournalFold& j) {
-  return fleet::printable(j.journal_id(), 200);
+  return printable(j.journal_id(), 200);
 }
 
 // Counts rebuilt from the stream alone need the journal's history from seq 1:

@@ -4,6 +4,7 @@
 #include "fleet/stream.h"
 #include "journal/codec.h"
 #include "journal/hex.h"
+#include "journal/ids.h"
 
 #include <algorithm>
 #include <charconv>
@@ -28,26 +29,6 @@ std::string shown(std::optional<std::string_view> header) {
 }
 
 }  // namespace
-
-std::string printable(std::string_view text, std::size_t max) {
-  std::string out;
-  const std::size_t n = std::min(text.size(), max);
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += char(c);
-    } else {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  if (text.size() > max) out += "... (" + std::to_string(text.size()) + " bytes)";
-  return out;
-}
 
 std::optional<std::string_view> journal_of_subject(std::string_view subject) {
   if (!subject.starts_with(kSubjectPrefix)) return std::nullopt;

@@ -40,15 +40,8 @@ struct ShippedMessage {
   std::string_view repeated_header;
 };
 
-// `text` fit to print on one line of a terminal: printable ASCII kept,
-// every other byte (escape codes, CR, LF, UTF-8) as \xHH, a backslash as
-// \\, and at most `max` bytes of it shown, then "...". For header values
-// and subjects read from the stream, which anyone allowed to publish there
-// chooses.
-std::string printable(std::string_view text, std::size_t max = 80);
-
 // Where and why a journal's messages stop proving anything. `detail` is
-// printable (see printable()).
+// printable (fj::printable in journal/ids.h).
 struct FoldBreak {
   std::uint64_t seq = 0;         // the journal seq at fault (the one expected at a gap)
   std::uint64_t stream_seq = 0;  // the message that showed it

@@ -4,6 +4,7 @@
 #include "fleet/internal/stream_read.h"
 #include "fleet/stream.h"
 #include "journal/hex.h"
+#include "journal/ids.h"
 
 #include <charconv>
 

@@ -45,14 +45,16 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
 std::string printable(std::string_view s, std::size_t max) {
   std::string out;
   for (unsigned char c : s.substr(0, max)) {
-    if (c >= 0x20 && c < 0x7F) {
+    if (c == '\\') {
+      out += "\\\\";  // so that a literal "\\x1b" cannot pass for an escaped byte
+    } else if (c >= 0x20 && c < 0x7F) {
       out += static_cast<char>(c);
     } else {
       out += "\\x";
       append_hex(out, {&c, 1});
     }
   }
-  if (s.size() > max) out += "...";
+  if (s.size() > max) out += "... (" + std::to_string(s.size()) + " bytes)";
   return out;
 }
 

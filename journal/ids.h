@@ -23,7 +23,9 @@ bool is_valid_name(std::string_view name) noexcept;
 bool is_valid_request_id(std::string_view id) noexcept;
 
 // `s` cut to `max` bytes with every byte outside printable ASCII written as
-// \xNN: safe to put in a one-line message, a log or JSON.
+// \xNN and a backslash as \\, then "... (N bytes)" if it was cut: safe to
+// put in a one-line message, a log or JSON, and to print to a terminal
+// whatever a client or a stream message sent.
 std::string printable(std::string_view s, std::size_t max = 80);
 
 // invalid_argument naming `what` ("template id", "fork id") and the value.

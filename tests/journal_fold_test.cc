@@ -5,6 +5,7 @@
 #include "fleet/stream.h"
 #include "journal/codec.h"
 #include "journal/hex.h"
+#include "journal/ids.h"
 #include "support/event_samples.h"
 
 #include <gtest/gtest.h>
@@ -176,9 +177,9 @@ TEST(JournalFold, RefusesARepeatedHeader) {
 }
 
 TEST(JournalFold, PrintableEscapesWhatATerminalWouldObey) {
-  EXPECT_EQ(fleet::printable("host-a.b_c"), "host-a.b_c");
-  EXPECT_EQ(fleet::printable("a\x1b[2K\r\n\\\xc3\xa9"), "a\\x1b[2K\\x0d\\x0a\\\\\\xc3\\xa9");
-  EXPECT_EQ(fleet::printable(std::string(100, 'x'), 10), "xxxxxxxxxx... (100 bytes)");
+  EXPECT_EQ(fj::printable("host-a.b_c"), "host-a.b_c");
+  EXPECT_EQ(fj::printable("a\x1b[2K\r\n\\\xc3\xa9"), "a\\x1b[2K\\x0d\\x0a\\\\\\xc3\\xa9");
+  EXPECT_EQ(fj::printable(std::string(100, 'x'), 10), "xxxxxxxxxx... (100 bytes)");
 }
 
 TEST(JournalFold, CatchesHeadersThatDisagreeWithTheSubject) {
