@@ -801,6 +801,21 @@ Result<Journal> Journal::open_existing(const std::string& dir, const JournalOpti
                         "journal " + dir + ": LMDB's free-page list is damaged (" +
                             (*damage)->what + "); it can still be read (opened read-only)");
     }
+    // A writer looks request ids up and prunes the oldest: LMDB would read
+    // those pages unchecked. Bounded by the request window (100,000 ids by
+    // default).
+    auto requests_damage = lmdb::check_text_tree(*txn, kRequestsDb, *requests);
+    if (!requests_damage) return requests_damage.error();
+    if (!*requests_damage && state->dbs.request_order != 0) {
+      requests_damage = lmdb::check_tree(*txn, kRequestOrderDb, state->dbs.request_order);
+      if (!requests_damage) return requests_damage.error();
+    }
+    if (*requests_damage) {
+      return make_error(Errc::corrupt_page,
+                        "journal " + dir + ": the stored request ids are damaged (" +
+                            (*requests_damage)->what +
+                            "); the events can still be read (opened read-only)");
+    }
   }
   // Committing the read transaction keeps the database handles open.
   if (auto ok = txn->commit(); !ok) return ok.error();

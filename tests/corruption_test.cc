@@ -883,6 +883,50 @@ TEST_F(CorruptionTest, DamageWhereTheJournalKeepsItsOwnRecordsIsRefusedAtOpenNot
   }
 }
 
+// A writer looks request ids up in the requests database and prunes the
+// oldest through its order, and LMDB trusts those pages as it trusts the
+// others. A writable open checks both whole and refuses; reading still
+// works.
+TEST_F(CorruptionTest, DamagedRequestIdsRefuseAWritableOpenAndStillRead) {
+  TempDir dir;
+  {
+    auto j = Journal::create(dir.path(), JournalOptions{.sync = SyncMode::none});
+    ASSERT_TRUE(j) << j.error().message;
+    auto ledger = Ledger::open(*j);
+    ASSERT_TRUE(ledger);
+    ASSERT_TRUE(ledger->execute(RegisterTemplate{"tpl", "src", "web"}, Origin::api));
+    std::vector<Request> batch;
+    for (int i = 0; i < 400; ++i) {
+      batch.push_back(
+          Request{AddFork{"tpl", "frk" + std::to_string(i)}, "request-" + std::to_string(i)});
+    }
+    ASSERT_TRUE(ledger->execute_batch(batch, Origin::api));
+  }
+  const std::string data = read_file(dir.sub("data.mdb"));
+  const std::size_t page = page_size(data);
+  for (const char* database : {kRequestsDb, kRequestOrderDb}) {
+    const std::size_t at = root_of(dir.path(), database) * page;
+    std::string damaged = data;
+    const std::uint16_t wild = 0xfff0;  // the root's first node, past the page
+    std::memcpy(damaged.data() + at + kPageHeader, &wild, 2);
+    const std::string copy_dir = scratch_.sub(std::string("requests-") + database);
+    fs::create_directories(copy_dir);
+    write_file(copy_dir + "/data.mdb", damaged);
+
+    auto writable = Journal::open(copy_dir);
+    ASSERT_FALSE(writable) << database;
+    EXPECT_EQ(writable.error().code, Errc::corrupt_page) << writable.error().message;
+    EXPECT_NE(writable.error().message.find("the stored request ids are damaged"),
+              std::string::npos)
+        << writable.error().message;
+    auto reading = Journal::open(copy_dir, JournalOptions{.read_only = true});
+    ASSERT_TRUE(reading) << reading.error().message;
+    auto replayed = replay(*reading);
+    ASSERT_TRUE(replayed) << replayed.error().message;
+    EXPECT_EQ(replayed->live_fork_count(), 400u);
+  }
+}
+
 // The record a snapshot is tagged with, damaged: the snapshot was used
 // (its stored checksum still matched the tag), so a daemon booted and
 // wrote on top of a damaged record. Now the snapshot is passed over, and

@@ -210,7 +210,12 @@ class Walk {
       const unsigned char* n = node(i);
       if (n == nullptr) return damaged("has a node outside the page");
       if (keys_ != Keys::integer) {
-        // Text keys bound no seqs: every child is visited.
+        // Text keys bound no seqs: every child is visited. LMDB compares a
+        // search key with each branch key, so they must lie in the page.
+        const auto ksize = load<std::uint16_t>(n + 6);
+        if (ksize > kMaxKeySize || n + kNodeHeader + ksize > page + map_.page_size) {
+          return damaged("has a branch key of " + std::to_string(ksize) + " bytes");
+        }
         if (!visit(child_of(n), levels - 1, std::nullopt, std::nullopt)) return false;
         continue;
       }
@@ -311,13 +316,14 @@ std::optional<PageDamage> walk_record(const Map& map, const unsigned char* recor
 
 Result<std::optional<PageDamage>> walk(const Map& map, const unsigned char* record,
                                        const MDB_stat& stat, std::uint64_t from,
-                                       std::uint64_t through, const std::string& name) {
+                                       std::uint64_t through, const std::string& name,
+                                       Keys keys = Keys::integer) {
   if (load<std::uint16_t>(record + kDbDepthAt) != stat.ms_depth ||
       load<std::uint64_t>(record + kDbEntriesAt) != stat.ms_entries) {
     return make_error(Errc::lmdb_error, "the database record of " + name +
                                             " does not match mdb_stat: not LMDB 0.9's layout");
   }
-  return walk_record(map, record, from, through, name);
+  return walk_record(map, record, from, through, name, keys);
 }
 
 Result<MDB_dbi> main_dbi(Txn& txn) {
@@ -339,8 +345,26 @@ Result<void> check_lmdb_version(int major, int minor, int patch) {
                                           "'s page layout: build against LMDB " + supported);
 }
 
+namespace {
+Result<std::optional<PageDamage>> check_tree_as(Txn& txn, const char* name, MDB_dbi dbi,
+                                                std::uint64_t from, std::uint64_t through,
+                                                Keys keys);
+}  // namespace
+
 Result<std::optional<PageDamage>> check_tree(Txn& txn, const char* name, MDB_dbi dbi,
                                              std::uint64_t from, std::uint64_t through) {
+  return check_tree_as(txn, name, dbi, from, through, Keys::integer);
+}
+
+Result<std::optional<PageDamage>> check_text_tree(Txn& txn, const char* name, MDB_dbi dbi) {
+  return check_tree_as(txn, name, dbi, 0, kHead, Keys::text);
+}
+
+namespace {
+
+Result<std::optional<PageDamage>> check_tree_as(Txn& txn, const char* name, MDB_dbi dbi,
+                                                std::uint64_t from, std::uint64_t through,
+                                                Keys keys) {
   if (auto ok = txn.usable(); !ok) return ok.error();
   MDB_stat stat{};
   if (const int rc = mdb_stat(txn.get(), dbi, &stat); rc != 0) return error("mdb_stat", rc);
@@ -355,8 +379,10 @@ Result<std::optional<PageDamage>> check_tree(Txn& txn, const char* name, MDB_dbi
     return error(std::string("look up database ") + name, rc);
   }
   return walk(*map, static_cast<const unsigned char*>(record.mv_data), stat, from, through,
-              std::string(name));
+              std::string(name), keys);
 }
+
+}  // namespace
 
 Result<std::optional<PageDamage>> check_free_list(Txn& txn, const char* any_database) {
   if (auto ok = txn.usable(); !ok) return ok.error();

@@ -52,6 +52,11 @@ struct PageDamage {
 Result<std::optional<PageDamage>> check_tree(Txn& txn, const char* name, MDB_dbi dbi,
                                              std::uint64_t from = 0, std::uint64_t through = kHead);
 
+// Checks every page of database `dbi` (named `name`), whose keys are text
+// (the requests database), node headers included, as check_tree does for a
+// scan. Read transactions only.
+Result<std::optional<PageDamage>> check_text_tree(Txn& txn, const char* name, MDB_dbi dbi);
+
 // Checks every page of LMDB's free-page list, which a writer walks with a
 // cursor when it allocates pages. `any_database`: the name of any named
 // database (its record locates LMDB's map). Skipped (nullopt) when writers
