@@ -11,12 +11,15 @@
 #include "journal/internal/pages.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <filesystem>
 #include <mutex>
 #include <random>
@@ -54,6 +57,61 @@ Result<void> check_linked_lmdb() {
 
 Result<void> put_meta(lmdb::Txn& txn, MDB_dbi meta, std::string_view key, std::string_view value) {
   return txn.put(meta, lmdb::to_val(key), lmdb::to_val(value));
+}
+
+// LMDB reports a short write as EIO, which on a full file system reads as a
+// failing disk: the free space says which it is.
+Error commit_error(const std::string& dir, int rc) {
+  std::string message = "journal " + dir + ": the commit failed: " + mdb_strerror(rc);
+  struct statvfs fs_info {};
+  if ((rc == EIO || rc == ENOSPC) && ::statvfs(dir.c_str(), &fs_info) == 0) {
+    const std::uint64_t free_bytes =
+        static_cast<std::uint64_t>(fs_info.f_bavail) * fs_info.f_frsize;
+    if (free_bytes < (std::uint64_t{1} << 20)) {
+      message +=
+          " (the file system holding it is full: " + std::to_string(free_bytes) + " bytes free)";
+    }
+  }
+  return make_error(Errc::io_error, message);
+}
+
+std::string user_name(uid_t uid) {
+  struct passwd entry {};
+  struct passwd* found = nullptr;
+  std::array<char, 1024> buffer{};
+  if (::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) == 0 && found != nullptr) {
+    return std::string(found->pw_name) + " (uid " + std::to_string(uid) + ")";
+  }
+  return "uid " + std::to_string(uid);
+}
+
+// "<path> belongs to <user> with mode <mode>, and this process runs as <user>".
+std::string ownership(const std::string& path, const struct stat& st) {
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  return path + " belongs to " + user_name(st.st_uid) + " with mode " + mode +
+         ", and this process runs as " + user_name(::geteuid());
+}
+
+// Which of the journal's files refused this process, and whose it is: "" when
+// none did. The usual case is a journal made by root and opened by the
+// daemon's own user; LMDB's EACCES names only the directory.
+std::string refused_file(const std::string& dir, bool read_only) {
+  struct stat st {};
+  for (const std::string name : {"data.mdb", "lock.mdb"}) {
+    const std::string path = dir + "/" + name;
+    if (::stat(path.c_str(), &st) != 0) continue;
+    // LMDB opens the lock file for writing even to read.
+    const int wanted = read_only && name == "data.mdb" ? R_OK : R_OK | W_OK;
+    if (::access(path.c_str(), wanted) != 0) return ownership(path, st);
+  }
+  // A missing lock file is created in the directory.
+  const std::string lock = dir + "/lock.mdb";
+  if (::access(lock.c_str(), F_OK) != 0 && ::access(dir.c_str(), W_OK) != 0 &&
+      ::stat(dir.c_str(), &st) == 0) {
+    return ownership(dir, st) + " (LMDB creates lock.mdb there)";
+  }
+  return "";
 }
 
 std::string u64_le(std::uint64_t v) {
@@ -536,42 +594,13 @@ bool Journal::interrupted_init(const std::string& dir) {
   return mdb_stat(txn->get(), 1 /* MAIN_DBI */, &stat) == 0 && stat.ms_entries == 0;
 }
 
-Result<Journal> Journal::create(const std::string& dir, const JournalOptions& options) {
-  if (auto ok = check_linked_lmdb(); !ok) return ok.error();
-  std::error_code ec;
-  const bool resume = interrupted_init(dir);
-  // The directories whose entries this create adds to: data.mdb's, and the
-  // parent of each directory it creates.
-  std::vector<fs::path> new_entries_in;
-  {
-    fs::path path = fs::absolute(fs::path(dir), ec).lexically_normal();
-    if (!path.has_filename()) path = path.parent_path();
-    new_entries_in.push_back(path);
-    for (; !path.empty() && path != path.root_path() && !fs::exists(path, ec);
-         path = path.parent_path()) {
-      new_entries_in.push_back(path.parent_path());
-    }
-  }
-  if (!resume && fs::exists(fs::path(dir) / "data.mdb", ec)) {
-    return make_error(Errc::already_a_journal, dir + " already holds a journal");
-  }
-  if (resume) {
-    // A create killed before its first commit left an empty environment.
-    fs::remove(fs::path(dir) / "data.mdb", ec);
-    fs::remove(fs::path(dir) / "lock.mdb", ec);
-  } else if (fs::exists(dir, ec)) {
-    if (!fs::is_directory(dir, ec)) {
-      return make_error(Errc::invalid_argument, dir + " exists and is not a directory");
-    }
-    if (!fs::is_empty(dir, ec)) {
-      return make_error(Errc::invalid_argument,
-                        dir + " is not empty; a journal needs a directory of its own");
-    }
-  } else {
-    fs::create_directories(dir, ec);
-    if (ec) return errno_error("cannot create " + dir, ec.value());
-    fs::permissions(dir, fs::perms::owner_all, ec);
-  }
+namespace {
+
+// The files of a new journal in `dir` (which exists and is empty): the
+// environment, the named databases and the meta keys in one commit, then the
+// directories that hold new names synced.
+Result<void> write_new_journal(const std::string& dir, const JournalOptions& options,
+                               const std::vector<fs::path>& new_entries_in) {
   {
     lmdb::EnvOptions env_options{.flags = env_flags(options), .map_size = options.initial_map_size};
     auto env = lmdb::Env::open(dir, env_options);
@@ -602,7 +631,10 @@ Result<Journal> Journal::create(const std::string& dir, const JournalOptions& op
                               {kMetaChainHead, chain_head}}) {
       if (auto ok = put_meta(*txn, *meta, key, value); !ok) return ok.error();
     }
-    if (auto ok = txn->commit(); !ok) return ok.error();
+    int commit_rc = 0;
+    if (auto ok = txn->commit(&commit_rc); !ok) {
+      return commit_rc != 0 ? commit_error(dir, commit_rc) : ok.error();
+    }
   }
   // LMDB syncs data.mdb's contents, never its name: without this a power
   // loss may leave the directory without the journal whose commits were
@@ -611,6 +643,62 @@ Result<Journal> Journal::create(const std::string& dir, const JournalOptions& op
     for (const fs::path& d : new_entries_in) {
       if (auto ok = sync_directory(d.string()); !ok) return ok.error();
     }
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<Journal> Journal::create(const std::string& dir, const JournalOptions& options) {
+  if (auto ok = check_linked_lmdb(); !ok) return ok.error();
+  std::error_code ec;
+  const bool resume = interrupted_init(dir);
+  // The directories whose entries this create adds to: data.mdb's, and the
+  // parent of each directory it creates; and those it creates, deepest first.
+  std::vector<fs::path> new_entries_in;
+  std::vector<fs::path> missing_dirs;
+  {
+    fs::path path = fs::absolute(fs::path(dir), ec).lexically_normal();
+    if (!path.has_filename()) path = path.parent_path();
+    new_entries_in.push_back(path);
+    for (; !path.empty() && path != path.root_path() && !fs::exists(path, ec);
+         path = path.parent_path()) {
+      missing_dirs.push_back(path);
+      new_entries_in.push_back(path.parent_path());
+    }
+  }
+  std::vector<fs::path> made_dirs;
+  if (!resume && fs::exists(fs::path(dir) / "data.mdb", ec)) {
+    return make_error(Errc::already_a_journal, dir + " already holds a journal");
+  }
+  if (resume) {
+    // A create killed before its first commit left an empty environment.
+    fs::remove(fs::path(dir) / "data.mdb", ec);
+    fs::remove(fs::path(dir) / "lock.mdb", ec);
+  } else if (fs::exists(dir, ec)) {
+    if (!fs::is_directory(dir, ec)) {
+      return make_error(Errc::invalid_argument, dir + " exists and is not a directory");
+    }
+    if (!fs::is_empty(dir, ec)) {
+      return make_error(Errc::invalid_argument,
+                        dir + " is not empty; a journal needs a directory of its own");
+    }
+  } else {
+    fs::create_directories(dir, ec);
+    if (ec) return errno_error("cannot create " + dir, ec.value());
+    fs::permissions(dir, fs::perms::owner_all, ec);
+    made_dirs = std::move(missing_dirs);
+  }
+  if (auto written = write_new_journal(dir, options, new_entries_in); !written) {
+    // A refused init leaves nothing behind: without this a disk that filled
+    // mid-create left a data.mdb that nothing can open and that every later
+    // init refuses as "already holds a journal". What is removed was made
+    // here: the directory was empty or missing (or held only what an
+    // interrupted init left, removed above).
+    fs::remove(fs::path(dir) / "data.mdb", ec);
+    fs::remove(fs::path(dir) / "lock.mdb", ec);
+    for (const fs::path& made : made_dirs) fs::remove(made, ec);
+    return written.error();
   }
   return open(dir, options);
 }
@@ -676,6 +764,13 @@ Result<Journal> Journal::open_existing(const std::string& dir, const JournalOpti
   }
   int rc = 0;
   auto env = lmdb::Env::open(dir, env_options, &rc);
+  if (rc == EACCES) {
+    if (const std::string refused = refused_file(dir, options.read_only); !refused.empty()) {
+      return errno_error("cannot open journal " + dir + ": " + refused +
+                             " (a journal's files belong to the user that writes it)",
+                         rc);
+    }
+  }
   if (rc == MDB_INVALID) {
     return make_error(Errc::not_a_journal,
                       "no journal at " + dir + ": data.mdb is not an LMDB file");
@@ -899,6 +994,7 @@ Result<void> Journal::write_impl(const std::function<Result<void>(WriteTxn&)>& f
     if (result) return {};
     const bool map_full = txn->failure_rc() == MDB_MAP_FULL || commit_rc == MDB_MAP_FULL;
     txn->abort();
+    if (!map_full && commit_rc != 0) return commit_error(state_->info.path, commit_rc);
     if (!map_full) return result;
 
     lock.unlock();

@@ -192,6 +192,50 @@ TEST(Journal, AnUnreadableJournalIsNotReportedMissing) {
                                        "5: not reported as permission denied";
 }
 
+// A journal whose files belong to another user (made by root, opened by the
+// daemon's own user) is refused naming the file, its owner and mode, and who
+// asked: LMDB's own error names only the directory.
+TEST(Journal, AJournalOfAnotherUserNamesTheFileAndItsOwner) {
+  TempDir dir;
+  const std::string path = dir.sub("j");
+  ASSERT_TRUE(Journal::create(path, fast()));
+  if (::geteuid() != 0) {
+    ASSERT_EQ(::chmod((path + "/data.mdb").c_str(), 0400), 0);
+    auto j = Journal::open(path, fast());
+    ASSERT_FALSE(j);
+    EXPECT_EQ(j.error().code, Errc::io_error) << j.error().message;
+    EXPECT_NE(j.error().message.find(path + "/data.mdb belongs to "), std::string::npos)
+        << j.error().message;
+    EXPECT_NE(j.error().message.find("with mode 0400"), std::string::npos) << j.error().message;
+    return;
+  }
+  // As root: the directory is the other user's, its files root's.
+  std::filesystem::permissions(dir.path(), std::filesystem::perms::others_exec,
+                               std::filesystem::perm_options::add);
+  ASSERT_EQ(::chown(path.c_str(), 65534, 65534), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) ::_exit(3);
+    auto j = Journal::open(path, fast());
+    if (j) ::_exit(4);
+    const std::string& m = j.error().message;
+    const bool named =
+        j.error().code == Errc::io_error &&
+        m.find(path +
+               "/data.mdb belongs to root (uid 0) with mode 0600, and this process runs "
+               "as ") != std::string::npos &&
+        m.find("(uid 65534)") != std::string::npos &&
+        m.find("Permission denied") != std::string::npos;
+    ::_exit(named ? 0 : 5);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "3: could not drop privileges, 4: opened, "
+                                       "5: the file, its owner or the user not named";
+}
+
 TEST(Journal, AForeignLmdbEnvironmentIsNotAJournal) {
   TempDir dir;
   {

@@ -8,7 +8,8 @@
 // both the library only passes calls through.
 //
 // What it sees: open/openat (and their 64 variants), creat, write, writev,
-// pwrite, pwritev, pwritev2, fsync, fdatasync, msync, ftruncate, rename,
+// pwrite, pwritev, pwritev2, fsync, fdatasync, msync, ftruncate,
+// posix_fallocate (recorded as the size it leaves, like a truncate), rename,
 // renameat, renameat2, unlink, unlinkat, dup, dup2, dup3, close, mmap, sync,
 // syncfs: every call LMDB and the journal make (LMDB 0.9 flushes with
 // lseek+writev and pwrite, syncs with fdatasync, and opens its meta-page
@@ -63,6 +64,7 @@ struct Libc {
   int (*fdatasync)(int) = next<decltype(fdatasync)>("fdatasync");
   int (*msync)(void*, size_t, int) = next<decltype(msync)>("msync");
   int (*ftruncate)(int, off_t) = next<decltype(ftruncate)>("ftruncate");
+  int (*posix_fallocate)(int, off_t, off_t) = next<decltype(posix_fallocate)>("posix_fallocate");
   int (*renameat2)(int, const char*, int, const char*,
                    unsigned) = next<decltype(renameat2)>("renameat2");
   int (*unlinkat)(int, const char*, int) = next<decltype(unlinkat)>("unlinkat");
@@ -474,6 +476,32 @@ int ftruncate(int fd, off_t length) {
 
 int ftruncate64(int fd, off_t length) {
   return ftruncate(fd, length);
+}
+
+// The journal allocates LMDB's lock file with it before LMDB maps the file.
+// It returns an error number rather than setting errno.
+int posix_fallocate(int fd, off_t offset, off_t length) {
+  Recorder* rec = recorder();
+  if (rec == nullptr) return libc().posix_fallocate(fd, offset, length);
+  std::unique_lock lock(rec->mutex());
+  const TrackedFd* t = rec->tracked(fd);
+  if (t == nullptr) {
+    lock.unlock();
+    return libc().posix_fallocate(fd, offset, length);
+  }
+  const std::uint32_t file = t->file;
+  const int rc = libc().posix_fallocate(fd, offset, length);
+  struct stat st {};
+  if (rc == 0) {
+    SaveErrno keep;
+    if (::fstat(fd, &st) == 0)
+      rec->emit(OpKind::truncate, file, static_cast<std::uint64_t>(st.st_size), 0);
+  }
+  return rc;
+}
+
+int posix_fallocate64(int fd, off_t offset, off_t length) {
+  return posix_fallocate(fd, offset, length);
 }
 
 int renameat2(int olddirfd, const char* from, int newdirfd, const char* to, unsigned flags) {

@@ -1,5 +1,9 @@
 #include "journal/internal/lmdb.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -14,6 +18,47 @@ Error error(std::string_view what, int rc) {
   return make_error(code, std::string(what) + ": " + mdb_strerror(rc));
 }
 
+namespace {
+
+// LMDB 0.9's lock file: a header of three 64-byte cache lines (the shared
+// state, the writer's mutex, the first reader slot) and one 64-byte slot per
+// further reader. A file at least this long is used as it is.
+off_t lock_file_bytes(unsigned max_readers) {
+  return 192 + static_cast<off_t>(max_readers - 1) * 64;
+}
+
+// LMDB sizes a new lock file with ftruncate, which allocates no blocks, and
+// then stores into it through a shared mapping: on a full file system the
+// first store is a SIGBUS that kills the process, not an error. Allocating
+// the blocks first turns a full disk into ENOSPC here, before LMDB maps it.
+// Blocks already allocated need no space, so a full disk does not stop an
+// open of a journal whose lock file exists. Other failures are left to LMDB
+// to report as before.
+Result<void> allocate_lock_file(MDB_env* env, const std::string& dir, const EnvOptions& options) {
+  if ((options.flags & MDB_NOLOCK) != 0) return {};
+  unsigned readers = 0;
+  if (int rc = mdb_env_get_maxreaders(env, &readers); rc != 0) {
+    return error("mdb_env_get_maxreaders", rc);
+  }
+  const std::string path = dir + "/lock.mdb";
+  const int create = (options.flags & MDB_RDONLY) != 0 ? 0 : O_CREAT;
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | create, options.mode);
+  if (fd < 0) return {};
+  const off_t bytes = lock_file_bytes(readers);
+  int rc = 0;
+  while ((rc = ::posix_fallocate(fd, 0, bytes)) == EINTR) {
+  }
+  ::close(fd);
+  if (rc == ENOSPC || rc == EDQUOT) {
+    return make_error(Errc::io_error, "cannot open LMDB environment " + dir +
+                                          ": no room for its lock file lock.mdb (" +
+                                          std::to_string(bytes) + " bytes): " + std::strerror(rc));
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<Env> Env::open(const std::string& dir, const EnvOptions& options, int* rc_out) {
   MDB_env* raw = nullptr;
   if (int rc = mdb_env_create(&raw); rc != 0) return error("mdb_env_create", rc);
@@ -26,6 +71,7 @@ Result<Env> Env::open(const std::string& dir, const EnvOptions& options, int* rc
       return error("mdb_env_set_mapsize", rc);
     }
   }
+  if (auto ok = allocate_lock_file(raw, dir, options); !ok) return ok.error();
   if (int rc = mdb_env_open(raw, dir.c_str(), options.flags | MDB_NOTLS, options.mode); rc != 0) {
     if (rc_out != nullptr) *rc_out = rc;
     return error("cannot open LMDB environment " + dir, rc);

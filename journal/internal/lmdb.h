@@ -47,6 +47,8 @@ struct EnvOptions {
 class Env {
  public:
   // rc_out, when given, receives the raw LMDB code of a failed mdb_env_open.
+  // Unless MDB_NOLOCK, allocates the lock file's blocks first: a file system
+  // with no room for them is an io_error here, not a SIGBUS inside LMDB.
   static Result<Env> open(const std::string& dir, const EnvOptions& options, int* rc_out = nullptr);
 
   Env(Env&& other) noexcept : env_(std::exchange(other.env_, nullptr)) {}
