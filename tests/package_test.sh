@@ -70,6 +70,27 @@ getent group forkjournal >/dev/null || fail "no forkjournal group"
   fail "/var/lib/forkjournal is $(stat -c '%U:%G %a' /var/lib/forkjournal)"
 systemd-analyze verify /lib/systemd/system/forkjournald.service ||
   fail "systemd-analyze verify forkjournald.service"
+# A refused start exits 2 whether its cause lasts or passes, so the unit
+# restarts a failed daemon, but only a few times: the start limit must be
+# reached by restarts RestartSec= apart, or a configuration error would
+# restart for ever.
+unit=/lib/systemd/system/forkjournald.service
+unit_seconds() {
+  local value
+  value=$(sed -n "s/^$1=//p" "$unit" | tail -n 1)
+  case "$value" in
+  [0-9]*min) echo $((${value%min} * 60)) ;;
+  [0-9]*s) echo "${value%s}" ;;
+  *) fail "$unit sets no $1 in seconds or minutes ('$value')" ;;
+  esac
+}
+burst=$(sed -n 's/^StartLimitBurst=\([0-9]\+\)$/\1/p' "$unit")
+[ -n "$burst" ] || fail "$unit sets no StartLimitBurst="
+restart_sec=$(unit_seconds RestartSec)
+interval=$(unit_seconds StartLimitIntervalSec)
+[ $((burst * restart_sec)) -lt "$interval" ] ||
+  fail "$unit restarts for ever: $burst starts $restart_sec s apart outlast StartLimitIntervalSec=${interval}s"
+! grep -n "still starts" "$unit" || fail "$unit says a host without the data root still starts"
 # The example drop-in for --ship and --metrics (docs/operations.md) parses
 # cleanly beside the unit, and its command line keeps every option of the
 # unit's: a drop-in replaces the whole ExecStart.
