@@ -109,6 +109,49 @@ for option in --ship --metrics; do
   [[ " $(echo $dropin_line) " == *" $option "* ]] || fail "$example's ExecStart lacks $option"
 done
 rm -r "$dropins"
+# The daemon runs as forkjournal: start_daemon JOURNAL [OPTION...] starts it
+# on JOURNAL with its socket in $work/run and waits until it serves;
+# stop_daemon shuts it down with SIGTERM and checks that it exited cleanly.
+chmod 0711 "$work" # the daemon reaches its socket directory through it
+mkdir "$work/run"
+chown forkjournal:forkjournal "$work/run"
+start_daemon() {
+  local journal=$1
+  shift
+  setpriv --reuid forkjournal --regid forkjournal --init-groups -- /usr/bin/forkjournald \
+    --journal "$journal" --socket "$work/run/forkjournald.sock" --socket-mode 0660 "$@" \
+    2>"$work/daemon.log" &
+  daemon=$!
+  for _ in $(seq 100); do
+    [ -S "$work/run/forkjournald.sock" ] && break
+    kill -0 "$daemon" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -S "$work/run/forkjournald.sock" ] || fail "forkjournald did not come up: $(cat "$work/daemon.log")"
+}
+stop_daemon() {
+  kill -TERM "$daemon"
+  wait "$daemon" || fail "forkjournald exited $? on SIGTERM: $(cat "$work/daemon.log")"
+}
+# Every command the docs give for the packaged journal runs as forkjournal:
+# a root-run write leaves files the daemon cannot open.
+grep -n "forkjournal --journal /var/lib/forkjournal" README.md docs/*.md |
+  grep -v -e "runuser -u forkjournal -- forkjournal --journal" \
+    -e "sudo -u forkjournal forkjournal --journal" >"$work/as-root" || true
+[ ! -s "$work/as-root" ] ||
+  fail "the docs run forkjournal on the packaged journal as root: $(cat "$work/as-root")"
+# The bootstrap of docs/operations.md (Install), run as written against an
+# empty data root, leaves a journal the daemon opens.
+awk '/^## /{install = ($0 == "## Install")} install && /^```/{block = !block; next}
+  install && block && /forkjournal .*(init|import)/' docs/operations.md >"$work/bootstrap"
+grep -q " init$" "$work/bootstrap" && grep -q " import --data-root " "$work/bootstrap" ||
+  fail "docs/operations.md (Install) gives no init and import commands: $(cat "$work/bootstrap")"
+mkdir -p "$work/hypeman/guests" "$work/hypeman/templates"
+sed -i "s#/var/lib/hypeman#$work/hypeman#g" "$work/bootstrap"
+bash -e "$work/bootstrap" >/dev/null || fail "the bootstrap of docs/operations.md failed"
+start_daemon /var/lib/forkjournal --data-root "$work/hypeman"
+stop_daemon
+find /var/lib/forkjournal -mindepth 1 -delete
 # The user can write its journal where the unit puts it.
 runuser -u forkjournal -- /usr/bin/forkjournal --journal /var/lib/forkjournal/journal init >/dev/null
 runuser -u forkjournal -- /usr/bin/forkjournal --journal /var/lib/forkjournal/journal \
@@ -117,23 +160,10 @@ counts() { runuser -u forkjournal -- /usr/bin/forkjournal --journal /var/lib/for
 counts | grep -q tpl0pkg || fail "the journal written as forkjournal has no tpl0pkg"
 # The daemon runs as that user on its journal: it comes up, serves its socket
 # with the unit's mode and shuts down cleanly on SIGTERM.
-chmod 0711 "$work" # the daemon reaches its socket directory through it
-mkdir "$work/run"
-chown forkjournal:forkjournal "$work/run"
-setpriv --reuid forkjournal --regid forkjournal --init-groups -- /usr/bin/forkjournald \
-  --journal /var/lib/forkjournal/journal --socket "$work/run/forkjournald.sock" \
-  --socket-mode 0660 2>"$work/daemon.log" &
-daemon=$!
-for _ in $(seq 100); do
-  [ -S "$work/run/forkjournald.sock" ] && break
-  kill -0 "$daemon" 2>/dev/null || break
-  sleep 0.1
-done
-[ -S "$work/run/forkjournald.sock" ] || fail "forkjournald did not come up: $(cat "$work/daemon.log")"
+start_daemon /var/lib/forkjournal/journal
 [ "$(stat -c '%U:%G %a' "$work/run/forkjournald.sock")" = "forkjournal:forkjournal 660" ] ||
   fail "the socket is $(stat -c '%U:%G %a' "$work/run/forkjournald.sock")"
-kill -TERM "$daemon"
-wait "$daemon" || fail "forkjournald exited $? on SIGTERM: $(cat "$work/daemon.log")"
+stop_daemon
 
 echo "-- reinstall the same version"
 dpkg -i "$deb" >/dev/null
