@@ -31,6 +31,22 @@ foreach(entry
   list(APPEND FJ_MAN_PAGES ${FJ_MAN_DIR}/${program}.1.gz)
 endforeach()
 
+# The documents forkjournald --help and the README point to, in the package's doc
+# directory. Each is over 4 kB, so Debian policy wants it compressed with
+# gzip -9n, as the changelog below.
+set(FJ_DOCS)
+foreach(doc README.md docs/operations.md docs/protocol.md docs/fleet.md docs/format.md
+            docs/design.md docs/vm-manager-disk.md)
+  get_filename_component(name ${doc} NAME)
+  add_custom_command(
+    OUTPUT ${CMAKE_BINARY_DIR}/doc/${name}.gz
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/doc
+    COMMAND ${FJ_GZIP} -9nc ${PROJECT_SOURCE_DIR}/${doc} > ${CMAKE_BINARY_DIR}/doc/${name}.gz
+    DEPENDS ${PROJECT_SOURCE_DIR}/${doc}
+    VERBATIM)
+  list(APPEND FJ_DOCS ${CMAKE_BINARY_DIR}/doc/${name}.gz)
+endforeach()
+
 # Debian policy wants the changelog compressed with gzip -9n as well.
 set(FJ_DEB_CHANGELOG ${CMAKE_BINARY_DIR}/changelog.Debian.gz)
 add_custom_command(
@@ -38,10 +54,10 @@ add_custom_command(
   COMMAND ${FJ_GZIP} -9nc ${PROJECT_SOURCE_DIR}/packaging/debian/changelog > ${FJ_DEB_CHANGELOG}
   DEPENDS ${PROJECT_SOURCE_DIR}/packaging/debian/changelog
   VERBATIM)
-add_custom_target(fj_package_docs ALL DEPENDS ${FJ_MAN_PAGES} ${FJ_DEB_CHANGELOG})
+add_custom_target(fj_package_docs ALL DEPENDS ${FJ_MAN_PAGES} ${FJ_DEB_CHANGELOG} ${FJ_DOCS})
 
 install(FILES ${FJ_MAN_PAGES} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
-install(FILES ${PROJECT_SOURCE_DIR}/packaging/debian/copyright ${FJ_DEB_CHANGELOG}
+install(FILES ${PROJECT_SOURCE_DIR}/packaging/debian/copyright ${FJ_DEB_CHANGELOG} ${FJ_DOCS}
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 set(CPACK_GENERATOR DEB)

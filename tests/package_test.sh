@@ -43,6 +43,10 @@ for f in ./usr/bin/forkjournal ./usr/bin/forkjournald ./usr/bin/forkjournal-cras
   ./usr/share/man/man1/forkjournal-crashtest.1.gz \
   ./usr/share/doc/forkjournal/copyright ./usr/share/doc/forkjournal/changelog.Debian.gz \
   ./usr/share/doc/forkjournal/examples/network.conf \
+  ./usr/share/doc/forkjournal/README.md.gz ./usr/share/doc/forkjournal/operations.md.gz \
+  ./usr/share/doc/forkjournal/protocol.md.gz ./usr/share/doc/forkjournal/fleet.md.gz \
+  ./usr/share/doc/forkjournal/format.md.gz ./usr/share/doc/forkjournal/design.md.gz \
+  ./usr/share/doc/forkjournal/vm-manager-disk.md.gz \
   ./usr/include/forkjournal/journal/journal.h \
   ./usr/lib/x86_64-linux-gnu/cmake/forkjournal/forkjournalConfig.cmake; do
   grep -qxF "$f" "$work/contents" || fail "$f not in the package"
@@ -62,6 +66,12 @@ installed || fail "not installed after dpkg -i"
 for page in forkjournal forkjournald forkjournal-crashtest; do
   man -w "$page" >/dev/null || fail "no man page for $page"
 done
+# The protocol document forkjournald --help (and so its man page) points to
+# is where it says.
+protocol=$(/usr/bin/forkjournald --help | grep -o '/usr/share/doc/forkjournal/[^ ]*' || true)
+[ -n "$protocol" ] || fail "forkjournald --help names no document under /usr/share/doc/forkjournal"
+[ -f "$protocol" ] || fail "forkjournald --help points to $protocol, which is not installed"
+zcat "$protocol" | cmp -s - docs/protocol.md || fail "$protocol is not docs/protocol.md"
 wants=/etc/systemd/system/multi-user.target.wants/forkjournald.service
 [ ! -L "$wants" ] || fail "the unit is enabled on install (its --data-root needs checking first)"
 getent passwd forkjournal >/dev/null || fail "no forkjournal user"
