@@ -66,6 +66,29 @@ installed || fail "not installed after dpkg -i"
 for page in forkjournal forkjournald forkjournal-crashtest; do
   man -w "$page" >/dev/null || fail "no man page for $page"
 done
+# The man pages document the whole interface: forkjournal every command
+# (each one its --help lists, fleet's too) with its options, both programs
+# their exit status, environment and files, the daemon its signals.
+for program in forkjournal forkjournald; do
+  zcat "/usr/share/man/man1/$program.1.gz" >"$work/$program.1"
+done
+page() { cat "$work/$1.1"; }
+for command in $(/usr/bin/forkjournal --help | sed -n '/^Subcommands:$/,/^$/s/^  \([a-z]\+\) .*/\1/p'); do
+  page forkjournal | grep -q "^\.SS \"forkjournal $command " ||
+    fail "forkjournal(1) does not document the command $command"
+done
+for command in init counts verify; do
+  page forkjournal | grep -q "^\.SS \"forkjournal fleet $command " ||
+    fail "forkjournal(1) does not document fleet $command"
+done
+for text in '\-\-as\-of' '\-\-expect\-head' '\-\-follow' '\-\-data\-root' '\-\-witness' \
+  '.SH "EXIT STATUS"' '.SH ENVIRONMENT' 'FORKJOURNAL_DIR' '.SH FILES' '.SH "SEE ALSO"'; do
+  page forkjournal | grep -qF -- "$text" || fail "forkjournal(1) lacks '$text'"
+done
+for text in '.SH "EXIT STATUS"' '.SH SIGNALS' 'SIGHUP' 'SIGTERM' '.SH ENVIRONMENT' '.SH FILES' \
+  '.SH "SEE ALSO"' '\-\-data\-root' '\-\-reconcile\-every'; do
+  page forkjournald | grep -qF -- "$text" || fail "forkjournald(1) lacks '$text'"
+done
 # The protocol document forkjournald --help (and so its man page) points to
 # is where it says.
 protocol=$(/usr/bin/forkjournald --help | grep -o '/usr/share/doc/forkjournal/[^ ]*' || true)
