@@ -285,8 +285,9 @@ int main(int argc, char** argv) {
   CLI::App app{
       "forkjournald: serves a fork journal to VM managers over a Unix socket.\n"
       "Newline-delimited JSON requests; an append is acknowledged only once durable.\n"
-      "Protocol: docs/protocol.md. Exit codes: 0 clean shutdown, 2 startup error (one\n"
-      "line; options are checked before the socket is bound or the journal touched).",
+      "Protocol: docs/protocol.md in the source, /usr/share/doc/forkjournal/protocol.md.gz\n"
+      "in the Debian package. Exit codes: 0 clean shutdown, 2 startup error (one line;\n"
+      "options are checked before the socket is bound or the journal touched).",
       "forkjournald"};
   app.set_version_flag("--version", std::string("forkjournald ") + FJ_VERSION +
                                         " (journal format version " +

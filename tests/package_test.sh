@@ -43,6 +43,10 @@ for f in ./usr/bin/forkjournal ./usr/bin/forkjournald ./usr/bin/forkjournal-cras
   ./usr/share/man/man1/forkjournal-crashtest.1.gz \
   ./usr/share/doc/forkjournal/copyright ./usr/share/doc/forkjournal/changelog.Debian.gz \
   ./usr/share/doc/forkjournal/examples/network.conf \
+  ./usr/share/doc/forkjournal/README.md.gz ./usr/share/doc/forkjournal/operations.md.gz \
+  ./usr/share/doc/forkjournal/protocol.md.gz ./usr/share/doc/forkjournal/fleet.md.gz \
+  ./usr/share/doc/forkjournal/format.md.gz ./usr/share/doc/forkjournal/design.md.gz \
+  ./usr/share/doc/forkjournal/vm-manager-disk.md.gz \
   ./usr/include/forkjournal/journal/journal.h \
   ./usr/lib/x86_64-linux-gnu/cmake/forkjournal/forkjournalConfig.cmake; do
   grep -qxF "$f" "$work/contents" || fail "$f not in the package"
@@ -62,6 +66,35 @@ installed || fail "not installed after dpkg -i"
 for page in forkjournal forkjournald forkjournal-crashtest; do
   man -w "$page" >/dev/null || fail "no man page for $page"
 done
+# The man pages document the whole interface: forkjournal every command
+# (each one its --help lists, fleet's too) with its options, both programs
+# their exit status, environment and files, the daemon its signals.
+for program in forkjournal forkjournald; do
+  zcat "/usr/share/man/man1/$program.1.gz" >"$work/$program.1"
+done
+page() { cat "$work/$1.1"; }
+for command in $(/usr/bin/forkjournal --help | sed -n '/^Subcommands:$/,/^$/s/^  \([a-z]\+\) .*/\1/p'); do
+  page forkjournal | grep -q "^\.SS \"forkjournal $command " ||
+    fail "forkjournal(1) does not document the command $command"
+done
+for command in init counts verify; do
+  page forkjournal | grep -q "^\.SS \"forkjournal fleet $command " ||
+    fail "forkjournal(1) does not document fleet $command"
+done
+for text in '\-\-as\-of' '\-\-expect\-head' '\-\-follow' '\-\-data\-root' '\-\-witness' \
+  '.SH "EXIT STATUS"' '.SH ENVIRONMENT' 'FORKJOURNAL_DIR' '.SH FILES' '.SH "SEE ALSO"'; do
+  page forkjournal | grep -qF -- "$text" || fail "forkjournal(1) lacks '$text'"
+done
+for text in '.SH "EXIT STATUS"' '.SH SIGNALS' 'SIGHUP' 'SIGTERM' '.SH ENVIRONMENT' '.SH FILES' \
+  '.SH "SEE ALSO"' '\-\-data\-root' '\-\-reconcile\-every'; do
+  page forkjournald | grep -qF -- "$text" || fail "forkjournald(1) lacks '$text'"
+done
+# The protocol document forkjournald --help (and so its man page) points to
+# is where it says.
+protocol=$(/usr/bin/forkjournald --help | grep -o '/usr/share/doc/forkjournal/[^ ]*' || true)
+[ -n "$protocol" ] || fail "forkjournald --help names no document under /usr/share/doc/forkjournal"
+[ -f "$protocol" ] || fail "forkjournald --help points to $protocol, which is not installed"
+zcat "$protocol" | cmp -s - docs/protocol.md || fail "$protocol is not docs/protocol.md"
 wants=/etc/systemd/system/multi-user.target.wants/forkjournald.service
 [ ! -L "$wants" ] || fail "the unit is enabled on install (its --data-root needs checking first)"
 getent passwd forkjournal >/dev/null || fail "no forkjournal user"
@@ -70,6 +103,27 @@ getent group forkjournal >/dev/null || fail "no forkjournal group"
   fail "/var/lib/forkjournal is $(stat -c '%U:%G %a' /var/lib/forkjournal)"
 systemd-analyze verify /lib/systemd/system/forkjournald.service ||
   fail "systemd-analyze verify forkjournald.service"
+# A refused start exits 2 whether its cause lasts or passes, so the unit
+# restarts a failed daemon, but only a few times: the start limit must be
+# reached by restarts RestartSec= apart, or a configuration error would
+# restart for ever.
+unit=/lib/systemd/system/forkjournald.service
+unit_seconds() {
+  local value
+  value=$(sed -n "s/^$1=//p" "$unit" | tail -n 1)
+  case "$value" in
+  [0-9]*min) echo $((${value%min} * 60)) ;;
+  [0-9]*s) echo "${value%s}" ;;
+  *) fail "$unit sets no $1 in seconds or minutes ('$value')" ;;
+  esac
+}
+burst=$(sed -n 's/^StartLimitBurst=\([0-9]\+\)$/\1/p' "$unit")
+[ -n "$burst" ] || fail "$unit sets no StartLimitBurst="
+restart_sec=$(unit_seconds RestartSec)
+interval=$(unit_seconds StartLimitIntervalSec)
+[ $((burst * restart_sec)) -lt "$interval" ] ||
+  fail "$unit restarts for ever: $burst starts $restart_sec s apart outlast StartLimitIntervalSec=${interval}s"
+! grep -n "still starts" "$unit" || fail "$unit says a host without the data root still starts"
 # The example drop-in for --ship and --metrics (docs/operations.md) parses
 # cleanly beside the unit, and its command line keeps every option of the
 # unit's: a drop-in replaces the whole ExecStart.
@@ -88,6 +142,49 @@ for option in --ship --metrics; do
   [[ " $(echo $dropin_line) " == *" $option "* ]] || fail "$example's ExecStart lacks $option"
 done
 rm -r "$dropins"
+# The daemon runs as forkjournal: start_daemon JOURNAL [OPTION...] starts it
+# on JOURNAL with its socket in $work/run and waits until it serves;
+# stop_daemon shuts it down with SIGTERM and checks that it exited cleanly.
+chmod 0711 "$work" # the daemon reaches its socket directory through it
+mkdir "$work/run"
+chown forkjournal:forkjournal "$work/run"
+start_daemon() {
+  local journal=$1
+  shift
+  setpriv --reuid forkjournal --regid forkjournal --init-groups -- /usr/bin/forkjournald \
+    --journal "$journal" --socket "$work/run/forkjournald.sock" --socket-mode 0660 "$@" \
+    2>"$work/daemon.log" &
+  daemon=$!
+  for _ in $(seq 100); do
+    [ -S "$work/run/forkjournald.sock" ] && break
+    kill -0 "$daemon" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -S "$work/run/forkjournald.sock" ] || fail "forkjournald did not come up: $(cat "$work/daemon.log")"
+}
+stop_daemon() {
+  kill -TERM "$daemon"
+  wait "$daemon" || fail "forkjournald exited $? on SIGTERM: $(cat "$work/daemon.log")"
+}
+# Every command the docs give for the packaged journal runs as forkjournal:
+# a root-run write leaves files the daemon cannot open.
+grep -n "forkjournal --journal /var/lib/forkjournal" README.md docs/*.md |
+  grep -v -e "runuser -u forkjournal -- forkjournal --journal" \
+    -e "sudo -u forkjournal forkjournal --journal" >"$work/as-root" || true
+[ ! -s "$work/as-root" ] ||
+  fail "the docs run forkjournal on the packaged journal as root: $(cat "$work/as-root")"
+# The bootstrap of docs/operations.md (Install), run as written against an
+# empty data root, leaves a journal the daemon opens.
+awk '/^## /{install = ($0 == "## Install")} install && /^```/{block = !block; next}
+  install && block && /forkjournal .*(init|import)/' docs/operations.md >"$work/bootstrap"
+grep -q " init$" "$work/bootstrap" && grep -q " import --data-root " "$work/bootstrap" ||
+  fail "docs/operations.md (Install) gives no init and import commands: $(cat "$work/bootstrap")"
+mkdir -p "$work/hypeman/guests" "$work/hypeman/templates"
+sed -i "s#/var/lib/hypeman#$work/hypeman#g" "$work/bootstrap"
+bash -e "$work/bootstrap" >/dev/null || fail "the bootstrap of docs/operations.md failed"
+start_daemon /var/lib/forkjournal --data-root "$work/hypeman"
+stop_daemon
+find /var/lib/forkjournal -mindepth 1 -delete
 # The user can write its journal where the unit puts it.
 runuser -u forkjournal -- /usr/bin/forkjournal --journal /var/lib/forkjournal/journal init >/dev/null
 runuser -u forkjournal -- /usr/bin/forkjournal --journal /var/lib/forkjournal/journal \
@@ -96,23 +193,10 @@ counts() { runuser -u forkjournal -- /usr/bin/forkjournal --journal /var/lib/for
 counts | grep -q tpl0pkg || fail "the journal written as forkjournal has no tpl0pkg"
 # The daemon runs as that user on its journal: it comes up, serves its socket
 # with the unit's mode and shuts down cleanly on SIGTERM.
-chmod 0711 "$work" # the daemon reaches its socket directory through it
-mkdir "$work/run"
-chown forkjournal:forkjournal "$work/run"
-setpriv --reuid forkjournal --regid forkjournal --init-groups -- /usr/bin/forkjournald \
-  --journal /var/lib/forkjournal/journal --socket "$work/run/forkjournald.sock" \
-  --socket-mode 0660 2>"$work/daemon.log" &
-daemon=$!
-for _ in $(seq 100); do
-  [ -S "$work/run/forkjournald.sock" ] && break
-  kill -0 "$daemon" 2>/dev/null || break
-  sleep 0.1
-done
-[ -S "$work/run/forkjournald.sock" ] || fail "forkjournald did not come up: $(cat "$work/daemon.log")"
+start_daemon /var/lib/forkjournal/journal
 [ "$(stat -c '%U:%G %a' "$work/run/forkjournald.sock")" = "forkjournal:forkjournal 660" ] ||
   fail "the socket is $(stat -c '%U:%G %a' "$work/run/forkjournald.sock")"
-kill -TERM "$daemon"
-wait "$daemon" || fail "forkjournald exited $? on SIGTERM: $(cat "$work/daemon.log")"
+stop_daemon
 
 echo "-- reinstall the same version"
 dpkg -i "$deb" >/dev/null
