@@ -1,6 +1,7 @@
 #include "journal/internal/lmdb.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -22,7 +23,7 @@ namespace {
 
 // LMDB 0.9's lock file: a header of three 64-byte cache lines (the shared
 // state, the writer's mutex, the first reader slot) and one 64-byte slot per
-// further reader. A file at least this long is used as it is.
+// further reader: the size LMDB gives a new one.
 off_t lock_file_bytes(unsigned max_readers) {
   return 192 + static_cast<off_t>(max_readers - 1) * 64;
 }
@@ -44,7 +45,14 @@ Result<void> allocate_lock_file(MDB_env* env, const std::string& dir, const EnvO
   const int create = (options.flags & MDB_RDONLY) != 0 ? 0 : O_CREAT;
   const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | create, options.mode);
   if (fd < 0) return {};
-  const off_t bytes = lock_file_bytes(readers);
+  // A lock file in use keeps its size: one grown here would hold reader
+  // slots beyond the mappings of the processes already using it.
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    return {};
+  }
+  const off_t bytes = st.st_size > 0 ? st.st_size : lock_file_bytes(readers);
   int rc = 0;
   while ((rc = ::posix_fallocate(fd, 0, bytes)) == EINTR) {
   }
