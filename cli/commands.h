@@ -30,6 +30,7 @@ struct Options {
   std::string expect_head;         // SEQ:HEX
   std::string dest;                // backup's target directory
   std::string socket;              // forkjournald's socket, for health
+  int health_timeout_s = 10;       // health: the whole exchange within this
   std::string nats;                // NATS URLs, comma-separated, for fleet
   int replicas = 1;                // the fleet stream's replicas
   std::string witness;             // NATS URLs of the fleet stream, for audit --witness

@@ -239,6 +239,11 @@ int main(int argc, char** argv) {
       fj::cli::cmd_health);
   health->footer("");  // it takes no --journal
   health->add_option("--socket", o.socket, "forkjournald's Unix socket")->required();
+  health
+      ->add_option("--timeout", o.health_timeout_s,
+                   "Seconds the whole exchange may take before the daemon counts as unreachable")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
   json_flag(health);
 
   CLI::App* fleet = app.add_subcommand("fleet", "The fleet-wide NATS JetStream stream");

@@ -561,6 +561,8 @@ std::size_t Journal::map_size() const {
 }
 
 Result<std::optional<OldestReader>> Journal::oldest_reader() const {
+  // A dead process's slot is not a reader: cleared, not reported.
+  if (auto cleared = state_->env.clear_stale_readers(); !cleared) return cleared.error();
   // The last id first: a reader that begins in between is then at most as
   // new as it, never reported with a lag that wrapped around.
   auto last = state_->env.last_txnid();
@@ -975,6 +977,13 @@ Result<void> Journal::write_impl(const std::function<Result<void>(WriteTxn&)>& f
     return make_error(Errc::invalid_argument,
                       "journal " + state_->info.path + " is open read-only");
   }
+  // A process killed inside a read transaction keeps its reader slot until
+  // someone clears it, and while it stays LMDB reuses no page freed after
+  // that transaction began: the file grows with every commit. Clearing at
+  // open only would leave a long-running writer (the daemon) growing until
+  // its restart. A scan of the slot table and one lock test per other
+  // process holding a slot; a failure to clear leaves the slot as before.
+  (void)state_->env.clear_stale_readers();
   for (;;) {
     std::shared_lock<std::shared_mutex> lock;
     auto txn = begin_txn(state_->env, state_->resize, lock, 0);

@@ -313,7 +313,9 @@ class Journal {
   // when fn succeeds. If the map fills up, the transaction is aborted, the
   // map grows (doubling, up to max_map_size) and fn runs again from scratch
   // in a new transaction, so fn must not keep side effects of a failed run.
-  // Past max_map_size: journal_full, nothing written.
+  // Past max_map_size: journal_full, nothing written. First clears the
+  // reader slots of processes that died inside a read transaction, which
+  // would keep every page freed since from being reused.
   template <class Fn>
   auto write(Fn&& fn) -> decltype(fn(std::declval<WriteTxn&>()));
 
@@ -343,9 +345,10 @@ class Journal {
   Result<std::uint64_t> file_size() const;
   std::size_t map_size() const;
 
-  // The oldest read transaction any process (this one included) holds open
-  // on the journal: while it lasts, the pages it may still see cannot be
-  // reused and the file grows. nullopt: no process is inside a read
+  // The oldest read transaction any live process (this one included) holds
+  // open on the journal: while it lasts, the pages it may still see cannot
+  // be reused and the file grows. Slots of dead processes are cleared first
+  // (as every write transaction does). nullopt: no process is inside a read
   // transaction. Errors: lmdb_error. Any thread; never waits for a writer.
   Result<std::optional<OldestReader>> oldest_reader() const;
 
