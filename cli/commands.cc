@@ -286,6 +286,12 @@ int cmd_replay(const Options& o) {
     for (const Anomaly& a : full->anomalies()) anomalies.push_back(anomaly_json(a));
     json::array templates;
     for (const Template* t : full->templates()) templates.push_back(template_json(*t));
+    // What the text says too: the snapshots passed over and the tail
+    // replayed on top of the one used (all of it when none is).
+    json::array ignored;
+    for (const IgnoredSnapshot& i : report_info.ignored) {
+      ignored.push_back(json::object{{"seq", i.seq}, {"reason", i.reason}});
+    }
     print_json(json::object{{"seq", full->seq()},
                             {"events", full->seq()},
                             {"seconds", seconds},
@@ -294,6 +300,8 @@ int cmd_replay(const Options& o) {
                             {"live_forks", full->live_fork_count()},
                             {"anomalies", std::move(anomalies)},
                             {"snapshot_seq", report_info.snapshot_seq},
+                            {"tail_events", report_info.replayed},
+                            {"ignored_snapshots", std::move(ignored)},
                             {"matches_snapshot", matches}});
   } else {
     char line[160];
@@ -303,7 +311,9 @@ int cmd_replay(const Options& o) {
               << plural(full->live_fork_count(), "live fork") << ", "
               << plural(full->anomalies().size(), "anomaly") << '\n';
     for (const Anomaly& a : full->anomalies()) std::cout << "  anomaly " << anomaly_text(a) << '\n';
-    for (const auto& why : report_info.ignored) std::cout << "  ignored " << why << '\n';
+    for (const IgnoredSnapshot& i : report_info.ignored) {
+      std::cout << "  ignored " << i.text() << '\n';
+    }
     if (report_info.snapshot_seq == 0) {
       std::cout << "no snapshot in use: the fast path replays from seq 1 too\n";
     } else {

@@ -161,7 +161,7 @@ Result<void> Service::Impl::boot_up() {
   if (!loaded) return loaded.error();
   ledger.emplace(std::move(*loaded));
   boot.load = ledger->load_report();
-  for (const std::string& why : boot.load.ignored) options.log("ignored " + why);
+  for (const IgnoredSnapshot& why : boot.load.ignored) options.log("ignored " + why.text());
   options.log("loaded seq " + std::to_string(ledger->projection().seq()) + " (snapshot at seq " +
               std::to_string(boot.load.snapshot_seq) + " + " + std::to_string(boot.load.replayed) +
               " events replayed)");

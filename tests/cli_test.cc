@@ -1,6 +1,7 @@
 // End-to-end tests of the `forkjournal` command-line tool: every test runs the
 // built binary (FORKJOURNAL_BIN) in a child process and checks its stdout,
 // stderr and exit code against the contract in DESIGN.md ("Interfaces").
+#include "journal/journal.h"
 #include "present/render.h"
 #include "support/data_root.h"
 #include "support/process.h"
@@ -1056,6 +1057,8 @@ TEST_F(PopulatedCliTest, ReplayJsonWithoutSnapshotMatchesAndAgreesWithCounts) {
   EXPECT_EQ(num(v.at("events")), 8);
   EXPECT_EQ(num(v.at("live_forks")), 1);
   EXPECT_EQ(num(v.at("snapshot_seq")), 0);
+  EXPECT_EQ(num(v.at("tail_events")), 8);  // no snapshot: the fast path replays all of it
+  EXPECT_EQ(json::serialize(v.at("ignored_snapshots")), "[]");
   EXPECT_EQ(v.at("matches_snapshot"), json::value(true));
   EXPECT_EQ(v.at("anomalies").as_array().size(), 0u);
   EXPECT_TRUE(v.at("seconds").is_number());
@@ -1092,6 +1095,45 @@ TEST_F(CliTest, SnapshotStoresTheHeadWithoutAppendingAndReplayMatchesIt) {
   EXPECT_TRUE(contains(human, "snapshot at seq 8 + 2 events of tail matches the full replay"))
       << human;
   EXPECT_EQ(num(template_entry("t1").at("forks")), 3);
+}
+
+// Flips one byte in the middle of the blob stored for the snapshot at `seq`,
+// as a bad sector would: its checksum no longer matches.
+void damage_snapshot(const std::string& dir, std::uint64_t seq) {
+  auto journal = fj::Journal::open(dir);
+  ASSERT_TRUE(journal) << journal.error().message;
+  auto done = journal->write([&](fj::WriteTxn& w) -> fj::Result<void> {
+    auto stored = w.snapshot_at_most(seq);
+    if (!stored) return stored.error();
+    EXPECT_TRUE(*stored && (*stored)->seq == seq) << "no snapshot at seq " << seq;
+    if (!*stored || (*stored)->seq != seq) return {};
+    std::string blob((*stored)->blob);
+    blob[blob.size() / 2] ^= 0x40;
+    return w.put_snapshot(seq, blob);
+  });
+  ASSERT_TRUE(done) << done.error().message;
+}
+
+TEST_F(CliTest, ReplayJsonSaysWhatTheTextSaysAboutTheSnapshotPath) {
+  populate();
+  ok({"snapshot"});
+  ok({"fork", "t1", "f4"});
+  ok({"fork", "t1", "f5"});
+  json::object v = parse_json(ok({"replay", "--json"})).as_object();
+  EXPECT_EQ(num(v.at("snapshot_seq")), 8);
+  EXPECT_EQ(num(v.at("tail_events")), 2);
+  EXPECT_EQ(json::serialize(v.at("ignored_snapshots")), "[]");
+
+  damage_snapshot(journal(), 8);
+  const std::string text = ok({"replay"});
+  EXPECT_TRUE(contains(text, "  ignored snapshot at seq 8: snapshot: checksum mismatch\n")) << text;
+  EXPECT_TRUE(contains(text, "no snapshot in use")) << text;
+  v = parse_json(ok({"replay", "--json"})).as_object();
+  EXPECT_EQ(num(v.at("snapshot_seq")), 0);
+  EXPECT_EQ(num(v.at("tail_events")), 10);
+  EXPECT_EQ(v.at("matches_snapshot"), json::value(true));  // the path used is the full replay
+  EXPECT_EQ(json::serialize(v.at("ignored_snapshots")),
+            R"([{"seq":8,"reason":"snapshot: checksum mismatch"}])");
 }
 
 TEST_F(CliTest, SnapshotOfAnEmptyJournalStoresNothing) {

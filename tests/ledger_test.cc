@@ -143,7 +143,8 @@ TEST_F(LedgerTest, ASnapshotThatDoesNotMatchItsRecordIsIgnored) {
   ASSERT_TRUE(p);
   EXPECT_EQ(report.snapshot_seq, 0u);
   ASSERT_EQ(report.ignored.size(), 1u);
-  EXPECT_NE(report.ignored[0].find("seq 2"), std::string::npos);
+  EXPECT_EQ(report.ignored[0].seq, 2u);
+  EXPECT_NE(report.ignored[0].text().find("seq 2"), std::string::npos);
   EXPECT_EQ(p->owner("a")->id.view(), "web");
   EXPECT_EQ(p->owner("zzz"), nullptr);
 }
