@@ -171,6 +171,8 @@ int cmd_log(const Options& o) {
     // seq is a mistake, as in export (the head + 1 prints nothing yet).
     auto head = r.head();
     if (!head) return head.error();
+    // A --to alone below the default --from (--to 0) is an empty range.
+    if (from > to && !o.from) return {};
     if (from > to) {
       return make_error(Errc::invalid_argument,
                         "--from " + std::to_string(from) + " is after --to " + std::to_string(to) +

@@ -100,20 +100,32 @@ int main(int argc, char** argv) {
         "  --sync full|nometa|none     Durability of writes");
     return sub;
   };
-  // Seqs are decimal, from 1 up to 19 digits (so no value reaches the
-  // "head" sentinel, and no hex or float spelling is accepted).
-  const CLI::Validator seq_check(
-      [](std::string& v) -> std::string {
-        const bool digits = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos &&
-                            v.find_first_not_of('0') != std::string::npos;
-        if (!digits) return "'" + v + "' is not a seq (a decimal integer from 1)";
-        if (v.size() > 19) {
-          return "'" + v + "' is out of range: beyond the head of any journal (seqs have at most " +
-                 "19 digits)";
-        }
-        return std::string();
-      },
-      "SEQ");
+  // Seqs are decimal, up to 19 digits (so no value reaches the "head"
+  // sentinel, and no hex or float spelling is accepted). An option naming a
+  // state or the end of a range also takes seq 0, the state before any
+  // event and an empty journal's head: a script may pass the head it read.
+  // A first event's seq starts at 1.
+  const auto seq_check = [](unsigned min) {
+    return CLI::Validator(
+        [min](std::string& v) -> std::string {
+          const bool digits = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
+          const bool zero = digits && v.find_first_not_of('0') == std::string::npos;
+          if (!digits || (zero && min > 0)) {
+            return "'" + v + "' is not a seq (a decimal integer from " + std::to_string(min) + ")";
+          }
+          if (v.size() > 19) {
+            return "'" + v +
+                   "' is out of range: beyond the head of any journal (seqs have at most " +
+                   "19 digits)";
+          }
+          return std::string();
+        },
+        "");
+  };
+  const auto seq_option = [&](CLI::App* sub, const char* name, std::optional<std::uint64_t>& seq,
+                              const char* help, unsigned min) {
+    sub->add_option(name, seq, help)->type_name("SEQ")->check(seq_check(min));
+  };
   const auto json_flag = [&](CLI::App* sub) { sub->add_flag("--json", o.json, "Print JSON"); };
 
   command("init",
@@ -145,12 +157,14 @@ int main(int argc, char** argv) {
 
   CLI::App* counts =
       command("counts", "Show the fork count of every template", fj::cli::cmd_counts);
-  counts->add_option("--as-of", o.as_of, "Show the counts as of this seq")->check(seq_check);
+  seq_option(counts, "--as-of", o.as_of,
+             "Show the counts as of this seq, from 0 (before any event) to the head (the default)",
+             0);
   json_flag(counts);
 
   CLI::App* log = command("log", "Print events (NDJSON with --json)", fj::cli::cmd_log);
-  log->add_option("--from", o.from, "First seq (default 1)")->check(seq_check);
-  log->add_option("--to", o.to, "Last seq (default: the head)")->check(seq_check);
+  seq_option(log, "--from", o.from, "First seq, from 1 (the default)", 1);
+  seq_option(log, "--to", o.to, "Last seq, from 0 (default: the head)", 0);
   log->add_option("--template", o.template_filter, "Only events of this template");
   json_flag(log);
 
@@ -160,8 +174,8 @@ int main(int argc, char** argv) {
               "(seq, type, time, origin, the event's fields, journal and chain); a range past the "
               "head is an error",
               fj::cli::cmd_export);
-  exp->add_option("--from", o.from, "First seq (default 1)")->check(seq_check);
-  exp->add_option("--to", o.to, "Last seq (default: the head)")->check(seq_check);
+  seq_option(exp, "--from", o.from, "First seq, from 1 (the default)", 1);
+  seq_option(exp, "--to", o.to, "Last seq, from 0 (default: the head)", 0);
   exp->add_flag("--follow", o.follow,
                 "After the head, keep printing events as any process commits them, until "
                 "SIGINT, SIGTERM or stdout closes (exit 0); --from may then be the head + 1");

@@ -614,9 +614,10 @@ TEST_F(CliTest, MissingArgumentsAndUnknownOptionsAreUsageErrors) {
   expect_usage_error({"counts", "--bogus"}, "--bogus");
   expect_usage_error({"counts", "extra"}, "extra");
   expect_usage_error({"fork", "t1", "f1", "f2"}, "f2");
-  expect_usage_error({"counts", "--as-of", "0"}, "--as-of");
+  expect_usage_error({"counts", "--as-of", "-1"}, "--as-of");
   expect_usage_error({"counts", "--as-of", "abc"}, "--as-of");
-  expect_usage_error({"log", "--from", "0"}, "--from");
+  expect_usage_error({"log", "--from", "0"}, "--from: '0' is not a seq (a decimal integer from 1)");
+  expect_usage_error({"export", "--from", "0"}, "--from");
   expect_usage_error({"log", "--to", "-3"}, "--to");
   expect_usage_error({"--sync", "sometimes", "fork", "t1", "f1"}, "--sync");
   expect_usage_error({"frobnicate"});
@@ -812,6 +813,27 @@ TEST_F(CliTest, CountsAsOfBeforeASnapshotIgnoresTheSnapshot) {
   EXPECT_EQ(num(at5.at("seq")), 5);
   EXPECT_EQ(num(at5.at("templates").at(0).at("forks")), 2);
   EXPECT_EQ(str(at5.at("templates").at(1).at("state")), "active");
+}
+
+// Seq 0 is the state before any event and an empty journal's head: a script
+// passing the head it read works on a new journal too.
+TEST_F(CliTest, SeqZeroIsTheStateBeforeAnyEvent) {
+  init();
+  EXPECT_EQ(ok({"counts", "--as-of", "0"}), ok({"counts"}));
+  EXPECT_EQ(ok({"counts", "--as-of", "0"}), "as of seq 0: 0 templates, 0 live forks\n");
+  EXPECT_EQ(ok({"log", "--to", "0"}), "");
+  EXPECT_EQ(ok({"export", "--to", "0"}), "");
+  ok({"register", "t1", "--source", "s1"});
+  EXPECT_EQ(json::serialize(counts_json({"--as-of", "0"})), R"({"seq":0,"templates":[]})");
+  EXPECT_EQ(ok({"log", "--to", "0", "--json"}), "");
+  EXPECT_EQ(ok({"export", "--to", "0"}), "");
+  expect_usage_error({"log", "--from", "1", "--to", "0"}, "--from 1 is after --to 0");
+}
+
+TEST_F(CliTest, CountsHelpStatesTheDefaultAndTheRangeOfAsOf) {
+  const std::string help = ok({"counts", "--help"});
+  EXPECT_TRUE(contains(help, "--as-of SEQ")) << help;
+  EXPECT_TRUE(contains(help, "from 0 (before any event) to the head (the default)")) << help;
 }
 
 TEST_F(PopulatedCliTest, CountsAsOfBeyondTheHeadIsUsageError) {
