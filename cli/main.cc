@@ -4,6 +4,7 @@
 #include "journal/internal/format.h"
 #include "present/duration.h"
 #include "present/sync_option.h"
+#include "present/usage_errors.h"
 
 #include <CLI/CLI.hpp>
 
@@ -288,6 +289,10 @@ int main(int argc, char** argv) {
   }
 
   const int code = [&] {
+    if (const auto empty = fj::empty_option_value(app, argc, argv)) {
+      std::cerr << "forkjournal: " << *empty << " (see 'forkjournal --help')\n";
+      return 2;
+    }
     try {
       app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -299,12 +304,13 @@ int main(int argc, char** argv) {
     } catch (const CLI::RequiredError& e) {
       const auto missing = command_missing(app, *fleet);
       std::cerr << "forkjournal: "
-                << missing.value_or(std::string(e.what()) + dash_hint(argc, argv) +
-                                    " (see 'forkjournal --help')")
+                << missing.value_or(std::string(e.what()) + dash_hint(argc, argv) + " (see '" +
+                                    fj::help_command(app) + "')")
                 << '\n';
       return 2;
     } catch (const CLI::ParseError& e) {
-      std::cerr << "forkjournal: " << e.what() << " (see 'forkjournal --help')\n";
+      std::cerr << "forkjournal: " << fj::usage_error(app, e) << " (see '" << fj::help_command(app)
+                << "')\n";
       return 2;
     }
     if (o.journal.empty() && !health->parsed() && !fleet->parsed()) {

@@ -628,6 +628,54 @@ TEST_F(CliTest, MissingArgumentsAndUnknownOptionsAreUsageErrors) {
   EXPECT_EQ(num(template_entry("t1").at("forks")), 1);
 }
 
+// An option written --name= has no value: CLI11 alone took the next word
+// for it (`--journal= stats init` created ./stats).
+TEST(CliCommands, AnOptionWithNothingAfterTheEqualsSignIsAUsageError) {
+  TempDir tmp;
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"--journal=", "stats", "init"},
+                                             {"--journal=", "fork", "t1", "f1"},
+                                             {"--journal=", tmp.sub("j"), "init"},
+                                             {"init", "--journal="}}) {
+    SCOPED_TRACE(::testing::PrintToString(args));
+    const Exited r = run_binary(args, tmp.sub("env"));
+    EXPECT_EQ(r.exit_code, 2) << r;
+    EXPECT_EQ(r.out, "") << r;
+    EXPECT_EQ(r.err, "forkjournal: --journal= has no value after '=' (see 'forkjournal --help')\n");
+  }
+  const Exited r = run_binary({"--journal", tmp.sub("j"), "counts", "--as-of=", "--json"});
+  EXPECT_EQ(r.err, "forkjournal: --as-of= has no value after '=' (see 'forkjournal --help')\n");
+  EXPECT_FALSE(fs::exists("stats"));
+  EXPECT_FALSE(fs::exists(tmp.sub("j")));
+  EXPECT_FALSE(fs::exists(tmp.sub("env")));
+}
+
+// Usage errors in plain words and pointing at the command's own help, not
+// CLI11's wording ("At Most 1 required but received 2").
+TEST_F(CliTest, UsageErrorsSayWhatIsWrongInPlainWords) {
+  init();
+  for (const auto& [args, err] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"counts", "--as-of", "3", "--as-of", "4"},
+            "--as-of given twice (see 'forkjournal counts --help')"},
+           {{"counts", "--as-of"}, "--as-of needs a value (see 'forkjournal counts --help')"},
+           {{"stats", "extra"}, "unexpected argument 'extra' (see 'forkjournal stats --help')"},
+           {{"stats", "--bogus"}, "unknown option '--bogus' (see 'forkjournal stats --help')"},
+           {{"fork", "t1", "f1", "f2", "f3"},
+            "unexpected arguments 'f2' 'f3' (see 'forkjournal fork --help')"},
+           {{"register", "t1"}, "--source is required (see 'forkjournal register --help')"},
+           {{"fleet", "counts", "--nats"},
+            "--nats needs a value (see 'forkjournal fleet counts --help')"}}) {
+    SCOPED_TRACE(::testing::PrintToString(args));
+    const Exited r = fj(args);
+    EXPECT_EQ(r.exit_code, 2) << r;
+    EXPECT_EQ(r.err, "forkjournal: " + err + "\n");
+  }
+  // The word after an option that takes a value is that value, even one
+  // that looks like an empty --name=.
+  ok({"register", "t1", "--source", "s1", "--name", "--x="});
+  EXPECT_EQ(str(template_entry("t1").at("name")), "--x=");
+}
+
 // CLI11 alone says "A subcommand is required" for these too.
 TEST(CliCommands, AnUnknownCommandIsNamedAndAMissingOneAsked) {
   TempDir tmp;
