@@ -418,7 +418,9 @@ int cmd_stats(const Options& o) {
             << "anomalies      " << state.anomalies().size() << '\n'
             << "snapshots      ";
   if (snapshots.empty()) std::cout << "none";
-  for (auto s : snapshots) std::cout << "seq " << s << ' ';
+  for (std::size_t i = 0; i < snapshots.size(); ++i) {
+    std::cout << (i == 0 ? "seq " : " seq ") << snapshots[i];
+  }
   std::cout << '\n' << "record bytes   " << record_bytes;
   if (events != 0) std::cout << " (" << record_bytes / events << " per event)";
   std::cout << '\n'

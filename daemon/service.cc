@@ -232,7 +232,10 @@ Result<std::uint64_t> Service::Impl::snapshot(const char* why) {
   ++snapshots;
   snapshot_seq = *seq;
   since_snapshot = 0;
-  options.log(std::string(why) + " snapshot at seq " + std::to_string(*seq));
+  // An empty journal has no state to store (Ledger::snapshot stores none):
+  // say so, as `forkjournal snapshot` does, rather than name a seq 0.
+  options.log(*seq == 0 ? std::string(why) + " snapshot: the journal is empty, none stored"
+                        : std::string(why) + " snapshot at seq " + std::to_string(*seq));
   return seq;
 }
 

@@ -1165,6 +1165,10 @@ TEST_F(CliTest, SnapshotStoresTheHeadWithoutAppendingAndReplayMatchesIt) {
   EXPECT_TRUE(contains(human, "snapshot at seq 8 + 2 events of tail matches the full replay"))
       << human;
   EXPECT_EQ(num(template_entry("t1").at("forks")), 3);
+
+  ok({"snapshot"});
+  const std::string text = ok({"stats"});
+  EXPECT_TRUE(contains(text, "\nsnapshots      seq 8 seq 10\n")) << text;  // no trailing space
 }
 
 // Flips one byte in the middle of the blob stored for the snapshot at `seq`,
