@@ -336,12 +336,24 @@ int cmd_snapshot(const Options& o) {
   if (!journal) return report(journal.error());
   auto ledger = Ledger::open(*journal);
   if (!ledger) return report(ledger.error());
-  auto seq = ledger->snapshot();
-  if (!seq) return report(seq.error());
-  if (*seq == 0) {
+  // The state stored is a full replay's, not the one loaded from the newest
+  // snapshot: a snapshot that `replay` proves wrong is replaced, never
+  // stored again (docs/operations.md, Snapshots).
+  auto replayed = replay(*journal);
+  if (!replayed) return report(replayed.error());
+  const std::uint64_t loaded_from = ledger->load_report().snapshot_seq;
+  auto stored = ledger->snapshot_replayed(std::move(*replayed));
+  if (!stored) return report(stored.error());
+  if (stored->repaired) {
+    std::cout << "the snapshot at seq " << loaded_from
+              << " differs from a full replay from seq 1: replaced by the replayed state, other "
+                 "snapshots deleted (restart a forkjournald serving this journal: it loaded the "
+                 "wrong state)\n";
+  }
+  if (stored->seq == 0) {
     std::cout << "journal is empty: no snapshot stored\n";
   } else {
-    std::cout << "snapshot stored at seq " << *seq << " ("
+    std::cout << "snapshot stored at seq " << stored->seq << " ("
               << plural(ledger->projection().template_count(), "template") << ", "
               << plural(ledger->projection().live_fork_count(), "live fork") << ")\n";
   }

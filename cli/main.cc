@@ -191,7 +191,10 @@ int main(int argc, char** argv) {
       fj::cli::cmd_replay);
   json_flag(replay);
 
-  command("snapshot", "Store a snapshot of the projection at the head", fj::cli::cmd_snapshot);
+  command("snapshot",
+          "Store a snapshot at the head of the state rebuilt from seq 1 (a stored snapshot that "
+          "differs from it is replaced, and every other one deleted)",
+          fj::cli::cmd_snapshot);
 
   CLI::App* stats =
       command("stats", "Show journal size, event counts and snapshots", fj::cli::cmd_stats);

@@ -1,9 +1,13 @@
 // End-to-end tests of the `forkjournal` command-line tool: every test runs the
 // built binary (FORKJOURNAL_BIN) in a child process and checks its stdout,
 // stderr and exit code against the contract in DESIGN.md ("Interfaces").
+#include "journal/codec.h"
 #include "journal/journal.h"
 #include "present/render.h"
+#include "projector/internal/snapshot.h"
+#include "projector/replay.h"
 #include "support/data_root.h"
+#include "support/event_samples.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 #include "support/text.h"
@@ -1208,6 +1212,50 @@ TEST_F(CliTest, ReplayJsonSaysWhatTheTextSaysAboutTheSnapshotPath) {
   EXPECT_EQ(v.at("matches_snapshot"), json::value(true));  // the path used is the full replay
   EXPECT_EQ(json::serialize(v.at("ignored_snapshots")),
             R"([{"seq":8,"reason":"snapshot: checksum mismatch"}])");
+}
+
+// Stores at `seq` a snapshot whose checksums pass but whose state does not
+// follow from the events: the state at seq - 1 plus a fork "forged" of t1
+// that no event added.
+void forge_snapshot(const std::string& dir, std::uint64_t seq) {
+  auto journal = fj::Journal::open(dir);
+  ASSERT_TRUE(journal) << journal.error().message;
+  auto state = fj::replay(*journal, seq - 1);
+  ASSERT_TRUE(state) << state.error().message;
+  state->apply(seq, fj::view(fj::testing::added("t1", "forged")));
+  auto done = journal->write([&](fj::WriteTxn& w) -> fj::Result<void> {
+    auto record = w.record(seq);
+    if (!record) return record.error();
+    EXPECT_TRUE(*record) << "no record at seq " << seq;
+    if (!*record) return {};
+    return w.put_snapshot(seq, fj::SnapshotCodec::encode(*state, fj::stored_checksum(**record)));
+  });
+  ASSERT_TRUE(done) << done.error().message;
+}
+
+// `snapshot` stores a full replay's state: a snapshot `replay` proves wrong
+// is replaced (with every other one, which may be as wrong), not stored again.
+TEST_F(CliTest, SnapshotReplacesASnapshotThatReplayProvesWrong) {
+  populate();
+  ok({"snapshot"});  // at 8, sound
+  ok({"fork", "t1", "f4"});
+  ok({"snapshot"});  // at 9, then forged
+  forge_snapshot(journal(), 9);
+  const Exited wrong = fj({"replay"});
+  EXPECT_EQ(wrong.exit_code, 1) << wrong;
+  EXPECT_TRUE(contains(wrong.out, "DOES NOT MATCH")) << wrong;
+
+  EXPECT_EQ(ok({"snapshot"}),
+            "the snapshot at seq 9 differs from a full replay from seq 1: replaced by the replayed "
+            "state, other snapshots deleted (restart a forkjournald serving this journal: it "
+            "loaded the wrong state)\n"
+            "snapshot stored at seq 9 (2 templates, 2 live forks)\n");
+  const json::object v = parse_json(ok({"replay", "--json"})).as_object();
+  EXPECT_EQ(num(v.at("snapshot_seq")), 9);
+  EXPECT_EQ(v.at("matches_snapshot"), json::value(true));
+  EXPECT_EQ(json::serialize(parse_json(ok({"stats", "--json"})).at("snapshots")), "[9]");
+  EXPECT_EQ(ok({"snapshot"}), "snapshot stored at seq 9 (2 templates, 2 live forks)\n");
+  EXPECT_EQ(json::serialize(parse_json(ok({"stats", "--json"})).at("snapshots")), "[9]");
 }
 
 TEST_F(CliTest, SnapshotOfAnEmptyJournalStoresNothing) {
