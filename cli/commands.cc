@@ -171,6 +171,8 @@ int cmd_log(const Options& o) {
     // seq is a mistake, as in export (the head + 1 prints nothing yet).
     auto head = r.head();
     if (!head) return head.error();
+    // A --to alone below the default --from (--to 0) is an empty range.
+    if (from > to && !o.from) return {};
     if (from > to) {
       return make_error(Errc::invalid_argument,
                         "--from " + std::to_string(from) + " is after --to " + std::to_string(to) +
@@ -286,6 +288,12 @@ int cmd_replay(const Options& o) {
     for (const Anomaly& a : full->anomalies()) anomalies.push_back(anomaly_json(a));
     json::array templates;
     for (const Template* t : full->templates()) templates.push_back(template_json(*t));
+    // What the text says too: the snapshots passed over and the tail
+    // replayed on top of the one used (all of it when none is).
+    json::array ignored;
+    for (const IgnoredSnapshot& i : report_info.ignored) {
+      ignored.push_back(json::object{{"seq", i.seq}, {"reason", i.reason}});
+    }
     print_json(json::object{{"seq", full->seq()},
                             {"events", full->seq()},
                             {"seconds", seconds},
@@ -294,6 +302,8 @@ int cmd_replay(const Options& o) {
                             {"live_forks", full->live_fork_count()},
                             {"anomalies", std::move(anomalies)},
                             {"snapshot_seq", report_info.snapshot_seq},
+                            {"tail_events", report_info.replayed},
+                            {"ignored_snapshots", std::move(ignored)},
                             {"matches_snapshot", matches}});
   } else {
     char line[160];
@@ -303,7 +313,9 @@ int cmd_replay(const Options& o) {
               << plural(full->live_fork_count(), "live fork") << ", "
               << plural(full->anomalies().size(), "anomaly") << '\n';
     for (const Anomaly& a : full->anomalies()) std::cout << "  anomaly " << anomaly_text(a) << '\n';
-    for (const auto& why : report_info.ignored) std::cout << "  ignored " << why << '\n';
+    for (const IgnoredSnapshot& i : report_info.ignored) {
+      std::cout << "  ignored " << i.text() << '\n';
+    }
     if (report_info.snapshot_seq == 0) {
       std::cout << "no snapshot in use: the fast path replays from seq 1 too\n";
     } else {
@@ -324,12 +336,24 @@ int cmd_snapshot(const Options& o) {
   if (!journal) return report(journal.error());
   auto ledger = Ledger::open(*journal);
   if (!ledger) return report(ledger.error());
-  auto seq = ledger->snapshot();
-  if (!seq) return report(seq.error());
-  if (*seq == 0) {
+  // The state stored is a full replay's, not the one loaded from the newest
+  // snapshot: a snapshot that `replay` proves wrong is replaced, never
+  // stored again (docs/operations.md, Snapshots).
+  auto replayed = replay(*journal);
+  if (!replayed) return report(replayed.error());
+  const std::uint64_t loaded_from = ledger->load_report().snapshot_seq;
+  auto stored = ledger->snapshot_replayed(std::move(*replayed));
+  if (!stored) return report(stored.error());
+  if (stored->repaired) {
+    std::cout << "the snapshot at seq " << loaded_from
+              << " differs from a full replay from seq 1: replaced by the replayed state, other "
+                 "snapshots deleted (restart a forkjournald serving this journal: it loaded the "
+                 "wrong state)\n";
+  }
+  if (stored->seq == 0) {
     std::cout << "journal is empty: no snapshot stored\n";
   } else {
-    std::cout << "snapshot stored at seq " << *seq << " ("
+    std::cout << "snapshot stored at seq " << stored->seq << " ("
               << plural(ledger->projection().template_count(), "template") << ", "
               << plural(ledger->projection().live_fork_count(), "live fork") << ")\n";
   }
@@ -406,7 +430,9 @@ int cmd_stats(const Options& o) {
             << "anomalies      " << state.anomalies().size() << '\n'
             << "snapshots      ";
   if (snapshots.empty()) std::cout << "none";
-  for (auto s : snapshots) std::cout << "seq " << s << ' ';
+  for (std::size_t i = 0; i < snapshots.size(); ++i) {
+    std::cout << (i == 0 ? "seq " : " seq ") << snapshots[i];
+  }
   std::cout << '\n' << "record bytes   " << record_bytes;
   if (events != 0) std::cout << " (" << record_bytes / events << " per event)";
   std::cout << '\n'

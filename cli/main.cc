@@ -4,6 +4,7 @@
 #include "journal/internal/format.h"
 #include "present/duration.h"
 #include "present/sync_option.h"
+#include "present/usage_errors.h"
 
 #include <CLI/CLI.hpp>
 
@@ -100,20 +101,32 @@ int main(int argc, char** argv) {
         "  --sync full|nometa|none     Durability of writes");
     return sub;
   };
-  // Seqs are decimal, from 1 up to 19 digits (so no value reaches the
-  // "head" sentinel, and no hex or float spelling is accepted).
-  const CLI::Validator seq_check(
-      [](std::string& v) -> std::string {
-        const bool digits = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos &&
-                            v.find_first_not_of('0') != std::string::npos;
-        if (!digits) return "'" + v + "' is not a seq (a decimal integer from 1)";
-        if (v.size() > 19) {
-          return "'" + v + "' is out of range: beyond the head of any journal (seqs have at most " +
-                 "19 digits)";
-        }
-        return std::string();
-      },
-      "SEQ");
+  // Seqs are decimal, up to 19 digits (so no value reaches the "head"
+  // sentinel, and no hex or float spelling is accepted). An option naming a
+  // state or the end of a range also takes seq 0, the state before any
+  // event and an empty journal's head: a script may pass the head it read.
+  // A first event's seq starts at 1.
+  const auto seq_check = [](unsigned min) {
+    return CLI::Validator(
+        [min](std::string& v) -> std::string {
+          const bool digits = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
+          const bool zero = digits && v.find_first_not_of('0') == std::string::npos;
+          if (!digits || (zero && min > 0)) {
+            return "'" + v + "' is not a seq (a decimal integer from " + std::to_string(min) + ")";
+          }
+          if (v.size() > 19) {
+            return "'" + v +
+                   "' is out of range: beyond the head of any journal (seqs have at most " +
+                   "19 digits)";
+          }
+          return std::string();
+        },
+        "");
+  };
+  const auto seq_option = [&](CLI::App* sub, const char* name, std::optional<std::uint64_t>& seq,
+                              const char* help, unsigned min) {
+    sub->add_option(name, seq, help)->type_name("SEQ")->check(seq_check(min));
+  };
   const auto json_flag = [&](CLI::App* sub) { sub->add_flag("--json", o.json, "Print JSON"); };
 
   command("init",
@@ -145,12 +158,14 @@ int main(int argc, char** argv) {
 
   CLI::App* counts =
       command("counts", "Show the fork count of every template", fj::cli::cmd_counts);
-  counts->add_option("--as-of", o.as_of, "Show the counts as of this seq")->check(seq_check);
+  seq_option(counts, "--as-of", o.as_of,
+             "Show the counts as of this seq, from 0 (before any event) to the head (the default)",
+             0);
   json_flag(counts);
 
   CLI::App* log = command("log", "Print events (NDJSON with --json)", fj::cli::cmd_log);
-  log->add_option("--from", o.from, "First seq (default 1)")->check(seq_check);
-  log->add_option("--to", o.to, "Last seq (default: the head)")->check(seq_check);
+  seq_option(log, "--from", o.from, "First seq, from 1 (the default)", 1);
+  seq_option(log, "--to", o.to, "Last seq, from 0 (default: the head)", 0);
   log->add_option("--template", o.template_filter, "Only events of this template");
   json_flag(log);
 
@@ -160,8 +175,8 @@ int main(int argc, char** argv) {
               "(seq, type, time, origin, the event's fields, journal and chain); a range past the "
               "head is an error",
               fj::cli::cmd_export);
-  exp->add_option("--from", o.from, "First seq (default 1)")->check(seq_check);
-  exp->add_option("--to", o.to, "Last seq (default: the head)")->check(seq_check);
+  seq_option(exp, "--from", o.from, "First seq, from 1 (the default)", 1);
+  seq_option(exp, "--to", o.to, "Last seq, from 0 (default: the head)", 0);
   exp->add_flag("--follow", o.follow,
                 "After the head, keep printing events as any process commits them, until "
                 "SIGINT, SIGTERM or stdout closes (exit 0); --from may then be the head + 1");
@@ -176,7 +191,10 @@ int main(int argc, char** argv) {
       fj::cli::cmd_replay);
   json_flag(replay);
 
-  command("snapshot", "Store a snapshot of the projection at the head", fj::cli::cmd_snapshot);
+  command("snapshot",
+          "Store a snapshot at the head of the state rebuilt from seq 1 (a stored snapshot that "
+          "differs from it is replaced, and every other one deleted)",
+          fj::cli::cmd_snapshot);
 
   CLI::App* stats =
       command("stats", "Show journal size, event counts and snapshots", fj::cli::cmd_stats);
@@ -279,6 +297,10 @@ int main(int argc, char** argv) {
   }
 
   const int code = [&] {
+    if (const auto empty = fj::empty_option_value(app, argc, argv)) {
+      std::cerr << "forkjournal: " << *empty << " (see 'forkjournal --help')\n";
+      return 2;
+    }
     try {
       app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -290,12 +312,13 @@ int main(int argc, char** argv) {
     } catch (const CLI::RequiredError& e) {
       const auto missing = command_missing(app, *fleet);
       std::cerr << "forkjournal: "
-                << missing.value_or(std::string(e.what()) + dash_hint(argc, argv) +
-                                    " (see 'forkjournal --help')")
+                << missing.value_or(std::string(e.what()) + dash_hint(argc, argv) + " (see '" +
+                                    fj::help_command(app) + "')")
                 << '\n';
       return 2;
     } catch (const CLI::ParseError& e) {
-      std::cerr << "forkjournal: " << e.what() << " (see 'forkjournal --help')\n";
+      std::cerr << "forkjournal: " << fj::usage_error(app, e) << " (see '" << fj::help_command(app)
+                << "')\n";
       return 2;
     }
     if (o.journal.empty() && !health->parsed() && !fleet->parsed()) {

@@ -109,7 +109,7 @@ Checked<LoadReport> load_matches(const Journal& journal, std::uint64_t head,
   auto loaded = load(journal, kHead, &report);
   if (!loaded) return failed("load (snapshot + tail)", loaded.error());
   if (!report.ignored.empty()) {
-    return Violation{"load ignored a stored snapshot: " + report.ignored.front()};
+    return Violation{"load ignored a stored snapshot: " + report.ignored.front().text()};
   }
   if (!(*loaded == expected) || expected.seq() != head) {
     return Violation{"load (snapshot at seq " + std::to_string(report.snapshot_seq) +
@@ -215,7 +215,7 @@ Checked<> snapshot_round_trip(Journal& journal, std::uint64_t head, const Projec
   if (head > 0 && again.snapshot_seq != head) {
     return Violation{
         "the snapshot written at seq " + std::to_string(head) + " was not used by load (" +
-        (again.ignored.empty() ? std::string("no reason") : again.ignored.front()) + ")"};
+        (again.ignored.empty() ? std::string("no reason") : again.ignored.front().text()) + ")"};
   }
   if (!(*reloaded == replayed)) return Violation{"the reloaded snapshot differs from the replay"};
   return {};

@@ -52,6 +52,7 @@
 #include "daemon/service.h"
 #include "gc/internal/fd.h"
 #include "journal/internal/format.h"
+#include "present/usage_errors.h"
 #include "projector/audit.h"
 #include "projector/ledger.h"
 
@@ -887,6 +888,10 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", cfg.verbose, "One line per iteration");
   fj::power_loss::PowerLossCli power_loss;
   fj::power_loss::add_power_loss_options(app, power_loss);
+  if (const auto empty = fj::empty_option_value(app, argc, argv)) {
+    std::cerr << "forkjournal-crashtest: " << *empty << " (see 'forkjournal-crashtest --help')\n";
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -897,7 +902,8 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     // CLI11's own exit codes (105, 109, ...) are no usage error's 2.
-    std::cerr << "forkjournal-crashtest: " << e.what() << " (see 'forkjournal-crashtest --help')\n";
+    std::cerr << "forkjournal-crashtest: " << fj::usage_error(app, e)
+              << " (see 'forkjournal-crashtest --help')\n";
     return 2;
   }
   for (const auto& [path, option, what] : {std::tuple{cfg.journal, "--journal", "journal"},

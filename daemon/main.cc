@@ -11,6 +11,7 @@
 #include "present/duration.h"
 #include "present/render.h"
 #include "present/sync_option.h"
+#include "present/usage_errors.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -39,6 +40,7 @@
 #include <iostream>
 #include <limits>
 #include <optional>
+#include <string_view>
 #include <tuple>
 
 #ifndef FJ_VERSION
@@ -100,6 +102,20 @@ void remove_bound_socket() {
 }
 
 // --- arguments -------------------------------------------------------------------
+
+// Whether the command line asks for --log-format json, read from argv
+// itself: a usage error is logged like every other start error, but the
+// parse that failed may not have stored the option.
+bool json_logs_asked(int argc, char** argv) {
+  std::string_view format;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (arg == "--log-format" && i + 1 < argc) format = argv[++i];
+    if (arg.starts_with("--log-format=")) format = arg.substr(arg.find('=') + 1);
+  }
+  return format == "json";
+}
 
 // Parses the decimal value of option `name` (digits only: no sign, no
 // spaces) as a count from `min` (0 or 1) up to `max`; anything else fails
@@ -376,6 +392,11 @@ int main(int argc, char** argv) {
   app.add_option("--ship-host", ship_host,
                  "Host name the shipped events carry (Fj-Host; 1-255 bytes of letters, digits, "
                  "'-', '.' and '_'; default: gethostname)");
+  const auto usage = [&](const std::string& line) {
+    g_json_logs = json_logs_asked(argc, argv);
+    fail(line + " (see 'forkjournald --help')");
+  };
+  if (const auto empty = fj::empty_option_value(app, argc, argv)) usage(*empty);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -383,8 +404,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "forkjournald: " << e.what() << " (see 'forkjournald --help')\n";
-    return 2;
+    usage(fj::usage_error(app, e));
   }
   g_json_logs = log_format == "json";
   options.log = log_line;

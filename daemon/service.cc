@@ -161,7 +161,7 @@ Result<void> Service::Impl::boot_up() {
   if (!loaded) return loaded.error();
   ledger.emplace(std::move(*loaded));
   boot.load = ledger->load_report();
-  for (const std::string& why : boot.load.ignored) options.log("ignored " + why);
+  for (const IgnoredSnapshot& why : boot.load.ignored) options.log("ignored " + why.text());
   options.log("loaded seq " + std::to_string(ledger->projection().seq()) + " (snapshot at seq " +
               std::to_string(boot.load.snapshot_seq) + " + " + std::to_string(boot.load.replayed) +
               " events replayed)");
@@ -232,7 +232,10 @@ Result<std::uint64_t> Service::Impl::snapshot(const char* why) {
   ++snapshots;
   snapshot_seq = *seq;
   since_snapshot = 0;
-  options.log(std::string(why) + " snapshot at seq " + std::to_string(*seq));
+  // An empty journal has no state to store (Ledger::snapshot stores none):
+  // say so, as `forkjournal snapshot` does, rather than name a seq 0.
+  options.log(*seq == 0 ? std::string(why) + " snapshot: the journal is empty, none stored"
+                        : std::string(why) + " snapshot at seq " + std::to_string(*seq));
   return seq;
 }
 

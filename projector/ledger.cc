@@ -144,18 +144,42 @@ Result<std::vector<Result<Outcome>>> Ledger::execute_batch(std::span<const Reque
   return results;
 }
 
+Result<std::uint64_t> Ledger::store_snapshot(WriteTxn& w, std::size_t keep) {
+  const std::uint64_t head = state_.seq();
+  if (head == 0) return std::uint64_t{0};
+  auto record = w.record(head);
+  if (!record) return record.error();
+  if (!*record) {
+    return make_error(Errc::seq_gap, "seq " + std::to_string(head) + " is missing", head);
+  }
+  const std::string blob = SnapshotCodec::encode(state_, stored_checksum(**record));
+  if (auto ok = w.put_snapshot(head, blob, keep); !ok) return ok.error();
+  return head;
+}
+
 Result<std::uint64_t> Ledger::snapshot() {
-  return write([&](WriteTxn& w) -> Result<std::uint64_t> {
+  return write([&](WriteTxn& w) { return store_snapshot(w, 2); });
+}
+
+Result<Ledger::CheckedSnapshot> Ledger::snapshot_replayed(Projection replayed) {
+  // Set by the first run of the transaction: a rerun (after the map grows)
+  // finds the projection already replaced.
+  bool differed = false;
+  return write([&](WriteTxn& w) -> Result<CheckedSnapshot> {
     const std::uint64_t head = state_.seq();
-    if (head == 0) return std::uint64_t{0};
-    auto record = w.record(head);
-    if (!record) return record.error();
-    if (!*record) {
-      return make_error(Errc::seq_gap, "seq " + std::to_string(head) + " is missing", head);
+    if (replayed.seq() > head) {
+      return make_error(Errc::invalid_argument,
+                        "the replay reached seq " + std::to_string(replayed.seq()) +
+                            ", past the head (seq " + std::to_string(head) + ")");
     }
-    const std::string blob = SnapshotCodec::encode(state_, stored_checksum(**record));
-    if (auto ok = w.put_snapshot(head, blob); !ok) return ok.error();
-    return head;
+    if (auto ok = apply_range(w, replayed, head); !ok) return ok.error();
+    if (!(replayed == state_)) {
+      differed = true;
+      state_ = replayed;
+    }
+    auto seq = store_snapshot(w, differed ? 1 : 2);
+    if (!seq) return seq.error();
+    return CheckedSnapshot{*seq, differed};
   });
 }
 

@@ -86,6 +86,22 @@ class Ledger {
   // lmdb_error.
   Result<std::uint64_t> snapshot();
 
+  struct CheckedSnapshot {
+    std::uint64_t seq = 0;  // 0 for an empty journal, where nothing is stored
+    bool repaired = false;  // the projection loaded from the snapshots was wrong
+  };
+  // Stores a snapshot at the head of `replayed`, a full replay from seq 1
+  // (replay() in projector/replay.h, taken before this call: the events
+  // appended since are applied to it here), not of the projection loaded
+  // from the newest snapshot. When the two differ, the snapshot loaded is
+  // proven wrong (its checksums pass, its state does not follow from the
+  // events: forged, or written by a faulty build): the projection becomes
+  // the replayed state and every other snapshot is deleted, since an
+  // older one may be as wrong and `--as-of` would still use it. Errors:
+  // those of snapshot(), the corruption codes of the records applied, and
+  // invalid_argument when `replayed` is past the head.
+  Result<CheckedSnapshot> snapshot_replayed(Projection replayed);
+
  private:
   Ledger(Journal& journal, Clock clock) : journal_(&journal), clock_(std::move(clock)) {}
 
@@ -95,6 +111,9 @@ class Ledger {
   // Appends the events and applies them to the projection at once (marking it
   // dirty until the transaction commits).
   Result<Outcome> append_decided(WriteTxn& w, const Decision& decision);
+  // Stores the projection as the snapshot at its seq, keeping the newest
+  // `keep` snapshots; returns the seq (0: empty, nothing stored).
+  Result<std::uint64_t> store_snapshot(WriteTxn& w, std::size_t keep);
   template <class Fn>
   auto write(Fn&& fn) -> decltype(fn(std::declval<WriteTxn&>()));
 

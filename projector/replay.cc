@@ -9,6 +9,10 @@
 
 namespace fj {
 
+std::string IgnoredSnapshot::text() const {
+  return "snapshot at seq " + std::to_string(seq) + ": " + reason;
+}
+
 Result<void> apply_range(Reader& reader, Projection& state, std::uint64_t to) {
   return for_each_event(reader, state.seq() + 1, to,
                         [&](std::uint64_t seq, const EventView& e) { state.apply(seq, e); });
@@ -59,8 +63,7 @@ Result<Projection> newest_snapshot(Reader& r, std::uint64_t to, LoadReport& repo
     at_most = seq - 1;
     auto decoded = SnapshotCodec::decode((*stored)->blob);
     if (!decoded) {
-      report.ignored.push_back("snapshot at seq " + std::to_string(seq) + ": " +
-                               decoded.error().message);
+      report.ignored.push_back({seq, decoded.error().message});
       continue;
     }
     auto record = r.record(seq);
@@ -69,16 +72,14 @@ Result<Projection> newest_snapshot(Reader& r, std::uint64_t to, LoadReport& repo
     // record is not used, so the replay from an older one stops at it.
     if (*record) {
       if (auto sound = decode(seq, **record); !sound) {
-        report.ignored.push_back("snapshot at seq " + std::to_string(seq) +
-                                 ": the journal's record at that seq is damaged (" +
-                                 sound.error().message + ")");
+        report.ignored.push_back(
+            {seq, "the journal's record at that seq is damaged (" + sound.error().message + ")"});
         continue;
       }
     }
     if (decoded->projection.seq() != seq || !*record ||
         stored_checksum(**record) != decoded->record_crc) {
-      report.ignored.push_back("snapshot at seq " + std::to_string(seq) +
-                               ": does not match the journal's record at that seq");
+      report.ignored.push_back({seq, "does not match the journal's record at that seq"});
       continue;
     }
     report.snapshot_seq = seq;

@@ -33,10 +33,18 @@ Result<void> apply_range(Reader& reader, Projection& state, std::uint64_t to);
 // up front (a hint: any snapshot, even a damaged one, gives the same result).
 Result<Projection> replay(const Journal& journal, std::uint64_t to = kHead);
 
+// A stored snapshot that load() passed over, and why.
+struct IgnoredSnapshot {
+  std::uint64_t seq = 0;
+  std::string reason;  // e.g. "snapshot: checksum mismatch"
+  // "snapshot at seq N: <reason>", the line the tools print.
+  std::string text() const;
+};
+
 struct LoadReport {
-  std::uint64_t snapshot_seq = 0;    // 0: no usable snapshot, replayed from seq 1
-  std::uint64_t replayed = 0;        // events applied after the snapshot
-  std::vector<std::string> ignored;  // why each newer snapshot was not used
+  std::uint64_t snapshot_seq = 0;        // 0: no usable snapshot, replayed from seq 1
+  std::uint64_t replayed = 0;            // events applied after the snapshot
+  std::vector<IgnoredSnapshot> ignored;  // each newer snapshot not used, newest first
 };
 
 // The projection as of `to` (kHead: the head): the newest valid snapshot at

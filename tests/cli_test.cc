@@ -1,8 +1,13 @@
 // End-to-end tests of the `forkjournal` command-line tool: every test runs the
 // built binary (FORKJOURNAL_BIN) in a child process and checks its stdout,
 // stderr and exit code against the contract in DESIGN.md ("Interfaces").
+#include "journal/codec.h"
+#include "journal/journal.h"
 #include "present/render.h"
+#include "projector/internal/snapshot.h"
+#include "projector/replay.h"
 #include "support/data_root.h"
+#include "support/event_samples.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 #include "support/text.h"
@@ -613,9 +618,10 @@ TEST_F(CliTest, MissingArgumentsAndUnknownOptionsAreUsageErrors) {
   expect_usage_error({"counts", "--bogus"}, "--bogus");
   expect_usage_error({"counts", "extra"}, "extra");
   expect_usage_error({"fork", "t1", "f1", "f2"}, "f2");
-  expect_usage_error({"counts", "--as-of", "0"}, "--as-of");
+  expect_usage_error({"counts", "--as-of", "-1"}, "--as-of");
   expect_usage_error({"counts", "--as-of", "abc"}, "--as-of");
-  expect_usage_error({"log", "--from", "0"}, "--from");
+  expect_usage_error({"log", "--from", "0"}, "--from: '0' is not a seq (a decimal integer from 1)");
+  expect_usage_error({"export", "--from", "0"}, "--from");
   expect_usage_error({"log", "--to", "-3"}, "--to");
   expect_usage_error({"--sync", "sometimes", "fork", "t1", "f1"}, "--sync");
   expect_usage_error({"frobnicate"});
@@ -624,6 +630,54 @@ TEST_F(CliTest, MissingArgumentsAndUnknownOptionsAreUsageErrors) {
   EXPECT_EQ(head(), 1);
   ok({"fork", "t1", "--", "-f1"});
   EXPECT_EQ(num(template_entry("t1").at("forks")), 1);
+}
+
+// An option written --name= has no value: CLI11 alone took the next word
+// for it (`--journal= stats init` created ./stats).
+TEST(CliCommands, AnOptionWithNothingAfterTheEqualsSignIsAUsageError) {
+  TempDir tmp;
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"--journal=", "stats", "init"},
+                                             {"--journal=", "fork", "t1", "f1"},
+                                             {"--journal=", tmp.sub("j"), "init"},
+                                             {"init", "--journal="}}) {
+    SCOPED_TRACE(::testing::PrintToString(args));
+    const Exited r = run_binary(args, tmp.sub("env"));
+    EXPECT_EQ(r.exit_code, 2) << r;
+    EXPECT_EQ(r.out, "") << r;
+    EXPECT_EQ(r.err, "forkjournal: --journal= has no value after '=' (see 'forkjournal --help')\n");
+  }
+  const Exited r = run_binary({"--journal", tmp.sub("j"), "counts", "--as-of=", "--json"});
+  EXPECT_EQ(r.err, "forkjournal: --as-of= has no value after '=' (see 'forkjournal --help')\n");
+  EXPECT_FALSE(fs::exists("stats"));
+  EXPECT_FALSE(fs::exists(tmp.sub("j")));
+  EXPECT_FALSE(fs::exists(tmp.sub("env")));
+}
+
+// Usage errors in plain words and pointing at the command's own help, not
+// CLI11's wording ("At Most 1 required but received 2").
+TEST_F(CliTest, UsageErrorsSayWhatIsWrongInPlainWords) {
+  init();
+  for (const auto& [args, err] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"counts", "--as-of", "3", "--as-of", "4"},
+            "--as-of given twice (see 'forkjournal counts --help')"},
+           {{"counts", "--as-of"}, "--as-of needs a value (see 'forkjournal counts --help')"},
+           {{"stats", "extra"}, "unexpected argument 'extra' (see 'forkjournal stats --help')"},
+           {{"stats", "--bogus"}, "unknown option '--bogus' (see 'forkjournal stats --help')"},
+           {{"fork", "t1", "f1", "f2", "f3"},
+            "unexpected arguments 'f2' 'f3' (see 'forkjournal fork --help')"},
+           {{"register", "t1"}, "--source is required (see 'forkjournal register --help')"},
+           {{"fleet", "counts", "--nats"},
+            "--nats needs a value (see 'forkjournal fleet counts --help')"}}) {
+    SCOPED_TRACE(::testing::PrintToString(args));
+    const Exited r = fj(args);
+    EXPECT_EQ(r.exit_code, 2) << r;
+    EXPECT_EQ(r.err, "forkjournal: " + err + "\n");
+  }
+  // The word after an option that takes a value is that value, even one
+  // that looks like an empty --name=.
+  ok({"register", "t1", "--source", "s1", "--name", "--x="});
+  EXPECT_EQ(str(template_entry("t1").at("name")), "--x=");
 }
 
 // CLI11 alone says "A subcommand is required" for these too.
@@ -811,6 +865,27 @@ TEST_F(CliTest, CountsAsOfBeforeASnapshotIgnoresTheSnapshot) {
   EXPECT_EQ(num(at5.at("seq")), 5);
   EXPECT_EQ(num(at5.at("templates").at(0).at("forks")), 2);
   EXPECT_EQ(str(at5.at("templates").at(1).at("state")), "active");
+}
+
+// Seq 0 is the state before any event and an empty journal's head: a script
+// passing the head it read works on a new journal too.
+TEST_F(CliTest, SeqZeroIsTheStateBeforeAnyEvent) {
+  init();
+  EXPECT_EQ(ok({"counts", "--as-of", "0"}), ok({"counts"}));
+  EXPECT_EQ(ok({"counts", "--as-of", "0"}), "as of seq 0: 0 templates, 0 live forks\n");
+  EXPECT_EQ(ok({"log", "--to", "0"}), "");
+  EXPECT_EQ(ok({"export", "--to", "0"}), "");
+  ok({"register", "t1", "--source", "s1"});
+  EXPECT_EQ(json::serialize(counts_json({"--as-of", "0"})), R"({"seq":0,"templates":[]})");
+  EXPECT_EQ(ok({"log", "--to", "0", "--json"}), "");
+  EXPECT_EQ(ok({"export", "--to", "0"}), "");
+  expect_usage_error({"log", "--from", "1", "--to", "0"}, "--from 1 is after --to 0");
+}
+
+TEST_F(CliTest, CountsHelpStatesTheDefaultAndTheRangeOfAsOf) {
+  const std::string help = ok({"counts", "--help"});
+  EXPECT_TRUE(contains(help, "--as-of SEQ")) << help;
+  EXPECT_TRUE(contains(help, "from 0 (before any event) to the head (the default)")) << help;
 }
 
 TEST_F(PopulatedCliTest, CountsAsOfBeyondTheHeadIsUsageError) {
@@ -1056,6 +1131,8 @@ TEST_F(PopulatedCliTest, ReplayJsonWithoutSnapshotMatchesAndAgreesWithCounts) {
   EXPECT_EQ(num(v.at("events")), 8);
   EXPECT_EQ(num(v.at("live_forks")), 1);
   EXPECT_EQ(num(v.at("snapshot_seq")), 0);
+  EXPECT_EQ(num(v.at("tail_events")), 8);  // no snapshot: the fast path replays all of it
+  EXPECT_EQ(json::serialize(v.at("ignored_snapshots")), "[]");
   EXPECT_EQ(v.at("matches_snapshot"), json::value(true));
   EXPECT_EQ(v.at("anomalies").as_array().size(), 0u);
   EXPECT_TRUE(v.at("seconds").is_number());
@@ -1092,6 +1169,93 @@ TEST_F(CliTest, SnapshotStoresTheHeadWithoutAppendingAndReplayMatchesIt) {
   EXPECT_TRUE(contains(human, "snapshot at seq 8 + 2 events of tail matches the full replay"))
       << human;
   EXPECT_EQ(num(template_entry("t1").at("forks")), 3);
+
+  ok({"snapshot"});
+  const std::string text = ok({"stats"});
+  EXPECT_TRUE(contains(text, "\nsnapshots      seq 8 seq 10\n")) << text;  // no trailing space
+}
+
+// Flips one byte in the middle of the blob stored for the snapshot at `seq`,
+// as a bad sector would: its checksum no longer matches.
+void damage_snapshot(const std::string& dir, std::uint64_t seq) {
+  auto journal = fj::Journal::open(dir);
+  ASSERT_TRUE(journal) << journal.error().message;
+  auto done = journal->write([&](fj::WriteTxn& w) -> fj::Result<void> {
+    auto stored = w.snapshot_at_most(seq);
+    if (!stored) return stored.error();
+    EXPECT_TRUE(*stored && (*stored)->seq == seq) << "no snapshot at seq " << seq;
+    if (!*stored || (*stored)->seq != seq) return {};
+    std::string blob((*stored)->blob);
+    blob[blob.size() / 2] ^= 0x40;
+    return w.put_snapshot(seq, blob);
+  });
+  ASSERT_TRUE(done) << done.error().message;
+}
+
+TEST_F(CliTest, ReplayJsonSaysWhatTheTextSaysAboutTheSnapshotPath) {
+  populate();
+  ok({"snapshot"});
+  ok({"fork", "t1", "f4"});
+  ok({"fork", "t1", "f5"});
+  json::object v = parse_json(ok({"replay", "--json"})).as_object();
+  EXPECT_EQ(num(v.at("snapshot_seq")), 8);
+  EXPECT_EQ(num(v.at("tail_events")), 2);
+  EXPECT_EQ(json::serialize(v.at("ignored_snapshots")), "[]");
+
+  damage_snapshot(journal(), 8);
+  const std::string text = ok({"replay"});
+  EXPECT_TRUE(contains(text, "  ignored snapshot at seq 8: snapshot: checksum mismatch\n")) << text;
+  EXPECT_TRUE(contains(text, "no snapshot in use")) << text;
+  v = parse_json(ok({"replay", "--json"})).as_object();
+  EXPECT_EQ(num(v.at("snapshot_seq")), 0);
+  EXPECT_EQ(num(v.at("tail_events")), 10);
+  EXPECT_EQ(v.at("matches_snapshot"), json::value(true));  // the path used is the full replay
+  EXPECT_EQ(json::serialize(v.at("ignored_snapshots")),
+            R"([{"seq":8,"reason":"snapshot: checksum mismatch"}])");
+}
+
+// Stores at `seq` a snapshot whose checksums pass but whose state does not
+// follow from the events: the state at seq - 1 plus a fork "forged" of t1
+// that no event added.
+void forge_snapshot(const std::string& dir, std::uint64_t seq) {
+  auto journal = fj::Journal::open(dir);
+  ASSERT_TRUE(journal) << journal.error().message;
+  auto state = fj::replay(*journal, seq - 1);
+  ASSERT_TRUE(state) << state.error().message;
+  state->apply(seq, fj::view(fj::testing::added("t1", "forged")));
+  auto done = journal->write([&](fj::WriteTxn& w) -> fj::Result<void> {
+    auto record = w.record(seq);
+    if (!record) return record.error();
+    EXPECT_TRUE(*record) << "no record at seq " << seq;
+    if (!*record) return {};
+    return w.put_snapshot(seq, fj::SnapshotCodec::encode(*state, fj::stored_checksum(**record)));
+  });
+  ASSERT_TRUE(done) << done.error().message;
+}
+
+// `snapshot` stores a full replay's state: a snapshot `replay` proves wrong
+// is replaced (with every other one, which may be as wrong), not stored again.
+TEST_F(CliTest, SnapshotReplacesASnapshotThatReplayProvesWrong) {
+  populate();
+  ok({"snapshot"});  // at 8, sound
+  ok({"fork", "t1", "f4"});
+  ok({"snapshot"});  // at 9, then forged
+  forge_snapshot(journal(), 9);
+  const Exited wrong = fj({"replay"});
+  EXPECT_EQ(wrong.exit_code, 1) << wrong;
+  EXPECT_TRUE(contains(wrong.out, "DOES NOT MATCH")) << wrong;
+
+  EXPECT_EQ(ok({"snapshot"}),
+            "the snapshot at seq 9 differs from a full replay from seq 1: replaced by the replayed "
+            "state, other snapshots deleted (restart a forkjournald serving this journal: it "
+            "loaded the wrong state)\n"
+            "snapshot stored at seq 9 (2 templates, 2 live forks)\n");
+  const json::object v = parse_json(ok({"replay", "--json"})).as_object();
+  EXPECT_EQ(num(v.at("snapshot_seq")), 9);
+  EXPECT_EQ(v.at("matches_snapshot"), json::value(true));
+  EXPECT_EQ(json::serialize(parse_json(ok({"stats", "--json"})).at("snapshots")), "[9]");
+  EXPECT_EQ(ok({"snapshot"}), "snapshot stored at seq 9 (2 templates, 2 live forks)\n");
+  EXPECT_EQ(json::serialize(parse_json(ok({"stats", "--json"})).at("snapshots")), "[9]");
 }
 
 TEST_F(CliTest, SnapshotOfAnEmptyJournalStoresNothing) {

@@ -199,6 +199,15 @@ TEST_F(DaemonTest, TheBootLogNamesTheCreatedJournalAndItsId) {
   EXPECT_FALSE(contains(again.log(), "created journal")) << again.log();
 }
 
+// docs/operations.md, Logs: an empty journal has no state to snapshot, and
+// the log says so instead of naming a snapshot at seq 0.
+TEST_F(DaemonTest, TheBootLogOfAnEmptyJournalSaysNoSnapshotWasStored) {
+  Daemon& d = start();
+  EXPECT_TRUE(contains(d.log(), "boot snapshot: the journal is empty, none stored")) << d.log();
+  EXPECT_FALSE(contains(d.log(), "boot snapshot at seq 0")) << d.log();
+  EXPECT_EQ(d.terminate(), 0) << d.log();
+}
+
 // --- refusals at start ---------------------------------------------------------------
 
 TEST_F(DaemonTest, ASecondDaemonOnTheSameJournalExits2NamingTheWriterRole) {

@@ -158,6 +158,47 @@ TEST_F(DaemonTest, BadNumericOptionsExit2WithOneClearLineAndCreateNothing) {
   }
 }
 
+// A usage error CLI11 finds is logged like every other start error: as JSON
+// with --log-format json, in CLI11's stead plain words, and an option
+// written `--name=` never takes the next word as its value.
+TEST_F(DaemonTest, UsageErrorsAreLoggedLikeOtherStartErrors) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad{
+      {{"--sync", "bogus"},
+       "error: --sync: bogus not in {full,nometa,none} (see 'forkjournald --help')"},
+      {{"--bogus"}, "error: unknown option '--bogus' (see 'forkjournald --help')"},
+      {{"--max-output", "5", "--max-output", "6"},
+       "error: --max-output given twice (see 'forkjournald --help')"},
+      {{"--data-root="}, "error: --data-root= has no value after '='"},
+      {{"--max-output"}, "error: --max-output needs a value (see 'forkjournald --help')"},
+  };
+  for (const auto& [flags, why] : bad) {
+    SCOPED_TRACE(::testing::PrintToString(flags));
+    for (const bool json_logs : {false, true}) {
+      std::vector<std::string> args{"--journal", journal(), "--socket", socket()};
+      if (json_logs) args.insert(args.end(), {"--log-format", "json"});
+      args.insert(args.end(), flags.begin(), flags.end());
+      const Exited r = run_daemon(args);
+      EXPECT_TRUE(refused(r, why)) << json_logs;
+      if (json_logs) {
+        boost::system::error_code ec;
+        const boost::json::value v = boost::json::parse(r.err, ec);
+        ASSERT_FALSE(ec) << "not JSON: " << r.err;
+        EXPECT_TRUE(v.as_object().contains("time")) << r.err;
+        EXPECT_TRUE(v.at("msg").as_string().starts_with(why)) << r.err;
+      } else {
+        EXPECT_TRUE(contains(r.err, " forkjournald: " + why)) << r.err;  // after the time
+      }
+      EXPECT_FALSE(exists(journal()));
+      EXPECT_FALSE(exists(socket()));
+    }
+  }
+  // --journal= would have taken --socket as the journal's directory.
+  const Exited r = run_daemon({"--journal=", "--socket", socket()});
+  EXPECT_TRUE(refused(r, "error: --journal= has no value after '='")) << r;
+  EXPECT_FALSE(exists(socket()));
+  EXPECT_FALSE(exists("--socket"));
+}
+
 TEST_F(DaemonTest, NumericOptionsAtTheirLimitsAreServed) {
   Daemon& d = start({"--max-map-size", "67108864", "--snapshot-every", "0", "--max-connections",
                      "18446744073709551615", "--request-window", "0", "--max-output", "1"});

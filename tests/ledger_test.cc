@@ -1,5 +1,6 @@
 #include "projector/ledger.h"
 
+#include "journal/codec.h"
 #include "journal/internal/format.h"
 #include "journal/internal/lmdb.h"
 #include "projector/internal/snapshot.h"
@@ -143,9 +144,56 @@ TEST_F(LedgerTest, ASnapshotThatDoesNotMatchItsRecordIsIgnored) {
   ASSERT_TRUE(p);
   EXPECT_EQ(report.snapshot_seq, 0u);
   ASSERT_EQ(report.ignored.size(), 1u);
-  EXPECT_NE(report.ignored[0].find("seq 2"), std::string::npos);
+  EXPECT_EQ(report.ignored[0].seq, 2u);
+  EXPECT_NE(report.ignored[0].text().find("seq 2"), std::string::npos);
   EXPECT_EQ(p->owner("a")->id.view(), "web");
   EXPECT_EQ(p->owner("zzz"), nullptr);
+}
+
+// A snapshot whose checksums pass but whose state is wrong: snapshot()
+// would store the wrong state again, snapshot_replayed() stores the full
+// replay's and deletes the other snapshots.
+TEST_F(LedgerTest, SnapshotReplayedReplacesASnapshotProvenWrong) {
+  ok(RegisterTemplate{"web", "src", ""});
+  ASSERT_EQ(*ledger_->snapshot(), 1u);
+  ok(AddFork{"web", "a"});
+  Projection wrong;
+  wrong.apply(1, view(registered("web")));
+  wrong.apply(2, view(added("web", "zzz")));
+  ASSERT_TRUE(journal_->write([&](WriteTxn& w) -> Result<void> {
+    auto record = w.record(2);
+    if (!record) return record.error();
+    return w.put_snapshot(2, SnapshotCodec::encode(wrong, stored_checksum(**record)));
+  }));
+  auto reopened = Ledger::open(*journal_);
+  ASSERT_TRUE(reopened);
+  EXPECT_EQ(reopened->load_report().snapshot_seq, 2u);
+  EXPECT_NE(reopened->projection().owner("zzz"), nullptr);  // loaded the wrong state
+
+  auto full = replay(*journal_);
+  ASSERT_TRUE(full);
+  auto stored = reopened->snapshot_replayed(*full);
+  ASSERT_TRUE(stored) << stored.error().message;
+  EXPECT_EQ(stored->seq, 2u);
+  EXPECT_TRUE(stored->repaired);
+  EXPECT_TRUE(reopened->projection() == *full);
+  EXPECT_EQ(*journal_->read([](Reader& r) { return r.snapshot_seqs(); }),
+            std::vector<std::uint64_t>{2});
+  LoadReport report;
+  auto loaded = load(*journal_, kHead, &report);
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(report.snapshot_seq, 2u);
+  EXPECT_TRUE(*loaded == *full);
+
+  // Events appended after the replay are applied to it; nothing to repair.
+  auto before = replay(*journal_);
+  ASSERT_TRUE(before);
+  ok(AddFork{"web", "b"});
+  stored = reopened->snapshot_replayed(*before);
+  ASSERT_TRUE(stored) << stored.error().message;
+  EXPECT_EQ(stored->seq, 3u);
+  EXPECT_FALSE(stored->repaired);
+  EXPECT_EQ(reopened->projection().find("web")->forks, 2u);
 }
 
 TEST_F(LedgerTest, AGarbageSnapshotFallsBackToAnOlderOne) {

@@ -64,8 +64,12 @@ TEST(CrashtestCommandLine, UsageErrorsExitTwoWithOneReadableLine) {
            {{"--seed", "abc"}, "--seed: 'abc' is not a whole number"},
            {{"--iterations", "99999999999999999999"}, "out of range"},
            {{"--clients", "40"}, "--clients: Value 40 not in range 1 to 32"},
-           {{"--no-such-option"}, "--no-such-option"},
-           {{"extra"}, "extra"}}) {
+           {{"--no-such-option"}, "unknown option '--no-such-option'"},
+           {{"extra"}, "unexpected argument 'extra'"},
+           {{"--iterations", "3", "--iterations", "4"}, "--iterations given twice"},
+           {{"--clients"}, "--clients needs a value"},
+           // Not the next word as the journal's directory.
+           {{"--journal=", "--iterations", "1"}, "--journal= has no value after '='"}}) {
     std::vector<std::string> argv{CRASHTEST_BIN};
     argv.insert(argv.end(), args.begin(), args.end());
     SCOPED_TRACE(::testing::PrintToString(args));
