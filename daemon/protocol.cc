@@ -217,7 +217,7 @@ std::variant<ParsedRequest, ProtocolError> parse_request(std::string_view line,
         if (!it->value().is_string() || !is_valid_name(it->value().get_string())) {
           return ProtocolError{out.id, "bad_request",
                                "field \"name\" must be at most 255 bytes of UTF-8 without control "
-                               "characters"};
+                               "characters or bidirectional formatting"};
         }
         name = std::string(it->value().get_string());
       }

@@ -23,7 +23,7 @@ std::string_view read_id(LeReader& in) {
 
 std::string_view read_name(LeReader& in) {
   const std::string_view s = in.str8();
-  if (!is_valid_name(s)) in.fail();
+  if (!is_recorded_name(s)) in.fail();
   return s;
 }
 

@@ -111,16 +111,48 @@ bool is_valid_id(std::string_view id) noexcept {
   return ok != 0;
 }
 
-bool is_valid_name(std::string_view name) noexcept {
+std::size_t hidden_control_at(std::string_view s, std::size_t i) noexcept {
+  const auto at = [&](std::size_t k) {
+    return k < s.size() ? static_cast<unsigned char>(s[k]) : 0;
+  };
+  const unsigned char c = at(i);
+  if (c == 0xC2 && at(i + 1) >= 0x80 && at(i + 1) <= 0x9F) return 2;  // U+0080-U+009F
+  if (c == 0xD8 && at(i + 1) == 0x9C) return 2;                       // U+061C
+  if (c == 0xE2 && at(i + 1) == 0x80) {
+    const unsigned char d = at(i + 2);
+    if (d == 0x8E || d == 0x8F || (d >= 0xAA && d <= 0xAE)) return 3;  // U+200E-F, U+202A-E
+  }
+  if (c == 0xE2 && at(i + 1) == 0x81 && at(i + 2) >= 0xA6 && at(i + 2) <= 0xA9) {
+    return 3;  // U+2066-U+2069
+  }
+  return 0;
+}
+
+namespace {
+
+// Valid UTF-8 of at most kMaxNameSize bytes without C0 controls or DEL;
+// with `strict`, without C1 controls and bidirectional formatting either.
+bool is_name(std::string_view name, bool strict) noexcept {
   if (name.size() > kMaxNameSize) return false;
   for (std::size_t i = 0; i < name.size();) {
     const auto c = static_cast<unsigned char>(name[i]);
     if (c < 0x20 || c == 0x7F) return false;
+    if (strict && hidden_control_at(name, i) != 0) return false;
     const std::size_t n = utf8_sequence(name, i);
     if (n == 0) return false;
     i += n;
   }
   return true;
+}
+
+}  // namespace
+
+bool is_valid_name(std::string_view name) noexcept {
+  return is_name(name, true);
+}
+
+bool is_recorded_name(std::string_view name) noexcept {
+  return is_name(name, false);
 }
 
 bool is_valid_request_id(std::string_view id) noexcept {
@@ -142,7 +174,8 @@ Result<void> check_name(std::string_view name) {
   if (is_valid_name(name)) return {};
   return make_error(Errc::invalid_argument,
                     "invalid name '" + printable(name) +
-                        "': expected at most 255 bytes of UTF-8 without control characters");
+                        "': expected at most 255 bytes of UTF-8 without control characters "
+                        "(C0, DEL, C1) or bidirectional formatting characters");
 }
 
 }  // namespace fj

@@ -1,6 +1,7 @@
 #include "present/render.h"
 
 #include "journal/hex.h"
+#include "journal/ids.h"
 
 #include <ctime>
 
@@ -53,14 +54,32 @@ boost::json::object export_json(std::uint64_t seq, const EventView& e, std::stri
   return o;
 }
 
-std::string quoted(std::string_view text) {
+namespace {
+
+void append_byte_escape(std::string& out, unsigned char byte) {
   static constexpr char kHex[] = "0123456789abcdef";
+  out += "\\x";
+  out += kHex[byte >> 4];
+  out += kHex[byte & 0xF];
+}
+
+}  // namespace
+
+std::string quoted(std::string_view text) {
   std::string out;
   out.reserve(text.size() + 2);
   out += '"';
-  for (const char c : text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
     const auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
+    if (const std::size_t n = hidden_control_at(text, i); n != 0) {
+      // Recorded before such names were refused: shown as its bytes, never
+      // left to reorder or hide what the terminal shows.
+      for (std::size_t k = 0; k < n; ++k) {
+        append_byte_escape(out, static_cast<unsigned char>(text[i + k]));
+      }
+      i += n - 1;
+    } else if (c == '"' || c == '\\') {
       out += '\\';
       out += c;
     } else if (c == '\n') {
@@ -70,9 +89,7 @@ std::string quoted(std::string_view text) {
     } else if (c == '\t') {
       out += "\\t";
     } else if (byte < 0x20 || byte == 0x7F) {
-      out += "\\x";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xF];
+      append_byte_escape(out, byte);
     } else {
       out += c;
     }

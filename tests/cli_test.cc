@@ -953,6 +953,12 @@ TEST(RenderQuoted, EscapesQuotesBackslashesAndControlCharacters) {
   EXPECT_EQ(fj::render::quoted(std::string("l1\nl2\r\t\x01\x7f\0end", 13)),
             R"("l1\nl2\r\t\x01\x7f\x00end")");
   EXPECT_EQ(fj::render::quoted("caf\xc3\xa9"), "\"caf\xc3\xa9\"");
+  // A name recorded before C1 controls and bidirectional formatting were
+  // refused is shown as its bytes: it cannot reorder or hide the line.
+  EXPECT_EQ(fj::render::quoted("a\xc2\x85"
+                               "b\xe2\x80\xae"
+                               "c"),
+            R"("a\xc2\x85b\xe2\x80\xaec")");
 }
 
 TEST_F(PopulatedCliTest, LogJsonPrintsOneObjectPerLineWithTheEventFields) {

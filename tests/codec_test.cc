@@ -107,6 +107,22 @@ TEST(Codec, LengthPastTheEndIsCorruption) {
   EXPECT_EQ(r.error().code, Errc::corrupt_record);
 }
 
+// Names with a C1 control or bidirectional formatting are refused in new
+// events but still decode: a journal written before they were refused must
+// stay readable.
+TEST(Codec, ARecordedNameWithAC1ControlStillDecodesButANewOneIsRefused) {
+  Event e = registered("tpl", "src");
+  e.name =
+      "a\xc2\x85"
+      "b\xe2\x80\xae"
+      "c";
+  EXPECT_FALSE(validate(view(e)));
+  const std::string record = encode(view(e));  // as a build before the refusal wrote it
+  auto decoded = decode(4, record);
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_EQ(to_event(*decoded).name, e.name);
+}
+
 TEST(Codec, EmptyIdIsCorruption) {
   std::string record = encode(view(added("t", "frk")));
   // Make the template id zero bytes long and shift: "\x00" then a 4-byte fork.

@@ -63,5 +63,31 @@ TEST(Ids, NamesAreUtf8WithoutControlCharacters) {
   EXPECT_FALSE(check_name("\x7f"));
 }
 
+// C1 controls and bidirectional formatting are refused in new names (one
+// could reorder or hide what a terminal shows) but still read in recorded
+// ones, which journals written before may hold.
+TEST(Ids, NewNamesRefuseC1ControlsAndBidirectionalFormattingRecordedOnesKeepThem) {
+  for (const std::string hidden :
+       {"\xc2\x80", "\xc2\x85", "\xc2\x9f", "\xd8\x9c", "\xe2\x80\x8e", "\xe2\x80\x8f",
+        "\xe2\x80\xaa", "\xe2\x80\xae", "\xe2\x81\xa6", "\xe2\x81\xa9"}) {
+    const std::string name = "a" + hidden + "b";
+    EXPECT_FALSE(is_valid_name(name)) << printable(name);
+    EXPECT_TRUE(is_recorded_name(name)) << printable(name);
+    EXPECT_EQ(hidden_control_at(name, 1), hidden.size()) << printable(name);
+    const auto refused = check_name(name);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message.find("bidirectional formatting"), std::string::npos);
+  }
+  // Their neighbours are ordinary text.
+  for (const std::string fine : {"\xc2\xa0", "\xc2\xa9", "\xd8\x9b", "\xe2\x80\x8d", "\xe2\x80\xa9",
+                                 "\xe2\x80\xaf", "\xe2\x81\xa5", "\xe2\x81\xaa"}) {
+    EXPECT_TRUE(is_valid_name("a" + fine + "b")) << printable(fine);
+    EXPECT_EQ(hidden_control_at("a" + fine + "b", 1), 0u) << printable(fine);
+  }
+  EXPECT_FALSE(is_recorded_name("line\nbreak"));
+  EXPECT_EQ(hidden_control_at("\xc2", 0), 0u);  // cut short: never reads past the end
+  EXPECT_EQ(hidden_control_at("\xe2\x80", 0), 0u);
+}
+
 }  // namespace
 }  // namespace fj
