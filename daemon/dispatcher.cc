@@ -10,6 +10,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <optional>
 
 namespace fj::service {
@@ -64,23 +65,43 @@ Dispatcher::Dispatcher(asio::any_io_executor executor, Service& service, std::st
     : executor_(std::move(executor)),
       service_(service),
       version_(std::move(version)),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      over_limit_options_(options_) {
+  // An over-limit connection gets the same short wait for its line whether
+  // the line has started or not.
+  const auto wait = std::min(options_.line_timeout, std::chrono::milliseconds(kOverLimitWait));
+  over_limit_options_.line_timeout = wait;
+  over_limit_options_.idle_timeout = wait;
+}
 
 Dispatcher::~Dispatcher() = default;
 
+std::string Dispatcher::busy_line() const {
+  return protocol::error_response(nullptr, "busy",
+                                  "the daemon serves its maximum of " +
+                                      std::to_string(options_.max_connections) +
+                                      " connections; try again later");
+}
+
+void Dispatcher::refuse_busy(Socket& socket) {
+  // The socket is new, so its send buffer is empty and this short write
+  // completes without waiting: the accept loop never stalls on it.
+  const std::string busy = busy_line() + "\n";
+  boost::system::error_code ignored;
+  socket.non_blocking(true, ignored);
+  socket.write_some(asio::buffer(busy), ignored);
+  socket.close(ignored);
+}
+
 bool Dispatcher::serve(Socket socket) {
   if (connections_.size() >= options_.max_connections) {
-    // The socket is new, so its send buffer is empty and this short write
-    // completes without waiting: the accept loop never stalls on it.
-    const std::string busy = protocol::error_response(nullptr, "busy",
-                                                      "the daemon serves its maximum of " +
-                                                          std::to_string(options_.max_connections) +
-                                                          " connections; try again later") +
-                             "\n";
-    boost::system::error_code ignored;
-    socket.non_blocking(true, ignored);
-    socket.write_some(asio::buffer(busy), ignored);
-    socket.close(ignored);
+    if (over_limit_.size() < kOverLimit && !stopping_) {
+      auto it = over_limit_.insert(
+          over_limit_.end(), std::make_shared<Connection>(std::move(socket), over_limit_options_));
+      asio::co_spawn(executor_, over_limit(it), asio::detached);
+    } else {
+      refuse_busy(socket);
+    }
     if (refused_++ == 0 && options_.log) {
       options_.log("refusing new connections: " + std::to_string(connections_.size()) +
                    " served, the maximum");
@@ -101,6 +122,7 @@ bool Dispatcher::serve(Socket socket) {
 void Dispatcher::stop() {
   stopping_ = true;
   for (auto& connection : connections_) connection->stop_reading();
+  for (auto& connection : over_limit_) connection->stop_reading();
   if (options_.heads) options_.heads->wake_all();
 }
 
@@ -134,6 +156,30 @@ asio::awaitable<void> Dispatcher::session(Connections::iterator it) {
   }
   co_await connection->finish();
   connections_.erase(it);
+}
+
+asio::awaitable<void> Dispatcher::over_limit(Connections::iterator it) {
+  const std::shared_ptr<Connection> connection = *it;
+  std::optional<std::string> line = co_await connection->read_line();
+  if (line && !line->empty() && line->back() == '\r') line->pop_back();
+  // Only what answers without the writer and changes nothing: a monitor's
+  // question is answered, any other request waits for a served connection.
+  bool answer = false;
+  if (line) {
+    const auto parsed = protocol::parse_request(*line);
+    const auto* request = std::get_if<protocol::ParsedRequest>(&parsed);
+    answer = request != nullptr && (request->op == Op::health || request->op == Op::ping);
+  }
+  if (answer) {
+    const std::string reply = co_await this->reply(*line);
+    connection->queue(reply);
+  } else if (const auto limit = connection->limit_reached();
+             limit != "too_large" && limit != "line_timeout") {
+    // (A line too long or too slow already got its own error line.)
+    connection->queue(busy_line());
+  }
+  co_await connection->finish();
+  over_limit_.erase(it);
 }
 
 // GCC 12 inlines Asio's coroutine-frame allocation (aligned_alloc) and its

@@ -21,8 +21,15 @@
 // is closed once the replies before them are written. A connection with no
 // request and no partial line for idle_timeout is closed without a reply;
 // one whose peer has not taken a pending write within write_timeout is
-// closed at once. Past max_connections, serve() writes one busy reply and
-// closes the new socket. A read or write error closes the connection.
+// closed at once. A read or write error closes the connection.
+//
+// Past max_connections a new connection is still answered once, so that a
+// monitor can tell a daemon at its cap from a dead one: its first line, if
+// it comes within kOverLimitWait, gets a health or ping answer when it asks
+// for one and a busy reply otherwise (busy too when no line comes), and the
+// connection is closed. At most kOverLimit such connections are held at a
+// time (each for at most kOverLimitWait and one short reply); past them a
+// new one gets busy at once, unread.
 //
 // Threads: not thread-safe. Call every member on the executor given to the
 // constructor (a one-threaded io_context, or a strand); the connections run
@@ -52,6 +59,11 @@
 namespace fj::service {
 
 class Connection;
+
+// Connections past max_connections held at once to read their one request,
+// and how long each is held for it.
+inline constexpr std::size_t kOverLimit = 8;
+inline constexpr std::chrono::milliseconds kOverLimitWait{1000};
 
 struct DispatcherOptions {
   std::size_t max_connections = 4096;   // served at once; past it new ones are refused busy
@@ -85,8 +97,9 @@ class Dispatcher {
   ~Dispatcher();
 
   // Serves `socket` until the peer closes it, a limit or an error ends it, or
-  // stop(); returns true at once. With max_connections already served, writes
-  // one busy reply (without waiting), closes the socket and returns false.
+  // stop(); returns true at once. With max_connections already served,
+  // answers its one request as above (or writes busy without waiting) and
+  // returns false.
   bool serve(Socket socket);
 
   // Ends every connection once its current request is answered (reads see
@@ -104,6 +117,11 @@ class Dispatcher {
   using Connections = std::list<std::shared_ptr<Connection>>;
 
   boost::asio::awaitable<void> session(Connections::iterator it);
+  // The one request of a connection past max_connections.
+  boost::asio::awaitable<void> over_limit(Connections::iterator it);
+  // Writes busy without waiting and closes the socket.
+  void refuse_busy(Socket& socket);
+  std::string busy_line() const;
   // reply() without the on_request call: sets op and result as it answers.
   boost::asio::awaitable<std::string> answer(std::string_view line, std::string_view& op,
                                              std::string& result);
@@ -112,7 +130,11 @@ class Dispatcher {
   Service& service_;
   std::string version_;
   DispatcherOptions options_;
+  // What connections past max_connections are held to: kOverLimitWait for
+  // their line, whether started or not.
+  DispatcherOptions over_limit_options_;
   Connections connections_;
+  Connections over_limit_;  // past max_connections, answered once
   bool stopping_ = false;
   std::size_t refused_ = 0;  // connections refused since the last one served
 };

@@ -60,6 +60,7 @@ asio::awaitable<std::optional<std::string>> Connection::read_line() {
     }
     if (nl != std::string::npos || input_.size() - head_ > protocol::kMaxLine) {
       reading_stopped_ = true;
+      limit_ = "too_large";
       // Named: GCC 12 may destroy a temporary in a co_await expression twice.
       const std::string too_large = protocol::error_response(
           nullptr, "too_large",
@@ -82,6 +83,7 @@ asio::awaitable<std::optional<std::string>> Connection::read_line() {
       read_deadline_.expires_at(Clock::time_point::max());
       if (expired_ == Expired::line) {
         reading_stopped_ = true;
+        limit_ = "line_timeout";
         const std::string message =
             "request line not completed within " + millis(options_.line_timeout);
         if (options_.log) options_.log("closing a connection: " + message);
@@ -89,6 +91,7 @@ asio::awaitable<std::optional<std::string>> Connection::read_line() {
         co_await send(timeout);
         co_return std::nullopt;
       }
+      if (expired_ == Expired::idle) limit_ = "idle_timeout";
       if (expired_ == Expired::idle || wait_ec) co_return std::nullopt;
       ready = socket_.available(ec);
     }
@@ -179,6 +182,7 @@ void Connection::flush() {
   write_deadline_.expires_after(options_.write_timeout);
   write_deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || !self->writing_ || self->write_deadline_.expiry() > Clock::now()) return;
+    self->limit_ = "write_timeout";
     if (self->options_.log) {
       self->options_.log("closing a connection: its peer took no reply within " +
                          millis(self->options_.write_timeout) + " (" +

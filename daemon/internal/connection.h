@@ -62,6 +62,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   bool closed() const noexcept { return closed_; }
 
+  // Which limit ended the connection, if one did: "too_large" and
+  // "line_timeout" (read_line() queued that error line), "idle_timeout",
+  // "write_timeout"; empty otherwise (the peer's end, an error, stop_reading()).
+  std::string_view limit_reached() const noexcept { return limit_; }
+
   // Waits until every queued reply is written (or the socket is closed) and
   // closes the socket.
   boost::asio::awaitable<void> finish();
@@ -95,6 +100,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool reading_stopped_ = false;
   bool closed_ = false;
   Expired expired_ = Expired::none;
+  std::string_view limit_;  // limit_reached()
 };
 
 }  // namespace fj::service
