@@ -178,13 +178,14 @@ TEST_F(DaemonTest, MetricsCountAKnownWorkloadExactly) {
   EXPECT_EQ(value(m, R"(forkjournal_events_appended_total{type="template_retired"})"), kTemplates);
   EXPECT_EQ(value(m, "forkjournal_reconcile_needs_attention_total"), 0);
 
-  // One commit per write request (each waited for its reply), the refused one included.
+  // One commit per write request that appended (each waited for its reply);
+  // the refused one stored nothing, so it is a request but no commit.
   const double commits = static_cast<double>(u64(st, "commits"));
-  EXPECT_EQ(commits, kTemplates + kForks + kUnforks + 1);
+  EXPECT_EQ(commits, kTemplates + kForks + kUnforks);
+  EXPECT_EQ(u64(st, "requests"), kTemplates + kForks + kUnforks + 1);
   EXPECT_EQ(value(m, "forkjournal_commit_duration_seconds_count"), commits);
   EXPECT_EQ(value(m, "forkjournal_commit_batch_size_count"), commits);
-  EXPECT_EQ(value(m, "forkjournal_commit_batch_size_sum"),
-            static_cast<double>(u64(st, "requests")));
+  EXPECT_EQ(value(m, "forkjournal_commit_batch_size_sum"), commits);
   EXPECT_EQ(value(m, R"(forkjournal_commit_batch_size_bucket{le="1"})"), commits);
 
   EXPECT_EQ(value(m, "forkjournal_head_seq"), u64(st, "head_seq"));
@@ -197,6 +198,53 @@ TEST_F(DaemonTest, MetricsCountAKnownWorkloadExactly) {
   // No fork or VM id becomes a label.
   EXPECT_EQ(m.find("f4"), std::string::npos);
   EXPECT_EQ(m.find("\"t0\""), std::string::npos);
+}
+
+// A batch whose requests were all refused (or replayed) stores nothing: it
+// moves the request count but not the commits, their age, their histograms
+// or the average batch.
+TEST_F(DaemonTest, RefusedAndReplayedWritesAreNotCommits) {
+  Daemon& d = start({"--metrics", "127.0.0.1:0"});
+  const int port = metrics_port(d);
+  ASSERT_NE(port, 0);
+  Client c(socket());
+  ASSERT_TRUE(is_ok(call(c, register_request("t0", "s0"))));
+  for (int i = 0; i < 4; ++i) {
+    json::object fork = fork_request("fork", "t0", "f" + std::to_string(i));
+    fork["request_id"] = "r" + std::to_string(i);
+    ASSERT_TRUE(is_ok(call(c, fork)));
+  }
+  std::this_thread::sleep_for(1200ms);
+
+  // Pipelined, so that some share a batch.
+  std::string burst;
+  for (int i = 0; i < 20; ++i) {
+    burst += json::serialize(fork_request("fork", "t0", "f0", i)) + "\n";
+  }
+  ASSERT_TRUE(c.send(burst)) << c.error();
+  for (int i = 0; i < 20; ++i) {
+    const auto r = c.read_response();
+    ASSERT_TRUE(r) << c.error();
+    ASSERT_TRUE(is_error(*r, "already_live")) << show(*r);
+  }
+  json::object replay = fork_request("fork", "t0", "f0");
+  replay["request_id"] = "r0";
+  const json::object replayed = call(c, replay);
+  ASSERT_TRUE(is_ok(replayed)) << show(replayed);
+  ASSERT_EQ(replayed.at("replayed"), true) << show(replayed);
+
+  const json::object st = stats(c);
+  EXPECT_EQ(u64(st, "commits"), 5u) << show(st);
+  EXPECT_EQ(u64(st, "requests"), 26u) << show(st);
+  EXPECT_EQ(st.at("average_batch").to_number<double>(), 1.0) << show(st);
+  const json::object h = call(c, {{"op", "health"}});
+  EXPECT_GE(h.at("last_commit_age_seconds").to_number<double>(), 1.0) << show(h);
+  const std::string m = scrape(port);
+  EXPECT_EQ(value(m, "forkjournal_commit_duration_seconds_count"), 5);
+  EXPECT_EQ(value(m, "forkjournal_commit_batch_size_count"), 5);
+  EXPECT_EQ(value(m, "forkjournal_commit_batch_size_sum"), 5);
+  EXPECT_GE(value(m, "forkjournal_last_commit_age_seconds"), 1.0);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="fork",result="already_live"})"), 20);
 }
 
 // A line that names a known op is counted under that op whatever is wrong
