@@ -16,9 +16,10 @@
 // Errors: none are thrown or returned; every limit ends in closing the
 // connection (an unsent reply is dropped; what was applied stays applied).
 // A malformed or refused request gets an error reply and the connection goes
-// on. A line longer than protocol::kMaxLine gets a too_large reply, and a
-// line not completed within line_timeout a timeout reply, and the connection
-// is closed once the replies before them are written. A connection with no
+// on. A line longer than protocol::kMaxLine gets a too_large reply, a line
+// not completed within line_timeout a timeout reply, and one cut short by
+// the peer's end-of-file a bad_request reply (it is not run), and the
+// connection is closed once the replies before them are written. A connection with no
 // request and no partial line for idle_timeout is closed without a reply;
 // one whose peer has not taken a pending write within write_timeout is
 // closed at once. A read or write error closes the connection.

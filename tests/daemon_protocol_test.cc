@@ -13,12 +13,17 @@
 
 #include <boost/json.hpp>
 
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <set>
@@ -503,6 +508,51 @@ TEST_F(DaemonTest, ALineOverTheLimitGetsTooLarge) {
 }
 
 // --- the tool beside the daemon ------------------------------------------------------
+
+// Sends `bytes`, shuts down the sending side and returns everything the
+// daemon writes until it closes (or 10 s pass).
+std::string send_then_shut(const std::string& socket, const std::string& bytes) {
+  const int fd = connect_unix(socket);
+  EXPECT_GE(fd, 0) << std::strerror(errno);
+  if (fd < 0) return {};
+  EXPECT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(bytes.size()));
+  EXPECT_EQ(::shutdown(fd, SHUT_WR), 0);
+  std::string out;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+// A last line without its newline is not run, and the client is told so
+// instead of seeing a bare end of file; complete lines before it are answered.
+TEST_F(DaemonTest, ALastLineWithoutANewlineGetsBadRequest) {
+  start();
+  const std::string unterminated =
+      R"({"id":null,"ok":false,"error":{"code":"bad_request","message":"request line not )"
+      R"(terminated: the connection ended before a newline"}})"
+      "\n";
+  EXPECT_EQ(send_then_shut(socket(), R"({"op":"ping","id":1})"), unterminated);
+
+  const std::string out =
+      send_then_shut(socket(),
+                     "{\"op\":\"register\",\"template\":\"t1\",\"source\":\"s1\",\"id\":1}\n"
+                     "{\"op\":\"register\",\"template\":\"t2\",\"source\":\"s2\",\"id\":2}");
+  EXPECT_EQ(out, "{\"id\":1,\"ok\":true,\"seq\":1}\n" + unterminated);
+  Client c(socket());
+  EXPECT_EQ(head(c), 1u) << "the unterminated register was not applied";
+  // A shut-down write side after a complete line is an ordinary end.
+  EXPECT_EQ(send_then_shut(socket(), "{\"op\":\"ping\",\"id\":3}\n").find("bad_request"),
+            std::string::npos);
+}
 
 TEST_F(DaemonTest, AWriteByTheToolIsSeenByTheNextDecision) {
   start();

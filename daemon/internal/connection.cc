@@ -104,6 +104,17 @@ asio::awaitable<std::optional<std::string>> Connection::read_line() {
     const std::size_t n = socket_.read_some(asio::buffer(input_.data() + had, want), ec);
     input_.resize(had + n);
     if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+    if (ec == asio::error::eof && !input_.empty() && !reading_stopped_) {
+      // The peer ended its side in the middle of a line: the line is not a
+      // request (it may have been cut short), but say so rather than let
+      // the client take a bare end-of-file for an answer.
+      reading_stopped_ = true;
+      const std::string unterminated = protocol::error_response(
+          nullptr, "bad_request",
+          "request line not terminated: the connection ended before a newline");
+      co_await send(unterminated);
+      co_return std::nullopt;
+    }
     if (ec) co_return std::nullopt;
   }
 }

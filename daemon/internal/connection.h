@@ -6,9 +6,10 @@
 // holds no buffer at all.
 //
 // Errors: none are thrown. read_line() ends the requests (nullopt) at the
-// peer's end-of-file, a read error, stop_reading(), a line over
-// protocol::kMaxLine (a too_large reply is queued) and the line deadline (a
-// timeout reply is queued); the idle deadline ends them as well. A write
+// peer's end-of-file (after a partial line, a bad_request reply saying so is
+// queued), a read error, stop_reading(), a line over protocol::kMaxLine (a
+// too_large reply is queued) and the line deadline (a timeout reply is
+// queued); the idle deadline ends them as well. A write
 // error or the write deadline closes the socket: queued replies are dropped
 // and read_line() and send() return at once.
 //
