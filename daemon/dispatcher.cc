@@ -133,25 +133,24 @@ asio::awaitable<void> Dispatcher::session(Connections::iterator it) {
     if (!line) break;
     if (!line->empty() && line->back() == '\r') line->pop_back();
     if (line->empty()) continue;
-    // Only a line that names the op is parsed here as well as in reply().
-    if (line->find("subscribe") != std::string::npos) {
-      auto parsed = protocol::parse_request(*line);
-      auto* request = std::get_if<protocol::ParsedRequest>(&parsed);
-      if (request != nullptr && request->op == Op::subscribe) {
-        std::string result = "ok";
-        auto refused = refuse_subscription(service_.journal(), *request, result);
-        if (options_.on_request) options_.on_request("subscribe", result);
-        if (refused) {
-          co_await connection->send(*refused);
-          continue;
-        }
-        // The connection takes no more requests: it only streams from now on.
-        co_await stream_subscription(connection, std::move(*request),
-                                     SubscriptionContext{service_.journal(), options_, stopping_});
-        break;
+    // Parsed once, here: the op decides, however the line spells it.
+    std::optional<Op> named;
+    auto parsed = protocol::parse_request(*line, &named);
+    if (auto* request = std::get_if<protocol::ParsedRequest>(&parsed);
+        request != nullptr && request->op == Op::subscribe) {
+      std::string result = "ok";
+      auto refused = refuse_subscription(service_.journal(), *request, result);
+      if (options_.on_request) options_.on_request("subscribe", result);
+      if (refused) {
+        co_await connection->send(*refused);
+        continue;
       }
+      // The connection takes no more requests: it only streams from now on.
+      co_await stream_subscription(connection, std::move(*request),
+                                   SubscriptionContext{service_.journal(), options_, stopping_});
+      break;
     }
-    const std::string reply = co_await this->reply(*line);
+    const std::string reply = co_await respond(std::move(parsed), named);
     co_await connection->send(reply);
   }
   co_await connection->finish();
@@ -164,14 +163,12 @@ asio::awaitable<void> Dispatcher::over_limit(Connections::iterator it) {
   if (line && !line->empty() && line->back() == '\r') line->pop_back();
   // Only what answers without the writer and changes nothing: a monitor's
   // question is answered, any other request waits for a served connection.
-  bool answer = false;
-  if (line) {
-    const auto parsed = protocol::parse_request(*line);
-    const auto* request = std::get_if<protocol::ParsedRequest>(&parsed);
-    answer = request != nullptr && (request->op == Op::health || request->op == Op::ping);
-  }
-  if (answer) {
-    const std::string reply = co_await this->reply(*line);
+  std::optional<Op> named;
+  std::optional<protocol::Parsed> parsed;
+  if (line) parsed = protocol::parse_request(*line, &named);
+  const auto* request = parsed ? std::get_if<protocol::ParsedRequest>(&*parsed) : nullptr;
+  if (request != nullptr && (request->op == Op::health || request->op == Op::ping)) {
+    const std::string reply = co_await respond(std::move(*parsed), named);
     connection->queue(reply);
   } else if (const auto limit = connection->limit_reached();
              limit != "too_large" && limit != "line_timeout") {
@@ -191,17 +188,22 @@ asio::awaitable<void> Dispatcher::over_limit(Connections::iterator it) {
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 asio::awaitable<std::string> Dispatcher::reply(std::string_view line) {
+  std::optional<Op> named;
+  auto parsed = protocol::parse_request(line, &named);
+  co_return co_await respond(std::move(parsed), named);
+}
+
+asio::awaitable<std::string> Dispatcher::respond(protocol::Parsed parsed, std::optional<Op> named) {
   std::string_view op = "invalid";
   std::string result = "ok";
-  std::string out = co_await answer(line, op, result);
+  std::string out = co_await answer(parsed, named, op, result);
   if (options_.on_request) options_.on_request(op, result);
   co_return out;
 }
 
-asio::awaitable<std::string> Dispatcher::answer(std::string_view line, std::string_view& op,
-                                                std::string& result) {
-  std::optional<Op> named;
-  auto parsed = protocol::parse_request(line, &named);
+asio::awaitable<std::string> Dispatcher::answer(protocol::Parsed& parsed,
+                                                std::optional<protocol::Op> named,
+                                                std::string_view& op, std::string& result) {
   if (auto* e = std::get_if<protocol::ProtocolError>(&parsed)) {
     if (named) op = protocol::op_name(*named);
     result = e->code;

@@ -43,6 +43,7 @@
 
 #include "daemon/head_signal.h"
 #include "daemon/health.h"
+#include "daemon/protocol.h"
 #include "daemon/service.h"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -54,6 +55,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -123,9 +125,13 @@ class Dispatcher {
   // Writes busy without waiting and closes the socket.
   void refuse_busy(Socket& socket);
   std::string busy_line() const;
-  // reply() without the on_request call: sets op and result as it answers.
-  boost::asio::awaitable<std::string> answer(std::string_view line, std::string_view& op,
-                                             std::string& result);
+  // reply() for a line already parsed (`named` as parse_request set it).
+  boost::asio::awaitable<std::string> respond(protocol::Parsed parsed,
+                                              std::optional<protocol::Op> named);
+  // respond() without the on_request call: sets op and result as it answers.
+  boost::asio::awaitable<std::string> answer(protocol::Parsed& parsed,
+                                             std::optional<protocol::Op> named,
+                                             std::string_view& op, std::string& result);
 
   boost::asio::any_io_executor executor_;
   Service& service_;

@@ -64,8 +64,8 @@ std::string_view op_name(Op op);
 // caller can count a refused line under its op (a fork request with a bad
 // id is still a fork request); it stays nullopt for a line naming no known
 // op. Never throws.
-std::variant<ParsedRequest, ProtocolError> parse_request(std::string_view line,
-                                                         std::optional<Op>* named = nullptr);
+using Parsed = std::variant<ParsedRequest, ProtocolError>;
+Parsed parse_request(std::string_view line, std::optional<Op>* named = nullptr);
 
 // {"id": id, "ok": false, "error": {"code": code, "message": message}}
 std::string error_response(const boost::json::value& id, std::string_view code,

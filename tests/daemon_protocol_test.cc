@@ -554,6 +554,35 @@ TEST_F(DaemonTest, ALastLineWithoutANewlineGetsBadRequest) {
             std::string::npos);
 }
 
+// The op is what the parsed request says, however the line spells it: an
+// op written with JSON escapes subscribes, and a line that only mentions
+// "subscribe" elsewhere is the request it names.
+TEST_F(DaemonTest, AnOpSpelledWithEscapesIsTheOpItSpells) {
+  start();
+  Client writer(socket());
+  ASSERT_TRUE(is_ok(call(writer, register_request("tpl", "src"))));
+  const json::object mention = call(writer, {{"op", "ping"}, {"id", "subscribe"}});
+  EXPECT_TRUE(is_ok(mention)) << show(mention);
+
+  Client sub(socket());
+  ASSERT_TRUE(sub.send("{\"op\":\"sub\\u0073cribe\",\"id\":1,\"from_seq\":1}\n"));
+  const auto ack = sub.read_response();
+  ASSERT_TRUE(ack) << sub.error();
+  EXPECT_TRUE(is_ok(*ack)) << show(*ack);
+  EXPECT_EQ(ack->at("subscribed"), true) << show(*ack);
+  const auto event = sub.read_response();
+  ASSERT_TRUE(event) << sub.error();
+  ASSERT_TRUE(event->contains("event")) << show(*event);
+  EXPECT_EQ(u64(event->at("event").as_object(), "seq"), 1u) << show(*event);
+
+  Client other(socket());
+  ASSERT_TRUE(other.send("{\"op\":\"\\u0070ing\",\"id\":2}\n"));
+  const auto pong = other.read_response();
+  ASSERT_TRUE(pong) << other.error();
+  EXPECT_TRUE(is_ok(*pong)) << show(*pong);
+  EXPECT_TRUE(pong->contains("version")) << show(*pong);
+}
+
 TEST_F(DaemonTest, AWriteByTheToolIsSeenByTheNextDecision) {
   start();
   Client c(socket());
