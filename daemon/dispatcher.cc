@@ -101,6 +101,8 @@ bool Dispatcher::serve(Socket socket) {
       asio::co_spawn(executor_, over_limit(it), asio::detached);
     } else {
       refuse_busy(socket);
+      if (options_.on_request) options_.on_request("invalid", "busy");
+      if (options_.on_closed) options_.on_closed("max_connections");
     }
     if (refused_++ == 0 && options_.log) {
       options_.log("refusing new connections: " + std::to_string(connections_.size()) +
@@ -154,7 +156,20 @@ asio::awaitable<void> Dispatcher::session(Connections::iterator it) {
     co_await connection->send(reply);
   }
   co_await connection->finish();
+  count_end(*connection, false);
   connections_.erase(it);
+}
+
+void Dispatcher::count_end(const Connection& connection, bool over_limit) {
+  if (options_.on_request && !connection.own_error().empty()) {
+    options_.on_request("invalid", connection.own_error());
+  }
+  if (!options_.on_closed) return;
+  if (over_limit) {
+    options_.on_closed("max_connections");
+  } else if (!connection.limit_reached().empty()) {
+    options_.on_closed(connection.limit_reached());
+  }
 }
 
 asio::awaitable<void> Dispatcher::over_limit(Connections::iterator it) {
@@ -170,12 +185,14 @@ asio::awaitable<void> Dispatcher::over_limit(Connections::iterator it) {
   if (request != nullptr && (request->op == Op::health || request->op == Op::ping)) {
     const std::string reply = co_await respond(std::move(*parsed), named);
     connection->queue(reply);
-  } else if (const auto limit = connection->limit_reached();
-             limit != "too_large" && limit != "line_timeout") {
-    // (A line too long or too slow already got its own error line.)
+  } else if (connection->own_error().empty()) {
+    // (A line too long, too slow or cut short already got its own error line.)
     connection->queue(busy_line());
+    if (options_.on_request)
+      options_.on_request(named ? protocol::op_name(*named) : "invalid", "busy");
   }
   co_await connection->finish();
+  count_end(*connection, true);
   over_limit_.erase(it);
 }
 

@@ -81,8 +81,16 @@ struct DispatcherOptions {
   // Told of every request answered: its op's name, whatever is wrong with
   // its fields ("invalid" only for a line that names no known op: malformed
   // JSON, no op, an unknown one) and "ok" or the error code of its reply.
+  // Also told of every error line that ends a connection before a request
+  // is read: too_large, timeout and an unterminated line's bad_request (op
+  // "invalid"), and busy (the op the line names, else "invalid").
   // Called on the dispatcher's executor; may be empty.
   std::function<void(std::string_view op, std::string_view result)> on_request;
+  // Told of every connection a limit refused or closed, by the limit:
+  // "max_connections" (refused: busy, or one health or ping answer),
+  // "too_large", "line_timeout", "idle_timeout", "write_timeout",
+  // "too_slow" (a subscriber). On the dispatcher's executor; may be empty.
+  std::function<void(std::string_view reason)> on_closed;
   // Wakes subscribers when the head moves (it must also be one of the
   // service's observers); without it they look for new events once a second.
   std::shared_ptr<HeadSignal> heads;
@@ -122,6 +130,9 @@ class Dispatcher {
   boost::asio::awaitable<void> session(Connections::iterator it);
   // The one request of a connection past max_connections.
   boost::asio::awaitable<void> over_limit(Connections::iterator it);
+  // Reports how a connection ended (on_request for its own error line,
+  // on_closed for its limit) once it is closed.
+  void count_end(const Connection& connection, bool over_limit);
   // Writes busy without waiting and closes the socket.
   void refuse_busy(Socket& socket);
   std::string busy_line() const;

@@ -536,6 +536,7 @@ int main(int argc, char** argv) {
     limits.on_request = [m = metrics.get()](std::string_view op, std::string_view result) {
       m->on_request(op, result);
     };
+    limits.on_closed = [m = metrics.get()](std::string_view reason) { m->on_closed(reason); };
     log_line("metrics on http://" + metrics->address() + "/metrics");
   }
 

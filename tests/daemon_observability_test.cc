@@ -247,6 +247,37 @@ TEST_F(DaemonTest, RefusedAndReplayedWritesAreNotCommits) {
   EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="fork",result="already_live"})"), 20);
 }
 
+// A subscriber cut off as too slow is counted by its reason (the subscribe
+// itself was counted as answered when it started).
+TEST_F(DaemonTest, MetricsCountASubscriberCutOffTooSlow) {
+  Daemon& d = start({"--metrics", "127.0.0.1:0", "--max-output", "4096", "--sync", "none"});
+  const int port = metrics_port(d);
+  ASSERT_NE(port, 0);
+  Client writer(socket());
+  ASSERT_TRUE(is_ok(call(writer, register_request("tpl", "src"))));
+  Client sub(socket());
+  ASSERT_TRUE(sub.send(R"({"op":"subscribe","id":"sub","from_seq":2})"
+                       "\n"));
+  const std::string padding(48, 'x');
+  const auto began = Clock::now();
+  for (int forks = 0; d.log().find("closing a subscriber that fell behind") == std::string::npos &&
+                      Clock::now() - began < 30s;
+       ++forks) {
+    ASSERT_TRUE(
+        is_ok(call(writer, fork_request("fork", "tpl", "f" + std::to_string(forks) + padding))));
+  }
+  ASSERT_NE(d.log().find("closing a subscriber that fell behind"), std::string::npos);
+  sub.close();
+  double counted = 0;
+  for (const auto deadline = Clock::now() + 5s; counted == 0 && Clock::now() < deadline;) {
+    counted = value(scrape(port), R"(forkjournal_connections_closed_total{reason="too_slow"})");
+    if (counted == 0) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(counted, 1);
+  const std::string m = scrape(port);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="subscribe",result="ok"})"), 1);
+}
+
 // A line that names a known op is counted under that op whatever is wrong
 // with its fields; only a line naming no known op is op="invalid".
 TEST_F(DaemonTest, MetricsLabelARefusedRequestWithTheOpItNames) {
@@ -283,6 +314,83 @@ TEST_F(DaemonTest, MetricsLabelARefusedRequestWithTheOpItNames) {
   // Each refusal counted once: under its op, not also under "invalid".
   EXPECT_EQ(sum(m, "forkjournal_requests_total", R"(result="invalid_id")"), 1);
   EXPECT_EQ(sum(m, "forkjournal_requests_total", R"(result="bad_request")"), 5);
+}
+
+// What a limit refuses or closes is counted, so that it can be alerted on:
+// its error line in forkjournal_requests_total, the connection by reason in
+// forkjournal_connections_closed_total (every reason there from the start).
+TEST_F(DaemonTest, MetricsCountConnectionsRefusedOrClosedByALimit) {
+  Daemon& d =
+      start({"--metrics", "127.0.0.1:0", "--max-connections", "2", "--line-timeout", "300ms"});
+  const int port = metrics_port(d);
+  ASSERT_NE(port, 0);
+  const std::string before = scrape(port);
+  for (const char* reason : {"max_connections", "too_large", "line_timeout", "idle_timeout",
+                             "write_timeout", "too_slow"}) {
+    EXPECT_EQ(value(before,
+                    std::string("forkjournal_connections_closed_total{reason=\"") + reason + "\"}"),
+              0)
+        << reason;
+  }
+
+  // Each ends with one error line and the daemon's close.
+  const auto ends_with = [&](Client& c, std::string_view code) {
+    const auto r = c.read_response(5s);
+    ASSERT_TRUE(r) << code << ": " << c.error();
+    EXPECT_TRUE(is_error(*r, code)) << show(*r);
+    EXPECT_EQ(c.read_line(5s), std::nullopt) << code;
+    EXPECT_TRUE(c.closed_by_peer()) << code << ": " << c.error();
+  };
+  {
+    Client c(socket());
+    ASSERT_TRUE(c.send(std::string(70 * 1024, ' ') + "\n"));
+    ends_with(c, "too_large");
+  }
+  {
+    Client c(socket());
+    ASSERT_TRUE(c.send(R"({"op":)"));
+    ends_with(c, "timeout");
+  }
+  {
+    const int fd = connect_unix(socket());
+    ASSERT_GE(fd, 0);
+    const timeval timeout{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    const std::string ping = R"({"op":"ping"})";
+    ASSERT_EQ(::send(fd, ping.data(), ping.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(ping.size()));
+    ::shutdown(fd, SHUT_WR);
+    char buf[512];
+    ssize_t n = 0;
+    for (ssize_t got; (got = ::recv(fd, buf + n, sizeof buf - 1 - n, 0)) > 0;) n += got;
+    ::close(fd);
+    EXPECT_NE(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0).find("bad_request"),
+              std::string::npos);
+  }
+  // The cap: two held, then a fork and a silent client past it.
+  Client held1(socket()), held2(socket());
+  expect_pong(held1, "under the cap");
+  expect_pong(held2, "under the cap");
+  {
+    Client c(socket());
+    ASSERT_TRUE(c.send(json::serialize(fork_request("fork", "t", "f")) + "\n"));
+    ends_with(c, "busy");
+  }
+  {
+    Client c(socket());
+    ends_with(c, "busy");
+  }
+
+  const std::string m = scrape(port);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="invalid",result="too_large"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="invalid",result="timeout"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="invalid",result="bad_request"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="fork",result="busy"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="invalid",result="busy"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_connections_closed_total{reason="too_large"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_connections_closed_total{reason="line_timeout"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_connections_closed_total{reason="max_connections"})"), 2);
+  EXPECT_EQ(value(m, R"(forkjournal_connections_closed_total{reason="write_timeout"})"), 0);
 }
 
 // The corrections a reconcile commits are counted by type and reason, as the
