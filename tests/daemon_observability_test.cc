@@ -24,6 +24,7 @@
 #include <future>
 #include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -276,6 +277,27 @@ TEST_F(DaemonTest, MetricsCountASubscriberCutOffTooSlow) {
   EXPECT_EQ(counted, 1);
   const std::string m = scrape(port);
   EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="subscribe",result="ok"})"), 1);
+}
+
+// The docs (README, operations.md) name every family that does not start
+// with forkjournal_: prometheus-cpp's own three about the scrapes.
+TEST_F(DaemonTest, MetricsOutsideTheForkjournalPrefixAreTheExposersThree) {
+  Daemon& d = start({"--metrics", "127.0.0.1:0"});
+  const int port = metrics_port(d);
+  ASSERT_NE(port, 0);
+  scrape(port);  // so that the exposer's latencies have an observation
+  const std::string m = scrape(port);
+  std::set<std::string> others;
+  std::istringstream lines(m.substr(m.find("\r\n\r\n") + 4));
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with("# TYPE ")) continue;
+    const std::string name = line.substr(7, line.find(' ', 7) - 7);
+    if (!name.starts_with("forkjournal_")) others.insert(name + line.substr(line.rfind(' ')));
+  }
+  EXPECT_EQ(others, (std::set<std::string>{"exposer_request_latencies summary",
+                                           "exposer_scrapes_total counter",
+                                           "exposer_transferred_bytes_total counter"}))
+      << m;
 }
 
 // A line that names a known op is counted under that op whatever is wrong
