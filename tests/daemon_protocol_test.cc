@@ -370,6 +370,41 @@ TEST_F(DaemonTest, ResponsesEchoIdsOfEveryJsonType) {
   EXPECT_TRUE(r.at("id").is_null());
 }
 
+// An integer beyond 64 bits could only come back as a different number (the
+// nearest double), so it is refused, named, with "id": null; the 64-bit
+// extremes come back as they went, and the connection goes on.
+TEST_F(DaemonTest, AnIntegerBeyond64BitsIsRefusedAndTheExtremesComeBack) {
+  start();
+  Client c(socket());
+  for (const std::string& big :
+       {std::string("123456789012345678901234567890"), std::string("18446744073709551616"),
+        std::string("-9223372036854775809")}) {
+    SCOPED_TRACE(big);
+    for (const std::string& line :
+         {R"({"op":"ping","id":)" + big + "}", R"({"op":"ping","id":{"n":[)" + big + "]}}",
+          R"({"op":"fork","template":"t","fork":"f","extra":)" + big + "}"}) {
+      ASSERT_TRUE(c.send(line + "\n")) << c.error();
+      const auto r = c.read_response();
+      ASSERT_TRUE(r) << c.error();
+      EXPECT_TRUE(is_error(*r, "bad_request")) << show(*r);
+      EXPECT_EQ(r->at("id"), nullptr) << show(*r);
+      EXPECT_NE(message_of(*r).find("integer " + big + " is out of range"), std::string::npos)
+          << show(*r);
+    }
+  }
+  for (const std::string& edge :
+       {std::string("18446744073709551615"), std::string("-9223372036854775808")}) {
+    SCOPED_TRACE(edge);
+    ASSERT_TRUE(c.send(R"({"op":"ping","id":)" + edge + "}\n")) << c.error();
+    const auto line = c.read_line();
+    ASSERT_TRUE(line) << c.error();
+    EXPECT_TRUE(line->starts_with(R"({"id":)" + edge + ",")) << *line;
+  }
+  // Not an integer beyond 64 bits, whatever the parser makes of its sign.
+  EXPECT_TRUE(is_ok(call(c, {{"op", "ping"}, {"id", json::parse("-0")}})));
+  EXPECT_EQ(head(c), 0u);
+}
+
 // The spellings docs/protocol.md shows: numbers keep their value, and the
 // doubles come out in Boost.JSON's exponent form (a client must parse them
 // as JSON numbers).
