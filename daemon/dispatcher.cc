@@ -176,13 +176,14 @@ asio::awaitable<void> Dispatcher::over_limit(Connections::iterator it) {
   const std::shared_ptr<Connection> connection = *it;
   std::optional<std::string> line = co_await connection->read_line();
   if (line && !line->empty() && line->back() == '\r') line->pop_back();
-  // Only what answers without the writer and changes nothing: a monitor's
-  // question is answered, any other request waits for a served connection.
+  // Only a monitor's question, which needs no writer and changes nothing.
+  // Not ping: clients (clients/go's Dial) take a pong for a connection
+  // served, and this one is closed after its reply.
   std::optional<Op> named;
   std::optional<protocol::Parsed> parsed;
   if (line) parsed = protocol::parse_request(*line, &named);
   const auto* request = parsed ? std::get_if<protocol::ParsedRequest>(&*parsed) : nullptr;
-  if (request != nullptr && (request->op == Op::health || request->op == Op::ping)) {
+  if (request != nullptr && request->op == Op::health) {
     const std::string reply = co_await respond(std::move(*parsed), named);
     connection->queue(reply);
   } else if (connection->own_error().empty()) {

@@ -26,8 +26,8 @@
 //
 // Past max_connections a new connection is still answered once, so that a
 // monitor can tell a daemon at its cap from a dead one: its first line, if
-// it comes within kOverLimitWait, gets a health or ping answer when it asks
-// for one and a busy reply otherwise (busy too when no line comes), and the
+// it comes within kOverLimitWait, gets a health answer when it asks for one
+// and a busy reply otherwise (busy too when no line comes), and the
 // connection is closed. At most kOverLimit such connections are held at a
 // time (each for at most kOverLimitWait and one short reply); past them a
 // new one gets busy at once, unread.
@@ -87,7 +87,7 @@ struct DispatcherOptions {
   // Called on the dispatcher's executor; may be empty.
   std::function<void(std::string_view op, std::string_view result)> on_request;
   // Told of every connection a limit refused or closed, by the limit:
-  // "max_connections" (refused: busy, or one health or ping answer),
+  // "max_connections" (refused: busy, or one health answer),
   // "too_large", "line_timeout", "idle_timeout", "write_timeout",
   // "too_slow" (a subscriber). On the dispatcher's executor; may be empty.
   std::function<void(std::string_view reason)> on_closed;
