@@ -10,6 +10,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <optional>
 
 namespace fj::service {
@@ -64,23 +65,45 @@ Dispatcher::Dispatcher(asio::any_io_executor executor, Service& service, std::st
     : executor_(std::move(executor)),
       service_(service),
       version_(std::move(version)),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      over_limit_options_(options_) {
+  // An over-limit connection gets the same short wait for its line whether
+  // the line has started or not.
+  const auto wait = std::min(options_.line_timeout, std::chrono::milliseconds(kOverLimitWait));
+  over_limit_options_.line_timeout = wait;
+  over_limit_options_.idle_timeout = wait;
+}
 
 Dispatcher::~Dispatcher() = default;
 
+std::string Dispatcher::busy_line() const {
+  return protocol::error_response(nullptr, "busy",
+                                  "the daemon serves its maximum of " +
+                                      std::to_string(options_.max_connections) +
+                                      " connections; try again later");
+}
+
+void Dispatcher::refuse_busy(Socket& socket) {
+  // The socket is new, so its send buffer is empty and this short write
+  // completes without waiting: the accept loop never stalls on it.
+  const std::string busy = busy_line() + "\n";
+  boost::system::error_code ignored;
+  socket.non_blocking(true, ignored);
+  socket.write_some(asio::buffer(busy), ignored);
+  socket.close(ignored);
+}
+
 bool Dispatcher::serve(Socket socket) {
   if (connections_.size() >= options_.max_connections) {
-    // The socket is new, so its send buffer is empty and this short write
-    // completes without waiting: the accept loop never stalls on it.
-    const std::string busy = protocol::error_response(nullptr, "busy",
-                                                      "the daemon serves its maximum of " +
-                                                          std::to_string(options_.max_connections) +
-                                                          " connections; try again later") +
-                             "\n";
-    boost::system::error_code ignored;
-    socket.non_blocking(true, ignored);
-    socket.write_some(asio::buffer(busy), ignored);
-    socket.close(ignored);
+    if (over_limit_.size() < kOverLimit && !stopping_) {
+      auto it = over_limit_.insert(
+          over_limit_.end(), std::make_shared<Connection>(std::move(socket), over_limit_options_));
+      asio::co_spawn(executor_, over_limit(it), asio::detached);
+    } else {
+      refuse_busy(socket);
+      if (options_.on_request) options_.on_request("invalid", "busy");
+      if (options_.on_closed) options_.on_closed("max_connections");
+    }
     if (refused_++ == 0 && options_.log) {
       options_.log("refusing new connections: " + std::to_string(connections_.size()) +
                    " served, the maximum");
@@ -101,6 +124,7 @@ bool Dispatcher::serve(Socket socket) {
 void Dispatcher::stop() {
   stopping_ = true;
   for (auto& connection : connections_) connection->stop_reading();
+  for (auto& connection : over_limit_) connection->stop_reading();
   if (options_.heads) options_.heads->wake_all();
 }
 
@@ -111,29 +135,66 @@ asio::awaitable<void> Dispatcher::session(Connections::iterator it) {
     if (!line) break;
     if (!line->empty() && line->back() == '\r') line->pop_back();
     if (line->empty()) continue;
-    // Only a line that names the op is parsed here as well as in reply().
-    if (line->find("subscribe") != std::string::npos) {
-      auto parsed = protocol::parse_request(*line);
-      auto* request = std::get_if<protocol::ParsedRequest>(&parsed);
-      if (request != nullptr && request->op == Op::subscribe) {
-        std::string result = "ok";
-        auto refused = refuse_subscription(service_.journal(), *request, result);
-        if (options_.on_request) options_.on_request("subscribe", result);
-        if (refused) {
-          co_await connection->send(*refused);
-          continue;
-        }
-        // The connection takes no more requests: it only streams from now on.
-        co_await stream_subscription(connection, std::move(*request),
-                                     SubscriptionContext{service_.journal(), options_, stopping_});
-        break;
+    // Parsed once, here: the op decides, however the line spells it.
+    std::optional<Op> named;
+    auto parsed = protocol::parse_request(*line, &named);
+    if (auto* request = std::get_if<protocol::ParsedRequest>(&parsed);
+        request != nullptr && request->op == Op::subscribe) {
+      std::string result = "ok";
+      auto refused = refuse_subscription(service_.journal(), *request, result);
+      if (options_.on_request) options_.on_request("subscribe", result);
+      if (refused) {
+        co_await connection->send(*refused);
+        continue;
       }
+      // The connection takes no more requests: it only streams from now on.
+      co_await stream_subscription(connection, std::move(*request),
+                                   SubscriptionContext{service_.journal(), options_, stopping_});
+      break;
     }
-    const std::string reply = co_await this->reply(*line);
+    const std::string reply = co_await respond(std::move(parsed), named);
     co_await connection->send(reply);
   }
   co_await connection->finish();
+  count_end(*connection, false);
   connections_.erase(it);
+}
+
+void Dispatcher::count_end(const Connection& connection, bool over_limit) {
+  if (options_.on_request && !connection.own_error().empty()) {
+    options_.on_request("invalid", connection.own_error());
+  }
+  if (!options_.on_closed) return;
+  if (over_limit) {
+    options_.on_closed("max_connections");
+  } else if (!connection.limit_reached().empty()) {
+    options_.on_closed(connection.limit_reached());
+  }
+}
+
+asio::awaitable<void> Dispatcher::over_limit(Connections::iterator it) {
+  const std::shared_ptr<Connection> connection = *it;
+  std::optional<std::string> line = co_await connection->read_line();
+  if (line && !line->empty() && line->back() == '\r') line->pop_back();
+  // Only a monitor's question, which needs no writer and changes nothing.
+  // Not ping: clients (clients/go's Dial) take a pong for a connection
+  // served, and this one is closed after its reply.
+  std::optional<Op> named;
+  std::optional<protocol::Parsed> parsed;
+  if (line) parsed = protocol::parse_request(*line, &named);
+  const auto* request = parsed ? std::get_if<protocol::ParsedRequest>(&*parsed) : nullptr;
+  if (request != nullptr && request->op == Op::health) {
+    const std::string reply = co_await respond(std::move(*parsed), named);
+    connection->queue(reply);
+  } else if (connection->own_error().empty()) {
+    // (A line too long, too slow or cut short already got its own error line.)
+    connection->queue(busy_line());
+    if (options_.on_request)
+      options_.on_request(named ? protocol::op_name(*named) : "invalid", "busy");
+  }
+  co_await connection->finish();
+  count_end(*connection, true);
+  over_limit_.erase(it);
 }
 
 // GCC 12 inlines Asio's coroutine-frame allocation (aligned_alloc) and its
@@ -145,17 +206,22 @@ asio::awaitable<void> Dispatcher::session(Connections::iterator it) {
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 asio::awaitable<std::string> Dispatcher::reply(std::string_view line) {
+  std::optional<Op> named;
+  auto parsed = protocol::parse_request(line, &named);
+  co_return co_await respond(std::move(parsed), named);
+}
+
+asio::awaitable<std::string> Dispatcher::respond(protocol::Parsed parsed, std::optional<Op> named) {
   std::string_view op = "invalid";
   std::string result = "ok";
-  std::string out = co_await answer(line, op, result);
+  std::string out = co_await answer(parsed, named, op, result);
   if (options_.on_request) options_.on_request(op, result);
   co_return out;
 }
 
-asio::awaitable<std::string> Dispatcher::answer(std::string_view line, std::string_view& op,
-                                                std::string& result) {
-  std::optional<Op> named;
-  auto parsed = protocol::parse_request(line, &named);
+asio::awaitable<std::string> Dispatcher::answer(protocol::Parsed& parsed,
+                                                std::optional<protocol::Op> named,
+                                                std::string_view& op, std::string& result) {
   if (auto* e = std::get_if<protocol::ProtocolError>(&parsed)) {
     if (named) op = protocol::op_name(*named);
     result = e->code;

@@ -16,13 +16,21 @@
 // Errors: none are thrown or returned; every limit ends in closing the
 // connection (an unsent reply is dropped; what was applied stays applied).
 // A malformed or refused request gets an error reply and the connection goes
-// on. A line longer than protocol::kMaxLine gets a too_large reply, and a
-// line not completed within line_timeout a timeout reply, and the connection
-// is closed once the replies before them are written. A connection with no
+// on. A line longer than protocol::kMaxLine gets a too_large reply, a line
+// not completed within line_timeout a timeout reply, and one cut short by
+// the peer's end-of-file a bad_request reply (it is not run), and the
+// connection is closed once the replies before them are written. A connection with no
 // request and no partial line for idle_timeout is closed without a reply;
 // one whose peer has not taken a pending write within write_timeout is
-// closed at once. Past max_connections, serve() writes one busy reply and
-// closes the new socket. A read or write error closes the connection.
+// closed at once. A read or write error closes the connection.
+//
+// Past max_connections a new connection is still answered once, so that a
+// monitor can tell a daemon at its cap from a dead one: its first line, if
+// it comes within kOverLimitWait, gets a health answer when it asks for one
+// and a busy reply otherwise (busy too when no line comes), and the
+// connection is closed. At most kOverLimit such connections are held at a
+// time (each for at most kOverLimitWait and one short reply); past them a
+// new one gets busy at once, unread.
 //
 // Threads: not thread-safe. Call every member on the executor given to the
 // constructor (a one-threaded io_context, or a strand); the connections run
@@ -35,6 +43,7 @@
 
 #include "daemon/head_signal.h"
 #include "daemon/health.h"
+#include "daemon/protocol.h"
 #include "daemon/service.h"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -46,12 +55,18 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 namespace fj::service {
 
 class Connection;
+
+// Connections past max_connections held at once to read their one request,
+// and how long each is held for it.
+inline constexpr std::size_t kOverLimit = 8;
+inline constexpr std::chrono::milliseconds kOverLimitWait{1000};
 
 struct DispatcherOptions {
   std::size_t max_connections = 4096;   // served at once; past it new ones are refused busy
@@ -66,8 +81,16 @@ struct DispatcherOptions {
   // Told of every request answered: its op's name, whatever is wrong with
   // its fields ("invalid" only for a line that names no known op: malformed
   // JSON, no op, an unknown one) and "ok" or the error code of its reply.
+  // Also told of every error line that ends a connection before a request
+  // is read: too_large, timeout and an unterminated line's bad_request (op
+  // "invalid"), and busy (the op the line names, else "invalid").
   // Called on the dispatcher's executor; may be empty.
   std::function<void(std::string_view op, std::string_view result)> on_request;
+  // Told of every connection a limit refused or closed, by the limit:
+  // "max_connections" (refused: busy, or one health answer),
+  // "too_large", "line_timeout", "idle_timeout", "write_timeout",
+  // "too_slow" (a subscriber). On the dispatcher's executor; may be empty.
+  std::function<void(std::string_view reason)> on_closed;
   // Wakes subscribers when the head moves (it must also be one of the
   // service's observers); without it they look for new events once a second.
   std::shared_ptr<HeadSignal> heads;
@@ -85,8 +108,9 @@ class Dispatcher {
   ~Dispatcher();
 
   // Serves `socket` until the peer closes it, a limit or an error ends it, or
-  // stop(); returns true at once. With max_connections already served, writes
-  // one busy reply (without waiting), closes the socket and returns false.
+  // stop(); returns true at once. With max_connections already served,
+  // answers its one request as above (or writes busy without waiting) and
+  // returns false.
   bool serve(Socket socket);
 
   // Ends every connection once its current request is answered (reads see
@@ -104,15 +128,31 @@ class Dispatcher {
   using Connections = std::list<std::shared_ptr<Connection>>;
 
   boost::asio::awaitable<void> session(Connections::iterator it);
-  // reply() without the on_request call: sets op and result as it answers.
-  boost::asio::awaitable<std::string> answer(std::string_view line, std::string_view& op,
-                                             std::string& result);
+  // The one request of a connection past max_connections.
+  boost::asio::awaitable<void> over_limit(Connections::iterator it);
+  // Reports how a connection ended (on_request for its own error line,
+  // on_closed for its limit) once it is closed.
+  void count_end(const Connection& connection, bool over_limit);
+  // Writes busy without waiting and closes the socket.
+  void refuse_busy(Socket& socket);
+  std::string busy_line() const;
+  // reply() for a line already parsed (`named` as parse_request set it).
+  boost::asio::awaitable<std::string> respond(protocol::Parsed parsed,
+                                              std::optional<protocol::Op> named);
+  // respond() without the on_request call: sets op and result as it answers.
+  boost::asio::awaitable<std::string> answer(protocol::Parsed& parsed,
+                                             std::optional<protocol::Op> named,
+                                             std::string_view& op, std::string& result);
 
   boost::asio::any_io_executor executor_;
   Service& service_;
   std::string version_;
   DispatcherOptions options_;
+  // What connections past max_connections are held to: kOverLimitWait for
+  // their line, whether started or not.
+  DispatcherOptions over_limit_options_;
   Connections connections_;
+  Connections over_limit_;  // past max_connections, answered once
   bool stopping_ = false;
   std::size_t refused_ = 0;  // connections refused since the last one served
 };

@@ -410,6 +410,11 @@ int main(int argc, char** argv) {
   options.log = log_line;
 
   // --- every argument is checked before anything is bound, opened or created.
+  // An empty path would get as far as bind (Linux then autobinds an
+  // abstract socket, and chmod fails on "") or creating the journal ("cannot
+  // create : Invalid argument").
+  if (options.journal.empty()) fail("--journal: the path is empty");
+  if (socket_path.empty()) fail("--socket: the path is empty");
   constexpr auto kMaxSize = std::numeric_limits<std::size_t>::max();
   constexpr auto kMaxU64 = std::numeric_limits<std::uint64_t>::max();
   options.snapshot_every = parse_count("--snapshot-every", snapshot_every, 0, kMaxU64);
@@ -556,6 +561,7 @@ int main(int argc, char** argv) {
     limits.on_request = [m = metrics.get()](std::string_view op, std::string_view result) {
       m->on_request(op, result);
     };
+    limits.on_closed = [m = metrics.get()](std::string_view reason) { m->on_closed(reason); };
     log_line("metrics on http://" + metrics->address() + "/metrics");
   }
 

@@ -191,7 +191,16 @@ struct Metrics::Impl {
   pm::Family<pm::Counter>& requests =
       pm::BuildCounter()
           .Name("forkjournal_requests_total")
-          .Help("Requests answered, by op and result (ok or the error code)")
+          .Help(
+              "Requests answered, and error lines a limit sent (too_large, timeout, busy), by op "
+              "(invalid: the line names no known op) and result (ok or the error code)")
+          .Register(*registry);
+  pm::Family<pm::Counter>& closed =
+      pm::BuildCounter()
+          .Name("forkjournal_connections_closed_total")
+          .Help(
+              "Connections refused or closed by a limit, by reason: max_connections, too_large, "
+              "line_timeout, idle_timeout, write_timeout, too_slow")
           .Register(*registry);
   pm::Family<pm::Counter>& reconciles = pm::BuildCounter()
                                             .Name("forkjournal_reconcile_runs_total")
@@ -222,6 +231,11 @@ struct Metrics::Impl {
   Impl() {
     for (std::uint8_t t = 1; t <= kMaxEventType; ++t) {
       by_type[t] = &appended.Add({{"type", std::string(type_name(static_cast<EventType>(t)))}});
+    }
+    // Every reason from the start, so that an alert sees the first one.
+    for (const char* reason : {"max_connections", "too_large", "line_timeout", "idle_timeout",
+                               "write_timeout", "too_slow"}) {
+      closed.Add({{"reason", reason}});
     }
     reconciles.Add({{"dry_run", "false"}});
     reconciles.Add({{"dry_run", "true"}});
@@ -331,6 +345,10 @@ void Metrics::close() {
 
 void Metrics::on_request(std::string_view op, std::string_view result) {
   impl_->requests.Add({{"op", std::string(op)}, {"result", std::string(result)}}).Increment();
+}
+
+void Metrics::on_closed(std::string_view reason) {
+  impl_->closed.Add({{"reason", std::string(reason)}}).Increment();
 }
 
 void Metrics::on_commit(double seconds, std::size_t requests) {

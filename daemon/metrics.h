@@ -54,6 +54,8 @@ class Metrics final : public ServiceObserver {
   void set_sources(Sources sources);
   // One request answered: its op and "ok" or its error code.
   void on_request(std::string_view op, std::string_view result);
+  // One connection refused or closed by a limit (DispatcherOptions::on_closed).
+  void on_closed(std::string_view reason);
   // Stops serving; waits for the scrapes in progress. Idempotent.
   void close();
 

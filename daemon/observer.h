@@ -23,9 +23,11 @@ class ServiceObserver {
  public:
   virtual ~ServiceObserver() = default;
 
-  // A write transaction of `requests` requests committed; `seconds` is the
-  // time from its start to its commit (fsync included). Refused requests
-  // are counted in the batch they were refused in.
+  // A write transaction of `requests` requests committed something (an
+  // event or a request id); `seconds` is the time from its start to its
+  // commit (fsync included). Refused requests are counted in the batch they
+  // were refused in; a batch whose requests were all refused or replayed
+  // stored nothing and is not reported.
   virtual void on_commit(double seconds, std::size_t requests) = 0;
 
   // `count` events of `type` were appended by this service (write requests

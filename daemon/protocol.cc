@@ -32,6 +32,24 @@ constexpr std::array<std::pair<std::string_view, Op>, 12> kOps{{
     {"subscribe", Op::subscribe},
 }};
 
+// Whether `text` is an integer (no fraction, no exponent) beyond 64 bits.
+bool is_big_integer(std::string_view text) {
+  const bool negative = text.starts_with('-');
+  const std::string_view digits = text.substr(negative ? 1 : 0);
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos) {
+    return false;
+  }
+  std::errc err{};
+  if (negative) {
+    std::int64_t n = 0;
+    err = std::from_chars(text.data(), text.data() + text.size(), n).ec;
+  } else {
+    std::uint64_t n = 0;
+    err = std::from_chars(digits.data(), digits.data() + digits.size(), n).ec;
+  }
+  return err == std::errc::result_out_of_range;
+}
+
 // A basic_parser handler that builds a value on a value_stack, as
 // boost::json::parser does, but converts fractional numbers from their text.
 struct PreciseHandler {
@@ -42,6 +60,9 @@ struct PreciseHandler {
 
   json::value_stack stack;
   std::string number;  // the text of a number split across on_number_part calls
+  // The text of the first integer that fits neither int64 nor uint64 (the
+  // parser reads it as a double).
+  std::optional<std::string> big_integer;
 
   bool on_document_begin(json::error_code&) { return true; }
   bool on_document_end(json::error_code&) { return true; }
@@ -87,6 +108,7 @@ struct PreciseHandler {
   }
   bool on_double(double d, json::string_view s, json::error_code&) {
     number.append(s.data(), s.size());
+    if (!big_integer && is_big_integer(number)) big_integer = number;
     double exact = 0;
     const auto [end, err] = std::from_chars(number.data(), number.data() + number.size(), exact);
     // Out of range (1e400, 1e-400): keep the parser's value; infinities are
@@ -147,7 +169,8 @@ bool has_non_finite(const json::value& v) {
 
 }  // namespace
 
-json::value parse_json(std::string_view text, json::error_code& ec, std::size_t max_depth) {
+json::value parse_json(std::string_view text, json::error_code& ec, std::size_t max_depth,
+                       std::optional<std::string>* big_integer) {
   json::parse_options options;
   options.max_depth = max_depth;
   json::basic_parser<PreciseHandler> parser(options);
@@ -155,6 +178,7 @@ json::value parse_json(std::string_view text, json::error_code& ec, std::size_t 
   const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
   if (!ec && used < text.size()) ec = json::error::extra_data;
   if (ec) return nullptr;
+  if (big_integer != nullptr) *big_integer = std::move(parser.handler().big_integer);
   return parser.handler().stack.release();
 }
 
@@ -165,8 +189,17 @@ std::variant<ParsedRequest, ProtocolError> parse_request(std::string_view line,
                          "request line longer than " + std::to_string(kMaxLine) + " bytes"};
   }
   json::error_code ec;
-  json::value v = parse_json(line, ec, 16);
+  std::optional<std::string> big_integer;
+  json::value v = parse_json(line, ec, 16, &big_integer);
   if (ec) return ProtocolError{nullptr, "bad_request", "malformed JSON: " + ec.message()};
+  if (big_integer) {
+    // It would come back as a different number (the nearest double), so a
+    // client could not match an id so written to its reply.
+    return ProtocolError{nullptr, "bad_request",
+                         "integer " + printable(*big_integer, 64) +
+                             " is out of range: integers are 64-bit, from -9223372036854775808 "
+                             "to 18446744073709551615"};
+  }
   if (!v.is_object()) return ProtocolError{nullptr, "bad_request", "a request is a JSON object"};
   if (has_non_finite(v)) {
     // 1e400 parses as infinity, which JSON cannot carry back in a response.

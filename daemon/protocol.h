@@ -52,20 +52,25 @@ struct ProtocolError {
 // Parses JSON text like boost::json::parse, except that every number with a
 // fraction or an exponent is the double nearest to its text (std::from_chars).
 // Boost.JSON 1.81's own conversion can be one unit in the last place off, so
-// an id like -4.5e-37 would come back as -4.4999999999999996e-37.
+// an id like -4.5e-37 would come back as -4.4999999999999996e-37. An integer
+// beyond 64 bits is read as the nearest double too; `big_integer`, when
+// given, is set to the text of the first such integer (nullopt if none).
 boost::json::value parse_json(std::string_view text, boost::json::error_code& ec,
-                              std::size_t max_depth);
+                              std::size_t max_depth,
+                              std::optional<std::string>* big_integer = nullptr);
 
 // The op's name on the wire ("register" for Op::register_template).
 std::string_view op_name(Op op);
 
-// Parses one request line (without its newline). `named`, when given, is
+// Parses one request line (without its newline). A number that JSON cannot
+// carry back as it came (an integer beyond 64 bits, 1e400) is refused with
+// bad_request, wherever it is. `named`, when given, is
 // set to the op the line names as soon as it names a known one, so that a
 // caller can count a refused line under its op (a fork request with a bad
 // id is still a fork request); it stays nullopt for a line naming no known
 // op. Never throws.
-std::variant<ParsedRequest, ProtocolError> parse_request(std::string_view line,
-                                                         std::optional<Op>* named = nullptr);
+using Parsed = std::variant<ParsedRequest, ProtocolError>;
+Parsed parse_request(std::string_view line, std::optional<Op>* named = nullptr);
 
 // {"id": id, "ok": false, "error": {"code": code, "message": message}}
 std::string error_response(const boost::json::value& id, std::string_view code,

@@ -98,6 +98,8 @@ struct Service::Impl {
 
   std::atomic<std::uint64_t> head{0}, requests{0}, appended{0}, commits{0}, snapshots{0},
       reconciles{0}, snapshot_seq{0}, map_used{0}, map_size{0};
+  // Write requests in the batches counted in commits (average_batch).
+  std::atomic<std::uint64_t> committed_requests{0};
   // Clock ticks (ticks()); 0: none yet / the writer is idle.
   std::atomic<std::int64_t> last_commit{0}, busy_since{0};
 
@@ -330,13 +332,19 @@ void Service::Impl::write_batch(std::vector<Item>& items) {
     for (Item& item : items) item.done(results.error());
     return;
   }
-  ++commits;
   requests += items.size();
-  last_commit = ticks(ended);
+  // Only a batch that stored something is a commit: one whose requests were
+  // all refused or replayed wrote nothing (LMDB commits such a transaction
+  // without writing), so it moves neither the commit count nor its age.
+  bool stored = false;
   std::uint64_t mine = 0;
   for (std::size_t i = 0; i < items.size(); ++i) {
     const auto& r = (*results)[i];
-    if (!r || r->first_seq == 0 || r->replayed) continue;
+    if (!r || r->replayed) continue;
+    // A no-op (unfork of a fork already recorded lost) stores its request id.
+    if (!batch[i].request_id.empty()) stored = true;
+    if (r->first_seq == 0) continue;
+    stored = true;
     const std::uint64_t n = r->last_seq - r->first_seq + 1;
     mine += n;
     for (const auto& observer : options.observers) {
@@ -347,8 +355,13 @@ void Service::Impl::write_batch(std::vector<Item>& items) {
   since_snapshot += ledger->projection().seq() - before;
   head = ledger->projection().seq();
   measure_map();
-  const double seconds = std::chrono::duration<double>(ended - began).count();
-  for (const auto& observer : options.observers) observer->on_commit(seconds, items.size());
+  if (stored) {
+    ++commits;
+    committed_requests += items.size();
+    last_commit = ticks(ended);
+    const double seconds = std::chrono::duration<double>(ended - began).count();
+    for (const auto& observer : options.observers) observer->on_commit(seconds, items.size());
+  }
   if (head != before) tell_head();
   for (std::size_t i = 0; i < items.size(); ++i) items[i].done(std::move((*results)[i]));
 }
@@ -484,7 +497,7 @@ ServiceStats Service::stats() const {
   s.commits = impl_->commits;
   s.snapshots = impl_->snapshots;
   s.reconciles = impl_->reconciles;
-  s.average_batch = s.commits == 0 ? 0 : static_cast<double>(s.requests) / s.commits;
+  s.average_batch = s.commits == 0 ? 0 : static_cast<double>(impl_->committed_requests) / s.commits;
   const auto now = Clock::now();
   s.uptime_seconds = std::chrono::duration<double>(now - impl_->started).count();
   s.snapshot_seq = impl_->snapshot_seq;

@@ -113,12 +113,14 @@ struct ReaderSummary {
 
 struct ServiceStats {
   std::uint64_t head_seq = 0;
-  std::uint64_t requests = 0;  // write requests completed
+  std::uint64_t requests = 0;  // write requests completed (refused ones too)
   std::uint64_t appended = 0;  // events appended by this service
-  std::uint64_t commits = 0;   // write transactions committed
+  // Write transactions of requests that stored something (an event or a
+  // request id); a batch whose requests were all refused or replayed is none.
+  std::uint64_t commits = 0;
   std::uint64_t snapshots = 0;
   std::uint64_t reconciles = 0;
-  double average_batch = 0;  // write requests per commit
+  double average_batch = 0;  // write requests per commit, in the batches counted there
   double uptime_seconds = 0;
   std::uint64_t snapshot_seq = 0;  // of the newest snapshot this service wrote
   // data.mdb's size (pages in use, free ones included), the current map, and
@@ -126,7 +128,9 @@ struct ServiceStats {
   std::uint64_t map_used_bytes = 0;
   std::uint64_t map_size_bytes = 0;
   std::uint64_t map_limit_bytes = 0;
-  std::optional<double> last_commit_age_seconds;  // none: no commit since start
+  // Since the last commit (as counted in commits, or a reconcile's); none:
+  // no commit since start.
+  std::optional<double> last_commit_age_seconds;
   // How long the oldest unfinished work (a request or job waiting, or the
   // one running) has waited; 0 when the writer is idle.
   double oldest_wait_seconds = 0;

@@ -301,6 +301,58 @@ TEST_F(DaemonTest, PastTheConnectionCapANewConnectionGetsBusyAndIsClosed) {
   EXPECT_TRUE(again) << "no connection served after others closed";
 }
 
+// A client that holds every connection must not make monitoring report the
+// daemon down: past the cap, health is answered once, anything else gets
+// busy (ping too: a client takes a pong for a connection served), and each
+// such connection is closed after its one reply.
+TEST_F(DaemonTest, PastTheConnectionCapHealthAndPingAreAnsweredOnceThenClosed) {
+  constexpr int kCap = 5;
+  Daemon& d = start({"--max-connections", std::to_string(kCap)});
+  Steady steady(socket());
+  std::vector<std::unique_ptr<Client>> held;
+  for (int i = 1; i < kCap; ++i) {
+    held.push_back(std::make_unique<Client>(socket()));
+    expect_pong(*held.back(), "connecting under the cap");
+  }
+
+  const Exited health = run({FORKJOURNAL_BIN, "health", "--socket", socket()});
+  EXPECT_EQ(health.exit_code, 0) << health;
+  EXPECT_EQ(health.out.rfind("healthy: head seq 1", 0), 0u) << health;
+
+  {
+    Client c(socket());
+    const auto r = c.roundtrip({{"op", "health"}, {"id", 7}});
+    ASSERT_TRUE(r) << c.error();
+    EXPECT_TRUE(is_ok(*r)) << show(*r);
+    EXPECT_EQ(r->at("id"), 7) << show(*r);
+    EXPECT_EQ(r->at("status"), "healthy") << show(*r);
+    EXPECT_EQ(c.read_line(2s), std::nullopt) << "one reply, then the connection closes";
+    EXPECT_TRUE(c.closed_by_peer()) << c.error();
+  }
+
+  // A write, a read that needs the writer, a malformed line, and nothing at
+  // all: busy, then closed, and nothing is applied.
+  for (const std::string& line :
+       {std::string(R"({"op":"fork","id":8,"template":"steady","fork":"refused"})"),
+        std::string(R"({"op":"counts"})"), std::string(R"({"op":"ping","id":9})"),
+        std::string("not json"), std::string()}) {
+    Client c(socket());
+    if (!line.empty()) {
+      ASSERT_TRUE(c.send(line + "\n")) << c.error();
+    }
+    const auto busy = c.read_response(3s);
+    ASSERT_TRUE(busy) << line << ": " << c.error();
+    EXPECT_TRUE(is_error(*busy, "busy")) << show(*busy) << d.log();
+    EXPECT_EQ(busy->at("id"), nullptr) << show(*busy);
+    EXPECT_EQ(c.read_line(2s), std::nullopt) << line;
+    EXPECT_TRUE(c.closed_by_peer()) << line << ": " << c.error();
+  }
+
+  for (auto& c : held) expect_pong(*c, "answers past the cap");
+  steady.fork();
+  steady.expect_all_counted();
+}
+
 TEST_F(DaemonTest, TheConnectionCapStaysBelowTheDescriptorLimit) {
   ASSERT_TRUE(std::filesystem::exists("/usr/bin/prlimit")) << "needs prlimit(1) (util-linux)";
   // 128 descriptors leave 64 for connections beside the 64 the daemon keeps.

@@ -24,6 +24,7 @@
 #include <future>
 #include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -178,13 +179,14 @@ TEST_F(DaemonTest, MetricsCountAKnownWorkloadExactly) {
   EXPECT_EQ(value(m, R"(forkjournal_events_appended_total{type="template_retired"})"), kTemplates);
   EXPECT_EQ(value(m, "forkjournal_reconcile_needs_attention_total"), 0);
 
-  // One commit per write request (each waited for its reply), the refused one included.
+  // One commit per write request that appended (each waited for its reply);
+  // the refused one stored nothing, so it is a request but no commit.
   const double commits = static_cast<double>(u64(st, "commits"));
-  EXPECT_EQ(commits, kTemplates + kForks + kUnforks + 1);
+  EXPECT_EQ(commits, kTemplates + kForks + kUnforks);
+  EXPECT_EQ(u64(st, "requests"), kTemplates + kForks + kUnforks + 1);
   EXPECT_EQ(value(m, "forkjournal_commit_duration_seconds_count"), commits);
   EXPECT_EQ(value(m, "forkjournal_commit_batch_size_count"), commits);
-  EXPECT_EQ(value(m, "forkjournal_commit_batch_size_sum"),
-            static_cast<double>(u64(st, "requests")));
+  EXPECT_EQ(value(m, "forkjournal_commit_batch_size_sum"), commits);
   EXPECT_EQ(value(m, R"(forkjournal_commit_batch_size_bucket{le="1"})"), commits);
 
   EXPECT_EQ(value(m, "forkjournal_head_seq"), u64(st, "head_seq"));
@@ -197,6 +199,105 @@ TEST_F(DaemonTest, MetricsCountAKnownWorkloadExactly) {
   // No fork or VM id becomes a label.
   EXPECT_EQ(m.find("f4"), std::string::npos);
   EXPECT_EQ(m.find("\"t0\""), std::string::npos);
+}
+
+// A batch whose requests were all refused (or replayed) stores nothing: it
+// moves the request count but not the commits, their age, their histograms
+// or the average batch.
+TEST_F(DaemonTest, RefusedAndReplayedWritesAreNotCommits) {
+  Daemon& d = start({"--metrics", "127.0.0.1:0"});
+  const int port = metrics_port(d);
+  ASSERT_NE(port, 0);
+  Client c(socket());
+  ASSERT_TRUE(is_ok(call(c, register_request("t0", "s0"))));
+  for (int i = 0; i < 4; ++i) {
+    json::object fork = fork_request("fork", "t0", "f" + std::to_string(i));
+    fork["request_id"] = "r" + std::to_string(i);
+    ASSERT_TRUE(is_ok(call(c, fork)));
+  }
+  std::this_thread::sleep_for(1200ms);
+
+  // Pipelined, so that some share a batch.
+  std::string burst;
+  for (int i = 0; i < 20; ++i) {
+    burst += json::serialize(fork_request("fork", "t0", "f0", i)) + "\n";
+  }
+  ASSERT_TRUE(c.send(burst)) << c.error();
+  for (int i = 0; i < 20; ++i) {
+    const auto r = c.read_response();
+    ASSERT_TRUE(r) << c.error();
+    ASSERT_TRUE(is_error(*r, "already_live")) << show(*r);
+  }
+  json::object replay = fork_request("fork", "t0", "f0");
+  replay["request_id"] = "r0";
+  const json::object replayed = call(c, replay);
+  ASSERT_TRUE(is_ok(replayed)) << show(replayed);
+  ASSERT_EQ(replayed.at("replayed"), true) << show(replayed);
+
+  const json::object st = stats(c);
+  EXPECT_EQ(u64(st, "commits"), 5u) << show(st);
+  EXPECT_EQ(u64(st, "requests"), 26u) << show(st);
+  EXPECT_EQ(st.at("average_batch").to_number<double>(), 1.0) << show(st);
+  const json::object h = call(c, {{"op", "health"}});
+  EXPECT_GE(h.at("last_commit_age_seconds").to_number<double>(), 1.0) << show(h);
+  const std::string m = scrape(port);
+  EXPECT_EQ(value(m, "forkjournal_commit_duration_seconds_count"), 5);
+  EXPECT_EQ(value(m, "forkjournal_commit_batch_size_count"), 5);
+  EXPECT_EQ(value(m, "forkjournal_commit_batch_size_sum"), 5);
+  EXPECT_GE(value(m, "forkjournal_last_commit_age_seconds"), 1.0);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="fork",result="already_live"})"), 20);
+}
+
+// A subscriber cut off as too slow is counted by its reason (the subscribe
+// itself was counted as answered when it started).
+TEST_F(DaemonTest, MetricsCountASubscriberCutOffTooSlow) {
+  Daemon& d = start({"--metrics", "127.0.0.1:0", "--max-output", "4096", "--sync", "none"});
+  const int port = metrics_port(d);
+  ASSERT_NE(port, 0);
+  Client writer(socket());
+  ASSERT_TRUE(is_ok(call(writer, register_request("tpl", "src"))));
+  Client sub(socket());
+  ASSERT_TRUE(sub.send(R"({"op":"subscribe","id":"sub","from_seq":2})"
+                       "\n"));
+  const std::string padding(48, 'x');
+  const auto began = Clock::now();
+  for (int forks = 0; d.log().find("closing a subscriber that fell behind") == std::string::npos &&
+                      Clock::now() - began < 30s;
+       ++forks) {
+    ASSERT_TRUE(
+        is_ok(call(writer, fork_request("fork", "tpl", "f" + std::to_string(forks) + padding))));
+  }
+  ASSERT_NE(d.log().find("closing a subscriber that fell behind"), std::string::npos);
+  sub.close();
+  double counted = 0;
+  for (const auto deadline = Clock::now() + 5s; counted == 0 && Clock::now() < deadline;) {
+    counted = value(scrape(port), R"(forkjournal_connections_closed_total{reason="too_slow"})");
+    if (counted == 0) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(counted, 1);
+  const std::string m = scrape(port);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="subscribe",result="ok"})"), 1);
+}
+
+// The docs (README, operations.md) name every family that does not start
+// with forkjournal_: prometheus-cpp's own three about the scrapes.
+TEST_F(DaemonTest, MetricsOutsideTheForkjournalPrefixAreTheExposersThree) {
+  Daemon& d = start({"--metrics", "127.0.0.1:0"});
+  const int port = metrics_port(d);
+  ASSERT_NE(port, 0);
+  scrape(port);  // so that the exposer's latencies have an observation
+  const std::string m = scrape(port);
+  std::set<std::string> others;
+  std::istringstream lines(m.substr(m.find("\r\n\r\n") + 4));
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with("# TYPE ")) continue;
+    const std::string name = line.substr(7, line.find(' ', 7) - 7);
+    if (!name.starts_with("forkjournal_")) others.insert(name + line.substr(line.rfind(' ')));
+  }
+  EXPECT_EQ(others, (std::set<std::string>{"exposer_request_latencies summary",
+                                           "exposer_scrapes_total counter",
+                                           "exposer_transferred_bytes_total counter"}))
+      << m;
 }
 
 // A line that names a known op is counted under that op whatever is wrong
@@ -235,6 +336,83 @@ TEST_F(DaemonTest, MetricsLabelARefusedRequestWithTheOpItNames) {
   // Each refusal counted once: under its op, not also under "invalid".
   EXPECT_EQ(sum(m, "forkjournal_requests_total", R"(result="invalid_id")"), 1);
   EXPECT_EQ(sum(m, "forkjournal_requests_total", R"(result="bad_request")"), 5);
+}
+
+// What a limit refuses or closes is counted, so that it can be alerted on:
+// its error line in forkjournal_requests_total, the connection by reason in
+// forkjournal_connections_closed_total (every reason there from the start).
+TEST_F(DaemonTest, MetricsCountConnectionsRefusedOrClosedByALimit) {
+  Daemon& d =
+      start({"--metrics", "127.0.0.1:0", "--max-connections", "2", "--line-timeout", "300ms"});
+  const int port = metrics_port(d);
+  ASSERT_NE(port, 0);
+  const std::string before = scrape(port);
+  for (const char* reason : {"max_connections", "too_large", "line_timeout", "idle_timeout",
+                             "write_timeout", "too_slow"}) {
+    EXPECT_EQ(value(before,
+                    std::string("forkjournal_connections_closed_total{reason=\"") + reason + "\"}"),
+              0)
+        << reason;
+  }
+
+  // Each ends with one error line and the daemon's close.
+  const auto ends_with = [&](Client& c, std::string_view code) {
+    const auto r = c.read_response(5s);
+    ASSERT_TRUE(r) << code << ": " << c.error();
+    EXPECT_TRUE(is_error(*r, code)) << show(*r);
+    EXPECT_EQ(c.read_line(5s), std::nullopt) << code;
+    EXPECT_TRUE(c.closed_by_peer()) << code << ": " << c.error();
+  };
+  {
+    Client c(socket());
+    ASSERT_TRUE(c.send(std::string(70 * 1024, ' ') + "\n"));
+    ends_with(c, "too_large");
+  }
+  {
+    Client c(socket());
+    ASSERT_TRUE(c.send(R"({"op":)"));
+    ends_with(c, "timeout");
+  }
+  {
+    const int fd = connect_unix(socket());
+    ASSERT_GE(fd, 0);
+    const timeval timeout{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    const std::string ping = R"({"op":"ping"})";
+    ASSERT_EQ(::send(fd, ping.data(), ping.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(ping.size()));
+    ::shutdown(fd, SHUT_WR);
+    char buf[512];
+    ssize_t n = 0;
+    for (ssize_t got; (got = ::recv(fd, buf + n, sizeof buf - 1 - n, 0)) > 0;) n += got;
+    ::close(fd);
+    EXPECT_NE(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0).find("bad_request"),
+              std::string::npos);
+  }
+  // The cap: two held, then a fork and a silent client past it.
+  Client held1(socket()), held2(socket());
+  expect_pong(held1, "under the cap");
+  expect_pong(held2, "under the cap");
+  {
+    Client c(socket());
+    ASSERT_TRUE(c.send(json::serialize(fork_request("fork", "t", "f")) + "\n"));
+    ends_with(c, "busy");
+  }
+  {
+    Client c(socket());
+    ends_with(c, "busy");
+  }
+
+  const std::string m = scrape(port);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="invalid",result="too_large"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="invalid",result="timeout"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="invalid",result="bad_request"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="fork",result="busy"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_requests_total{op="invalid",result="busy"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_connections_closed_total{reason="too_large"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_connections_closed_total{reason="line_timeout"})"), 1);
+  EXPECT_EQ(value(m, R"(forkjournal_connections_closed_total{reason="max_connections"})"), 2);
+  EXPECT_EQ(value(m, R"(forkjournal_connections_closed_total{reason="write_timeout"})"), 0);
 }
 
 // The corrections a reconcile commits are counted by type and reason, as the

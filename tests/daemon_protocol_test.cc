@@ -13,12 +13,17 @@
 
 #include <boost/json.hpp>
 
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <set>
@@ -365,6 +370,41 @@ TEST_F(DaemonTest, ResponsesEchoIdsOfEveryJsonType) {
   EXPECT_TRUE(r.at("id").is_null());
 }
 
+// An integer beyond 64 bits could only come back as a different number (the
+// nearest double), so it is refused, named, with "id": null; the 64-bit
+// extremes come back as they went, and the connection goes on.
+TEST_F(DaemonTest, AnIntegerBeyond64BitsIsRefusedAndTheExtremesComeBack) {
+  start();
+  Client c(socket());
+  for (const std::string& big :
+       {std::string("123456789012345678901234567890"), std::string("18446744073709551616"),
+        std::string("-9223372036854775809")}) {
+    SCOPED_TRACE(big);
+    for (const std::string& line :
+         {R"({"op":"ping","id":)" + big + "}", R"({"op":"ping","id":{"n":[)" + big + "]}}",
+          R"({"op":"fork","template":"t","fork":"f","extra":)" + big + "}"}) {
+      ASSERT_TRUE(c.send(line + "\n")) << c.error();
+      const auto r = c.read_response();
+      ASSERT_TRUE(r) << c.error();
+      EXPECT_TRUE(is_error(*r, "bad_request")) << show(*r);
+      EXPECT_EQ(r->at("id"), nullptr) << show(*r);
+      EXPECT_NE(message_of(*r).find("integer " + big + " is out of range"), std::string::npos)
+          << show(*r);
+    }
+  }
+  for (const std::string& edge :
+       {std::string("18446744073709551615"), std::string("-9223372036854775808")}) {
+    SCOPED_TRACE(edge);
+    ASSERT_TRUE(c.send(R"({"op":"ping","id":)" + edge + "}\n")) << c.error();
+    const auto line = c.read_line();
+    ASSERT_TRUE(line) << c.error();
+    EXPECT_TRUE(line->starts_with(R"({"id":)" + edge + ",")) << *line;
+  }
+  // Not an integer beyond 64 bits, whatever the parser makes of its sign.
+  EXPECT_TRUE(is_ok(call(c, {{"op", "ping"}, {"id", json::parse("-0")}})));
+  EXPECT_EQ(head(c), 0u);
+}
+
 // The spellings docs/protocol.md shows: numbers keep their value, and the
 // doubles come out in Boost.JSON's exponent form (a client must parse them
 // as JSON numbers).
@@ -503,6 +543,80 @@ TEST_F(DaemonTest, ALineOverTheLimitGetsTooLarge) {
 }
 
 // --- the tool beside the daemon ------------------------------------------------------
+
+// Sends `bytes`, shuts down the sending side and returns everything the
+// daemon writes until it closes (or 10 s pass).
+std::string send_then_shut(const std::string& socket, const std::string& bytes) {
+  const int fd = connect_unix(socket);
+  EXPECT_GE(fd, 0) << std::strerror(errno);
+  if (fd < 0) return {};
+  EXPECT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(bytes.size()));
+  EXPECT_EQ(::shutdown(fd, SHUT_WR), 0);
+  std::string out;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+// A last line without its newline is not run, and the client is told so
+// instead of seeing a bare end of file; complete lines before it are answered.
+TEST_F(DaemonTest, ALastLineWithoutANewlineGetsBadRequest) {
+  start();
+  const std::string unterminated =
+      R"({"id":null,"ok":false,"error":{"code":"bad_request","message":"request line not )"
+      R"(terminated: the connection ended before a newline"}})"
+      "\n";
+  EXPECT_EQ(send_then_shut(socket(), R"({"op":"ping","id":1})"), unterminated);
+
+  const std::string out =
+      send_then_shut(socket(),
+                     "{\"op\":\"register\",\"template\":\"t1\",\"source\":\"s1\",\"id\":1}\n"
+                     "{\"op\":\"register\",\"template\":\"t2\",\"source\":\"s2\",\"id\":2}");
+  EXPECT_EQ(out, "{\"id\":1,\"ok\":true,\"seq\":1}\n" + unterminated);
+  Client c(socket());
+  EXPECT_EQ(head(c), 1u) << "the unterminated register was not applied";
+  // A shut-down write side after a complete line is an ordinary end.
+  EXPECT_EQ(send_then_shut(socket(), "{\"op\":\"ping\",\"id\":3}\n").find("bad_request"),
+            std::string::npos);
+}
+
+// The op is what the parsed request says, however the line spells it: an
+// op written with JSON escapes subscribes, and a line that only mentions
+// "subscribe" elsewhere is the request it names.
+TEST_F(DaemonTest, AnOpSpelledWithEscapesIsTheOpItSpells) {
+  start();
+  Client writer(socket());
+  ASSERT_TRUE(is_ok(call(writer, register_request("tpl", "src"))));
+  const json::object mention = call(writer, {{"op", "ping"}, {"id", "subscribe"}});
+  EXPECT_TRUE(is_ok(mention)) << show(mention);
+
+  Client sub(socket());
+  ASSERT_TRUE(sub.send("{\"op\":\"sub\\u0073cribe\",\"id\":1,\"from_seq\":1}\n"));
+  const auto ack = sub.read_response();
+  ASSERT_TRUE(ack) << sub.error();
+  EXPECT_TRUE(is_ok(*ack)) << show(*ack);
+  EXPECT_EQ(ack->at("subscribed"), true) << show(*ack);
+  const auto event = sub.read_response();
+  ASSERT_TRUE(event) << sub.error();
+  ASSERT_TRUE(event->contains("event")) << show(*event);
+  EXPECT_EQ(u64(event->at("event").as_object(), "seq"), 1u) << show(*event);
+
+  Client other(socket());
+  ASSERT_TRUE(other.send("{\"op\":\"\\u0070ing\",\"id\":2}\n"));
+  const auto pong = other.read_response();
+  ASSERT_TRUE(pong) << other.error();
+  EXPECT_TRUE(is_ok(*pong)) << show(*pong);
+  EXPECT_TRUE(pong->contains("version")) << show(*pong);
+}
 
 TEST_F(DaemonTest, AWriteByTheToolIsSeenByTheNextDecision) {
   start();

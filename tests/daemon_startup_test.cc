@@ -57,6 +57,16 @@ TEST_F(DaemonTest, ASocketPathTooLongForSunPathExits2BeforeCreatingAnything) {
   EXPECT_EQ(d.terminate(), 0) << d.log();
 }
 
+TEST_F(DaemonTest, AnEmptySocketOrJournalPathExits2NamingTheOptionBeforeAnyWork) {
+  const Exited no_socket = run_daemon({"--journal", journal(), "--socket", ""});
+  EXPECT_TRUE(refused(no_socket, "--socket: the path is empty"));
+  EXPECT_FALSE(exists(journal())) << "the journal was created";
+
+  const Exited no_journal = run_daemon({"--journal", "", "--socket", socket()});
+  EXPECT_TRUE(refused(no_journal, "--journal: the path is empty"));
+  EXPECT_FALSE(exists(socket())) << "the socket was bound";
+}
+
 // --- options checked before any work ---------------------------------------------------
 
 // The boot reconcile against the sample data root appends corrections and a

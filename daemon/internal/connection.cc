@@ -60,6 +60,7 @@ asio::awaitable<std::optional<std::string>> Connection::read_line() {
     }
     if (nl != std::string::npos || input_.size() - head_ > protocol::kMaxLine) {
       reading_stopped_ = true;
+      limit_ = own_error_ = "too_large";
       // Named: GCC 12 may destroy a temporary in a co_await expression twice.
       const std::string too_large = protocol::error_response(
           nullptr, "too_large",
@@ -82,6 +83,8 @@ asio::awaitable<std::optional<std::string>> Connection::read_line() {
       read_deadline_.expires_at(Clock::time_point::max());
       if (expired_ == Expired::line) {
         reading_stopped_ = true;
+        limit_ = "line_timeout";
+        own_error_ = "timeout";
         const std::string message =
             "request line not completed within " + millis(options_.line_timeout);
         if (options_.log) options_.log("closing a connection: " + message);
@@ -89,6 +92,7 @@ asio::awaitable<std::optional<std::string>> Connection::read_line() {
         co_await send(timeout);
         co_return std::nullopt;
       }
+      if (expired_ == Expired::idle) limit_ = "idle_timeout";
       if (expired_ == Expired::idle || wait_ec) co_return std::nullopt;
       ready = socket_.available(ec);
     }
@@ -101,6 +105,18 @@ asio::awaitable<std::optional<std::string>> Connection::read_line() {
     const std::size_t n = socket_.read_some(asio::buffer(input_.data() + had, want), ec);
     input_.resize(had + n);
     if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+    if (ec == asio::error::eof && !input_.empty() && !reading_stopped_) {
+      // The peer ended its side in the middle of a line: the line is not a
+      // request (it may have been cut short), but say so rather than let
+      // the client take a bare end-of-file for an answer.
+      reading_stopped_ = true;
+      own_error_ = "bad_request";
+      const std::string unterminated = protocol::error_response(
+          nullptr, "bad_request",
+          "request line not terminated: the connection ended before a newline");
+      co_await send(unterminated);
+      co_return std::nullopt;
+    }
     if (ec) co_return std::nullopt;
   }
 }
@@ -132,7 +148,9 @@ asio::awaitable<bool> Connection::wait_for_room(Clock::time_point deadline) {
     co_await room_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
   room_deadline_.cancel();
-  co_return !closed_ && unsent() <= options_.max_output;
+  const bool room = !closed_ && unsent() <= options_.max_output;
+  if (!room && !closed_) limit_ = "too_slow";
+  co_return room;
 }
 
 asio::awaitable<void> Connection::finish() {
@@ -179,6 +197,9 @@ void Connection::flush() {
   write_deadline_.expires_after(options_.write_timeout);
   write_deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || !self->writing_ || self->write_deadline_.expiry() > Clock::now()) return;
+    // The first limit reached is the reason (a too_slow subscriber's last
+    // line may then wait for the write timeout).
+    if (self->limit_.empty()) self->limit_ = "write_timeout";
     if (self->options_.log) {
       self->options_.log("closing a connection: its peer took no reply within " +
                          millis(self->options_.write_timeout) + " (" +

@@ -6,9 +6,10 @@
 // holds no buffer at all.
 //
 // Errors: none are thrown. read_line() ends the requests (nullopt) at the
-// peer's end-of-file, a read error, stop_reading(), a line over
-// protocol::kMaxLine (a too_large reply is queued) and the line deadline (a
-// timeout reply is queued); the idle deadline ends them as well. A write
+// peer's end-of-file (after a partial line, a bad_request reply saying so is
+// queued), a read error, stop_reading(), a line over protocol::kMaxLine (a
+// too_large reply is queued) and the line deadline (a timeout reply is
+// queued); the idle deadline ends them as well. A write
 // error or the write deadline closes the socket: queued replies are dropped
 // and read_line() and send() return at once.
 //
@@ -62,6 +63,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   bool closed() const noexcept { return closed_; }
 
+  // Which limit ended the connection, if one did: "too_large" and
+  // "line_timeout" (read_line() queued that error line), "idle_timeout",
+  // "write_timeout", "too_slow" (a wait_for_room() that gave up with the
+  // socket open: a subscriber's end); empty otherwise (the peer's end, an
+  // error, stop_reading()).
+  std::string_view limit_reached() const noexcept { return limit_; }
+
+  // The code of the error line read_line() queued itself, without a request
+  // to answer: "too_large", "timeout", "bad_request" (a line cut short by
+  // end-of-file); empty when it queued none.
+  std::string_view own_error() const noexcept { return own_error_; }
+
   // Waits until every queued reply is written (or the socket is closed) and
   // closes the socket.
   boost::asio::awaitable<void> finish();
@@ -95,6 +108,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool reading_stopped_ = false;
   bool closed_ = false;
   Expired expired_ = Expired::none;
+  std::string_view limit_;      // limit_reached()
+  std::string_view own_error_;  // own_error()
 };
 
 }  // namespace fj::service
