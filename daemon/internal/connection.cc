@@ -138,17 +138,17 @@ void Connection::queue(std::string_view line) {
   flush();
 }
 
-asio::awaitable<bool> Connection::wait_for_room(Clock::time_point deadline) {
-  if (closed_ || unsent() <= options_.max_output) co_return !closed_;
+asio::awaitable<bool> Connection::wait_for_room(Clock::time_point deadline, std::size_t at_most) {
+  if (closed_ || unsent() <= at_most) co_return !closed_;
   room_deadline_.expires_at(deadline);
   room_deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (!ec) self->room_.cancel();
   });
-  while (!closed_ && unsent() > options_.max_output && Clock::now() < deadline) {
+  while (!closed_ && unsent() > at_most && Clock::now() < deadline) {
     co_await room_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
   room_deadline_.cancel();
-  const bool room = !closed_ && unsent() <= options_.max_output;
+  const bool room = !closed_ && unsent() <= at_most;
   if (!room && !closed_) limit_ = "too_slow";
   co_return room;
 }

@@ -53,9 +53,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Bytes queued and not yet written (the in-flight write included).
   std::size_t unsent() const noexcept { return output_.size() + in_flight_.size(); }
 
-  // Waits until at most max_output bytes are unsent, the socket is closed or
+  // Waits until at most `at_most` bytes are unsent, the socket is closed or
   // `deadline` passes; returns whether there is room.
-  boost::asio::awaitable<bool> wait_for_room(std::chrono::steady_clock::time_point deadline);
+  boost::asio::awaitable<bool> wait_for_room(std::chrono::steady_clock::time_point deadline,
+                                             std::size_t at_most);
 
   // Whether the peer has closed or shut down its end (checked without
   // reading or waiting, for a connection that no longer reads requests).

@@ -1,9 +1,7 @@
 #include "daemon/internal/subscription.h"
 
 #include "daemon/internal/connection.h"
-#include "journal/chain_cursor.h"
-#include "journal/events.h"
-#include "present/render.h"
+#include "daemon/internal/event_feed.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
@@ -13,14 +11,22 @@
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
-#include <utility>
-#include <vector>
 
 namespace fj::service {
 namespace {
 
 namespace asio = boost::asio;
 namespace json = boost::json;
+
+using Clock = std::chrono::steady_clock;
+
+// What must have drained before a catching-up subscriber renders more lines:
+// half of max_output, so that a step renders at least that much (or
+// EventFeed::kSliceEvents lines) and a reading client never waits on an
+// empty buffer.
+std::size_t catch_up_room(std::size_t max_output) {
+  return max_output / 2;
+}
 
 // How long a subscriber sleeps when no wake-up comes (no HeadSignal, or one
 // lost to a peer that went away unnoticed).
@@ -66,110 +72,77 @@ asio::awaitable<void> stream_subscription(std::shared_ptr<Connection> connection
                                           protocol::ParsedRequest request,
                                           SubscriptionContext context) {
   const Journal& journal = context.journal;
-  const std::string& journal_id = journal.info().journal_id;
+  const std::size_t max_output = context.options.max_output;
   auto start = journal.head();
   const std::uint64_t catch_up_to = start ? *start : 0;
   // Named: GCC 12 may destroy a temporary in a co_await expression twice.
-  const std::string ack = protocol::ok_response(request.id, {{"subscribed", true},
-                                                             {"from_seq", request.from_seq},
-                                                             {"head_seq", catch_up_to},
-                                                             {"journal", journal_id}});
+  const std::string ack =
+      protocol::ok_response(request.id, {{"subscribed", true},
+                                         {"from_seq", request.from_seq},
+                                         {"head_seq", catch_up_to},
+                                         {"journal", journal.info().journal_id}});
   co_await connection->send(ack);
 
-  std::optional<ChainCursor> chain;
-  std::uint64_t last_sent = request.from_seq - 1;
-  std::vector<std::pair<std::uint64_t, std::string>> lines;
+  EventFeed feed(request.from_seq, request.id, journal.info().journal_id);
+  const auto emit = [&connection](std::string_view line) { connection->queue(line); };
   asio::steady_timer fallback(co_await asio::this_coro::executor);
   for (;;) {
     if (connection->closed()) co_return;
     if (context.stopping) break;
-    lines.clear();
-    std::uint64_t head = 0;
-    bool chain_failed = false;
-    auto read = journal.read([&](Reader& r) -> Result<void> {
-      auto h = r.head();
-      if (!h) return h.error();
-      head = *h;
-      if (!chain) {
-        auto started = ChainCursor::before(r, request.from_seq, journal_id);
-        if (!started) return started.error();
-        chain.emplace(*started);
-      }
-      // One checkpoint window per read transaction at most: a transaction
-      // stays short (it pins pages and holds the map-resize lock shared),
-      // other connections run between two, and the window ends at a
-      // checkpoint or the head, where its chain values are checked before
-      // any of its lines go out.
-      const std::uint64_t from = chain->next_seq();
-      const std::uint64_t to = std::min(
-          head, (from - 1) / kChainCheckpointEvery * kChainCheckpointEvery + kChainCheckpointEvery);
-      if (from > to) return {};
-      auto done = for_each_event(
-          r, from, to,
-          [&](std::uint64_t seq, const EventView& e, std::string_view record) -> Result<void> {
-            auto value = chain->advance(r, record);
-            if (!value) {
-              chain_failed = true;
-              return value.error();
-            }
-            lines.emplace_back(
-                seq, protocol::ok_response(
-                         request.id, {{"event", render::export_json(seq, e, journal_id, *value)}}));
-            return {};
-          });
-      if (!done) return done;
-      done = chain->check_head(r, head);
-      chain_failed = !done;
-      return done;
-    });
-    if (!read) {
-      // The lines before a damaged record go out before it is reported; after
-      // a chain disagreement, none of the window's, whose values are unchecked.
-      if (chain_failed) lines.clear();
-      for (auto& [seq, line] : lines) {
-        co_await connection->send(line);
-        last_sent = seq;
-      }
-      const std::string failed = error_line(request.id, protocol::error_code(read.error()),
-                                            read.error().message, last_sent);
-      connection->queue(failed);
-      break;
-    }
-    for (auto& [seq, line] : lines) {
-      if (seq <= catch_up_to) {
-        co_await connection->send(line);
-      } else if (!co_await connection->wait_for_room(std::chrono::steady_clock::now() +
-                                                     kTooSlowAfter)) {
+    const bool live = feed.next_seq() > catch_up_to;
+    if (feed.has_lines() && live) {
+      if (!co_await connection->wait_for_room(Clock::now() + kTooSlowAfter, max_output)) {
         if (connection->closed()) co_return;
         const std::string too_slow = error_line(
             request.id, "too_slow",
-            "more than " + std::to_string(context.options.max_output) +
-                " bytes of events stayed unread for " + std::to_string(kTooSlowAfter.count()) +
-                " ms; subscribe again from last_seq + 1",
-            last_sent);
+            "more than " + std::to_string(max_output) + " bytes of events stayed unread for " +
+                std::to_string(kTooSlowAfter.count()) + " ms; subscribe again from last_seq + 1",
+            feed.last_sent());
         if (context.options.log) {
           context.options.log("closing a subscriber that fell behind at seq " +
-                              std::to_string(last_sent) + " (" +
+                              std::to_string(feed.last_sent()) + " (" +
                               std::to_string(connection->unsent()) + " bytes unsent)");
         }
         connection->queue(too_slow);
         co_await connection->finish();
         co_return;
-      } else {
-        connection->queue(line);
       }
+    } else if (feed.has_lines()) {
+      // Catching up, the next lines are rendered only once what is queued
+      // has drained below half of max_output, so that each step renders a
+      // useful slice and what is queued stays within max_output and a line.
+      co_await connection->wait_for_room(Clock::time_point::max(), catch_up_room(max_output));
       if (connection->closed()) co_return;
-      last_sent = seq;
+    } else if (const auto& failure = feed.failure()) {
+      const std::string failed = error_line(request.id, protocol::error_code(*failure),
+                                            failure->message, feed.last_sent());
+      connection->queue(failed);
+      break;
     }
-    if (chain && chain->next_seq() <= head) {
-      // More to read: let the other connections run first.
+    // The lines of one step fill the room left below max_output (at least
+    // one line goes out), never past the end of the catch-up, so that the
+    // catch-up's lines and the live ones are paced apart.
+    const std::size_t unsent = connection->unsent();
+    const bool room = unsent <= (live ? max_output : catch_up_room(max_output));
+    const std::size_t budget =
+        room ? std::max<std::size_t>(max_output - std::min(unsent, max_output), 1) : 0;
+    const std::uint64_t through = live ? kHead : catch_up_to;
+    std::uint64_t head = 0;
+    auto read = journal.read([&](Reader& r) -> Result<void> {
+      head = feed.step(r, budget, through, emit);
+      return {};
+    });
+    if (!read) feed.fail(read.error());
+    if (connection->closed()) co_return;
+    if (feed.has_lines() || feed.failure() || feed.read_through() < head) {
+      // More to do: let the other connections run first.
       co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
       continue;
     }
     if (context.options.heads) {
       // A wake-up that came while this loop was sending is not lost: the
       // head it announced is checked before waiting for the next.
-      if (context.options.heads->head() >= chain->next_seq()) continue;
+      if (context.options.heads->head() > feed.read_through()) continue;
       co_await context.options.heads->wait(kFallbackWake);
     } else {
       fallback.expires_after(kFallbackWake);

@@ -6,14 +6,21 @@
 // thread, and a commit never waits for a subscriber: the writer only wakes
 // them (HeadSignal).
 //
+// Work and memory: a subscriber renders lines only as its peer takes them,
+// in steps of bounded work (EventFeed, daemon/internal/event_feed.h), and
+// posts itself behind the executor's other work between two steps, so that
+// the other connections are served while many subscribers catch up. What it
+// holds is its unsent output, at most max_output bytes and one line, and two
+// chain cursors: no window of lines.
+//
 // Pace: the catch-up (the events up to the head when the subscription
 // started) is written as fast as the peer takes it, like any reply
-// (--write-timeout applies). After it, a subscriber whose unsent output stays
-// above max_output for kTooSlowAfter while new events wait is too slow: it
-// gets a final too_slow error line naming the last seq it was sent, and the
-// connection is closed. It resumes by subscribing from that seq + 1. Memory
-// per subscriber: its unsent output (max_output and one line) and the lines
-// of the window being sent (at most kChainCheckpointEvery).
+// (--write-timeout applies): its next lines are rendered once the unsent
+// output has drained to half of max_output. After it, a subscriber whose
+// unsent output stays above max_output for kTooSlowAfter while new events
+// wait is too slow: it gets a final too_slow error line naming the last seq
+// it was sent, and the connection is closed. It resumes by subscribing from
+// that seq + 1.
 //
 // Errors: none thrown. A from_seq of 0 or past the head + 1 is refused with
 // one bad_request line and the connection goes on; a journal error
