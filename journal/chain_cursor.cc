@@ -2,6 +2,8 @@
 
 #include "journal/codec.h"
 
+#include <algorithm>
+
 namespace fj {
 namespace {
 
@@ -41,8 +43,8 @@ Result<ChainHash> stored_checkpoint(Reader& reader, std::uint64_t seq) {
 
 }  // namespace
 
-Result<ChainCursor> ChainCursor::before(Reader& reader, std::uint64_t first,
-                                        std::string_view journal_id) {
+Result<ChainCursor> ChainCursor::at_checkpoint(Reader& reader, std::uint64_t first,
+                                               std::string_view journal_id) {
   auto head = reader.head();
   if (!head) return head.error();
   if (first == 0 || first > *head + 1) {
@@ -57,20 +59,30 @@ Result<ChainCursor> ChainCursor::before(Reader& reader, std::uint64_t first,
     if (!stored) return stored.error();
     at.value = *stored;
   }
-  ChainCursor cursor(at);
-  if (auto walked = cursor.walk(reader, first - 1); !walked) {
-    Error e = walked.error();
-    // A damaged record before `first` is named by its own seq: the chain
-    // values from `first` on are computed over it.
-    const bool record_damage = e.code == Errc::corrupt_record ||
-                               e.code == Errc::checksum_mismatch ||
-                               e.code == Errc::unknown_version || e.code == Errc::unknown_type;
-    if (record_damage) {
-      e.message += " (the hash chain to seq " + std::to_string(first) + " is recomputed over it " +
-                   start_text(base) + ")";
-    }
-    return e;
+  return ChainCursor(at);
+}
+
+Result<void> ChainCursor::walk_towards(Reader& reader, std::uint64_t first, std::uint64_t through) {
+  auto walked = walk(reader, std::min(through, first - 1));
+  if (walked) return {};
+  Error e = walked.error();
+  // A damaged record before `first` is named by its own seq: the chain
+  // values from `first` on are computed over it.
+  const bool record_damage = e.code == Errc::corrupt_record || e.code == Errc::checksum_mismatch ||
+                             e.code == Errc::unknown_version || e.code == Errc::unknown_type;
+  if (record_damage) {
+    const std::uint64_t base = (first - 1) / kChainCheckpointEvery * kChainCheckpointEvery;
+    e.message += " (the hash chain to seq " + std::to_string(first) + " is recomputed over it " +
+                 start_text(base) + ")";
   }
+  return e;
+}
+
+Result<ChainCursor> ChainCursor::before(Reader& reader, std::uint64_t first,
+                                        std::string_view journal_id) {
+  auto cursor = at_checkpoint(reader, first, journal_id);
+  if (!cursor) return cursor.error();
+  if (auto walked = cursor->walk_towards(reader, first, first - 1); !walked) return walked.error();
   return cursor;
 }
 

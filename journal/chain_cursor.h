@@ -42,6 +42,14 @@ class ChainCursor {
   static Result<ChainCursor> before(Reader& reader, std::uint64_t first,
                                     std::string_view journal_id);
 
+  // The same in steps, for a reader that bounds the work of each read
+  // transaction: a cursor at the checkpoint at or below first - 1, to be
+  // moved on towards first - 1 by walk_towards(), which names a damaged
+  // record on the way as before() does (by its seq, the walk noted).
+  static Result<ChainCursor> at_checkpoint(Reader& reader, std::uint64_t first,
+                                           std::string_view journal_id);
+  Result<void> walk_towards(Reader& reader, std::uint64_t first, std::uint64_t through);
+
   // Extends the chain by `record`, which must be the record at next_seq(),
   // and returns the value after it (checked against a checkpoint at a
   // multiple of kChainCheckpointEvery).

@@ -152,9 +152,9 @@ namespace {
 // Checks one integer-keyed database's pages for a scan from `from`; read
 // transactions only (see pages.h).
 Result<void> check_database(lmdb::Txn& txn, const char* name, MDB_dbi dbi, std::uint64_t from,
-                            std::uint64_t through = kHead) {
+                            std::uint64_t through = kHead, bool leaf_after = true) {
   if (txn.writable()) return {};
-  auto damage = lmdb::check_tree(txn, name, dbi, from, through);
+  auto damage = lmdb::check_tree(txn, name, dbi, from, through, leaf_after);
   if (!damage) return damage.error();
   if (!*damage) return {};
   // A check of the newest leaf alone (from kHead) names the seqs it held.
@@ -174,11 +174,24 @@ Result<void> Reader::check_pages(std::uint64_t from, std::uint64_t through) {
   return check_database(txn_, kEventsDb, dbs_.events, from, through);
 }
 
-Result<void> Reader::check_pages_ahead(std::uint64_t next, std::uint64_t& checked_through) {
+Result<void> Reader::check_pages_ahead(std::uint64_t next, std::uint64_t& checked_through,
+                                       std::uint64_t last) {
   constexpr std::uint64_t kCheckChunk = 4096;
-  if (next <= checked_through) return {};
+  if (next <= checked_through || next > last) return {};
   checked_through = next > kHead - kCheckChunk ? kHead : next + kCheckChunk;
-  return check_pages(next, checked_through);
+  if (checked_through < last || last == kHead) return check_pages(next, checked_through);
+  // Never past the scan's own end: damage after it is not this scan's (a
+  // short scan would fail on pages it never reads). A scan that finds `last`
+  // stops on it and never steps onto the leaf after, which is checked only
+  // when `last` is missing (the cursor steps there to find that out).
+  checked_through = last;
+  if (auto sound = check_database(txn_, kEventsDb, dbs_.events, next, last, false); !sound)
+    return sound;
+  if (txn_.writable()) return {};
+  auto there = txn_.get(dbs_.events, lmdb::seq_key(last));
+  if (!there) return there.error();
+  if (*there) return {};
+  return check_pages(next, last);
 }
 
 // --- RecordScan ---------------------------------------------------------------
@@ -202,7 +215,7 @@ Result<std::size_t> RecordScan::next(std::span<StoredRecord> out) {
   };
   MDB_cursor_op op = MDB_NEXT;
   if (!cursor_) {
-    if (auto sound = reader_.check_pages_ahead(expected_, checked_through_); !sound)
+    if (auto sound = reader_.check_pages_ahead(expected_, checked_through_, to_); !sound)
       return fail(sound.error());
     auto opened = lmdb::Cursor::open(reader_.txn_, reader_.dbs_.events);
     if (!opened) return fail(opened.error());
@@ -229,7 +242,13 @@ Result<std::size_t> RecordScan::next(std::span<StoredRecord> out) {
     if (seq != expected_) return fail(reader_.gap(expected_, seq));
     out[count++] = StoredRecord{seq, lmdb::to_view(value)};
     ++expected_;
-    if (auto sound = reader_.check_pages_ahead(seq + 1, checked_through_); !sound)
+    // At `to` the scan is done without stepping on: the cursor never reads
+    // a page past it.
+    if (seq == to_) {
+      done_ = true;
+      break;
+    }
+    if (auto sound = reader_.check_pages_ahead(seq + 1, checked_through_, to_); !sound)
       return fail(sound.error());
   }
   return count;

@@ -162,9 +162,11 @@ class Reader {
   // The same a chunk at a time, for a cursor scan about to step onto seq
   // `next`: checks a chunk of seqs from `next` on unless `checked_through`
   // (the scan's own, 0 at its start) already covers it, and moves
-  // `checked_through` to the chunk's end. So a scan's first key comes
-  // after one chunk's check, not the whole tree's.
-  Result<void> check_pages_ahead(std::uint64_t next, std::uint64_t& checked_through);
+  // `checked_through` to the chunk's end, never past `last` (the scan's
+  // last seq: damage after it is not the scan's). So a scan's first key
+  // comes after one chunk's check, not the whole tree's.
+  Result<void> check_pages_ahead(std::uint64_t next, std::uint64_t& checked_through,
+                                 std::uint64_t last = kHead);
 
   // The newest snapshot with seq <= at_most, or nullopt. Older ones are
   // returned by calling again with a smaller bound. The blob is valid until

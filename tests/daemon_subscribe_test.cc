@@ -4,6 +4,8 @@
 // bad from_seq, a subscriber that never reads cut off with too_slow while
 // another client's forks keep committing, and many subscribers that never
 // read holding no more than their output bound while a ping is answered.
+#include "journal/internal/format.h"
+#include "journal/internal/lmdb.h"
 #include "support/daemon_fixture.h"
 #include "support/many_forks.h"
 
@@ -444,3 +446,167 @@ TEST_F(SubscribeTest, ASubscriberThatNeverReadsIsCutOffTooSlowWhileForksGoOn) {
 }
 
 }  // namespace
+
+// --- damage under a subscriber ------------------------------------------------
+
+// Where the record at `seq` sits in `dir`/data.mdb, and its size, found as
+// tests/corruption_test.cc does: LMDB hands out a pointer into its map,
+// whose pages start with their page number. Opens the journal read-only
+// beside a running daemon.
+std::size_t record_offset(const std::string& dir, std::uint64_t seq, std::size_t* size,
+                          std::size_t* page_size) {
+  auto env = fj::lmdb::Env::open(dir, fj::lmdb::EnvOptions{.flags = MDB_RDONLY});
+  EXPECT_TRUE(env);
+  MDB_stat stat{};
+  mdb_env_stat(env->get(), &stat);
+  auto txn = fj::lmdb::Txn::begin(*env, MDB_RDONLY);
+  auto events = txn->open_db(fj::kEventsDb, MDB_INTEGERKEY);
+  EXPECT_TRUE(events);
+  auto value = txn->get(*events, fj::lmdb::seq_key(seq));
+  EXPECT_TRUE(value && *value);
+  const std::string_view record = **value;
+  *size = record.size();
+  *page_size = stat.ms_psize;
+  const auto address = reinterpret_cast<std::uintptr_t>(record.data());
+  const std::uintptr_t page_start = address & ~std::uintptr_t{stat.ms_psize - 1};
+  std::uint64_t pgno = 0;
+  std::memcpy(&pgno, reinterpret_cast<const void*>(page_start), sizeof pgno);
+  return pgno * stat.ms_psize + (address - page_start);
+}
+
+// Writes `bytes` at `offset` of `dir`/data.mdb in place: a running daemon's
+// map sees them.
+void write_at(const std::string& dir, std::size_t offset, const std::string& bytes) {
+  std::fstream f(dir + "/data.mdb", std::ios::binary | std::ios::in | std::ios::out);
+  ASSERT_TRUE(f);
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  ASSERT_TRUE(f);
+}
+
+std::string read_at(const std::string& dir, std::size_t offset, std::size_t size) {
+  std::ifstream f(dir + "/data.mdb", std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(offset));
+  std::string out(size, '\0');
+  f.read(out.data(), static_cast<std::streamsize>(size));
+  return out;
+}
+
+// Zeroes the page holding the record at `seq`.
+void zero_page_of(const std::string& dir, std::uint64_t seq) {
+  std::size_t size = 0, page = 0;
+  const std::size_t offset = record_offset(dir, seq, &size, &page);
+  write_at(dir, offset / page * page, std::string(page, '\0'));
+}
+
+// Reads event lines, each checked against `exported`, until a line that is
+// not one: returned (nullopt on a timeout), with the last seq seen.
+std::optional<json::object> events_until_error(Client& c, std::uint64_t& last,
+                                               const std::vector<json::object>& exported) {
+  for (;;) {
+    auto line = next_object(c, kIoTimeout);
+    if (!line) return std::nullopt;
+    if (!line->contains("event")) return line;
+    const json::object& e = line->at("event").as_object();
+    EXPECT_EQ(seq_of(e), last + 1);
+    last = seq_of(e);
+    if (last <= exported.size()) {
+      EXPECT_EQ(e, exported[last - 1]) << "seq " << last;
+    }
+  }
+}
+
+TEST_F(SubscribeTest, DamageInTheNextWindowLetsTheCheckedWindowOutAndAResumeSendsNothing) {
+  ASSERT_EQ(cli({"init"}).exit_code, 0);
+  ASSERT_EQ(cli({"register", "tpl", "--source", "src"}).exit_code, 0);
+  append_forks(journal(), "tpl", 8999);
+  const std::vector<json::object> exported = export_objects(cli({"export"}));
+  ASSERT_EQ(exported.size(), 9000u);
+  Daemon& d = start({"--max-output", "4096"});
+  // A page past the first window (checkpoint 4096), in the second; after
+  // the start, whose checks would refuse the journal.
+  zero_page_of(journal(), 4205);
+
+  Client sub(socket());
+  subscribe(sub, 1, 9000);
+  std::uint64_t last = 0;
+  auto error = events_until_error(sub, last, exported);
+  ASSERT_TRUE(error) << "no error line after seq " << last << "\n" << d.log();
+  // Every line of the first window, checked against its checkpoint; none
+  // of the second, which cannot be checked.
+  EXPECT_EQ(last, 4096u);
+  EXPECT_FALSE(is_ok(*error)) << show(*error);
+  EXPECT_EQ(error->at("error").at("code"), "internal") << show(*error);
+  EXPECT_EQ(u64(*error, "last_seq"), 4096u) << show(*error);
+  EXPECT_NE(error->at("error").at("message").as_string().find("cannot be read"), std::string::npos)
+      << show(*error);
+  EXPECT_FALSE(sub.read_line(200ms));
+
+  // A resume gets the same error and nothing before it.
+  Client again(socket());
+  subscribe(again, 4097, 9000);
+  auto same = next_object(again, kIoTimeout);
+  ASSERT_TRUE(same);
+  EXPECT_FALSE(same->contains("event")) << show(*same);
+  EXPECT_EQ(same->at("error"), error->at("error")) << show(*same);
+  EXPECT_EQ(u64(*same, "last_seq"), 4096u) << show(*same);
+}
+
+TEST_F(SubscribeTest, AHeadThatCannotBeReadMidCatchUpEndsTheStreamAfterTheLastLineSent) {
+  ASSERT_EQ(cli({"init"}).exit_code, 0);
+  ASSERT_EQ(cli({"register", "tpl", "--source", "src"}).exit_code, 0);
+  append_forks(journal(), "tpl", 8999);
+  const std::vector<json::object> exported = export_objects(cli({"export"}));
+  ASSERT_EQ(exported.size(), 9000u);
+  start({"--max-output", "4096"});
+
+  Client sub(socket());
+  subscribe(sub, 1, 9000);
+  std::uint64_t last = 0;
+  for (; last < 100;) {
+    auto e = next_event(sub);
+    ASSERT_TRUE(e);
+    ASSERT_EQ(seq_of(*e), ++last);
+  }
+  // The newest leaf, which every head lookup reads, zeroed while lines of
+  // a checked window wait.
+  zero_page_of(journal(), 9000);
+  auto error = events_until_error(sub, last, exported);
+  ASSERT_TRUE(error) << "no error line after seq " << last;
+  EXPECT_LT(last, 4096u);
+  EXPECT_EQ(error->at("error").at("code"), "internal") << show(*error);
+  EXPECT_EQ(u64(*error, "last_seq"), last) << show(*error);
+  EXPECT_FALSE(sub.read_line(200ms));
+}
+
+TEST_F(SubscribeTest, ARecordChangedBetweenTheCheckAndTheSendEndsTheStreamAtTheCheckedSeq) {
+  ASSERT_EQ(cli({"init"}).exit_code, 0);
+  ASSERT_EQ(cli({"register", "tpl", "--source", "src"}).exit_code, 0);
+  append_forks(journal(), "tpl", 1999);
+  start({"--max-output", "4096"});
+
+  // Not reading: the checker checks 1-2000 against the chain head and the
+  // sender stops once the socket is full, hundreds of lines in.
+  Client sub(socket());
+  subscribe(sub, 1, 2000);
+  std::this_thread::sleep_for(500ms);
+  // Two records of the same size swapped: each still decodes, the chain
+  // after them differs.
+  std::size_t size_a = 0, size_b = 0, page = 0;
+  const std::size_t a = record_offset(journal(), 1990, &size_a, &page);
+  const std::size_t b = record_offset(journal(), 1991, &size_b, &page);
+  ASSERT_EQ(size_a, size_b);
+  const std::string record_a = read_at(journal(), a, size_a);
+  const std::string record_b = read_at(journal(), b, size_b);
+  write_at(journal(), a, record_b);
+  write_at(journal(), b, record_a);
+
+  std::uint64_t last = 0;
+  auto error = events_until_error(sub, last, {});
+  ASSERT_TRUE(error) << "no error line after seq " << last;
+  EXPECT_EQ(last, 1999u);
+  EXPECT_EQ(error->at("error").at("code"), "internal") << show(*error);
+  EXPECT_EQ(u64(*error, "last_seq"), 1999u) << show(*error);
+  EXPECT_NE(error->at("error").at("message").as_string().find("seq 2000"), std::string::npos)
+      << show(*error);
+}

@@ -22,7 +22,10 @@ std::uint64_t EventFeed::read_through() const noexcept {
 }
 
 void EventFeed::fail(Error error) {
-  if (!failure_) failure_ = std::move(error);
+  // The stream ends right after the last line sent, with this error: an
+  // earlier failure whose lines are still waiting is not where it ends.
+  if (!failure_ || has_lines()) failure_ = std::move(error);
+  sendable_through_ = last_sent_;
 }
 
 std::uint64_t EventFeed::step(Reader& reader, std::size_t budget, std::uint64_t through,
@@ -32,14 +35,25 @@ std::uint64_t EventFeed::step(Reader& reader, std::size_t budget, std::uint64_t 
     fail(head.error());
     return 0;
   }
-  if (!checker_ && !failure_) {
-    // Walks from the checkpoint below from_seq: at most one window's records.
-    auto started = ChainCursor::before(reader, from_seq_, journal_id_);
-    if (!started) {
-      fail(started.error());
+  if (!sender_ && !failure_) {
+    if (!checker_) {
+      auto started = ChainCursor::at_checkpoint(reader, from_seq_, journal_id_);
+      if (!started) {
+        fail(started.error());
+        return *head;
+      }
+      checker_ = *started;
+    }
+    // From the checkpoint to from_seq - 1 (up to a window's records), a
+    // step of kCheckEvents records at a time like the checks after it.
+    const std::uint64_t to = std::min(from_seq_ - 1, checker_->point().seq + kCheckEvents);
+    if (auto walked = checker_->walk_towards(reader, from_seq_, to); !walked) {
+      fail(walked.error());
       return *head;
     }
-    checker_ = sender_ = *started;
+    if (checker_->next_seq() < from_seq_) return *head;
+    sender_ = checker_;
+    checked_ = checker_->point();
   }
   check(reader, *head);
   send(reader, budget, through, emit);
@@ -80,11 +94,17 @@ void EventFeed::check(Reader& reader, std::uint64_t head) {
     // The lines before a damaged record or a failed read go out before it
     // is reported; after a chain disagreement, none of the window's, whose
     // values are unchecked.
-    if (!chain_failed) sendable_through_ = checker_->point().seq;
+    if (!chain_failed) {
+      sendable_through_ = checker_->point().seq;
+      checked_ = checker_->point();
+    }
     return;
   }
   const std::uint64_t at = checker_->point().seq;
-  if (at % kChainCheckpointEvery == 0 || at == head) sendable_through_ = at;
+  if (at % kChainCheckpointEvery == 0 || at == head) {
+    sendable_through_ = at;
+    checked_ = checker_->point();
+  }
 }
 
 void EventFeed::send(Reader& reader, std::size_t budget, std::uint64_t through,
@@ -100,9 +120,8 @@ void EventFeed::send(Reader& reader, std::size_t budget, std::uint64_t through,
   std::size_t bytes = 0;
   const auto stop = [&](Error e) {
     // Nothing after a record the sender cannot read: the lines before it
-    // are out, and the error follows them.
+    // are out, and the error follows them (fail() stops the sending).
     fail(std::move(e));
-    sendable_through_ = last_sent_;
   };
   for (;;) {
     auto count = scan.next(batch);
@@ -111,10 +130,21 @@ void EventFeed::send(Reader& reader, std::size_t budget, std::uint64_t through,
     for (std::size_t i = 0; i < *count; ++i) {
       const auto [seq, record] = batch[i];
       if (auto decoded = decode_into(seq, record, event); !decoded) return stop(decoded.error());
-      // The same value the checker checked: the records it read are the
-      // ones read here (committed records do not change).
       auto value = sender_->advance(reader, record);
       if (!value) return stop(value.error());
+      // The records are read again, in a later transaction: one edited in
+      // the file since the check changes the value, caught here at the end
+      // of the checked run, before its line (earlier lines of the run are
+      // out already: docs/decisions.md, Subscribe).
+      if (seq == checked_.seq && *value != checked_.value) {
+        return stop(make_error(
+            Errc::corrupt_meta,
+            "the hash chain recomputed to send seq " + std::to_string(seq) +
+                " disagrees with the value checked just before: a record up to seq " +
+                std::to_string(seq) + " changed in the file since ('forkjournal audit' " +
+                "checks every record from seq 1)",
+            seq));
+      }
       const std::string line = protocol::ok_response(
           id_, {{"event", render::export_json(seq, event, journal_id_, *value)}});
       emit(line);

@@ -18,7 +18,10 @@
 // Errors: a step never fails; what goes wrong is kept in failure(), to be
 // reported once the lines before it are out. A damaged record or a read
 // error (seq_gap, corrupt_page) lets the lines before it go out; a chain
-// value that disagrees with a stored one lets none of its window's out.
+// value that disagrees with a stored one lets none of its window's out. The
+// sender compares its value with the checker's where the checked run ends,
+// so a record edited in the file between the two reads ends the stream
+// there (the run's earlier lines are out: docs/decisions.md, Subscribe).
 //
 // Threads and lifetime: a plain value used by one thread at a time; it
 // keeps no reference to a Reader, so it follows the journal across many read
@@ -60,7 +63,8 @@ class EventFeed {
   std::uint64_t step(Reader& reader, std::size_t budget, std::uint64_t through,
                      const std::function<void(std::string_view line)>& emit);
 
-  // Records a failure to read at all (the transaction could not start).
+  // Records a failure to read at all (the transaction could not start):
+  // the stream ends after the last line sent, whatever checked lines wait.
   void fail(Error error);
 
   // Whether checked lines wait to be sent.
@@ -84,11 +88,14 @@ class EventFeed {
   boost::json::value id_;
   std::string journal_id_;
   std::optional<ChainCursor> checker_;
-  std::optional<ChainCursor> sender_;  // at last_sent_
+  std::optional<ChainCursor> sender_;  // at last_sent_, once at from_seq - 1
   std::uint64_t last_sent_;
   // The lines through this seq may go out: their chain values are checked,
   // or, before a damaged record, there is nothing more to check them by.
   std::uint64_t sendable_through_;
+  // The checker's value at sendable_through_, for the sender to compare its
+  // own with when it gets there.
+  ChainPoint checked_{};
   std::optional<Error> failure_;
 };
 

@@ -131,8 +131,13 @@ using LeafVisit = std::function<void(std::string_view key, const unsigned char* 
 class Walk {
  public:
   Walk(const Map& map, std::uint64_t from, std::uint64_t through, Keys keys = Keys::integer,
-       LeafVisit on_leaf = {})
-      : map_(map), from_(from), through_(through), keys_(keys), on_leaf_(std::move(on_leaf)) {}
+       LeafVisit on_leaf = {}, bool leaf_after = true)
+      : map_(map),
+        from_(from),
+        through_(through),
+        keys_(keys),
+        on_leaf_(std::move(on_leaf)),
+        leaf_after_(leaf_after) {}
 
   // False when a page is damaged (damage() says which).
   // low and high bound the keys the page holds: [low, high).
@@ -232,6 +237,11 @@ class Walk {
         if (!bound) return damaged("has a branch key that is not a 64-bit integer");
         if (*bound <= from_) continue;  // wholly before the scan
       }
+      // Wholly after a scan that stops on `through` without stepping on.
+      if (!leaf_after_ && first && *first > through_) {
+        done_ = true;
+        break;
+      }
       if (!visit(child_of(n), levels - 1, first, bound)) return false;
       if (done_) break;
     }
@@ -292,6 +302,7 @@ class Walk {
   std::uint64_t through_;
   Keys keys_;
   LeafVisit on_leaf_;
+  bool leaf_after_;
   bool done_ = false;
   std::uint64_t visited_ = 0;
   std::optional<PageDamage> damage_;
@@ -301,7 +312,7 @@ class Walk {
 std::optional<PageDamage> walk_record(const Map& map, const unsigned char* record,
                                       std::uint64_t from, std::uint64_t through,
                                       const std::string& name, Keys keys = Keys::integer,
-                                      LeafVisit on_leaf = {}) {
+                                      LeafVisit on_leaf = {}, bool leaf_after = true) {
   const auto depth = load<std::uint16_t>(record + kDbDepthAt);
   const auto root = load<std::uint64_t>(record + kDbRootAt);
   if (root == kNoRoot) return std::nullopt;  // an empty database
@@ -309,7 +320,7 @@ std::optional<PageDamage> walk_record(const Map& map, const unsigned char* recor
     return PageDamage{root, std::nullopt, std::nullopt,
                       name + " has an impossible depth " + std::to_string(depth)};
   }
-  Walk w(map, from, through, keys, std::move(on_leaf));
+  Walk w(map, from, through, keys, std::move(on_leaf), leaf_after);
   w.visit(root, depth, std::nullopt, std::nullopt);
   return w.damage();
 }
@@ -317,13 +328,13 @@ std::optional<PageDamage> walk_record(const Map& map, const unsigned char* recor
 Result<std::optional<PageDamage>> walk(const Map& map, const unsigned char* record,
                                        const MDB_stat& stat, std::uint64_t from,
                                        std::uint64_t through, const std::string& name,
-                                       Keys keys = Keys::integer) {
+                                       Keys keys = Keys::integer, bool leaf_after = true) {
   if (load<std::uint16_t>(record + kDbDepthAt) != stat.ms_depth ||
       load<std::uint64_t>(record + kDbEntriesAt) != stat.ms_entries) {
     return make_error(Errc::lmdb_error, "the database record of " + name +
                                             " does not match mdb_stat: not LMDB 0.9's layout");
   }
-  return walk_record(map, record, from, through, name, keys);
+  return walk_record(map, record, from, through, name, keys, {}, leaf_after);
 }
 
 Result<MDB_dbi> main_dbi(Txn& txn) {
@@ -348,12 +359,13 @@ Result<void> check_lmdb_version(int major, int minor, int patch) {
 namespace {
 Result<std::optional<PageDamage>> check_tree_as(Txn& txn, const char* name, MDB_dbi dbi,
                                                 std::uint64_t from, std::uint64_t through,
-                                                Keys keys);
+                                                Keys keys, bool leaf_after = true);
 }  // namespace
 
 Result<std::optional<PageDamage>> check_tree(Txn& txn, const char* name, MDB_dbi dbi,
-                                             std::uint64_t from, std::uint64_t through) {
-  return check_tree_as(txn, name, dbi, from, through, Keys::integer);
+                                             std::uint64_t from, std::uint64_t through,
+                                             bool leaf_after) {
+  return check_tree_as(txn, name, dbi, from, through, Keys::integer, leaf_after);
 }
 
 Result<std::optional<PageDamage>> check_text_tree(Txn& txn, const char* name, MDB_dbi dbi) {
@@ -364,7 +376,7 @@ namespace {
 
 Result<std::optional<PageDamage>> check_tree_as(Txn& txn, const char* name, MDB_dbi dbi,
                                                 std::uint64_t from, std::uint64_t through,
-                                                Keys keys) {
+                                                Keys keys, bool leaf_after) {
   if (auto ok = txn.usable(); !ok) return ok.error();
   MDB_stat stat{};
   if (const int rc = mdb_stat(txn.get(), dbi, &stat); rc != 0) return error("mdb_stat", rc);
@@ -379,7 +391,7 @@ Result<std::optional<PageDamage>> check_tree_as(Txn& txn, const char* name, MDB_
     return error(std::string("look up database ") + name, rc);
   }
   return walk(*map, static_cast<const unsigned char*>(record.mv_data), stat, from, through,
-              std::string(name), keys);
+              std::string(name), keys, leaf_after);
 }
 
 }  // namespace

@@ -48,9 +48,11 @@ struct PageDamage {
 // cursor scan over the keys [from, through] steps onto: the pages holding
 // those keys and the first leaf after them (where a cursor lands when it
 // steps past `through`; kHead: the last key). nullopt when they are sound. A long scan checks a
-// chunk at a time, just before it reads it.
+// chunk at a time, just before it reads it. Without `leaf_after`, not that
+// leaf: for a scan that stops on key `through`, which must be there.
 Result<std::optional<PageDamage>> check_tree(Txn& txn, const char* name, MDB_dbi dbi,
-                                             std::uint64_t from = 0, std::uint64_t through = kHead);
+                                             std::uint64_t from = 0, std::uint64_t through = kHead,
+                                             bool leaf_after = true);
 
 // Checks every page of database `dbi` (named `name`), whose keys are text
 // (the requests database), node headers included, as check_tree does for a
