@@ -71,17 +71,24 @@ deb=$(scripts/package.sh -DFJ_WERROR=ON)
 echo "== build (clang, MinSizeRel, warnings as errors) =="
 scripts/build.sh build-clang -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=MinSizeRel \
   -DFJ_WERROR=ON
+# The NATS cluster tests (45 s) check how the shipper and a cluster behave
+# together, which the GCC and ASan runs check; the shipper's clang build
+# runs in every other shipping test.
 echo "== tests (clang, MinSizeRel) =="
-run_ctest build-clang
+run_ctest build-clang -E '^Ship\.(Cluster|HundredThousandEvents)'
 
 echo "== build (ASan+UBSan) =="
 scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug "$debug_flags" -DFJ_SANITIZE=address \
   -DFJ_BUILD_BENCH=OFF -DFJ_WERROR=ON
 # The checks of the sources themselves (include layering, the public
 # headers, [[nodiscard]]) run the same GCC as the first build, which ran them.
+# The full-sync power-loss exploration (2,000 crash states, 90 s under
+# ASan) checks a durability promise, which the GCC and clang runs check; the
+# explorer's code runs under ASan in the shorter explorations.
 echo "== tests (ASan+UBSan) =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  run_ctest build-asan -E '^(Layering|PublicHeaders|NoDiscard)\.'
+  run_ctest build-asan \
+  -E '^(Layering|PublicHeaders|NoDiscard)\.|^PowerLossExplorerTest\.FullSyncLosesNothingAcknowledged$'
 
 # The service, the daemon, the scanner (it reads entries on threads), the
 # shipper (beside the writer and libnats' threads), and the audit's and
@@ -89,7 +96,9 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 # parts: their tests run again under ThreadSanitizer (the daemon binary
 # itself is instrumented).
 echo "== build (TSan: service, daemon, scheduler, shipper, audit, replay) =="
-scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo "$relwithdebinfo_flags" -DFJ_SANITIZE=thread \
+# -O1, as ThreadSanitizer's documentation suggests: quicker to compile than
+# -O2, and the assertions stay on.
+scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DFJ_SANITIZE=thread \
   -DFJ_BUILD_BENCH=OFF -DFJ_WERROR=ON --target daemon_test dispatch_test gc_test fleet_test \
   projector_test forkjournald forkjournal
 echo "== tests (TSan) =="
