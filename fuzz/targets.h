@@ -137,8 +137,13 @@ inline void check_record_bytes(std::string_view bytes) {
   // ...and an owned copy encodes the same way.
   FJ_FUZZ_REQUIRE(encode(view(to_event(e))) == again, kRecord,
                   "to_event/view changes the encoding");
-  // Whatever decodes is something the write path could have written.
-  const auto valid = validate(e);
+  // Whatever decodes is something the write path could have written: this
+  // build's, or for a name with a C1 control or bidirectional formatting an
+  // earlier build's (recorded names keep decoding under the rule they were
+  // written under); every other field is held to this build's rule.
+  Event checked = to_event(e);
+  if (!is_valid_name(checked.name) && is_recorded_name(checked.name)) checked.name.clear();
+  const auto valid = validate(view(checked));
   FJ_FUZZ_REQUIRE(valid.has_value(), kRecord,
                   "validate refuses a decoded " + std::string(type_name(e.type)) + ": " +
                       (valid ? std::string() : valid.error().message));
