@@ -248,6 +248,7 @@ Result<gc::ReconcileReport> Service::Impl::reconcile(bool dry_run, const char* w
   gc::ReconcileOptions reconcile_options;
   reconcile_options.dry_run = dry_run;
   reconcile_options.fork_grace = options.fork_grace;
+  reconcile_options.remove_template_files = options.remove_template_files;
   auto report = gc::reconcile(*ledger, options.data_root, reconcile_options);
   if (!report) {
     options.log(std::string(why) + " reconcile failed: " + report.error().message);

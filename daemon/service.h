@@ -68,6 +68,13 @@ struct ServiceOptions {
   // How long a recorded fork may have no directory before a reconcile
   // declares it lost (gc::ReconcileOptions::fork_grace).
   std::chrono::milliseconds fork_grace = gc::kDefaultForkGrace;
+  // Removes a retired template's files once its retire event is durable
+  // (gc::ReconcileOptions::remove_template_files: it must be idempotent).
+  // Runs on the writer thread, inside every reconcile that is not a dry
+  // run; it reports failure through its Result and must not throw (nor open
+  // the service's journal: a process opens a journal once). Unset: files
+  // are left alone.
+  std::function<Result<void>(const std::string& template_id)> remove_template_files;
   std::uint64_t snapshot_every = 100'000;  // events between snapshots; 0: never
   std::size_t max_batch = 4096;            // requests per transaction
   std::size_t max_map_size = 0;  // bytes the LMDB map may grow to (JournalOptions); 0: no limit
@@ -179,7 +186,8 @@ class Service {
   // Runs fn(const Projection&) on the writer thread; completion
   // void(fj::Result<T>) where T is fn's result. The only error is stopping
   // (submitted after stop(): fn never runs). fn must not keep references to
-  // the projection.
+  // the projection, and must not throw: it runs on the writer thread, where
+  // an exception ends the process (a read that can fail returns a Result).
   template <class Fn, class Token>
   auto async_read(Fn fn, Token&& token);
 

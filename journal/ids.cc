@@ -163,6 +163,12 @@ bool is_valid_request_id(std::string_view id) noexcept {
   return true;
 }
 
+Result<void> check_request_id(std::string_view id) {
+  if (is_valid_request_id(id)) return {};
+  return make_error(Errc::invalid_argument, "invalid request_id '" + printable(id) +
+                                                "': expected 1-128 bytes of printable ASCII");
+}
+
 Result<void> check_id(std::string_view what, std::string_view id) {
   if (is_valid_id(id)) return {};
   return make_error(Errc::invalid_argument,

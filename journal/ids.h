@@ -41,5 +41,7 @@ std::string printable(std::string_view s, std::size_t max = 80);
 // invalid_argument naming `what` ("template id", "fork id") and the value.
 Result<void> check_id(std::string_view what, std::string_view id);
 Result<void> check_name(std::string_view name);
+// invalid_argument naming the request id (is_valid_request_id).
+Result<void> check_request_id(std::string_view id);
 
 }  // namespace fj

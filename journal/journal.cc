@@ -8,6 +8,7 @@
 #include "journal/internal/endian.h"
 #include "journal/internal/format.h"
 #include "journal/internal/lmdb.h"
+#include "journal/internal/open_claim.h"
 #include "journal/internal/pages.h"
 
 #include <fcntl.h>
@@ -32,6 +33,11 @@ namespace fj {
 namespace {
 
 namespace fs = std::filesystem;
+
+// The map size an environment opens with: the initial size, within the limit.
+std::size_t first_map_size(const JournalOptions& o) {
+  return o.max_map_size != 0 ? std::min(o.initial_map_size, o.max_map_size) : o.initial_map_size;
+}
 
 unsigned env_flags(const JournalOptions& o) {
   unsigned flags = 0;
@@ -123,8 +129,10 @@ std::string u64_le(std::uint64_t v) {
 }  // namespace
 
 struct Journal::State {
-  State(lmdb::Env e, const JournalOptions& o) : env(std::move(e)), options(o) {}
+  State(OpenClaim c, lmdb::Env e, const JournalOptions& o)
+      : claim(std::move(c)), env(std::move(e)), options(o) {}
 
+  OpenClaim claim;  // first: released after the environment closes
   lmdb::Env env;
   JournalDbs dbs;
   JournalOptions options;
@@ -369,10 +377,7 @@ Result<std::uint64_t> WriteTxn::next_request_order() {
 
 Result<void> WriteTxn::put_request(std::string_view request_id, const RequestRecord& r,
                                    std::uint64_t stored_ns) {
-  if (!is_valid_request_id(request_id)) {
-    return make_error(Errc::invalid_argument,
-                      "invalid request_id: expected 1-128 bytes of printable ASCII");
-  }
+  if (auto ok = check_request_id(request_id); !ok) return ok.error();
   auto existing = txn_.get(dbs_.requests, lmdb::to_val(request_id));
   if (!existing) return existing.error();
   if (*existing) {
@@ -594,6 +599,12 @@ Result<std::optional<OldestReader>> Journal::oldest_reader() const {
 }
 
 bool Journal::interrupted_init(const std::string& dir) {
+  // A journal this process holds open is not an interrupted init, and
+  // opening its environment again to look would drop the locks (open_claim.h).
+  return !OpenClaim::held(dir) && looks_interrupted(dir);
+}
+
+bool Journal::looks_interrupted(const std::string& dir) {
   std::error_code ec;
   const fs::path data = fs::path(dir) / "data.mdb";
   if (!fs::is_regular_file(data, ec)) return false;
@@ -623,7 +634,7 @@ namespace {
 Result<void> write_new_journal(const std::string& dir, const JournalOptions& options,
                                const std::vector<fs::path>& new_entries_in) {
   {
-    lmdb::EnvOptions env_options{.flags = env_flags(options), .map_size = options.initial_map_size};
+    lmdb::EnvOptions env_options{.flags = env_flags(options), .map_size = first_map_size(options)};
     auto env = lmdb::Env::open(dir, env_options);
     if (!env) return env.error();
     auto txn = lmdb::Txn::begin(*env, 0);
@@ -672,8 +683,14 @@ Result<void> write_new_journal(const std::string& dir, const JournalOptions& opt
 
 Result<Journal> Journal::create(const std::string& dir, const JournalOptions& options) {
   if (auto ok = check_linked_lmdb(); !ok) return ok.error();
+  if (options.read_only) {
+    return make_error(Errc::invalid_argument,
+                      "cannot create journal " + dir + " read-only: a new journal is written");
+  }
+  auto claim = OpenClaim::take(dir);  // empty while `dir` does not exist
+  if (!claim) return claim.error();
   std::error_code ec;
-  const bool resume = interrupted_init(dir);
+  const bool resume = looks_interrupted(dir);
   // The directories whose entries this create adds to: data.mdb's, and the
   // parent of each directory it creates; and those it creates, deepest first.
   std::vector<fs::path> new_entries_in;
@@ -721,24 +738,36 @@ Result<Journal> Journal::create(const std::string& dir, const JournalOptions& op
     for (const fs::path& made : made_dirs) fs::remove(made, ec);
     return written.error();
   }
-  return open(dir, options);
+  if (claim->empty()) {
+    claim = OpenClaim::take(dir);
+    if (!claim) return claim.error();
+  }
+  return open_claimed(dir, options, std::move(*claim));
 }
 
 Result<Journal> Journal::open(const std::string& dir, const JournalOptions& options) {
   if (auto ok = check_linked_lmdb(); !ok) return ok.error();
+  auto claim = OpenClaim::take(dir);
+  if (!claim) return claim.error();
+  return open_claimed(dir, options, std::move(*claim));
+}
+
+Result<Journal> Journal::open_claimed(const std::string& dir, const JournalOptions& options,
+                                      OpenClaim claim) {
   // LMDB creates lock.mdb before it reads data.mdb; if this open fails, remove
   // a lock file it created so that a refused open leaves nothing behind.
   std::error_code ec;
   const fs::path lock = fs::path(dir) / "lock.mdb";
   const bool had_lock = fs::exists(lock, ec);
-  auto opened = open_existing(dir, options);
+  auto opened = open_existing(dir, options, std::move(claim));
   // Only for a directory that is not a journal: no journal user can be
   // sharing that lock file.
   if (!opened && !had_lock && opened.error().code == Errc::not_a_journal) fs::remove(lock, ec);
   return opened;
 }
 
-Result<Journal> Journal::open_existing(const std::string& dir, const JournalOptions& options) {
+Result<Journal> Journal::open_existing(const std::string& dir, const JournalOptions& options,
+                                       OpenClaim claim) {
   std::error_code ec;
   // A directory the process may not read is not a missing journal: saying
   // "no journal" would send the user to create one.
@@ -778,7 +807,7 @@ Result<Journal> Journal::open_existing(const std::string& dir, const JournalOpti
                           ": data.mdb is empty (a create that did not finish; 'forkjournal "
                           "init' completes it)");
   }
-  lmdb::EnvOptions env_options{.flags = env_flags(options), .map_size = options.initial_map_size};
+  lmdb::EnvOptions env_options{.flags = env_flags(options), .map_size = first_map_size(options)};
   // Without a lock file no writer can be running; reading must not create one.
   if (options.read_only && !fs::exists(fs::path(dir) / "lock.mdb", ec)) {
     env_options.flags |= MDB_NOLOCK;
@@ -831,7 +860,7 @@ Result<Journal> Journal::open_existing(const std::string& dir, const JournalOpti
     }
   }
 
-  auto state = std::make_unique<State>(std::move(*env), options);
+  auto state = std::make_unique<State>(std::move(claim), std::move(*env), options);
   state->info.path = dir;
   auto txn = lmdb::Txn::begin(state->env, MDB_RDONLY);
   if (!txn) return txn.error();

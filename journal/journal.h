@@ -5,8 +5,9 @@
 // Threads and processes: a Journal may be used from several threads; LMDB
 // serialises write transactions across threads and processes, so any number
 // of processes may append to one journal and the seqs stay gap-free. Do not
-// open the same directory twice in one process (an LMDB rule), and never
-// share a Journal across fork().
+// open the same directory twice in one process (an LMDB rule: open() and
+// create() refuse it while the first Journal lives), and never share a
+// Journal across fork().
 //
 // Every read runs in its own short read transaction; a write runs in one
 // write transaction that commits only if the whole callback succeeded.
@@ -48,7 +49,8 @@ struct JournalOptions {
   bool read_only = false;
   std::size_t initial_map_size = std::size_t{64} << 20;
   // The map doubles on MDB_MAP_FULL up to this size; past it appends fail with
-  // journal_full. 0 means no limit beyond the address space.
+  // journal_full. 0 means no limit beyond the address space. A limit below
+  // initial_map_size is the initial size as well.
   std::size_t max_map_size = 0;
   // Which request ids put_request keeps (journal/request_window.h).
   RequestWindow requests{};
@@ -82,6 +84,7 @@ struct RequestRecord {
 
 // The LMDB databases of one journal (journal/internal/databases.h).
 struct JournalDbs;
+class OpenClaim;  // journal/internal/open_claim.h
 
 // The hash chain's value after `seq` (see journal/chain.h).
 struct ChainPoint {
@@ -278,18 +281,21 @@ struct AppendResult {
 class Journal {
  public:
   // Creates a new journal in `dir` (created 0700 if missing; must be empty).
-  // Errors: already_a_journal, invalid_argument (a non-empty directory),
-  // io_error, lmdb_error (also for a linked LMDB whose page layout the page
-  // check does not read: lmdb::check_lmdb_version, before any file is made).
+  // Errors: already_a_journal, invalid_argument (a non-empty directory, a
+  // journal this process has open, options.read_only set), io_error, lmdb_error (also for a linked
+  // LMDB whose page layout the page check does not read: lmdb::check_lmdb_version, before any file
+  // is made).
   static Result<Journal> create(const std::string& dir, const JournalOptions& options = {});
 
   // Opens an existing journal. Read-only opening never creates or changes a
   // file and runs beside a live writer. Errors: not_a_journal (missing
   // directory, a file, no data.mdb, an empty data.mdb, another program's
   // LMDB environment; the message says which), io_error (the directory or
-  // data.mdb cannot be looked at: permission), unknown_version (another format version; both
-  // versions named), corrupt_meta, lmdb_error (also for a linked LMDB of another release, as
-  // create). Clears reader slots left by dead processes.
+  // data.mdb cannot be looked at: permission), invalid_argument (this
+  // process has the journal open already), unknown_version (another format
+  // version; both versions named), corrupt_meta, lmdb_error (also for a
+  // linked LMDB of another release, as create). Clears reader slots left by
+  // dead processes.
   static Result<Journal> open(const std::string& dir, const JournalOptions& options = {});
 
   // True when `dir` holds only what a create() killed before its first commit
@@ -297,6 +303,8 @@ class Journal {
   // no file: without a lock.mdb it reads without one.
   static bool interrupted_init(const std::string& dir);
 
+  // A moved-from Journal may only be destroyed or assigned to; a Ledger,
+  // Service or reader made on it must not outlive the move.
   Journal(Journal&&) noexcept;
   Journal& operator=(Journal&&) noexcept;
   ~Journal();
@@ -322,6 +330,10 @@ class Journal {
   auto write(Fn&& fn) -> decltype(fn(std::declval<WriteTxn&>()));
 
   // Appends `events` atomically in one transaction and returns their seqs.
+  // The raw layer: each event's fields are validated, not its meaning (a
+  // fork under an unregistered template is stored, and an audit reports it
+  // as an anomaly), and time_ns is stored as given; fj::Ledger::execute
+  // (projector/ledger.h) decides commands against the projection first.
   // With expected_head, refuses (head_moved, nothing written) when the head is
   // not that seq. Errors, each with nothing written: invalid_argument (an
   // event that does not validate, naming the field; or a read-only
@@ -357,7 +369,14 @@ class Journal {
  private:
   struct State;
   explicit Journal(std::unique_ptr<State> state);
-  static Result<Journal> open_existing(const std::string& dir, const JournalOptions& options);
+  // open() once the directory is claimed (open_claim.h): the claim moves
+  // into the Journal, or is released if the open fails.
+  static Result<Journal> open_claimed(const std::string& dir, const JournalOptions& options,
+                                      OpenClaim claim);
+  static Result<Journal> open_existing(const std::string& dir, const JournalOptions& options,
+                                       OpenClaim claim);
+  // interrupted_init's look at the files, for a directory already claimed.
+  static bool looks_interrupted(const std::string& dir);
   // Creates the request order database if missing and orders the request
   // ids that have no entry in it (WriteTxn::order_requests), in one write
   // transaction.

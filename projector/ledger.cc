@@ -41,10 +41,26 @@ auto Ledger::write(Fn&& fn) -> decltype(fn(std::declval<WriteTxn&>())) {
     if (auto ok = catch_up_in(w); !ok) return ok.error();
     return fn(w);
   });
-  // Committed: the projection matches the journal. Otherwise, if fn appended
-  // anything, dirty_ stays set and the next transaction reloads.
-  if (result) dirty_ = false;
+  // Committed: the projection matches the journal.
+  if (result) {
+    dirty_ = false;
+  } else if (dirty_) {
+    discard_uncommitted();
+  }
   return result;
+}
+
+void Ledger::discard_uncommitted() {
+  // The write's own error is what the caller gets; if the journal cannot be
+  // read now either, dirty_ stays set and the next catch-up reloads.
+  auto reloaded = journal_->read([&](Reader& r) -> Result<Projection> {
+    auto head = r.head();
+    if (!head) return head.error();
+    return load_from(r, *head, report_);
+  });
+  if (!reloaded) return;
+  state_ = std::move(*reloaded);
+  dirty_ = false;
 }
 
 Result<void> Ledger::catch_up_in(Reader& reader) {
@@ -97,10 +113,8 @@ Result<std::vector<Result<Outcome>>> Ledger::execute_batch(std::span<const Reque
       const std::string& id = request.request_id;
       const std::uint32_t print = id.empty() ? 0 : fingerprint(request.command);
       if (!id.empty()) {
-        if (!is_valid_request_id(id)) {
-          results.emplace_back(
-              make_error(Errc::invalid_argument,
-                         "invalid request_id: expected 1-128 bytes of printable ASCII"));
+        if (auto valid = check_request_id(id); !valid) {
+          results.emplace_back(valid.error());
           continue;
         }
         std::optional<RequestRecord> stored;

@@ -46,7 +46,13 @@ class Ledger {
   // load() (projector/replay.h).
   static Result<Ledger> open(Journal& journal, Clock clock = {});
 
+  // The projection at the last write or catch-up. A write that fails
+  // leaves it as the journal holds it: the events it decided on are taken
+  // back (by reloading) before the write returns its error. Should the
+  // journal also refuse that read, in_sync() is false and the projection
+  // may hold them until a catch_up() succeeds: do not act on it then.
   const Projection& projection() const noexcept { return state_; }
+  bool in_sync() const noexcept { return !dirty_; }
   Journal& journal() const noexcept { return *journal_; }
   const LoadReport& load_report() const noexcept { return report_; }
   // The clock this ledger stamps events with (unix nanoseconds).
@@ -105,6 +111,9 @@ class Ledger {
  private:
   Ledger(Journal& journal, Clock clock) : journal_(&journal), clock_(std::move(clock)) {}
 
+  // Reloads the projection from the journal after a write that applied
+  // events and did not commit; on a read error it stays marked dirty.
+  void discard_uncommitted();
   // Catches up inside a write transaction; reloads first if an aborted
   // transaction left uncommitted events in the projection.
   Result<void> catch_up_in(Reader& reader);

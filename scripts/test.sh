@@ -99,8 +99,8 @@ echo "== build (TSan: service, daemon, scheduler, shipper, audit, replay) =="
 # -O1, as ThreadSanitizer's documentation suggests: quicker to compile than
 # -O2, and the assertions stay on.
 scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DFJ_SANITIZE=thread \
-  -DFJ_BUILD_BENCH=OFF -DFJ_WERROR=ON --target daemon_test dispatch_test gc_test fleet_test \
-  projector_test forkjournald forkjournal
+  -DFJ_BUILD_BENCH=OFF -DFJ_WERROR=ON --target daemon_test dispatch_test threads_test fleet_test \
+  forkjournald forkjournal
 echo "== tests (TSan) =="
 TSAN_OPTIONS=halt_on_error=1 run_ctest build-tsan \
   -R 'DaemonTest|DispatchTest|ServicePeriodic|ReconcileScheduler|ScannerTest|MemoryScan|ReconcilerTest|Ship\.|FleetInit|AuditTest|ChainHasherTest|ReplayedJournal'

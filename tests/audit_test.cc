@@ -132,17 +132,19 @@ TEST_F(AuditTest, AnIntactJournalHasNoFindings) {
 TEST_F(AuditTest, TheChainHeadIsTheChainOfAllRecords) {
   build(10);
   ChainHash chain = chain_seed(journal_id_);
-  auto j = Journal::open(dir_.path(), JournalOptions{.read_only = true});
-  ASSERT_TRUE(j->read([&](Reader& r) {
-    return r.for_each(1, 10, [&](std::uint64_t seq, std::string_view rec) -> Result<void> {
-      chain = chain_next(chain, seq, rec);
-      return {};
-    });
-  }));
+  {
+    auto j = Journal::open(dir_.path(), JournalOptions{.read_only = true});
+    ASSERT_TRUE(j->read([&](Reader& r) {
+      return r.for_each(1, 10, [&](std::uint64_t seq, std::string_view rec) -> Result<void> {
+        chain = chain_next(chain, seq, rec);
+        return {};
+      });
+    }));
+    auto stored = j->read([](Reader& r) { return r.chain_head(); });
+    EXPECT_EQ(stored->seq, 10u);
+    EXPECT_EQ(stored->value, chain);
+  }
   EXPECT_EQ(run().chain_head, chain);
-  auto stored = j->read([](Reader& r) { return r.chain_head(); });
-  EXPECT_EQ(stored->seq, 10u);
-  EXPECT_EQ(stored->value, chain);
 }
 
 TEST_F(AuditTest, AFlippedByteIsAChecksumMismatchAtItsSeq) {
@@ -487,10 +489,12 @@ TEST_F(AuditTest, ASnapshotThatDiffersFromTheReplayIsAFinding) {
 
 TEST_F(AuditTest, ReplayAnomaliesAreFindings) {
   build(5);
-  auto j = Journal::open(dir_.path(), JournalOptions{.sync = SyncMode::none});
-  const Event bad = removed("web", "never-forked");
-  const EventView v = view(bad);
-  ASSERT_TRUE(j->append(std::span(&v, 1)));
+  {
+    auto j = Journal::open(dir_.path(), JournalOptions{.sync = SyncMode::none});
+    const Event bad = removed("web", "never-forked");
+    const EventView v = view(bad);
+    ASSERT_TRUE(j->append(std::span(&v, 1)));
+  }
   const AuditReport r = run();
   ASSERT_EQ(r.findings.size(), 1u);
   EXPECT_EQ(r.findings[0].kind, "anomaly");

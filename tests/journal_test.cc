@@ -393,6 +393,33 @@ TEST(Journal, CopyToRefusesAnExistingCopyAndAMissingDirectory) {
   EXPECT_FALSE(std::filesystem::exists(dir.sub("missing")));
 }
 
+// A limit below the default initial size (64 MiB) is the map's size from
+// the start: the file never grows past it.
+TEST(Journal, AMaximumBelowTheInitialMapSizeBoundsTheFile) {
+  TempDir dir;
+  auto j = Journal::create(dir.path(),
+                           JournalOptions{.sync = SyncMode::none, .max_map_size = 256 << 10});
+  ASSERT_TRUE(j);
+  Result<AppendResult> r;
+  for (int i = 0; i < 100000; ++i) {
+    r = append_one(*j, added("tpl", "f" + std::to_string(i)));
+    if (!r) break;
+  }
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::journal_full);
+  EXPECT_LE(std::filesystem::file_size(dir.path() + "/data.mdb"), 256u << 10);
+}
+
+TEST(Journal, CreateReadOnlyIsRefusedAndMakesNothing) {
+  TempDir dir;
+  auto j = Journal::create(dir.sub("new"), JournalOptions{.read_only = true});
+  ASSERT_FALSE(j);
+  EXPECT_EQ(j.error().code, Errc::invalid_argument);
+  EXPECT_EQ(j.error().message,
+            "cannot create journal " + dir.sub("new") + " read-only: a new journal is written");
+  EXPECT_FALSE(std::filesystem::exists(dir.sub("new")));
+}
+
 TEST(Journal, MaximumMapSizeFailsWithJournalFullAndKeepsWhatWasAcknowledged) {
   TempDir dir;
   auto j = Journal::create(dir.path(), JournalOptions{.sync = SyncMode::none,
@@ -423,14 +450,54 @@ TEST(Journal, ReadOnlyJournalRefusesWrites) {
   EXPECT_EQ(r.error().code, Errc::invalid_argument);
 }
 
+// The writer is another process: one process opens a journal once.
 TEST(Journal, ReadOnlyOpenSeesAWritersCommits) {
   TempDir dir;
-  auto writer = Journal::create(dir.path(), fast());
+  ASSERT_TRUE(Journal::create(dir.path(), fast()));
   auto reader = Journal::open(dir.path(), JournalOptions{.read_only = true});
   ASSERT_TRUE(reader);
   EXPECT_EQ(*reader->head(), 0u);
-  ASSERT_TRUE(append_one(*writer, added("tpl", "f")));
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto writer = Journal::open(dir.path(), fast());
+    ::_exit(writer && append_one(*writer, added("tpl", "f")) ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   EXPECT_EQ(*reader->head(), 1u);
+}
+
+// LMDB's locks are lost when a second open of one environment closes: the
+// second open is refused while the first lives (and after it, allowed).
+TEST(Journal, ASecondOpenInOneProcessIsRefused) {
+  TempDir dir;
+  auto first = Journal::create(dir.path(), fast());
+  ASSERT_TRUE(first);
+  for (bool read_only : {false, true}) {
+    auto second = Journal::open(dir.path(), JournalOptions{.read_only = read_only});
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error().code, Errc::invalid_argument);
+    EXPECT_EQ(second.error().message,
+              "journal " + dir.path() +
+                  " is already open in this process: LMDB allows one open of a journal per "
+                  "process (a second one, once closed, drops the first one's locks); share the "
+                  "open Journal");
+  }
+  // Through another name for the same directory, and by create().
+  const std::string link = dir.path() + "-link";
+  ASSERT_EQ(::symlink(dir.path().c_str(), link.c_str()), 0);
+  EXPECT_FALSE(Journal::open(link));
+  EXPECT_EQ(Journal::create(dir.path()).error().code, Errc::invalid_argument);
+  EXPECT_FALSE(Journal::interrupted_init(dir.path()));
+  ::unlink(link.c_str());
+  // The claim moves with the Journal and ends with it.
+  Journal moved = std::move(*first);
+  EXPECT_FALSE(Journal::open(dir.path()));
+  TempDir other;
+  moved = std::move(*Journal::create(other.path(), fast()));
+  EXPECT_TRUE(Journal::open(dir.path()));
 }
 
 TEST(Journal, AMissingSeqIsReportedAsAGap) {

@@ -226,12 +226,14 @@ TEST_F(LedgerTest, ACorruptRecordStopsReplayNamingItsSeq) {
     ASSERT_TRUE(txn->put(*events, lmdb::seq_key(two), lmdb::to_val(bytes)));
     ASSERT_TRUE(txn->commit());
   }
-  auto j = Journal::open(dir_.path(), JournalOptions{.read_only = true});
-  ASSERT_TRUE(j);
-  for (auto r : {replay(*j), load(*j)}) {
-    ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().code, Errc::checksum_mismatch);
-    EXPECT_EQ(r.error().seq, 2u);
+  {
+    auto j = Journal::open(dir_.path(), JournalOptions{.read_only = true});
+    ASSERT_TRUE(j);
+    for (auto r : {replay(*j), load(*j)}) {
+      ASSERT_FALSE(r);
+      EXPECT_EQ(r.error().code, Errc::checksum_mismatch);
+      EXPECT_EQ(r.error().seq, 2u);
+    }
   }
   auto writer = Journal::open(dir_.path(), JournalOptions{.sync = SyncMode::none});
   auto ledger = Ledger::open(*writer);
@@ -366,11 +368,27 @@ TEST_F(LedgerTest, ARequestIdRepeatedInOneBatchAppendsOnce) {
   EXPECT_EQ(*journal_->head(), 2u);
 }
 
+TEST_F(LedgerTest, AnInvalidRequestIdIsNamedAndRefusedAlone) {
+  ok(RegisterTemplate{"web", "src", ""});
+  const std::vector<Request> batch{{AddFork{"web", "a"}, std::string("bad\x01id")},
+                                   {AddFork{"web", "b"}, ""}};
+  auto results = ledger_->execute_batch(batch, Origin::api);
+  ASSERT_TRUE(results);
+  ASSERT_FALSE((*results)[0]);
+  EXPECT_EQ((*results)[0].error().code, Errc::invalid_argument);
+  EXPECT_EQ((*results)[0].error().message,
+            "invalid request_id 'bad\\x01id': expected 1-128 bytes of printable ASCII");
+  EXPECT_TRUE((*results)[1]);
+  EXPECT_EQ(*journal_->head(), 2u);
+}
+
+// A journal whose map stops at 256 KiB: a big enough batch fails journal_full.
+constexpr JournalOptions kCapped{
+    .sync = SyncMode::none, .initial_map_size = 64 << 10, .max_map_size = 256 << 10};
+
 TEST(LedgerFull, AFailedBatchLeavesTheProjectionEqualToTheJournal) {
   TempDir dir;
-  auto journal = Journal::create(dir.path(), JournalOptions{.sync = SyncMode::none,
-                                                            .initial_map_size = 64 << 10,
-                                                            .max_map_size = 256 << 10});
+  auto journal = Journal::create(dir.path(), kCapped);
   ASSERT_TRUE(journal);
   auto ledger = Ledger::open(*journal);
   ASSERT_TRUE(ledger->execute(RegisterTemplate{"web", "src", ""}, Origin::api));
@@ -385,12 +403,37 @@ TEST(LedgerFull, AFailedBatchLeavesTheProjectionEqualToTheJournal) {
   }
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::journal_full);
-  // The failed batch's events were applied in memory but never committed.
-  ASSERT_TRUE(ledger->catch_up());
+  // The failed batch's events were applied in memory but never committed:
+  // they are gone when the error returns, before any catch-up (a caller
+  // acting on the projection then must not see forks that are not stored).
   auto full = replay(*journal);
   ASSERT_TRUE(full);
+  EXPECT_TRUE(ledger->in_sync());
   EXPECT_TRUE(ledger->projection() == *full);
   EXPECT_EQ(ledger->projection().seq(), *journal->head());
+  ASSERT_TRUE(ledger->catch_up());
+  EXPECT_TRUE(ledger->projection() == *full);
+}
+
+// An unfork decided in a batch that then fails must not
+// leave the fork's template at zero forks in the projection.
+TEST(LedgerFull, AnUnforkInAFailedBatchLeavesTheForkLive) {
+  TempDir dir;
+  auto journal = Journal::create(dir.path(), kCapped);
+  ASSERT_TRUE(journal);
+  auto ledger = Ledger::open(*journal);
+  ASSERT_TRUE(ledger->execute(RegisterTemplate{"keep", "src", ""}, Origin::api));
+  ASSERT_TRUE(ledger->execute(AddFork{"keep", "live1"}, Origin::api));
+  ASSERT_TRUE(ledger->execute(RegisterTemplate{"web", "src2", ""}, Origin::api));
+  std::vector<Request> batch{{RemoveFork{"keep", "live1"}, ""}};
+  for (int k = 0; k < 20000; ++k) batch.push_back({AddFork{"web", "f" + std::to_string(k)}, ""});
+  auto r = ledger->execute_batch(batch, Origin::api);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::journal_full);
+  EXPECT_EQ(*journal->head(), 3u);
+  EXPECT_EQ(ledger->projection().seq(), 3u);
+  EXPECT_EQ(ledger->projection().find("keep")->forks, 1u);
+  EXPECT_EQ(ledger->projection().find("web")->forks, 0u);
 }
 
 }  // namespace
