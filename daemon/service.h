@@ -184,10 +184,11 @@ class Service {
   auto async_execute(Request request, Token&& token);
 
   // Runs fn(const Projection&) on the writer thread; completion
-  // void(fj::Result<T>) where T is fn's result. The only error is stopping
-  // (submitted after stop(): fn never runs). fn must not keep references to
-  // the projection, and must not throw: it runs on the writer thread, where
-  // an exception ends the process (a read that can fail returns a Result).
+  // void(fj::Result<T>) where T is fn's result. Errors (fn never runs):
+  // stopping (submitted after stop()), and the journal's read errors when
+  // a failed write left the projection to be reloaded and the reload fails. fn must not keep
+  // references to the projection, and must not throw: it runs on the writer thread, where an
+  // exception ends the process (a read that can fail returns a Result).
   template <class Fn, class Token>
   auto async_read(Fn fn, Token&& token);
 
@@ -254,9 +255,16 @@ auto Service::async_read(Fn fn, Token&& token) {
   return boost::asio::async_initiate<Token, void(Result<T>)>(
       [this](auto handler, Fn fn) {
         auto done = completion(std::move(handler));
-        enqueue_job([fn = std::move(fn),
-                     done](Ledger& ledger) mutable { done(Result<T>(fn(ledger.projection()))); },
-                    [done](Error e) mutable { done(Result<T>(std::move(e))); });
+        enqueue_job(
+            [fn = std::move(fn), done](Ledger& ledger) mutable {
+              // A failed write whose reload failed too leaves events never
+              // stored in the projection: reload first, or answer why not.
+              if (!ledger.in_sync()) {
+                if (auto ok = ledger.catch_up(); !ok) return done(Result<T>(ok.error()));
+              }
+              done(Result<T>(fn(ledger.projection())));
+            },
+            [done](Error e) mutable { done(Result<T>(std::move(e))); });
       },
       token, std::move(fn));
 }

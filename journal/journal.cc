@@ -600,8 +600,10 @@ Result<std::optional<OldestReader>> Journal::oldest_reader() const {
 
 bool Journal::interrupted_init(const std::string& dir) {
   // A journal this process holds open is not an interrupted init, and
-  // opening its environment again to look would drop the locks (open_claim.h).
-  return !OpenClaim::held(dir) && looks_interrupted(dir);
+  // opening its environment again to look would drop the locks
+  // (open_claim.h): the look holds the claim, so that no open starts during it.
+  auto claim = OpenClaim::take(dir);
+  return claim && looks_interrupted(dir);
 }
 
 bool Journal::looks_interrupted(const std::string& dir) {
@@ -726,6 +728,13 @@ Result<Journal> Journal::create(const std::string& dir, const JournalOptions& op
     if (ec) return errno_error("cannot create " + dir, ec.value());
     fs::permissions(dir, fs::perms::owner_all, ec);
     made_dirs = std::move(missing_dirs);
+    // Claimed before the environment is made: an open of `dir` on another
+    // thread meanwhile must not share it.
+    claim = OpenClaim::take(dir);
+    if (!claim) {
+      for (const fs::path& made : made_dirs) fs::remove(made, ec);
+      return claim.error();
+    }
   }
   if (auto written = write_new_journal(dir, options, new_entries_in); !written) {
     // A refused init leaves nothing behind: without this a disk that filled
@@ -737,10 +746,6 @@ Result<Journal> Journal::create(const std::string& dir, const JournalOptions& op
     fs::remove(fs::path(dir) / "lock.mdb", ec);
     for (const fs::path& made : made_dirs) fs::remove(made, ec);
     return written.error();
-  }
-  if (claim->empty()) {
-    claim = OpenClaim::take(dir);
-    if (!claim) return claim.error();
   }
   return open_claimed(dir, options, std::move(*claim));
 }

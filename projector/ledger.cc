@@ -53,13 +53,15 @@ auto Ledger::write(Fn&& fn) -> decltype(fn(std::declval<WriteTxn&>())) {
 void Ledger::discard_uncommitted() {
   // The write's own error is what the caller gets; if the journal cannot be
   // read now either, dirty_ stays set and the next catch-up reloads.
+  LoadReport report;
   auto reloaded = journal_->read([&](Reader& r) -> Result<Projection> {
     auto head = r.head();
     if (!head) return head.error();
-    return load_from(r, *head, report_);
+    return load_from(r, *head, report);
   });
   if (!reloaded) return;
   state_ = std::move(*reloaded);
+  report_ = std::move(report);
   dirty_ = false;
 }
 
@@ -67,9 +69,11 @@ Result<void> Ledger::catch_up_in(Reader& reader) {
   auto head = reader.head();
   if (!head) return head.error();
   if (dirty_ || *head < state_.seq()) {
-    auto reloaded = load_from(reader, *head, report_);
+    LoadReport report;
+    auto reloaded = load_from(reader, *head, report);
     if (!reloaded) return reloaded.error();
     state_ = std::move(*reloaded);
+    report_ = std::move(report);
     dirty_ = false;
   }
   return apply_range(reader, state_, *head);
@@ -158,28 +162,27 @@ Result<std::vector<Result<Outcome>>> Ledger::execute_batch(std::span<const Reque
   return results;
 }
 
-Result<std::uint64_t> Ledger::store_snapshot(WriteTxn& w, std::size_t keep) {
-  const std::uint64_t head = state_.seq();
+Result<std::uint64_t> Ledger::store_snapshot(WriteTxn& w, const Projection& state,
+                                             std::size_t keep) {
+  const std::uint64_t head = state.seq();
   if (head == 0) return std::uint64_t{0};
   auto record = w.record(head);
   if (!record) return record.error();
   if (!*record) {
     return make_error(Errc::seq_gap, "seq " + std::to_string(head) + " is missing", head);
   }
-  const std::string blob = SnapshotCodec::encode(state_, stored_checksum(**record));
+  const std::string blob = SnapshotCodec::encode(state, stored_checksum(**record));
   if (auto ok = w.put_snapshot(head, blob, keep); !ok) return ok.error();
   return head;
 }
 
 Result<std::uint64_t> Ledger::snapshot() {
-  return write([&](WriteTxn& w) { return store_snapshot(w, 2); });
+  return write([&](WriteTxn& w) { return store_snapshot(w, state_, 2); });
 }
 
 Result<Ledger::CheckedSnapshot> Ledger::snapshot_replayed(Projection replayed) {
-  // Set by the first run of the transaction: a rerun (after the map grows)
-  // finds the projection already replaced.
   bool differed = false;
-  return write([&](WriteTxn& w) -> Result<CheckedSnapshot> {
+  auto stored = write([&](WriteTxn& w) -> Result<CheckedSnapshot> {
     const std::uint64_t head = state_.seq();
     if (replayed.seq() > head) {
       return make_error(Errc::invalid_argument,
@@ -187,14 +190,16 @@ Result<Ledger::CheckedSnapshot> Ledger::snapshot_replayed(Projection replayed) {
                             ", past the head (seq " + std::to_string(head) + ")");
     }
     if (auto ok = apply_range(w, replayed, head); !ok) return ok.error();
-    if (!(replayed == state_)) {
-      differed = true;
-      state_ = replayed;
-    }
-    auto seq = store_snapshot(w, differed ? 1 : 2);
+    differed = !(replayed == state_);
+    auto seq = store_snapshot(w, replayed, differed ? 1 : 2);
     if (!seq) return seq.error();
     return CheckedSnapshot{*seq, differed};
   });
+  // The projection becomes the replayed state once its snapshot is stored:
+  // after a failed write both are as they were, and a retry finds the
+  // difference again (and deletes the other snapshots then).
+  if (stored && differed) state_ = std::move(replayed);
+  return stored;
 }
 
 }  // namespace fj

@@ -120,9 +120,10 @@ class Ledger {
   // Appends the events and applies them to the projection at once (marking it
   // dirty until the transaction commits).
   Result<Outcome> append_decided(WriteTxn& w, const Decision& decision);
-  // Stores the projection as the snapshot at its seq, keeping the newest
-  // `keep` snapshots; returns the seq (0: empty, nothing stored).
-  Result<std::uint64_t> store_snapshot(WriteTxn& w, std::size_t keep);
+  // Stores `state` (the projection, or a replay of the same journal) as the
+  // snapshot at its seq, keeping the newest `keep` snapshots; returns the
+  // seq (0: empty, nothing stored).
+  Result<std::uint64_t> store_snapshot(WriteTxn& w, const Projection& state, std::size_t keep);
   template <class Fn>
   auto write(Fn&& fn) -> decltype(fn(std::declval<WriteTxn&>()));
 

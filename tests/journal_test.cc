@@ -2,6 +2,7 @@
 
 #include "journal/internal/format.h"
 #include "journal/internal/lmdb.h"
+#include "journal/internal/open_claim.h"
 #include "support/event_samples.h"
 #include "support/journal_reader.h"
 #include "support/temp_dir.h"
@@ -448,6 +449,28 @@ TEST(Journal, ReadOnlyJournalRefusesWrites) {
   auto r = append_one(*j, added("tpl", "f"));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::invalid_argument);
+}
+
+// A child of fork() may open what its parent holds, and dropping a claim it
+// inherited does not release the claim of its own open.
+TEST(Journal, AForkedChildsClaimsAreItsOwn) {
+  TempDir dir;
+  auto parents = OpenClaim::take(dir.path());
+  ASSERT_TRUE(parents);
+  ASSERT_FALSE(parents->empty());
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto mine = OpenClaim::take(dir.path());
+    if (!mine || mine->empty()) ::_exit(1);
+    *parents = OpenClaim();  // the inherited claim, dropped
+    ::_exit(OpenClaim::take(dir.path()) ? 2 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: refused in the child; 2: a second claim in the child";
+  EXPECT_FALSE(OpenClaim::take(dir.path()));  // the parent's stands
 }
 
 // The writer is another process: one process opens a journal once.

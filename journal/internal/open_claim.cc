@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
+#include <cstdint>
 #include <mutex>
 #include <set>
 #include <utility>
@@ -15,6 +16,9 @@ using Key = std::pair<dev_t, ino_t>;
 struct Claims {
   std::mutex mutex;
   std::set<Key> held;
+  // Bumped in each child of fork(): a claim made before the fork (in an
+  // inherited Journal) is not the child's to release.
+  std::uint64_t generation = 0;
 };
 
 Claims& claims();
@@ -31,6 +35,7 @@ void unlock_in_parent() {
 }
 void clear_in_child() {
   claims().held.clear();
+  ++claims().generation;
   claims().mutex.unlock();
 }
 
@@ -43,6 +48,10 @@ Claims& claims() {
   }();
   return *c;
 }
+
+// Set up at load time, not at the first open: a fork() during that first
+// set-up would leave the child waiting on the half-initialised static.
+[[maybe_unused]] const bool set_up_at_load = (claims(), true);
 
 bool key_of(const std::string& dir, Key& key) {
   struct stat st {};
@@ -57,6 +66,7 @@ OpenClaim& OpenClaim::operator=(OpenClaim&& other) noexcept {
   if (this != &other) {
     release();
     held_ = std::exchange(other.held_, false);
+    generation_ = other.generation_;
     dev_ = other.dev_;
     ino_ = other.ino_;
   }
@@ -77,24 +87,17 @@ Result<OpenClaim> OpenClaim::take(const std::string& dir) {
                           "locks); share the open Journal");
   }
   claim.held_ = true;
+  claim.generation_ = c.generation;
   claim.dev_ = key.first;
   claim.ino_ = key.second;
   return claim;
-}
-
-bool OpenClaim::held(const std::string& dir) {
-  Key key;
-  if (!key_of(dir, key)) return false;
-  Claims& c = claims();
-  std::lock_guard lock(c.mutex);
-  return c.held.contains(key);
 }
 
 void OpenClaim::release() noexcept {
   if (!held_) return;
   Claims& c = claims();
   std::lock_guard lock(c.mutex);
-  c.held.erase({dev_, ino_});
+  if (generation_ == c.generation) c.held.erase({dev_, ino_});
   held_ = false;
 }
 

@@ -18,6 +18,7 @@
 #include "journal/error.h"
 
 #include <sys/types.h>
+#include <cstdint>
 #include <string>
 
 namespace fj {
@@ -33,8 +34,6 @@ class OpenClaim {
 
   // Claims `dir`; an empty claim when `dir` does not exist (yet).
   static Result<OpenClaim> take(const std::string& dir);
-  // True when this process holds a claim on `dir`.
-  static bool held(const std::string& dir);
 
   bool empty() const noexcept { return !held_; }
 
@@ -42,6 +41,7 @@ class OpenClaim {
   void release() noexcept;
 
   bool held_ = false;
+  std::uint64_t generation_ = 0;  // of the process's fork()s (open_claim.cc)
   dev_t dev_ = 0;
   ino_t ino_ = 0;
 };
