@@ -10,15 +10,17 @@
 
 #include <algorithm>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace fj::bench {
 namespace {
 
 // Seconds spent in Journal::append writing the first `count` events of `w` to
-// a fresh journal, `batch` events per transaction.
+// a fresh journal, `batch` events per transaction. Progress lines fall
+// outside the time measured.
 Result<double> time_appends(const Workload& w, std::uint64_t count, std::size_t batch,
-                            SyncMode sync) {
+                            SyncMode sync, Progress& progress, std::string_view what) {
   auto dir = TempDir::create("append");
   if (!dir) return dir.error();
   JournalOptions jo;
@@ -35,6 +37,7 @@ Result<double> time_appends(const Workload& w, std::uint64_t count, std::size_t 
     auto appended = journal->append(views);
     seconds += clock.seconds();
     if (!appended) return appended.error();
+    progress.every_2s(what, i, count);
   }
   return seconds;
 }
@@ -76,10 +79,13 @@ Result<Report> run_append(const AppendArgs& args) {
                   {"repetitions", a.repetitions}};
 
   progress.note("batch appends (" + grouped(kAppendBatch) + " events per transaction, no sync)");
-  auto batch = repeat(reps, [&] { return time_appends(w, n, kAppendBatch, SyncMode::none); });
+  auto batch = repeat(
+      reps, [&] { return time_appends(w, n, kAppendBatch, SyncMode::none, progress, "batch"); });
   if (!batch) return batch.error();
   progress.note("durable single appends (one event per transaction, full sync)");
-  auto single = repeat(reps, [&] { return time_appends(w, durable, 1, SyncMode::full); });
+  auto single = repeat(reps, [&] {
+    return time_appends(w, durable, 1, SyncMode::full, progress, "durable single appends");
+  });
   if (!single) return single.error();
   progress.note("file registry (write-temp, fsync, rename per event)");
   auto registry = repeat(reps, [&] { return time_registry(w, durable); });

@@ -23,6 +23,9 @@ struct ReplayArgs {
   CommonArgs common;
   std::uint64_t events = 0;
   Shape shape = Shape::steady;  // also picks the default templates and live forks
+  // Non-zero: the shape's default templates, more than the events, which
+  // common.templates holds instead (said in the report).
+  std::uint32_t templates_clamped_from = 0;
 };
 
 struct AppendArgs {

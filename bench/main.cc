@@ -4,16 +4,44 @@
 #include "bench/commands.h"
 #include "bench/first_pass.h"
 #include "bench/replay_measures.h"
+#include "bench/stop_cleanup.h"
+#include "present/usage_errors.h"
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <functional>
 #include <iostream>
-#include <map>
+#include <optional>
+#include <string_view>
+
+namespace {
+
+// The shape named `text` (any case); nullopt for anything else, a number too.
+std::optional<fj::bench::Shape> shape_named(std::string_view text) {
+  using fj::bench::Shape;
+  for (Shape shape : {Shape::steady, Shape::growing, Shape::soak}) {
+    const std::string_view name = fj::bench::shape_name(shape);
+    if (std::ranges::equal(text, name, [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == b;
+        })) {
+      return shape;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace fj::bench;
+  // First: every thread made later inherits the blocked stop signals.
+  if (auto started = start_stop_cleanup(); !started) {
+    std::fprintf(stderr, "forkjournal-bench: %s\n", started.error().message.c_str());
+    return 2;
+  }
   CLI::App app{
       "forkjournal-bench: replay and append speed of a fork journal, side by side with a bare\n"
       "LMDB scan, SQLite and a mutable-counter file registry; and fj::gc::scan over a VM-manager\n"
@@ -53,20 +81,37 @@ int main(int argc, char** argv) {
   r->add_option("--events", replay.events, "Events in the journal (at least 100)")
       ->required()
       ->check(CLI::Range(std::uint64_t{100}, std::uint64_t{1'000'000'000}));
-  r->add_option("--shape", replay.shape,
+  std::string shape_text = "steady";  // a string: bound to the enum, CLI11 reads numbers
+  r->add_option("--shape", shape_text,
                 "How the journal grows: steady (templates early, live forks hover), growing "
                 "(templates all along, live forks climb to the end; default 2000 templates, "
                 "40000 live forks) or soak (growing with 20000 templates, 65000 live forks) "
                 "(default steady)")
-      // The names only: CLI11 would show the enum's values beside them.
-      ->transform(CLI::CheckedTransformer(std::map<std::string, Shape>{{"steady", Shape::steady},
-                                                                       {"growing", Shape::growing},
-                                                                       {"soak", Shape::soak}},
-                                          CLI::ignore_case)
-                      .description("{steady,growing,soak}"));
+      // The names only: CLI11's CheckedTransformer also took the enum's
+      // values (1 for growing) and showed them in its errors.
+      ->type_name("ENUM")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            return shape_named(text) ? std::string()
+                                     : "'" + text + "' is not one of steady, growing, soak";
+          },
+          "{steady,growing,soak}"));
   common(r, replay.common);
   r->callback([&] {
-    if (r->count("--templates") == 0) replay.common.templates = default_templates(replay.shape);
+    replay.shape = *shape_named(shape_text);
+    if (r->count("--templates") == 0) {
+      // Each template costs an event; the soak shape's 20,000 do not fit a
+      // small journal, which then registers one template per event.
+      const std::uint32_t wanted = default_templates(replay.shape);
+      replay.common.templates =
+          static_cast<std::uint32_t>(std::min<std::uint64_t>(wanted, replay.events));
+      if (replay.common.templates < wanted) replay.templates_clamped_from = wanted;
+    } else if (replay.common.templates > replay.events) {
+      throw CLI::ValidationError("--templates", std::to_string(replay.common.templates) +
+                                                    " is more than --events " +
+                                                    std::to_string(replay.events) +
+                                                    " (each template is registered by an event)");
+    }
     if (r->count("--live-forks") == 0) replay.common.live_forks = default_live_forks(replay.shape);
     run = [&] { return run_replay(replay); };
   });
@@ -87,9 +132,13 @@ int main(int argc, char** argv) {
 
   CLI::App* s = app.add_subcommand(
       "scaling", "Replay time at N/100, N/10 and N: forkjournal, SQLite, bare LMDB scan");
-  s->add_option("--max-events", scaling.max_events, "N, the largest journal (at least 100)")
+  // At least 10,000: the smallest point, N/100, then has the 100 events that
+  // replay --events asks for; below, a point times a journal of a few events
+  // (1 and 10 at N = 100), which is all open and setup.
+  s->add_option("--max-events", scaling.max_events,
+                "N, the largest journal (at least 10000, so that N/100 has 100 events)")
       ->required()
-      ->check(CLI::Range(std::uint64_t{100}, std::uint64_t{1'000'000'000}));
+      ->check(CLI::Range(std::uint64_t{10'000}, std::uint64_t{1'000'000'000}));
   s->add_option("--plot", scaling.plot, "Also write a PNG plot here (needs gnuplot)");
   common(s, scaling.common);
   s->callback([&] { run = [&] { return run_scaling(scaling); }; });
@@ -164,16 +213,42 @@ int main(int argc, char** argv) {
   first->add_option("--path", first_path, "Journal directory (SQLite file for sqlite-replay)")
       ->required();
 
+  // Usage errors in one line, worded as forkjournal's (present/usage_errors.h).
+  const auto usage = [&](const std::string& line) {
+    std::fprintf(stderr, "forkjournal-bench: %s (see '%s')\n", line.c_str(),
+                 fj::help_command(app).c_str());
+    return 2;
+  };
+  if (const auto empty = fj::empty_option_value(app, argc, argv)) return usage(*empty);
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::RequiredError& e) {
+    // No command parsed: CLI11 says "A subcommand is required" also when a
+    // word names none.
+    if (app.get_subcommands().empty()) {
+      const std::vector<std::string> words = app.remaining(true);
+      const std::string commands = "replay, append, scaling, scan, ship, size";
+      if (!words.empty() && !words.front().starts_with('-')) {
+        return usage("unknown command '" + words.front() + "' (commands: " + commands + ")");
+      }
+      return usage("a command is required (" + commands + ")");
+    }
+    return usage(e.what());
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+    return usage(fj::usage_error(app, e));
   }
   if (probe->parsed()) return run_rss_probe(probe_journal);
   if (first->parsed()) return first_pass_child(first_what, first_path);
 
   auto report = run();
+  // A run cut short by SIGINT or SIGTERM ends here, its error unsaid.
+  wait_unless_stopping();
   if (!report) {
     std::fprintf(stderr, "forkjournal-bench: %s\n", report.error().message.c_str());
     return 2;
@@ -182,6 +257,11 @@ int main(int argc, char** argv) {
     print_json(*report, std::cout);
   } else {
     print_table(*report, std::cout);
+  }
+  if (!report->failure.empty()) {
+    std::cout.flush();
+    std::fprintf(stderr, "forkjournal-bench: %s\n", report->failure.c_str());
+    return 2;
   }
   return 0;
 }

@@ -48,6 +48,13 @@ void Progress::fraction(std::string_view what, std::uint64_t done, std::uint64_t
   note(std::string(what) + " " + grouped(done) + "/" + grouped(total));
 }
 
+void Progress::every_2s(std::string_view what, std::uint64_t done, std::uint64_t total) {
+  const double now = clock_.seconds();
+  if (now - last_tick_ < 2) return;
+  last_tick_ = now;
+  note(std::string(what) + " " + grouped(done) + "/" + grouped(total));
+}
+
 std::string grouped(std::uint64_t n) {
   std::string digits = std::to_string(n);
   std::string out;

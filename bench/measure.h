@@ -58,6 +58,9 @@ class Progress {
   void note(std::string_view what) const;
   // "<what> <done>/<total>" each time another tenth of the way is done.
   void fraction(std::string_view what, std::uint64_t done, std::uint64_t total);
+  // "<what> <done>/<total>" at most every 2 s: for a step that is long per
+  // item (an fsync each), whose tenths can be many seconds apart.
+  void every_2s(std::string_view what, std::uint64_t done, std::uint64_t total);
   double elapsed() const { return clock_.seconds(); }
 
  private:
@@ -65,6 +68,7 @@ class Progress {
   std::string last_what_;
   std::uint64_t last_done_ = 0;
   std::uint64_t last_tenth_ = 0;
+  double last_tick_ = 0;
 };
 
 // 1234567 -> "1,234,567".

@@ -1,12 +1,13 @@
 #include "bench/nats_process.h"
 
+#include "bench/stop_cleanup.h"
 #include "fleet/stream_setup.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,15 +77,36 @@ Result<NatsProcess> NatsProcess::start(const std::string& dir) {
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = -1;
-  const int err = ::posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (err != 0) return errno_error("starting " + binary, err);
+  // Opened here: between fork and exec only async-signal-safe calls.
+  const int null_in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_in < 0) return errno_error("open /dev/null", errno);
+  const int log_out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (log_out < 0) {
+    const int e = errno;
+    ::close(null_in);
+    return errno_error("open " + log, e);
+  }
+  // fork + exec rather than posix_spawn, for PR_SET_PDEATHSIG: the server
+  // gets SIGTERM when this thread ends (the harness calls start() from its
+  // main thread), also on SIGKILL, where no cleanup of ours runs.
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) ::_exit(127);
+    // The parent died before prctl: the signal will not come.
+    if (::getppid() != parent) ::_exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);  // ours blocks the stop signals
+    if (::dup2(null_in, 0) < 0 || ::dup2(log_out, 1) < 0 || ::dup2(log_out, 2) < 0) ::_exit(127);
+    ::execve(binary.c_str(), argv.data(), environ);
+    ::_exit(127);
+  }
+  const int fork_errno = errno;
+  ::close(null_in);
+  ::close(log_out);
+  if (pid < 0) return errno_error("starting " + binary, fork_errno);
+  track_child(pid);
   NatsProcess process(pid, "nats://127.0.0.1:" + std::to_string(*port));
 
   // Creating the stream is the readiness probe: it needs JetStream up.
@@ -94,7 +116,10 @@ Result<NatsProcess> NatsProcess::start(const std::string& dir) {
     if (setup) return process;
     int status = 0;
     const bool exited = ::waitpid(pid, &status, WNOHANG) == pid;
-    if (exited) process.pid_ = -1;
+    if (exited) {
+      forget_child(pid);
+      process.pid_ = -1;
+    }
     if (exited || std::chrono::steady_clock::now() > deadline) {
       std::ifstream in(log);
       std::stringstream text;
@@ -116,7 +141,9 @@ NatsProcess::NatsProcess(NatsProcess&& other) noexcept
 }
 
 NatsProcess::~NatsProcess() {
-  if (pid_ > 0) stop(pid_);
+  if (pid_ <= 0) return;
+  forget_child(pid_);
+  stop(pid_);
 }
 
 }  // namespace fj::bench

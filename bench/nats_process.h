@@ -1,7 +1,10 @@
 // A local single-node nats-server with JetStream for the ship benchmark:
 // found on PATH, listening on a free loopback port, storing under a
 // directory the caller owns, its output in DIR/server.log. Stopped (SIGTERM,
-// then SIGKILL after 10 s) and reaped at destruction. Move-only; use from one
+// then SIGKILL after 10 s) and reaped at destruction, or on our SIGINT or
+// SIGTERM (stop_cleanup.h); it gets SIGTERM from the kernel when the thread
+// that started it ends (PR_SET_PDEATHSIG), so that it outlives no harness,
+// killed even with SIGKILL. Move-only; start and use it from the main
 // thread.
 #pragma once
 

@@ -1,9 +1,11 @@
 #include "bench/platform.h"
 
+#include "bench/stop_cleanup.h"
 #include "gc/internal/fd.h"
 
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -51,13 +53,13 @@ Result<TempDir> TempDir::create(const std::string& label) {
   if (::mkdtemp(pattern.data()) == nullptr) {
     return errno_error("cannot create a temporary directory " + pattern, errno);
   }
+  track_dir(pattern);
   return TempDir(pattern);
 }
 
 TempDir::~TempDir() {
   if (path_.empty()) return;
-  std::error_code ec;
-  fs::remove_all(path_, ec);
+  remove_tracked_dir(path_);
 }
 
 Result<double> drop_from_page_cache(const std::string& file) {
@@ -122,21 +124,39 @@ std::uint64_t rss_anon_kb() {
   return std::strtoull(line + std::strlen("RssAnon:"), nullptr, 10);
 }
 
-Result<std::string> run_program(const std::vector<std::string>& argv) {
+Result<std::string> run_program(const std::vector<std::string>& argv, ChildStderr err) {
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return errno_error("pipe", errno);
   Fd read_end{out[0]};
   Fd write_end{out[1]};
+  // A file, not a pipe: read once the program ended, with no second pipe to
+  // drain beside stdout.
+  Fd err_file;
+  if (err == ChildStderr::quoted) {
+    err_file = Fd{::memfd_create("stderr", MFD_CLOEXEC)};
+    if (!err_file) return errno_error("memfd_create", errno);
+  }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  if (err_file) posix_spawn_file_actions_adddup2(&actions, err_file.get(), STDERR_FILENO);
+  // The stop signals are blocked in this process (stop_cleanup.h); the
+  // program gets them as usual.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  const int rc = ::posix_spawn(&pid, args[0], &actions, &attr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
   if (rc != 0) return errno_error("cannot run " + argv[0], rc);
+  track_child(pid);
   write_end.reset();
   std::string output;
   char buffer[4096];
@@ -148,14 +168,45 @@ Result<std::string> run_program(const std::vector<std::string>& argv) {
       break;
     }
   }
+  forget_child(pid);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return make_error(Errc::io_error, argv[0] + " " + (argv.size() > 1 ? argv[1] : "") +
-                                          " failed (status " + std::to_string(status) + ")");
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return output;
+  const std::string program =
+      argv[0] == self_path() ? "forkjournal-bench" : fs::path(argv[0]).filename().string();
+  std::string what = program + " " +
+                     (argv.size() > 1 ? fs::path(argv[1]).filename().string() + " " : "") +
+                     "failed (" +
+                     (WIFEXITED(status)     ? "exit status " + std::to_string(WEXITSTATUS(status))
+                      : WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                            : "status " + std::to_string(status)) +
+                     ")";
+  if (err_file) {
+    std::string text;
+    for (ssize_t n; (n = ::pread(err_file.get(), buffer, sizeof buffer,
+                                 static_cast<off_t>(text.size()))) > 0;) {
+      text.append(buffer, static_cast<std::size_t>(n));
+    }
+    std::vector<std::string> lines;
+    for (std::size_t at = 0; at < text.size();) {
+      const std::size_t end = std::min(text.find('\n', at), text.size());
+      lines.push_back(text.substr(at, end - at));
+      at = end + 1;
+    }
+    const auto caret = [](const std::string& line) {
+      return line.find('^') != std::string::npos &&
+             line.find_first_not_of(" \t^") == std::string::npos;
+    };
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      const std::string& line = lines[i];
+      const bool quoted = i + 1 < lines.size() && caret(lines[i + 1]);
+      if (line.find_first_not_of(" \t") == std::string::npos || caret(line) || quoted) continue;
+      what += ": " + line;
+      break;
+    }
   }
-  return output;
+  return make_error(Errc::io_error, what);
 }
 
 std::string self_path() {

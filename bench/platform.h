@@ -11,7 +11,8 @@
 namespace fj::bench {
 
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it
-// when the TempDir is destroyed. Move-only.
+// when the TempDir is destroyed, or on SIGINT or SIGTERM (stop_cleanup.h).
+// Move-only.
 class TempDir {
  public:
   static Result<TempDir> create(const std::string& label);
@@ -51,9 +52,18 @@ Result<std::uint64_t> file_size(const std::string& file);
 // kB; 0 if it cannot be read.
 std::uint64_t rss_anon_kb();
 
-// Runs `argv` (argv[0] a path) and returns its stdout; its stderr stays ours.
-// A non-zero exit status or a signal is an io_error.
-Result<std::string> run_program(const std::vector<std::string>& argv);
+// Where a program run_program() runs writes its stderr: to ours, or kept
+// and its first error line quoted in the error should it fail: the first
+// non-blank line other than a quoted input line and the caret line under it
+// (gnuplot first echoes the script line it refuses, a caret under it).
+enum class ChildStderr { ours, quoted };
+
+// Runs `argv` (argv[0] a path) and returns its stdout, with SIGINT and
+// SIGTERM unblocked in it and stopped with this process on either
+// (stop_cleanup.h). A non-zero exit status or a signal is an io_error naming
+// the exit status or the signal.
+Result<std::string> run_program(const std::vector<std::string>& argv,
+                                ChildStderr err = ChildStderr::ours);
 
 // A path that executes the running program (/proc/self/exe).
 std::string self_path();

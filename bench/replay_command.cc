@@ -46,6 +46,12 @@ Result<Report> run_replay(const ReplayArgs& args) {
             " templates, " + grouped(c.totals.live_forks) + " live forks at the end";
   r.parameters = parameters(a, n, args.shape);
   r.parameters["snapshot_seq"] = c.snapshot_seq;
+  if (args.templates_clamped_from != 0) {
+    r.notes.push_back("the " + std::string(shape_name(args.shape)) + " shape's " +
+                      grouped(args.templates_clamped_from) + " templates do not fit " + grouped(n) +
+                      " events: " + grouped(a.templates) + " templates, one registered per event");
+    progress.note(r.notes.back());
+  }
 
   progress.note("warm, interleaved: bare LMDB scan, fj::replay, SQLite replay, SQLite scan");
   auto warm = time_warm(c, reps);

@@ -219,9 +219,11 @@ Result<ReplayMemory> measure_replay_memory(const Corpus& c, int reps) {
     if (static_cast<std::uint64_t>(kb("events")) != c.events) {
       return short_read("rss-probe", static_cast<std::uint64_t>(kb("events")), c.events);
     }
-    out.baseline_mb = kb("baseline_kb") / 1024;
-    ends.push_back(kb("end_kb") / 1024);
-    return kb("peak_kb") / 1024;
+    // MB, 10^6 bytes, as the figures' unit says (RssAnon counts KiB).
+    const auto mb = [&](const char* key) { return kb(key) * 1024 / 1e6; };
+    out.baseline_mb = mb("baseline_kb");
+    ends.push_back(mb("end_kb"));
+    return mb("peak_kb");
   });
   if (!peaks) return peaks.error();
   out.peak_mb = std::move(*peaks);

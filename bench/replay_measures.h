@@ -55,6 +55,7 @@ Result<ColdTimes> time_cold(const Corpus& c, int reps);
 Result<std::vector<double>> time_boot(const Corpus& c, int reps, bool from_snapshot);
 
 struct ReplayMemory {
+  // In MB (10^6 bytes).
   std::vector<double> peak_mb;  // peak RssAnon of a process that only replays
   std::vector<double> end_mb;   // its RssAnon at the end, the projection still alive
   double baseline_mb = 0;       // its RssAnon before opening the journal

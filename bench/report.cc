@@ -3,6 +3,7 @@
 #include "bench/build_commit.h"
 #include "bench/platform.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -109,8 +110,14 @@ void print_table(const Report& report, std::ostream& out) {
   out << "machine: " << m.cpu << ", " << m.cores << " cores, " << m.os << ", " << m.kernel << "\n";
   out << "commit: " << build_commit() << ", " << utc_now() << "\n";
   if (!report.figures.empty()) {
-    out << "each figure: median of " << report.figures.front().repetitions
-        << " repetitions after a warm-up, [min - max]\n\n";
+    const bool repeated = std::any_of(report.figures.begin(), report.figures.end(),
+                                      [](const Figure& f) { return f.repetitions > 1; });
+    if (repeated) {
+      out << "each figure: median of " << report.figures.front().repetitions
+          << " repetitions after a warm-up, [min - max]\n\n";
+    } else {
+      out << "each figure: measured once, not repeated\n\n";
+    }
     std::size_t name_width = 6;
     std::size_t unit_width = 9;
     for (const Figure& f : report.figures) {

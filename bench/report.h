@@ -65,6 +65,9 @@ struct Report {
   boost::json::object extra;  // merged into the JSON top level
   std::string extra_text;     // printed after the figures in the table
   std::vector<std::string> notes;
+  // Non-empty: a step after the measuring failed (scaling's plot). The
+  // report is printed all the same, then this line on stderr, exit 2.
+  std::string failure;
 
   const Figure* find(const std::string& name) const;
 };

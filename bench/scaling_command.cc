@@ -3,6 +3,9 @@
 #include "bench/commands.h"
 #include "bench/replay_measures.h"
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -72,7 +75,7 @@ Result<void> plot(const std::string& gnuplot, const std::vector<Point>& points,
         << "     '' using 1:4 with linespoints lw 2 pt 9 title 'bare LMDB cursor scan'\n";
     if (!out) return make_error(Errc::io_error, "cannot write " + script);
   }
-  auto ran = run_program({gnuplot, script});
+  auto ran = run_program({gnuplot, script}, ChildStderr::quoted);
   if (!ran) return ran.error();
   auto size = file_size(png);
   if (!size || *size == 0) return make_error(Errc::io_error, "gnuplot wrote no plot to " + png);
@@ -85,6 +88,21 @@ Result<Report> run_scaling(const ScalingArgs& args) {
   const std::uint64_t n = args.max_events;
   std::string gnuplot;
   if (!args.plot.empty()) {
+    // Checked before measuring, which takes minutes at the sizes that matter.
+    const std::filesystem::path dir = std::filesystem::path(args.plot).parent_path().empty()
+                                          ? std::filesystem::path(".")
+                                          : std::filesystem::path(args.plot).parent_path();
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) {
+      return make_error(
+          Errc::invalid_argument,
+          "scaling --plot " + args.plot + ": " + dir.string() +
+              (std::filesystem::exists(dir, ec) ? " is not a directory" : " does not exist"));
+    }
+    if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+      return errno_error("scaling --plot " + args.plot + ": cannot write in " + dir.string(),
+                         errno);
+    }
     gnuplot = find_in_path("gnuplot");
     if (gnuplot.empty()) {
       return make_error(Errc::invalid_argument,
@@ -152,8 +170,12 @@ Result<Report> run_scaling(const ScalingArgs& args) {
   };
   if (!args.plot.empty()) {
     progress.note("plotting " + args.plot);
-    if (auto ok = plot(gnuplot, points, args.plot); !ok) return ok.error();
-    r.extra["plot"] = args.plot;
+    // The figures took long to make: printed all the same.
+    if (auto ok = plot(gnuplot, points, args.plot); ok) {
+      r.extra["plot"] = args.plot;
+    } else {
+      r.failure = "scaling --plot " + args.plot + ": " + ok.error().message;
+    }
   }
   progress.note("done");
   return r;

@@ -125,6 +125,36 @@ TEST(BenchHelp, ReplayShapeShowsItsNamesOnly) {
   EXPECT_TRUE(contains(r.out, "--shape ENUM:{steady,growing,soak}\n")) << r;
   EXPECT_FALSE(contains(r.out, "->")) << r;
 }
+
+// A command line the bench cannot run is exit 2 and one line naming what is
+// wrong, before anything is measured.
+TEST(BenchCommandLine, UsageErrorsExitTwoWithOneReadableLine) {
+  for (const auto& [args, says] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"bogus"}, "unknown command 'bogus' (commands: replay, append"},
+           {{}, "a command is required"},
+           {{"replay", "--events", "500", "--shape", "weird"},
+            "--shape: 'weird' is not one of steady, growing, soak"},
+           {{"replay", "--events", "500", "--shape", "1"},
+            "--shape: '1' is not one of steady, growing, soak"},
+           {{"replay", "--events", "100", "--templates", "1000000"},
+            "--templates: 1000000 is more than --events 100"},
+           {{"replay", "--events", "500", "--nope"}, "unknown option '--nope'"},
+           {{"replay", "--events", "500", "--events", "600"}, "--events given twice"},
+           {{"replay", "--events="}, "--events= has no value after '='"},
+           {{"scaling", "--max-events", "100"}, "--max-events: Value 100 not in range 10000"},
+           {{"scaling", "--max-events", "20000", "--plot", "/proc/nope/s.png"},
+            "scaling --plot /proc/nope/s.png: /proc/nope does not exist"}}) {
+    std::vector<std::string> argv{BENCH_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    SCOPED_TRACE(::testing::PrintToString(args));
+    const Exited r = run(argv, {.journal_env = std::nullopt, .timeout = 20s});
+    EXPECT_EQ(r.exit_code, 2) << r;
+    EXPECT_EQ(r.out, "") << r;
+    EXPECT_EQ(lines_of(r.err).size(), 1u) << r;
+    EXPECT_TRUE(r.err.starts_with("forkjournal-bench: ")) << r;
+    EXPECT_TRUE(contains(r.err, says)) << r;
+  }
+}
 #endif
 
 }  // namespace

@@ -151,7 +151,8 @@ func (c *Client) call(ctx context.Context, label, op string, fields map[string]i
 		return &callError{op: label, err: err, notApplied: true}
 	}
 	fields["op"] = op
-	giveUp := time.Now().Add(c.retryTimeout)
+	started := time.Now()
+	giveUp := started.Add(c.retryTimeout)
 	backoff := firstBackoff
 	var last error   // the last failure that was not the context ending
 	unknown := false // an attempt went out unanswered: it may have applied
@@ -201,15 +202,24 @@ func (c *Client) call(ctx context.Context, label, op string, fields map[string]i
 		if ctx.Err() != nil {
 			continue
 		}
-		if time.Now().Add(backoff).After(giveUp) {
+		// The budget is used to its end: a backoff that would pass it is cut
+		// short to a last attempt at the deadline, so the time the message
+		// gives is the time spent, not less.
+		now := time.Now()
+		if !now.Before(giveUp) {
+			spent := now.Sub(started).Round(time.Millisecond)
 			e := fail(ErrUnavailable)
-			e.note = fmt.Sprintf(" after %v", c.retryTimeout)
+			e.note = fmt.Sprintf(" after %v", spent)
 			if pe, ok := last.(*Error); ok {
-				e.err, e.cause, e.note = pe, nil, fmt.Sprintf(", gave up after %v", c.retryTimeout)
+				e.err, e.cause, e.note = pe, nil, fmt.Sprintf(", gave up after %v", spent)
 			}
 			return e
 		}
-		t := time.NewTimer(backoff)
+		wait := backoff
+		if left := giveUp.Sub(now); left < wait {
+			wait = left
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -240,7 +250,7 @@ func checkUTF8(fields map[string]interface{}) error {
 			case "template", "fork", "source":
 				code = "invalid_id"
 			}
-			return &Error{Code: code, Message: fmt.Sprintf("%s %q is not valid UTF-8 (refused by the client)", k, s)}
+			return &Error{Code: code, Message: fmt.Sprintf("%s %q is not valid UTF-8", k, s), ByClient: true}
 		}
 	}
 	return nil

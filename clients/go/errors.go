@@ -7,20 +7,28 @@ import (
 )
 
 // Error is a refusal or failure the daemon answered with: Code is one of the
-// codes of docs/protocol.md, Message the daemon's explanation.
+// codes of docs/protocol.md, Message the daemon's explanation. ByClient
+// marks a request this client refused itself before sending it (a string
+// that is not UTF-8), with the code the daemon gives such a request: its
+// text then says so instead of naming forkjournald, which never saw it.
 //
 // errors.Is(err, ErrInUse) (and the other sentinels) matches any *Error with
-// the same Code, whatever its Message.
+// the same Code, whatever its Message, from the daemon or the client.
 type Error struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code     string `json:"code"`
+	Message  string `json:"message"`
+	ByClient bool   `json:"-"`
 }
 
 func (e *Error) Error() string {
-	if e.Message == "" {
-		return "forkjournald: " + e.Code
+	who := "forkjournald: "
+	if e.ByClient {
+		who = "forkjournal: refused by the client, not sent: "
 	}
-	return fmt.Sprintf("forkjournald: %s: %s", e.Code, e.Message)
+	if e.Message == "" {
+		return who + e.Code
+	}
+	return fmt.Sprintf("%s%s: %s", who, e.Code, e.Message)
 }
 
 // Is reports whether target is an *Error with the same Code and either no

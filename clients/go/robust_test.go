@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -172,9 +173,19 @@ func TestUnusableSocketPathFailsAtOnce(t *testing.T) {
 	if err := os.Remove(d.socket); err != nil {
 		t.Fatal(err)
 	}
-	_, err = forkjournal.Dial(ctxFor(t, 10*time.Second), d.socket, forkjournal.WithRetryTimeout(300*time.Millisecond))
+	began := time.Now()
+	_, err = forkjournal.Dial(ctxFor(t, 10*time.Second), d.socket, forkjournal.WithRetryTimeout(time.Second))
+	took := time.Since(began)
 	if !errors.Is(err, forkjournal.ErrUnavailable) || errors.Is(err, forkjournal.ErrSocketPath) {
 		t.Fatalf("Dial of a missing socket: %v, want ErrUnavailable", err)
+	}
+	// The whole budget is used (a last attempt at its end, not a give-up
+	// when the next backoff would pass it), and the message says how long.
+	if took < time.Second || took > 3*time.Second {
+		t.Fatalf("Dial of a missing socket with a 1s retry timeout returned after %v", took)
+	}
+	if m := regexp.MustCompile(`unavailable after (1\.\d+s|1s)`).FindString(err.Error()); m == "" {
+		t.Fatalf("Dial of a missing socket: %q, want 'unavailable after 1.xs', the time spent", err)
 	}
 	if msg := err.Error(); !strings.HasPrefix(msg, "forkjournal dial: ") || strings.Count(msg, "forkjournal") != 1 ||
 		!strings.Contains(msg, "no such file or directory") {
@@ -272,6 +283,18 @@ func TestInvalidUTF8Refused(t *testing.T) {
 		if !errors.Is(err, tc.want) || !errors.Is(err, forkjournal.ErrNotApplied) || !strings.Contains(err.Error(), tc.field+` "`) {
 			t.Errorf("%s not UTF-8: %v, want %v naming the field", tc.field, err, tc.want)
 		}
+		// Not presented as the daemon's answer: the daemon never saw it.
+		var fe *forkjournal.Error
+		if !errors.As(err, &fe) || !fe.ByClient || strings.Contains(err.Error(), "forkjournald") ||
+			!strings.Contains(err.Error(), "refused by the client, not sent") {
+			t.Errorf("%s not UTF-8: %q, want a client-side refusal (ByClient, no 'forkjournald')", tc.field, err)
+		}
+	}
+	// A refusal the daemon made still names it.
+	_, err = c.Template(ctx, "tplmissing")
+	var fe *forkjournal.Error
+	if !errors.As(err, &fe) || fe.ByClient || !strings.Contains(err.Error(), "forkjournald: not_found") {
+		t.Errorf("the daemon's not_found: %q, want it named as forkjournald's answer", err)
 	}
 	s3, err := c.Stats(ctx)
 	if err != nil {
