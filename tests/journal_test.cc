@@ -519,7 +519,7 @@ TEST(Journal, ASecondOpenInOneProcessIsRefused) {
   Journal moved = std::move(*first);
   EXPECT_FALSE(Journal::open(dir.path()));
   TempDir other;
-  moved = std::move(*Journal::create(other.path(), fast()));
+  moved = *Journal::create(other.path(), fast());
   EXPECT_TRUE(Journal::open(dir.path()));
 }
 
