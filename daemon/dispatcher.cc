@@ -100,9 +100,10 @@ bool Dispatcher::serve(Socket socket) {
           over_limit_.end(), std::make_shared<Connection>(std::move(socket), over_limit_options_));
       asio::co_spawn(executor_, over_limit(it), asio::detached);
     } else {
-      refuse_busy(socket);
+      // Counted before the refusal, which the client may read and then scrape.
       if (options_.on_request) options_.on_request("invalid", "busy");
       if (options_.on_closed) options_.on_closed("max_connections");
+      refuse_busy(socket);
     }
     if (refused_++ == 0 && options_.log) {
       options_.log("refusing new connections: " + std::to_string(connections_.size()) +
@@ -155,8 +156,9 @@ asio::awaitable<void> Dispatcher::session(Connections::iterator it) {
     const std::string reply = co_await respond(std::move(parsed), named);
     co_await connection->send(reply);
   }
-  co_await connection->finish();
+  co_await connection->drain();
   count_end(*connection, false);
+  connection->close();
   connections_.erase(it);
 }
 
@@ -192,8 +194,9 @@ asio::awaitable<void> Dispatcher::over_limit(Connections::iterator it) {
     if (options_.on_request)
       options_.on_request(named ? protocol::op_name(*named) : "invalid", "busy");
   }
-  co_await connection->finish();
+  co_await connection->drain();
   count_end(*connection, true);
+  connection->close();
   over_limit_.erase(it);
 }
 

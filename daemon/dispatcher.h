@@ -131,7 +131,8 @@ class Dispatcher {
   // The one request of a connection past max_connections.
   boost::asio::awaitable<void> over_limit(Connections::iterator it);
   // Reports how a connection ended (on_request for its own error line,
-  // on_closed for its limit) once it is closed.
+  // on_closed for its limit) once its replies are written and before it is
+  // closed, so that a client that reads the close finds it counted.
   void count_end(const Connection& connection, bool over_limit);
   // Writes busy without waiting and closes the socket.
   void refuse_busy(Socket& socket);

@@ -153,9 +153,8 @@ asio::awaitable<bool> Connection::wait_for_room(Clock::time_point deadline, std:
   co_return room;
 }
 
-asio::awaitable<void> Connection::finish() {
+asio::awaitable<void> Connection::drain() {
   while (writing_ && !closed_) co_await room_.async_wait(asio::as_tuple(asio::use_awaitable));
-  close();
 }
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
 #pragma GCC diagnostic pop

@@ -16,7 +16,7 @@
 // Threads: not thread-safe; every member runs on the socket's executor,
 // which must be one thread or a strand. Timers and the write hold a
 // shared_ptr to the Connection, so create it with std::make_shared; it
-// stays alive until they complete, which finish() brings about.
+// stays alive until they complete, which close() brings about.
 #pragma once
 
 #include "daemon/dispatcher.h"
@@ -76,9 +76,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // end-of-file); empty when it queued none.
   std::string_view own_error() const noexcept { return own_error_; }
 
-  // Waits until every queued reply is written (or the socket is closed) and
-  // closes the socket.
-  boost::asio::awaitable<void> finish();
+  // Waits until every queued reply is written or the socket is closed.
+  boost::asio::awaitable<void> drain();
+
+  // Closes the socket; replies still queued are dropped. The peer sees its
+  // end-of-file from here on, so what the connection is counted for is
+  // counted before, where a client that reads the close and then scrapes
+  // the metrics finds it.
+  void close();
 
   // Reads see end-of-file from now on; queued replies still go out.
   void stop_reading();
@@ -88,7 +93,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void flush();
   void arm_read_deadline();
-  void close();
 
   Socket socket_;
   const DispatcherOptions& options_;

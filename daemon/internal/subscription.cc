@@ -104,7 +104,6 @@ asio::awaitable<void> stream_subscription(std::shared_ptr<Connection> connection
                               std::to_string(connection->unsent()) + " bytes unsent)");
         }
         connection->queue(too_slow);
-        co_await connection->finish();
         co_return;
       }
     } else if (feed.has_lines()) {
@@ -150,7 +149,6 @@ asio::awaitable<void> stream_subscription(std::shared_ptr<Connection> connection
     }
     if (connection->peer_gone()) break;
   }
-  co_await connection->finish();
 }
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
 #pragma GCC diagnostic pop

@@ -59,7 +59,8 @@ std::optional<std::string> refuse_subscription(const Journal& journal,
                                                const protocol::ParsedRequest& request,
                                                std::string& result);
 
-// Streams the subscription until it ends, then closes the connection.
+// Streams the subscription until it ends; the connection takes no more
+// requests, and the caller drains and closes it.
 boost::asio::awaitable<void> stream_subscription(std::shared_ptr<Connection> connection,
                                                  protocol::ParsedRequest request,
                                                  SubscriptionContext context);
