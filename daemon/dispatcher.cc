@@ -95,19 +95,22 @@ void Dispatcher::refuse_busy(Socket& socket) {
 
 bool Dispatcher::serve(Socket socket) {
   if (connections_.size() >= options_.max_connections) {
+    // Logged before the refusal, which the client may read and then read
+    // the log.
+    if (refused_++ == 0 && options_.log) {
+      options_.log("refusing new connections: " + std::to_string(connections_.size()) +
+                   " served, the maximum");
+    }
     if (over_limit_.size() < kOverLimit && !stopping_) {
       auto it = over_limit_.insert(
           over_limit_.end(), std::make_shared<Connection>(std::move(socket), over_limit_options_));
+      (*it)->on_close([this, connection = it->get()] { count_end(*connection, true); });
       asio::co_spawn(executor_, over_limit(it), asio::detached);
     } else {
       // Counted before the refusal, which the client may read and then scrape.
       if (options_.on_request) options_.on_request("invalid", "busy");
       if (options_.on_closed) options_.on_closed("max_connections");
       refuse_busy(socket);
-    }
-    if (refused_++ == 0 && options_.log) {
-      options_.log("refusing new connections: " + std::to_string(connections_.size()) +
-                   " served, the maximum");
     }
     return false;
   }
@@ -117,6 +120,7 @@ bool Dispatcher::serve(Socket socket) {
   refused_ = 0;
   auto it = connections_.insert(connections_.end(),
                                 std::make_shared<Connection>(std::move(socket), options_));
+  (*it)->on_close([this, connection = it->get()] { count_end(*connection, false); });
   if (stopping_) (*it)->stop_reading();
   asio::co_spawn(executor_, session(it), asio::detached);
   return true;
@@ -157,8 +161,7 @@ asio::awaitable<void> Dispatcher::session(Connections::iterator it) {
     co_await connection->send(reply);
   }
   co_await connection->drain();
-  count_end(*connection, false);
-  connection->close();
+  connection->close();  // counted first (on_close)
   connections_.erase(it);
 }
 
@@ -195,8 +198,7 @@ asio::awaitable<void> Dispatcher::over_limit(Connections::iterator it) {
       options_.on_request(named ? protocol::op_name(*named) : "invalid", "busy");
   }
   co_await connection->drain();
-  count_end(*connection, true);
-  connection->close();
+  connection->close();  // counted first (on_close)
   over_limit_.erase(it);
 }
 

@@ -131,8 +131,10 @@ class Dispatcher {
   // The one request of a connection past max_connections.
   boost::asio::awaitable<void> over_limit(Connections::iterator it);
   // Reports how a connection ended (on_request for its own error line,
-  // on_closed for its limit) once its replies are written and before it is
-  // closed, so that a client that reads the close finds it counted.
+  // on_closed for its limit): its on_close hook, so once per connection and
+  // before its socket is closed on every path (after its replies are
+  // written, a write error, the write deadline), so that a client that
+  // reads the close finds it counted.
   void count_end(const Connection& connection, bool over_limit);
   // Writes busy without waiting and closes the socket.
   void refuse_busy(Socket& socket);

@@ -9,6 +9,7 @@
 #include <boost/asio/write.hpp>
 
 #include <algorithm>
+#include <utility>
 
 namespace fj::service {
 namespace {
@@ -228,6 +229,8 @@ void Connection::flush() {
 void Connection::close() {
   if (closed_) return;
   closed_ = true;
+  // Before the socket closes: the peer may act on its end-of-file at once.
+  if (on_close_) std::exchange(on_close_, nullptr)();
   boost::system::error_code ignored;
   socket_.close(ignored);
   read_deadline_.cancel();

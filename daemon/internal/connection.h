@@ -10,8 +10,9 @@
 // queued), a read error, stop_reading(), a line over protocol::kMaxLine (a
 // too_large reply is queued) and the line deadline (a timeout reply is
 // queued); the idle deadline ends them as well. A write
-// error or the write deadline closes the socket: queued replies are dropped
-// and read_line() and send() return at once.
+// error or the write deadline closes the connection (close(), on_close()
+// first): queued replies are dropped and read_line() and send() return at
+// once.
 //
 // Threads: not thread-safe; every member runs on the socket's executor,
 // which must be one thread or a strand. Timers and the write hold a
@@ -25,6 +26,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -79,10 +81,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Waits until every queued reply is written or the socket is closed.
   boost::asio::awaitable<void> drain();
 
-  // Closes the socket; replies still queued are dropped. The peer sees its
-  // end-of-file from here on, so what the connection is counted for is
-  // counted before, where a client that reads the close and then scrapes
-  // the metrics finds it.
+  // `hook` is called once, by the first close(), before the socket is
+  // closed. The peer sees its end-of-file from then on, so what the
+  // connection is counted for is counted in the hook, where a client that
+  // reads the close and then scrapes the metrics finds it, whichever path
+  // closes it (drain() and close(), a write error, the write deadline).
+  void on_close(std::function<void()> hook) { on_close_ = std::move(hook); }
+
+  // Calls the on_close() hook, then closes the socket; replies still queued
+  // are dropped. Idempotent.
   void close();
 
   // Reads see end-of-file from now on; queued replies still go out.
@@ -115,6 +122,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Expired expired_ = Expired::none;
   std::string_view limit_;      // limit_reached()
   std::string_view own_error_;  // own_error()
+  std::function<void()> on_close_;
 };
 
 }  // namespace fj::service
