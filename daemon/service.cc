@@ -254,7 +254,6 @@ Result<gc::ReconcileReport> Service::Impl::reconcile(bool dry_run, const char* w
     options.log(std::string(why) + " reconcile failed: " + report.error().message);
     return report;
   }
-  ++reconciles;
   head = ledger->projection().seq();
   if (report->committed) {
     last_commit = ticks(Clock::now());
@@ -274,6 +273,9 @@ Result<gc::ReconcileReport> Service::Impl::reconcile(bool dry_run, const char* w
     last_reconcile_at = Clock::now();
   }
   options.log(std::string(why) + (dry_run ? " dry-run " : " ") + summary(*report));
+  // Last: a reader that sees the count finds this run's observers told, its
+  // summary stored and its log line written.
+  ++reconciles;
   return report;
 }
 
