@@ -191,15 +191,18 @@ struct Shipper::Impl {
     backoff = std::min(backoff * 2, options.backoff_max);
   }
 
-  // Positioned on the stream again. After a failure that is not yet the
-  // end of it (the next publish may fail the same way): resumed_at() says so
-  // once an event is stored, or once there is nothing to ship, and only then
-  // is the backoff reset, so that a publish that keeps failing is retried
-  // with a growing wait and logged once.
-  void positioned_at() {
+  // Positioned on the stream again. After a failure (`after_failure`: the
+  // shipper was failing when position() began) that is not yet the end of it
+  // (the next publish may fail the same way): resumed_at() says so once an
+  // event is stored, or once there is nothing to ship, and only then is the
+  // backoff reset, so that a publish that keeps failing is retried with a
+  // growing wait and logged once.
+  void positioned_at(bool after_failure) {
     idled = false;
     next_recheck = std::chrono::steady_clock::now() + options.recheck_every;
-    if (!failing) options.log("shipping " + subject + " from seq " + std::to_string(shipped + 1));
+    if (!after_failure) {
+      options.log("shipping " + subject + " from seq " + std::to_string(shipped + 1));
+    }
   }
 
   void halt(const std::string& why) {
@@ -352,14 +355,20 @@ struct Shipper::Impl {
   }
 
   // Reads the subject's last message and checks it against the journal;
-  // false (after halt()) when it disagrees.
-  Result<bool> position() {
+  // false (after halt()) when it disagrees. `head` is the journal's head as
+  // run() saw it: when the shipper was failing and the stream holds
+  // everything through it (a publish that timed out but was stored), it has
+  // resumed.
+  Result<bool> position(const Result<std::uint64_t>& head) {
     auto last = nats::last_message(*conn, kStreamName, subject);
     if (!last) {
       if (last.error().code == Errc::not_found) return stream_missing(last.error());
       return last.error();
     }
     server_sees_no_last = false;
+    // Logged once shipped_seq shows the position, where a reader of the log
+    // finds it.
+    std::string note;
     if (*last) {
       natsMsg* msg = last->value().get();
       auto ok = resume_after(msg, "the stream's last message on " + subject + " (stream sequence " +
@@ -381,18 +390,18 @@ struct Shipper::Impl {
                      "as nats-server 2.9 does once a subject's last message is deleted)");
         if (!ok || !*ok) return ok;
         server_sees_no_last = true;
-        options.log("the stream's last-message lookup finds nothing on " + subject +
-                    " but it holds seq " + std::to_string(shipped) + " at stream sequence " +
-                    std::to_string(last_stream_seq) +
-                    " (its later messages were deleted): shipping on after it");
+        note = "the stream's last-message lookup finds nothing on " + subject +
+               " but it holds seq " + std::to_string(shipped) + " at stream sequence " +
+               std::to_string(last_stream_seq) +
+               " (its later messages were deleted): shipping on after it";
       } else {
         if (confirmed != 0) {
           // As after a purge or a deleted stream (docs/fleet.md): the host
           // refills the subject from its journal, the truth.
-          options.log("the stream holds no message on " + subject + " although it held seq " +
-                      std::to_string(confirmed) +
-                      " before (subject purged, or stream deleted and created again): "
-                      "shipping the journal again from seq 1");
+          note = "the stream holds no message on " + subject + " although it held seq " +
+                 std::to_string(confirmed) +
+                 " before (subject purged, or stream deleted and created again): "
+                 "shipping the journal again from seq 1";
         }
         shipped = 0;
         last_stream_seq = 0;
@@ -401,10 +410,16 @@ struct Shipper::Impl {
     }
     positioned = true;
     confirmed = std::max(confirmed, shipped);
+    const bool resumed = failing && head && *head <= shipped;
+    if (resumed) resumed_at(shipped + 1);
     {
+      // last_error cleared with the same lock that publishes shipped_seq: no
+      // reader sees the shipper caught up and still failing.
       std::lock_guard lock(st_mu);
       st.shipped_seq = shipped;
+      if (resumed) st.last_error.clear();
     }
+    if (!note.empty()) options.log(note);
     return true;
   }
 
@@ -569,13 +584,13 @@ struct Shipper::Impl {
     window_wait.reset();
   }
 
-  // `seq` was stored after a failure: one line says so.
+  // `seq` was stored after a failure, or there is nothing to ship: one line
+  // says so, before shipped_seq shows it. The caller clears last_error in the
+  // critical section that publishes shipped_seq.
   void resumed_at(std::uint64_t seq) {
     options.log("shipping to NATS resumed: " + subject + " from seq " + std::to_string(seq));
     failing = false;
     backoff = options.backoff_min;
-    std::lock_guard lock(st_mu);
-    st.last_error.clear();
   }
 
   // Publishes the batch in order; stops at the first event not stored.
@@ -626,14 +641,11 @@ struct Shipper::Impl {
                                  ", a message id stored before");
       }
       rereads = 0;
+      const bool clear_error = failing || window_wait;
       if (failing) resumed_at(p.seq);
-      if (window_wait) {
-        // Stored: the window has passed for this seq (the next may still
-        // be inside it); the episode ends once the shipper has caught up.
-        backoff = options.backoff_min;
-        std::lock_guard lock(st_mu);
-        st.last_error.clear();
-      }
+      // Stored: the window has passed for this seq (the next may still be
+      // inside it); the episode ends once the shipper has caught up.
+      if (window_wait) backoff = options.backoff_min;
       shipped = p.seq;
       confirmed = std::max(confirmed, shipped);
       last_stream_seq = published->stream_seq;
@@ -644,6 +656,7 @@ struct Shipper::Impl {
         ++st.published;
         st.shipped_seq = shipped;
         st.head_seq = std::max(st.head_seq, shipped);
+        if (clear_error) st.last_error.clear();  // with the seq stored
       }
     }
   }
@@ -661,20 +674,22 @@ struct Shipper::Impl {
         }
       }
       if (!positioned) {
-        auto ok = position();
+        const bool after_failure = failing;
+        auto ok = position(head);
         if (!ok) {
           fail(ok.error());
           continue;
         }
         if (!*ok) break;  // halted
-        positioned_at();
+        positioned_at(after_failure);
       }
       if (!head) {
         fail(head.error());
         continue;
       }
       if (*head <= shipped) {
-        if (failing) resumed_at(shipped + 1);
+        // (A failing shipper caught up here resumed in position(): every
+        // failure unpositions it.)
         if (window_wait) window_done();
         const auto now = std::chrono::steady_clock::now();
         if (now >= next_recheck) {
