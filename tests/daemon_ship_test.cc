@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -139,6 +140,20 @@ std::string scrape(int port) {
   return out;
 }
 
+// The port from the daemon's "metrics on http://127.0.0.1:PORT/metrics" line
+// (as in daemon_observability_test.cc): a port the daemon bound itself, which
+// no other test can take between a check and the bind.
+int metrics_port(const Daemon& d) {
+  static const std::regex re(R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)");
+  std::smatch m;
+  const std::string log = d.log();
+  if (!std::regex_search(log, m, re)) {
+    ADD_FAILURE() << "no metrics address in the log:\n" << log;
+    return 0;
+  }
+  return std::stoi(m[1]);
+}
+
 // The value of one series line ("name" or "name{labels}").
 double series(const std::string& scraped, const std::string& name) {
   std::istringstream lines(scraped);
@@ -152,9 +167,9 @@ double series(const std::string& scraped, const std::string& name) {
 TEST_F(ShipDaemonTest, ForksGoOnWhileNatsIsDownAndAreShippedOnceItIsBack) {
   NatsServer server(tmp_.sub("nats"));
   ASSERT_TRUE(fj::fleet::init_stream(server.url(), 1));
-  const int metrics = free_port();
-  start({"--sync", "none", "--ship", server.url(), "--ship-host", "host-e", "--metrics",
-         "127.0.0.1:" + std::to_string(metrics)});
+  Daemon& d = start({"--sync", "none", "--ship", server.url(), "--ship-host", "host-e", "--metrics",
+                     "127.0.0.1:0"});
+  const int metrics = metrics_port(d);
   Client c(socket());
   ASSERT_TRUE(c.connected()) << c.error();
   ASSERT_EQ(call(c, register_request("tpl-a", "src-a", "a")).at("ok"), true);
@@ -169,8 +184,16 @@ TEST_F(ShipDaemonTest, ForksGoOnWhileNatsIsDownAndAreShippedOnceItIsBack) {
     ASSERT_LT(Clock::now() - asked, 1s) << "fork " << i << " waited on NATS";
   }
   EXPECT_LT(Clock::now() - began, 10s);
-  std::this_thread::sleep_for(1500ms);
-  const json::object down = ship_stats(c);
+  // The shipper notices the outage in its own time (a publish may wait out
+  // its 1 s timeout), and the lag grows from the first fork on.
+  json::object down;
+  for (const auto deadline = Clock::now() + 10s; Clock::now() < deadline;) {
+    down = ship_stats(c);
+    if (down.at("connected") == false && down.at("last_error").is_string() &&
+        down.at("lag_seconds").to_number<double>() > 1.0)
+      break;
+    std::this_thread::sleep_for(50ms);
+  }
   EXPECT_EQ(down.at("connected"), false) << show(down);
   EXPECT_EQ(u64(down, "shipped_seq"), 1u);
   EXPECT_EQ(u64(down, "lag_events"), 200u);

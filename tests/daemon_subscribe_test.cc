@@ -585,11 +585,14 @@ TEST_F(SubscribeTest, ARecordChangedBetweenTheCheckAndTheSendEndsTheStreamAtTheC
   append_forks(journal(), "tpl", 1999);
   start({"--max-output", "4096"});
 
-  // Not reading: the checker checks 1-2000 against the chain head and the
-  // sender stops once the socket is full, hundreds of lines in.
+  // Reading only the first line: no line goes out before the checker has
+  // checked 1-2000 against the chain head (event_feed.h), and the sender
+  // stops once the socket is full, hundreds of lines in.
   Client sub(socket());
   subscribe(sub, 1, 2000);
-  std::this_thread::sleep_for(500ms);
+  auto first = next_event(sub, kIoTimeout);
+  ASSERT_TRUE(first) << "no first event line";
+  ASSERT_EQ(seq_of(*first), 1u);
   // Two records of the same size swapped: each still decodes, the chain
   // after them differs.
   std::size_t size_a = 0, size_b = 0, page = 0;
@@ -601,7 +604,7 @@ TEST_F(SubscribeTest, ARecordChangedBetweenTheCheckAndTheSendEndsTheStreamAtTheC
   write_at(journal(), a, record_b);
   write_at(journal(), b, record_a);
 
-  std::uint64_t last = 0;
+  std::uint64_t last = 1;
   auto error = events_until_error(sub, last, {});
   ASSERT_TRUE(error) << "no error line after seq " << last;
   EXPECT_EQ(last, 1999u);
