@@ -668,7 +668,10 @@ TEST(Ship, StopIsPromptWhileNatsIsDown) {
   Journal journal = make_journal(dir.sub("journal"));
   append_forks(journal, 10);
   auto shipper = ship(journal, "nats://127.0.0.1:" + std::to_string(free_port()));
-  std::this_thread::sleep_for(300ms);
+  // Until the first connect has failed (the shipper is then in its backoff).
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (shipper->state().last_error.empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
   EXPECT_FALSE(shipper->state().connected);
   EXPECT_NE(shipper->state().last_error, "");
   const auto began = std::chrono::steady_clock::now();
