@@ -1,6 +1,7 @@
 // Multi-process stress: several writer processes (each its own Journal and
 // Ledger, one of them the embeddable service with two client threads) and
-// reader processes on one journal at once, for a bounded time. Afterwards:
+// reader processes on one journal at once, for at least kWriteFor and then
+// until enough has happened to judge (kMaxRun at most). Afterwards:
 // one total order (every acknowledged seq claimed once, each single-threaded
 // writer's seqs rising in the order it was answered, the head equal to the
 // number of acknowledged events), every acknowledged event where it was acknowledged,
@@ -19,6 +20,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <boost/asio/executor_work_guard.hpp>
@@ -26,11 +28,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <future>
 #include <map>
 #include <memory>
+#include <new>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -45,7 +51,42 @@ constexpr int kLedgerWriters = 3;
 constexpr int kServiceWriters = 1;
 constexpr int kReaders = 3;
 constexpr auto kWriteFor = std::chrono::milliseconds(2500);
+// Past kWriteFor the run goes on until the checks below have enough to judge
+// (more than kMinAcks acknowledged events, kMinHeads heads seen by every
+// reader), which a slow or sanitized build may need longer for; but no
+// longer than this.
+constexpr auto kMaxRun = std::chrono::seconds(60);
+constexpr std::uint64_t kMinAcks = 1000;
+constexpr std::uint64_t kMinHeads = 10;
 const std::vector<std::string> kShared = {"shared0", "shared1", "shared2"};
+
+// What the children have done so far and when they are to stop, in an
+// anonymous shared mapping made before they are forked.
+struct Progress {
+  std::atomic<std::uint64_t> acks{0};
+  std::atomic<std::uint64_t> heads[kReaders]{};
+  std::atomic<bool> stop{false};
+};
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free &&
+              std::atomic<bool>::is_always_lock_free);
+
+class SharedProgress {
+ public:
+  SharedProgress() {
+    void* at = ::mmap(nullptr, sizeof(Progress), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                      -1, 0);
+    if (at != MAP_FAILED) progress_ = new (at) Progress;
+  }
+  ~SharedProgress() {
+    if (progress_ != nullptr) ::munmap(progress_, sizeof(Progress));
+  }
+  SharedProgress(const SharedProgress&) = delete;
+  SharedProgress& operator=(const SharedProgress&) = delete;
+  Progress* get() const { return progress_; }
+
+ private:
+  Progress* progress_ = nullptr;
+};
 
 // One line to the parent per write(2), so lines from two threads never mix.
 void say(int fd, std::string line) {
@@ -116,7 +157,8 @@ class Workload {
 
 // Settles one outcome: refusals are part of the workload; anything else is a
 // failure reported to the parent.
-bool settle(int fd, Workload& work, const Command& c, const Result<Outcome>& r) {
+bool settle(int fd, Progress& progress, Workload& work, const Command& c,
+            const Result<Outcome>& r) {
   if (!r) {
     if (r.error().refusal()) return true;
     say(fd, "X " + std::string(code_name(r.error().code)) + ": " + r.error().message);
@@ -128,11 +170,12 @@ bool settle(int fd, Workload& work, const Command& c, const Result<Outcome>& r) 
     return false;
   }
   say(fd, work.acknowledge(c, r->first_seq));
+  ++progress.acks;
   return true;
 }
 
-[[noreturn]] void ledger_writer(const std::string& dir, int index, Clock::time_point until,
-                                int fd) {
+[[noreturn]] void ledger_writer(const std::string& dir, int index, Progress& progress,
+                                Clock::time_point until, int fd) {
   auto journal = Journal::open(dir, JournalOptions{.sync = SyncMode::none});
   if (!journal) {
     say(fd, "X open: " + journal.error().message);
@@ -141,7 +184,7 @@ bool settle(int fd, Workload& work, const Command& c, const Result<Outcome>& r) 
   auto ledger = Ledger::open(*journal);
   if (!ledger) ::_exit(1);
   Workload work(index, 100 + static_cast<unsigned>(index));
-  while (Clock::now() < until) {
+  while (!progress.stop && Clock::now() < until) {
     if (index % 2 == 0) {
       // A small group commit now and then.
       std::vector<Request> batch;
@@ -152,18 +195,18 @@ bool settle(int fd, Workload& work, const Command& c, const Result<Outcome>& r) 
         ::_exit(1);
       }
       for (std::size_t i = 0; i < batch.size(); ++i) {
-        if (!settle(fd, work, batch[i].command, (*results)[i])) ::_exit(1);
+        if (!settle(fd, progress, work, batch[i].command, (*results)[i])) ::_exit(1);
       }
     } else {
       const Command c = work.next();
-      if (!settle(fd, work, c, ledger->execute(c, Origin::api))) ::_exit(1);
+      if (!settle(fd, progress, work, c, ledger->execute(c, Origin::api))) ::_exit(1);
     }
   }
   ::_exit(0);
 }
 
-[[noreturn]] void service_writer(const std::string& dir, int index, Clock::time_point until,
-                                 int fd) {
+[[noreturn]] void service_writer(const std::string& dir, int index, Progress& progress,
+                                 Clock::time_point until, int fd) {
   boost::asio::io_context io;
   auto guard = boost::asio::make_work_guard(io);
   std::thread runner([&] { io.run(); });
@@ -180,7 +223,7 @@ bool settle(int fd, Workload& work, const Command& c, const Result<Outcome>& r) 
   for (int t = 0; t < 2; ++t) {
     clients.emplace_back([&, t] {
       Workload work(index * 10 + t, 200 + static_cast<unsigned>(t));
-      while (Clock::now() < until && !failed) {
+      while (!progress.stop && Clock::now() < until && !failed) {
         std::vector<Command> commands;
         std::vector<std::future<Result<Outcome>>> pending;
         for (int i = 0; i < 4; ++i) {
@@ -190,7 +233,7 @@ bool settle(int fd, Workload& work, const Command& c, const Result<Outcome>& r) 
           pending.push_back(std::move(done.future));
         }
         for (std::size_t i = 0; i < pending.size(); ++i) {
-          if (!settle(fd, work, commands[i], pending[i].get())) failed = true;
+          if (!settle(fd, progress, work, commands[i], pending[i].get())) failed = true;
         }
       }
     });
@@ -202,12 +245,14 @@ bool settle(int fd, Workload& work, const Command& c, const Result<Outcome>& r) 
   ::_exit(failed ? 1 : 0);
 }
 
-// Reads the journal over and over until `until`: at every read, the records
-// 1..head of one read transaction must decode, replay without anomaly, hash
-// to the chain head stored in that transaction, and extend the previous
-// read's prefix. Every fourth read is a full replay from seq 1 compared with
-// the incrementally kept projection.
-[[noreturn]] void reader(const std::string& dir, Clock::time_point until, int fd) {
+// Reads the journal over and over, counting the heads seen in
+// progress.heads[index], until `linger` after progress.stop (or `until`): at
+// every read, the records 1..head of one read transaction must decode,
+// replay without anomaly, hash to the chain head stored in that transaction,
+// and extend the previous read's prefix. Every fourth read is a full replay
+// from seq 1 compared with the incrementally kept projection.
+[[noreturn]] void reader(const std::string& dir, int index, Progress& progress,
+                         Clock::time_point until, Clock::duration linger, int fd) {
   auto journal = Journal::open(dir, JournalOptions{.read_only = true});
   if (!journal) {
     say(fd, "X open: " + journal.error().message);
@@ -222,7 +267,11 @@ bool settle(int fd, Workload& work, const Command& c, const Result<Outcome>& r) 
         "X read " + std::to_string(reads) + " at seq " + std::to_string(state.seq()) + ": " + why);
     ::_exit(1);
   };
-  while (Clock::now() < until) {
+  std::optional<Clock::time_point> stopped;
+  for (;;) {
+    const auto now = Clock::now();
+    if (!stopped && (progress.stop || now >= until)) stopped = now;
+    if (stopped && now >= *stopped + linger) break;
     std::string problem;
     auto done = journal->read([&](Reader& r) -> Result<void> {
       auto head = r.head();
@@ -266,6 +315,7 @@ bool settle(int fd, Workload& work, const Command& c, const Result<Outcome>& r) 
     if (state.seq() != last_head) {
       ++heads;
       last_head = state.seq();
+      progress.heads[index] = heads;
     } else {
       std::this_thread::sleep_for(std::chrono::microseconds(200));  // nothing new yet
     }
@@ -301,9 +351,12 @@ Child spawn(const std::string& kind, Fn&& body) {
   return c;
 }
 
-// Drains every child's pipe until all are closed, then reaps them.
-void collect(std::vector<Child>& children) {
+// Drains every child's pipe until all are closed, calling `tick` at least
+// every 50 ms meanwhile, then reaps them.
+void collect(std::vector<Child>& children, const std::function<void()>& tick) {
+  auto heard = Clock::now();
   for (;;) {
+    tick();
     std::vector<pollfd> fds;
     std::vector<Child*> open;
     for (Child& c : children) {
@@ -313,11 +366,14 @@ void collect(std::vector<Child>& children) {
       }
     }
     if (fds.empty()) break;
-    if (::poll(fds.data(), fds.size(), 30'000) <= 0) {
+    const int ready = ::poll(fds.data(), fds.size(), 50);
+    if (ready < 0 || (ready == 0 && Clock::now() - heard > std::chrono::seconds(30))) {
       ADD_FAILURE() << "the children stopped talking for 30 s";
       for (Child* c : open) ::kill(c->pid, SIGKILL);
       break;
     }
+    if (ready == 0) continue;
+    heard = Clock::now();
     for (std::size_t i = 0; i < fds.size(); ++i) {
       if (fds[i].revents == 0) continue;
       char buf[1 << 16];
@@ -345,24 +401,40 @@ TEST(Stress, WritersAndReadersInManyProcessesKeepOneOrderAndSeeConsistentPrefixe
     }
   }
   const std::uint64_t setup_events = kShared.size();
-  const auto until = Clock::now() + kWriteFor;
+  SharedProgress shared;
+  ASSERT_NE(shared.get(), nullptr) << "mmap: " << std::strerror(errno);
+  Progress& progress = *shared.get();
+  const auto began = Clock::now();
+  const auto until = began + kMaxRun;
   std::vector<Child> children;
   for (int r = 0; r < kReaders; ++r) {
     // Readers start first and go on a little longer than the writers.
-    children.push_back(spawn(
-        "reader", [&](int fd) { reader(dir.path(), until + std::chrono::milliseconds(300), fd); }));
+    children.push_back(spawn("reader", [&, r](int fd) {
+      reader(dir.path(), r, progress, until, std::chrono::milliseconds(300), fd);
+    }));
   }
   for (int w = 0; w < kLedgerWriters; ++w) {
     children.push_back(
-        spawn("writer", [&, w](int fd) { ledger_writer(dir.path(), w, until, fd); }));
+        spawn("writer", [&, w](int fd) { ledger_writer(dir.path(), w, progress, until, fd); }));
   }
   for (int w = 0; w < kServiceWriters; ++w) {
     const int index = kLedgerWriters + w;
-    children.push_back(spawn("service writer",
-                             [&, index](int fd) { service_writer(dir.path(), index, until, fd); }));
+    children.push_back(spawn("service writer", [&, index](int fd) {
+      service_writer(dir.path(), index, progress, until, fd);
+    }));
   }
   for (const Child& c : children) ASSERT_GT(c.pid, 0) << "fork failed";
-  collect(children);
+  collect(children, [&] {
+    if (progress.stop) return;
+    bool enough = Clock::now() - began >= kWriteFor && progress.acks > kMinAcks;
+    for (const auto& heads : progress.heads) enough = enough && heads >= kMinHeads;
+    // A child that ended before the stop failed: nothing more to wait for.
+    const bool failed =
+        std::any_of(children.begin(), children.end(), [](const Child& c) { return c.fd < 0; });
+    if (enough || failed) progress.stop = true;
+  });
+  RecordProperty("run_seconds",
+                 std::to_string(std::chrono::duration<double>(Clock::now() - began).count()));
 
   std::map<std::uint64_t, invariants::AckedEvent> acked;
   std::uint64_t reads = 0, distinct_heads = 0;
@@ -403,8 +475,8 @@ TEST(Stress, WritersAndReadersInManyProcessesKeepOneOrderAndSeeConsistentPrefixe
         reported = true;
         reads += n;
         distinct_heads += heads;
-        EXPECT_GE(heads, 10u) << "a reader saw only " << heads << " different heads in " << n
-                              << " reads";
+        EXPECT_GE(heads, kMinHeads)
+            << "a reader saw only " << heads << " different heads in " << n << " reads";
         EXPECT_GT(last, first) << "a reader never saw the journal grow";
         EXPECT_GE(full, 1u);
       } else {
@@ -421,7 +493,7 @@ TEST(Stress, WritersAndReadersInManyProcessesKeepOneOrderAndSeeConsistentPrefixe
   const std::uint64_t head = *j->head();
   // No writer was killed: every event is an acknowledged one, each claimed
   // once, so the seqs after the setup are exactly the acknowledged ones.
-  ASSERT_GT(acked.size(), 1000u) << "too little traffic to mean anything";
+  ASSERT_GT(acked.size(), kMinAcks) << "too little traffic to mean anything";
   EXPECT_EQ(head, setup_events + acked.size());
   EXPECT_EQ(acked.begin()->first, setup_events + 1);
   EXPECT_EQ(acked.rbegin()->first, head);
