@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# package.sh: builds the Debian package build/forkjournal_<version>_amd64.deb
-# (CPack's DEB generator over the `cmake --install` rules, cmake/package.cmake)
-# in its own Release build, build-package/, without tests and benchmarks.
-# Compiler and linker flags come from dpkg-buildflags with every hardening
-# feature on, as a Debian build would have them. Extra arguments go to CMake
-# (the test command adds -DFJ_WERROR=ON, so that this is also its Release
-# build). Prints the package's path.
+# package.sh [cmake -D options...]: builds the Debian package
+# build/forkjournal_<version>_amd64.deb (CPack's DEB generator over the
+# `cmake --install` rules, cmake/package.cmake) in its own Release build,
+# build-package/, without tests and benchmarks unless the options turn them
+# on. Compiler and linker flags come from dpkg-buildflags with every
+# hardening feature on, as a Debian build would have them. The options go to
+# CMake after this script's own, so they win: the test command builds the
+# suite into this build too and adds -DFJ_WERROR=ON. Prints the package's
+# path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -86,13 +86,11 @@ class Steady {
   std::uint64_t forks_ = 0;
 };
 
-// Raises this process's soft descriptor limit to the hard one; false if
-// `needed` descriptors still do not fit.
 // What an idle connection may cost the daemon: about 3 KiB in a plain
 // build; the sanitizers' shadow memory and allocator redzones inflate it.
 // And what a connection whose replies pile up may cost: ASan's quarantine
 // also holds on to every reply freed meanwhile (25 MiB measured).
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#ifdef FJ_TEST_SANITIZED
 constexpr std::size_t kIdleConnectionKib = 64;
 constexpr std::size_t kBacklogKib = 64 * 1024;
 #else
@@ -100,6 +98,8 @@ constexpr std::size_t kIdleConnectionKib = 16;
 constexpr std::size_t kBacklogKib = 8 * 1024;
 #endif
 
+// Raises this process's soft descriptor limit to the hard one; false if
+// `needed` descriptors still do not fit.
 bool allow_descriptors(rlim_t needed) {
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return false;

@@ -300,7 +300,7 @@ TEST_F(SubscribeTest, CatchesUpFromSeqOneInSlicesOfAFewLinesWithNothingSkippedOr
 // of lines and one line (256 KiB by default), not a window of 4,096 lines
 // (about 1.6 MB of them); and subscribers catching up leave the daemon
 // serving others.
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#ifdef FJ_TEST_SANITIZED
 // The sanitizers' shadow memory, redzones and ASan's quarantine of every
 // line freed make RSS say nothing about what is held: not checked there.
 constexpr std::size_t kSubscriberKib = 0;
