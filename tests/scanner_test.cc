@@ -40,14 +40,11 @@ using fj::testing::TempDir;
 // ---------------------------------------------------------------------------
 // Helpers
 
-// The read-only fixture. The build may pass FJ_FIXTURES_DIR; otherwise it is
-// found next to this source file.
+// The read-only fixture, by the path the build passes (not by __FILE__,
+// which a build with -ffile-prefix-map, as Debian's flags have, makes
+// relative).
 std::string fixture_root() {
-#ifdef FJ_FIXTURES_DIR
-  return std::string(FJ_FIXTURES_DIR) + "/hypeman-sample";
-#else
-  return (fs::path(__FILE__).parent_path() / "fixtures" / "hypeman-sample").string();
-#endif
+  return std::string(FJ_FIXTURES) + "/hypeman-sample";
 }
 
 void make_dir(const std::string& path) {

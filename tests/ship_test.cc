@@ -592,8 +592,13 @@ TEST(Ship, ClusterOutageLeavesLocalCommitsAloneAndShippingCatchesUp) {
   append_forks(journal, 2000, 1000);
   shipper->notify(3000);
   EXPECT_LT(std::chrono::steady_clock::now() - began, 5s);
-  std::this_thread::sleep_for(1500ms);
-  const auto down = shipper->state();
+  // Until the shipper has seen the outage and the lag has aged past a second.
+  auto down = shipper->state();
+  for (const auto deadline = std::chrono::steady_clock::now() + 10s;
+       (down.connected || down.lag_seconds <= 1.0) && std::chrono::steady_clock::now() < deadline;
+       down = shipper->state()) {
+    std::this_thread::sleep_for(20ms);
+  }
   EXPECT_EQ(down.shipped_seq, 1000u);
   EXPECT_EQ(down.lag_events, 2000u);
   EXPECT_GT(down.lag_seconds, 1.0);
