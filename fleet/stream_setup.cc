@@ -3,10 +3,13 @@
 #include "fleet/internal/nats.h"
 #include "fleet/stream.h"
 
+#include <chrono>
 #include <vector>
 
 namespace fj::fleet {
 namespace {
+
+constexpr std::chrono::milliseconds kSetupTimeout{10000};
 
 StreamSetup summary(const jsStreamInfo& info, bool created) {
   return StreamSetup{created, int(info.Config->Replicas), info.State.Msgs, info.Config->Duplicates};
@@ -53,7 +56,12 @@ Result<StreamSetup> init_stream(const std::string& urls, int replicas) {
   if (replicas < 1 || replicas > 5)
     return make_error(Errc::invalid_argument,
                       "--replicas " + std::to_string(replicas) + " is not from 1 to 5");
-  auto conn = nats::Connection::open(urls);
+  // Creating a file-backed stream (in a cluster, electing its group) can
+  // take longer than a publish: a loaded server took over the client's
+  // 2 s default. A one-off command can wait.
+  nats::ConnectOptions options;
+  options.timeout = kSetupTimeout;
+  auto conn = nats::Connection::open(urls, options);
   if (!conn) return conn.error();
   const std::string name(kStreamName);
 

@@ -1,6 +1,7 @@
 // Creating the fleet stream (fleet/stream.h), the one step that does: a
 // shipper never creates it, so that a typo in a URL cannot start a stream
-// nobody replicates. Threads: any; blocks for at most a few NATS timeouts.
+// nobody replicates. Threads: any; blocks for at most a few NATS requests,
+// each waiting up to 10 s (creating a stream can take longer than a publish).
 #pragma once
 
 #include "journal/error.h"

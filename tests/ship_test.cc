@@ -138,7 +138,8 @@ TEST(Ship, RefusesAMissingStreamAndShipsOnceItExists) {
   EXPECT_NE(js_GetStreamInfo(&info, conn->js(), "FORKJOURNAL", nullptr, &jerr), NATS_OK);
   EXPECT_EQ(jerr, JSStreamNotFoundErr);
 
-  ASSERT_TRUE(fleet::init_stream(server.url(), 1));
+  const auto made = fleet::init_stream(server.url(), 1);
+  ASSERT_TRUE(made) << made.error().message;
   ASSERT_TRUE(wait_shipped(*shipper, 50, 20s));
   EXPECT_EQ(shipper->state().last_error, "");
   EXPECT_TRUE(stream_matches(server.url(), journal, "host-a"));
