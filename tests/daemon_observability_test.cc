@@ -96,18 +96,6 @@ double sum(const std::string& scraped, const std::string& name, const std::strin
   return total;
 }
 
-// The port from the daemon's "metrics on http://127.0.0.1:PORT/metrics" line.
-int metrics_port(const Daemon& d) {
-  static const std::regex re(R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)");
-  std::smatch m;
-  const std::string log = d.log();
-  if (!std::regex_search(log, m, re)) {
-    ADD_FAILURE() << "no metrics address in the log:\n" << log;
-    return 0;
-  }
-  return std::stoi(m[1]);
-}
-
 std::uint64_t data_mdb_size(const std::string& journal) {
   return fs::file_size(fs::path(journal) / "data.mdb");
 }

@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -138,20 +137,6 @@ std::string scrape(int port) {
   for (ssize_t n; (n = ::recv(s, buf, sizeof buf, 0)) > 0;) out.append(buf, std::size_t(n));
   ::close(s);
   return out;
-}
-
-// The port from the daemon's "metrics on http://127.0.0.1:PORT/metrics" line
-// (as in daemon_observability_test.cc): a port the daemon bound itself, which
-// no other test can take between a check and the bind.
-int metrics_port(const Daemon& d) {
-  static const std::regex re(R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)");
-  std::smatch m;
-  const std::string log = d.log();
-  if (!std::regex_search(log, m, re)) {
-    ADD_FAILURE() << "no metrics address in the log:\n" << log;
-    return 0;
-  }
-  return std::stoi(m[1]);
 }
 
 // The value of one series line ("name" or "name{labels}").

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <regex>
 #include <thread>
 
 namespace fj::testing {
@@ -96,6 +97,17 @@ void Daemon::kill9() {
   while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
   }
   pid_ = -1;
+}
+
+int metrics_port(const Daemon& d) {
+  static const std::regex re(R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)");
+  std::smatch m;
+  const std::string log = d.log();
+  if (!std::regex_search(log, m, re)) {
+    ADD_FAILURE() << "no metrics address in the log:\n" << log;
+    return 0;
+  }
+  return std::stoi(m[1]);
 }
 
 }  // namespace fj::testing

@@ -58,4 +58,10 @@ class Daemon {
   std::string log_;
 };
 
+// The port from the daemon's "metrics on http://127.0.0.1:PORT/metrics" log
+// line: one the daemon bound itself (--metrics 127.0.0.1:0), which no other
+// test can take between a check and the bind. 0 (a test failure) if the log
+// has none.
+int metrics_port(const Daemon& d);
+
 }  // namespace fj::testing
