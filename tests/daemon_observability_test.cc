@@ -353,7 +353,7 @@ TEST_F(DaemonTest, MetricsCountConnectionsRefusedOrClosedByALimit) {
   };
   {
     Client c(socket());
-    ASSERT_TRUE(c.send(std::string(70 * 1024, ' ') + "\n"));
+    ASSERT_TRUE(c.send_until_closed(std::string(70 * 1024, ' ') + "\n")) << c.error();
     ends_with(c, "too_large");
   }
   {

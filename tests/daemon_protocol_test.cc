@@ -517,7 +517,7 @@ TEST_F(DaemonTest, ALineOverTheLimitGetsTooLarge) {
     ASSERT_TRUE(c.connected()) << c.error();
     std::string line = R"({"op": "ping", "id": "over"})";
     line.append(kMaxLine + 1 - line.size(), ' ');
-    ASSERT_TRUE(c.send(line + "\n")) << c.error();
+    ASSERT_TRUE(c.send_until_closed(line + "\n")) << c.error();
     const auto r = c.read_response();
     ASSERT_TRUE(r) << c.error();
     EXPECT_TRUE(is_error(*r, "too_large"));
@@ -531,7 +531,7 @@ TEST_F(DaemonTest, ALineOverTheLimitGetsTooLarge) {
   {
     Client c(socket());
     ASSERT_TRUE(c.connected()) << c.error();
-    ASSERT_TRUE(c.send(std::string(100'000, 'x'))) << c.error();
+    ASSERT_TRUE(c.send_until_closed(std::string(100'000, 'x'))) << c.error();
     const auto r = c.read_response();
     ASSERT_TRUE(r) << c.error();
     EXPECT_TRUE(is_error(*r, "too_large"));

@@ -50,12 +50,18 @@ bool Client::send(std::string_view bytes) {
     const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
+      send_errno_ = errno;
       error_ = std::string("send: ") + std::strerror(errno);
       return false;
     }
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
   return true;
+}
+
+bool Client::send_until_closed(std::string_view bytes) {
+  if (send(bytes)) return true;
+  return send_errno_ == EPIPE || send_errno_ == ECONNRESET;
 }
 
 std::optional<std::string> Client::read_line(Clock::duration timeout) {

@@ -39,6 +39,11 @@ class Client {
   bool closed_by_peer() const { return eof_ || reset_; }
 
   bool send(std::string_view bytes);
+  // As send(), but also true when the peer closed the connection before
+  // taking every byte (EPIPE, or ECONNRESET for bytes it left unread): the
+  // daemon does so past a limit, after queueing its one answer, which is
+  // then still there to read.
+  bool send_until_closed(std::string_view bytes);
 
   // The next line without its newline; nullopt on end of file, an error or
   // the deadline.
@@ -57,6 +62,7 @@ class Client {
   int fd_ = -1;
   bool eof_ = false;
   bool reset_ = false;
+  int send_errno_ = 0;  // of the last send() that failed
   std::string buffer_;
   std::string error_;
 };
