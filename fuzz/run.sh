@@ -3,6 +3,7 @@
 # directory of their own and runs each for a short fixed time.
 #
 #   FUZZ_SECONDS    seconds per target (default 20)
+#   FUZZ_JOBS       targets run at a time (default: the number of cores)
 #   FUZZ_BUILD_DIR  build directory (default build-fuzz)
 #   FUZZ_CXX        compiler (default clang++-14)
 #   TARGET          record snapshot metadata request replay (default: all)
@@ -17,6 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 seconds=${FUZZ_SECONDS:-20}
+jobs=${FUZZ_JOBS:-$(nproc)}
 cxx=${FUZZ_CXX:-clang++-14}
 all=(record snapshot metadata request replay)
 targets=("$@")
@@ -57,29 +59,47 @@ cmake --build "$build" -j2 --target fuzz_targets
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-failed=()
-summary=()
-for t in "${targets[@]}"; do
-  work="$build/fuzz-work/$t"
+# Runs target $1 for $seconds; its exit status goes to its work directory.
+fuzz_one() {
+  local t=$1 work="$build/fuzz-work/$1" extra=() status=0
   mkdir -p "$work/corpus" "$work/artifacts"
-  rm -f "$work/artifacts"/*
+  rm -f "$work/artifacts"/* "$work/status"
   cp -n fuzz/corpus/"$t"/* "$work/corpus"/
   if [ -d "fuzz/regressions/$t" ]; then
     find "fuzz/regressions/$t" -maxdepth 1 -type f ! -name '.*' ! -name README.md \
       -exec cp -n {} "$work/corpus"/ \;
   fi
-  extra=()
   case $t in metadata | request) extra=(-dict=fuzz/json.dict) ;; esac
   echo "== fuzz: $t ($seconds s, -max_len=$(max_len "$t")) =="
-  status=0
   "$build/bin/${t}_fuzzer" "$work/corpus" -max_total_time="$seconds" -max_len="$(max_len "$t")" \
     -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/artifacts/" \
     "${extra[@]}" >"$work/log.txt" 2>&1 || status=$?
+  echo "$status" >"$work/status"
+}
+
+# Each fuzzer is one process on one core: FUZZ_JOBS of them at a time.
+running=0
+for t in "${targets[@]}"; do
+  if ((running >= jobs)); then
+    wait -n
+    running=$((running - 1))
+  fi
+  fuzz_one "$t" &
+  running=$((running + 1))
+done
+wait
+
+# The reports, one target after another.
+failed=()
+summary=()
+for t in "${targets[@]}"; do
+  work="$build/fuzz-work/$t"
+  status=$(cat "$work/status" 2>/dev/null || echo "?")
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log.txt" | tail -1)
   shopt -s nullglob
   found=("$work"/artifacts/{crash,timeout,oom,leak}-*)
   shopt -u nullglob
-  if ((status != 0)) || ((${#found[@]})); then
+  if [ "$status" != 0 ] || ((${#found[@]})); then
     mkdir -p "fuzz/regressions/$t"
     echo "fuzz: $t FAILED (exit $status); the report:" >&2
     report='^==[0-9]+==ERROR|fuzz check failed|runtime error|^SUMMARY'
