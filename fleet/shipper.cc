@@ -98,7 +98,7 @@ struct Shipper::Impl {
 
   // The connection: created and destroyed by the thread under conn_mu, which
   // stop() takes to close it from outside (libnats then fails a request in
-  // progress at once).
+  // progress).
   mutable std::mutex conn_mu;
   std::optional<nats::Connection> conn;
 
@@ -175,6 +175,7 @@ struct Shipper::Impl {
   }
 
   void fail(const Error& e) {
+    if (should_stop()) return;  // stop() failing a request in flight is no news
     {
       std::lock_guard lock(st_mu);
       ++st.failures;
@@ -794,8 +795,9 @@ void Shipper::stop() {
   impl_->cv.notify_all();
   {
     std::lock_guard lock(impl_->conn_mu);
-    // A publish or read in progress fails at once instead of timing out.
-    if (impl_->conn) natsConnection_Close(impl_->conn->raw());
+    // A publish or read in progress fails once the connection has drained
+    // (a round trip) instead of timing out.
+    if (impl_->conn) impl_->conn->close();
   }
   if (impl_->thread.joinable()) impl_->thread.join();
 }

@@ -97,7 +97,7 @@ scripts/build.sh build-tsan -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=D
   --target daemon_test dispatch_test threads_test fleet_test forkjournald forkjournal
 echo "== tests (TSan) =="
 TSAN_OPTIONS=halt_on_error=1 run_ctest build-tsan \
-  -R 'DaemonTest|DispatchTest|ServicePeriodic|ReconcileScheduler|ScannerTest|MemoryScan|ReconcilerTest|Ship\.|FleetInit|AuditTest|ChainHasherTest|ReplayedJournal'
+  -R 'DaemonTest|DispatchTest|ServicePeriodic|ReconcileScheduler|ScannerTest|MemoryScan|ReconcilerTest|Ship\.|NatsClose|FleetInit|AuditTest|ChainHasherTest|ReplayedJournal'
 
 # Each libFuzzer target for a short fixed time (FUZZ_SECONDS each); the
 # regressions it ever found also run in every build above.

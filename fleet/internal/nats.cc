@@ -87,20 +87,40 @@ struct Connection::State {
   Owned<natsConnection, natsConnection_Destroy> nc;
   Owned<jsCtx, jsCtx_Destroy> js;
   std::chrono::milliseconds timeout{};
+  // Subscriptions whose last message the read loop may not be past yet:
+  // freed once the connection has closed (its read loop has ended).
+  std::mutex retired_mu;
+  std::vector<SubscriptionPtr> retired;  // guarded by retired_mu
+  std::mutex close_mu;                   // one close() at a time
 
   ~State() {
+    close();
+    retired.clear();
     js.reset();
-    if (!nc) return;
-    natsConnection_Close(nc.get());
     nc.reset();
+  }
+
+  void close() {
+    std::lock_guard closing(close_mu);
+    if (!nc) return;
+    // Refused when the client holds no server (its read loop is not
+    // running), is already draining, or is closed.
+    if (natsConnection_DrainTimeout(nc.get(), timeout.count()) != NATS_OK)
+      natsConnection_Close(nc.get());
+    if (wait_closed(timeout + std::chrono::seconds(10))) return;
+    // The drain never finished: close anyway (the read loop then may still
+    // meet a message, as before this workaround).
+    natsConnection_Close(nc.get());
+    if (wait_closed(std::chrono::seconds(10))) return;
+    // The client never reported the close: its callbacks may still come,
+    // so their object is left alive rather than freed under them.
+    (void)callbacks.release();
+  }
+
+  bool wait_closed(std::chrono::milliseconds limit) {
+    if (!callbacks) return true;
     std::unique_lock lock(callbacks->mu);
-    if (!callbacks->cv.wait_for(lock, std::chrono::seconds(10),
-                                [&] { return callbacks->closed; })) {
-      // The client never reported the close: its callbacks may still come,
-      // so their object is left alive rather than freed under them.
-      lock.unlock();
-      (void)callbacks.release();
-    }
+    return callbacks->cv.wait_for(lock, limit, [&] { return callbacks->closed; });
   }
 };
 
@@ -108,6 +128,22 @@ Connection::Connection(std::unique_ptr<State> state) : state_(std::move(state)) 
 Connection::Connection(Connection&&) noexcept = default;
 Connection& Connection::operator=(Connection&&) noexcept = default;
 Connection::~Connection() = default;
+
+void Connection::close() {
+  if (state_) state_->close();
+}
+
+void Connection::unsubscribe(SubscriptionPtr sub) const {
+  if (!sub) return;
+  // The server answers the flush's PING after the UNSUB, and the read loop
+  // handles what arrives in order: once the PONG is in, no message for the
+  // subscription is left in it.
+  if (natsSubscription_Unsubscribe(sub.get()) == NATS_OK &&
+      natsConnection_FlushTimeout(state_->nc.get(), state_->timeout.count()) == NATS_OK)
+    return;
+  std::lock_guard lock(state_->retired_mu);
+  state_->retired.push_back(std::move(sub));
+}
 
 Result<Connection> Connection::open(std::string_view urls, const ConnectOptions& options) {
   auto list = parse_urls(urls);
@@ -158,9 +194,6 @@ bool Connection::connected() const {
 }
 jsCtx* Connection::js() const {
   return state_->js.get();
-}
-natsConnection* Connection::raw() const {
-  return state_->nc.get();
 }
 std::chrono::milliseconds Connection::timeout() const {
   return state_->timeout;
@@ -295,18 +328,36 @@ Result<void> for_each_message(const Connection& c, std::string_view stream,
   if (next > through) return {};
 
   const std::string name(stream), subj(subject);
-  if (walk == Walk::direct) return walk_direct(c, name, subj, next, through, visit);
+  if (walk == Walk::consumer_first) {
+    auto pushed = walk_pushed(c, name, subj, next,
+                              [&](natsMsg* msg, std::uint64_t seq, std::uint64_t) -> Result<bool> {
+                                if (auto r = visit(msg, seq); !r) return r.error();
+                                return seq < through;
+                              });
+    if (!pushed) return pushed.error();
+    next = *pushed;
+  }
+  if (next > through) return {};
+  // No consumer could be placed in time (a cluster that has just lost a node
+  // may take many seconds), or it stalled: the rest by direct gets.
+  return walk_direct(c, name, subj, next, through, visit);
+}
+
+Result<std::uint64_t> walk_pushed(const Connection& c, const std::string& stream,
+                                  const std::string& filter, std::uint64_t from,
+                                  const PushedVisit& visit) {
   jsSubOptions so;
   jsSubOptions_Init(&so);
-  so.Stream = name.c_str();
+  so.Stream = stream.c_str();
   so.Ordered = true;
   so.Config.DeliverPolicy = js_DeliverByStartSequence;
-  so.Config.OptStartSeq = next;
+  so.Config.OptStartSeq = from;
   natsSubscription* raw = nullptr;
   jsErrCode jerr = jsErrCode(0);
-  natsStatus s = js_SubscribeSync(&raw, c.js(), subj.c_str(), nullptr, &so, &jerr);
-  SubscriptionPtr sub(s == NATS_OK ? raw : nullptr);
-  while (sub && next <= through) {
+  if (js_SubscribeSync(&raw, c.js(), filter.c_str(), nullptr, &so, &jerr) != NATS_OK) return from;
+  SubscriptionPtr sub(raw);
+  std::uint64_t next = from;
+  for (;;) {
     natsMsg* got = nullptr;
     if (natsSubscription_NextMsg(&got, sub.get(), c.timeout().count()) != NATS_OK) break;
     MsgPtr msg(got);
@@ -314,18 +365,17 @@ Result<void> for_each_message(const Connection& c, std::string_view stream,
     if (natsMsg_GetMetaData(&raw_meta, msg.get()) != NATS_OK) break;
     MetaPtr meta(raw_meta);
     const std::uint64_t seq = meta->Sequence.Stream;
-    if (auto r = visit(msg.get(), seq); !r) {
-      (void)natsSubscription_Unsubscribe(sub.get());  // ending early; the visitor's error wins
-      return r;
+    auto more = visit(msg.get(), seq, meta->NumPending);
+    if (!more) {
+      c.unsubscribe(std::move(sub));
+      return more.error();
     }
     next = seq + 1;
+    if (!*more) break;
   }
-  // An ephemeral consumer the server drops on its own if this fails.
-  if (sub) (void)natsSubscription_Unsubscribe(sub.get());
-  if (next > through) return {};
-  // No consumer could be placed in time (a cluster that has just lost a node
-  // may take many seconds), or it stalled: the rest by direct gets.
-  return walk_direct(c, name, subj, next, through, visit);
+  // The server drops the ephemeral consumer on its own if this fails.
+  c.unsubscribe(std::move(sub));
+  return next;
 }
 
 Result<Published> publish(const Connection& c, natsMsg* msg, const std::string& msg_id,

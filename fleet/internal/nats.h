@@ -70,13 +70,28 @@ class Connection {
 
   Connection(Connection&&) noexcept;
   Connection& operator=(Connection&&) noexcept;
-  // Closes the connection (and its client threads' use of on_change).
+  // Closes the connection (close()) and frees it.
   ~Connection();
+
+  // Closes the connection so that no subscription is freed under libnats'
+  // read loop (3.4.1 looks a subscription up without a reference, and one
+  // freed as a message for it arrives is used after it is freed): first it
+  // drains (the server stops sending to every subscription and answers a
+  // flush, so the read loop is past their last message), then it closes; at
+  // once when it holds no server. Requests in progress on other threads
+  // fail (connection closed). Returns once libnats reports the close, or
+  // after the timeout and 10 s more. Safe from any thread, also again; every
+  // later call on the connection fails with unavailable.
+  void close();
+
+  // Unsubscribes `sub` and frees it once a flush has confirmed the server
+  // sends it nothing more (see close()); when no confirmation comes within
+  // the timeout, it is kept and freed after the connection closes.
+  void unsubscribe(SubscriptionPtr sub) const;
 
   // True while the client holds a server (not while it reconnects).
   bool connected() const;
   jsCtx* js() const;
-  natsConnection* raw() const;
   std::chrono::milliseconds timeout() const;
 
  private:
@@ -140,6 +155,18 @@ Result<void> for_each_message(const Connection& c, std::string_view stream,
                               std::string_view subject, std::uint64_t from,
                               const std::function<Result<void>(natsMsg*, std::uint64_t)>& visit,
                               Walk walk = Walk::consumer_first);
+
+// Streams the messages of `stream` on `filter` from stream sequence `from`
+// through an ordered consumer (ephemeral, pushed, no acks) and calls
+// visit(msg, stream_seq, pending) for each until it returns false or an
+// error. Returns the stream sequence after the last message visited
+// (`from` when none). Without an error it also ends early, with no error,
+// when no consumer can be placed or it stalls for a timeout: the caller
+// reads on from there by direct gets. Errors: the first visit returns.
+using PushedVisit = std::function<Result<bool>(natsMsg*, std::uint64_t, std::uint64_t)>;
+Result<std::uint64_t> walk_pushed(const Connection& c, const std::string& stream,
+                                  const std::string& filter, std::uint64_t from,
+                                  const PushedVisit& visit);
 
 struct Published {
   std::uint64_t stream_seq = 0;

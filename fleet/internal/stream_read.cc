@@ -1,22 +1,9 @@
 #include "fleet/internal/stream_read.h"
 
-#include <charconv>
 #include <memory>
 #include <string>
 
 namespace fj::fleet::nats {
-namespace {
-
-// The stream sequence a direct get answered with (its Nats-Sequence header).
-std::uint64_t direct_seq(natsMsg* msg) {
-  if (const std::uint64_t seq = natsMsg_GetSequence(msg); seq != 0) return seq;
-  const auto text = header(msg, JSSequence);
-  std::uint64_t seq = 0;
-  if (text) std::from_chars(text->data(), text->data() + text->size(), seq);
-  return seq;
-}
-
-}  // namespace
 
 Result<std::uint64_t> for_each_in_stream(
     const Connection& c, std::string_view stream, std::string_view subject,
@@ -56,34 +43,18 @@ Result<std::uint64_t> for_each_in_stream(
   std::uint64_t visited = 0;
 
   if (walk == Walk::consumer_first) {
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = name.c_str();
-    so.Ordered = true;
-    so.Config.DeliverPolicy = js_DeliverAll;
-    natsSubscription* raw = nullptr;
-    s = js_SubscribeSync(&raw, c.js(), filter.c_str(), nullptr, &so, &jerr);
-    SubscriptionPtr sub(s == NATS_OK ? raw : nullptr);
     bool done = false;
-    while (sub && !done) {
-      natsMsg* got = nullptr;
-      if (natsSubscription_NextMsg(&got, sub.get(), c.timeout().count()) != NATS_OK) break;
-      MsgPtr msg(got);
-      jsMsgMetaData* raw_meta = nullptr;
-      if (natsMsg_GetMetaData(&raw_meta, msg.get()) != NATS_OK) break;
-      MetaPtr meta(raw_meta);
-      const std::uint64_t seq = meta->Sequence.Stream;
-      ++visited;
-      if (auto r = visit(msg.get(), seq); !r) {
-        (void)natsSubscription_Unsubscribe(sub.get());  // ending early; the visitor's error wins
-        return r.error();
-      }
-      next = seq + 1;
-      done = meta->NumPending == 0;
-    }
-    // An ephemeral consumer the server drops on its own if this fails.
-    if (sub) (void)natsSubscription_Unsubscribe(sub.get());
+    auto pushed =
+        walk_pushed(c, name, filter, next,
+                    [&](natsMsg* msg, std::uint64_t seq, std::uint64_t pending) -> Result<bool> {
+                      ++visited;
+                      if (auto r = visit(msg, seq); !r) return r.error();
+                      done = pending == 0;
+                      return !done;
+                    });
+    if (!pushed) return pushed.error();
     if (done) return visited;
+    next = *pushed;
   }
 
   // No consumer could be placed in time (a cluster that has just lost a node
@@ -103,7 +74,7 @@ Result<std::uint64_t> for_each_in_stream(
                         s);
     }
     MsgPtr msg(raw);
-    const std::uint64_t seq = direct_seq(msg.get());
+    const std::uint64_t seq = direct_sequence(msg.get());
     if (seq < next) return error_from("a direct get without Nats-Sequence on " + filter, s);
     if (seq > through) break;
     ++visited;
