@@ -92,9 +92,14 @@ struct Connection::State {
   std::mutex retired_mu;
   std::vector<SubscriptionPtr> retired;  // guarded by retired_mu
   std::mutex close_mu;                   // one close() at a time
+  bool gave_up = false;                  // guarded by close_mu: never reported closed
 
   ~State() {
     close();
+    if (gave_up) {
+      // The read loop may still run: what it may reach is left alive.
+      for (SubscriptionPtr& sub : retired) (void)sub.release();
+    }
     retired.clear();
     js.reset();
     nc.reset();
@@ -102,18 +107,24 @@ struct Connection::State {
 
   void close() {
     std::lock_guard closing(close_mu);
-    if (!nc) return;
+    if (!nc || gave_up) return;
+    // The drain's flush gets at least 5 s: when it goes unanswered, libnats
+    // frees the subscriptions anyway, under a read loop that may still run.
+    const auto bound = std::max<std::chrono::milliseconds>(timeout, std::chrono::seconds(5));
     // Refused when the client holds no server (its read loop is not
-    // running), is already draining, or is closed.
-    if (natsConnection_DrainTimeout(nc.get(), timeout.count()) != NATS_OK)
+    // running), reconnects, or is closed. (A reconnect that has just
+    // started its new read loop is the one moment a close can still meet a
+    // message: waiting for it would hold up every stop while NATS is down.)
+    if (natsConnection_DrainTimeout(nc.get(), bound.count()) != NATS_OK)
       natsConnection_Close(nc.get());
-    if (wait_closed(timeout + std::chrono::seconds(10))) return;
+    if (wait_closed(bound + std::chrono::seconds(10))) return;
     // The drain never finished: close anyway (the read loop then may still
     // meet a message, as before this workaround).
     natsConnection_Close(nc.get());
     if (wait_closed(std::chrono::seconds(10))) return;
     // The client never reported the close: its callbacks may still come,
     // so their object is left alive rather than freed under them.
+    gave_up = true;
     (void)callbacks.release();
   }
 
@@ -134,7 +145,7 @@ void Connection::close() {
 }
 
 void Connection::unsubscribe(SubscriptionPtr sub) const {
-  if (!sub) return;
+  if (!sub || !state_) return;
   // The server answers the flush's PING after the UNSUB, and the read loop
   // handles what arrives in order: once the PONG is in, no message for the
   // subscription is left in it.

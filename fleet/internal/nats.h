@@ -78,10 +78,12 @@ class Connection {
   // freed as a message for it arrives is used after it is freed): first it
   // drains (the server stops sending to every subscription and answers a
   // flush, so the read loop is past their last message), then it closes; at
-  // once when it holds no server. Requests in progress on other threads
-  // fail (connection closed). Returns once libnats reports the close, or
-  // after the timeout and 10 s more. Safe from any thread, also again; every
-  // later call on the connection fails with unavailable.
+  // once when it holds no server or reconnects. Requests in progress on
+  // other threads fail ("Draining in progress" or "Connection Closed"), and
+  // so does every later call. Returns once libnats reports the close; when
+  // it never does, after the drain's bound (the timeout, at least 5 s) and
+  // 20 s more. Safe from any thread but a libnats callback's (on_change),
+  // also again.
   void close();
 
   // Unsubscribes `sub` and frees it once a flush has confirmed the server
