@@ -142,11 +142,7 @@ TEST_F(NatsClose, EndingAWalkWhileMessagesArePushed) {
 // A shipper stopped again and again in the middle of shipping (a publish
 // in flight), then allowed to finish: every event once, in order.
 TEST_F(NatsClose, StoppingTheShipperMidShipment) {
-  Journal journal = [&] {
-    auto j = Journal::create(dir_.sub("journal"), JournalOptions{.sync = SyncMode::none});
-    EXPECT_TRUE(j) << j.error().message;
-    return std::move(*j);
-  }();
+  Journal journal = make_journal(dir_.sub("journal"));
   constexpr std::uint64_t kEvents = 20'000;
   append_forks(journal, kEvents);
   fleet::ShipOptions o;

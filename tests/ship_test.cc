@@ -28,12 +28,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-Journal make_journal(const std::string& dir) {
-  auto j = Journal::create(dir, JournalOptions{.sync = SyncMode::none});
-  EXPECT_TRUE(j) << j.error().message;
-  return std::move(*j);
-}
-
 std::unique_ptr<fleet::Shipper> ship(const Journal& journal, const std::string& urls,
                                      const std::string& host = "host-a") {
   fleet::ShipOptions o;

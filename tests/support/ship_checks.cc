@@ -29,6 +29,12 @@ void add_foreign_stream(const std::string& url, const std::string& subject, jsSt
   fleet::nats::StreamInfoPtr info(raw);
 }
 
+Journal make_journal(const std::string& dir) {
+  auto j = Journal::create(dir, JournalOptions{.sync = SyncMode::none});
+  EXPECT_TRUE(j) << j.error().message;
+  return std::move(j).value();
+}
+
 void append_forks(Journal& journal, std::uint64_t count, std::uint64_t first) {
   std::vector<Event> events;
   for (std::uint64_t done = 0; done < count;) {

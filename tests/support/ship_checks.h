@@ -20,6 +20,10 @@ namespace fj::testing {
 // makes it.
 void add_foreign_stream(const std::string& url, const std::string& subject, jsStorageType storage);
 
+// A new journal at `dir` that does not sync: shipping needs no durability.
+// Throws (failing the test) when it cannot be created.
+Journal make_journal(const std::string& dir);
+
 // Appends `count` fork_added events to `journal` in transactions of up to
 // 1,000, numbering forks from `first`.
 void append_forks(Journal& journal, std::uint64_t count, std::uint64_t first = 0);
