@@ -23,7 +23,7 @@ set(FJ_PUBLIC_HEADERS
     journal/chain.h journal/chain_cursor.h journal/codec.h journal/error.h journal/event.h journal/events.h
     journal/head_watch.h journal/hex.h journal/ids.h journal/journal.h journal/request_window.h journal/seq.h journal/verify.h
     projector/audit.h projector/decide.h projector/huge_page_allocator.h projector/id.h
-    projector/id_hash.h projector/ledger.h
+    projector/fork_table.h projector/id_equal.h projector/id_hash.h projector/ledger.h
     projector/projection.h projector/replay.h
     fleet/fleet_view.h fleet/journal_fold.h fleet/ship_host.h fleet/shipper.h fleet/stream.h
     fleet/stream_setup.h

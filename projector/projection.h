@@ -3,15 +3,17 @@
 //
 // Replay speed is the product's headline, so the hot path allocates nothing
 // per event in the steady state for ids of up to 31 bytes: they live inline
-// in 32-byte Id values inside open-addressing maps
-// (boost::unordered_flat_map), looked up by string_view without building a
-// key.
+// in 32-byte Id values inside open-addressing tables (the fork table's own,
+// fork_table.h; boost::unordered_flat_map for the others), looked up by
+// string_view without building a key.
 #pragma once
 
 #include "journal/event.h"
 #include "journal/ids.h"
+#include "projector/fork_table.h"
 #include "projector/huge_page_allocator.h"
 #include "projector/id.h"
+#include "projector/id_equal.h"
 #include "projector/id_hash.h"
 
 #include <boost/unordered/unordered_flat_map.hpp>
@@ -26,79 +28,11 @@
 
 namespace fj {
 
-// Compares in 8-byte words, inline: for ids this short a call to memcmp costs
-// more than the comparison.
-struct IdEqual {
-  using is_transparent = void;
-  static std::string_view v(std::string_view s) noexcept { return s; }
-  static std::string_view v(const Id& id) noexcept { return id.view(); }
-  static bool same(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    const char* p = a.data();
-    const char* q = b.data();
-    std::size_t n = a.size();
-    for (; n >= 8; n -= 8, p += 8, q += 8) {
-      std::uint64_t x, y;
-      std::memcpy(&x, p, 8);
-      std::memcpy(&y, q, 8);
-      if (x != y) return false;
-    }
-    for (; n != 0; --n, ++p, ++q) {
-      if (*p != *q) return false;
-    }
-    return true;
-  }
-  template <class A, class B>
-  bool operator()(const A& a, const B& b) const noexcept {
-    return same(v(a), v(b));
-  }
-};
-
 // Hashed with XXH3, a library hash as fast here as any measured (id_hash.h);
 // a table of 2 MiB or more on huge pages (huge_page_allocator.h).
 template <class V>
 using IdMap =
     boost::unordered_flat_map<Id, V, IdHash, IdEqual, HugePageAllocator<std::pair<const Id, V>>>;
-
-// Live forks: fork id -> index of its template, the map a replay touches on
-// nearly every event. A boost::unordered_flat_map kept at most a quarter
-// full: at the map's own load limit, fork/unfork churn makes it rebuild
-// itself at the same size over and over, holding two tables at once, and a
-// replay's peak memory would grow with the journal's length
-// (docs/decisions.md). The price is a table four times larger than the data.
-class ForkTable {
- public:
-  using Map = IdMap<std::uint32_t>;
-
-  Map::const_iterator find(std::string_view fork) const { return map_.find(fork); }
-  bool contains(std::string_view fork) const { return map_.contains(fork); }
-  Map::const_iterator begin() const noexcept { return map_.begin(); }
-  Map::const_iterator end() const noexcept { return map_.end(); }
-  std::size_t size() const noexcept { return map_.size(); }
-  bool empty() const noexcept { return map_.empty(); }
-  std::size_t bucket_count() const noexcept { return map_.bucket_count(); }
-
-  // Adds fork -> index; false (and no change) if the fork is present.
-  bool insert(std::string_view fork, std::uint32_t index) {
-    reserve(map_.size() + 1);
-    return map_.try_emplace(Id(fork), index).second;
-  }
-  void erase(Map::const_iterator it) { map_.erase(it); }
-  // Room for n forks at a load of at most a quarter.
-  void reserve(std::size_t n) {
-    if (4 * n > map_.bucket_count()) map_.reserve(4 * n);
-  }
-  // The table inserts one by one would have grown to by n forks: the
-  // smallest with at least 4n buckets. reserve(n) asks the map for room for
-  // 4n at its own load limit of 7/8, which can be a doubling more.
-  void presize(std::size_t n) {
-    if (4 * n > map_.bucket_count()) map_.reserve(4 * n / 8 * 7);
-    reserve(n);
-  }
-
- private:
-  Map map_;
-};
 
 enum class TemplateState : std::uint8_t { active = 1, retired = 2 };
 std::string_view state_name(TemplateState s) noexcept;
@@ -170,6 +104,9 @@ class Projection {
   std::vector<std::pair<std::string_view, const Template*>> all_live_forks() const;
   std::size_t template_count() const noexcept { return templates_.size(); }
   std::size_t live_fork_count() const noexcept { return forks_.size(); }
+  // Asks the processor to load the fork table's slot that applying `e` will
+  // look up first; no effect on the state.
+  void prefetch(const EventView& e) const noexcept { forks_.prefetch(e.fork); }
   const std::vector<Anomaly>& anomalies() const noexcept { return anomalies_; }
 
   // evolve: applies the event stored at `seq`. Precondition: seq > seq().

@@ -110,58 +110,6 @@ TEST(IdHash, SequentialIdsSpreadOverHighAndLowBits) {
   }
 }
 
-TEST(ForkTable, InsertFindEraseKeepTheIndex) {
-  ForkTable t;
-  EXPECT_TRUE(t.insert("frk-a", 7));
-  EXPECT_FALSE(t.insert("frk-a", 9));  // present: unchanged
-  ASSERT_NE(t.find("frk-a"), t.end());
-  EXPECT_EQ(t.find("frk-a")->second, 7u);
-  EXPECT_EQ(t.size(), 1u);
-  t.erase(t.find("frk-a"));
-  EXPECT_FALSE(t.contains("frk-a"));
-  EXPECT_TRUE(t.empty());
-}
-
-TEST(ForkTable, StaysAtMostAQuarterFull) {
-  ForkTable t;
-  for (int i = 0; i < 20'000; ++i) {
-    ASSERT_TRUE(t.insert("frk-" + std::to_string(i), 1));
-    ASSERT_LE(4 * t.size(), t.bucket_count()) << i;
-  }
-}
-
-// Why the table exists: under a replay's steady fork/unfork churn it never
-// rebuilds itself (a rebuild would move every entry and, while it ran,
-// hold two tables), so its memory follows the live forks, not the events.
-TEST(ForkTable, SteadyChurnNeverRebuildsTheTable) {
-  ForkTable t;
-  std::vector<std::string> live;
-  std::uint64_t next = 0;
-  const auto fork_id = [](std::uint64_t n) {
-    std::string id = "frk-" + std::to_string(n * 0x9E3779B97F4A7C15ull);
-    id.resize(24, 'x');
-    return id;
-  };
-  ASSERT_TRUE(t.insert("frk-sentinel", 1));
-  for (; live.size() < 10'000; ++next) {
-    live.push_back(fork_id(next));
-    ASSERT_TRUE(t.insert(live.back(), 1));
-  }
-  const auto* sentinel = &*t.find("frk-sentinel");
-  const std::size_t buckets = t.bucket_count();
-  std::mt19937_64 rng(1);
-  for (int step = 0; step < 1'000'000; ++step, ++next) {
-    const std::size_t k = rng() % live.size();
-    t.erase(t.find(live[k]));
-    live[k] = fork_id(next);
-    ASSERT_TRUE(t.insert(live[k], 2));
-  }
-  EXPECT_EQ(t.bucket_count(), buckets);
-  EXPECT_EQ(&*t.find("frk-sentinel"), sentinel) << "the table was rebuilt";
-  EXPECT_EQ(t.size(), live.size() + 1);
-  for (const std::string& id : live) ASSERT_TRUE(t.contains(id)) << id;
-}
-
 // Ids around the inline limit (31 bytes) as templates and forks: counts,
 // owners, lost forks and a copy of the projection all see the same ids.
 TEST_F(ProjectionTest, IdsOfEveryLengthWorkAsTemplatesAndForks) {

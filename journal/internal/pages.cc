@@ -211,6 +211,17 @@ class Walk {
              std::uint64_t{load<std::uint16_t>(n + 2)} << 16 |
              std::uint64_t{load<std::uint16_t>(n + 4)} << 32;
     };
+    // All of the next leaf page, while this one is walked: the hardware
+    // prefetchers stop at a 4 KiB page's edge, so the first touch of each
+    // leaf waited for memory (docs/decisions.md, "The fork table's own
+    // slots": 7 % off a first-pass replay).
+    const auto prefetch_leaf = [&](const unsigned char* n) {
+      if (n == nullptr) return;
+      const std::uint64_t leaf = child_of(n);
+      if (leaf >= map_.pages) return;  // visiting it reports the damage
+      const unsigned char* p = map_.base + leaf * map_.page_size;
+      for (std::size_t at = 0; at < map_.page_size; at += 64) __builtin_prefetch(p + at);
+    };
     for (std::size_t i = 0; i < nodes; ++i) {
       const unsigned char* n = node(i);
       if (n == nullptr) return damaged("has a node outside the page");
@@ -242,6 +253,7 @@ class Walk {
         done_ = true;
         break;
       }
+      if (levels == 2 && i + 1 < nodes) prefetch_leaf(node(i + 1));
       if (!visit(child_of(n), levels - 1, first, bound)) return false;
       if (done_) break;
     }

@@ -1,0 +1,133 @@
+// ForkTable: live fork id -> index of its template, the map a replay touches
+// on nearly every event.
+//
+// An open-addressing table with linear probing, at most a quarter full, whose
+// slot for a key is known from the key's hash alone: prefetch(fork) can pull
+// that slot into the cache while earlier events are still being applied. A
+// replay of a journal whose live forks outgrow the caches waits on one memory
+// load per lookup otherwise, and a table whose slot depends on what the first
+// load finds (a group's metadata, then the element) cannot be prefetched
+// (docs/decisions.md, "The fork table's own slots"). Erase shifts the run
+// behind the erased slot back (no tombstones), so fork/unfork churn never
+// rebuilds the table: its memory follows the live forks, not the events.
+//
+// Errors: insert and reserve throw std::bad_alloc when memory cannot be had
+// (the table is then unchanged). Precondition: every key is a non-empty id
+// of at most kMaxIdSize bytes (an empty id marks an empty slot). Lifetime: a
+// value type; an iterator or slot pointer is invalidated by any insert,
+// reserve or erase. Threads: const use from many threads, writes from one.
+#pragma once
+
+#include "projector/huge_page_allocator.h"
+#include "projector/id.h"
+#include "projector/id_equal.h"
+#include "projector/id_hash.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <string_view>
+
+namespace fj {
+
+class ForkTable {
+ public:
+  // A live fork and its template's index; `for (const auto& [fork, index] :
+  // table)` reads both.
+  struct Slot {
+    Id first;
+    std::uint32_t second = 0;
+  };
+
+  class const_iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = Slot;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const Slot*;
+    using reference = const Slot&;
+
+    const_iterator() noexcept = default;
+    reference operator*() const noexcept { return *at_; }
+    pointer operator->() const noexcept { return at_; }
+    const_iterator& operator++() noexcept {
+      ++at_;
+      skip_empty();
+      return *this;
+    }
+    const_iterator operator++(int) noexcept {
+      const_iterator was = *this;
+      ++*this;
+      return was;
+    }
+    friend bool operator==(const const_iterator& a, const const_iterator& b) noexcept {
+      return a.at_ == b.at_;
+    }
+
+   private:
+    friend class ForkTable;
+    const_iterator(const Slot* at, const Slot* end) noexcept : at_(at), end_(end) {}
+    void skip_empty() noexcept {
+      while (at_ != end_ && at_->first.size() == 0) ++at_;
+    }
+    const Slot* at_ = nullptr;
+    const Slot* end_ = nullptr;
+  };
+
+  ForkTable() noexcept = default;
+  ForkTable(const ForkTable& other);
+  ForkTable(ForkTable&& other) noexcept;
+  ForkTable& operator=(const ForkTable& other);
+  ForkTable& operator=(ForkTable&& other) noexcept;
+  ~ForkTable();
+
+  const_iterator find(std::string_view fork) const noexcept {
+    if (size_ == 0) return end();
+    for (std::size_t i = home(fork);; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.first.size() == 0) return end();
+      if (IdEqual::same(s.first.view(), fork)) return {&s, slots_ + capacity_};
+    }
+  }
+  bool contains(std::string_view fork) const noexcept { return find(fork) != end(); }
+  const_iterator begin() const noexcept {
+    const_iterator it{slots_, slots_ + capacity_};
+    it.skip_empty();
+    return it;
+  }
+  const_iterator end() const noexcept { return {slots_ + capacity_, slots_ + capacity_}; }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  std::size_t bucket_count() const noexcept { return capacity_; }
+
+  // Asks the processor to load the slot where a lookup of `fork` starts; no
+  // effect on the table.
+  void prefetch(std::string_view fork) const noexcept {
+    if (capacity_ == 0) return;
+    const char* slot = reinterpret_cast<const char*>(slots_ + home(fork));
+    __builtin_prefetch(slot);
+    __builtin_prefetch(slot + sizeof(Slot) - 1);  // a slot can straddle two cache lines
+  }
+
+  // Adds fork -> index; false (and no change) if the fork is present.
+  bool insert(std::string_view fork, std::uint32_t index);
+  // Removes the fork `it` points at. Precondition: it != end().
+  void erase(const_iterator it) noexcept;
+  // Room for n forks at a load of at most a quarter: the smallest power of
+  // two of at least 4n slots (at least 16).
+  void reserve(std::size_t n);
+  void presize(std::size_t n) { reserve(n); }
+
+ private:
+  std::size_t home(std::string_view fork) const noexcept { return IdHash{}(fork)&mask_; }
+  // A table of `capacity` empty slots; the old one's entries moved in.
+  void rebuild(std::size_t capacity);
+  void release() noexcept;
+
+  Slot* slots_ = nullptr;
+  std::size_t capacity_ = 0;  // a power of two, or 0
+  std::size_t mask_ = 0;      // capacity_ - 1
+  std::size_t size_ = 0;
+};
+
+}  // namespace fj
