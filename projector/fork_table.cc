@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <utility>
@@ -9,34 +10,41 @@
 namespace fj {
 
 namespace {
-
 constexpr std::size_t kMinCapacity = 16;
-
-ForkTable::Slot* allocate_slots(std::size_t capacity) {
-  HugePageAllocator<ForkTable::Slot> alloc;
-  ForkTable::Slot* slots = alloc.allocate(capacity);
-  // Empty slots: an Id's constructor only writes its size byte, and
-  // nothing here can throw.
-  std::uninitialized_default_construct_n(slots, capacity);
-  return slots;
-}
-
 }  // namespace
+
+void ForkTable::allocate(std::size_t capacity) {
+  HugePageAllocator<Slot> slot_alloc;
+  HugePageAllocator<std::uint8_t> tag_alloc;
+  Slot* slots = slot_alloc.allocate(capacity);
+  std::uint8_t* tags;
+  try {
+    tags = tag_alloc.allocate(capacity);
+  } catch (...) {
+    slot_alloc.deallocate(slots, capacity);
+    throw;
+  }
+  // An Id's constructor only writes its size byte: nothing here throws.
+  std::uninitialized_default_construct_n(slots, capacity);
+  std::memset(tags, kEmpty, capacity);
+  slots_ = slots;
+  tags_ = tags;
+  capacity_ = capacity;
+  mask_ = capacity - 1;
+}
 
 ForkTable::ForkTable(const ForkTable& other) {
   if (other.capacity_ == 0) return;
-  slots_ = allocate_slots(other.capacity_);
-  capacity_ = other.capacity_;
-  mask_ = other.mask_;
+  allocate(other.capacity_);
   // Each entry at the same position keeps every probe run intact. An Id copy
   // of a heap-held id can throw: release what is built so far.
   try {
     for (std::size_t i = 0; i < capacity_; ++i) {
-      if (other.slots_[i].first.size() != 0) {
-        slots_[i].first = other.slots_[i].first;
-        slots_[i].second = other.slots_[i].second;
-        ++size_;
-      }
+      if (other.tags_[i] == kEmpty) continue;
+      slots_[i].first = other.slots_[i].first;
+      slots_[i].second = other.slots_[i].second;
+      tags_[i] = other.tags_[i];
+      ++size_;
     }
   } catch (...) {
     release();
@@ -46,6 +54,7 @@ ForkTable::ForkTable(const ForkTable& other) {
 
 ForkTable::ForkTable(ForkTable&& other) noexcept
     : slots_(std::exchange(other.slots_, nullptr)),
+      tags_(std::exchange(other.tags_, nullptr)),
       capacity_(std::exchange(other.capacity_, 0)),
       mask_(std::exchange(other.mask_, 0)),
       size_(std::exchange(other.size_, 0)) {}
@@ -59,6 +68,7 @@ ForkTable& ForkTable::operator=(ForkTable&& other) noexcept {
   if (this != &other) {
     release();
     slots_ = std::exchange(other.slots_, nullptr);
+    tags_ = std::exchange(other.tags_, nullptr);
     capacity_ = std::exchange(other.capacity_, 0);
     mask_ = std::exchange(other.mask_, 0);
     size_ = std::exchange(other.size_, 0);
@@ -74,21 +84,28 @@ void ForkTable::release() noexcept {
   if (slots_ == nullptr) return;
   std::destroy_n(slots_, capacity_);
   HugePageAllocator<Slot>().deallocate(slots_, capacity_);
+  HugePageAllocator<std::uint8_t>().deallocate(tags_, capacity_);
   slots_ = nullptr;
+  tags_ = nullptr;
   capacity_ = mask_ = size_ = 0;
 }
 
 bool ForkTable::insert(std::string_view fork, std::uint32_t index) {
   reserve(size_ + 1);
-  for (std::size_t i = home(fork);; i = (i + 1) & mask_) {
-    Slot& s = slots_[i];
-    if (s.first.size() == 0) {
-      s.first = Id(fork);
-      s.second = index;
+  const std::size_t hash = IdHash{}(fork);
+  // Only the tags are read until one matches: a new fork's slot is written,
+  // never waited for.
+  for (std::size_t i = hash & mask_;; i = (i + 1) & mask_) {
+    if (tags_[i] == kEmpty) {
+      // Built over the empty Id, which owns nothing: assigning would read
+      // the slot first to free what it holds.
+      ::new (&slots_[i].first) Id(fork);
+      slots_[i].second = index;
+      tags_[i] = tag(hash);
       ++size_;
       return true;
     }
-    if (IdEqual::same(s.first.view(), fork)) return false;
+    if (tags_[i] == tag(hash) && IdEqual::same(slots_[i].first.view(), fork)) return false;
   }
 }
 
@@ -97,16 +114,17 @@ void ForkTable::erase(const_iterator it) noexcept {
   // gap and itself moves into the gap, so a lookup never stops early at an
   // empty slot that used to hold an entry of its run.
   std::size_t gap = static_cast<std::size_t>(it.at_ - slots_);
-  for (std::size_t next = (gap + 1) & mask_; slots_[next].first.size() != 0;
-       next = (next + 1) & mask_) {
-    const std::size_t from_home = (next - home(slots_[next].first.view())) & mask_;
-    if (from_home >= ((next - gap) & mask_)) {
-      slots_[gap].first = std::move(slots_[next].first);  // leaves `next` empty
+  for (std::size_t next = (gap + 1) & mask_; tags_[next] != kEmpty; next = (next + 1) & mask_) {
+    const std::size_t home = IdHash{}(slots_[next].first.view()) & mask_;
+    if (((next - home) & mask_) >= ((next - gap) & mask_)) {
+      slots_[gap].first = std::move(slots_[next].first);  // leaves `next` an empty Id
       slots_[gap].second = slots_[next].second;
+      tags_[gap] = tags_[next];
       gap = next;
     }
   }
   slots_[gap].first = Id();
+  tags_[gap] = kEmpty;
   --size_;
 }
 
@@ -117,17 +135,17 @@ void ForkTable::reserve(std::size_t n) {
 
 void ForkTable::rebuild(std::size_t capacity) {
   ForkTable bigger;
-  bigger.slots_ = allocate_slots(capacity);
-  bigger.capacity_ = capacity;
-  bigger.mask_ = capacity - 1;
+  bigger.allocate(capacity);
   // Moving an Id neither allocates nor throws.
   for (std::size_t i = 0; i < capacity_; ++i) {
+    if (tags_[i] == kEmpty) continue;
     Slot& s = slots_[i];
-    if (s.first.size() == 0) continue;
-    std::size_t j = bigger.home(s.first.view());
-    while (bigger.slots_[j].first.size() != 0) j = (j + 1) & bigger.mask_;
-    bigger.slots_[j].first = std::move(s.first);
+    const std::size_t hash = IdHash{}(s.first.view());
+    std::size_t j = hash & bigger.mask_;
+    while (bigger.tags_[j] != kEmpty) j = (j + 1) & bigger.mask_;
+    ::new (&bigger.slots_[j].first) Id(std::move(s.first));
     bigger.slots_[j].second = s.second;
+    bigger.tags_[j] = tag(hash);
     ++bigger.size_;
   }
   *this = std::move(bigger);

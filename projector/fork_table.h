@@ -1,21 +1,25 @@
 // ForkTable: live fork id -> index of its template, the map a replay touches
 // on nearly every event.
 //
-// An open-addressing table with linear probing, at most a quarter full, whose
-// slot for a key is known from the key's hash alone: prefetch(fork) can pull
-// that slot into the cache while earlier events are still being applied. A
-// replay of a journal whose live forks outgrow the caches waits on one memory
-// load per lookup otherwise, and a table whose slot depends on what the first
-// load finds (a group's metadata, then the element) cannot be prefetched
-// (docs/decisions.md, "The fork table's own slots"). Erase shifts the run
-// behind the erased slot back (no tombstones), so fork/unfork churn never
-// rebuilds the table: its memory follows the live forks, not the events.
+// An open-addressing table with linear probing, at most a quarter full. Its
+// slots hold the entries; a byte per slot beside them (a tag: "used" and 7
+// bits of the key's hash) tells a probe whether a slot is empty or cannot
+// hold the key without reading the slot. The tags of even a 60,000-fork
+// table fit in 256 KB, so they stay cached, and inserting a new fork reads
+// no slot: its store of the entry does not wait for memory. The slot a
+// lookup starts at follows from the key's hash alone, so prefetch(fork) can
+// pull it into the cache while earlier events are still being applied; a
+// table whose slot depends on what a first load finds (Boost's
+// unordered_flat_map) cannot be prefetched (docs/decisions.md, "The fork
+// table's own slots"). Erase shifts the run behind the erased slot back (no
+// tombstones), so fork/unfork churn never rebuilds the table: its memory
+// follows the live forks, not the events.
 //
 // Errors: insert and reserve throw std::bad_alloc when memory cannot be had
 // (the table is then unchanged). Precondition: every key is a non-empty id
-// of at most kMaxIdSize bytes (an empty id marks an empty slot). Lifetime: a
-// value type; an iterator or slot pointer is invalidated by any insert,
-// reserve or erase. Threads: const use from many threads, writes from one.
+// of at most kMaxIdSize bytes. Lifetime: a value type; an iterator or slot
+// pointer is invalidated by any insert, reserve or erase. Threads: const use
+// from many threads, writes from one.
 #pragma once
 
 #include "projector/huge_page_allocator.h"
@@ -83,10 +87,12 @@ class ForkTable {
 
   const_iterator find(std::string_view fork) const noexcept {
     if (size_ == 0) return end();
-    for (std::size_t i = home(fork);; i = (i + 1) & mask_) {
-      const Slot& s = slots_[i];
-      if (s.first.size() == 0) return end();
-      if (IdEqual::same(s.first.view(), fork)) return {&s, slots_ + capacity_};
+    const std::size_t hash = IdHash{}(fork);
+    for (std::size_t i = hash & mask_;; i = (i + 1) & mask_) {
+      if (tags_[i] == kEmpty) return end();
+      if (tags_[i] == tag(hash) && IdEqual::same(slots_[i].first.view(), fork)) {
+        return {slots_ + i, slots_ + capacity_};
+      }
     }
   }
   bool contains(std::string_view fork) const noexcept { return find(fork) != end(); }
@@ -104,7 +110,7 @@ class ForkTable {
   // effect on the table.
   void prefetch(std::string_view fork) const noexcept {
     if (capacity_ == 0) return;
-    const char* slot = reinterpret_cast<const char*>(slots_ + home(fork));
+    const char* slot = reinterpret_cast<const char*>(slots_ + (IdHash{}(fork)&mask_));
     __builtin_prefetch(slot);
     __builtin_prefetch(slot + sizeof(Slot) - 1);  // a slot can straddle two cache lines
   }
@@ -119,14 +125,22 @@ class ForkTable {
   void presize(std::size_t n) { reserve(n); }
 
  private:
-  std::size_t home(std::string_view fork) const noexcept { return IdHash{}(fork)&mask_; }
+  static constexpr std::uint8_t kEmpty = 0;
+  // "Used" and the hash's top 7 bits (its low bits pick the slot).
+  static std::uint8_t tag(std::size_t hash) noexcept {
+    return static_cast<std::uint8_t>(0x80 | hash >> (8 * sizeof(std::size_t) - 7));
+  }
+  // Empty slots and tags for `capacity` (a power of two) in a table that
+  // has none.
+  void allocate(std::size_t capacity);
   // A table of `capacity` empty slots; the old one's entries moved in.
   void rebuild(std::size_t capacity);
   void release() noexcept;
 
-  Slot* slots_ = nullptr;
-  std::size_t capacity_ = 0;  // a power of two, or 0
-  std::size_t mask_ = 0;      // capacity_ - 1
+  Slot* slots_ = nullptr;         // an empty slot holds an empty Id
+  std::uint8_t* tags_ = nullptr;  // one per slot: kEmpty or tag(its key's hash)
+  std::size_t capacity_ = 0;      // a power of two, or 0
+  std::size_t mask_ = 0;          // capacity_ - 1
   std::size_t size_ = 0;
 };
 
