@@ -24,6 +24,10 @@ namespace {
 // decoded events.
 constexpr std::size_t kVerifyBatch = kChainCheckpointEvery + 1;
 constexpr std::size_t kVerifyDepth = 8;
+// How far ahead of `event` hooks.upcoming sees a record: the replay's own
+// distance for the fork table's slot (docs/decisions.md, "The fork table's
+// own slots").
+constexpr std::size_t kUpcomingAhead = 8;
 
 std::string window(std::uint64_t checkpoint) {
   const std::uint64_t first =
@@ -92,7 +96,12 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
   // key order. The walk's findings and calls are so in the order of a walk
   // that hashed each record as it read it.
   const detail::ChainHasher::Report report = [&](std::span<const detail::ChainStep> hashed) {
-    for (const detail::ChainStep& s : hashed) {
+    for (std::size_t i = 0; i < hashed.size(); ++i) {
+      const detail::ChainStep& s = hashed[i];
+      if (hooks.upcoming && i + kUpcomingAhead < hashed.size()) {
+        const detail::ChainStep& ahead = hashed[i + kUpcomingAhead];
+        if (ahead.chained && ahead.decoded) hooks.upcoming(ahead.event);
+      }
       if (s.malformed) {
         find(s.seq, "corrupt_record", "malformed key after seq " + std::to_string(s.seq - 1));
         continue;

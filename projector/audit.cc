@@ -103,6 +103,9 @@ Result<AuditReport> audit(const Journal& journal, const AuditOptions& options) {
       check_expected(seq, chain);
       if (options.progress && (seq & 0xFFFF) == 0) options.progress(seq, *head);
     };
+    hooks.upcoming = [&](const EventView& e) {
+      if (replay_trusted) state.prefetch(e);
+    };
     auto walk = r.verify_chain(start, hooks);
     if (!walk) return walk.error();
     report.records = walk->records;

@@ -194,6 +194,9 @@ TEST_F(AuditTest, EditsDeepInALongJournalAreFoundAtTheirOwnSeqs) {
 // a journal of several batches: every record comes decoded, in seq order,
 // right after its `record` call, equal to decoding the record here; a
 // damaged one comes with decode's error at its seq and the walk goes on.
+// VerifyHooks::upcoming sees each event that decoded eight `event` calls
+// before `event` gets it (all but the first eight of each batch), never
+// the damaged one.
 TEST_F(AuditTest, TheWalkDecodesEachRecordBesideItsChainValue) {
   build(10'000);
   edit([](lmdb::Txn& txn, const JournalDbs& dbs) { flip_byte(txn, dbs, 6'000); });
@@ -202,7 +205,14 @@ TEST_F(AuditTest, TheWalkDecodesEachRecordBesideItsChainValue) {
   std::uint64_t records = 0, events = 0, failed_at = 0;
   std::string last_record;
   std::uint64_t last_seq = 0;
+  const auto key = [](const EventView& e) {
+    return std::string(type_name(e.type)) + "/" + std::string(e.template_id) + "/" +
+           std::string(e.fork);
+  };
+  std::vector<std::string> seen;                              // each `event`, in order
+  std::vector<std::pair<std::size_t, std::string>> upcoming;  // (events seen then, event)
   VerifyHooks hooks;
+  hooks.upcoming = [&](const EventView& e) { upcoming.emplace_back(seen.size(), key(e)); };
   hooks.record = [&](std::uint64_t seq, std::string_view record, const ChainHash&) {
     ++records;
     last_seq = seq;
@@ -214,6 +224,7 @@ TEST_F(AuditTest, TheWalkDecodesEachRecordBesideItsChainValue) {
     ASSERT_EQ(seq, last_seq) << "right after its record";
     auto here = decode(seq, last_record);
     ASSERT_EQ(static_cast<bool>(decoded), static_cast<bool>(here)) << seq;
+    seen.push_back(decoded ? key(e) : "damaged");
     if (decoded) {
       EXPECT_EQ(e, *here) << seq;
     } else {
@@ -227,6 +238,12 @@ TEST_F(AuditTest, TheWalkDecodesEachRecordBesideItsChainValue) {
   EXPECT_EQ(records, 10'000u);
   EXPECT_EQ(events, 10'000u);
   EXPECT_EQ(failed_at, 6'000u);
+  const std::size_t batches = (10'000 + kChainCheckpointEvery) / (kChainCheckpointEvery + 1) + 1;
+  EXPECT_GE(upcoming.size(), 10'000 - 8 * batches - 1);
+  for (const auto& [at, event] : upcoming) {
+    ASSERT_LT(at + 8, seen.size());
+    EXPECT_EQ(seen[at + 8], event) << "the event eight calls later";
+  }
 }
 
 TEST_F(AuditTest, AnEditAfterTheLastCheckpointIsCaughtAtTheHead) {
