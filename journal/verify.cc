@@ -98,7 +98,7 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
   const detail::ChainHasher::Report report = [&](std::span<const detail::ChainStep> hashed) {
     for (std::size_t i = 0; i < hashed.size(); ++i) {
       const detail::ChainStep& s = hashed[i];
-      if (hooks.upcoming && i + kUpcomingAhead < hashed.size()) {
+      if (hooks.event && hooks.upcoming && i + kUpcomingAhead < hashed.size()) {
         const detail::ChainStep& ahead = hashed[i + kUpcomingAhead];
         if (ahead.chained && ahead.decoded) hooks.upcoming(ahead.event);
       }

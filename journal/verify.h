@@ -35,10 +35,10 @@ struct VerifyHooks {
   std::function<void(std::uint64_t seq, const Result<void>& decoded, const EventView& event,
                      const ChainHash& chain)>
       event;
-  // A hint, with `event`: called with an event a few records before `event`
-  // gets it (only for records that decoded), so that the caller can start
-  // loading what applying it will touch; valid only during the call. May be
-  // empty.
+  // A hint beside `event` (never called without it): called with an event
+  // a few records before `event` gets it (only for records that decoded),
+  // so that the caller can start loading what applying it will touch;
+  // valid only during the call. May be empty.
   std::function<void(const EventView& event)> upcoming;
   // Each problem, in the order found: (seq at fault, kind, one-line detail).
   // Kinds: chain_head (stored head unreadable or at another seq),

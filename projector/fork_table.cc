@@ -91,22 +91,28 @@ void ForkTable::release() noexcept {
 }
 
 bool ForkTable::insert(std::string_view fork, std::uint32_t index) {
-  reserve(size_ + 1);
   const std::size_t hash = IdHash{}(fork);
   // Only the tags are read until one matches: a new fork's slot is written,
   // never waited for.
-  for (std::size_t i = hash & mask_;; i = (i + 1) & mask_) {
-    if (tags_[i] == kEmpty) {
-      // Built over the empty Id, which owns nothing: assigning would read
-      // the slot first to free what it holds.
-      ::new (&slots_[i].first) Id(fork);
-      slots_[i].second = index;
-      tags_[i] = tag(hash);
-      ++size_;
-      return true;
+  std::size_t i = hash & mask_;
+  if (capacity_ != 0) {
+    for (; tags_[i] != kEmpty; i = (i + 1) & mask_) {
+      if (tags_[i] == tag(hash) && IdEqual::same(slots_[i].first.view(), fork)) return false;
     }
-    if (tags_[i] == tag(hash) && IdEqual::same(slots_[i].first.view(), fork)) return false;
   }
+  Id id(fork);  // can throw (an id kept on the heap): before the table changes
+  if (4 * (size_ + 1) > capacity_) {
+    reserve(size_ + 1);
+    i = hash & mask_;
+    while (tags_[i] != kEmpty) i = (i + 1) & mask_;
+  }
+  // Built over the empty Id, which owns nothing: assigning would read the
+  // slot first to free what it holds.
+  ::new (&slots_[i].first) Id(std::move(id));
+  slots_[i].second = index;
+  tags_[i] = tag(hash);
+  ++size_;
+  return true;
 }
 
 void ForkTable::erase(const_iterator it) noexcept {

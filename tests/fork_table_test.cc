@@ -87,10 +87,9 @@ TEST(ForkTable, SteadyChurnNeverRebuildsTheTable) {
 }
 
 // Random inserts, repeated inserts and erases against std::unordered_map, in
-// a table small enough that probe runs wrap past its last slot and erases
-// shift runs back across it; ids of 1 to 64 bytes, longer than 31 on the
-// heap. After every step the two agree on size, and every few steps on
-// every entry, by lookup and by iteration.
+// tables small enough that probe runs often wrap past the last slot; ids of 2 to 64 bytes, longer
+// than 31 on the heap. After every step the two agree on size, and every few steps on every entry,
+// by lookup and by iteration.
 TEST(ForkTable, AgreesWithAStandardMapUnderRandomChurn) {
   for (const std::size_t universe : {std::size_t{6}, std::size_t{40}, std::size_t{3'000}}) {
     std::mt19937_64 rng(universe);
@@ -131,6 +130,48 @@ TEST(ForkTable, AgreesWithAStandardMapUnderRandomChurn) {
       }
     }
   }
+}
+
+// A run that wraps past the last slot, and an erase that shifts it back
+// across the end: three keys whose home is the last of 16 slots fill slots
+// 15, 0 and 1, and a key whose home is slot 0 lands in slot 2. Erasing the
+// first must move each of the others one slot back, or a lookup stops at
+// the gap.
+TEST(ForkTable, AnEraseShiftsARunBackAcrossTheEnd) {
+  std::vector<std::string> last, first;
+  for (int n = 0; last.size() < 3 || first.empty(); ++n) {
+    std::string id = "wrap-" + std::to_string(n);
+    const std::size_t home = IdHash{}(id)&15;
+    if (home == 15 && last.size() < 3) last.push_back(id);
+    if (home == 0 && first.empty()) first.push_back(id);
+  }
+  ForkTable t;
+  for (const std::string& id : last) ASSERT_TRUE(t.insert(id, 1));
+  ASSERT_TRUE(t.insert(first[0], 2));
+  ASSERT_EQ(t.bucket_count(), 16u) << "the test needs the smallest table";
+  t.erase(t.find(last[0]));
+  EXPECT_FALSE(t.contains(last[0]));
+  for (const std::string& id : {last[1], last[2], first[0]}) EXPECT_TRUE(t.contains(id)) << id;
+  EXPECT_EQ(t.find(first[0])->second, 2u);
+  t.erase(t.find(last[1]));
+  EXPECT_TRUE(t.contains(last[2]));
+  EXPECT_TRUE(t.contains(first[0]));
+  EXPECT_EQ(contents(t).size(), 2u);
+}
+
+// Inserting a present fork changes nothing, also when the table is exactly
+// a quarter full and a new fork would make it grow.
+TEST(ForkTable, APresentForkNeverGrowsTheTable) {
+  ForkTable t;
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(t.insert("frk-" + std::to_string(i), 1));
+  ASSERT_EQ(t.bucket_count(), 16u);
+  const ForkTable::Slot* slot = &*t.find("frk-0");
+  EXPECT_FALSE(t.insert("frk-0", 9));
+  EXPECT_EQ(t.bucket_count(), 16u);
+  EXPECT_EQ(&*t.find("frk-0"), slot);
+  EXPECT_EQ(t.find("frk-0")->second, 1u);
+  EXPECT_TRUE(t.insert("frk-4", 1));
+  EXPECT_EQ(t.bucket_count(), 32u);
 }
 
 TEST(ForkTable, CopiesAndMovesKeepEveryEntry) {

@@ -130,6 +130,7 @@ Result<DecodedSnapshot> SnapshotCodec::decode(std::string_view blob) {
   for (std::uint32_t i = 0; i < forks && r.ok(); ++i) {
     const std::string_view fork = read_id(r);
     const auto index = r.le<std::uint32_t>();
+    if (!r.ok()) break;  // reported below; an empty id must not reach the table
     if (index >= p.templates_.size()) return bad("fork of an unknown template");
     if (!p.forks_.insert(fork, index)) return bad("duplicate fork");
     ++p.templates_[index].forks;
