@@ -223,8 +223,8 @@ void BM_IdHashLatency(benchmark::State& st) {
   st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations()));
 }
 
-// The fork table's steady churn (ForkTable: at most a quarter full) with
-// each hash, in one process: Arg(0) live 24-byte forks out of 2 x Arg(0),
+// Steady fork churn in a quarter-full Boost map (the fork table until
+// 2026-12-02) with each hash, in one process: Arg(0) live 24-byte forks out of 2 x Arg(0),
 // step i erases fork i - L and inserts fork i.
 template <class Hash>
 void BM_ForkChurn(benchmark::State& st) {

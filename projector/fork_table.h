@@ -110,7 +110,8 @@ class ForkTable {
   // effect on the table.
   void prefetch(std::string_view fork) const noexcept {
     if (capacity_ == 0) return;
-    const char* slot = reinterpret_cast<const char*>(slots_ + (IdHash{}(fork)&mask_));
+    const std::size_t home = IdHash{}(fork)&mask_;
+    const char* slot = reinterpret_cast<const char*>(slots_ + home);
     __builtin_prefetch(slot);
     __builtin_prefetch(slot + sizeof(Slot) - 1);  // a slot can straddle two cache lines
   }
@@ -122,7 +123,6 @@ class ForkTable {
   // Room for n forks at a load of at most a quarter: the smallest power of
   // two of at least 4n slots (at least 16).
   void reserve(std::size_t n);
-  void presize(std::size_t n) { reserve(n); }
 
  private:
   static constexpr std::uint8_t kEmpty = 0;

@@ -81,7 +81,7 @@ std::vector<std::pair<std::string_view, const Template*>> Projection::all_live_f
 void Projection::reserve(std::size_t templates, std::size_t live_forks, std::size_t lost_forks) {
   templates_.reserve(templates);
   template_index_.reserve(templates);
-  forks_.presize(live_forks);
+  forks_.reserve(live_forks);
   lost_.reserve(lost_forks);
 }
 

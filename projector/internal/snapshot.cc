@@ -126,7 +126,7 @@ Result<DecodedSnapshot> SnapshotCodec::decode(std::string_view blob) {
     p.templates_.push_back(std::move(t));
   }
   const std::uint32_t forks = read_count(r, 2 + 4);
-  p.forks_.presize(forks);
+  p.forks_.reserve(forks);
   for (std::uint32_t i = 0; i < forks && r.ok(); ++i) {
     const std::string_view fork = read_id(r);
     const auto index = r.le<std::uint32_t>();
