@@ -4,15 +4,16 @@
 // An open-addressing table with linear probing, at most a quarter full. Its
 // slots hold the entries; a byte per slot beside them (a tag: "used" and 7
 // bits of the key's hash) tells a probe whether a slot is empty or cannot
-// hold the key without reading the slot. The tags of even a 60,000-fork
-// table fit in 256 KB, so they stay cached, and inserting a new fork reads
-// no slot: its store of the entry does not wait for memory. The slot a
-// lookup starts at follows from the key's hash alone, so prefetch(fork) can
-// pull it into the cache while earlier events are still being applied; a
-// table whose slot depends on what a first load finds (Boost's
-// unordered_flat_map) cannot be prefetched (docs/decisions.md, "The fork
-// table's own slots"). Erase shifts the run behind the erased slot back (no
-// tombstones), so fork/unfork churn never rebuilds the table: its memory
+// hold the key without reading the slot, so inserting a new fork reads no
+// slot: its store of the entry does not wait for memory. The slot and the
+// tag a lookup starts at follow from the key's hash alone, so prefetch(fork)
+// can pull both into the cache while earlier events are still being applied
+// (even the 256 KB of tags of a 60,000-fork table do not stay cached where a
+// host leaves a VM little L3: docs/decisions.md, "The tags and the records
+// prefetched"); a table whose slot depends on what a first load finds
+// (Boost's unordered_flat_map) cannot be prefetched (docs/decisions.md, "The
+// fork table's own slots"). Erase shifts the run behind the erased slot back
+// (no tombstones), so fork/unfork churn never rebuilds the table: its memory
 // follows the live forks, not the events.
 //
 // Errors: insert and reserve throw std::bad_alloc when memory cannot be had
@@ -106,14 +107,15 @@ class ForkTable {
   bool empty() const noexcept { return size_ == 0; }
   std::size_t bucket_count() const noexcept { return capacity_; }
 
-  // Asks the processor to load the slot where a lookup of `fork` starts; no
-  // effect on the table.
+  // Asks the processor to load the slot and the tag where a lookup of
+  // `fork` starts; no effect on the table.
   void prefetch(std::string_view fork) const noexcept {
     if (capacity_ == 0) return;
     const std::size_t home = IdHash{}(fork)&mask_;
     const char* slot = reinterpret_cast<const char*>(slots_ + home);
     __builtin_prefetch(slot);
     __builtin_prefetch(slot + sizeof(Slot) - 1);  // a slot can straddle two cache lines
+    __builtin_prefetch(tags_ + home);
   }
 
   // Adds fork -> index; false (and no change) if the fork is present.

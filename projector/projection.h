@@ -103,8 +103,8 @@ class Projection {
   std::vector<std::pair<std::string_view, const Template*>> all_live_forks() const;
   std::size_t template_count() const noexcept { return templates_.size(); }
   std::size_t live_fork_count() const noexcept { return forks_.size(); }
-  // Asks the processor to load the fork table's slot that applying `e` will
-  // look up first; no effect on the state.
+  // Asks the processor to load the fork table's slot and tag that applying
+  // `e` will look up first; no effect on the state.
   void prefetch(const EventView& e) const noexcept { forks_.prefetch(e.fork); }
   const std::vector<Anomaly>& anomalies() const noexcept { return anomalies_; }
 

@@ -38,7 +38,7 @@ struct Batch {
 
 // While event i is applied, the loads of later events start: the bytes of
 // event i + kIdsAhead's ids (decoded views into the map, which the reading
-// thread touched a batch ago), then the fork table's slot for event
+// thread touched a batch ago), then the fork table's slot and tag for event
 // i + kSlotAhead, whose hash needs those bytes. A journal whose live forks
 // outgrow the caches otherwise waits one memory latency per event
 // (docs/decisions.md, "The fork table's own slots": ids 16 ahead beat 8
