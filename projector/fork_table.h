@@ -106,6 +106,11 @@ class ForkTable {
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
   std::size_t bucket_count() const noexcept { return capacity_; }
+  // The position of the slot `it` points at, below bucket_count(): a key
+  // for a side table of the entries. Precondition: it != end().
+  std::size_t slot_of(const_iterator it) const noexcept {
+    return static_cast<std::size_t>(it.at_ - slots_);
+  }
 
   // Asks the processor to load the slot and the tag where a lookup of
   // `fork` starts; no effect on the table.

@@ -4,6 +4,9 @@
 #include "journal/internal/endian.h"
 #include "journal/internal/format.h"
 
+#include <algorithm>
+#include <vector>
+
 namespace fj {
 namespace {
 
@@ -158,6 +161,97 @@ Result<DecodedSnapshot> SnapshotCodec::decode(std::string_view blob) {
   }
   if (!r.done()) return bad("malformed body");
   return out;
+}
+
+Result<bool> SnapshotCodec::matches(std::string_view blob, const Projection& p) {
+  auto checked = checked_body(blob);
+  if (!checked) return checked.error();
+  LeReader& r = *checked;
+  // Each entry of the blob is looked up in `p` and may match one of its
+  // entries once: equal counts then make the two the same sets. Anything
+  // else (a difference, or a blob decode might refuse) is settled by decode.
+  const auto differs = [&]() -> Result<bool> {
+    auto decoded = decode(blob);
+    if (!decoded) return decoded.error();
+    return decoded->projection == p;
+  };
+  const auto seq = r.le<std::uint64_t>();
+  r.le<std::uint32_t>();
+  const std::uint32_t templates = read_count(r, 2 + 2 + 1 + 1 + 16);
+  if (!r.ok() || seq != p.seq_ || templates != p.templates_.size()) return differs();
+  // The blob's templates as `p`'s indexes, and the live forks it gives each.
+  std::vector<std::uint32_t> index_of(templates);
+  std::vector<std::uint32_t> forks_of(templates, 0);
+  std::vector<bool> template_matched(templates, false);
+  for (std::uint32_t i = 0; i < templates; ++i) {
+    const std::string_view id = read_id(r);
+    const std::string_view source = read_id(r);
+    const std::string_view name = r.str8();
+    const auto state = r.le<std::uint8_t>();
+    const auto registered_seq = r.le<std::uint64_t>();
+    const auto last_seq = r.le<std::uint64_t>();
+    const Template* t = r.ok() ? p.find(id) : nullptr;
+    if (t == nullptr) return differs();
+    const auto index = static_cast<std::uint32_t>(t - p.templates_.data());
+    if (template_matched[index] || t->source.view() != source || t->name != name ||
+        static_cast<std::uint8_t>(t->state) != state || t->registered_seq != registered_seq ||
+        t->last_seq != last_seq) {
+      return differs();
+    }
+    template_matched[index] = true;
+    index_of[i] = index;
+  }
+  const std::uint32_t forks = read_count(r, 2 + 4);
+  if (!r.ok() || forks != p.forks_.size()) return differs();
+  std::vector<bool> fork_matched(p.forks_.bucket_count(), false);
+  for (std::uint32_t i = 0; i < forks; ++i) {
+    const std::string_view fork = read_id(r);
+    const auto index = r.le<std::uint32_t>();
+    if (!r.ok() || index >= templates) return differs();
+    const auto it = p.forks_.find(fork);
+    if (it == p.forks_.end() || it->second != index_of[index]) return differs();
+    const std::size_t slot = p.forks_.slot_of(it);
+    if (fork_matched[slot]) return differs();
+    fork_matched[slot] = true;
+    ++forks_of[index];
+  }
+  for (std::uint32_t i = 0; i < templates; ++i) {
+    if (forks_of[i] != p.templates_[index_of[i]].forks) return differs();
+  }
+  const std::uint32_t lost = read_count(r, 2 + 4 + 8);
+  if (!r.ok() || lost != p.lost_.size()) return differs();
+  std::vector<const void*> lost_matched;  // entries of p.lost_, which do not move
+  lost_matched.reserve(lost);
+  for (std::uint32_t i = 0; i < lost; ++i) {
+    const std::string_view fork = read_id(r);
+    const auto index = r.le<std::uint32_t>();
+    const auto at = r.le<std::uint64_t>();
+    if (!r.ok() || index >= templates) return differs();
+    const auto it = p.lost_.find(fork);
+    if (it == p.lost_.end() || it->second.template_index != index_of[index] ||
+        it->second.seq != at) {
+      return differs();
+    }
+    lost_matched.push_back(&*it);
+  }
+  std::sort(lost_matched.begin(), lost_matched.end());
+  if (std::adjacent_find(lost_matched.begin(), lost_matched.end()) != lost_matched.end()) {
+    return differs();
+  }
+  const std::uint32_t anomalies = read_count(r, 8 + 1 + 1 + 1);
+  if (!r.ok() || anomalies != p.anomalies_.size()) return differs();
+  for (const Anomaly& a : p.anomalies_) {
+    const auto at = r.le<std::uint64_t>();
+    const auto kind = r.le<std::uint8_t>();
+    const std::string_view template_id = r.str8();
+    const std::string_view fork = r.str8();
+    if (!r.ok() || at != a.seq || kind != static_cast<std::uint8_t>(a.kind) ||
+        template_id != a.template_id || fork != a.fork) {
+      return differs();
+    }
+  }
+  if (!r.done()) return differs();
+  return true;
 }
 
 Result<SnapshotSizes> SnapshotCodec::sizes(std::string_view blob) {

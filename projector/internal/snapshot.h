@@ -39,6 +39,13 @@ class SnapshotCodec {
   // The sizes alone, after the same checksum and version checks as decode
   // (and its errors); every count is bounded by the bytes that hold it.
   static Result<SnapshotSizes> sizes(std::string_view blob);
+  // decode(blob)'s errors, or whether what it decodes equals `state`
+  // (operator==), found without building the snapshot's tables: the audit
+  // compares its replay with the newest snapshot this way, and decoding a
+  // large snapshot's tables (fresh pages for the kernel to zero, a random
+  // store per fork) held up its walk. Linear in the blob; allocates a byte
+  // per template and a bit per fork-table slot of `state`.
+  static Result<bool> matches(std::string_view blob, const Projection& state);
 };
 
 }  // namespace fj
