@@ -61,10 +61,17 @@ Result<AuditReport> audit(const Journal& journal, const AuditOptions& options) {
 
     // The newest snapshot, compared with the replay when it reaches its seq
     // (SnapshotCodec::matches: its tables are never built here). The blob
-    // is valid until this read transaction ends.
+    // is valid until this read transaction ends. A snapshot found unsound
+    // is reported first at its seq, as when it was decoded before the walk.
     auto stored_snapshot = r.snapshot_at_most(*head);
     if (!stored_snapshot) return stored_snapshot.error();
+    std::vector<AuditFinding> snapshot_corrupt;
+    const auto unsound = [&](const Error& e) {
+      snapshot_corrupt.push_back(
+          AuditFinding{(*stored_snapshot)->seq, "snapshot_corrupt", e.message});
+    };
     std::optional<SnapshotSizes> snapshot;
+    bool snapshot_checked = false;
     if (*stored_snapshot) {
       auto sizes = SnapshotCodec::sizes((*stored_snapshot)->blob);
       if (sizes) {
@@ -75,11 +82,15 @@ Result<AuditReport> audit(const Journal& journal, const AuditOptions& options) {
         // to zero, on the thread that applies.
         state.reserve(sizes->templates, sizes->live_forks, sizes->lost_forks);
       } else {
-        find((*stored_snapshot)->seq, "snapshot_corrupt", sizes.error().message);
+        // decode names the first thing wrong; sizes reads less.
+        auto decoded = SnapshotCodec::decode((*stored_snapshot)->blob);
+        unsound(decoded ? sizes.error() : decoded.error());
+        snapshot_checked = true;
       }
     }
     const auto check_snapshot = [&](std::uint64_t seq) {
       if (!snapshot || seq != snapshot->seq) return;
+      snapshot_checked = true;
       const std::string_view blob = (*stored_snapshot)->blob;
       // After a missing or unreadable record a comparison would mislead;
       // the snapshot's own soundness is still reported.
@@ -89,7 +100,7 @@ Result<AuditReport> audit(const Journal& journal, const AuditOptions& options) {
         return true;
       }();
       if (!same) {
-        find((*stored_snapshot)->seq, "snapshot_corrupt", same.error().message);
+        unsound(same.error());
       } else if (!*same) {
         find(seq, "snapshot_mismatch",
              "the snapshot at seq " + std::to_string(seq) +
@@ -128,6 +139,15 @@ Result<AuditReport> audit(const Journal& journal, const AuditOptions& options) {
     report.records = walk->records;
     report.chain_head = walk->chain;
 
+    // A snapshot whose seq the walk never applied (it is before the audit's
+    // starting point, its record is missing, or the blob names another
+    // seq) is still checked for soundness.
+    if (*stored_snapshot && !snapshot_checked) {
+      if (auto decoded = SnapshotCodec::decode((*stored_snapshot)->blob); !decoded) {
+        unsound(decoded.error());
+      }
+    }
+    findings.insert(findings.begin(), snapshot_corrupt.begin(), snapshot_corrupt.end());
     if (expect && expect->seq > *head) {
       find(expect->seq, "expect_head",
            "the journal ends at seq " + std::to_string(*head) + ", before the expected seq " +

@@ -1,6 +1,7 @@
 #include "projector/audit.h"
 
 #include "journal/codec.h"
+#include "journal/internal/crc32c.h"
 #include "journal/internal/databases.h"
 #include "journal/internal/endian.h"
 #include "journal/internal/format.h"
@@ -504,6 +505,64 @@ TEST_F(AuditTest, ASnapshotThatDiffersFromTheReplayIsAFinding) {
   });
   const auto k = kinds(run());
   EXPECT_EQ(k, std::vector<std::string>{"snapshot_mismatch@50"});
+}
+
+// The snapshot at seq 50 of build(100)'s journal with its template's state
+// byte set to 3: the checksum holds (`recrc`) or is left stale, and decode
+// refuses it either way.
+void store_unsound_snapshot(lmdb::Txn& txn, const JournalDbs& dbs, bool recrc) {
+  Projection at50;
+  at50.apply(1, view(registered("web")));
+  for (std::uint64_t seq = 2; seq <= 50; ++seq) {
+    at50.apply(seq, view(added("web", "f" + std::to_string(seq - 1))));
+  }
+  const auto rec = txn.get(dbs.events, lmdb::seq_key(50));
+  ASSERT_TRUE(rec && *rec);
+  std::string blob = SnapshotCodec::encode(at50, stored_checksum(**rec));
+  const Template& web = *at50.find("web");
+  blob[20 + 1 + web.id.size() + 1 + web.source.size() + 1 + web.name.size()] = 3;
+  if (recrc) {
+    blob.resize(blob.size() - 4);
+    put_le<std::uint32_t>(blob, crc32c(blob.data(), blob.size()));
+  }
+  std::uint64_t at = 50;
+  ASSERT_TRUE(txn.put(dbs.snapshots, lmdb::seq_key(at), lmdb::to_val(blob)));
+}
+
+std::string detail_of(const AuditReport& r, const std::string& kind) {
+  for (const auto& f : r.findings) {
+    if (f.kind == kind) return f.detail;
+  }
+  return "";
+}
+
+// Decoded before the walk once, compared in place now: a snapshot that does
+// not decode is reported however the walk goes, first at its seq.
+TEST_F(AuditTest, AnUnsoundSnapshotIsAFindingWhereverTheWalkGoes) {
+  build(100);
+  const AuditPoint point = verified_point();
+  edit([](lmdb::Txn& txn, const JournalDbs& dbs) { store_unsound_snapshot(txn, dbs, true); });
+  const AuditReport full = run();
+  EXPECT_EQ(kinds(full), std::vector<std::string>{"snapshot_corrupt@50"});
+  EXPECT_EQ(detail_of(full, "snapshot_corrupt"), "snapshot: bad template state");
+  // An audit that starts after the snapshot's seq never applies it.
+  EXPECT_EQ(kinds(run_from(point)), std::vector<std::string>{"snapshot_corrupt@50"});
+  // Nor one whose record at that seq is gone.
+  edit([](lmdb::Txn& txn, const JournalDbs& dbs) {
+    ASSERT_TRUE(txn.del(dbs.events, lmdb::seq_key(50)));
+  });
+  const auto k = kinds(run());
+  ASSERT_GE(k.size(), 2u);
+  EXPECT_EQ(k[0], "snapshot_corrupt@50");
+  EXPECT_NE(std::find(k.begin(), k.end(), "seq_gap@50"), k.end());
+}
+
+TEST_F(AuditTest, ASnapshotWithAStaleChecksumIsAFindingBeforeTheWalk) {
+  build(100);
+  edit([](lmdb::Txn& txn, const JournalDbs& dbs) { store_unsound_snapshot(txn, dbs, false); });
+  const AuditReport r = run();
+  EXPECT_EQ(kinds(r), std::vector<std::string>{"snapshot_corrupt@50"});
+  EXPECT_EQ(detail_of(r, "snapshot_corrupt"), "snapshot: checksum mismatch");
 }
 
 TEST_F(AuditTest, ReplayAnomaliesAreFindings) {

@@ -123,12 +123,30 @@ TEST(Snapshot, MatchesAgreesWithDecodeOnEveryPair) {
       states.push_back(p);
     }
   }
-  Projection moved;  // "c" under db instead of web: the same counts of everything
-  for (const Event& e : {registered("web", "src", "web"), registered("db"), added("web", "a"),
-                         added("db", "b"), added("db", "c")}) {
-    moved.apply(moved.seq() + 1, view(e));
+  // Pairs equal in every template field and count, apart in one thing:
+  // which template a fork or a lost fork is under, a lost fork's seq, a
+  // fork's id, an anomaly.
+  const auto lost = [](const std::string& tpl, const std::string& fork) {
+    return correction(EventType::fork_lost, tpl, fork, Reason::instance_missing);
+  };
+  for (const std::vector<Event>& list : std::vector<std::vector<Event>>{
+           {registered("web"), registered("db"), added("web", "x"), added("db", "y")},
+           {registered("web"), registered("db"), added("web", "y"), added("db", "x")},
+           {registered("web"), registered("db"), added("web", "x"), added("db", "y"),
+            lost("web", "x"), lost("db", "y")},
+           {registered("web"), registered("db"), added("web", "y"), added("db", "x"),
+            lost("web", "y"), lost("db", "x")},
+           {registered("web"), added("web", "x"), added("web", "y"), lost("web", "x"),
+            lost("web", "y")},
+           {registered("web"), added("web", "x"), added("web", "y"), lost("web", "y"),
+            lost("web", "x")},
+           {registered("web"), added("web", "z")},
+           {registered("web"), removed("web", "ghost1")},
+           {registered("web"), removed("web", "ghost2")}}) {
+    Projection p;
+    for (const Event& e : list) p.apply(p.seq() + 1, view(e));
+    states.push_back(p);
   }
-  states.push_back(moved);
   for (const Projection& snapshot : states) {
     const std::string blob = SnapshotCodec::encode(snapshot, 9);
     for (const Projection& state : states) expect_decode_verdict(blob, state);
@@ -146,86 +164,119 @@ TEST(Snapshot, MatchesRefusesWhatDecodeRefuses) {
   }
 }
 
-// A blob with a valid checksum whose entries decode refuses: what a bug or a
-// forged checksum could store. Laid out as SnapshotCodec::encode lays one out.
-struct Entries {
-  struct Fork {
-    std::string id;
-    std::uint32_t index = 0;
-  };
-  std::vector<std::string> templates;  // active, registered at seq 1, last touched at seq 1
-  std::vector<Fork> live;
-  std::vector<Fork> lost;  // lost at seq 1
+// A blob with a valid checksum, laid out as SnapshotCodec::encode lays one
+// out, listing the templates, live and lost forks named here. Each
+// template's fields, each lost fork's seq (if p lost it) and the anomalies
+// are p's, so that the blob differs from encode(p) only where a case says.
+struct Listing {
+  std::vector<std::string> templates;
+  std::vector<std::pair<std::string, std::uint32_t>> live;  // fork, index into `templates`
+  std::vector<std::pair<std::string, std::uint32_t>> lost;
+  std::string trailing;  // bytes after the anomalies
 };
 
-std::string forged(std::uint64_t seq, const Entries& e) {
+std::string forged(const Projection& p, const Listing& l) {
   std::string out;
   put_le<std::uint8_t>(out, kSnapshotVersion);
   put_le<std::uint8_t>(out, kFormatVersion);
   put_le<std::uint16_t>(out, 0);
-  put_le<std::uint64_t>(out, seq);
+  put_le<std::uint64_t>(out, p.seq());
   put_le<std::uint32_t>(out, 0);
-  put_le<std::uint32_t>(out, static_cast<std::uint32_t>(e.templates.size()));
-  for (const std::string& id : e.templates) {
+  put_le<std::uint32_t>(out, static_cast<std::uint32_t>(l.templates.size()));
+  for (const std::string& id : l.templates) {
+    const Template* t = p.find(id);
     put_str8(out, id);
-    put_str8(out, "src");
-    put_str8(out, "");
-    put_le<std::uint8_t>(out, 1);
-    put_le<std::uint64_t>(out, 1);
-    put_le<std::uint64_t>(out, 1);
+    put_str8(out, t != nullptr ? t->source.view() : "src");
+    put_str8(out, t != nullptr ? t->name : "");
+    put_le<std::uint8_t>(out, t != nullptr ? static_cast<std::uint8_t>(t->state) : 1);
+    put_le<std::uint64_t>(out, t != nullptr ? t->registered_seq : 1);
+    put_le<std::uint64_t>(out, t != nullptr ? t->last_seq : 1);
   }
-  put_le<std::uint32_t>(out, static_cast<std::uint32_t>(e.live.size()));
-  for (const auto& f : e.live) {
-    put_str8(out, f.id);
-    put_le<std::uint32_t>(out, f.index);
+  put_le<std::uint32_t>(out, static_cast<std::uint32_t>(l.live.size()));
+  for (const auto& [fork, index] : l.live) {
+    put_str8(out, fork);
+    put_le<std::uint32_t>(out, index);
   }
-  put_le<std::uint32_t>(out, static_cast<std::uint32_t>(e.lost.size()));
-  for (const auto& f : e.lost) {
-    put_str8(out, f.id);
-    put_le<std::uint32_t>(out, f.index);
-    put_le<std::uint64_t>(out, 1);
+  put_le<std::uint32_t>(out, static_cast<std::uint32_t>(l.lost.size()));
+  for (const auto& [fork, index] : l.lost) {
+    put_str8(out, fork);
+    put_le<std::uint32_t>(out, index);
+    const auto was = p.lost(fork);
+    put_le<std::uint64_t>(out, was ? was->second : 1);
   }
-  put_le<std::uint32_t>(out, 0);
+  put_le<std::uint32_t>(out, static_cast<std::uint32_t>(p.anomalies().size()));
+  for (const Anomaly& a : p.anomalies()) {
+    put_le<std::uint64_t>(out, a.seq);
+    put_le<std::uint8_t>(out, static_cast<std::uint8_t>(a.kind));
+    put_str8(out, a.template_id);
+    put_str8(out, a.fork);
+  }
+  out += l.trailing;
   put_le<std::uint32_t>(out, crc32c(out.data(), out.size()));
   return out;
 }
 
-// A state whose counts equal each forged blob's: only the duplicates differ.
-TEST(Snapshot, MatchesFindsDuplicatesThatEqualCountsWouldHide) {
+// Cases that only the one-match-per-entry rule or the layout's own checks
+// tell from p: every count equals p's, and every entry alone looks up well.
+TEST(Snapshot, MatchesFindsWhatEqualCountsWouldHide) {
   Projection p;
-  std::uint64_t seq = 0;
   for (const Event& e :
        {registered("t1", "src", ""), registered("t2", "src", ""), added("t1", "a"),
         added("t1", "b"), added("t2", "c"), added("t2", "d"),
         correction(EventType::fork_lost, "t2", "d", Reason::instance_missing), added("t1", "e"),
-        correction(EventType::fork_lost, "t1", "e", Reason::instance_missing)}) {
-    p.apply(++seq, view(e));
+        correction(EventType::fork_lost, "t1", "e", Reason::instance_missing),
+        removed("t1", "ghost")}) {
+    p.apply(p.seq() + 1, view(e));
   }
-  const std::uint64_t at = p.seq();
-  Entries twice_a{{"t1", "t2"}, {{"a", 0}, {"a", 0}, {"c", 1}}, {{"d", 1}, {"e", 0}}};
-  Entries twice_t1{{"t1", "t1"}, {{"a", 0}, {"b", 0}, {"c", 1}}, {{"d", 1}, {"e", 0}}};
-  Entries twice_d{{"t1", "t2"}, {{"a", 0}, {"b", 0}, {"c", 1}}, {{"d", 1}, {"d", 1}}};
-  Entries live_and_lost{{"t1", "t2"}, {{"a", 0}, {"b", 0}, {"d", 1}}, {{"d", 1}, {"e", 0}}};
-  Entries no_template{{"t1", "t2"}, {{"a", 0}, {"b", 0}, {"c", 7}}, {{"d", 1}, {"e", 0}}};
-  // decode refuses all but the lost fork listed twice, which it keeps once
-  // (and which then differs from p's two lost forks).
-  const std::vector<std::pair<Entries, bool>> cases = {{twice_a, false},
-                                                       {twice_t1, false},
-                                                       {twice_d, true},
-                                                       {live_and_lost, false},
-                                                       {no_template, false}};
-  for (const auto& [entries, decodes] : cases) {
-    const std::string blob = forged(at, entries);
+  const Listing sound{{"t1", "t2"}, {{"a", 0}, {"b", 0}, {"c", 1}}, {{"d", 1}, {"e", 0}}, ""};
+  // In another order, the indexes with it: the same projection.
+  const Listing reordered{{"t2", "t1"}, {{"c", 0}, {"a", 1}, {"b", 1}}, {{"e", 1}, {"d", 0}}, ""};
+  for (const Listing& same : {sound, reordered}) {
+    const std::string blob = forged(p, same);
+    const auto matched = SnapshotCodec::matches(blob, p);
+    ASSERT_TRUE(matched) << matched.error().message;
+    EXPECT_TRUE(*matched);
+    expect_decode_verdict(blob, p);
+  }
+  struct Case {
+    Listing listing;
+    std::string decode_error;  // empty: decode takes it (and it differs from p)
+  };
+  const std::vector<Case> cases = {
+      {{{"t1", "t2"}, {{"a", 0}, {"a", 0}, {"c", 1}}, {{"d", 1}, {"e", 0}}, ""},
+       "snapshot: duplicate fork"},
+      {{{"t1", "t1"}, {{"a", 0}, {"b", 0}, {"c", 1}}, {{"d", 1}, {"e", 0}}, ""},
+       "snapshot: duplicate template"},
+      {{{"t1", "t2"}, {{"a", 0}, {"b", 0}, {"d", 1}}, {{"d", 1}, {"e", 0}}, ""},
+       "snapshot: a fork both live and lost"},
+      {{{"t1", "t2"}, {{"a", 0}, {"b", 0}, {"c", 7}}, {{"d", 1}, {"e", 0}}, ""},
+       "snapshot: fork of an unknown template"},
+      {{{"t1", "t2"}, {{"a", 0}, {"b", 0}, {"c", 1}}, {{"d", 1}, {"e", 0}}, "x"},
+       "snapshot: malformed body"},
+      // decode keeps a lost fork listed twice once, and then lacks "e".
+      {{{"t1", "t2"}, {{"a", 0}, {"b", 0}, {"c", 1}}, {{"d", 1}, {"d", 1}}, ""}, ""},
+      // "d" lost under t1 instead of t2, at the same seq.
+      {{{"t1", "t2"}, {{"a", 0}, {"b", 0}, {"c", 1}}, {{"d", 0}, {"e", 0}}, ""}, ""},
+  };
+  // Without forks only the templates can tell a duplicate.
+  Projection bare;
+  bare.apply(1, view(registered("t1", "src", "")));
+  bare.apply(2, view(registered("t2", "src", "")));
+  const std::string twice = forged(bare, {{"t1", "t1"}, {}, {}, ""});
+  expect_decode_verdict(twice, bare);
+  EXPECT_FALSE(SnapshotCodec::matches(twice, bare));
+  for (const auto& [listing, decode_error] : cases) {
+    const std::string blob = forged(p, listing);
     expect_decode_verdict(blob, p);
     const auto matched = SnapshotCodec::matches(blob, p);
-    EXPECT_EQ(static_cast<bool>(matched), decodes);
-    EXPECT_FALSE(matched && *matched);
+    if (decode_error.empty()) {
+      ASSERT_TRUE(matched) << matched.error().message;
+      EXPECT_FALSE(*matched);
+    } else {
+      ASSERT_FALSE(matched);
+      EXPECT_EQ(matched.error().message, decode_error);
+    }
   }
-  // The forged layout itself is sound: without a duplicate it matches.
-  Entries sound{{"t1", "t2"}, {{"a", 0}, {"b", 0}, {"c", 1}}, {{"d", 1}, {"e", 0}}};
-  const std::string blob = forged(at, sound);
-  ASSERT_TRUE(SnapshotCodec::decode(blob)) << SnapshotCodec::decode(blob).error().message;
-  expect_decode_verdict(blob, p);
 }
 
 }  // namespace

@@ -179,9 +179,10 @@ Result<bool> SnapshotCodec::matches(std::string_view blob, const Projection& p) 
   r.le<std::uint32_t>();
   const std::uint32_t templates = read_count(r, 2 + 2 + 1 + 1 + 16);
   if (!r.ok() || seq != p.seq_ || templates != p.templates_.size()) return differs();
-  // The blob's templates as `p`'s indexes, and the live forks it gives each.
+  // The blob's templates as `p`'s indexes. The live forks then match one to
+  // one with the right templates, so each template's count is p's too
+  // (a projection's counts are its live forks').
   std::vector<std::uint32_t> index_of(templates);
-  std::vector<std::uint32_t> forks_of(templates, 0);
   std::vector<bool> template_matched(templates, false);
   for (std::uint32_t i = 0; i < templates; ++i) {
     const std::string_view id = read_id(r);
@@ -213,10 +214,6 @@ Result<bool> SnapshotCodec::matches(std::string_view blob, const Projection& p) 
     const std::size_t slot = p.forks_.slot_of(it);
     if (fork_matched[slot]) return differs();
     fork_matched[slot] = true;
-    ++forks_of[index];
-  }
-  for (std::uint32_t i = 0; i < templates; ++i) {
-    if (forks_of[i] != p.templates_[index_of[i]].forks) return differs();
   }
   const std::uint32_t lost = read_count(r, 2 + 4 + 8);
   if (!r.ok() || lost != p.lost_.size()) return differs();

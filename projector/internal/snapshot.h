@@ -43,8 +43,9 @@ class SnapshotCodec {
   // (operator==), found without building the snapshot's tables: the audit
   // compares its replay with the newest snapshot this way, and decoding a
   // large snapshot's tables (fresh pages for the kernel to zero, a random
-  // store per fork) held up its walk. Linear in the blob; allocates a byte
-  // per template and a bit per fork-table slot of `state`.
+  // store per fork) held up its walk. Linear in the blob; allocates about
+  // five bytes per template, a bit per fork-table slot of `state` and a
+  // pointer per lost fork.
   static Result<bool> matches(std::string_view blob, const Projection& state);
 };
 
