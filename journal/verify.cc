@@ -102,10 +102,12 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
   // (decoded by the hasher when that hook is set) on the hasher's worker, in
   // key order. The walk's findings and calls are so in the order of a walk
   // that hashed each record as it read it.
+  const bool decoding = static_cast<bool>(hooks.event);
+  const bool hinting = decoding && hooks.upcoming;
   const detail::ChainHasher::Report report = [&](std::span<const detail::ChainStep> hashed) {
     for (std::size_t i = 0; i < hashed.size(); ++i) {
       const detail::ChainStep& s = hashed[i];
-      if (hooks.event && i + kRecordAhead < hashed.size()) {
+      if (decoding && i + kRecordAhead < hashed.size()) {
         // Its first and last lines: all of a typical record (70-90 bytes).
         const std::string_view record = hashed[i + kRecordAhead].record;
         if (!record.empty()) {
@@ -113,7 +115,7 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
           __builtin_prefetch(record.data() + record.size() - 1);
         }
       }
-      if (hooks.event && hooks.upcoming && i + kUpcomingAhead < hashed.size()) {
+      if (hinting && i + kUpcomingAhead < hashed.size()) {
         const detail::ChainStep& ahead = hashed[i + kUpcomingAhead];
         if (ahead.chained && ahead.decoded) hooks.upcoming(ahead.event);
       }
@@ -147,7 +149,7 @@ Result<ChainWalk> Reader::verify_chain(const ChainPoint& from, const VerifyHooks
       if (hooks.event) hooks.event(s.seq, s.decoded, s.event, s.chain);
     }
   };
-  detail::ChainHasher hasher(chain, static_cast<bool>(hooks.event), report);
+  detail::ChainHasher hasher(chain, decoding, report);
   // An error that ends the walk early; what a hook threw before it wins.
   const auto fail = [&](Error e) -> Result<ChainWalk> {
     hasher.rethrow_if_failed();

@@ -92,27 +92,27 @@ void ForkTable::release() noexcept {
 
 bool ForkTable::insert(std::string_view fork, std::uint32_t index) {
   const std::size_t hash = IdHash{}(fork);
-  // Only the tags are read until one matches: a new fork's slot is written,
-  // never waited for.
-  std::size_t i = hash & mask_;
+  std::size_t i = 0;
   if (capacity_ != 0) {
-    for (; tags_[i] != kEmpty; i = (i + 1) & mask_) {
-      if (tags_[i] == tag(hash) && IdEqual::same(slots_[i].first.view(), fork)) return false;
-    }
+    i = probe(fork, hash);
+    if (tags_[i] != kEmpty) return false;
   }
   Id id(fork);  // can throw (an id kept on the heap): before the table changes
   if (4 * (size_ + 1) > capacity_) {
     reserve(size_ + 1);
-    i = hash & mask_;
-    while (tags_[i] != kEmpty) i = (i + 1) & mask_;
+    i = vacant(hash);
   }
+  place(i, std::move(id), index, hash);
+  return true;
+}
+
+void ForkTable::place(std::size_t i, Id&& id, std::uint32_t index, std::size_t hash) noexcept {
   // Built over the empty Id, which owns nothing: assigning would read the
   // slot first to free what it holds.
   ::new (&slots_[i].first) Id(std::move(id));
   slots_[i].second = index;
   tags_[i] = tag(hash);
   ++size_;
-  return true;
 }
 
 void ForkTable::erase(const_iterator it) noexcept {
@@ -147,12 +147,7 @@ void ForkTable::rebuild(std::size_t capacity) {
     if (tags_[i] == kEmpty) continue;
     Slot& s = slots_[i];
     const std::size_t hash = IdHash{}(s.first.view());
-    std::size_t j = hash & bigger.mask_;
-    while (bigger.tags_[j] != kEmpty) j = (j + 1) & bigger.mask_;
-    ::new (&bigger.slots_[j].first) Id(std::move(s.first));
-    bigger.slots_[j].second = s.second;
-    bigger.tags_[j] = tag(hash);
-    ++bigger.size_;
+    bigger.place(bigger.vacant(hash), std::move(s.first), s.second, hash);
   }
   *this = std::move(bigger);
 }

@@ -88,13 +88,8 @@ class ForkTable {
 
   const_iterator find(std::string_view fork) const noexcept {
     if (size_ == 0) return end();
-    const std::size_t hash = IdHash{}(fork);
-    for (std::size_t i = hash & mask_;; i = (i + 1) & mask_) {
-      if (tags_[i] == kEmpty) return end();
-      if (tags_[i] == tag(hash) && IdEqual::same(slots_[i].first.view(), fork)) {
-        return {slots_ + i, slots_ + capacity_};
-      }
-    }
+    const std::size_t i = probe(fork, IdHash{}(fork));
+    return tags_[i] == kEmpty ? end() : const_iterator{slots_ + i, slots_ + capacity_};
   }
   bool contains(std::string_view fork) const noexcept { return find(fork) != end(); }
   const_iterator begin() const noexcept {
@@ -137,6 +132,26 @@ class ForkTable {
   static std::uint8_t tag(std::size_t hash) noexcept {
     return static_cast<std::uint8_t>(0x80 | hash >> (8 * sizeof(std::size_t) - 7));
   }
+  // The slot holding `fork`, or else the empty slot its probe ends at. Only
+  // tags are read until one matches, so a new fork's slot is written, never
+  // waited for. Precondition: capacity_ != 0 (a table at most a quarter
+  // full always has an empty slot).
+  std::size_t probe(std::string_view fork, std::size_t hash) const noexcept {
+    std::size_t i = hash & mask_;
+    while (tags_[i] != kEmpty &&
+           !(tags_[i] == tag(hash) && IdEqual::same(slots_[i].first.view(), fork))) {
+      i = (i + 1) & mask_;
+    }
+    return i;
+  }
+  // The first empty slot from the home of `hash`. Precondition: capacity_ != 0.
+  std::size_t vacant(std::size_t hash) const noexcept {
+    std::size_t i = hash & mask_;
+    while (tags_[i] != kEmpty) i = (i + 1) & mask_;
+    return i;
+  }
+  // Puts id -> index in the empty slot i.
+  void place(std::size_t i, Id&& id, std::uint32_t index, std::size_t hash) noexcept;
   // Empty slots and tags for `capacity` (a power of two) in a table that
   // has none.
   void allocate(std::size_t capacity);
